@@ -1,0 +1,30 @@
+# One place for the project's commands. See README.md.
+#
+# The library is compiled twice (rusqlite's `loadable_extension` feature cannot share a build
+# with the normal one): the `.so` in its own target dir, target/ext, so neither build
+# invalidates the other; it is then copied where the README says it is.
+
+CARGO   ?= cargo
+SO      := target/release/libkanban_workers.so
+EXT_DIR := target/ext
+
+.PHONY: ext release test lint clean
+
+ext:
+	$(CARGO) build --release --example kanban_workers --no-default-features \
+		--features loadable_extension --target-dir $(EXT_DIR)
+	mkdir -p target/release
+	cp $(EXT_DIR)/release/examples/libkanban_workers.so $(SO)
+
+release: ext
+	$(CARGO) build --release
+
+# Builds the .so first, so the tests never load a stale one.
+test: ext
+	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) $(CARGO) test
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,327 @@
+//! `proc_stats(pid)`: an eponymous table-valued function over [`crate::procinfo`].
+//!
+//! One row for a pid >= 1 (alive, zombie or gone), no row for NULL, an SQL error naming the
+//! function for anything else. Usable as `proc_stats(?)`, as `proc_stats WHERE pid = ?`
+//! (also `pid IN (...)`), and in joins: `... LEFT JOIN proc_stats(w.worker_pid) p`.
+//! Every callback is guarded: a panic becomes an SQL error, never an abort of the host.
+
+use std::borrow::Cow;
+use std::ffi::{CStr, CString, c_int};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::vtab::{
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConnection, VTabCursor,
+};
+use rusqlite::{Connection, Error, Result, ffi};
+
+use crate::cpu::CpuSampler;
+use crate::procinfo::{self, PID_MAX_LIMIT, ProcInfo, Reading};
+
+pub const NAME: &str = "proc_stats";
+
+/// One column of `proc_stats`: name, SQL type, meaning. The single source for the table's
+/// declaration and for the README check (`tests/docs.rs`).
+pub struct Column {
+    pub name: &'static str,
+    pub sql_type: &'static str,
+    pub doc: &'static str,
+}
+
+/// The visible columns, in order. The argument is the hidden column `query_pid`.
+pub const COLUMNS: &[Column] = &[
+    Column { name: "pid", sql_type: "INTEGER", doc: "the argument" },
+    Column { name: "alive", sql_type: "INTEGER", doc: "1 if the process exists and is not a zombie, else 0" },
+    Column { name: "reason", sql_type: "TEXT", doc: "why not alive: 'no such process' or 'zombie'; NULL when alive" },
+    Column { name: "error", sql_type: "TEXT", doc: "a field could not be read ('access denied' for another user's fds); NULL otherwise" },
+    Column { name: "state", sql_type: "TEXT", doc: "psutil's status word: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, idle, ..." },
+    Column { name: "ppid", sql_type: "INTEGER", doc: "parent pid" },
+    Column { name: "uid", sql_type: "INTEGER", doc: "owner of /proc/<pid> (the effective uid)" },
+    Column { name: "num_threads", sql_type: "INTEGER", doc: "number of threads" },
+    Column { name: "rss_bytes", sql_type: "INTEGER", doc: "resident set size, bytes (statm)" },
+    Column { name: "vms_bytes", sql_type: "INTEGER", doc: "virtual memory size, bytes (statm)" },
+    Column { name: "cpu_user_s", sql_type: "REAL", doc: "cumulative user CPU seconds" },
+    Column { name: "cpu_system_s", sql_type: "REAL", doc: "cumulative system CPU seconds" },
+    Column { name: "cpu_percent", sql_type: "REAL", doc: "CPU use since this connection's previous sample of the process, or the lifetime average on the first" },
+    Column { name: "start_time", sql_type: "REAL", doc: "process start, Unix epoch seconds (psutil's create_time)" },
+    Column { name: "num_fds", sql_type: "INTEGER", doc: "open file descriptors; NULL (with error) when not readable, and for zombies" },
+    Column { name: "cmdline", sql_type: "TEXT", doc: "JSON array of the argv strings" },
+];
+
+const COL_PID: c_int = 0;
+/// Index of the hidden argument column, after the visible ones.
+const COL_QUERY_PID: c_int = COLUMNS.len() as c_int;
+
+/// Register `proc_stats` on `conn`; CPU samples are kept in `sampler`.
+pub fn register(conn: &Connection, sampler: Arc<CpuSampler>) -> Result<()> {
+    const MODULE: Module<ProcStatsTab> = Module::eponymous_only_module();
+    conn.create_module(c"proc_stats", &MODULE, Some(sampler))
+}
+
+fn declaration() -> Result<CString> {
+    let mut sql = String::from("CREATE TABLE x(");
+    for c in COLUMNS {
+        sql.push_str(c.name);
+        sql.push(' ');
+        sql.push_str(c.sql_type);
+        sql.push_str(", ");
+    }
+    sql.push_str("query_pid HIDDEN)");
+    CString::new(sql).map_err(|e| Error::ModuleError(format!("{NAME}: {e}")))
+}
+
+/// Run a callback, turning a panic into an SQL error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::ModuleError(format!("{NAME}: internal error in {what}"))))
+}
+
+#[repr(C)]
+struct ProcStatsTab {
+    /// Base class. Must be first.
+    base: ffi::sqlite3_vtab,
+    sampler: Arc<CpuSampler>,
+}
+
+unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
+    type Aux = Arc<CpuSampler>;
+    type Cursor = ProcStatsCursor<'vtab>;
+
+    fn connect(
+        _db: &mut VTabConnection,
+        aux: Option<&Arc<CpuSampler>>,
+        _module_name: &[u8],
+        _database_name: &[u8],
+        _table_name: &[u8],
+        _args: &[&[u8]],
+    ) -> Result<(Cow<'static, CStr>, Self)> {
+        guarded("connect", || {
+            let tab = ProcStatsTab {
+                base: ffi::sqlite3_vtab::default(),
+                sampler: aux.cloned().unwrap_or_default(),
+            };
+            Ok((Cow::Owned(declaration()?), tab))
+        })
+    }
+
+    fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
+        guarded("best_index", || {
+            let mut chosen = None;
+            let mut unusable = false;
+            for (i, c) in info.constraints().enumerate() {
+                let col = c.column();
+                if (col != COL_QUERY_PID && col != COL_PID)
+                    || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
+                {
+                    continue;
+                }
+                if !c.is_usable() {
+                    unusable = true;
+                } else if chosen.is_none() {
+                    chosen = Some(i);
+                }
+            }
+            match chosen {
+                Some(i) => {
+                    let mut usage = info.constraint_usage(i);
+                    usage.set_argv_index(1);
+                    usage.set_omit(true);
+                    info.set_idx_num(1);
+                    info.set_estimated_cost(1.0);
+                    info.set_estimated_rows(1);
+                    Ok(true)
+                }
+                // The pid comes from a table not yet scanned: ask SQLite for another order.
+                None if unusable => Ok(false),
+                None => {
+                    info.set_idx_num(0);
+                    info.set_estimated_cost(1e12);
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    fn open(&'vtab mut self) -> Result<ProcStatsCursor<'vtab>> {
+        Ok(ProcStatsCursor {
+            base: ffi::sqlite3_vtab_cursor::default(),
+            sampler: Arc::clone(&self.sampler),
+            row: None,
+            phantom: PhantomData,
+        })
+    }
+}
+
+/// The one row of a call.
+struct Row {
+    pid: i64,
+    /// `None`: no such process.
+    info: Option<ProcInfo>,
+    cpu_percent: Option<f64>,
+}
+
+#[repr(C)]
+struct ProcStatsCursor<'vtab> {
+    /// Base class. Must be first.
+    base: ffi::sqlite3_vtab_cursor,
+    sampler: Arc<CpuSampler>,
+    row: Option<Row>,
+    phantom: PhantomData<&'vtab ProcStatsTab>,
+}
+
+/// Validate the argument: `Ok(None)` for NULL (no row), an error naming the function for
+/// anything that is not an integer in 1..=PID_MAX_LIMIT.
+pub fn parse_pid(value: ValueRef<'_>) -> std::result::Result<Option<i32>, String> {
+    let n = match value {
+        ValueRef::Null => return Ok(None),
+        ValueRef::Integer(i) => i,
+        ValueRef::Text(t) => {
+            let text = String::from_utf8_lossy(t);
+            match text.trim().parse::<i64>() {
+                Ok(i) => i,
+                Err(_) => {
+                    let shown: String = text.chars().take(40).collect();
+                    return Err(format!("{NAME}: pid must be an integer, got text '{shown}'"));
+                }
+            }
+        }
+        ValueRef::Real(r) => return Err(format!("{NAME}: pid must be an integer, got real {r}")),
+        ValueRef::Blob(_) => return Err(format!("{NAME}: pid must be an integer, got a blob")),
+    };
+    if !(1..=PID_MAX_LIMIT).contains(&n) {
+        return Err(format!("{NAME}: pid {n} is out of range (1 to {PID_MAX_LIMIT})"));
+    }
+    // In range, so it fits in an i32.
+    i32::try_from(n).map(Some).map_err(|_| format!("{NAME}: pid {n} is out of range"))
+}
+
+impl ProcStatsCursor<'_> {
+    fn load(&mut self, args: &Filters<'_>) -> Result<()> {
+        self.row = None;
+        if args.is_empty() {
+            return Err(Error::ModuleError(format!(
+                "{NAME}: a pid argument is required, as in SELECT * FROM {NAME}(1234)"
+            )));
+        }
+        let value: Value = args.get(0)?;
+        let pid = match parse_pid(ValueRef::from(&value)) {
+            Ok(Some(pid)) => pid,
+            Ok(None) => return Ok(()),
+            Err(message) => return Err(Error::ModuleError(message)),
+        };
+        let row = match procinfo::read(pid) {
+            Reading::Gone => Row { pid: pid.into(), info: None, cpu_percent: None },
+            Reading::Found(info) => {
+                let cpu_percent = match (info.start_ticks, info.cpu_ticks()) {
+                    (Some(start), Some(cpu)) => {
+                        Some(self.sampler.percent(pid, start, cpu, info.start_time_ms()))
+                    }
+                    _ => None,
+                };
+                Row { pid: pid.into(), info: Some(info), cpu_percent }
+            }
+        };
+        self.row = Some(row);
+        Ok(())
+    }
+
+    fn value(&self, col: c_int) -> Value {
+        let Some(row) = &self.row else {
+            return Value::Null;
+        };
+        if col == COL_PID || col == COL_QUERY_PID {
+            return Value::Integer(row.pid);
+        }
+        let Some(info) = &row.info else {
+            return match col {
+                1 => Value::Integer(0),
+                2 => text("no such process"),
+                _ => Value::Null,
+            };
+        };
+        let hz = procinfo::host().ticks_per_second as f64;
+        let int = |v: Option<u64>| v.map_or(Value::Null, |n| Value::Integer(n.min(i64::MAX as u64) as i64));
+        match col {
+            1 => Value::Integer(if info.is_zombie() { 0 } else { 1 }),
+            2 => if info.is_zombie() { text("zombie") } else { Value::Null },
+            3 => info.error.as_deref().map_or(Value::Null, text),
+            4 => info.state.map_or(Value::Null, |s| text(procinfo::state_word(s))),
+            5 => info.ppid.map_or(Value::Null, |p| Value::Integer(p.into())),
+            6 => info.uid.map_or(Value::Null, |u| Value::Integer(u.into())),
+            7 => info.num_threads.map_or(Value::Null, Value::Integer),
+            8 => int(info.rss_bytes),
+            9 => int(info.vms_bytes),
+            10 => info.utime_ticks.map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
+            11 => info.stime_ticks.map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
+            12 => row.cpu_percent.map_or(Value::Null, Value::Real),
+            13 => info.start_time_ms().map_or(Value::Null, |ms| Value::Real(ms as f64 / 1000.0)),
+            14 => int(info.num_fds),
+            15 => info.cmdline.as_ref().map_or(Value::Null, |argv| {
+                serde_json::to_string(argv).map_or(Value::Null, Value::Text)
+            }),
+            _ => Value::Null,
+        }
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+unsafe impl VTabCursor for ProcStatsCursor<'_> {
+    fn filter(&mut self, _idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
+        guarded("filter", || self.load(args))
+    }
+
+    fn next(&mut self) -> Result<()> {
+        self.row = None;
+        Ok(())
+    }
+
+    fn eof(&self) -> bool {
+        self.row.is_none()
+    }
+
+    fn column(&self, ctx: &mut Context, i: c_int) -> Result<()> {
+        guarded("column", || ctx.set_result(&self.value(i)))
+    }
+
+    fn rowid(&self) -> Result<i64> {
+        Ok(self.row.as_ref().map_or(0, |r| r.pid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declaration_lists_every_column_then_the_hidden_argument() {
+        let decl = declaration().map(|c| c.into_string().unwrap_or_default()).unwrap_or_default();
+        assert!(decl.starts_with("CREATE TABLE x(pid INTEGER, alive INTEGER,"), "{decl}");
+        assert!(decl.ends_with("cmdline TEXT, query_pid HIDDEN)"), "{decl}");
+        assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
+    }
+
+    #[test]
+    fn parse_pid_accepts_integers_in_range_and_names_the_problem_otherwise() {
+        assert_eq!(parse_pid(ValueRef::Null), Ok(None));
+        assert_eq!(parse_pid(ValueRef::Integer(1)), Ok(Some(1)));
+        assert_eq!(parse_pid(ValueRef::Text(b" 42 ")), Ok(Some(42)));
+        assert_eq!(parse_pid(ValueRef::Integer(PID_MAX_LIMIT)), Ok(Some(4_194_304)));
+        for (v, needle) in [
+            (ValueRef::Integer(0), "out of range"),
+            (ValueRef::Integer(-1), "out of range"),
+            (ValueRef::Integer(PID_MAX_LIMIT + 1), "out of range"),
+            (ValueRef::Integer(i64::MAX), "out of range"),
+            (ValueRef::Text(b"abc"), "got text 'abc'"),
+            (ValueRef::Real(1.5), "got real 1.5"),
+            (ValueRef::Blob(b"\x01"), "got a blob"),
+        ] {
+            let err = parse_pid(v).err().unwrap_or_default();
+            assert!(err.starts_with("proc_stats: ") && err.contains(needle), "{err}");
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Reading one process from Linux procfs. Knows nothing of SQLite.
+//!
+//! One reading opens `/proc/<pid>` once (the `procfs` crate keeps a directory handle, so every
+//! later file is read from the same process even if the pid is reused meanwhile) and reads
+//! `stat`, `statm` and `cmdline`, plus an open + `fstat` of `fd/` for the descriptor count
+//! (on Linux >= 6.2 the size of `fd/` is the count; older kernels fall back to listing it).
+//! `status` is not read: it costs as much as the rest together and `stat` has what we need.
+//!
+//! A process that is gone before or during the reading is [`Reading::Gone`], never an error:
+//! a half-read row would mix two processes, so any "not found" discards the whole reading.
+
+use std::fs::File;
+use std::io;
+use std::sync::OnceLock;
+
+use procfs::ProcError;
+use procfs::process::Process;
+
+/// The kernel's hard upper bound for a pid (`PID_MAX_LIMIT` on 64-bit Linux, 2^22).
+/// `/proc/sys/kernel/pid_max` can be raised at run time up to this value, never beyond.
+pub const PID_MAX_LIMIT: i64 = 4_194_304;
+
+/// What one look at `/proc/<pid>` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// The process exists (it may be a zombie: see [`ProcInfo::state`]).
+    Found(ProcInfo),
+    /// No such process, or it ended while being read.
+    Gone,
+}
+
+/// The fields of one process. Every field that could not be read is `None`, and `error` says
+/// why (the first failure, naming the file).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcInfo {
+    pub pid: i32,
+    /// The one-letter state from `/proc/<pid>/stat` (`R`, `S`, `D`, `Z`, ...).
+    pub state: Option<char>,
+    pub ppid: Option<i32>,
+    /// Owner of `/proc/<pid>` (the effective uid, as `ps` shows it).
+    pub uid: Option<u32>,
+    pub num_threads: Option<i64>,
+    pub rss_bytes: Option<u64>,
+    pub vms_bytes: Option<u64>,
+    /// Cumulative user and system CPU time, in clock ticks.
+    pub utime_ticks: Option<u64>,
+    pub stime_ticks: Option<u64>,
+    /// Start time after boot, in clock ticks (stable for the life of the process: with the pid,
+    /// it identifies the process).
+    pub start_ticks: Option<u64>,
+    pub cmdline: Option<Vec<String>>,
+    pub num_fds: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl ProcInfo {
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, Some('Z'))
+    }
+
+    /// Process start as Unix epoch milliseconds: boot time + start ticks, in integers (the
+    /// `procfs` crate's own conversion goes through `f32` and loses precision with uptime).
+    pub fn start_time_ms(&self) -> Option<u64> {
+        let ticks = self.start_ticks?;
+        let hz = host().ticks_per_second;
+        let boot_ms = host().boot_time_secs?.checked_mul(1000)?;
+        boot_ms.checked_add(ticks.checked_mul(1000)? / hz)
+    }
+
+    /// Total CPU time (user + system) in clock ticks.
+    pub fn cpu_ticks(&self) -> Option<u64> {
+        Some(self.utime_ticks?.saturating_add(self.stime_ticks?))
+    }
+}
+
+/// Facts of the host needed to convert procfs units, read once per process.
+#[derive(Debug, Clone, Copy)]
+pub struct Host {
+    pub ticks_per_second: u64,
+    pub page_size: u64,
+    /// Boot time from `/proc/stat` (`btime`), whole seconds; `None` if unreadable.
+    pub boot_time_secs: Option<u64>,
+}
+
+pub fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host {
+        ticks_per_second: procfs::ticks_per_second().max(1),
+        page_size: procfs::page_size().max(1),
+        boot_time_secs: procfs::boot_time_secs().ok(),
+    })
+}
+
+/// psutil's word for a `/proc/<pid>/stat` state letter.
+pub fn state_word(state: char) -> &'static str {
+    match state {
+        'R' => "running",
+        'S' => "sleeping",
+        'D' => "disk-sleep",
+        'T' => "stopped",
+        't' => "tracing-stop",
+        'Z' => "zombie",
+        'X' | 'x' => "dead",
+        'K' => "wake-kill",
+        'W' => "waking",
+        'P' => "parked",
+        'I' => "idle",
+        _ => "unknown",
+    }
+}
+
+/// Read one process. `pid` must be >= 1 (callers validate; anything else is `Gone`).
+pub fn read(pid: i32) -> Reading {
+    if pid < 1 {
+        return Reading::Gone;
+    }
+    match Process::new(pid) {
+        Ok(process) => read_process(&process, pid),
+        Err(_) => Reading::Gone,
+    }
+}
+
+/// Read the fields of an opened process. Public so that tests can open a process, end it, and
+/// then read it: the "exited while being read" path.
+pub fn read_process(process: &Process, pid: i32) -> Reading {
+    let mut info = ProcInfo {
+        pid,
+        ..ProcInfo::default()
+    };
+    let host = host();
+
+    // `stat` is read last: a process cannot come back from being a zombie, so if `stat` still
+    // shows it alive, the files read before it came from the live process. A process that
+    // became a zombie meanwhile is reported as a zombie (its memory and fds are then zeros).
+    match process.statm() {
+        Ok(statm) => {
+            info.rss_bytes = Some(statm.resident.saturating_mul(host.page_size));
+            info.vms_bytes = Some(statm.size.saturating_mul(host.page_size));
+        }
+        Err(e) => {
+            if let Some(gone) = failed(&mut info, pid, "statm", e) {
+                return gone;
+            }
+        }
+    }
+    match process.cmdline() {
+        Ok(argv) => info.cmdline = Some(argv),
+        Err(e) => {
+            if let Some(gone) = failed(&mut info, pid, "cmdline", e) {
+                return gone;
+            }
+        }
+    }
+    match count_fds(pid) {
+        Ok(n) => info.num_fds = Some(n),
+        Err(e) if is_gone(&e) => return Reading::Gone,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            note(&mut info, "access denied".to_owned());
+        }
+        Err(e) => note(&mut info, format!("/proc/{pid}/fd: {e}")),
+    }
+    match process.uid() {
+        Ok(uid) => info.uid = Some(uid),
+        Err(e) => {
+            if let Some(gone) = failed(&mut info, pid, "", e) {
+                return gone;
+            }
+        }
+    }
+    match process.stat() {
+        Ok(stat) => {
+            info.state = Some(stat.state);
+            info.ppid = Some(stat.ppid);
+            info.num_threads = Some(stat.num_threads);
+            info.utime_ticks = Some(stat.utime);
+            info.stime_ticks = Some(stat.stime);
+            info.start_ticks = Some(stat.starttime);
+        }
+        Err(e) => {
+            if let Some(gone) = failed(&mut info, pid, "stat", e) {
+                return gone;
+            }
+        }
+    }
+    // A zombie has released its descriptor table: the size of its fd/ is meaningless.
+    if info.is_zombie() {
+        info.num_fds = None;
+    }
+    Reading::Found(info)
+}
+
+/// Record a failed read. Returns `Some(Reading::Gone)` when the failure means the process is
+/// gone, so the caller discards the partial reading.
+fn failed(info: &mut ProcInfo, pid: i32, file: &str, error: ProcError) -> Option<Reading> {
+    let path = if file.is_empty() {
+        format!("/proc/{pid}")
+    } else {
+        format!("/proc/{pid}/{file}")
+    };
+    match error {
+        ProcError::NotFound(_) => return Some(Reading::Gone),
+        ProcError::PermissionDenied(_) => note(info, format!("access denied: {path}")),
+        ProcError::Io(e, _) if is_gone(&e) => return Some(Reading::Gone),
+        other => note(info, format!("{path}: {other}")),
+    }
+    None
+}
+
+fn note(info: &mut ProcInfo, message: String) {
+    if info.error.is_none() {
+        info.error = Some(message);
+    }
+}
+
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc_esrch())
+}
+
+const fn libc_esrch() -> i32 {
+    3 // ESRCH on Linux
+}
+
+/// Number of open descriptors. Opening `fd/` is the permission check (the kernel denies it
+/// for another user's process, as listing it would be); its size is the count on Linux >= 6.2.
+fn count_fds(pid: i32) -> io::Result<u64> {
+    let path = format!("/proc/{pid}/fd");
+    let dir = File::open(&path)?;
+    let size = dir.metadata()?.len();
+    if size > 0 {
+        return Ok(size);
+    }
+    // Older kernels report 0: count the entries instead.
+    let mut n = 0u64;
+    for entry in std::fs::read_dir(&path)? {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn own_process_is_found_with_every_field() {
+        let me = std::process::id() as i32;
+        let Reading::Found(info) = read(me) else {
+            panic!("own process not found");
+        };
+        assert_eq!(info.pid, me);
+        assert!(info.state.is_some() && info.ppid.is_some() && info.uid.is_some());
+        assert!(info.num_threads.unwrap_or(0) >= 1);
+        assert!(info.rss_bytes.unwrap_or(0) > 0);
+        assert!(info.num_fds.unwrap_or(0) >= 3);
+        assert!(info.error.is_none(), "{:?}", info.error);
+        assert!(info.start_time_ms().is_some());
+    }
+
+    #[test]
+    fn process_that_ends_between_open_and_read_is_gone() {
+        let mut child = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
+        let pid = child.id() as i32;
+        let process = Process::new(pid).expect("open /proc/<pid>");
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert_eq!(read_process(&process, pid), Reading::Gone);
+    }
+
+    #[test]
+    fn non_positive_pids_are_gone() {
+        assert_eq!(read(0), Reading::Gone);
+        assert_eq!(read(-5), Reading::Gone);
+    }
+}
