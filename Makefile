@@ -8,7 +8,7 @@ CARGO   ?= cargo
 SO      := target/release/libkanban_workers.so
 EXT_DIR := target/ext
 
-.PHONY: ext release test lint clean
+.PHONY: ext release test demo lint clean
 
 ext:
 	$(CARGO) build --release --example kanban_workers --no-default-features \
@@ -22,6 +22,10 @@ release: ext
 # Builds the .so first, so the tests never load a stale one.
 test: ext
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) $(CARGO) test
+
+# A throwaway board with real workers, queried through the sqlite3 shell.
+demo: ext
+	examples/demo_board.sh
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

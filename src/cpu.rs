@@ -37,7 +37,13 @@ impl CpuSampler {
 
     /// CPU percent of the process `(pid, start_ticks)` that has used `cpu_ticks` so far and
     /// started at `start_ms` (Unix epoch milliseconds).
-    pub fn percent(&self, pid: i32, start_ticks: u64, cpu_ticks: u64, start_ms: Option<u64>) -> f64 {
+    pub fn percent(
+        &self,
+        pid: i32,
+        start_ticks: u64,
+        cpu_ticks: u64,
+        start_ms: Option<u64>,
+    ) -> f64 {
         let hz = crate::procinfo::host().ticks_per_second as f64;
         let now = Instant::now();
         // A poisoned lock only means another thread panicked mid-update: the map is still valid.
@@ -53,7 +59,14 @@ impl CpuSampler {
             }
             let used = cpu_ticks.saturating_sub(prev.cpu_ticks) as f64 / hz;
             let percent = round2(100.0 * used / elapsed.as_secs_f64());
-            samples.insert(key, Sample { cpu_ticks, at: now, percent });
+            samples.insert(
+                key,
+                Sample {
+                    cpu_ticks,
+                    at: now,
+                    percent,
+                },
+            );
             return percent;
         }
         let percent = lifetime_percent(cpu_ticks as f64 / hz, start_ms);
@@ -63,7 +76,14 @@ impl CpuSampler {
                 samples.clear();
             }
         }
-        samples.insert(key, Sample { cpu_ticks, at: now, percent });
+        samples.insert(
+            key,
+            Sample {
+                cpu_ticks,
+                at: now,
+                percent,
+            },
+        );
         percent
     }
 }
@@ -87,6 +107,7 @@ fn round2(x: f64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

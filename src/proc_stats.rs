@@ -32,22 +32,86 @@ pub struct Column {
 
 /// The visible columns, in order. The argument is the hidden column `query_pid`.
 pub const COLUMNS: &[Column] = &[
-    Column { name: "pid", sql_type: "INTEGER", doc: "the argument" },
-    Column { name: "alive", sql_type: "INTEGER", doc: "1 if the process exists and is not a zombie, else 0" },
-    Column { name: "reason", sql_type: "TEXT", doc: "why not alive: 'no such process' or 'zombie'; NULL when alive" },
-    Column { name: "error", sql_type: "TEXT", doc: "a field could not be read ('access denied' for another user's fds); NULL otherwise" },
-    Column { name: "state", sql_type: "TEXT", doc: "psutil's status word: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, idle, ..." },
-    Column { name: "ppid", sql_type: "INTEGER", doc: "parent pid" },
-    Column { name: "uid", sql_type: "INTEGER", doc: "owner of /proc/<pid> (the effective uid)" },
-    Column { name: "num_threads", sql_type: "INTEGER", doc: "number of threads" },
-    Column { name: "rss_bytes", sql_type: "INTEGER", doc: "resident set size, bytes (statm)" },
-    Column { name: "vms_bytes", sql_type: "INTEGER", doc: "virtual memory size, bytes (statm)" },
-    Column { name: "cpu_user_s", sql_type: "REAL", doc: "cumulative user CPU seconds" },
-    Column { name: "cpu_system_s", sql_type: "REAL", doc: "cumulative system CPU seconds" },
-    Column { name: "cpu_percent", sql_type: "REAL", doc: "CPU use since this connection's previous sample of the process, or the lifetime average on the first" },
-    Column { name: "start_time", sql_type: "REAL", doc: "process start, Unix epoch seconds (psutil's create_time)" },
-    Column { name: "num_fds", sql_type: "INTEGER", doc: "open file descriptors; NULL (with error) when not readable, and for zombies" },
-    Column { name: "cmdline", sql_type: "TEXT", doc: "JSON array of the argv strings" },
+    Column {
+        name: "pid",
+        sql_type: "INTEGER",
+        doc: "the argument",
+    },
+    Column {
+        name: "alive",
+        sql_type: "INTEGER",
+        doc: "1 if the process exists and is not a zombie, else 0",
+    },
+    Column {
+        name: "reason",
+        sql_type: "TEXT",
+        doc: "why not alive: 'no such process' or 'zombie'; NULL when alive",
+    },
+    Column {
+        name: "error",
+        sql_type: "TEXT",
+        doc: "a field could not be read ('access denied' for another user's fds); NULL otherwise",
+    },
+    Column {
+        name: "state",
+        sql_type: "TEXT",
+        doc: "psutil's status word: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, idle, ...",
+    },
+    Column {
+        name: "ppid",
+        sql_type: "INTEGER",
+        doc: "parent pid",
+    },
+    Column {
+        name: "uid",
+        sql_type: "INTEGER",
+        doc: "owner of /proc/<pid> (the effective uid)",
+    },
+    Column {
+        name: "num_threads",
+        sql_type: "INTEGER",
+        doc: "number of threads",
+    },
+    Column {
+        name: "rss_bytes",
+        sql_type: "INTEGER",
+        doc: "resident set size, bytes (statm)",
+    },
+    Column {
+        name: "vms_bytes",
+        sql_type: "INTEGER",
+        doc: "virtual memory size, bytes (statm)",
+    },
+    Column {
+        name: "cpu_user_s",
+        sql_type: "REAL",
+        doc: "cumulative user CPU seconds",
+    },
+    Column {
+        name: "cpu_system_s",
+        sql_type: "REAL",
+        doc: "cumulative system CPU seconds",
+    },
+    Column {
+        name: "cpu_percent",
+        sql_type: "REAL",
+        doc: "CPU use since this connection's previous sample of the process, or the lifetime average on the first",
+    },
+    Column {
+        name: "start_time",
+        sql_type: "REAL",
+        doc: "process start, Unix epoch seconds (psutil's create_time)",
+    },
+    Column {
+        name: "num_fds",
+        sql_type: "INTEGER",
+        doc: "open file descriptors; NULL (with error) when not readable, and for zombies",
+    },
+    Column {
+        name: "cmdline",
+        sql_type: "TEXT",
+        doc: "JSON array of the argv strings",
+    },
 ];
 
 const COL_PID: c_int = 0;
@@ -74,8 +138,11 @@ fn declaration() -> Result<CString> {
 
 /// Run a callback, turning a panic into an SQL error.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::ModuleError(format!("{NAME}: internal error in {what}"))))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::ModuleError(format!(
+            "{NAME}: internal error in {what}"
+        )))
+    })
 }
 
 #[repr(C)]
@@ -183,7 +250,9 @@ pub fn parse_pid(value: ValueRef<'_>) -> std::result::Result<Option<i32>, String
                 Ok(i) => i,
                 Err(_) => {
                     let shown: String = text.chars().take(40).collect();
-                    return Err(format!("{NAME}: pid must be an integer, got text '{shown}'"));
+                    return Err(format!(
+                        "{NAME}: pid must be an integer, got text '{shown}'"
+                    ));
                 }
             }
         }
@@ -191,10 +260,14 @@ pub fn parse_pid(value: ValueRef<'_>) -> std::result::Result<Option<i32>, String
         ValueRef::Blob(_) => return Err(format!("{NAME}: pid must be an integer, got a blob")),
     };
     if !(1..=PID_MAX_LIMIT).contains(&n) {
-        return Err(format!("{NAME}: pid {n} is out of range (1 to {PID_MAX_LIMIT})"));
+        return Err(format!(
+            "{NAME}: pid {n} is out of range (1 to {PID_MAX_LIMIT})"
+        ));
     }
     // In range, so it fits in an i32.
-    i32::try_from(n).map(Some).map_err(|_| format!("{NAME}: pid {n} is out of range"))
+    i32::try_from(n)
+        .map(Some)
+        .map_err(|_| format!("{NAME}: pid {n} is out of range"))
 }
 
 impl ProcStatsCursor<'_> {
@@ -212,7 +285,11 @@ impl ProcStatsCursor<'_> {
             Err(message) => return Err(Error::ModuleError(message)),
         };
         let row = match procinfo::read(pid) {
-            Reading::Gone => Row { pid: pid.into(), info: None, cpu_percent: None },
+            Reading::Gone => Row {
+                pid: pid.into(),
+                info: None,
+                cpu_percent: None,
+            },
             Reading::Found(info) => {
                 let cpu_percent = match (info.start_ticks, info.cpu_ticks()) {
                     (Some(start), Some(cpu)) => {
@@ -220,7 +297,11 @@ impl ProcStatsCursor<'_> {
                     }
                     _ => None,
                 };
-                Row { pid: pid.into(), info: Some(info), cpu_percent }
+                Row {
+                    pid: pid.into(),
+                    info: Some(info),
+                    cpu_percent,
+                }
             }
         };
         self.row = Some(row);
@@ -242,21 +323,39 @@ impl ProcStatsCursor<'_> {
             };
         };
         let hz = procinfo::host().ticks_per_second as f64;
-        let int = |v: Option<u64>| v.map_or(Value::Null, |n| Value::Integer(n.min(i64::MAX as u64) as i64));
+        let int = |v: Option<u64>| {
+            v.map_or(Value::Null, |n| {
+                Value::Integer(n.min(i64::MAX as u64) as i64)
+            })
+        };
         match col {
             1 => Value::Integer(if info.is_zombie() { 0 } else { 1 }),
-            2 => if info.is_zombie() { text("zombie") } else { Value::Null },
+            2 => {
+                if info.is_zombie() {
+                    text("zombie")
+                } else {
+                    Value::Null
+                }
+            }
             3 => info.error.as_deref().map_or(Value::Null, text),
-            4 => info.state.map_or(Value::Null, |s| text(procinfo::state_word(s))),
+            4 => info
+                .state
+                .map_or(Value::Null, |s| text(procinfo::state_word(s))),
             5 => info.ppid.map_or(Value::Null, |p| Value::Integer(p.into())),
             6 => info.uid.map_or(Value::Null, |u| Value::Integer(u.into())),
             7 => info.num_threads.map_or(Value::Null, Value::Integer),
             8 => int(info.rss_bytes),
             9 => int(info.vms_bytes),
-            10 => info.utime_ticks.map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
-            11 => info.stime_ticks.map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
+            10 => info
+                .utime_ticks
+                .map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
+            11 => info
+                .stime_ticks
+                .map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
             12 => row.cpu_percent.map_or(Value::Null, Value::Real),
-            13 => info.start_time_ms().map_or(Value::Null, |ms| Value::Real(ms as f64 / 1000.0)),
+            13 => info
+                .start_time_ms()
+                .map_or(Value::Null, |ms| Value::Real(ms as f64 / 1000.0)),
             14 => int(info.num_fds),
             15 => info.cmdline.as_ref().map_or(Value::Null, |argv| {
                 serde_json::to_string(argv).map_or(Value::Null, Value::Text)
@@ -271,7 +370,12 @@ fn text(s: &str) -> Value {
 }
 
 unsafe impl VTabCursor for ProcStatsCursor<'_> {
-    fn filter(&mut self, _idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
+    fn filter(
+        &mut self,
+        _idx_num: c_int,
+        _idx_str: Option<&str>,
+        args: &Filters<'_>,
+    ) -> Result<()> {
         guarded("filter", || self.load(args))
     }
 
@@ -294,13 +398,19 @@ unsafe impl VTabCursor for ProcStatsCursor<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
     #[test]
     fn declaration_lists_every_column_then_the_hidden_argument() {
-        let decl = declaration().map(|c| c.into_string().unwrap_or_default()).unwrap_or_default();
-        assert!(decl.starts_with("CREATE TABLE x(pid INTEGER, alive INTEGER,"), "{decl}");
+        let decl = declaration()
+            .map(|c| c.into_string().unwrap_or_default())
+            .unwrap_or_default();
+        assert!(
+            decl.starts_with("CREATE TABLE x(pid INTEGER, alive INTEGER,"),
+            "{decl}"
+        );
         assert!(decl.ends_with("cmdline TEXT, query_pid HIDDEN)"), "{decl}");
         assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
     }
@@ -310,7 +420,10 @@ mod tests {
         assert_eq!(parse_pid(ValueRef::Null), Ok(None));
         assert_eq!(parse_pid(ValueRef::Integer(1)), Ok(Some(1)));
         assert_eq!(parse_pid(ValueRef::Text(b" 42 ")), Ok(Some(42)));
-        assert_eq!(parse_pid(ValueRef::Integer(PID_MAX_LIMIT)), Ok(Some(4_194_304)));
+        assert_eq!(
+            parse_pid(ValueRef::Integer(PID_MAX_LIMIT)),
+            Ok(Some(4_194_304))
+        );
         for (v, needle) in [
             (ValueRef::Integer(0), "out of range"),
             (ValueRef::Integer(-1), "out of range"),
@@ -321,7 +434,10 @@ mod tests {
             (ValueRef::Blob(b"\x01"), "got a blob"),
         ] {
             let err = parse_pid(v).err().unwrap_or_default();
-            assert!(err.starts_with("proc_stats: ") && err.contains(needle), "{err}");
+            assert!(
+                err.starts_with("proc_stats: ") && err.contains(needle),
+                "{err}"
+            );
         }
     }
 }

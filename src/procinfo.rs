@@ -239,6 +239,7 @@ fn count_fds(pid: i32) -> io::Result<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::process::Command;
@@ -260,7 +261,10 @@ mod tests {
 
     #[test]
     fn process_that_ends_between_open_and_read_is_gone() {
-        let mut child = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
+        let mut child = Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("spawn sleep");
         let pid = child.id() as i32;
         let process = Process::new(pid).expect("open /proc/<pid>");
         child.kill().expect("kill");

@@ -1,0 +1,84 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Every registered SQL function, view and column is documented in the README and exercised
+//! by a test; and what the library registers is exactly what it declares.
+
+use std::collections::BTreeSet;
+
+use kanban_workers::{FUNCTIONS, proc_stats::COLUMNS, views::VIEWS};
+use rusqlite::Connection;
+
+const README: &str = include_str!("../README.md");
+
+fn names(conn: &Connection, sql: &str) -> BTreeSet<String> {
+    conn.prepare(sql)
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
+        .expect("list names")
+}
+
+#[test]
+fn registered_functions_are_exactly_the_declared_ones() {
+    let plain = Connection::open_in_memory().expect("db");
+    let ours = Connection::open_in_memory().expect("db");
+    kanban_workers::register(&ours).expect("register");
+    let functions = "SELECT DISTINCT name FROM pragma_function_list";
+    let modules = "SELECT name FROM pragma_module_list";
+    let added: BTreeSet<String> = names(&ours, functions)
+        .difference(&names(&plain, functions))
+        .chain(names(&ours, modules).difference(&names(&plain, modules)))
+        .cloned()
+        .collect();
+    let declared: BTreeSet<String> = FUNCTIONS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(added, declared);
+    let views = names(
+        &ours,
+        "SELECT name FROM sqlite_temp_schema WHERE type = 'view'",
+    );
+    let declared: BTreeSet<String> = VIEWS.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(views, declared);
+}
+
+#[test]
+fn every_function_view_and_column_is_documented() {
+    for name in FUNCTIONS.iter().chain(VIEWS.iter().map(|(n, _)| n)) {
+        assert!(
+            README.contains(&format!("### `{name}")),
+            "README has no section for {name}"
+        );
+    }
+    for c in COLUMNS {
+        let row = format!("| `{}` | {} |", c.name, c.sql_type);
+        assert!(
+            README.contains(&row),
+            "README's proc_stats table lacks the row {row}"
+        );
+    }
+    let conn = Connection::open_in_memory().expect("db");
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .expect("schema");
+    kanban_workers::register(&conn).expect("register");
+    for (view, _) in VIEWS {
+        let stmt = conn
+            .prepare(&format!("SELECT * FROM {view}"))
+            .expect("view");
+        for col in stmt.column_names() {
+            assert!(
+                README.contains(&format!("| `{col}` |")),
+                "README lacks {view}.{col}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_and_view_is_exercised_by_a_test() {
+    let tests: String = ["tests/extension.rs", "tests/clients.rs"]
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR")))
+                .expect("read test")
+        })
+        .collect();
+    for name in FUNCTIONS.iter().chain(VIEWS.iter().map(|(n, _)| n)) {
+        assert!(tests.contains(name), "no test mentions {name}");
+    }
+}

@@ -1,0 +1,646 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The built `.so`, loaded through rusqlite's `load_extension`, against real board files and
+//! real worker processes, checked against the tests' own reading of /proc.
+
+mod common;
+
+use common::*;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::json;
+
+/// Every column of `proc_stats(pid)` as (name, value).
+fn proc_row(conn: &Connection, pid: i64) -> Vec<(String, Value)> {
+    let mut stmt = conn
+        .prepare("SELECT * FROM proc_stats(?1)")
+        .expect("prepare");
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let mut rows = stmt.query([pid]).expect("query");
+    let row = rows.next().expect("step").expect("one row");
+    let values = (0..names.len()).map(|i| row.get::<_, Value>(i).expect("value"));
+    let out: Vec<(String, Value)> = names.into_iter().zip(values).collect();
+    assert!(rows.next().expect("step").is_none(), "exactly one row");
+    out
+}
+
+fn col<'a>(row: &'a [(String, Value)], name: &str) -> &'a Value {
+    &row.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .1
+}
+
+fn int(row: &[(String, Value)], name: &str) -> i64 {
+    match col(row, name) {
+        Value::Integer(i) => *i,
+        other => panic!("{name} is not an integer: {other:?}"),
+    }
+}
+
+fn real(row: &[(String, Value)], name: &str) -> f64 {
+    match col(row, name) {
+        Value::Real(r) => *r,
+        other => panic!("{name} is not a real: {other:?}"),
+    }
+}
+
+fn text(row: &[(String, Value)], name: &str) -> String {
+    match col(row, name) {
+        Value::Text(t) => t.clone(),
+        other => panic!("{name} is not text: {other:?}"),
+    }
+}
+
+fn is_null(row: &[(String, Value)], name: &str) -> bool {
+    matches!(col(row, name), Value::Null)
+}
+
+const PROC_COLUMNS: [&str; 16] = [
+    "pid",
+    "alive",
+    "reason",
+    "error",
+    "state",
+    "ppid",
+    "uid",
+    "num_threads",
+    "rss_bytes",
+    "vms_bytes",
+    "cpu_user_s",
+    "cpu_system_s",
+    "cpu_percent",
+    "start_time",
+    "num_fds",
+    "cmdline",
+];
+
+#[test]
+fn live_worker_matches_what_proc_says() {
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let row = proc_row(&conn, pid);
+    let truth = proc_truth(pid);
+
+    let names: Vec<&str> = row.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, PROC_COLUMNS);
+    assert_eq!(int(&row, "pid"), pid);
+    assert_eq!(int(&row, "alive"), 1);
+    assert!(is_null(&row, "reason") && is_null(&row, "error"));
+    assert_eq!(text(&row, "state"), "sleeping");
+    assert_eq!(truth.state, 'S');
+    assert_eq!(int(&row, "ppid"), i64::from(std::process::id()));
+    assert_eq!(int(&row, "ppid"), truth.ppid);
+    assert_eq!(int(&row, "uid"), i64::from(euid()));
+    assert_eq!(int(&row, "num_threads"), truth.num_threads);
+    assert_eq!(int(&row, "rss_bytes") as u64, truth.rss_pages * page_size());
+    assert_eq!(int(&row, "vms_bytes") as u64, truth.vms_pages * page_size());
+    assert_eq!(int(&row, "num_fds"), fd_count(pid));
+    let hz = clock_ticks() as f64;
+    assert!((real(&row, "cpu_user_s") - truth.utime as f64 / hz).abs() < 1e-9);
+    assert!((real(&row, "cpu_system_s") - truth.stime as f64 / hz).abs() < 1e-9);
+    let expected_start = boot_time() as f64 + truth.start_ticks as f64 / hz;
+    assert!(
+        (real(&row, "start_time") - expected_start).abs() < 0.011,
+        "start_time {} vs {expected_start}",
+        real(&row, "start_time")
+    );
+    let cpu = real(&row, "cpu_percent");
+    assert!((0.0..=100.0).contains(&cpu), "cpu_percent {cpu}");
+    let argv: serde_json::Value = serde_json::from_str(&text(&row, "cmdline")).expect("JSON");
+    assert_eq!(argv, json!(["sleep", "1000"]));
+    assert_eq!(truth.cmdline, ["sleep", "1000"]);
+}
+
+#[test]
+fn start_time_is_close_to_the_spawn_time() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let worker = Worker::sleep();
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let row = proc_row(&conn, worker.pid());
+    // Boot time is whole seconds and may drift by one.
+    let start = real(&row, "start_time");
+    assert!(
+        (start - before).abs() < 2.0,
+        "start_time {start}, spawned at {before}"
+    );
+}
+
+#[test]
+fn dead_pid_is_no_such_process() {
+    let pid = Worker::sleep().end();
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let row = proc_row(&conn, pid);
+    assert_eq!(int(&row, "pid"), pid);
+    assert_eq!(int(&row, "alive"), 0);
+    assert_eq!(text(&row, "reason"), "no such process");
+    for name in &PROC_COLUMNS[3..] {
+        assert!(is_null(&row, name), "{name} should be NULL for a dead pid");
+    }
+}
+
+#[test]
+fn zombie_is_not_alive() {
+    let zombie = Worker::sleep().into_zombie();
+    let pid = zombie.pid();
+    assert_eq!(proc_truth(pid).state, 'Z');
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let row = proc_row(&conn, pid);
+    assert_eq!(int(&row, "alive"), 0);
+    assert_eq!(text(&row, "reason"), "zombie");
+    assert_eq!(text(&row, "state"), "zombie");
+    assert_eq!(int(&row, "ppid"), i64::from(std::process::id()));
+    assert!(
+        is_null(&row, "num_fds"),
+        "a zombie's fd count is meaningless"
+    );
+    assert_eq!(text(&row, "cmdline"), "[]");
+    drop(zombie);
+}
+
+#[test]
+fn pid_1_is_readable() {
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let row = proc_row(&conn, 1);
+    let truth = proc_truth(1);
+    assert_eq!(int(&row, "alive"), 1);
+    assert_eq!(int(&row, "ppid"), 0);
+    assert_eq!(int(&row, "num_threads"), truth.num_threads);
+    let argv: Vec<String> = serde_json::from_str(&text(&row, "cmdline")).expect("JSON");
+    assert_eq!(argv, truth.cmdline);
+    if euid() == 0 {
+        assert!(is_null(&row, "error"));
+        assert_eq!(int(&row, "num_fds"), fd_count(1));
+    } else if int(&row, "uid") != i64::from(euid()) {
+        assert_eq!(text(&row, "error"), "access denied");
+        assert!(is_null(&row, "num_fds"));
+    }
+}
+
+#[test]
+fn null_gives_no_row() {
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM proc_stats(NULL)", [], |r| r.get(0))
+        .expect("query");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn bad_arguments_are_sql_errors_that_name_proc_stats() {
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let cases = [
+        ("'abc'", "pid must be an integer, got text 'abc'"),
+        ("'12abc'", "pid must be an integer, got text '12abc'"),
+        ("1.5", "pid must be an integer, got real 1.5"),
+        ("x'01'", "pid must be an integer, got a blob"),
+        ("0", "pid 0 is out of range"),
+        ("-1", "pid -1 is out of range"),
+        ("4194305", "pid 4194305 is out of range"),
+        (
+            "9223372036854775807",
+            "pid 9223372036854775807 is out of range",
+        ),
+        ("99999999999999999999", "pid must be an integer, got real"),
+    ];
+    for (arg, expected) in cases {
+        let sql = format!("SELECT * FROM proc_stats({arg})");
+        let err = conn
+            .query_row(&sql, [], |_| Ok(()))
+            .expect_err(&format!("{sql} should fail"))
+            .to_string();
+        assert!(
+            err.contains("proc_stats: ") && err.contains(expected),
+            "{sql}: {err}"
+        );
+    }
+    let err = conn
+        .query_row("SELECT * FROM proc_stats", [], |_| Ok(()))
+        .expect_err("no argument")
+        .to_string();
+    assert!(
+        err.contains("proc_stats: a pid argument is required"),
+        "{err}"
+    );
+    // The connection is still usable after every error.
+    let v: String = conn
+        .query_row("SELECT kanban_workers_version()", [], |r| r.get(0))
+        .expect("ok");
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn integer_text_and_where_clause_forms_work() {
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let by_text: i64 = conn
+        .query_row("SELECT alive FROM proc_stats(?1)", [pid.to_string()], |r| {
+            r.get(0)
+        })
+        .expect("text pid");
+    assert_eq!(by_text, 1);
+    let by_where: i64 = conn
+        .query_row("SELECT pid FROM proc_stats WHERE pid = ?1", [pid], |r| {
+            r.get(0)
+        })
+        .expect("WHERE pid =");
+    assert_eq!(by_where, pid);
+    let dead = Worker::sleep().end();
+    let mut stmt = conn
+        .prepare("SELECT pid, alive FROM proc_stats WHERE pid IN (?1, ?2) ORDER BY pid")
+        .expect("IN");
+    let rows: Vec<(i64, i64)> = stmt
+        .query_map([pid, dead], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut expected = vec![(pid, 1), (dead, 0)];
+    expected.sort();
+    assert_eq!(rows, expected);
+}
+
+#[test]
+fn version_is_the_crate_version() {
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let v: String = conn
+        .query_row("SELECT kanban_workers_version()", [], |r| r.get(0))
+        .expect("v");
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+}
+
+const VIEW_COLUMNS: [&str; 13] = [
+    "run_id",
+    "task_id",
+    "task_title",
+    "task_status",
+    "task_assignee",
+    "profile",
+    "worker_pid",
+    "started_at",
+    "claim_lock",
+    "claim_expires",
+    "last_heartbeat_at",
+    "max_runtime_seconds",
+    "worker_host",
+];
+
+#[test]
+fn active_workers_joins_open_runs_of_running_tasks_with_live_stats() {
+    let board = Board::new("join");
+    let live = Worker::sleep();
+    let gone_pid = Worker::sleep().end();
+    let w = board.writer();
+    let live_run = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_live",
+            pid: Some(live.pid()),
+            started_at: 1_700_000_100,
+            ..Default::default()
+        },
+    );
+    let gone_run = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_gone",
+            pid: Some(gone_pid),
+            started_at: 1_700_000_050,
+            claim_lock: Some("box.example:77"),
+            ..Default::default()
+        },
+    );
+    // Excluded: an ended run, a run without pid, an open run of a task that is not running.
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_ended",
+            pid: Some(live.pid()),
+            ended_at: Some(1_700_000_200),
+            ..Default::default()
+        },
+    );
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_nopid",
+            pid: None,
+            ..Default::default()
+        },
+    );
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_ready",
+            task_status: "ready",
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    // An earlier, ended run of the live task is history, not a worker.
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_live",
+            pid: Some(gone_pid),
+            ended_at: Some(1_700_000_090),
+            started_at: 1_700_000_010,
+            ..Default::default()
+        },
+    );
+    drop(w);
+
+    let conn = board.with_extension();
+    let stmt = conn.prepare("SELECT * FROM active_workers").expect("view");
+    let names: Vec<&str> = stmt.column_names();
+    assert_eq!(names, VIEW_COLUMNS);
+    drop(stmt);
+
+    let mut stmt = conn
+        .prepare(
+            "SELECT w.run_id, w.task_id, w.task_title, w.task_status, w.task_assignee, w.worker_pid,
+                    w.claim_lock, w.worker_host, w.claim_expires - w.started_at, p.alive, p.reason, p.rss_bytes
+             FROM active_workers w LEFT JOIN proc_stats(w.worker_pid) p ORDER BY w.started_at",
+        )
+        .expect("join");
+    type R = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<R> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+                r.get(11)?,
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    // Oldest first.
+    let g = &rows[0];
+    assert_eq!((g.0, g.1.as_str(), g.5), (gone_run, "t_gone", gone_pid));
+    assert_eq!(
+        (g.6.as_str(), g.7.as_str()),
+        ("box.example:77", "box.example")
+    );
+    assert_eq!(
+        (g.9, g.10.as_deref(), g.11),
+        (0, Some("no such process"), None)
+    );
+    let l = &rows[1];
+    assert_eq!(
+        (l.0, l.1.as_str(), l.2.as_str(), l.3.as_str(), l.4.as_str()),
+        (live_run, "t_live", "title of t_live", "running", "agent-x")
+    );
+    assert_eq!(
+        (l.5, l.6.as_str(), l.7.as_str(), l.8),
+        (live.pid(), "host-a:4242", "host-a", 900)
+    );
+    assert_eq!((l.9, l.10.as_deref()), (1, None));
+    assert_eq!(
+        l.11.map(|b| b as u64),
+        Some(proc_truth(live.pid()).rss_pages * page_size())
+    );
+}
+
+#[test]
+fn worker_host_is_null_when_claim_lock_has_no_pid_suffix() {
+    let board = Board::new("host");
+    let w = board.writer();
+    for (i, lock) in [
+        Some("hostonly"),
+        Some(":123"),
+        Some("host9"),
+        None,
+        Some("h:1:2"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        insert_run(
+            &w,
+            &RunSpec {
+                task_id: &format!("t_{i}"),
+                pid: Some(1),
+                started_at: 1_700_000_000 + i as i64,
+                claim_lock: *lock,
+                ..Default::default()
+            },
+        );
+    }
+    let conn = board.with_extension();
+    let hosts: Vec<Option<String>> = conn
+        .prepare("SELECT worker_host FROM active_workers")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("hosts");
+    assert_eq!(hosts, [None, None, None, None, Some("h:1".to_owned())]);
+}
+
+#[test]
+fn active_workers_does_not_scan_task_runs() {
+    let board = Board::new("plan");
+    let conn = board.with_extension();
+    let plan: Vec<String> = conn
+        .prepare("EXPLAIN QUERY PLAN SELECT * FROM active_workers w LEFT JOIN proc_stats(w.worker_pid) p")
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(3))?.collect())
+        .expect("plan");
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("SEARCH t USING INDEX idx_tasks_status")),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("SEARCH r USING INDEX idx_runs_task")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|l| l.starts_with("SCAN r")), "{plan:?}");
+}
+
+#[test]
+fn loading_and_querying_writes_nothing_to_the_database_file() {
+    let board = Board::new("nowrite");
+    let live = Worker::sleep();
+    {
+        let w = board.writer();
+        insert_run(
+            &w,
+            &RunSpec {
+                pid: Some(live.pid()),
+                ..Default::default()
+            },
+        );
+    } // closing the last connection checkpoints and removes the WAL
+    let schema = |c: &Connection| -> Vec<(String, String)> {
+        c.prepare("SELECT name, sql FROM sqlite_schema ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    ))
+                })?
+                .collect()
+            })
+            .expect("schema")
+    };
+    let before_schema = schema(&board.writer());
+    let before = file_bytes(&board.path);
+    {
+        let conn = board.with_extension();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM active_workers w LEFT JOIN proc_stats(w.worker_pid) p WHERE p.alive = 1", [], |r| r.get(0))
+            .expect("query");
+        assert_eq!(n, 1);
+        assert_eq!(
+            schema(&conn),
+            before_schema,
+            "sqlite_schema unchanged while loaded"
+        );
+        let temp: String = conn
+            .query_row(
+                "SELECT name FROM sqlite_temp_schema WHERE type = 'view'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("temp view");
+        assert_eq!(temp, "active_workers");
+    }
+    assert_eq!(
+        file_bytes(&board.path),
+        before,
+        "database file bytes changed"
+    );
+    assert!(
+        !board.path.with_extension("db-wal").exists()
+            || std::fs::metadata(board.path.with_extension("db-wal"))
+                .map(|m| m.len())
+                .unwrap_or(0)
+                == 0
+    );
+    assert_eq!(schema(&board.writer()), before_schema);
+}
+
+#[test]
+fn loads_into_a_read_only_connection() {
+    let board = Board::new("ro");
+    let live = Worker::sleep();
+    insert_run(
+        &board.writer(),
+        &RunSpec {
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    let conn =
+        Connection::open_with_flags(&board.path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("ro");
+    load_extension(&conn);
+    let pid: i64 = conn
+        .query_row("SELECT worker_pid FROM active_workers", [], |r| r.get(0))
+        .expect("view");
+    assert_eq!(pid, live.pid());
+    assert!(
+        conn.execute("DELETE FROM task_runs", []).is_err(),
+        "read-only connection wrote"
+    );
+}
+
+#[test]
+fn loads_into_a_database_without_kanban_tables() {
+    let dir = TempDir::new("empty");
+    let path = dir.path().join("other.db");
+    let conn = open_with_extension(&path);
+    let v: String = conn
+        .query_row("SELECT kanban_workers_version()", [], |r| r.get(0))
+        .expect("v");
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    let err = conn
+        .query_row("SELECT * FROM active_workers", [], |_| Ok(()))
+        .expect_err("no tables")
+        .to_string();
+    assert!(err.contains("no such table"), "{err}");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM proc_stats(1)", [], |r| r.get(0))
+        .expect("proc_stats");
+    assert_eq!(n, 1);
+    drop(conn);
+    // The file was never written: SQLite creates it lazily, and nothing was stored.
+    assert_eq!(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), 0);
+}
+
+#[test]
+fn loading_twice_is_harmless() {
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    load_extension(&conn);
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM proc_stats(1)", [], |r| r.get(0))
+        .expect("q");
+    assert_eq!(n, 1);
+}
+
+/// Wait (bounded) until `pid` has used `ticks` more CPU ticks than `from`: CPU time itself is
+/// the clock here, not a sleep.
+fn wait_for_cpu(pid: i64, from: u64, ticks: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let t = proc_truth(pid);
+        let used = t.utime + t.stime;
+        if used >= from + ticks {
+            return used;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "busy worker did not get CPU"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn cpu_percent_is_lifetime_average_first_then_since_previous_sample() {
+    let busy = Worker::busy();
+    let idle = Worker::sleep();
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let used = wait_for_cpu(busy.pid(), 0, 10);
+    let first = real(&proc_row(&conn, busy.pid()), "cpu_percent");
+    assert!(first > 0.0, "first sample of a busy process: {first}");
+    let idle_first = real(&proc_row(&conn, idle.pid()), "cpu_percent");
+    assert!(idle_first < 5.0, "{idle_first}");
+    // Let the busy worker use 0.3 s of CPU: at least that much wall time has passed.
+    wait_for_cpu(busy.pid(), used, 30);
+    let second = real(&proc_row(&conn, busy.pid()), "cpu_percent");
+    assert!(
+        second > 0.0 && second <= 100.0 * 2.0 + 1.0,
+        "second sample {second}"
+    );
+    // The sleeping worker used no CPU since its previous sample.
+    assert_eq!(real(&proc_row(&conn, idle.pid()), "cpu_percent"), 0.0);
+    // Another connection has its own samples: its first is a lifetime average again.
+    let other = open_with_extension(std::path::Path::new(":memory:"));
+    assert!(real(&proc_row(&other, busy.pid()), "cpu_percent") > 0.0);
+}
