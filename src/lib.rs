@@ -11,6 +11,8 @@
 pub mod cpu;
 pub mod proc_stats;
 pub mod procinfo;
+#[cfg(feature = "server")]
+pub mod shim;
 pub mod version;
 pub mod views;
 

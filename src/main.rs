@@ -1,0 +1,99 @@
+//! `kanban-workers`: the HTTP shim. Parses the command line and hands over to `shim`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use kanban_workers::shim::config::{self, Command, Mode};
+use kanban_workers::shim::db::Db;
+use kanban_workers::shim::demo::Demo;
+use kanban_workers::shim::server::{self, Options};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match config::parse(&argv) {
+        Ok(Command::Run(args)) => args,
+        Ok(Command::Help) => {
+            print!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("kanban-workers {}", kanban_workers::version::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kanban-workers: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let resolved = match args.mode {
+        Mode::Demo => None,
+        _ => match config::resolve_board(args.db.as_deref(), &env) {
+            Ok(path) => Some(path),
+            Err(e) if args.mode == Mode::Serve => {
+                eprintln!("kanban-workers: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("kanban-workers: {e}\nStarting a demo board instead.\n");
+                None
+            }
+        },
+    };
+    // The demo's workers are spawned here, on the main thread, which outlives them.
+    let demo = match resolved {
+        Some(_) => None,
+        None => match Demo::create() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("kanban-workers: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let board = match (&resolved, &demo) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.board.clone(),
+        (None, None) => return ExitCode::FAILURE,
+    };
+    if !board.is_file() {
+        eprintln!("kanban-workers: warning: board {} does not exist (yet); answering 503 until it does", board.display());
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(16).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kanban-workers: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        let options = Options { log_requests: !args.quiet };
+        server::serve(listener, Db::new(board.clone()), options, |addr| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());
+            if let Some(d) = &demo {
+                let _ = writeln!(out, "\nA demo board with real worker processes. Try:");
+                let _ = writeln!(out, "  curl -s http://{addr}/workers/active");
+                for (what, id) in &d.runs {
+                    let _ = writeln!(out, "  curl -s http://{addr}/runs/{id}/inspect    # {what}");
+                }
+                let _ = writeln!(out, "  curl -s http://{addr}/api/plugins/kanban/runs/1    # the dashboard's prefix works too");
+                let _ = writeln!(out, "Ctrl-C stops the server and removes the demo board and its workers.\n");
+            }
+            let _ = out.flush();
+        })
+        .await
+    });
+    drop(demo);
+    match result {
+        Ok(()) => {
+            eprintln!("kanban-workers: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kanban-workers: cannot serve on {}: {e}", args.listen);
+            ExitCode::FAILURE
+        }
+    }
+}

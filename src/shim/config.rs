@@ -1,0 +1,175 @@
+//! Command line and board resolution.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Loopback only by default: the routes describe this machine's processes.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
+
+pub const USAGE: &str = "\
+kanban-workers: the kanban board's workers over HTTP (GET /workers/active, /runs/{id}, /runs/{id}/inspect)
+
+usage:
+  kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board
+  kanban-workers serve [OPTIONS]    serve a board
+  kanban-workers demo [OPTIONS]     serve a throwaway board with real worker processes
+
+options:
+  --db PATH         the board file (default: $HERMES_KANBAN_DB, else $HERMES_KANBAN_HOME/kanban.db,
+                    else ~/.hermes/kanban.db)
+  --listen ADDR     address to listen on (default 127.0.0.1:8765; port 0 picks a free port)
+  --allow-remote    allow a non-loopback --listen address
+  --quiet           no log line per request
+  -h, --help        this text
+  -V, --version     the version
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No subcommand: serve the default board, or a demo when there is none.
+    Auto,
+    Serve,
+    Demo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub mode: Mode,
+    pub db: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub quiet: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Run(Args),
+    Help,
+    Version,
+}
+
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let mut mode = Mode::Auto;
+    let mut db = None;
+    let mut listen = None;
+    let mut allow_remote = false;
+    let mut quiet = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag {
+            "serve" if mode == Mode::Auto => mode = Mode::Serve,
+            "demo" if mode == Mode::Auto => mode = Mode::Demo,
+            "--db" => db = Some(PathBuf::from(value("--db")?)),
+            "--listen" => {
+                let text = value("--listen")?;
+                listen = Some(
+                    text.parse::<SocketAddr>()
+                        .map_err(|_| format!("--listen: '{text}' is not an address like 127.0.0.1:8765"))?,
+                );
+            }
+            "--allow-remote" => allow_remote = true,
+            "--quiet" => quiet = true,
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            other => return Err(format!("unknown argument '{other}' (see --help)")),
+        }
+    }
+    let listen = match listen {
+        Some(a) => a,
+        None => DEFAULT_LISTEN.parse().map_err(|_| "bad default address".to_owned())?,
+    };
+    if !listen.ip().is_loopback() && !allow_remote {
+        return Err(format!(
+            "refusing to listen on {listen}: not a loopback address, and the routes show this \
+             machine's processes. Pass --allow-remote to do it anyway."
+        ));
+    }
+    Ok(Command::Run(Args { mode, db, listen, quiet }))
+}
+
+/// Where the board is: `--db`, else `$HERMES_KANBAN_DB`, else `$HERMES_KANBAN_HOME/kanban.db`,
+/// else `~/.hermes/kanban.db`. An explicit path (flag or `$HERMES_KANBAN_DB`) is taken as given,
+/// even if the file is not there yet (the server answers 503 until it is); a default path must
+/// exist. The error lists every place tried.
+pub fn resolve_board(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, String> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    let var = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(p) = var("HERMES_KANBAN_DB") {
+        return Ok(PathBuf::from(p));
+    }
+    let mut tried = vec!["--db (not given)".to_owned(), "$HERMES_KANBAN_DB (not set)".to_owned()];
+    let candidate = match var("HERMES_KANBAN_HOME") {
+        Some(home) => Some(PathBuf::from(home).join("kanban.db")),
+        None => {
+            tried.push("$HERMES_KANBAN_HOME/kanban.db ($HERMES_KANBAN_HOME not set)".to_owned());
+            var("HOME").map(|h| PathBuf::from(h).join(".hermes").join("kanban.db"))
+        }
+    };
+    match candidate {
+        Some(p) if p.is_file() => Ok(p),
+        Some(p) => {
+            tried.push(format!("{} (does not exist)", p.display()));
+            Err(no_board(&tried))
+        }
+        None => {
+            tried.push("~/.hermes/kanban.db ($HOME not set)".to_owned());
+            Err(no_board(&tried))
+        }
+    }
+}
+
+fn no_board(tried: &[String]) -> String {
+    format!(
+        "no kanban board found. Tried:\n  {}\nPass --db PATH, or run `kanban-workers demo` for a demo board.",
+        tried.join("\n  ")
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_flags_and_refuses_remote_without_consent() {
+        let Ok(Command::Run(a)) = parse(&args(&["serve", "--db", "x.db", "--listen=127.0.0.1:0", "--quiet"])) else {
+            panic!("parse");
+        };
+        assert_eq!((a.mode, a.db.as_deref(), a.listen.port(), a.quiet), (Mode::Serve, Some(Path::new("x.db")), 0, true));
+        assert!(parse(&args(&["--listen", "0.0.0.0:80"])).unwrap_err().contains("--allow-remote"));
+        assert!(matches!(parse(&args(&["--listen", "0.0.0.0:80", "--allow-remote"])), Ok(Command::Run(_))));
+        assert!(parse(&args(&["--listen", "nope"])).unwrap_err().contains("not an address"));
+        assert!(parse(&args(&["--bogus"])).unwrap_err().contains("unknown argument"));
+        assert!(parse(&args(&["--db"])).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn board_resolution_order_and_message() {
+        let none = |_: &str| None;
+        assert_eq!(resolve_board(Some(Path::new("/a.db")), &none), Ok(PathBuf::from("/a.db")));
+        let env_db = |k: &str| (k == "HERMES_KANBAN_DB").then(|| "/b.db".to_owned());
+        assert_eq!(resolve_board(None, &env_db), Ok(PathBuf::from("/b.db")));
+        let home = |k: &str| match k {
+            "HERMES_KANBAN_HOME" => Some("/nonexistent-kanban-home".to_owned()),
+            _ => None,
+        };
+        let err = resolve_board(None, &home).unwrap_err();
+        assert!(err.contains("/nonexistent-kanban-home/kanban.db (does not exist)"), "{err}");
+        let user = |k: &str| (k == "HOME").then(|| "/nonexistent-home".to_owned());
+        let err = resolve_board(None, &user).unwrap_err();
+        assert!(err.contains("/nonexistent-home/.hermes/kanban.db (does not exist)"), "{err}");
+        assert!(err.contains("$HERMES_KANBAN_DB (not set)") && err.contains("kanban-workers demo"), "{err}");
+    }
+}

@@ -1,0 +1,101 @@
+//! A throwaway board with real worker processes: two running, one ended, one without a pid,
+//! one whose process is gone. Everything is removed when the `Demo` is dropped, and the
+//! workers also die with the demo process if it is killed (parent-death signal).
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+
+const SCHEMA: &str = include_str!("../../sql/kanban_schema.sql");
+
+pub struct Demo {
+    dir: PathBuf,
+    pub board: PathBuf,
+    workers: Vec<Child>,
+    /// Run ids worth trying: (what it shows, run id).
+    pub runs: Vec<(&'static str, i64)>,
+}
+
+/// A worker process that gets SIGTERM when the demo process dies. Call from the main thread:
+/// the signal follows the thread that spawned the child.
+fn spawn_worker(script: &str) -> std::io::Result<Child> {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+impl Demo {
+    pub fn create() -> Result<Demo, String> {
+        let dir = std::env::temp_dir().join(format!("kanban-workers-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let mut demo = Demo { board: dir.join("kanban.db"), dir, workers: Vec::new(), runs: Vec::new() };
+        demo.populate().map_err(|e| format!("demo board: {e}"))?;
+        Ok(demo)
+    }
+
+    fn populate(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        // A worker that sleeps, and one that does some work every second (so cpu_percent moves).
+        let sleeper = spawn_worker("exec sleep 86400")?;
+        let sleeper_pid = i64::from(sleeper.id());
+        self.workers.push(sleeper);
+        let busy = spawn_worker("while :; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 1; done")?;
+        let busy_pid = i64::from(busy.id());
+        self.workers.push(busy);
+        let mut gone = Command::new("true").spawn()?;
+        let gone_pid = i64::from(gone.id());
+        gone.wait()?;
+
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+        let lock = format!("{host}:{}", std::process::id());
+        let conn = Connection::open(&self.board)?;
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        conn.execute_batch(SCHEMA)?;
+        let mut task = conn.prepare(
+            "INSERT INTO tasks (id, title, assignee, status, created_at, started_at, claim_lock, claim_expires, worker_pid)
+             VALUES (?1, ?2, ?3, ?4, ?5 - 600, ?5 - 300, ?6, ?5 + 900, ?7)",
+        )?;
+        let mut run = conn.prepare(
+            "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
+                                    last_heartbeat_at, started_at, ended_at, outcome, summary, metadata)
+             VALUES (?1, 'default', ?2, ?3, ?4 + 900, ?5, 3600, ?4 - 20, ?4 - ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let rows: [(&str, &str, &str, &str, Option<i64>, i64, Option<i64>, &str); 5] = [
+            ("t_a1f3", "Summarise the nightly test failures", "analyst", "running", Some(sleeper_pid), 300, None, "a running worker (sleeping)"),
+            ("t_b27c", "Refactor the billing module", "coder", "running", Some(busy_pid), 240, None, "a running worker (busy now and then)"),
+            ("t_c9d0", "Draft the release notes", "writer", "running", Some(gone_pid), 200, None, "a worker whose process is gone"),
+            ("t_d412", "Triage new issues", "triager", "running", None, 5, None, "a claim whose worker has no pid yet"),
+            ("t_e5b8", "Update the changelog", "writer", "done", Some(sleeper_pid), 900, Some(now - 600), "an ended run"),
+        ];
+        for (id, title, assignee, status, pid, age, ended, what) in rows {
+            task.execute(params![id, title, assignee, status, now, lock, pid])?;
+            let (run_status, outcome, summary) = match ended {
+                Some(_) => ("done", Some("completed"), Some("changelog updated")),
+                None => ("running", None, None),
+            };
+            run.execute(params![id, run_status, lock, now, pid, age, ended, outcome, summary, r#"{"attempt": 1}"#])?;
+            self.runs.push((what, conn.last_insert_rowid()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

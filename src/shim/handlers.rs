@@ -1,0 +1,128 @@
+//! One function per route: run the route's one query (SQL in `sql/`), shape the JSON.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Row};
+use serde_json::{Map, Value, json};
+
+use super::ApiError;
+use super::db::db_error;
+use super::routes::Route;
+
+const WORKERS_ACTIVE_SQL: &str = include_str!("../../sql/route_workers_active.sql");
+const RUN_SQL: &str = include_str!("../../sql/route_run.sql");
+const INSPECT_SQL: &str = include_str!("../../sql/route_inspect.sql");
+
+pub fn handle(conn: &Connection, route: Route) -> Result<Value, ApiError> {
+    match route {
+        Route::WorkersActive => workers_active(conn),
+        Route::Run(id) => run(conn, id),
+        Route::Inspect(id) => inspect(conn, id),
+    }
+}
+
+fn path_of(conn: &Connection) -> std::path::PathBuf {
+    conn.path().map(std::path::PathBuf::from).unwrap_or_default()
+}
+
+fn query_rows(conn: &Connection, sql: &str, id: Option<i64>) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let mut rows = match id {
+        Some(id) => stmt.query([id]),
+        None => stmt.query([]),
+    }
+    .map_err(err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(err)? {
+        out.push(row_object(row, &names).map_err(err)?);
+    }
+    Ok(out)
+}
+
+fn row_object(row: &Row<'_>, names: &[String]) -> rusqlite::Result<Map<String, Value>> {
+    let mut obj = Map::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        obj.insert(name.clone(), json_value(row.get_ref(i)?));
+    }
+    Ok(obj)
+}
+
+fn json_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(r) => serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::new(404, format!("run {id} not found"))
+}
+
+/// `{"workers": [...], "count": N, "checked_at": epoch_s}`.
+pub fn workers_active(conn: &Connection) -> Result<Value, ApiError> {
+    let workers = query_rows(conn, WORKERS_ACTIVE_SQL, None)?;
+    Ok(json!({ "workers": workers, "count": workers.len(), "checked_at": now_secs() }))
+}
+
+/// `{"run": {every task_runs column}}` with `metadata` decoded from JSON text.
+pub fn run(conn: &Connection, id: i64) -> Result<Value, ApiError> {
+    let mut run = query_rows(conn, RUN_SQL, Some(id))?.into_iter().next().ok_or_else(|| not_found(id))?;
+    if let Some(meta) = run.get_mut("metadata") {
+        *meta = match meta {
+            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+    }
+    Ok(json!({ "run": run }))
+}
+
+/// The live stats of the run's worker, or why there are none.
+pub fn inspect(conn: &Connection, id: i64) -> Result<Value, ApiError> {
+    let row = query_rows(conn, INSPECT_SQL, Some(id))?.into_iter().next().ok_or_else(|| not_found(id))?;
+    let get = |k: &str| row.get(k).cloned().unwrap_or(Value::Null);
+    if !get("ended_at").is_null() {
+        return Ok(json!({ "run_id": id, "alive": false, "reason": "run already ended" }));
+    }
+    let pid = get("worker_pid");
+    if pid.is_null() {
+        return Ok(json!({ "run_id": id, "alive": false, "reason": "no worker_pid recorded" }));
+    }
+    if get("alive") != json!(1) {
+        let mut out = json!({ "run_id": id, "alive": false, "pid": pid, "reason": "process not found" });
+        // A zombie has exited but is not reaped yet: say so.
+        if get("reason") == json!("zombie") {
+            out["status"] = json!("zombie");
+        }
+        return Ok(out);
+    }
+    let cmdline = match get("cmdline") {
+        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let mut out = json!({
+        "run_id": id,
+        "alive": true,
+        "pid": pid,
+        "cpu_percent": get("cpu_percent"),
+        "memory_rss_bytes": get("memory_rss_bytes"),
+        "memory_vms_bytes": get("memory_vms_bytes"),
+        "num_threads": get("num_threads"),
+        "num_fds": get("num_fds"),
+        "status": get("status"),
+        "create_time": get("create_time"),
+        "cmdline": cmdline,
+    });
+    if let Value::String(error) = get("error") {
+        out["error"] = Value::String(error);
+    }
+    Ok(out)
+}

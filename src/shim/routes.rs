@@ -1,0 +1,98 @@
+//! Request line to route: pure parsing, no I/O.
+//!
+//! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
+//! uses). GET and HEAD only. Query strings are ignored.
+
+use super::ApiError;
+
+/// The prefix the existing dashboard mounts the plugin routes under.
+pub const PLUGIN_PREFIX: &str = "/api/plugins/kanban";
+/// Methods every route accepts (the `Allow` header of a 405).
+pub const ALLOW: &str = "GET, HEAD";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    WorkersActive,
+    Run(i64),
+    Inspect(i64),
+}
+
+/// Map a method and a path (without query) to a route, or to the error to answer.
+pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
+    let route = match_path(path)?;
+    if method == "GET" || method == "HEAD" {
+        Ok(route)
+    } else {
+        Err(ApiError::new(405, format!("method {} not allowed on {}; use GET", shown(method), shown(path))))
+    }
+}
+
+fn match_path(path: &str) -> Result<Route, ApiError> {
+    let local = match path.strip_prefix(PLUGIN_PREFIX) {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    };
+    let segments: Vec<&str> = match local.strip_prefix('/') {
+        Some(rest) => rest.split('/').collect(),
+        None => return Err(not_found(path)),
+    };
+    match segments.as_slice() {
+        ["workers", "active"] => Ok(Route::WorkersActive),
+        ["runs", id] if !id.is_empty() => Ok(Route::Run(run_id(id)?)),
+        ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Inspect(run_id(id)?)),
+        _ => Err(not_found(path)),
+    }
+}
+
+/// A run id is a positive 64-bit integer written in decimal digits.
+pub fn run_id(text: &str) -> Result<i64, ApiError> {
+    let valid = !text.is_empty() && text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<i64>() {
+        Ok(n) if valid && n >= 1 => Ok(n),
+        _ => Err(ApiError::new(
+            422,
+            format!("run_id must be a positive 64-bit integer, got '{}'", shown(text)),
+        )),
+    }
+}
+
+fn not_found(path: &str) -> ApiError {
+    ApiError::new(404, format!("no route for {}", shown(path)))
+}
+
+/// Untrusted text for an error message: at most 100 characters, control characters escaped.
+pub fn shown(text: &str) -> String {
+    let mut out: String = text.chars().take(100).flat_map(char::escape_default).collect();
+    if text.chars().count() > 100 {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_prefixes_route_the_same() {
+        for prefix in ["", PLUGIN_PREFIX] {
+            assert_eq!(route("GET", &format!("{prefix}/workers/active")), Ok(Route::WorkersActive));
+            assert_eq!(route("GET", &format!("{prefix}/runs/42")), Ok(Route::Run(42)));
+            assert_eq!(route("HEAD", &format!("{prefix}/runs/7/inspect")), Ok(Route::Inspect(7)));
+        }
+    }
+
+    #[test]
+    fn bad_ids_are_422_and_unknown_paths_404() {
+        for id in ["abc", "-1", "0", "99999999999999999999", "1.5", "+3", "0x10", "１"] {
+            assert_eq!(route("GET", &format!("/runs/{id}")).map_err(|e| e.status), Err(422), "{id}");
+        }
+        assert_eq!(run_id("9223372036854775807"), Ok(i64::MAX));
+        for p in ["/", "", "/workers", "/workers/active/", "/runs/", "/runs/1/x", "/api/plugins/kanbanx/workers/active", "//workers/active"] {
+            assert_eq!(route("GET", p).map_err(|e| e.status), Err(404), "{p}");
+        }
+        assert_eq!(route("POST", "/runs/1").map_err(|e| e.status), Err(405));
+        assert_eq!(route("DELETE", "/nope").map_err(|e| e.status), Err(404));
+    }
+}

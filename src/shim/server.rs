@@ -1,0 +1,122 @@
+//! The hyper server: accept, route, run the query on a blocking thread, answer JSON.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::ApiError;
+use super::db::Db;
+use super::{handlers, routes};
+
+/// How long a client may take to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a client may send as request line + headers (hyper's minimum is 8 KiB).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Options {
+    pub log_requests: bool,
+}
+
+struct State {
+    db: Db,
+    log_requests: bool,
+}
+
+/// Serve the board until SIGINT or SIGTERM. `on_ready` is called with the bound address.
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    options: Options,
+    on_ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let state = Arc::new(State { db, log_requests: options.log_requests });
+    on_ready(listener.local_addr()?);
+    let graceful = GracefulShutdown::new();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of fds and the like: say so, back off briefly, keep serving.
+                        eprintln!("kanban-workers: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .max_buf_size(MAX_HEADER_BYTES)
+                    .serve_connection(TokioIo::new(stream), service);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    Ok(())
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let (status, body) = match routes::route(&method, &path) {
+        Err(e) => (e.status, e.body()),
+        Ok(route) => {
+            let st = Arc::clone(&state);
+            let answer = tokio::task::spawn_blocking(move || st.db.with_conn(|c| handlers::handle(c, route))).await;
+            match answer {
+                Ok(Ok(body)) => (200, body),
+                Ok(Err(e)) => (e.status, e.body()),
+                Err(_) => {
+                    let e = ApiError::new(500, "internal error while answering the request");
+                    (e.status, e.body())
+                }
+            }
+        }
+    };
+    let response = respond(status, &body, method == "HEAD");
+    if state.log_requests {
+        eprintln!("{} {} {} {}us", method, routes::shown(&path), status, started.elapsed().as_micros());
+    }
+    Ok(response)
+}
+
+fn respond(status: u16, body: &serde_json::Value, head: bool) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec());
+    let length = bytes.len();
+    let mut response = Response::new(if head { Full::default() } else { Full::new(Bytes::from(bytes)) });
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    if status == 405 {
+        headers.insert(ALLOW, HeaderValue::from_static(routes::ALLOW));
+    }
+    response
+}
