@@ -57,9 +57,17 @@ fn main() -> ExitCode {
         (None, None) => return ExitCode::FAILURE,
     };
     if !board.is_file() {
-        eprintln!("kanban-workers: warning: board {} does not exist (yet); answering 503 until it does", board.display());
+        eprintln!(
+            "kanban-workers: warning: board {} does not exist (yet); answering 503 until it does",
+            board.display()
+        );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(16).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kanban-workers: cannot start the runtime: {e}");

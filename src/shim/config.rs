@@ -60,7 +60,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             _ => (arg.as_str(), None),
         };
         let mut value = |name: &str| -> Result<String, String> {
-            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{name} needs a value"))
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         match flag {
             "serve" if mode == Mode::Auto => mode = Mode::Serve,
@@ -68,10 +71,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--db" => db = Some(PathBuf::from(value("--db")?)),
             "--listen" => {
                 let text = value("--listen")?;
-                listen = Some(
-                    text.parse::<SocketAddr>()
-                        .map_err(|_| format!("--listen: '{text}' is not an address like 127.0.0.1:8765"))?,
-                );
+                listen = Some(text.parse::<SocketAddr>().map_err(|_| {
+                    format!("--listen: '{text}' is not an address like 127.0.0.1:8765")
+                })?);
             }
             "--allow-remote" => allow_remote = true,
             "--quiet" => quiet = true,
@@ -82,7 +84,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     }
     let listen = match listen {
         Some(a) => a,
-        None => DEFAULT_LISTEN.parse().map_err(|_| "bad default address".to_owned())?,
+        None => DEFAULT_LISTEN
+            .parse()
+            .map_err(|_| "bad default address".to_owned())?,
     };
     if !listen.ip().is_loopback() && !allow_remote {
         return Err(format!(
@@ -90,14 +94,22 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
              machine's processes. Pass --allow-remote to do it anyway."
         ));
     }
-    Ok(Command::Run(Args { mode, db, listen, quiet }))
+    Ok(Command::Run(Args {
+        mode,
+        db,
+        listen,
+        quiet,
+    }))
 }
 
 /// Where the board is: `--db`, else `$HERMES_KANBAN_DB`, else `$HERMES_KANBAN_HOME/kanban.db`,
 /// else `~/.hermes/kanban.db`. An explicit path (flag or `$HERMES_KANBAN_DB`) is taken as given,
 /// even if the file is not there yet (the server answers 503 until it is); a default path must
 /// exist. The error lists every place tried.
-pub fn resolve_board(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, String> {
+pub fn resolve_board(
+    flag: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, String> {
     if let Some(p) = flag {
         return Ok(p.to_path_buf());
     }
@@ -105,7 +117,10 @@ pub fn resolve_board(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(p) = var("HERMES_KANBAN_DB") {
         return Ok(PathBuf::from(p));
     }
-    let mut tried = vec!["--db (not given)".to_owned(), "$HERMES_KANBAN_DB (not set)".to_owned()];
+    let mut tried = vec![
+        "--db (not given)".to_owned(),
+        "$HERMES_KANBAN_DB (not set)".to_owned(),
+    ];
     let candidate = match var("HERMES_KANBAN_HOME") {
         Some(home) => Some(PathBuf::from(home).join("kanban.db")),
         None => {
@@ -144,21 +159,52 @@ mod tests {
 
     #[test]
     fn parses_flags_and_refuses_remote_without_consent() {
-        let Ok(Command::Run(a)) = parse(&args(&["serve", "--db", "x.db", "--listen=127.0.0.1:0", "--quiet"])) else {
+        let Ok(Command::Run(a)) = parse(&args(&[
+            "serve",
+            "--db",
+            "x.db",
+            "--listen=127.0.0.1:0",
+            "--quiet",
+        ])) else {
             panic!("parse");
         };
-        assert_eq!((a.mode, a.db.as_deref(), a.listen.port(), a.quiet), (Mode::Serve, Some(Path::new("x.db")), 0, true));
-        assert!(parse(&args(&["--listen", "0.0.0.0:80"])).unwrap_err().contains("--allow-remote"));
-        assert!(matches!(parse(&args(&["--listen", "0.0.0.0:80", "--allow-remote"])), Ok(Command::Run(_))));
-        assert!(parse(&args(&["--listen", "nope"])).unwrap_err().contains("not an address"));
-        assert!(parse(&args(&["--bogus"])).unwrap_err().contains("unknown argument"));
-        assert!(parse(&args(&["--db"])).unwrap_err().contains("needs a value"));
+        assert_eq!(
+            (a.mode, a.db.as_deref(), a.listen.port(), a.quiet),
+            (Mode::Serve, Some(Path::new("x.db")), 0, true)
+        );
+        assert!(
+            parse(&args(&["--listen", "0.0.0.0:80"]))
+                .unwrap_err()
+                .contains("--allow-remote")
+        );
+        assert!(matches!(
+            parse(&args(&["--listen", "0.0.0.0:80", "--allow-remote"])),
+            Ok(Command::Run(_))
+        ));
+        assert!(
+            parse(&args(&["--listen", "nope"]))
+                .unwrap_err()
+                .contains("not an address")
+        );
+        assert!(
+            parse(&args(&["--bogus"]))
+                .unwrap_err()
+                .contains("unknown argument")
+        );
+        assert!(
+            parse(&args(&["--db"]))
+                .unwrap_err()
+                .contains("needs a value")
+        );
     }
 
     #[test]
     fn board_resolution_order_and_message() {
         let none = |_: &str| None;
-        assert_eq!(resolve_board(Some(Path::new("/a.db")), &none), Ok(PathBuf::from("/a.db")));
+        assert_eq!(
+            resolve_board(Some(Path::new("/a.db")), &none),
+            Ok(PathBuf::from("/a.db"))
+        );
         let env_db = |k: &str| (k == "HERMES_KANBAN_DB").then(|| "/b.db".to_owned());
         assert_eq!(resolve_board(None, &env_db), Ok(PathBuf::from("/b.db")));
         let home = |k: &str| match k {
@@ -166,10 +212,19 @@ mod tests {
             _ => None,
         };
         let err = resolve_board(None, &home).unwrap_err();
-        assert!(err.contains("/nonexistent-kanban-home/kanban.db (does not exist)"), "{err}");
+        assert!(
+            err.contains("/nonexistent-kanban-home/kanban.db (does not exist)"),
+            "{err}"
+        );
         let user = |k: &str| (k == "HOME").then(|| "/nonexistent-home".to_owned());
         let err = resolve_board(None, &user).unwrap_err();
-        assert!(err.contains("/nonexistent-home/.hermes/kanban.db (does not exist)"), "{err}");
-        assert!(err.contains("$HERMES_KANBAN_DB (not set)") && err.contains("kanban-workers demo"), "{err}");
+        assert!(
+            err.contains("/nonexistent-home/.hermes/kanban.db (does not exist)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("$HERMES_KANBAN_DB (not set)") && err.contains("kanban-workers demo"),
+            "{err}"
+        );
     }
 }

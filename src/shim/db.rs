@@ -38,7 +38,11 @@ pub struct Db {
 
 impl Db {
     pub fn new(path: PathBuf) -> Db {
-        Db { path, idle: Mutex::new(Vec::new()), sampler: Arc::new(CpuSampler::new()) }
+        Db {
+            path,
+            idle: Mutex::new(Vec::new()),
+            sampler: Arc::new(CpuSampler::new()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -46,7 +50,10 @@ impl Db {
     }
 
     /// Run `f` on a pooled read-only connection.
-    pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let file_id = self.file_id()?;
         let pooled = match self.take_idle(file_id) {
             Some(p) => p,
@@ -83,9 +90,12 @@ impl Db {
 
     fn open(&self, file_id: (u64, u64)) -> Result<Pooled, ApiError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db_error(&self.path, &e))?;
-        crate::register_with_sampler(&conn, Arc::clone(&self.sampler)).map_err(|e| db_error(&self.path, &e))?;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| db_error(&self.path, &e))?;
+        crate::register_with_sampler(&conn, Arc::clone(&self.sampler))
+            .map_err(|e| db_error(&self.path, &e))?;
         Ok(Pooled { conn, file_id })
     }
 }
@@ -108,6 +118,9 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
         _ if message.contains("no such table") || message.contains("no such column") => {
             unavailable(path, &format!("is not a kanban board ({message})"))
         }
-        _ => ApiError::new(500, format!("database error on board {}: {message}", path.display())),
+        _ => ApiError::new(
+            500,
+            format!("database error on board {}: {message}", path.display()),
+        ),
     }
 }

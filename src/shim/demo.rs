@@ -11,6 +11,10 @@ use rusqlite::{Connection, params};
 
 const SCHEMA: &str = include_str!("../../sql/kanban_schema.sql");
 
+/// A demo task and its run: id, title, assignee, task status, worker pid, age of the run in
+/// seconds, when it ended, and what it shows.
+type DemoRow = (&'static str, &'static str, &'static str, &'static str, Option<i64>, i64, Option<i64>, &'static str);
+
 pub struct Demo {
     dir: PathBuf,
     pub board: PathBuf,
@@ -23,7 +27,10 @@ pub struct Demo {
 /// the signal follows the thread that spawned the child.
 fn spawn_worker(script: &str) -> std::io::Result<Child> {
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(["-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
     unsafe {
         cmd.pre_exec(|| {
@@ -38,7 +45,12 @@ impl Demo {
     pub fn create() -> Result<Demo, String> {
         let dir = std::env::temp_dir().join(format!("kanban-workers-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let mut demo = Demo { board: dir.join("kanban.db"), dir, workers: Vec::new(), runs: Vec::new() };
+        let mut demo = Demo {
+            board: dir.join("kanban.db"),
+            dir,
+            workers: Vec::new(),
+            runs: Vec::new(),
+        };
         demo.populate().map_err(|e| format!("demo board: {e}"))?;
         Ok(demo)
     }
@@ -48,15 +60,22 @@ impl Demo {
         let sleeper = spawn_worker("exec sleep 86400")?;
         let sleeper_pid = i64::from(sleeper.id());
         self.workers.push(sleeper);
-        let busy = spawn_worker("while :; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 1; done")?;
+        let busy = spawn_worker(
+            "while :; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 1; done",
+        )?;
         let busy_pid = i64::from(busy.id());
         self.workers.push(busy);
         let mut gone = Command::new("true").spawn()?;
         let gone_pid = i64::from(gone.id());
         gone.wait()?;
 
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
         let lock = format!("{host}:{}", std::process::id());
         let conn = Connection::open(&self.board)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
@@ -70,12 +89,57 @@ impl Demo {
                                     last_heartbeat_at, started_at, ended_at, outcome, summary, metadata)
              VALUES (?1, 'default', ?2, ?3, ?4 + 900, ?5, 3600, ?4 - 20, ?4 - ?6, ?7, ?8, ?9, ?10)",
         )?;
-        let rows: [(&str, &str, &str, &str, Option<i64>, i64, Option<i64>, &str); 5] = [
-            ("t_a1f3", "Summarise the nightly test failures", "analyst", "running", Some(sleeper_pid), 300, None, "a running worker (sleeping)"),
-            ("t_b27c", "Refactor the billing module", "coder", "running", Some(busy_pid), 240, None, "a running worker (busy now and then)"),
-            ("t_c9d0", "Draft the release notes", "writer", "running", Some(gone_pid), 200, None, "a worker whose process is gone"),
-            ("t_d412", "Triage new issues", "triager", "running", None, 5, None, "a claim whose worker has no pid yet"),
-            ("t_e5b8", "Update the changelog", "writer", "done", Some(sleeper_pid), 900, Some(now - 600), "an ended run"),
+        let rows: [DemoRow; 5] = [
+            (
+                "t_a1f3",
+                "Summarise the nightly test failures",
+                "analyst",
+                "running",
+                Some(sleeper_pid),
+                300,
+                None,
+                "a running worker (sleeping)",
+            ),
+            (
+                "t_b27c",
+                "Refactor the billing module",
+                "coder",
+                "running",
+                Some(busy_pid),
+                240,
+                None,
+                "a running worker (busy now and then)",
+            ),
+            (
+                "t_c9d0",
+                "Draft the release notes",
+                "writer",
+                "running",
+                Some(gone_pid),
+                200,
+                None,
+                "a worker whose process is gone",
+            ),
+            (
+                "t_d412",
+                "Triage new issues",
+                "triager",
+                "running",
+                None,
+                5,
+                None,
+                "a claim whose worker has no pid yet",
+            ),
+            (
+                "t_e5b8",
+                "Update the changelog",
+                "writer",
+                "done",
+                Some(sleeper_pid),
+                900,
+                Some(now - 600),
+                "an ended run",
+            ),
         ];
         for (id, title, assignee, status, pid, age, ended, what) in rows {
             task.execute(params![id, title, assignee, status, now, lock, pid])?;
@@ -83,7 +147,18 @@ impl Demo {
                 Some(_) => ("done", Some("completed"), Some("changelog updated")),
                 None => ("running", None, None),
             };
-            run.execute(params![id, run_status, lock, now, pid, age, ended, outcome, summary, r#"{"attempt": 1}"#])?;
+            run.execute(params![
+                id,
+                run_status,
+                lock,
+                now,
+                pid,
+                age,
+                ended,
+                outcome,
+                summary,
+                r#"{"attempt": 1}"#
+            ])?;
             self.runs.push((what, conn.last_insert_rowid()));
         }
         Ok(())

@@ -23,10 +23,16 @@ pub fn handle(conn: &Connection, route: Route) -> Result<Value, ApiError> {
 }
 
 fn path_of(conn: &Connection) -> std::path::PathBuf {
-    conn.path().map(std::path::PathBuf::from).unwrap_or_default()
+    conn.path()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default()
 }
 
-fn query_rows(conn: &Connection, sql: &str, id: Option<i64>) -> Result<Vec<Map<String, Value>>, ApiError> {
+fn query_rows(
+    conn: &Connection,
+    sql: &str,
+    id: Option<i64>,
+) -> Result<Vec<Map<String, Value>>, ApiError> {
     let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
@@ -55,12 +61,17 @@ fn json_value(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::from(i),
         ValueRef::Real(r) => serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::String(String::from_utf8_lossy(t).into_owned())
+        }
     }
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -75,7 +86,10 @@ pub fn workers_active(conn: &Connection) -> Result<Value, ApiError> {
 
 /// `{"run": {every task_runs column}}` with `metadata` decoded from JSON text.
 pub fn run(conn: &Connection, id: i64) -> Result<Value, ApiError> {
-    let mut run = query_rows(conn, RUN_SQL, Some(id))?.into_iter().next().ok_or_else(|| not_found(id))?;
+    let mut run = query_rows(conn, RUN_SQL, Some(id))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(id))?;
     if let Some(meta) = run.get_mut("metadata") {
         *meta = match meta {
             Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
@@ -87,7 +101,10 @@ pub fn run(conn: &Connection, id: i64) -> Result<Value, ApiError> {
 
 /// The live stats of the run's worker, or why there are none.
 pub fn inspect(conn: &Connection, id: i64) -> Result<Value, ApiError> {
-    let row = query_rows(conn, INSPECT_SQL, Some(id))?.into_iter().next().ok_or_else(|| not_found(id))?;
+    let row = query_rows(conn, INSPECT_SQL, Some(id))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(id))?;
     let get = |k: &str| row.get(k).cloned().unwrap_or(Value::Null);
     if !get("ended_at").is_null() {
         return Ok(json!({ "run_id": id, "alive": false, "reason": "run already ended" }));
@@ -97,7 +114,8 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Value, ApiError> {
         return Ok(json!({ "run_id": id, "alive": false, "reason": "no worker_pid recorded" }));
     }
     if get("alive") != json!(1) {
-        let mut out = json!({ "run_id": id, "alive": false, "pid": pid, "reason": "process not found" });
+        let mut out =
+            json!({ "run_id": id, "alive": false, "pid": pid, "reason": "process not found" });
         // A zombie has exited but is not reaped yet: say so.
         if get("reason") == json!("zombie") {
             out["status"] = json!("zombie");

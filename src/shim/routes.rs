@@ -23,7 +23,14 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
     if method == "GET" || method == "HEAD" {
         Ok(route)
     } else {
-        Err(ApiError::new(405, format!("method {} not allowed on {}; use GET", shown(method), shown(path))))
+        Err(ApiError::new(
+            405,
+            format!(
+                "method {} not allowed on {}; use GET",
+                shown(method),
+                shown(path)
+            ),
+        ))
     }
 }
 
@@ -51,7 +58,10 @@ pub fn run_id(text: &str) -> Result<i64, ApiError> {
         Ok(n) if valid && n >= 1 => Ok(n),
         _ => Err(ApiError::new(
             422,
-            format!("run_id must be a positive 64-bit integer, got '{}'", shown(text)),
+            format!(
+                "run_id must be a positive 64-bit integer, got '{}'",
+                shown(text)
+            ),
         )),
     }
 }
@@ -62,7 +72,11 @@ fn not_found(path: &str) -> ApiError {
 
 /// Untrusted text for an error message: at most 100 characters, control characters escaped.
 pub fn shown(text: &str) -> String {
-    let mut out: String = text.chars().take(100).flat_map(char::escape_default).collect();
+    let mut out: String = text
+        .chars()
+        .take(100)
+        .flat_map(char::escape_default)
+        .collect();
     if text.chars().count() > 100 {
         out.push_str("...");
     }
@@ -77,19 +91,50 @@ mod tests {
     #[test]
     fn both_prefixes_route_the_same() {
         for prefix in ["", PLUGIN_PREFIX] {
-            assert_eq!(route("GET", &format!("{prefix}/workers/active")), Ok(Route::WorkersActive));
-            assert_eq!(route("GET", &format!("{prefix}/runs/42")), Ok(Route::Run(42)));
-            assert_eq!(route("HEAD", &format!("{prefix}/runs/7/inspect")), Ok(Route::Inspect(7)));
+            assert_eq!(
+                route("GET", &format!("{prefix}/workers/active")),
+                Ok(Route::WorkersActive)
+            );
+            assert_eq!(
+                route("GET", &format!("{prefix}/runs/42")),
+                Ok(Route::Run(42))
+            );
+            assert_eq!(
+                route("HEAD", &format!("{prefix}/runs/7/inspect")),
+                Ok(Route::Inspect(7))
+            );
         }
     }
 
     #[test]
     fn bad_ids_are_422_and_unknown_paths_404() {
-        for id in ["abc", "-1", "0", "99999999999999999999", "1.5", "+3", "0x10", "１"] {
-            assert_eq!(route("GET", &format!("/runs/{id}")).map_err(|e| e.status), Err(422), "{id}");
+        for id in [
+            "abc",
+            "-1",
+            "0",
+            "99999999999999999999",
+            "1.5",
+            "+3",
+            "0x10",
+            "１",
+        ] {
+            assert_eq!(
+                route("GET", &format!("/runs/{id}")).map_err(|e| e.status),
+                Err(422),
+                "{id}"
+            );
         }
         assert_eq!(run_id("9223372036854775807"), Ok(i64::MAX));
-        for p in ["/", "", "/workers", "/workers/active/", "/runs/", "/runs/1/x", "/api/plugins/kanbanx/workers/active", "//workers/active"] {
+        for p in [
+            "/",
+            "",
+            "/workers",
+            "/workers/active/",
+            "/runs/",
+            "/runs/1/x",
+            "/api/plugins/kanbanx/workers/active",
+            "//workers/active",
+        ] {
             assert_eq!(route("GET", p).map_err(|e| e.status), Err(404), "{p}");
         }
         assert_eq!(route("POST", "/runs/1").map_err(|e| e.status), Err(405));

@@ -42,7 +42,10 @@ pub async fn serve(
     options: Options,
     on_ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let state = Arc::new(State { db, log_requests: options.log_requests });
+    let state = Arc::new(State {
+        db,
+        log_requests: options.log_requests,
+    });
     on_ready(listener.local_addr()?);
     let graceful = GracefulShutdown::new();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -81,7 +84,10 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
@@ -89,7 +95,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         Err(e) => (e.status, e.body()),
         Ok(route) => {
             let st = Arc::clone(&state);
-            let answer = tokio::task::spawn_blocking(move || st.db.with_conn(|c| handlers::handle(c, route))).await;
+            let answer = tokio::task::spawn_blocking(move || {
+                st.db.with_conn(|c| handlers::handle(c, route))
+            })
+            .await;
             match answer {
                 Ok(Ok(body)) => (200, body),
                 Ok(Err(e)) => (e.status, e.body()),
@@ -102,16 +111,28 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
     };
     let response = respond(status, &body, method == "HEAD");
     if state.log_requests {
-        eprintln!("{} {} {} {}us", method, routes::shown(&path), status, started.elapsed().as_micros());
+        eprintln!(
+            "{} {} {} {}us",
+            method,
+            routes::shown(&path),
+            status,
+            started.elapsed().as_micros()
+        );
     }
     Ok(response)
 }
 
 fn respond(status: u16, body: &serde_json::Value, head: bool) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec());
+    let bytes = serde_json::to_vec(body)
+        .unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec());
     let length = bytes.len();
-    let mut response = Response::new(if head { Full::default() } else { Full::new(Bytes::from(bytes)) });
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(if head {
+        Full::default()
+    } else {
+        Full::new(Bytes::from(bytes))
+    });
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));

@@ -317,3 +317,180 @@ pub fn run_ok(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The real `kanban-workers` binary serving a board on a free loopback port; SIGTERM on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    /// Lines printed on stdout before and including the "serving" line.
+    pub banner: Vec<String>,
+}
+
+impl Server {
+    pub fn start(db: &Path) -> Server {
+        Server::start_with(
+            Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+            db,
+            &["--quiet"],
+        )
+    }
+
+    /// Start `cmd` (the binary, possibly behind setpriv) as `serve --db <db> --listen 127.0.0.1:0`.
+    pub fn start_with(mut cmd: Command, db: &Path, extra: &[&str]) -> Server {
+        cmd.arg("serve")
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        Server::spawn(cmd, "serving board")
+    }
+
+    /// Spawn and read stdout until the line containing `ready_marker` (which names the
+    /// address): the server is listening once it has printed it.
+    pub fn spawn(mut cmd: Command, ready_marker: &str) -> Server {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kanban-workers");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let addr = loop {
+            let line = match lines.next() {
+                Some(Ok(l)) => l,
+                _ => {
+                    let out = child.wait_with_output().expect("wait");
+                    panic!("server exited: {}", String::from_utf8_lossy(&out.stderr));
+                }
+            };
+            banner.push(line.clone());
+            if line.contains(ready_marker) {
+                let at = line.find("http://").expect("address in banner") + "http://".len();
+                let rest = &line[at..];
+                let end = rest
+                    .find(|c: char| c == '/' || c.is_whitespace())
+                    .unwrap_or(rest.len());
+                break rest[..end].to_owned();
+            }
+        };
+        // Keep reading the rest of stdout in the background so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            addr,
+            banner,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> HttpResponse {
+        http_request(&self.addr, "GET", path, &[])
+    }
+
+    pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.get(path);
+        let v = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {:?}", String::from_utf8_lossy(&r.body)));
+        (r.status, v)
+    }
+
+    /// SIGTERM, then wait for exit; returns (success, stderr).
+    pub fn stop(mut self) -> (bool, String) {
+        use std::io::Read;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.success(), err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// A plain HTTP/1.1 client over loopback TCP: one request, `Connection: close`, read to EOF.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    http_raw(addr, head.as_bytes())
+}
+
+/// Send raw bytes as a request and parse the response.
+pub fn http_raw(addr: &str, request: &[u8]) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
+    stream.write_all(request).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end: {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}

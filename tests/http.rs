@@ -1,0 +1,614 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The real `kanban-workers` binary on loopback, a real board file, real worker processes, and
+//! a real HTTP client: the reference dashboard's scenarios and the contract's error cases.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::*;
+use serde_json::{Value, json};
+
+const WORKER_KEYS: [&str; 13] = [
+    "run_id",
+    "task_id",
+    "task_title",
+    "task_status",
+    "task_assignee",
+    "profile",
+    "worker_pid",
+    "started_at",
+    "claim_lock",
+    "claim_expires",
+    "last_heartbeat_at",
+    "max_runtime_seconds",
+    "worker_host",
+];
+
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+#[test]
+fn empty_board_has_no_workers() {
+    let board = Board::new("http-empty");
+    let server = Server::start(&board.path);
+    let before = now_secs();
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!(status, 200);
+    assert_eq!(body["workers"], json!([]));
+    assert_eq!(body["count"], 0);
+    let checked = body["checked_at"]
+        .as_i64()
+        .expect("checked_at is an integer");
+    assert!(checked >= before && checked <= now_secs(), "{checked}");
+}
+
+#[test]
+fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
+    let board = Board::new("http-active");
+    let live = Worker::sleep();
+    let w = board.writer();
+    let run = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_live",
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_ended",
+            pid: Some(live.pid()),
+            ended_at: Some(1_700_000_500),
+            ..Default::default()
+        },
+    );
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_nopid",
+            pid: None,
+            ..Default::default()
+        },
+    );
+    insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_blocked",
+            task_status: "blocked",
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    drop(w);
+    let server = Server::start(&board.path);
+    for prefix in ["", "/api/plugins/kanban"] {
+        let (status, body) = server.get_json(&format!("{prefix}/workers/active"));
+        assert_eq!(status, 200);
+        assert_eq!(body["count"], 1, "{body}");
+        let worker = &body["workers"][0];
+        assert_eq!(keys(worker), WORKER_KEYS);
+        assert_eq!(
+            *worker,
+            json!({
+                "run_id": run, "task_id": "t_live", "task_title": "title of t_live",
+                "task_status": "running", "task_assignee": "agent-x", "profile": "default",
+                "worker_pid": live.pid(), "started_at": 1_700_000_000, "claim_lock": "host-a:4242",
+                "claim_expires": 1_700_000_900, "last_heartbeat_at": 1_700_000_005,
+                "max_runtime_seconds": 3600, "worker_host": "host-a",
+            })
+        );
+    }
+}
+
+#[test]
+fn run_by_id_returns_every_column_in_table_order_or_404() {
+    let board = Board::new("http-run");
+    let w = board.writer();
+    let run = insert_run(
+        &w,
+        &RunSpec {
+            pid: Some(4242),
+            ..Default::default()
+        },
+    );
+    let bad_meta = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_2",
+            ..Default::default()
+        },
+    );
+    w.execute(
+        "UPDATE task_runs SET metadata = 'not json{' WHERE id = ?1",
+        [bad_meta],
+    )
+    .unwrap();
+    let columns: Vec<String> = w
+        .prepare("SELECT name FROM pragma_table_info('task_runs')")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap();
+    drop(w);
+    let server = Server::start(&board.path);
+    for prefix in ["", "/api/plugins/kanban"] {
+        let (status, body) = server.get_json(&format!("{prefix}/runs/{run}"));
+        assert_eq!(status, 200);
+        assert_eq!(keys(&body), ["run"]);
+        assert_eq!(keys(&body["run"]), columns);
+        assert_eq!(body["run"]["id"], run);
+        assert_eq!(body["run"]["worker_pid"], 4242);
+        assert_eq!(body["run"]["status"], "running");
+        assert_eq!(body["run"]["ended_at"], Value::Null);
+        assert_eq!(body["run"]["metadata"], json!({"k": 1}));
+    }
+    assert_eq!(
+        server.get_json(&format!("/runs/{bad_meta}")).1["run"]["metadata"],
+        Value::Null
+    );
+    let (status, body) = server.get_json("/runs/42");
+    assert_eq!((status, body), (404, json!({"detail": "run 42 not found"})));
+}
+
+#[test]
+fn inspect_covers_every_case_of_the_reference() {
+    let board = Board::new("http-inspect");
+    let live = Worker::sleep();
+    let gone = Worker::sleep().end();
+    let zombie = Worker::sleep().into_zombie();
+    let w = board.writer();
+    let live_run = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_live",
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    let ended = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_ended",
+            pid: Some(live.pid()),
+            ended_at: Some(1_700_000_100),
+            ..Default::default()
+        },
+    );
+    let nopid = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_nopid",
+            pid: None,
+            ..Default::default()
+        },
+    );
+    let gone_run = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_gone",
+            pid: Some(gone),
+            ..Default::default()
+        },
+    );
+    let zombie_run = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_zombie",
+            pid: Some(zombie.pid()),
+            ..Default::default()
+        },
+    );
+    let nonsense = insert_run(
+        &w,
+        &RunSpec {
+            task_id: "t_bad",
+            pid: Some(-7),
+            ..Default::default()
+        },
+    );
+    drop(w);
+    let server = Server::start(&board.path);
+    let inspect = |id: i64| server.get_json(&format!("/api/plugins/kanban/runs/{id}/inspect"));
+
+    assert_eq!(inspect(999), (404, json!({"detail": "run 999 not found"})));
+    assert_eq!(
+        inspect(ended),
+        (
+            200,
+            json!({"run_id": ended, "alive": false, "reason": "run already ended"})
+        )
+    );
+    assert_eq!(
+        inspect(nopid),
+        (
+            200,
+            json!({"run_id": nopid, "alive": false, "reason": "no worker_pid recorded"})
+        )
+    );
+    assert_eq!(
+        inspect(gone_run),
+        (
+            200,
+            json!({"run_id": gone_run, "alive": false, "pid": gone, "reason": "process not found"})
+        )
+    );
+    assert_eq!(
+        inspect(nonsense),
+        (
+            200,
+            json!({"run_id": nonsense, "alive": false, "pid": -7, "reason": "process not found"})
+        )
+    );
+    assert_eq!(
+        inspect(zombie_run),
+        (
+            200,
+            json!({"run_id": zombie_run, "alive": false, "pid": zombie.pid(), "reason": "process not found", "status": "zombie"})
+        )
+    );
+
+    let (status, body) = inspect(live_run);
+    assert_eq!(status, 200);
+    assert_eq!(
+        keys(&body),
+        [
+            "run_id",
+            "alive",
+            "pid",
+            "cpu_percent",
+            "memory_rss_bytes",
+            "memory_vms_bytes",
+            "num_threads",
+            "num_fds",
+            "status",
+            "create_time",
+            "cmdline"
+        ]
+    );
+    let truth = proc_truth(live.pid());
+    assert_eq!(body["alive"], true);
+    assert_eq!(body["pid"], live.pid());
+    assert_eq!(body["memory_rss_bytes"], truth.rss_pages * page_size());
+    assert_eq!(body["memory_vms_bytes"], truth.vms_pages * page_size());
+    assert_eq!(body["num_threads"], truth.num_threads);
+    assert_eq!(body["num_fds"], fd_count(live.pid()));
+    assert_eq!(body["status"], "sleeping");
+    assert_eq!(body["cmdline"], json!(["sleep", "1000"]));
+    let expected_start = boot_time() as f64 + truth.start_ticks as f64 / clock_ticks() as f64;
+    assert!(
+        (body["create_time"].as_f64().unwrap() - expected_start).abs() < 0.011,
+        "{body}"
+    );
+    assert!(
+        body["cpu_percent"]
+            .as_f64()
+            .is_some_and(|c| (0.0..=100.0).contains(&c)),
+        "{body}"
+    );
+}
+
+/// The server runs as `nobody` and inspects a worker of root's: readable stats, no fd count.
+#[test]
+fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
+    if euid() != 0 {
+        eprintln!("needs root to run the server as another user; covered by tests/clients.rs");
+        return;
+    }
+    let dir = TempDir::new("http-denied");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db = dir.path().join("kanban.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .unwrap();
+    let live = Worker::sleep();
+    let run = insert_run(
+        &conn,
+        &RunSpec {
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    drop(conn);
+    let bin = dir.path().join("kanban-workers");
+    std::fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin);
+    let server = Server::start_with(cmd, &db, &["--quiet"]);
+    let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["alive"], true);
+    assert_eq!(body["pid"], live.pid());
+    assert_eq!(body["error"], "access denied");
+    assert_eq!(body["num_fds"], Value::Null);
+    assert_eq!(
+        body["memory_rss_bytes"],
+        proc_truth(live.pid()).rss_pages * page_size()
+    );
+    assert_eq!(body["cmdline"], json!(["sleep", "1000"]));
+}
+
+#[test]
+fn bad_ids_unknown_paths_and_wrong_methods_get_json_errors() {
+    let board = Board::new("http-errors");
+    let server = Server::start(&board.path);
+    for id in ["abc", "-1", "0", "99999999999999999999"] {
+        for path in [
+            format!("/runs/{id}"),
+            format!("/api/plugins/kanban/runs/{id}/inspect"),
+        ] {
+            let (status, body) = server.get_json(&path);
+            assert_eq!(status, 422, "{path}");
+            let detail = body["detail"].as_str().expect("detail");
+            assert!(
+                detail.contains("positive 64-bit integer") && detail.contains(id),
+                "{detail}"
+            );
+        }
+    }
+    for path in [
+        "/",
+        "/nope",
+        "/workers",
+        "/runs/1/kill",
+        "/api/plugins/kanban",
+        "/api/plugins/kanban/nope",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(path)),
+            "{path}"
+        );
+    }
+    for method in ["POST", "DELETE", "PUT", "PATCH"] {
+        let r = http_request(&server.addr, method, "/runs/1", &[("Content-Length", "0")]);
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(method))
+        );
+    }
+}
+
+#[test]
+fn head_answers_headers_without_a_body() {
+    let board = Board::new("http-head");
+    let server = Server::start(&board.path);
+    let get = server.get("/workers/active");
+    let head = http_request(&server.addr, "HEAD", "/workers/active", &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str())
+    );
+}
+
+#[test]
+fn missing_board_is_a_clear_503_and_recovers_without_restart() {
+    let dir = TempDir::new("http-missing");
+    let db = dir.path().join("kanban.db");
+    let server = Server::start(&db);
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!(status, 503);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&db.display().to_string()) && detail.contains("does not exist"),
+        "{detail}"
+    );
+
+    // A file without the kanban tables.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE other(x)")
+        .unwrap();
+    let (status, body) = server.get_json("/runs/1/inspect");
+    assert_eq!(status, 503);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not a kanban board (no such table: task_runs)"),
+        "{body}"
+    );
+
+    // Not a SQLite file at all.
+    std::fs::remove_file(&db).unwrap();
+    std::fs::write(&db, b"this is not a database, just some text that is long enough........................................................").unwrap();
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!(status, 503);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not a SQLite database"),
+        "{body}"
+    );
+
+    // The board appears: served without a restart.
+    std::fs::remove_file(&db).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .unwrap();
+    let live = Worker::sleep();
+    insert_run(
+        &conn,
+        &RunSpec {
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!((status, body["count"].clone()), (200, json!(1)), "{body}");
+}
+
+#[test]
+fn serving_never_writes_to_the_board() {
+    let board = Board::new("http-nowrite");
+    let live = Worker::sleep();
+    let run = insert_run(
+        &board.writer(),
+        &RunSpec {
+            pid: Some(live.pid()),
+            ..Default::default()
+        },
+    );
+    let before = file_bytes(&board.path);
+    let server = Server::start(&board.path);
+    for path in [
+        "/workers/active".to_owned(),
+        format!("/runs/{run}"),
+        format!("/runs/{run}/inspect"),
+        "/runs/77".to_owned(),
+    ] {
+        assert!(matches!(server.get(&path).status, 200 | 404));
+    }
+    assert!(server.stop().0);
+    assert_eq!(file_bytes(&board.path), before);
+}
+
+#[test]
+fn logs_one_line_per_request_and_stops_cleanly_on_sigterm() {
+    let board = Board::new("http-log");
+    let server = Server::start_with(
+        Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+        &board.path,
+        &[],
+    );
+    assert_eq!(server.get("/workers/active").status, 200);
+    assert_eq!(server.get("/runs/abc").status, 422);
+    let (ok, stderr) = server.stop();
+    assert!(ok, "exit status after SIGTERM: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("GET ")).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("GET /workers/active 200 ") && lines[0].ends_with("us"),
+        "{stderr}"
+    );
+    assert!(lines[1].starts_with("GET /runs/abc 422 "), "{stderr}");
+}
+
+#[test]
+fn serve_without_a_board_says_which_paths_were_tried() {
+    let home = TempDir::new("http-home");
+    let out = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+        .arg("serve")
+        .env_remove("HERMES_KANBAN_DB")
+        .env_remove("HERMES_KANBAN_HOME")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}/.hermes/kanban.db (does not exist)",
+            home.path().display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("$HERMES_KANBAN_DB (not set)"), "{err}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+        .args(["serve", "--db", "x.db", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-remote"));
+}
+
+#[test]
+fn board_from_hermes_kanban_home() {
+    let board = Board::new("http-env");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    cmd.env_remove("HERMES_KANBAN_DB")
+        .env("HERMES_KANBAN_HOME", board.dir.path())
+        .args(["--listen", "127.0.0.1:0", "--quiet"]);
+    let server = Server::spawn(cmd, "serving board");
+    assert!(
+        server.banner[0].contains(&board.path.display().to_string()),
+        "{:?}",
+        server.banner
+    );
+    assert_eq!(server.get_json("/workers/active").0, 200);
+}
+
+/// The README's first command without a board: a demo with real workers, tried with curl,
+/// cleaned up (processes and files) on SIGTERM.
+#[test]
+fn demo_serves_real_workers_and_cleans_up() {
+    let home = TempDir::new("http-demo");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    cmd.args(["demo", "--listen", "127.0.0.1:0", "--quiet"])
+        .env("HOME", home.path());
+    let server = Server::spawn(cmd, "curl -s http://");
+    // Read the banner up to the curl lines: spawn() stopped at the first one.
+    let board_line = server
+        .banner
+        .iter()
+        .find(|l| l.contains("serving board"))
+        .expect("banner")
+        .clone();
+    let board = std::path::PathBuf::from(
+        board_line
+            .split("serving board ")
+            .nth(1)
+            .unwrap()
+            .split(" on http")
+            .next()
+            .unwrap(),
+    );
+    assert!(board.is_file());
+    let curl = |path: &str| -> Value {
+        let out =
+            run_ok(Command::new("curl").args(["-s", &format!("http://{}{path}", server.addr)]));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let active = curl("/workers/active");
+    assert_eq!(active["count"], 3, "{active}");
+    let pids: Vec<i64> = active["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["worker_pid"].as_i64().unwrap())
+        .collect();
+    let inspected: Vec<Value> = (1..=5)
+        .map(|id| curl(&format!("/runs/{id}/inspect")))
+        .collect();
+    assert_eq!(
+        inspected.iter().filter(|v| v["alive"] == true).count(),
+        2,
+        "{inspected:?}"
+    );
+    let reasons: Vec<&str> = inspected
+        .iter()
+        .filter_map(|v| v["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "process not found",
+            "no worker_pid recorded",
+            "run already ended"
+        ]
+    );
+    let (ok, stderr) = server.stop();
+    assert!(ok, "{stderr}");
+    assert!(!board.exists(), "demo board left behind");
+    for pid in &pids[..2] {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        assert!(state.is_none(), "demo worker {pid} still exists: {state:?}");
+    }
+}
