@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let options = Options { log_requests: !args.quiet };
+        let options = Options { log_requests: !args.quiet, header_timeout: args.header_timeout };
         server::serve(listener, Db::new(board.clone()), options, |addr| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());

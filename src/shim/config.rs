@@ -2,9 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Loopback only by default: the routes describe this machine's processes.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
+/// How long a client may take to send its request headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const USAGE: &str = "\
 kanban-workers: the kanban board's workers over HTTP (GET /workers/active, /runs/{id}, /runs/{id}/inspect)
@@ -20,6 +23,8 @@ options:
   --listen ADDR     address to listen on (default 127.0.0.1:8765; port 0 picks a free port)
   --allow-remote    allow a non-loopback --listen address
   --quiet           no log line per request
+  --header-timeout SECS
+                    drop a client that has not sent its request headers in SECS (default 10)
   -h, --help        this text
   -V, --version     the version
 ";
@@ -38,6 +43,7 @@ pub struct Args {
     pub db: Option<PathBuf>,
     pub listen: SocketAddr,
     pub quiet: bool,
+    pub header_timeout: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -53,6 +59,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut listen = None;
     let mut allow_remote = false;
     let mut quiet = false;
+    let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -77,6 +84,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--allow-remote" => allow_remote = true,
             "--quiet" => quiet = true,
+            "--header-timeout" => {
+                let text = value("--header-timeout")?;
+                header_timeout = match text.parse::<u64>() {
+                    Ok(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
+                    _ => {
+                        return Err(format!(
+                            "--header-timeout: '{text}' is not a number of seconds from 1 to 3600"
+                        ));
+                    }
+                };
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             other => return Err(format!("unknown argument '{other}' (see --help)")),
@@ -99,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         db,
         listen,
         quiet,
+        header_timeout,
     }))
 }
 

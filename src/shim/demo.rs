@@ -13,7 +13,16 @@ const SCHEMA: &str = include_str!("../../sql/kanban_schema.sql");
 
 /// A demo task and its run: id, title, assignee, task status, worker pid, age of the run in
 /// seconds, when it ended, and what it shows.
-type DemoRow = (&'static str, &'static str, &'static str, &'static str, Option<i64>, i64, Option<i64>, &'static str);
+type DemoRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    &'static str,
+);
 
 pub struct Demo {
     dir: PathBuf,

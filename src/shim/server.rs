@@ -19,8 +19,6 @@ use super::ApiError;
 use super::db::Db;
 use super::{handlers, routes};
 
-/// How long a client may take to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a client may send as request line + headers (hyper's minimum is 8 KiB).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
@@ -28,6 +26,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Options {
     pub log_requests: bool,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
 }
 
 struct State {
@@ -46,6 +46,7 @@ pub async fn serve(
         db,
         log_requests: options.log_requests,
     });
+    let header_timeout = options.header_timeout;
     on_ready(listener.local_addr()?);
     let graceful = GracefulShutdown::new();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -67,7 +68,7 @@ pub async fn serve(
                 let service = service_fn(move |req| handle(Arc::clone(&state), req));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .header_read_timeout(header_timeout)
                     .max_buf_size(MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(stream), service);
                 let watched = graceful.watch(conn);

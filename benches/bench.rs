@@ -1,0 +1,358 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Benchmarks (not tests): `cargo bench --bench bench -- <command>`; `benches/run.sh` runs them
+//! all. Every figure is reported with its baseline measured in the same run.
+//!
+//! Commands:
+//!   micro [PYTHON]              proc_stats per call vs the procfs floor (and psutil, if a
+//!                               Python with psutil is given); active_workers vs board size;
+//!                               cost vs number of live workers
+//!   board PATH RUNS LIVE        write a board with RUNS runs and LIVE live `sleep` workers
+//!                               (left running; their pids are the open runs' worker_pid)
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use rusqlite::{Connection, OpenFlags, params};
+
+const SCHEMA: &str = include_str!("../sql/kanban_schema.sql");
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    match args.first().map(String::as_str) {
+        Some("micro") => micro(args.get(1).map(PathBuf::from)),
+        Some("board") => {
+            let path = PathBuf::from(&args[1]);
+            let runs: usize = args[2].parse().expect("RUNS");
+            let live: usize = args[3].parse().expect("LIVE");
+            let _ = std::fs::remove_file(&path);
+            let workers = make_board(&path, runs, live, true);
+            // Detached workers: leave them running for the HTTP benchmarks.
+            for w in workers {
+                std::mem::forget(w);
+            }
+            println!("{}", path.display());
+        }
+        _ => eprintln!("usage: bench micro [PYTHON] | bench board PATH RUNS LIVE"),
+    }
+}
+
+/// Spawn a `sleep` worker. `detached`: in its own session, so it outlives the bench process.
+fn spawn_sleep(detached: bool) -> Child {
+    let mut cmd = Command::new("sleep");
+    cmd.arg("3601").stdin(Stdio::null());
+    if detached {
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().expect("spawn sleep")
+}
+
+/// A board with `runs` runs in all: `live` open runs of running tasks with live workers, the
+/// rest history (ended runs of done tasks, four runs a task).
+fn make_board(path: &Path, runs: usize, live: usize, detached: bool) -> Vec<Child> {
+    let workers: Vec<Child> = (0..live).map(|_| spawn_sleep(detached)).collect();
+    let mut conn = Connection::open(path).expect("create board");
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.pragma_update(None, "synchronous", "off").unwrap();
+    conn.execute_batch(SCHEMA).unwrap();
+    let now = 1_790_000_000i64;
+    let tx = conn.transaction().unwrap();
+    {
+        let mut task = tx
+            .prepare("INSERT INTO tasks (id, title, assignee, status, created_at, worker_pid) VALUES (?1, ?2, 'agent', ?3, ?4, ?5)")
+            .unwrap();
+        let mut run = tx
+            .prepare(
+                "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
+                                        last_heartbeat_at, started_at, ended_at, outcome, metadata)
+                 VALUES (?1, 'default', ?2, 'benchhost:1', ?3 + 900, ?4, 3600, ?3, ?3, ?5, ?6, '{\"n\": 1}')",
+            )
+            .unwrap();
+        let history = runs.saturating_sub(live);
+        for i in 0..history {
+            if i % 4 == 0 {
+                task.execute(params![
+                    format!("t_h{}", i / 4),
+                    format!("historical task {i}"),
+                    "done",
+                    now - 1_000_000,
+                    Option::<i64>::None
+                ])
+                .unwrap();
+            }
+            let started = now - 1_000_000 + i as i64;
+            run.execute(params![
+                format!("t_h{}", i / 4),
+                "done",
+                started,
+                10_000 + (i % 20_000) as i64,
+                started + 60,
+                "completed"
+            ])
+            .unwrap();
+        }
+        for (i, w) in workers.iter().enumerate() {
+            let pid = i64::from(w.id());
+            task.execute(params![
+                format!("t_live{i}"),
+                format!("live task {i}"),
+                "running",
+                now,
+                pid
+            ])
+            .unwrap();
+            run.execute(params![
+                format!("t_live{i}"),
+                "running",
+                now + i as i64,
+                pid,
+                Option::<i64>::None,
+                Option::<&str>::None
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    conn.pragma_update(None, "synchronous", "full").unwrap();
+    workers
+}
+
+/// Median of `rounds` rounds of `f` called `n` times: µs per call.
+fn per_call_us(rounds: usize, n: usize, mut f: impl FnMut()) -> f64 {
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        })
+        .collect();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[samples.len() / 2]
+}
+
+/// The floor: read the same /proc files proc_stats reads, into reused buffers, nothing else.
+struct Floor {
+    stat: PathBuf,
+    statm: PathBuf,
+    cmdline: PathBuf,
+    fd: PathBuf,
+    dir: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl Floor {
+    fn new(pid: u32) -> Floor {
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        Floor {
+            stat: dir.join("stat"),
+            statm: dir.join("statm"),
+            cmdline: dir.join("cmdline"),
+            fd: dir.join("fd"),
+            dir,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+    fn read(&mut self) -> usize {
+        let mut total = 0;
+        for p in [&self.statm, &self.cmdline, &self.stat] {
+            self.buf.clear();
+            total += File::open(p)
+                .and_then(|mut f| f.read_to_end(&mut self.buf))
+                .unwrap_or(0);
+        }
+        total += File::open(&self.fd)
+            .and_then(|f| f.metadata())
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        total += std::fs::metadata(&self.dir)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        total
+    }
+}
+
+fn ext_conn(path: &Path) -> Connection {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    kanban_workers::register(&conn).expect("register");
+    conn
+}
+
+fn query_all(conn: &Connection, sql: &str, arg: Option<i64>) -> usize {
+    let mut stmt = conn.prepare_cached(sql).unwrap();
+    let cols = stmt.column_count();
+    let mut rows = match arg {
+        Some(a) => stmt.query([a]).unwrap(),
+        None => stmt.query([]).unwrap(),
+    };
+    let mut n = 0;
+    while let Some(row) = rows.next().unwrap() {
+        for i in 0..cols {
+            let _ = row.get_ref(i).unwrap();
+        }
+        n += 1;
+    }
+    n
+}
+
+const REFERENCE_JOIN: &str = "SELECT r.id AS run_id, r.task_id, t.title AS task_title, t.status AS task_status,
+    t.assignee AS task_assignee, r.profile, r.worker_pid, r.started_at, r.claim_lock, r.claim_expires,
+    r.last_heartbeat_at, r.max_runtime_seconds
+  FROM task_runs r JOIN tasks t ON t.id = r.task_id
+  WHERE r.ended_at IS NULL AND r.worker_pid IS NOT NULL AND t.status = 'running'
+  ORDER BY r.started_at";
+const VIEW: &str = "SELECT * FROM active_workers";
+const VIEW_WITH_STATS: &str = "SELECT * FROM active_workers w LEFT JOIN proc_stats(w.worker_pid) p";
+
+fn micro(python: Option<PathBuf>) {
+    let dir = std::env::temp_dir().join(format!("kanban-workers-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // 1. proc_stats per call for one pid.
+    let mut worker = spawn_sleep(false);
+    let pid = worker.id();
+    let mem = Connection::open_in_memory().unwrap();
+    kanban_workers::register(&mem).unwrap();
+    let mut floor = Floor::new(pid);
+    let (rounds, n) = (15, 4000);
+    let mut floor_us = Vec::new();
+    let mut lib_us = Vec::new();
+    let mut sql_us = Vec::new();
+    // Interleave the three so drift in machine load hits them alike.
+    for _ in 0..3 {
+        floor_us.push(per_call_us(rounds, n, || {
+            std::hint::black_box(floor.read());
+        }));
+        lib_us.push(per_call_us(rounds, n, || {
+            std::hint::black_box(kanban_workers::procinfo::read(pid as i32));
+        }));
+        sql_us.push(per_call_us(rounds, n, || {
+            std::hint::black_box(query_all(
+                &mem,
+                "SELECT * FROM proc_stats(?1)",
+                Some(i64::from(pid)),
+            ));
+        }));
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (floor_m, lib_m, sql_m) = (med(&mut floor_us), med(&mut lib_us), med(&mut sql_us));
+    println!(
+        "## 1. proc_stats, one pid, per call (median of {} rounds x {n} calls)\n",
+        3 * rounds
+    );
+    println!("| what | µs per call | ratio to floor |\n|---|---|---|");
+    println!(
+        "| floor: read stat, statm, cmdline; open+fstat fd/; stat /proc/<pid> | {floor_m:.2} | 1.00 |"
+    );
+    println!(
+        "| library: procinfo::read (procfs crate) | {lib_m:.2} | {:.2} |",
+        lib_m / floor_m
+    );
+    println!(
+        "| SQL: `SELECT * FROM proc_stats(?)`, cached statement, all columns read | {sql_m:.2} | {:.2} |",
+        sql_m / floor_m
+    );
+    if let Some(py) = &python {
+        let script = format!(
+            "import psutil, timeit\n\
+             attrs = ['cpu_percent','memory_info','num_threads','num_fds','status','create_time','cmdline']\n\
+             f = lambda: psutil.Process({pid}).as_dict(attrs=attrs)\n\
+             r = sorted(min(timeit.repeat(f, number=2000, repeat=3)) / 2000 * 1e6 for _ in range(5))\n\
+             print(r[2])"
+        );
+        match Command::new(py).args(["-c", &script]).output() {
+            Ok(out) if out.status.success() => {
+                let us: f64 = String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap_or(f64::NAN);
+                println!(
+                    "| psutil `Process(pid).as_dict(7 attrs)` | {us:.2} | {:.2} |",
+                    us / floor_m
+                );
+            }
+            other => println!("| psutil | not measured: {other:?} | |"),
+        }
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+
+    // 2. active_workers against board size, 50 live workers.
+    println!("\n## 2. active_workers vs board size (50 live workers; median µs per query)\n");
+    println!(
+        "| runs | reference JOIN (planner's choice) | `SELECT * FROM active_workers` | ratio view/reference | view + `LEFT JOIN proc_stats` | per worker |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for runs in [1_000usize, 10_000, 100_000, 1_000_000] {
+        let path = dir.join(format!("board-{runs}.db"));
+        let mut workers = make_board(&path, runs, 50, false);
+        let conn = ext_conn(&path);
+        assert_eq!(query_all(&conn, VIEW, None), 50);
+        assert_eq!(query_all(&conn, REFERENCE_JOIN, None), 50);
+        let iters = 200;
+        let reference = per_call_us(7, iters, || {
+            std::hint::black_box(query_all(&conn, REFERENCE_JOIN, None));
+        });
+        let view = per_call_us(7, iters, || {
+            std::hint::black_box(query_all(&conn, VIEW, None));
+        });
+        let stats = per_call_us(5, 20, || {
+            std::hint::black_box(query_all(&conn, VIEW_WITH_STATS, None));
+        });
+        println!(
+            "| {runs} | {reference:.1} | {view:.1} | {:.2} | {stats:.0} | {:.1} |",
+            view / reference,
+            stats / 50.0
+        );
+        for w in &mut workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    // 5. Cost against the number of live workers, on a 100k-run board.
+    println!(
+        "\n## 5. active_workers + proc_stats vs live workers (100k runs; median µs per query)\n"
+    );
+    println!("| live workers | view alone | view + proc_stats | per worker |\n|---|---|---|---|");
+    for live in [1usize, 10, 50, 200] {
+        let path = dir.join(format!("board-live-{live}.db"));
+        let mut workers = make_board(&path, 100_000, live, false);
+        let conn = ext_conn(&path);
+        let view = per_call_us(7, 100, || {
+            std::hint::black_box(query_all(&conn, VIEW, None));
+        });
+        let stats = per_call_us(5, 10, || {
+            std::hint::black_box(query_all(&conn, VIEW_WITH_STATS, None));
+        });
+        println!(
+            "| {live} | {view:.1} | {stats:.0} | {:.1} |",
+            stats / live as f64
+        );
+        for w in &mut workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# All benchmarks in one run; results in target/bench/results.md (see BENCHMARKS.md).
+# Usage: benches/run.sh [SECONDS_PER_HTTP_RUN]   (default 10)
+# Installs what it needs: wrk (Debian) and a Python baseline (FastAPI, uvicorn, psutil) in a
+# virtualenv under target/. Not part of CI. Loopback only; every load run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${1:-10}
+out=target/bench
+mkdir -p "$out"
+results=$out/results.md
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+venv=target/bench-venv
+if ! "$venv/bin/python" -c 'import fastapi, uvicorn, psutil' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q fastapi uvicorn psutil
+fi
+
+make release
+cargo bench --bench bench --no-run 2>/dev/null
+bench=$(ls -t target/release/deps/bench-* | grep -v '\.d$' | head -1)
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "$(date -u +%F) on $(nproc) cores, $(uname -r); \`benches/run.sh $dur\`."
+  echo
+  "$bench" micro "$venv/bin/python"
+} | tee "$results"
+
+# --- HTTP: the shim against the Python reference, same board, same load generator ---------
+board=$out/board-100k.db
+rm -f "$board" "$board"-wal "$board"-shm
+"$bench" board "$board" 100000 50 >/dev/null
+pids=()
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  sqlite3 "$board" "SELECT worker_pid FROM task_runs WHERE ended_at IS NULL" 2>/dev/null | xargs -r kill 2>/dev/null || true
+}
+trap cleanup EXIT
+
+target/release/kanban-workers serve --db "$board" --listen 127.0.0.1:18765 --quiet >/dev/null 2>&1 &
+pids+=($!); rust_pid=$!
+"$venv/bin/python" benches/reference/app.py --db "$board" --port 18766 >/dev/null 2>&1 &
+pids+=($!); py_pid=$!
+for port in 18765 18766; do
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/api/plugins/kanban/workers/active" >/dev/null && break
+    sleep 0.2
+  done
+done
+live_run=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
+
+# wrk's latency figures to milliseconds.
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v+0/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print (v+0)*1000; else print v }'; }
+load() { # port path -> "rps p50ms p99ms requests errors"
+  local o; o=$(wrk -t2 -c8 -d"${dur}s" --latency "http://127.0.0.1:$1/api/plugins/kanban/$2")
+  local rps p50 p99 reqs non2xx
+  rps=$(echo "$o" | awk '/Requests\/sec/ {print $2}')
+  p50=$(ms "$(echo "$o" | awk '$1=="50%" {print $2}')")
+  p99=$(ms "$(echo "$o" | awk '$1=="99%" {print $2}')")
+  reqs=$(echo "$o" | awk '/requests in/ {print $1}')
+  non2xx=$(echo "$o" | awk '/Non-2xx/ {print $NF}')
+  echo "$rps $p50 $p99 $reqs ${non2xx:-0}"
+}
+rss_kb() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
+
+{
+  echo
+  echo "## 3. HTTP, 100k runs, 50 live workers (wrk -t2 -c8 -d${dur}s, loopback, same 2 cores)"
+  echo
+  echo "| route | Rust req/s | Python req/s | ratio | Rust p50 / p99 ms | Python p50 / p99 ms | non-2xx (Rust/Python) |"
+  echo "|---|---|---|---|---|---|---|"
+  for route in workers/active "runs/$live_run" "runs/$live_run/inspect"; do
+    read -r r_rps r_p50 r_p99 _ r_bad <<<"$(load 18765 "$route")"
+    read -r p_rps p_p50 p_p99 _ p_bad <<<"$(load 18766 "$route")"
+    ratio=$(awk -v a="$r_rps" -v b="$p_rps" 'BEGIN { printf "%.1f", a/b }')
+    echo "| /$route | $r_rps | $p_rps | ${ratio}x | $r_p50 / $r_p99 | $p_p50 / $p_p99 | $r_bad / $p_bad |"
+  done
+
+  echo
+  echo "## 4. Memory over a long run of /workers/active (two halves of ${dur}s each)"
+  echo
+  echo "| server | requests | RSS after half 1 (KiB) | RSS after half 2 (KiB) | peak RSS, VmHWM (KiB) |"
+  echo "|---|---|---|---|---|"
+  for s in "Rust:18765:$rust_pid" "Python:18766:$py_pid"; do
+    IFS=: read -r name port pid <<<"$s"
+    read -r _ _ _ n1 _ <<<"$(load "$port" workers/active)"
+    h1=$(rss_kb "$pid" VmRSS)
+    read -r _ _ _ n2 _ <<<"$(load "$port" workers/active)"
+    h2=$(rss_kb "$pid" VmRSS)
+    echo "| $name | $((n1 + n2)) | $h1 | $h2 | $(rss_kb "$pid" VmHWM) |"
+  done
+} | tee -a "$results"
+echo
+echo "written: $results"

@@ -1,0 +1,287 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Reliability under stress, in sizes that fit CI: a dispatcher-like writer beside the shim,
+//! processes dying while proc_stats reads them, hostile HTTP input, many idle connections.
+//! Longer soaks: `benches/soak.sh` (results in RELIABILITY.md).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+/// The dispatcher writes (claim, heartbeats, end; BEGIN IMMEDIATE, WAL, synchronous=FULL)
+/// while 8 clients hammer every route: no 5xx, no busy error, every committed row present,
+/// integrity ok.
+#[test]
+fn concurrent_dispatcher_and_eight_clients() {
+    let board = Board::new("rel-writer");
+    let server = Server::start(&board.path);
+    let done = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, usize>::new()));
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (addr, done, statuses) = (
+                server.addr.clone(),
+                Arc::clone(&done),
+                Arc::clone(&statuses),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    n += 1;
+                    let path = match (i + n) % 3 {
+                        0 => "/workers/active".to_owned(),
+                        1 => format!("/runs/{}", n % 50 + 1),
+                        _ => format!("/api/plugins/kanban/runs/{}/inspect", n % 50 + 1),
+                    };
+                    let r = http_request(&addr, "GET", &path, &[]);
+                    if r.status >= 500 {
+                        panic!("{path}: {} {}", r.status, String::from_utf8_lossy(&r.body));
+                    }
+                    *statuses.lock().unwrap().entry(r.status).or_default() += 1;
+                }
+            })
+        })
+        .collect();
+    let out = run_ok(
+        Command::new("/usr/bin/python3")
+            .arg(format!("{MANIFEST_DIR}/tests/fixtures/dispatcher.py"))
+            .arg(&board.path)
+            .args(["150", "60"]),
+    );
+    done.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().expect("client thread (a 5xx panics it)");
+    }
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    eprintln!(
+        "dispatcher: {report}; client statuses: {:?}",
+        statuses.lock().unwrap()
+    );
+    assert_eq!(report["busy_errors"], 0);
+    let runs: Vec<i64> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 150);
+    assert_eq!(report["transactions"], 600);
+    let conn = Connection::open(&board.path).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let ended: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM task_runs WHERE ended_at IS NOT NULL AND status = 'done'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ended, 150);
+    let max_id: i64 = conn
+        .query_row("SELECT max(id) FROM task_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(max_id, *runs.last().unwrap());
+    let statuses = statuses.lock().unwrap();
+    assert!(statuses.get(&200).copied().unwrap_or(0) > 0, "{statuses:?}");
+    assert!(
+        statuses.keys().all(|s| *s == 200 || *s == 404),
+        "{statuses:?}"
+    );
+}
+
+/// Processes killed while proc_stats reads them: every row is a consistent live reading or
+/// `alive = 0`; no SQL error; after reaping, `no such process`.
+#[test]
+fn processes_dying_mid_read_give_consistent_rows() {
+    let conn = Connection::open_in_memory().unwrap();
+    kanban_workers::register(&conn).unwrap();
+    let mut stmt = conn.prepare("SELECT * FROM proc_stats(?1)").unwrap();
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let seen = [
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ]; // alive, zombie, gone
+    for i in 0..500u32 {
+        let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+        let pid = i64::from(child.id());
+        // Kill from another thread after a varying delay, while this thread keeps reading.
+        let killer = std::thread::spawn(move || {
+            for _ in 0..(i % 50) * 20 {
+                std::thread::yield_now();
+            }
+            let _ = child.kill();
+            // Every other one is also reaped at once: readers then see it vanish mid-loop.
+            if i % 2 == 1 {
+                let _ = child.wait();
+            }
+            child
+        });
+        let mut reads = 0;
+        loop {
+            let row: Vec<(String, Value)> = stmt
+                .query_row([pid], |r| {
+                    Ok(names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| (n.clone(), r.get::<_, Value>(i).unwrap()))
+                        .collect())
+                })
+                .unwrap_or_else(|e| panic!("pid {pid}: {e}"));
+            let get = |n: &str| row.iter().find(|(k, _)| k == n).unwrap().1.clone();
+            reads += 1;
+            match (get("alive"), get("reason")) {
+                (Value::Integer(1), Value::Null) => {
+                    seen[0].fetch_add(1, Ordering::Relaxed);
+                    for col in [
+                        "state",
+                        "ppid",
+                        "num_threads",
+                        "rss_bytes",
+                        "vms_bytes",
+                        "start_time",
+                        "cmdline",
+                        "cpu_percent",
+                    ] {
+                        assert!(
+                            !matches!(get(col), Value::Null),
+                            "alive row with NULL {col}: {row:?}"
+                        );
+                    }
+                    assert_ne!(get("state"), Value::Text("zombie".into()));
+                    let argv: serde_json::Value = match get("cmdline") {
+                        Value::Text(t) => serde_json::from_str(&t).unwrap(),
+                        other => panic!("{other:?}"),
+                    };
+                    assert!(argv.is_array());
+                }
+                (Value::Integer(0), Value::Text(r)) if r == "zombie" => {
+                    seen[1].fetch_add(1, Ordering::Relaxed);
+                    assert_eq!(get("state"), Value::Text("zombie".into()));
+                    assert_eq!(get("num_fds"), Value::Null);
+                    break;
+                }
+                (Value::Integer(0), Value::Text(r)) if r == "no such process" => {
+                    seen[2].fetch_add(1, Ordering::Relaxed);
+                    for (k, v) in &row[3..] {
+                        assert_eq!(*v, Value::Null, "{k} not NULL for a gone process");
+                    }
+                    break;
+                }
+                other => panic!("inconsistent row {other:?}: {row:?}"),
+            }
+            assert!(reads < 1_000_000, "pid {pid} never died");
+        }
+        let mut child = killer.join().unwrap();
+        child.wait().unwrap();
+        let after: (i64, String) = conn
+            .query_row("SELECT alive, reason FROM proc_stats(?1)", [pid], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(after, (0, "no such process".to_owned()));
+    }
+    let seen: Vec<usize> = seen.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+    eprintln!(
+        "alive readings {}, ended as zombie {}, ended as gone {}",
+        seen[0], seen[1], seen[2]
+    );
+    assert!(seen[0] > 0 && seen[1] + seen[2] == 500, "{seen:?}");
+}
+
+/// A kernel thread: no memory, no command line; still a consistent live row.
+#[test]
+fn kernel_thread_reads_cleanly() {
+    let conn = Connection::open_in_memory().unwrap();
+    kanban_workers::register(&conn).unwrap();
+    let comm = std::fs::read_to_string("/proc/2/comm").unwrap_or_default();
+    if comm.trim() != "kthreadd" {
+        eprintln!("pid 2 is not kthreadd here ({comm}); nothing to check");
+        return;
+    }
+    let (alive, rss, cmdline): (i64, i64, String) = conn
+        .query_row(
+            "SELECT alive, rss_bytes, cmdline FROM proc_stats(2)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((alive, rss, cmdline.as_str()), (1, 0, "[]"));
+}
+
+/// Many idle connections do not stop the server from answering others; a client that never
+/// finishes its headers is dropped after the header timeout.
+#[test]
+fn idle_and_slow_clients_do_not_block_others() {
+    let board = Board::new("rel-idle");
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(&server.addr).unwrap())
+        .collect();
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    slow.write_all(b"GET /workers/active HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(server.get("/workers/active").status, 200);
+    }
+    // The slow client is disconnected by the server (header read timeout), without an answer.
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let n = slow.read_to_end(&mut buf).unwrap_or(0);
+    assert_eq!(n, buf.len());
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "{buf:?}");
+    drop(idle);
+    assert_eq!(server.get("/workers/active").status, 200);
+}
+
+/// Hostile request lines: path traversal, encoded separators, odd bytes, huge headers. The
+/// server answers each (JSON `detail` for everything it routes) and stays up.
+#[test]
+fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
+    let board = Board::new("rel-hostile");
+    let server = Server::start(&board.path);
+    for path in [
+        "/runs/../workers/active",
+        "/runs/1/../../etc/passwd",
+        "/runs/%2e%2e/inspect",
+        "/runs%2F1",
+        "/workers%2factive",
+        "/runs/1%00",
+        "/runs/%31",
+        "/runs/1?x=1&y=%ff",
+        "/runs/1;drop",
+        "//runs/1",
+        "/api/plugins/kanban/../kanban/runs/1",
+        "/runs/1/inspect/",
+        "/RUNS/1",
+    ] {
+        let r = server.get(path);
+        assert!(matches!(r.status, 200 | 404 | 422), "{path}: {}", r.status);
+        if r.status != 200 {
+            assert!(r.json()["detail"].is_string(), "{path}");
+        }
+    }
+    let big = "a".repeat(40_000);
+    let r = http_request(&server.addr, "GET", "/workers/active", &[("X-Big", &big)]);
+    assert_eq!(r.status, 431);
+    let r = http_raw(
+        &server.addr,
+        b"GET /work\xff\xfeers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 400);
+    let r = http_raw(&server.addr, b"NOT-HTTP\r\n\r\n");
+    assert_eq!(r.status, 400);
+    assert_eq!(server.get("/workers/active").status, 200);
+}
