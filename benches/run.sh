@@ -19,8 +19,8 @@ if ! "$venv/bin/python" -c 'import fastapi, uvicorn, psutil' 2>/dev/null; then
 fi
 
 make release
-cargo bench --bench bench --no-run 2>/dev/null
-bench=$(ls -t target/release/deps/bench-* | grep -v '\.d$' | head -1)
+bench=$(cargo bench --bench bench --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+[ -x "$bench" ] || { echo "could not build the bench binary" >&2; exit 1; }
 
 {
   echo "# Benchmark results"
@@ -54,7 +54,7 @@ done
 live_run=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
 
 # wrk's latency figures to milliseconds.
-ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v+0/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print (v+0)*1000; else print v }'; }
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", (v+0)/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.1f", (v+0)*1000; else print v }'; }
 load() { # port path -> "rps p50ms p99ms requests errors"
   local o; o=$(wrk -t2 -c8 -d"${dur}s" --latency "http://127.0.0.1:$1/api/plugins/kanban/$2")
   local rps p50 p99 reqs non2xx
@@ -73,7 +73,9 @@ rss_kb() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
   echo
   echo "| route | Rust req/s | Python req/s | ratio | Rust p50 / p99 ms | Python p50 / p99 ms | non-2xx (Rust/Python) |"
   echo "|---|---|---|---|---|---|---|"
-  for route in workers/active "runs/$live_run" "runs/$live_run/inspect"; do
+  # The first row is the floor of this machine and load generator: a path that no route
+  # matches (a JSON 404 from the Rust shim, FastAPI's own 404), no database, no procfs.
+  for route in no-such-route workers/active "runs/$live_run" "runs/$live_run/inspect"; do
     read -r r_rps r_p50 r_p99 _ r_bad <<<"$(load 18765 "$route")"
     read -r p_rps p_p50 p_p99 _ p_bad <<<"$(load 18766 "$route")"
     ratio=$(awk -v a="$r_rps" -v b="$p_rps" 'BEGIN { printf "%.1f", a/b }')

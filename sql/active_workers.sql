@@ -7,8 +7,8 @@
 -- idx_tasks_status) and reach task_runs through idx_runs_task(task_id, started_at), so the
 -- cost follows the number of running tasks, not the length of task_runs' history.
 --
--- worker_host is the host part of claim_lock ("<host>:<pid>"), NULL when claim_lock does not
--- have that form.
+-- worker_host is the host part of claim_lock ("<host>:<pid>"): what precedes the first ':'
+-- (host names have none); NULL when claim_lock is NULL, has no ':', or starts with one.
 CREATE TEMP VIEW IF NOT EXISTS active_workers AS
 SELECT
     r.id                  AS run_id,
@@ -23,10 +23,8 @@ SELECT
     r.claim_expires       AS claim_expires,
     r.last_heartbeat_at   AS last_heartbeat_at,
     r.max_runtime_seconds AS max_runtime_seconds,
-    CASE
-        WHEN r.claim_lock GLOB '?*:[0-9]*'
-             AND rtrim(r.claim_lock, '0123456789') GLOB '?*:'
-        THEN substr(r.claim_lock, 1, length(rtrim(r.claim_lock, '0123456789')) - 1)
+    CASE WHEN instr(r.claim_lock, ':') > 1
+         THEN substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1)
     END                   AS worker_host
 FROM tasks AS t
 CROSS JOIN task_runs AS r

@@ -458,7 +458,7 @@ fn worker_host_is_null_when_claim_lock_has_no_pid_suffix() {
         .prepare("SELECT worker_host FROM active_workers")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("hosts");
-    assert_eq!(hosts, [None, None, None, None, Some("h:1".to_owned())]);
+    assert_eq!(hosts, [None, None, None, None, Some("h".to_owned())]);
 }
 
 #[test]

@@ -81,7 +81,16 @@ fn not_found(id: i64) -> ApiError {
 /// `{"workers": [...], "count": N, "checked_at": epoch_s}`.
 pub fn workers_active(conn: &Connection) -> Result<Value, ApiError> {
     let workers = query_rows(conn, WORKERS_ACTIVE_SQL, None)?;
-    Ok(json!({ "workers": workers, "count": workers.len(), "checked_at": now_secs() }))
+    let count = workers.len();
+    let mut body = Map::with_capacity(3);
+    // Moved, not converted: `json!` would serialize the rows a second time.
+    body.insert(
+        "workers".into(),
+        Value::Array(workers.into_iter().map(Value::Object).collect()),
+    );
+    body.insert("count".into(), Value::from(count));
+    body.insert("checked_at".into(), Value::from(now_secs()));
+    Ok(Value::Object(body))
 }
 
 /// `{"run": {every task_runs column}}` with `metadata` decoded from JSON text.
@@ -96,7 +105,9 @@ pub fn run(conn: &Connection, id: i64) -> Result<Value, ApiError> {
             _ => Value::Null,
         };
     }
-    Ok(json!({ "run": run }))
+    let mut body = Map::with_capacity(1);
+    body.insert("run".into(), Value::Object(run));
+    Ok(Value::Object(body))
 }
 
 /// The live stats of the run's worker, or why there are none.
