@@ -33,7 +33,12 @@ target/release/kanban-workers serve --db "$board" --listen 127.0.0.1:18775 --qui
 shim=$!; pids+=($shim)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18775/workers/active >/dev/null && break; sleep 0.1; done
 
-load() { wrk -t1 -c4 -d"$1s" --latency "http://127.0.0.1:18775/api/plugins/kanban/$2"; }
+# Background jobs of a script ignore SIGINT, and wrk only prints its results on SIGINT:
+# restore the default disposition before exec'ing it.
+load() {
+  exec /usr/bin/python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+    wrk -t1 -c4 -d"$1s" --latency "http://127.0.0.1:18775/api/plugins/kanban/$2"
+}
 load 600 workers/active >"$out/soak-wrk1.txt" & w1=$!; pids+=($w1)
 load 600 "runs/$live_run/inspect" >"$out/soak-wrk2.txt" & w2=$!; pids+=($w2)
 with=$(dispatch)

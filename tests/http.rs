@@ -612,3 +612,38 @@ fn demo_serves_real_workers_and_cleans_up() {
         assert!(state.is_none(), "demo worker {pid} still exists: {state:?}");
     }
 }
+
+/// A board the server may not read (file mode 0600, server as `nobody`): a clear 503 that names
+/// the file, and service once the mode is fixed, without a restart.
+#[test]
+fn unreadable_board_is_a_clear_503_until_permissions_are_fixed() {
+    if euid() != 0 {
+        eprintln!("needs root to run the server as another user");
+        return;
+    }
+    let dir = TempDir::new("http-perm");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db = dir.path().join("kanban.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .unwrap();
+    drop(conn);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bin = dir.path().join("kanban-workers");
+    std::fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin);
+    let server = Server::start_with(cmd, &db, &["--quiet"]);
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!(status, 503, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&db.display().to_string()) && detail.contains("cannot be opened"),
+        "{detail}"
+    );
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!((status, body["count"].clone()), (200, json!(0)), "{body}");
+}

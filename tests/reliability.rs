@@ -276,12 +276,38 @@ fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
     let big = "a".repeat(40_000);
     let r = http_request(&server.addr, "GET", "/workers/active", &[("X-Big", &big)]);
     assert_eq!(r.status, 431);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exceed 16384 bytes")
+    );
     let r = http_raw(
         &server.addr,
         b"GET /work\xff\xfeers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 400);
-    let r = http_raw(&server.addr, b"NOT-HTTP\r\n\r\n");
-    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("byte 0xff is not printable ASCII")
+    );
+    for raw in [
+        &b"NOT-HTTP\r\n\r\n"[..],
+        b"GET /workers/active HTTP/9.9\r\n\r\n",
+        b"\r\n\r\n",
+        b"GET\r\n\r\n",
+    ] {
+        let r = http_raw(&server.addr, raw);
+        assert_eq!(r.status, 400, "{raw:?}");
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("malformed request line"),
+            "{raw:?}"
+        );
+    }
     assert_eq!(server.get("/workers/active").status, 200);
 }

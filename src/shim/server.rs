@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use super::ApiError;
 use super::db::Db;
+use super::preflight::{self, Preflight};
 use super::{handlers, routes};
 
 /// The most a client may send as request line + headers (hyper's minimum is 8 KiB).
@@ -65,15 +66,26 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
-                let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .max_buf_size(MAX_HEADER_BYTES)
-                    .serve_connection(TokioIo::new(stream), service);
-                let watched = graceful.watch(conn);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let _ = watched.await;
+                    let started = Instant::now();
+                    let stream = match preflight::check(stream, MAX_HEADER_BYTES, header_timeout).await {
+                        Preflight::Serve(stream) => stream,
+                        Preflight::Refused(status, detail) => {
+                            if state.log_requests {
+                                eprintln!("- - {status} {}us ({detail})", started.elapsed().as_micros());
+                            }
+                            return;
+                        }
+                        Preflight::Gone => return,
+                    };
+                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .max_buf_size(MAX_HEADER_BYTES)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
                 });
             }
             _ = sigterm.recv() => break,
