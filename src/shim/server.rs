@@ -105,24 +105,25 @@ async fn handle(
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let (status, body) = match routes::route(&method, &path) {
-        Err(e) => (e.status, e.body()),
+        Err(e) => (e.status, to_json(&e.body())),
         Ok(route) => {
             let st = Arc::clone(&state);
+            // Query and serialize on the blocking thread: the row values are built and freed
+            // on one thread, and only the bytes cross to the async worker.
             let answer = tokio::task::spawn_blocking(move || {
-                st.db.with_conn(|c| handlers::handle(c, route))
+                match st.db.with_conn(|c| handlers::handle(c, route)) {
+                    Ok(body) => (200, to_json(&body)),
+                    Err(e) => (e.status, to_json(&e.body())),
+                }
             })
             .await;
-            match answer {
-                Ok(Ok(body)) => (200, body),
-                Ok(Err(e)) => (e.status, e.body()),
-                Err(_) => {
-                    let e = ApiError::new(500, "internal error while answering the request");
-                    (e.status, e.body())
-                }
-            }
+            answer.unwrap_or_else(|_| {
+                let e = ApiError::new(500, "internal error while answering the request");
+                (e.status, to_json(&e.body()))
+            })
         }
     };
-    let response = respond(status, &body, method == "HEAD");
+    let response = respond(status, body, method == "HEAD");
     if state.log_requests {
         eprintln!(
             "{} {} {} {}us",
@@ -135,14 +136,18 @@ async fn handle(
     Ok(response)
 }
 
-fn respond(status: u16, body: &serde_json::Value, head: bool) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body)
-        .unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec());
+fn to_json(body: &serde_json::Value) -> Bytes {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .unwrap_or_else(|_| Bytes::from_static(b"{\"detail\":\"serialization failed\"}"))
+}
+
+fn respond(status: u16, bytes: Bytes, head: bool) -> Response<Full<Bytes>> {
     let length = bytes.len();
     let mut response = Response::new(if head {
         Full::default()
     } else {
-        Full::new(Bytes::from(bytes))
+        Full::new(bytes)
     });
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
