@@ -52,38 +52,31 @@ impl CpuSampler {
             Err(poisoned) => poisoned.into_inner(),
         };
         let key = (pid, start_ticks);
-        if let Some(prev) = samples.get(&key).copied() {
-            let elapsed = now.saturating_duration_since(prev.at);
-            if elapsed < MIN_INTERVAL {
-                return prev.percent;
+        let percent = match samples.get(&key).copied() {
+            Some(prev) => {
+                let elapsed = now.saturating_duration_since(prev.at);
+                if elapsed < MIN_INTERVAL {
+                    return prev.percent;
+                }
+                let used = cpu_ticks.saturating_sub(prev.cpu_ticks) as f64 / hz;
+                round2(100.0 * used / elapsed.as_secs_f64())
             }
-            let used = cpu_ticks.saturating_sub(prev.cpu_ticks) as f64 / hz;
-            let percent = round2(100.0 * used / elapsed.as_secs_f64());
-            samples.insert(
-                key,
-                Sample {
-                    cpu_ticks,
-                    at: now,
-                    percent,
-                },
-            );
-            return percent;
-        }
-        let percent = lifetime_percent(cpu_ticks as f64 / hz, start_ms);
-        if samples.len() >= MAX_SAMPLES {
-            samples.retain(|_, s| now.saturating_duration_since(s.at) < MAX_AGE);
-            if samples.len() >= MAX_SAMPLES {
-                samples.clear();
+            None => {
+                if samples.len() >= MAX_SAMPLES {
+                    samples.retain(|_, s| now.saturating_duration_since(s.at) < MAX_AGE);
+                    if samples.len() >= MAX_SAMPLES {
+                        samples.clear();
+                    }
+                }
+                lifetime_percent(cpu_ticks as f64 / hz, start_ms)
             }
-        }
-        samples.insert(
-            key,
-            Sample {
-                cpu_ticks,
-                at: now,
-                percent,
-            },
-        );
+        };
+        let sample = Sample {
+            cpu_ticks,
+            at: now,
+            percent,
+        };
+        samples.insert(key, sample);
         percent
     }
 }
