@@ -21,30 +21,12 @@ fn board_with_two_workers() -> (Board, Worker, i64) {
     let w = board.writer();
     insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_a",
-            pid: Some(live.pid()),
-            started_at: 1_700_000_001,
-            ..Default::default()
-        },
+        &RunSpec::new("t_a").pid(live.pid()).started(1_700_000_001),
     );
+    insert_run(&w, &RunSpec::new("t_b").pid(gone).started(1_700_000_002));
     insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_b",
-            pid: Some(gone),
-            started_at: 1_700_000_002,
-            ..Default::default()
-        },
-    );
-    insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_c",
-            pid: Some(live.pid()),
-            ended_at: Some(1_700_000_009),
-            ..Default::default()
-        },
+        &RunSpec::new("t_c").pid(live.pid()).ended(1_700_000_009),
     );
     (board, live, gone)
 }

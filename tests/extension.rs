@@ -296,60 +296,31 @@ fn active_workers_joins_open_runs_of_running_tasks_with_live_stats() {
     let w = board.writer();
     let live_run = insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_live",
-            pid: Some(live.pid()),
-            started_at: 1_700_000_100,
-            ..Default::default()
-        },
+        &RunSpec::new("t_live")
+            .pid(live.pid())
+            .started(1_700_000_100),
     );
     let gone_run = insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_gone",
-            pid: Some(gone_pid),
-            started_at: 1_700_000_050,
-            claim_lock: Some("box.example:77"),
-            ..Default::default()
-        },
+        &RunSpec::new("t_gone")
+            .pid(gone_pid)
+            .started(1_700_000_050)
+            .lock(Some("box.example:77")),
     );
     // Excluded: an ended run, a run without pid, an open run of a task that is not running.
     insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_ended",
-            pid: Some(live.pid()),
-            ended_at: Some(1_700_000_200),
-            ..Default::default()
-        },
+        &RunSpec::new("t_ended").pid(live.pid()).ended(1_700_000_200),
     );
-    insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_nopid",
-            pid: None,
-            ..Default::default()
-        },
-    );
-    insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_ready",
-            task_status: "ready",
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    insert_run(&w, &RunSpec::new("t_nopid"));
+    insert_run(&w, &RunSpec::new("t_ready").status("ready").pid(live.pid()));
     // An earlier, ended run of the live task is history, not a worker.
     insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_live",
-            pid: Some(gone_pid),
-            ended_at: Some(1_700_000_090),
-            started_at: 1_700_000_010,
-            ..Default::default()
-        },
+        &RunSpec::new("t_live")
+            .pid(gone_pid)
+            .ended(1_700_000_090)
+            .started(1_700_000_010),
     );
     drop(w);
 
@@ -444,13 +415,10 @@ fn worker_host_is_null_when_claim_lock_has_no_pid_suffix() {
     {
         insert_run(
             &w,
-            &RunSpec {
-                task_id: &format!("t_{i}"),
-                pid: Some(1),
-                started_at: 1_700_000_000 + i as i64,
-                claim_lock: *lock,
-                ..Default::default()
-            },
+            &RunSpec::new(&format!("t_{i}"))
+                .pid(1)
+                .started(1_700_000_000 + i as i64)
+                .lock(*lock),
         );
     }
     let conn = board.with_extension();
@@ -488,13 +456,7 @@ fn loading_and_querying_writes_nothing_to_the_database_file() {
     let live = Worker::sleep();
     {
         let w = board.writer();
-        insert_run(
-            &w,
-            &RunSpec {
-                pid: Some(live.pid()),
-                ..Default::default()
-            },
-        );
+        insert_run(&w, &RunSpec::new("t_1").pid(live.pid()));
     } // closing the last connection checkpoints and removes the WAL
     let schema = |c: &Connection| -> Vec<(String, String)> {
         c.prepare("SELECT name, sql FROM sqlite_schema ORDER BY name")
@@ -550,13 +512,7 @@ fn loading_and_querying_writes_nothing_to_the_database_file() {
 fn loads_into_a_read_only_connection() {
     let board = Board::new("ro");
     let live = Worker::sleep();
-    insert_run(
-        &board.writer(),
-        &RunSpec {
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    insert_run(&board.writer(), &RunSpec::new("t_1").pid(live.pid()));
     let conn =
         Connection::open_with_flags(&board.path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("ro");
     load_extension(&conn);

@@ -50,39 +50,15 @@ fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
     let board = Board::new("http-active");
     let live = Worker::sleep();
     let w = board.writer();
-    let run = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_live",
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    let run = insert_run(&w, &RunSpec::new("t_live").pid(live.pid()));
     insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_ended",
-            pid: Some(live.pid()),
-            ended_at: Some(1_700_000_500),
-            ..Default::default()
-        },
+        &RunSpec::new("t_ended").pid(live.pid()).ended(1_700_000_500),
     );
+    insert_run(&w, &RunSpec::new("t_nopid"));
     insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_nopid",
-            pid: None,
-            ..Default::default()
-        },
-    );
-    insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_blocked",
-            task_status: "blocked",
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
+        &RunSpec::new("t_blocked").status("blocked").pid(live.pid()),
     );
     drop(w);
     let server = Server::start(&board.path);
@@ -109,20 +85,8 @@ fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
 fn run_by_id_returns_every_column_in_table_order_or_404() {
     let board = Board::new("http-run");
     let w = board.writer();
-    let run = insert_run(
-        &w,
-        &RunSpec {
-            pid: Some(4242),
-            ..Default::default()
-        },
-    );
-    let bad_meta = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_2",
-            ..Default::default()
-        },
-    );
+    let run = insert_run(&w, &RunSpec::new("t_1").pid(4242));
+    let bad_meta = insert_run(&w, &RunSpec::new("t_2"));
     w.execute(
         "UPDATE task_runs SET metadata = 'not json{' WHERE id = ?1",
         [bad_meta],
@@ -160,55 +124,15 @@ fn inspect_covers_every_case_of_the_reference() {
     let gone = Worker::sleep().end();
     let zombie = Worker::sleep().into_zombie();
     let w = board.writer();
-    let live_run = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_live",
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    let live_run = insert_run(&w, &RunSpec::new("t_live").pid(live.pid()));
     let ended = insert_run(
         &w,
-        &RunSpec {
-            task_id: "t_ended",
-            pid: Some(live.pid()),
-            ended_at: Some(1_700_000_100),
-            ..Default::default()
-        },
+        &RunSpec::new("t_ended").pid(live.pid()).ended(1_700_000_100),
     );
-    let nopid = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_nopid",
-            pid: None,
-            ..Default::default()
-        },
-    );
-    let gone_run = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_gone",
-            pid: Some(gone),
-            ..Default::default()
-        },
-    );
-    let zombie_run = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_zombie",
-            pid: Some(zombie.pid()),
-            ..Default::default()
-        },
-    );
-    let nonsense = insert_run(
-        &w,
-        &RunSpec {
-            task_id: "t_bad",
-            pid: Some(-7),
-            ..Default::default()
-        },
-    );
+    let nopid = insert_run(&w, &RunSpec::new("t_nopid"));
+    let gone_run = insert_run(&w, &RunSpec::new("t_gone").pid(gone));
+    let zombie_run = insert_run(&w, &RunSpec::new("t_zombie").pid(zombie.pid()));
+    let nonsense = insert_run(&w, &RunSpec::new("t_bad").pid(-7));
     drop(w);
     let server = Server::start(&board.path);
     let inspect = |id: i64| server.get_json(&format!("/api/plugins/kanban/runs/{id}/inspect"));
@@ -305,13 +229,7 @@ fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
     conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
         .unwrap();
     let live = Worker::sleep();
-    let run = insert_run(
-        &conn,
-        &RunSpec {
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    let run = insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
     drop(conn);
     let bin = dir.path().join("kanban-workers");
     std::fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).unwrap();
@@ -443,13 +361,7 @@ fn missing_board_is_a_clear_503_and_recovers_without_restart() {
     conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
         .unwrap();
     let live = Worker::sleep();
-    insert_run(
-        &conn,
-        &RunSpec {
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
     let (status, body) = server.get_json("/workers/active");
     assert_eq!((status, body["count"].clone()), (200, json!(1)), "{body}");
 }
@@ -458,13 +370,7 @@ fn missing_board_is_a_clear_503_and_recovers_without_restart() {
 fn serving_never_writes_to_the_board() {
     let board = Board::new("http-nowrite");
     let live = Worker::sleep();
-    let run = insert_run(
-        &board.writer(),
-        &RunSpec {
-            pid: Some(live.pid()),
-            ..Default::default()
-        },
-    );
+    let run = insert_run(&board.writer(), &RunSpec::new("t_1").pid(live.pid()));
     let before = file_bytes(&board.path);
     let server = Server::start(&board.path);
     for path in [

@@ -141,6 +141,36 @@ impl Default for RunSpec<'_> {
     }
 }
 
+/// `RunSpec::new("t_x").pid(123).ended(ts)`: an open run of a running task unless told.
+impl<'a> RunSpec<'a> {
+    pub fn new(task_id: &'a str) -> Self {
+        RunSpec {
+            task_id,
+            ..Default::default()
+        }
+    }
+    pub fn pid(mut self, pid: i64) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+    pub fn ended(mut self, at: i64) -> Self {
+        self.ended_at = Some(at);
+        self
+    }
+    pub fn started(mut self, at: i64) -> Self {
+        self.started_at = at;
+        self
+    }
+    pub fn status(mut self, task_status: &'a str) -> Self {
+        self.task_status = task_status;
+        self
+    }
+    pub fn lock(mut self, claim_lock: Option<&'a str>) -> Self {
+        self.claim_lock = claim_lock;
+        self
+    }
+}
+
 pub fn insert_run(conn: &Connection, spec: &RunSpec<'_>) -> i64 {
     conn.execute(
         "INSERT OR IGNORE INTO tasks (id, title, assignee, status, created_at, claim_lock, worker_pid)
