@@ -272,22 +272,6 @@ fn version_is_the_crate_version() {
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
 }
 
-const VIEW_COLUMNS: [&str; 13] = [
-    "run_id",
-    "task_id",
-    "task_title",
-    "task_status",
-    "task_assignee",
-    "profile",
-    "worker_pid",
-    "started_at",
-    "claim_lock",
-    "claim_expires",
-    "last_heartbeat_at",
-    "max_runtime_seconds",
-    "worker_host",
-];
-
 #[test]
 fn active_workers_joins_open_runs_of_running_tasks_with_live_stats() {
     let board = Board::new("join");
@@ -327,7 +311,7 @@ fn active_workers_joins_open_runs_of_running_tasks_with_live_stats() {
     let conn = board.with_extension();
     let stmt = conn.prepare("SELECT * FROM active_workers").expect("view");
     let names: Vec<&str> = stmt.column_names();
-    assert_eq!(names, VIEW_COLUMNS);
+    assert_eq!(names, ACTIVE_WORKERS_COLUMNS);
     drop(stmt);
 
     let mut stmt = conn

@@ -10,22 +10,6 @@ use std::process::Command;
 use common::*;
 use serde_json::{Value, json};
 
-const WORKER_KEYS: [&str; 13] = [
-    "run_id",
-    "task_id",
-    "task_title",
-    "task_status",
-    "task_assignee",
-    "profile",
-    "worker_pid",
-    "started_at",
-    "claim_lock",
-    "claim_expires",
-    "last_heartbeat_at",
-    "max_runtime_seconds",
-    "worker_host",
-];
-
 fn keys(v: &Value) -> Vec<String> {
     v.as_object().expect("object").keys().cloned().collect()
 }
@@ -67,7 +51,7 @@ fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
         assert_eq!(status, 200);
         assert_eq!(body["count"], 1, "{body}");
         let worker = &body["workers"][0];
-        assert_eq!(keys(worker), WORKER_KEYS);
+        assert_eq!(keys(worker), ACTIVE_WORKERS_COLUMNS);
         assert_eq!(
             *worker,
             json!({
@@ -221,8 +205,7 @@ fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
         eprintln!("needs root to run the server as another user; covered by tests/clients.rs");
         return;
     }
-    let dir = TempDir::new("http-denied");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (dir, bin) = dir_for_nobody("http-denied");
     let db = dir.path().join("kanban.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.pragma_update(None, "journal_mode", "wal").unwrap();
@@ -231,14 +214,8 @@ fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
     let live = Worker::sleep();
     let run = insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
     drop(conn);
-    let bin = dir.path().join("kanban-workers");
-    std::fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin);
-    let server = Server::start_with(cmd, &db, &["--quiet"]);
+    let server = start_as_nobody(&bin, &db);
     let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["alive"], true);
@@ -527,21 +504,14 @@ fn unreadable_board_is_a_clear_503_until_permissions_are_fixed() {
         eprintln!("needs root to run the server as another user");
         return;
     }
-    let dir = TempDir::new("http-perm");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (dir, bin) = dir_for_nobody("http-perm");
     let db = dir.path().join("kanban.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
         .unwrap();
     drop(conn);
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let bin = dir.path().join("kanban-workers");
-    std::fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin);
-    let server = Server::start_with(cmd, &db, &["--quiet"]);
+    let server = start_as_nobody(&bin, &db);
     let (status, body) = server.get_json("/workers/active");
     assert_eq!(status, 503, "{body}");
     let detail = body["detail"].as_str().unwrap();

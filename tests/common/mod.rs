@@ -524,3 +524,39 @@ pub fn now_secs() -> i64 {
         .expect("clock")
         .as_secs() as i64
 }
+
+/// The columns of `active_workers`, in order: the reference's JSON keys plus `worker_host`.
+pub const ACTIVE_WORKERS_COLUMNS: [&str; 13] = [
+    "run_id",
+    "task_id",
+    "task_title",
+    "task_status",
+    "task_assignee",
+    "profile",
+    "worker_pid",
+    "started_at",
+    "claim_lock",
+    "claim_expires",
+    "last_heartbeat_at",
+    "max_runtime_seconds",
+    "worker_host",
+];
+
+/// A world-writable temp dir holding a copy of the binary that `nobody` may run.
+pub fn dir_for_nobody(tag: &str) -> (TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new(tag);
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod dir");
+    let bin = dir.path().join("kanban-workers");
+    fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).expect("copy binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod binary");
+    (dir, bin)
+}
+
+/// The server running as `nobody` (needs root).
+pub fn start_as_nobody(bin: &Path, db: &Path) -> Server {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin);
+    Server::start_with(cmd, db, &["--quiet"])
+}
