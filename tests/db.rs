@@ -1,0 +1,82 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The shim's connection pool: read-only, and following the board file.
+
+use std::path::PathBuf;
+
+use kanban_workers::shim::ApiError;
+use kanban_workers::shim::db::{Db, db_error};
+use rusqlite::Connection;
+
+fn board(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kanban-workers-db-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kanban.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO tasks (id, title, status, created_at) VALUES ('t', 't', 'running', 1)",
+        [],
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn pooled_connections_cannot_write() {
+    let path = board("ro");
+    let db = Db::new(path.clone());
+    let attempts = [
+        "DELETE FROM tasks",
+        "UPDATE tasks SET status = 'done'",
+        "INSERT INTO task_events (task_id, kind, created_at) VALUES ('t', 'x', 1)",
+        "CREATE TABLE evil(x)",
+    ];
+    for sql in attempts {
+        let result = db.with_conn(|c| {
+            c.execute_batch(sql)
+                .map_err(|e| ApiError::new(500, e.to_string()))
+        });
+        let err = result.expect_err(sql);
+        assert!(
+            err.detail.contains("readonly")
+                || err.detail.contains("read-only")
+                || err.detail.contains("attempt to write"),
+            "{sql}: {}",
+            err.detail
+        );
+    }
+    let status: String = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT status FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "running");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn a_replaced_board_file_is_reopened() {
+    let path = board("replace");
+    let db = Db::new(path.clone());
+    let count = |db: &Db| {
+        db.with_conn(|c| {
+            c.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0))
+                .map_err(|e| db_error(&path, &e))
+        })
+    };
+    assert_eq!(count(&db), Ok(1));
+    // Replace the file (new inode) with a board of two tasks: the pool must follow.
+    let other = path.with_file_name("new.db");
+    let conn = Connection::open(&other).unwrap();
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .unwrap();
+    conn.execute_batch("INSERT INTO tasks (id, title, status, created_at) VALUES ('a','a','done',1), ('b','b','done',1)").unwrap();
+    drop(conn);
+    std::fs::rename(&other, &path).unwrap();
+    assert_eq!(count(&db), Ok(2));
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(count(&db).map_err(|e| e.status), Err(503));
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
