@@ -227,46 +227,60 @@ fn micro(python: Option<PathBuf>) {
     let mem = Connection::open_in_memory().unwrap();
     kanban_workers::register(&mem).unwrap();
     let mut floor = Floor::new(pid);
-    let (rounds, n) = (15, 4000);
-    let mut floor_us = Vec::new();
-    let mut lib_us = Vec::new();
-    let mut sql_us = Vec::new();
-    // Interleave the three so drift in machine load hits them alike.
-    for _ in 0..3 {
-        floor_us.push(per_call_us(rounds, n, || {
-            std::hint::black_box(floor.read());
-        }));
-        lib_us.push(per_call_us(rounds, n, || {
-            std::hint::black_box(kanban_workers::procinfo::read(pid as i32));
-        }));
-        sql_us.push(per_call_us(rounds, n, || {
-            std::hint::black_box(query_all(
-                &mem,
-                "SELECT * FROM proc_stats(?1)",
-                Some(i64::from(pid)),
-            ));
-        }));
+    let (rounds, n) = (60, 1000);
+    let sql_all = "SELECT * FROM proc_stats(?1)";
+    let sql_alive = "SELECT pid, alive, reason, state, cpu_percent FROM proc_stats(?1)";
+    // Each round times the four one after the other, so drift in machine load hits them alike;
+    // ratios are taken within a round, then the median over rounds.
+    let mut us: [Vec<f64>; 4] = Default::default();
+    let mut ratios: [Vec<f64>; 4] = Default::default();
+    for _ in 0..rounds {
+        let round = [
+            per_call_us(1, n, || {
+                std::hint::black_box(floor.read());
+            }),
+            per_call_us(1, n, || {
+                std::hint::black_box(kanban_workers::procinfo::read(pid as i32));
+            }),
+            per_call_us(1, n, || {
+                std::hint::black_box(query_all(&mem, sql_all, Some(i64::from(pid))));
+            }),
+            per_call_us(1, n, || {
+                std::hint::black_box(query_all(&mem, sql_alive, Some(i64::from(pid))));
+            }),
+        ];
+        for i in 0..4 {
+            us[i].push(round[i]);
+            ratios[i].push(round[i] / round[0]);
+        }
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    let (floor_m, lib_m, sql_m) = (med(&mut floor_us), med(&mut lib_us), med(&mut sql_us));
+    let m: Vec<(f64, f64)> = (0..4)
+        .map(|i| (med(&mut us[i]), med(&mut ratios[i])))
+        .collect();
+    let floor_m = m[0].0;
     println!(
-        "## 1. proc_stats, one pid, per call (median of {} rounds x {n} calls)\n",
-        3 * rounds
+        "## 1. proc_stats, one pid, per call (medians of {rounds} rounds of {n} calls each)\n"
     );
-    println!("| what | µs per call | ratio to floor |\n|---|---|---|");
+    println!("| what | µs per call | ratio to floor (median of per-round ratios) |\n|---|---|---|");
     println!(
-        "| floor: read stat, statm, cmdline; open+fstat fd/; stat /proc/<pid> | {floor_m:.2} | 1.00 |"
+        "| floor: read stat, statm, cmdline; open+fstat fd/; stat /proc/<pid> | {:.2} | 1.00 |",
+        m[0].0
     );
     println!(
-        "| library: procinfo::read (procfs crate) | {lib_m:.2} | {:.2} |",
-        lib_m / floor_m
+        "| library: procinfo::read (procfs crate), every file | {:.2} | {:.2} |",
+        m[1].0, m[1].1
     );
     println!(
-        "| SQL: `SELECT * FROM proc_stats(?)`, cached statement, all columns read | {sql_m:.2} | {:.2} |",
-        sql_m / floor_m
+        "| SQL: `SELECT * FROM proc_stats(?)`, cached statement, all columns read | {:.2} | {:.2} |",
+        m[2].0, m[2].1
+    );
+    println!(
+        "| SQL: `SELECT pid, alive, reason, state, cpu_percent FROM proc_stats(?)` (column mask: `stat` only) | {:.2} | {:.2} |",
+        m[3].0, m[3].1
     );
     if let Some(py) = &python {
         let script = format!(

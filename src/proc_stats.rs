@@ -18,7 +18,7 @@ use rusqlite::vtab::{
 use rusqlite::{Connection, Error, Result, ffi};
 
 use crate::cpu::CpuSampler;
-use crate::procinfo::{self, PID_MAX_LIMIT, ProcInfo, Reading};
+use crate::procinfo::{self, PID_MAX_LIMIT, ProcInfo, Reading, Want};
 
 pub const NAME: &str = "proc_stats";
 
@@ -118,6 +118,50 @@ const COL_PID: c_int = 0;
 /// Index of the hidden argument column, after the visible ones.
 const COL_QUERY_PID: c_int = COLUMNS.len() as c_int;
 
+/// `idx_num` bits: the argument is present, and which optional files the query's columns need
+/// (from SQLite's column usage mask, so `SELECT alive FROM proc_stats(?)` reads `stat` alone).
+const IDX_ARG: c_int = 1;
+const IDX_MEMORY: c_int = 2;
+const IDX_CMDLINE: c_int = 4;
+const IDX_FDS: c_int = 8;
+const IDX_UID: c_int = 16;
+
+fn plan_bits(col_used: u64) -> c_int {
+    let used = |name: &str| {
+        COLUMNS
+            .iter()
+            .position(|c| c.name == name)
+            .is_some_and(|i| col_used & (1u64 << i) != 0)
+    };
+    // `error` may describe any file, and bit 63 stands for every column from 63 on: read all.
+    if used("error") || col_used & (1u64 << 63) != 0 {
+        return IDX_MEMORY | IDX_CMDLINE | IDX_FDS | IDX_UID;
+    }
+    let mut bits = 0;
+    if used("rss_bytes") || used("vms_bytes") {
+        bits |= IDX_MEMORY;
+    }
+    if used("cmdline") {
+        bits |= IDX_CMDLINE;
+    }
+    if used("num_fds") {
+        bits |= IDX_FDS;
+    }
+    if used("uid") {
+        bits |= IDX_UID;
+    }
+    bits
+}
+
+fn want_from_plan(idx_num: c_int) -> Want {
+    Want {
+        memory: idx_num & IDX_MEMORY != 0,
+        cmdline: idx_num & IDX_CMDLINE != 0,
+        fds: idx_num & IDX_FDS != 0,
+        uid: idx_num & IDX_UID != 0,
+    }
+}
+
 /// Register `proc_stats` on `conn`; CPU samples are kept in `sampler`.
 pub fn register(conn: &Connection, sampler: Arc<CpuSampler>) -> Result<()> {
     const MODULE: Module<ProcStatsTab> = Module::eponymous_only_module();
@@ -195,7 +239,8 @@ unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
                     let mut usage = info.constraint_usage(i);
                     usage.set_argv_index(1);
                     usage.set_omit(true);
-                    info.set_idx_num(1);
+                    let bits = plan_bits(info.col_used());
+                    info.set_idx_num(IDX_ARG | bits);
                     info.set_estimated_cost(1.0);
                     info.set_estimated_rows(1);
                     Ok(true)
@@ -271,7 +316,7 @@ pub fn parse_pid(value: ValueRef<'_>) -> std::result::Result<Option<i32>, String
 }
 
 impl ProcStatsCursor<'_> {
-    fn load(&mut self, args: &Filters<'_>) -> Result<()> {
+    fn load(&mut self, args: &Filters<'_>, want: Want) -> Result<()> {
         self.row = None;
         if args.is_empty() {
             return Err(Error::ModuleError(format!(
@@ -284,7 +329,7 @@ impl ProcStatsCursor<'_> {
             Ok(None) => return Ok(()),
             Err(message) => return Err(Error::ModuleError(message)),
         };
-        let row = match procinfo::read(pid) {
+        let row = match procinfo::read_some(pid, want) {
             Reading::Gone => Row {
                 pid: pid.into(),
                 info: None,
@@ -370,13 +415,8 @@ fn text(s: &str) -> Value {
 }
 
 unsafe impl VTabCursor for ProcStatsCursor<'_> {
-    fn filter(
-        &mut self,
-        _idx_num: c_int,
-        _idx_str: Option<&str>,
-        args: &Filters<'_>,
-    ) -> Result<()> {
-        guarded("filter", || self.load(args))
+    fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
+        guarded("filter", || self.load(args, want_from_plan(idx_num)))
     }
 
     fn next(&mut self) -> Result<()> {
@@ -413,6 +453,49 @@ mod tests {
         );
         assert!(decl.ends_with("cmdline TEXT, query_pid HIDDEN)"), "{decl}");
         assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
+    }
+
+    #[test]
+    fn column_usage_decides_which_files_are_read() {
+        let bit = |name: &str| 1u64 << COLUMNS.iter().position(|c| c.name == name).unwrap_or(63);
+        let want = |cols: &[&str]| {
+            want_from_plan(plan_bits(cols.iter().map(|c| bit(c)).fold(0, |a, b| a | b)))
+        };
+        let none = Want {
+            memory: false,
+            cmdline: false,
+            fds: false,
+            uid: false,
+        };
+        assert_eq!(
+            want(&[
+                "pid",
+                "alive",
+                "reason",
+                "state",
+                "cpu_percent",
+                "start_time"
+            ]),
+            none
+        );
+        assert_eq!(
+            want(&["rss_bytes"]),
+            Want {
+                memory: true,
+                ..none
+            }
+        );
+        assert_eq!(
+            want(&["cmdline", "num_fds"]),
+            Want {
+                cmdline: true,
+                fds: true,
+                ..none
+            }
+        );
+        assert_eq!(want(&["uid"]), Want { uid: true, ..none });
+        assert_eq!(want(&["error"]), Want::ALL);
+        assert_eq!(want_from_plan(plan_bits(u64::MAX)), Want::ALL);
     }
 
     #[test]

@@ -109,20 +109,48 @@ pub fn state_word(state: char) -> &'static str {
     }
 }
 
+/// Which optional files to read. `stat` (state, parent, threads, CPU times, start) is always
+/// read: it decides whether the process is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// `statm`: rss and vms.
+    pub memory: bool,
+    /// `cmdline`.
+    pub cmdline: bool,
+    /// `fd/`: the descriptor count (and whether it is readable).
+    pub fds: bool,
+    /// The owner of `/proc/<pid>`.
+    pub uid: bool,
+}
+
+impl Want {
+    pub const ALL: Want = Want {
+        memory: true,
+        cmdline: true,
+        fds: true,
+        uid: true,
+    };
+}
+
 /// Read one process. `pid` must be >= 1 (callers validate; anything else is `Gone`).
 pub fn read(pid: i32) -> Reading {
+    read_some(pid, Want::ALL)
+}
+
+/// Read one process, only the optional files in `want`; the fields not read stay `None`.
+pub fn read_some(pid: i32, want: Want) -> Reading {
     if pid < 1 {
         return Reading::Gone;
     }
     match Process::new(pid) {
-        Ok(process) => read_process(&process, pid),
+        Ok(process) => read_process(&process, pid, want),
         Err(_) => Reading::Gone,
     }
 }
 
 /// Read the fields of an opened process. Public so that tests can open a process, end it, and
 /// then read it: the "exited while being read" path.
-pub fn read_process(process: &Process, pid: i32) -> Reading {
+pub fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
     let mut info = ProcInfo {
         pid,
         ..ProcInfo::default()
@@ -132,36 +160,40 @@ pub fn read_process(process: &Process, pid: i32) -> Reading {
     // `stat` is read last: a process cannot come back from being a zombie, so if `stat` still
     // shows it alive, the files read before it came from the live process. A process that
     // became a zombie meanwhile is reported as a zombie (its memory and fds are then zeros).
-    match process.statm() {
-        Ok(statm) => {
+    match want.memory.then(|| process.statm()) {
+        None => {}
+        Some(Ok(statm)) => {
             info.rss_bytes = Some(statm.resident.saturating_mul(host.page_size));
             info.vms_bytes = Some(statm.size.saturating_mul(host.page_size));
         }
-        Err(e) => {
+        Some(Err(e)) => {
             if let Some(gone) = failed(&mut info, pid, "statm", e) {
                 return gone;
             }
         }
     }
-    match process.cmdline() {
-        Ok(argv) => info.cmdline = Some(argv),
-        Err(e) => {
+    match want.cmdline.then(|| process.cmdline()) {
+        None => {}
+        Some(Ok(argv)) => info.cmdline = Some(argv),
+        Some(Err(e)) => {
             if let Some(gone) = failed(&mut info, pid, "cmdline", e) {
                 return gone;
             }
         }
     }
-    match count_fds(pid) {
-        Ok(n) => info.num_fds = Some(n),
-        Err(e) if is_gone(&e) => return Reading::Gone,
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+    match want.fds.then(|| count_fds(pid)) {
+        None => {}
+        Some(Ok(n)) => info.num_fds = Some(n),
+        Some(Err(e)) if is_gone(&e) => return Reading::Gone,
+        Some(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
             note(&mut info, "access denied".to_owned());
         }
-        Err(e) => note(&mut info, format!("/proc/{pid}/fd: {e}")),
+        Some(Err(e)) => note(&mut info, format!("/proc/{pid}/fd: {e}")),
     }
-    match process.uid() {
-        Ok(uid) => info.uid = Some(uid),
-        Err(e) => {
+    match want.uid.then(|| process.uid()) {
+        None => {}
+        Some(Ok(uid)) => info.uid = Some(uid),
+        Some(Err(e)) => {
             if let Some(gone) = failed(&mut info, pid, "", e) {
                 return gone;
             }
@@ -269,7 +301,7 @@ mod tests {
         let process = Process::new(pid).expect("open /proc/<pid>");
         child.kill().expect("kill");
         child.wait().expect("reap");
-        assert_eq!(read_process(&process, pid), Reading::Gone);
+        assert_eq!(read_process(&process, pid, Want::ALL), Reading::Gone);
     }
 
     #[test]
