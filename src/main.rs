@@ -62,6 +62,18 @@ fn main() -> ExitCode {
             board.display()
         );
     }
+    // Before any thread starts: every thread inherits the main thread's niceness.
+    if args.nice > 0 {
+        // SAFETY: setpriority has no memory-safety preconditions.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, args.nice) };
+        if rc != 0 {
+            eprintln!(
+                "kanban-workers: warning: cannot set niceness {}: {}",
+                args.nice,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)

@@ -176,7 +176,10 @@ fn pid_1_is_readable() {
         // pid 1 may be a busy process whose descriptors come and go: compare with a listing
         // made just after, allowing for that churn.
         let (fds, listed) = (int(&row, "num_fds"), fd_count(1));
-        assert!(fds > 0 && (fds - listed).abs() <= (listed / 10).max(5), "{fds} vs {listed}");
+        assert!(
+            fds > 0 && (fds - listed).abs() <= (listed / 10).max(5),
+            "{fds} vs {listed}"
+        );
     } else if int(&row, "uid") != i64::from(euid()) {
         assert_eq!(text(&row, "error"), "access denied");
         assert!(is_null(&row, "num_fds"));

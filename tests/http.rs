@@ -523,3 +523,34 @@ fn unreadable_board_is_a_clear_503_until_permissions_are_fixed() {
     let (status, body) = server.get_json("/workers/active");
     assert_eq!((status, body["count"].clone()), (200, json!(0)), "{body}");
 }
+
+/// The server yields the CPU to the board's own processes: niceness 10 unless told otherwise.
+#[test]
+fn server_runs_at_lower_priority_by_default() {
+    let board = Board::new("http-nice");
+    let niceness = |server: &Server| -> i64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        fields[19 - 3].parse().unwrap()
+    };
+    let default = Server::start(&board.path);
+    assert_eq!(niceness(&default), 10);
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let unchanged = Server::start_with(bin, &board.path, &["--quiet", "--nice", "0"]);
+    let ours = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let ours: i64 = ours[ours.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(19 - 3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(niceness(&unchanged), ours);
+    let bad = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+        .args(["serve", "--nice", "-5"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--nice"));
+}

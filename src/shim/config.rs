@@ -6,6 +6,9 @@ use std::time::Duration;
 
 /// Loopback only by default: the routes describe this machine's processes.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
+/// The shim runs below normal priority: on a small machine the board owner's dispatcher and
+/// workers come first.
+pub const DEFAULT_NICE: i32 = 10;
 /// How long a client may take to send its request headers.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -23,6 +26,7 @@ options:
   --listen ADDR     address to listen on (default 127.0.0.1:8765; port 0 picks a free port)
   --allow-remote    allow a non-loopback --listen address
   --quiet           no log line per request
+  --nice N          run at niceness N, 0-19 (default 10: the board's own processes come first)
   --header-timeout SECS
                     drop a client that has not sent its request headers in SECS (default 10)
   -h, --help        this text
@@ -44,6 +48,8 @@ pub struct Args {
     pub listen: SocketAddr,
     pub quiet: bool,
     pub header_timeout: Duration,
+    /// Scheduling niceness for the whole server (0 keeps the inherited priority).
+    pub nice: i32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +66,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut allow_remote = false;
     let mut quiet = false;
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
+    let mut nice = DEFAULT_NICE;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -81,6 +88,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 listen = Some(text.parse::<SocketAddr>().map_err(|_| {
                     format!("--listen: '{text}' is not an address like 127.0.0.1:8765")
                 })?);
+            }
+            "--nice" => {
+                let text = value("--nice")?;
+                nice = match text.parse::<i32>() {
+                    Ok(n) if (0..=19).contains(&n) => n,
+                    _ => return Err(format!("--nice: '{text}' is not a niceness from 0 to 19")),
+                };
             }
             "--allow-remote" => allow_remote = true,
             "--quiet" => quiet = true,
@@ -118,6 +132,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         listen,
         quiet,
         header_timeout,
+        nice,
     }))
 }
 
