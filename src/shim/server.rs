@@ -112,7 +112,7 @@ async fn handle(
             // on one thread, and only the bytes cross to the async worker.
             let answer = tokio::task::spawn_blocking(move || {
                 match st.db.with_conn(|c| handlers::handle(c, route)) {
-                    Ok(body) => (200, to_json(&body)),
+                    Ok(body) => (200, Bytes::from(body)),
                     Err(e) => (e.status, to_json(&e.body())),
                 }
             })
@@ -137,9 +137,7 @@ async fn handle(
 }
 
 fn to_json(body: &serde_json::Value) -> Bytes {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .unwrap_or_else(|_| Bytes::from_static(b"{\"detail\":\"serialization failed\"}"))
+    Bytes::from(handlers::to_bytes(body))
 }
 
 fn respond(status: u16, bytes: Bytes, head: bool) -> Response<Full<Bytes>> {
