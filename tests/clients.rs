@@ -123,17 +123,11 @@ fn another_users_process_gives_readable_fields_and_access_denied() {
     } else {
         (1, Command::new("sqlite3"))
     };
-    // A copy of the .so that the unprivileged user can read, whatever the checkout's modes.
-    let dir = TempDir::new("denied");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod dir");
-    let so = dir.path().join("libkanban_workers.so");
-    std::fs::copy(so_path(), &so).expect("copy .so");
-    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).expect("chmod .so");
+    let (dir, so_stem) = so_for_nobody("denied");
     let out = run_ok(
         cmd.env("HOME", dir.path())
             .arg(":memory:")
-            .arg(format!(".load {}", so.with_extension("").display()))
+            .arg(format!(".load {so_stem}"))
             .arg(".mode json")
             .arg(format!(
                 "SELECT pid, alive, reason, error, uid, num_fds, rss_bytes, num_threads, cmdline, start_time IS NOT NULL AS has_start \
@@ -157,4 +151,62 @@ fn another_users_process_gives_readable_fields_and_access_denied() {
     if euid() == 0 {
         assert_eq!(row["uid"], 0);
     }
+}
+
+/// A copy of the .so that an unprivileged user can read, whatever the checkout's modes; returns
+/// its directory and its path without the suffix, for `.load`.
+fn so_for_nobody(tag: &str) -> (TempDir, String) {
+    let dir = TempDir::new(tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod dir");
+    let so = dir.path().join("libkanban_workers.so");
+    std::fs::copy(so_path(), &so).expect("copy .so");
+    std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).expect("chmod .so");
+    let stem = so.with_extension("").display().to_string();
+    (dir, stem)
+}
+
+/// /proc mounted with `hidepid` (in a private mount namespace), read by `nobody`: with
+/// `hidepid=1` another user's process is there but its files are not readable (alive, `error`
+/// naming the first denied file, the unread fields NULL); with `hidepid=2` it is invisible
+/// (`no such process`). Needs root for the mount namespace.
+#[test]
+fn hidepid_proc_mounts_give_clear_rows() {
+    if euid() != 0 {
+        eprintln!("needs root for a private /proc mount");
+        return;
+    }
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let (dir, so_stem) = so_for_nobody("hidepid");
+    let query = |opts: &str| {
+        format!(
+            "mount -t proc -o {opts} proc /proc && setpriv --reuid=65534 --regid=65534 --clear-groups \
+             sqlite3 :memory: '.load {so_stem}' '.mode json' \
+             'SELECT pid, alive, reason, error, state, uid, rss_bytes, cmdline FROM proc_stats({pid})'"
+        )
+    };
+    let script = format!("{} && {}", query("hidepid=1"), query("hidepid=2"));
+    let out = run_ok(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .env("HOME", dir.path()),
+    );
+    let docs: Vec<Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(docs.len(), 2, "{out}");
+    let readable_dir = &docs[0][0];
+    assert_eq!(readable_dir["alive"], 1, "{out}");
+    assert_eq!(
+        readable_dir["error"],
+        format!("access denied: /proc/{pid}/statm")
+    );
+    assert_eq!(readable_dir["state"], Value::Null);
+    assert_eq!(readable_dir["rss_bytes"], Value::Null);
+    assert_eq!(readable_dir["uid"], 0);
+    let invisible = &docs[1][0];
+    assert_eq!(invisible["alive"], 0, "{out}");
+    assert_eq!(invisible["reason"], "no such process");
 }
