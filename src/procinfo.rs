@@ -1,9 +1,9 @@
 //! Reading one process from Linux procfs. Knows nothing of SQLite.
 //!
-//! One reading opens `/proc/<pid>` once (the `procfs` crate keeps a directory handle, so every
-//! later file is read from the same process even if the pid is reused meanwhile) and reads
-//! `stat`, `statm` and `cmdline`, plus an open + `fstat` of `fd/` for the descriptor count
-//! (on Linux >= 6.2 the size of `fd/` is the count; older kernels fall back to listing it).
+//! One reading opens `/proc/<pid>` once (the `procfs` crate keeps a directory handle, so
+//! `stat`, `statm` and `cmdline` are read from the same process even if the pid is reused
+//! meanwhile), plus an open + `fstat` of `fd/` by path for the descriptor count (on Linux >= 6.2
+//! the size of `fd/` is the count; older kernels fall back to listing it).
 //! `status` is not read: it costs as much as the rest together and `stat` has what we need.
 //!
 //! A process that is gone before or during the reading is [`Reading::Gone`], never an error:
@@ -151,91 +151,85 @@ pub fn read_some(pid: i32, want: Want) -> Reading {
 /// Read the fields of an opened process. Public so that tests can open a process, end it, and
 /// then read it: the "exited while being read" path.
 pub fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
+    match read_fields(process, pid, want) {
+        Ok(info) => Reading::Found(info),
+        Err(Gone) => Reading::Gone,
+    }
+}
+
+/// The process ended while being read: the partial reading is discarded.
+struct Gone;
+
+fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone> {
     let mut info = ProcInfo {
         pid,
         ..ProcInfo::default()
     };
-    let host = host();
+    let page = host().page_size;
 
     // `stat` is read last: a process cannot come back from being a zombie, so if `stat` still
     // shows it alive, the files read before it came from the live process. A process that
     // became a zombie meanwhile is reported as a zombie (its memory and fds are then zeros).
-    match want.memory.then(|| process.statm()) {
-        None => {}
-        Some(Ok(statm)) => {
-            info.rss_bytes = Some(statm.resident.saturating_mul(host.page_size));
-            info.vms_bytes = Some(statm.size.saturating_mul(host.page_size));
-        }
-        Some(Err(e)) => {
-            if let Some(gone) = failed(&mut info, pid, "statm", e) {
-                return gone;
+    if let Some(statm) = optional(&mut info, "statm", want.memory, || process.statm())? {
+        info.rss_bytes = Some(statm.resident.saturating_mul(page));
+        info.vms_bytes = Some(statm.size.saturating_mul(page));
+    }
+    info.cmdline = optional(&mut info, "cmdline", want.cmdline, || process.cmdline())?;
+    if want.fds {
+        match count_fds(pid) {
+            Ok(n) => info.num_fds = Some(n),
+            Err(e) if is_gone(&e) => return Err(Gone),
+            // The contract's wording: another user's descriptors are `access denied`.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                note(&mut info, "access denied".to_owned());
             }
+            Err(e) => note(&mut info, format!("/proc/{pid}/fd: {e}")),
         }
     }
-    match want.cmdline.then(|| process.cmdline()) {
-        None => {}
-        Some(Ok(argv)) => info.cmdline = Some(argv),
-        Some(Err(e)) => {
-            if let Some(gone) = failed(&mut info, pid, "cmdline", e) {
-                return gone;
-            }
-        }
-    }
-    match want.fds.then(|| count_fds(pid)) {
-        None => {}
-        Some(Ok(n)) => info.num_fds = Some(n),
-        Some(Err(e)) if is_gone(&e) => return Reading::Gone,
-        Some(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
-            note(&mut info, "access denied".to_owned());
-        }
-        Some(Err(e)) => note(&mut info, format!("/proc/{pid}/fd: {e}")),
-    }
-    match want.uid.then(|| process.uid()) {
-        None => {}
-        Some(Ok(uid)) => info.uid = Some(uid),
-        Some(Err(e)) => {
-            if let Some(gone) = failed(&mut info, pid, "", e) {
-                return gone;
-            }
-        }
-    }
-    match process.stat() {
-        Ok(stat) => {
-            info.state = Some(stat.state);
-            info.ppid = Some(stat.ppid);
-            info.num_threads = Some(stat.num_threads);
-            info.utime_ticks = Some(stat.utime);
-            info.stime_ticks = Some(stat.stime);
-            info.start_ticks = Some(stat.starttime);
-        }
-        Err(e) => {
-            if let Some(gone) = failed(&mut info, pid, "stat", e) {
-                return gone;
-            }
-        }
+    info.uid = optional(&mut info, "", want.uid, || process.uid())?;
+    if let Some(stat) = optional(&mut info, "stat", true, || process.stat())? {
+        info.state = Some(stat.state);
+        info.ppid = Some(stat.ppid);
+        info.num_threads = Some(stat.num_threads);
+        info.utime_ticks = Some(stat.utime);
+        info.stime_ticks = Some(stat.stime);
+        info.start_ticks = Some(stat.starttime);
     }
     // A zombie has released its descriptor table: the size of its fd/ is meaningless.
     if info.is_zombie() {
         info.num_fds = None;
     }
-    Reading::Found(info)
+    Ok(info)
 }
 
-/// Record a failed read. Returns `Some(Reading::Gone)` when the failure means the process is
-/// gone, so the caller discards the partial reading.
-fn failed(info: &mut ProcInfo, pid: i32, file: &str, error: ProcError) -> Option<Reading> {
+/// One optional read of `/proc/<pid>/<file>` (`""`: the directory itself): `Ok(None)` when not
+/// wanted, or unreadable (noted in `info.error`); `Err(Gone)` when the process is gone.
+fn optional<T>(
+    info: &mut ProcInfo,
+    file: &str,
+    wanted: bool,
+    read: impl FnOnce() -> procfs::ProcResult<T>,
+) -> Result<Option<T>, Gone> {
+    if !wanted {
+        return Ok(None);
+    }
+    let error = match read() {
+        Ok(value) => return Ok(Some(value)),
+        Err(error) => error,
+    };
+    let pid = info.pid;
     let path = if file.is_empty() {
         format!("/proc/{pid}")
     } else {
         format!("/proc/{pid}/{file}")
     };
     match error {
-        ProcError::NotFound(_) => return Some(Reading::Gone),
+        ProcError::NotFound(_) => return Err(Gone),
+        ProcError::Io(e, _) if is_gone(&e) => return Err(Gone),
         ProcError::PermissionDenied(_) => note(info, format!("access denied: {path}")),
-        ProcError::Io(e, _) if is_gone(&e) => return Some(Reading::Gone),
         other => note(info, format!("{path}: {other}")),
     }
-    None
+    Ok(None)
 }
 
 fn note(info: &mut ProcInfo, message: String) {
@@ -244,16 +238,17 @@ fn note(info: &mut ProcInfo, message: String) {
     }
 }
 
-fn is_gone(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc_esrch())
-}
+/// ESRCH on Linux: what reading a file of an ended process returns.
+const ESRCH: i32 = 3;
 
-const fn libc_esrch() -> i32 {
-    3 // ESRCH on Linux
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ESRCH)
 }
 
 /// Number of open descriptors. Opening `fd/` is the permission check (the kernel denies it
 /// for another user's process, as listing it would be); its size is the count on Linux >= 6.2.
+/// It is opened by path, not through the crate's directory handle (which the crate keeps
+/// private): a pid reused between this and the final `stat` would go unnoticed here.
 fn count_fds(pid: i32) -> io::Result<u64> {
     let path = format!("/proc/{pid}/fd");
     let dir = File::open(&path)?;

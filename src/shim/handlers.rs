@@ -72,6 +72,15 @@ fn json_value(v: ValueRef<'_>) -> Value {
     }
 }
 
+/// A column holding JSON text (`metadata`, `proc_stats.cmdline`) as JSON; null when empty,
+/// not text, or not JSON.
+fn decode_json_text(v: Value) -> Value {
+    match v {
+        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
 fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -143,10 +152,7 @@ pub fn run(conn: &Connection, id: i64) -> Result<Value, ApiError> {
         .next()
         .ok_or_else(|| not_found(id))?;
     if let Some(meta) = run.get_mut("metadata") {
-        *meta = match meta {
-            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
+        *meta = decode_json_text(meta.take());
     }
     let mut body = Map::with_capacity(1);
     body.insert("run".into(), Value::Object(run));
@@ -176,10 +182,7 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Value, ApiError> {
         }
         return Ok(out);
     }
-    let cmdline = match get("cmdline") {
-        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
+    let cmdline = decode_json_text(get("cmdline"));
     let mut out = json!({
         "run_id": id,
         "alive": true,
