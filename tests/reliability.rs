@@ -235,13 +235,20 @@ fn idle_and_slow_clients_do_not_block_others() {
     for _ in 0..20 {
         assert_eq!(server.get("/workers/active").status, 200);
     }
-    // The slow client is disconnected by the server (header read timeout), without an answer.
+    // The slow client gets a 408 with a JSON detail once the header timeout has passed, and
+    // the connection is closed.
     slow.set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let mut buf = Vec::new();
-    let n = slow.read_to_end(&mut buf).unwrap_or(0);
-    assert_eq!(n, buf.len());
-    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "{buf:?}");
+    slow.read_to_end(&mut buf).unwrap();
+    let r = parse_response(&buf);
+    assert_eq!(r.status, 408);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not received within 1 s")
+    );
     drop(idle);
     assert_eq!(server.get("/workers/active").status, 200);
 }
@@ -296,7 +303,7 @@ fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
     for raw in [
         &b"NOT-HTTP\r\n\r\n"[..],
         b"GET /workers/active HTTP/9.9\r\n\r\n",
-        b"\r\n\r\n",
+        b"\r\n\r\nGET\r\n\r\n",
         b"GET\r\n\r\n",
     ] {
         let r = http_raw(&server.addr, raw);
@@ -309,5 +316,68 @@ fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
             "{raw:?}"
         );
     }
+    assert_eq!(server.get("/workers/active").status, 200);
+}
+
+/// After a good request on a kept-alive connection, a bad head still gets a JSON `detail`
+/// (the guard checks every head, not only the first), bodies are framed so the next request
+/// is found, and the server stays up.
+#[test]
+fn every_head_on_a_kept_alive_connection_is_checked() {
+    let board = Board::new("rel-keepalive");
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
+    let good = b"GET /workers/active HTTP/1.1\r\nHost: x\r\n\r\n";
+    let connect = || {
+        let s = TcpStream::connect(&server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s
+    };
+    // (what follows a good request, status, words of the detail)
+    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(40_000));
+    let many: String = (0..101).map(|i| format!("h{i}: v\r\n")).collect();
+    let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"GET /work\xffers HTTP/1.1\r\n\r\n".to_vec(), 400, "byte 0xff"),
+        (b"NOT-HTTP\r\n\r\n".to_vec(), 400, "malformed request line"),
+        (b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n".to_vec(), 400, "header name"),
+        (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n".to_vec(), 400, "content-length"),
+        (big.into_bytes(), 431, "exceed 16384 bytes"),
+        (many.into_bytes(), 431, "more than 100 request headers"),
+        (b"GET /workers/active HTTP/1.1\r\nHo".to_vec(), 408, "not received within 1 s"),
+    ];
+    for (bad, status, words) in &cases {
+        let what = String::from_utf8_lossy(&bad[..bad.len().min(40)]).into_owned();
+        // One at a time: the good request's answer first, then the bad head.
+        let mut s = connect();
+        s.write_all(good).unwrap();
+        assert_eq!(read_one_response(&mut s).status, 200, "{what}");
+        s.write_all(bad).unwrap();
+        let r = read_one_response(&mut s);
+        assert_eq!(r.status, *status, "{what}");
+        assert!(r.json()["detail"].as_str().unwrap().contains(words), "{what}: {:?}", r.json());
+        assert_eq!(r.header("connection"), Some("close"), "{what}");
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{what}: nothing after the refusal");
+        // Pipelined: both in one write.
+        if *status != 408 {
+            let mut s = connect();
+            s.write_all(&[&good[..], bad].concat()).unwrap();
+            assert_eq!(read_one_response(&mut s).status, 200, "{what}");
+            assert_eq!(read_one_response(&mut s).status, *status, "{what}");
+        }
+    }
+    // Bodies are skipped by their length (or handed to hyper when chunked), and the next
+    // request on the connection is found and answered.
+    let mut s = connect();
+    s.write_all(b"POST /workers/active HTTP/1.1\r\nContent-Length: 26\r\n\r\nGET /not-a-head HTTP/1.1\r\n")
+        .unwrap();
+    s.write_all(b"POST /workers/active HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\n")
+        .unwrap();
+    s.write_all(good).unwrap();
+    assert_eq!(read_one_response(&mut s).status, 405);
+    assert_eq!(read_one_response(&mut s).status, 405);
+    assert_eq!(read_one_response(&mut s).status, 200);
     assert_eq!(server.get("/workers/active").status, 200);
 }

@@ -494,6 +494,27 @@ pub fn http_raw(addr: &str, request: &[u8]) -> HttpResponse {
     parse_response(&raw)
 }
 
+/// Reads one response (head, then a `content-length` body) from a kept-alive connection, so
+/// that the next request can go on the same connection.
+pub fn read_one_response(stream: &mut std::net::TcpStream) -> HttpResponse {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("read response head");
+        assert_eq!(n, 1, "connection closed mid-head: {:?}", String::from_utf8_lossy(&raw));
+        raw.push(byte[0]);
+    }
+    let mut response = parse_response(&raw);
+    let length: usize = response
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .expect("content-length");
+    response.body = vec![0; length];
+    stream.read_exact(&mut response.body).expect("read body");
+    response
+}
+
 pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let split = raw
         .windows(4)

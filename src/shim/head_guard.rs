@@ -1,0 +1,405 @@
+//! Every request head on a connection, checked before hyper sees it, so that the answers hyper
+//! would give with an empty body (400 for a malformed head, 431 for oversized headers) and a
+//! silent close (slow headers) become JSON `detail` answers like every other error, on the
+//! first request of a connection and on every later one.
+//!
+//! [`HeadGuard`] sits between the socket and hyper and hands hyper one request at a time: a
+//! head that passes, then exactly its `Content-Length` body bytes, then the next head. A head
+//! that fails is never shown to hyper: the guard records why in the connection's [`Refusal`]
+//! slot and hands hyper a fixed, well-formed request carrying [`REFUSAL_HEADER`] and
+//! `connection: close` instead. The service answers that request with the recorded status and
+//! detail, and hyper closes the connection. A request with `Transfer-Encoding` (a chunked body;
+//! the routes take no body) switches the guard to pass-through for the rest of that
+//! connection: hyper's own limits and empty-bodied errors apply from there.
+//!
+//! The header timeout runs from the moment the guard waits for a head: a connection that sends
+//! part of a head and stalls gets 408; one that sends nothing at all is closed quietly.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+/// The header on the stand-in request that tells the service to answer with the refusal.
+pub const REFUSAL_HEADER: &str = "x-kanban-workers-refusal";
+
+/// What the stand-in request looks like to hyper.
+const STAND_IN: &[u8] =
+    b"GET / HTTP/1.1\r\nconnection: close\r\nx-kanban-workers-refusal: 1\r\n\r\n";
+
+/// hyper's own default limit on the number of headers.
+const MAX_HEADERS: usize = 100;
+
+/// Why this connection's last head was refused: (status, detail). Set at most once.
+pub type Refusal = Arc<OnceLock<(u16, String)>>;
+
+enum State {
+    /// The next bytes must be a request head.
+    AwaitingHead,
+    /// Hand this many more bytes of the current request (head and body) to hyper.
+    Forwarding { left: u64, then_pass_through: bool },
+    /// A chunked body was announced: every byte goes to hyper unchecked from now on.
+    PassThrough,
+    /// Hand over the stand-in request, then nothing more: hyper answers it and, as it asks,
+    /// closes the connection. (An end of stream here would make hyper drop the answer.)
+    Refused,
+    /// End of stream: the connection is closed without an answer.
+    Closed,
+}
+
+pub struct HeadGuard {
+    inner: TcpStream,
+    /// Bytes read from the socket and not yet handed to hyper start at `pos`.
+    buf: Vec<u8>,
+    pos: usize,
+    state: State,
+    deadline: Pin<Box<Sleep>>,
+    max_head: usize,
+    timeout: Duration,
+    refusal: Refusal,
+}
+
+/// What the buffered bytes hold.
+enum Head {
+    Partial,
+    /// A well-formed head of `len` bytes, followed by `body` bytes, or by a chunked body.
+    Complete { len: usize, body: u64, chunked: bool },
+    Bad(u16, String),
+}
+
+impl HeadGuard {
+    pub fn new(inner: TcpStream, max_head: usize, timeout: Duration, refusal: Refusal) -> Self {
+        HeadGuard {
+            inner,
+            buf: Vec::with_capacity(1024),
+            pos: 0,
+            state: State::AwaitingHead,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            max_head,
+            timeout,
+            refusal,
+        }
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Moves up to `limit` buffered bytes into `out`; returns how many.
+    fn hand_over(&mut self, out: &mut ReadBuf<'_>, limit: u64) -> usize {
+        let n = self
+            .buffered()
+            .len()
+            .min(out.remaining())
+            .min(usize::try_from(limit).unwrap_or(usize::MAX));
+        out.put_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+
+    /// Reads more from the socket into the buffer; `Ok(0)` is the end of the stream.
+    fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut chunk = [0u8; 4096];
+        let mut read = ReadBuf::new(&mut chunk);
+        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
+        let got = read.filled();
+        self.buf.extend_from_slice(got);
+        Poll::Ready(Ok(got.len()))
+    }
+
+    fn refuse(&mut self, status: u16, detail: String) {
+        // Set once per connection: the stand-in request is the last one hyper gets.
+        let _ = self.refusal.set((status, detail));
+        self.buf = STAND_IN.to_vec();
+        self.pos = 0;
+        self.state = State::Refused;
+    }
+
+    /// Closes the connection without an answer (it never started a request).
+    fn end_quietly(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+        self.state = State::Closed;
+    }
+
+    fn await_next_head(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+        self.state = State::AwaitingHead;
+    }
+}
+
+impl AsyncRead for HeadGuard {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match this.state {
+                State::Forwarding {
+                    left,
+                    then_pass_through,
+                } => {
+                    if left == 0 {
+                        if then_pass_through {
+                            this.state = State::PassThrough;
+                        } else {
+                            this.await_next_head();
+                        }
+                        continue;
+                    }
+                    if this.buffered().is_empty() && ready!(this.fill(cx))? == 0 {
+                        return Poll::Ready(Ok(())); // the client left mid-request
+                    }
+                    let n = this.hand_over(out, left);
+                    this.state = State::Forwarding {
+                        left: left - n as u64,
+                        then_pass_through,
+                    };
+                    return Poll::Ready(Ok(()));
+                }
+                State::PassThrough => {
+                    if this.buffered().is_empty() {
+                        return Pin::new(&mut this.inner).poll_read(cx, out);
+                    }
+                    this.hand_over(out, u64::MAX);
+                    return Poll::Ready(Ok(()));
+                }
+                State::Refused => {
+                    if this.hand_over(out, u64::MAX) == 0 {
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                State::Closed => return Poll::Ready(Ok(())),
+                State::AwaitingHead => {
+                    match parse_head(this.buffered()) {
+                        Head::Complete { len, body, chunked } => {
+                            this.state = State::Forwarding {
+                                left: len as u64 + body,
+                                then_pass_through: chunked,
+                            };
+                            continue;
+                        }
+                        Head::Bad(status, detail) => {
+                            this.refuse(status, detail);
+                            continue;
+                        }
+                        Head::Partial => {}
+                    }
+                    if this.buffered().len() > this.max_head {
+                        let detail =
+                            format!("request line and headers exceed {} bytes", this.max_head);
+                        this.refuse(431, detail);
+                        continue;
+                    }
+                    if this.deadline.as_mut().poll(cx).is_ready() {
+                        if this.buffered().is_empty() {
+                            this.end_quietly(); // an idle connection, not a request
+                        } else {
+                            let detail = format!(
+                                "request headers not received within {} s",
+                                this.timeout.as_secs()
+                            );
+                            this.refuse(408, detail);
+                        }
+                        continue;
+                    }
+                    if ready!(this.fill(cx))? == 0 {
+                        return Poll::Ready(Ok(())); // the client left
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parses the head at the start of `bytes`, as strictly as hyper will.
+fn parse_head(bytes: &[u8]) -> Head {
+    if bytes.is_empty() {
+        return Head::Partial;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(bytes) {
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Ok(httparse::Status::Complete(len)) => len,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Head::Bad(431, format!("more than {MAX_HEADERS} request headers"));
+        }
+        Err(e) => {
+            let detail = request_line_problem(bytes)
+                .unwrap_or_else(|| format!("malformed request head: {e}"));
+            return Head::Bad(400, detail);
+        }
+    };
+    // httparse lets through bytes that hyper's URI parser then refuses with an empty 400.
+    if let Some(problem) = request_line_problem(&bytes[..len]) {
+        return Head::Bad(400, problem);
+    }
+    let mut body: Option<u64> = None;
+    let mut chunked = false;
+    for header in request.headers.iter() {
+        if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = true;
+        } else if header.name.eq_ignore_ascii_case("content-length") {
+            let value = std::str::from_utf8(header.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match (value, body) {
+                (Some(v), None) => body = Some(v),
+                (Some(v), Some(earlier)) if v == earlier => {}
+                _ => {
+                    return Head::Bad(
+                        400,
+                        "invalid content-length: not one non-negative integer".to_owned(),
+                    );
+                }
+            }
+        }
+    }
+    Head::Complete {
+        len,
+        body: if chunked { 0 } else { body.unwrap_or(0) },
+        chunked,
+    }
+}
+
+/// Why the request line is not `METHOD SP TARGET SP HTTP/1.x`, if it is not.
+fn request_line_problem(head: &[u8]) -> Option<String> {
+    // Empty lines before the request line are allowed (RFC 9112, 2.2), as hyper allows them.
+    let start = head
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(head.len());
+    let head = &head[start..];
+    let line_end = head
+        .iter()
+        .position(|b| *b == b'\r' || *b == b'\n')
+        .unwrap_or(head.len());
+    let line = &head[..line_end];
+    if let Some(bad) = line.iter().find(|b| !(0x20..0x7f).contains(*b)) {
+        return Some(format!(
+            "malformed request line: byte 0x{bad:02x} is not printable ASCII (percent-encode it)"
+        ));
+    }
+    let text = String::from_utf8_lossy(line);
+    let parts: Vec<&str> = text.split(' ').collect();
+    match parts.as_slice() {
+        [method, target, version]
+            if !method.is_empty()
+                && method
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                && !target.is_empty()
+                && (*version == "HTTP/1.1" || *version == "HTTP/1.0") =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "malformed request line '{}': expected METHOD /path HTTP/1.1",
+            super::routes::shown(&text)
+        )),
+    }
+}
+
+impl AsyncWrite for HeadGuard {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn bad(bytes: &[u8]) -> (u16, String) {
+        match parse_head(bytes) {
+            Head::Bad(status, detail) => (status, detail),
+            Head::Partial => panic!("partial: {bytes:?}"),
+            Head::Complete { .. } => panic!("accepted: {bytes:?}"),
+        }
+    }
+
+    #[test]
+    fn complete_heads_and_their_bodies() {
+        let first = b"GET /workers/active HTTP/1.1\r\nHost: x\r\n\r\n";
+        let pipelined = [&first[..], b"GET /next"].concat();
+        assert!(matches!(
+            parse_head(&pipelined),
+            Head::Complete { len, body: 0, chunked: false } if len == first.len()
+        ));
+        assert!(matches!(
+            parse_head(b"\r\nGET / HTTP/1.1\r\n\r\n"),
+            Head::Complete { len: 20, .. }
+        ));
+        let head = b"POST /runs/1 HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello";
+        assert!(matches!(
+            parse_head(head),
+            Head::Complete { body: 5, chunked: false, .. }
+        ));
+        let head = b"POST /runs/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        assert!(matches!(
+            parse_head(head),
+            Head::Complete { body: 0, chunked: true, .. }
+        ));
+        assert!(matches!(
+            parse_head(b"HEAD /runs/1?x=%ff HTTP/1.0\r\n\r\n"),
+            Head::Complete { .. }
+        ));
+        assert!(matches!(parse_head(b"GET /workers/act"), Head::Partial));
+        assert!(matches!(parse_head(b""), Head::Partial));
+    }
+
+    #[test]
+    fn malformed_heads_say_what_is_wrong() {
+        let (status, detail) = bad(b"GET /w\xffx HTTP/1.1\r\n\r\n");
+        assert_eq!(status, 400);
+        assert!(detail.contains("0xff"), "{detail}");
+        assert!(bad(b"NOT-HTTP\r\n\r\n").1.contains("expected METHOD"));
+        assert_eq!(bad(b"GET / HTTP/2\r\n\r\n").0, 400);
+        assert_eq!(bad(b"GET  / HTTP/1.1\r\n\r\n").0, 400);
+        let (status, detail) = bad(b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n");
+        assert_eq!(status, 400);
+        assert!(detail.contains("header name"), "{detail}");
+        let (status, detail) = bad(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(status, 400);
+        assert!(detail.contains("content-length"), "{detail}");
+        assert_eq!(bad(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").0, 400);
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: v\r\n")).collect();
+        let (status, detail) = bad(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
+        assert_eq!(status, 431);
+        assert!(detail.contains("more than 100"), "{detail}");
+    }
+}
