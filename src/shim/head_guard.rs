@@ -32,6 +32,9 @@ pub const REFUSAL_HEADER: &str = "x-kanban-workers-refusal";
 const STAND_IN: &[u8] =
     b"GET / HTTP/1.1\r\nconnection: close\r\nx-kanban-workers-refusal: 1\r\n\r\n";
 
+/// The most one read from the socket asks for.
+const READ_CHUNK: usize = 4096;
+
 /// hyper's own default limit on the number of headers.
 const MAX_HEADERS: usize = 100;
 
@@ -54,9 +57,11 @@ enum State {
 
 pub struct HeadGuard {
     inner: TcpStream,
-    /// Bytes read from the socket and not yet handed to hyper start at `pos`.
-    buf: Vec<u8>,
+    /// Bytes read from the socket and not yet handed to hyper: `buf[pos..end]`. Allocated and
+    /// zeroed once per connection, large enough for the longest head allowed plus one read.
+    buf: Box<[u8]>,
     pos: usize,
+    end: usize,
     state: State,
     deadline: Pin<Box<Sleep>>,
     max_head: usize,
@@ -76,8 +81,9 @@ impl HeadGuard {
     pub fn new(inner: TcpStream, max_head: usize, timeout: Duration, refusal: Refusal) -> Self {
         HeadGuard {
             inner,
-            buf: Vec::with_capacity(1024),
+            buf: vec![0; max_head + READ_CHUNK].into_boxed_slice(),
             pos: 0,
+            end: 0,
             state: State::AwaitingHead,
             deadline: Box::pin(tokio::time::sleep(timeout)),
             max_head,
@@ -87,7 +93,7 @@ impl HeadGuard {
     }
 
     fn buffered(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     /// Moves up to `limit` buffered bytes into `out`; returns how many.
@@ -102,32 +108,33 @@ impl HeadGuard {
         n
     }
 
-    /// Reads more from the socket into the buffer; `Ok(0)` is the end of the stream.
+    /// Reads more from the socket into the buffer; `Ok(0)` is the end of the stream. Called
+    /// only with fewer than `max_head` bytes buffered, so there is room for `READ_CHUNK` more.
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
+        if self.pos == self.end {
+            (self.pos, self.end) = (0, 0);
+        } else if self.buf.len() - self.end < READ_CHUNK {
+            self.buf.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, self.end - self.pos);
         }
-        let mut chunk = [0u8; 4096];
-        let mut read = ReadBuf::new(&mut chunk);
+        let mut read = ReadBuf::new(&mut self.buf[self.end..]);
         ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
-        let got = read.filled();
-        self.buf.extend_from_slice(got);
-        Poll::Ready(Ok(got.len()))
+        let n = read.filled().len();
+        self.end += n;
+        Poll::Ready(Ok(n))
     }
 
     fn refuse(&mut self, status: u16, detail: String) {
         // Set once per connection: the stand-in request is the last one hyper gets.
         let _ = self.refusal.set((status, detail));
-        self.buf = STAND_IN.to_vec();
-        self.pos = 0;
+        self.buf[..STAND_IN.len()].copy_from_slice(STAND_IN);
+        (self.pos, self.end) = (0, STAND_IN.len());
         self.state = State::Refused;
     }
 
     /// Closes the connection without an answer (it never started a request).
     fn end_quietly(&mut self) {
-        self.buf.clear();
-        self.pos = 0;
+        (self.pos, self.end) = (0, 0);
         self.state = State::Closed;
     }
 
@@ -243,9 +250,12 @@ fn parse_head(bytes: &[u8]) -> Head {
             return Head::Bad(400, detail);
         }
     };
-    // httparse lets through bytes that hyper's URI parser then refuses with an empty 400.
-    if let Some(problem) = request_line_problem(&bytes[..len]) {
-        return Head::Bad(400, problem);
+    // httparse lets through target bytes that hyper's URI parser then refuses (empty 400).
+    let printable = |t: &str| t.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if !request.path.is_some_and(printable) {
+        let detail = request_line_problem(&bytes[..len])
+            .unwrap_or_else(|| "malformed request target".to_owned());
+        return Head::Bad(400, detail);
     }
     let mut body: Option<u64> = None;
     let mut chunked = false;
