@@ -8,12 +8,20 @@
 //!                               cost vs number of live workers
 //!   board PATH RUNS LIVE        write a board with RUNS runs and LIVE live `sleep` workers
 //!                               (left running; their pids are the open runs' worker_pid)
+//!   machine SECONDS             what this machine gives a process: how late a thread that
+//!                               sleeps 1 ms wakes, and how much of the wall time a busy
+//!                               thread on each core does not run (the floor under any p99)
+//!   paced ADDR PATH CONNS MS SECONDS
+//!                               CONNS kept-alive connections, each sending GET PATH every MS
+//!                               ms (a dashboard's pace, not saturation): latency p50/p99/max;
+//!                               SECONDS 0: until standard input is closed
 
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -39,7 +47,17 @@ fn main() {
             }
             println!("{}", path.display());
         }
-        _ => eprintln!("usage: bench micro [PYTHON] | bench board PATH RUNS LIVE"),
+        Some("machine") => machine(args[1].parse().expect("SECONDS")),
+        Some("paced") => paced(
+            &args[1],
+            &args[2],
+            args[3].parse().expect("CONNS"),
+            args[4].parse().expect("MS"),
+            args[5].parse().expect("SECONDS"),
+        ),
+        _ => eprintln!(
+            "usage: bench micro [PYTHON] | board PATH RUNS LIVE | machine SECONDS | paced ADDR PATH CONNS MS SECONDS"
+        ),
     }
 }
 
@@ -372,4 +390,151 @@ fn micro(python: Option<PathBuf>) {
         let _ = std::fs::remove_file(&path);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The value at quantile `q` of sorted `v` (ms), or 0 for none.
+fn quantile_ms(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize] * 1e3
+}
+
+fn machine(seconds: f64) {
+    // 1. A thread that sleeps 1 ms at a time on an otherwise idle machine: how late it wakes.
+    let mut late: Vec<f64> = Vec::new();
+    let until = Instant::now() + std::time::Duration::from_secs_f64(seconds / 2.0);
+    while Instant::now() < until {
+        let t = Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        late.push(t.elapsed().as_secs_f64() - 1e-3);
+    }
+    late.sort_by(|a, b| a.total_cmp(b));
+    // 2. One busy thread per core: the share of wall time each spends not running (gaps over
+    // 1 ms between two clock reads), and the longest gap.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let busy: Vec<(f64, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(move || {
+                    let start = Instant::now();
+                    let (mut prev, mut lost, mut longest) = (start, 0.0f64, 0.0f64);
+                    while prev.duration_since(start).as_secs_f64() < seconds / 2.0 {
+                        let now = Instant::now();
+                        let gap = now.duration_since(prev).as_secs_f64();
+                        if gap > 1e-3 {
+                            lost += gap;
+                            longest = longest.max(gap);
+                        }
+                        prev = now;
+                    }
+                    (lost / prev.duration_since(start).as_secs_f64(), longest)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let lost = busy.iter().map(|b| b.0).sum::<f64>() / busy.len() as f64;
+    let longest = busy.iter().map(|b| b.1).fold(0.0, f64::max);
+    println!("## 0. The machine under everything else: what a process gets of its CPUs");
+    println!();
+    println!("| probe | result |");
+    println!("|---|---|");
+    println!(
+        "| a thread sleeping 1 ms, woken {} times ({:.0} s) | late by p50 {:.3} ms, p99 {:.3} ms, max {:.1} ms |",
+        late.len(),
+        seconds / 2.0,
+        quantile_ms(&late, 0.5),
+        quantile_ms(&late, 0.99),
+        quantile_ms(&late, 1.0),
+    );
+    println!(
+        "| a busy thread on each of {cores} cores ({:.0} s) | {:.1}% of the wall time not running; longest gap {:.1} ms |",
+        seconds / 2.0,
+        lost * 100.0,
+        longest * 1e3,
+    );
+}
+
+/// Set when `paced`'s standard input closes (with SECONDS 0).
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// `conns` kept-alive connections, each sending `GET path` every `interval_ms` (skipping the
+/// slots it is late for); prints one markdown row: requests, non-200, latency p50/p99/max.
+fn paced(addr: &str, path: &str, conns: usize, interval_ms: u64, seconds: f64) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let interval = Duration::from_millis(interval_ms);
+    let run = if seconds > 0.0 {
+        Duration::from_secs_f64(seconds)
+    } else {
+        Duration::MAX
+    };
+    if seconds <= 0.0 {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            STOP.store(true, Ordering::Relaxed);
+        });
+    }
+    let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..conns)
+            .map(|_| {
+                s.spawn(move || {
+                    let stream = TcpStream::connect(addr).expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let mut writer = stream.try_clone().expect("clone");
+                    let mut reader = BufReader::new(stream);
+                    let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n");
+                    let (mut times, mut bad) = (Vec::new(), 0usize);
+                    let start = Instant::now();
+                    let mut next = start;
+                    while next.duration_since(start) < run && !STOP.load(Ordering::Relaxed) {
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let t = Instant::now();
+                        writer.write_all(request.as_bytes()).expect("send");
+                        let (mut line, mut length, mut status) = (String::new(), 0usize, 0u16);
+                        loop {
+                            line.clear();
+                            reader.read_line(&mut line).expect("read head");
+                            let l = line.trim_end();
+                            if l.is_empty() {
+                                break;
+                            }
+                            if let Some(code) = l.strip_prefix("HTTP/1.1 ") {
+                                status = code[..3].parse().unwrap_or(0);
+                            } else if let Some((k, v)) = l.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    length = v.trim().parse().expect("content-length");
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        std::io::Read::read_exact(&mut reader, &mut body).expect("read body");
+                        times.push(t.elapsed().as_secs_f64());
+                        bad += usize::from(status != 200);
+                        // The next slot after now: a late answer skips slots, it does not queue.
+                        next += interval;
+                        while next < Instant::now() {
+                            next += interval;
+                        }
+                    }
+                    (times, bad)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let bad: usize = results.iter().map(|r| r.1).sum();
+    let mut all: Vec<f64> = results.into_iter().flat_map(|r| r.0).collect();
+    all.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "| {path} | {} | {bad} | {:.3} | {:.3} | {:.1} |",
+        all.len(),
+        quantile_ms(&all, 0.5),
+        quantile_ms(&all, 0.99),
+        quantile_ms(&all, 1.0),
+    );
 }

@@ -10,34 +10,31 @@ out=target/bench
 mkdir -p "$out"
 results=$out/results.md
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+source benches/common.sh
+bench_setup
 venv=target/bench-venv
 if ! "$venv/bin/python" -c 'import fastapi, uvicorn, psutil' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q fastapi uvicorn psutil
 fi
 
-make release
-bench=$(cargo bench --bench bench --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
-[ -x "$bench" ] || { echo "could not build the bench binary" >&2; exit 1; }
-
 {
   echo "# Benchmark results"
   echo
   echo "$(date -u +%F) on $(nproc) cores, $(uname -r); \`benches/run.sh $dur\`."
+  echo
+  "$bench" machine 10
   echo
   "$bench" micro "$venv/bin/python"
 } | tee "$results"
 
 # --- HTTP: the shim against the Python reference, same board, same load generator ---------
 board=$out/board-100k.db
-rm -f "$board" "$board"-wal "$board"-shm
-"$bench" board "$board" 100000 50 >/dev/null
+fresh_board "$board" 100000 50
 pids=()
 cleanup() {
   kill "${pids[@]}" 2>/dev/null || true
-  sqlite3 "$board" "SELECT worker_pid FROM task_runs WHERE ended_at IS NULL" 2>/dev/null | xargs -r kill 2>/dev/null || true
+  kill_workers "$board"
 }
 trap cleanup EXIT
 
@@ -45,12 +42,8 @@ target/release/kanban-workers serve --db "$board" --listen 127.0.0.1:18765 --qui
 pids+=($!); rust_pid=$!
 "$venv/bin/python" benches/reference/app.py --db "$board" --port 18766 >/dev/null 2>&1 &
 pids+=($!); py_pid=$!
-for port in 18765 18766; do
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/api/plugins/kanban/workers/active" >/dev/null && break
-    sleep 0.2
-  done
-done
+wait_for 18765
+wait_for 18766
 live_run=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
 
 # wrk's latency figures to milliseconds.
@@ -82,6 +75,17 @@ rss_kb() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
     echo "| /$route | $r_rps | $p_rps | ${ratio}x | $r_p50 / $r_p99 | $p_p50 / $p_p99 | $r_bad / $p_bad |"
   done
 
+  echo
+  echo "### 3b. The shim at a dashboard's pace: 8 connections, each a request every 10 ms (${dur}s a route)"
+  echo
+  echo "Not saturating: what a client sees when the shim is not the bottleneck. Compare with"
+  echo "the machine's own wake-up lateness (section 0) and the no-route row."
+  echo
+  echo "| route | requests | non-200 | p50 ms | p99 ms | max ms |"
+  echo "|---|---|---|---|---|---|"
+  for route in no-such-route workers/active "runs/$live_run" "runs/$live_run/inspect"; do
+    "$bench" paced 127.0.0.1:18765 "/api/plugins/kanban/$route" 8 10 "$dur"
+  done
   echo
   echo "## 4. Memory over a long run of /workers/active (two halves of ${dur}s each)"
   echo

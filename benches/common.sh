@@ -1,0 +1,33 @@
+# Shared by benches/run.sh and benches/soak.sh (sourced, from the repository root).
+# After `bench_setup`: wrk and sqlite3 are installed, the release build is current, and
+# $bench is the bench binary (`benches/bench.rs`).
+
+bench_setup() {
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+  command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+  make release >/dev/null
+  bench=$(cargo bench --bench bench --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+  [ -x "$bench" ] || { echo "could not build the bench binary" >&2; exit 1; }
+}
+
+# A fresh board at $1 with $2 runs and $3 live `sleep` workers (left running: kill_workers).
+fresh_board() {
+  rm -f "$1" "$1"-wal "$1"-shm
+  "$bench" board "$1" "$2" "$3" >/dev/null
+}
+
+# Kill the live workers that fresh_board started for board $1.
+kill_workers() {
+  sqlite3 "$1" "SELECT worker_pid FROM task_runs WHERE ended_at IS NULL AND task_id LIKE 't_live%'" 2>/dev/null |
+    xargs -r kill 2>/dev/null || true
+}
+
+# Wait until the server on port $1 answers.
+wait_for() {
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$1/api/plugins/kanban/workers/active" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "no server on port $1" >&2
+  return 1
+}
