@@ -338,13 +338,29 @@ fn every_head_on_a_kept_alive_connection_is_checked() {
     let many: String = (0..101).map(|i| format!("h{i}: v\r\n")).collect();
     let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
     let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (b"GET /work\xffers HTTP/1.1\r\n\r\n".to_vec(), 400, "byte 0xff"),
+        (
+            b"GET /work\xffers HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "byte 0xff",
+        ),
         (b"NOT-HTTP\r\n\r\n".to_vec(), 400, "malformed request line"),
-        (b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n".to_vec(), 400, "header name"),
-        (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n".to_vec(), 400, "content-length"),
+        (
+            b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n".to_vec(),
+            400,
+            "header name",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n".to_vec(),
+            400,
+            "content-length",
+        ),
         (big.into_bytes(), 431, "exceed 16384 bytes"),
         (many.into_bytes(), 431, "more than 100 request headers"),
-        (b"GET /workers/active HTTP/1.1\r\nHo".to_vec(), 408, "not received within 1 s"),
+        (
+            b"GET /workers/active HTTP/1.1\r\nHo".to_vec(),
+            408,
+            "not received within 1 s",
+        ),
     ];
     for (bad, status, words) in &cases {
         let what = String::from_utf8_lossy(&bad[..bad.len().min(40)]).into_owned();
@@ -355,7 +371,11 @@ fn every_head_on_a_kept_alive_connection_is_checked() {
         s.write_all(bad).unwrap();
         let r = read_one_response(&mut s);
         assert_eq!(r.status, *status, "{what}");
-        assert!(r.json()["detail"].as_str().unwrap().contains(words), "{what}: {:?}", r.json());
+        assert!(
+            r.json()["detail"].as_str().unwrap().contains(words),
+            "{what}: {:?}",
+            r.json()
+        );
         assert_eq!(r.header("connection"), Some("close"), "{what}");
         let mut rest = Vec::new();
         s.read_to_end(&mut rest).unwrap();
@@ -371,8 +391,10 @@ fn every_head_on_a_kept_alive_connection_is_checked() {
     // Bodies are skipped by their length (or handed to hyper when chunked), and the next
     // request on the connection is found and answered.
     let mut s = connect();
-    s.write_all(b"POST /workers/active HTTP/1.1\r\nContent-Length: 26\r\n\r\nGET /not-a-head HTTP/1.1\r\n")
-        .unwrap();
+    s.write_all(
+        b"POST /workers/active HTTP/1.1\r\nContent-Length: 26\r\n\r\nGET /not-a-head HTTP/1.1\r\n",
+    )
+    .unwrap();
     s.write_all(b"POST /workers/active HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\n")
         .unwrap();
     s.write_all(good).unwrap();

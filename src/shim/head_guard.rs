@@ -73,7 +73,11 @@ pub struct HeadGuard {
 enum Head {
     Partial,
     /// A well-formed head of `len` bytes, followed by `body` bytes, or by a chunked body.
-    Complete { len: usize, body: u64, chunked: bool },
+    Complete {
+        len: usize,
+        body: u64,
+        chunked: bool,
+    },
     Bad(u16, String),
 }
 
@@ -377,12 +381,20 @@ mod tests {
         let head = b"POST /runs/1 HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello";
         assert!(matches!(
             parse_head(head),
-            Head::Complete { body: 5, chunked: false, .. }
+            Head::Complete {
+                body: 5,
+                chunked: false,
+                ..
+            }
         ));
         let head = b"POST /runs/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
         assert!(matches!(
             parse_head(head),
-            Head::Complete { body: 0, chunked: true, .. }
+            Head::Complete {
+                body: 0,
+                chunked: true,
+                ..
+            }
         ));
         assert!(matches!(
             parse_head(b"HEAD /runs/1?x=%ff HTTP/1.0\r\n\r\n"),
@@ -403,7 +415,8 @@ mod tests {
         let (status, detail) = bad(b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n");
         assert_eq!(status, 400);
         assert!(detail.contains("header name"), "{detail}");
-        let (status, detail) = bad(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        let (status, detail) =
+            bad(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
         assert_eq!(status, 400);
         assert!(detail.contains("content-length"), "{detail}");
         assert_eq!(bad(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").0, 400);

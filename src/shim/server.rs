@@ -108,7 +108,10 @@ async fn handle(
     let started = Instant::now();
     if let Some((status, detail)) = refused {
         if state.log_requests {
-            eprintln!("- - {status} {}us ({detail})", started.elapsed().as_micros());
+            eprintln!(
+                "- - {status} {}us ({detail})",
+                started.elapsed().as_micros()
+            );
         }
         let body = to_json(&ApiError::new(status, detail).body());
         let mut response = respond(status, body, false);

@@ -502,7 +502,12 @@ pub fn read_one_response(stream: &mut std::net::TcpStream) -> HttpResponse {
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
         let n = stream.read(&mut byte).expect("read response head");
-        assert_eq!(n, 1, "connection closed mid-head: {:?}", String::from_utf8_lossy(&raw));
+        assert_eq!(
+            n,
+            1,
+            "connection closed mid-head: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
         raw.push(byte[0]);
     }
     let mut response = parse_response(&raw);
