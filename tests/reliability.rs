@@ -388,18 +388,53 @@ fn every_head_on_a_kept_alive_connection_is_checked() {
             assert_eq!(read_one_response(&mut s).status, *status, "{what}");
         }
     }
-    // Bodies are skipped by their length (or handed to hyper when chunked), and the next
-    // request on the connection is found and answered.
+    // Bodies are skipped by their length, or by their chunk framing (a chunk extension, a
+    // trailer), and the next head on the connection is found and checked: a good one is
+    // answered, a bad one refused with a JSON detail. One write, one chunk: hyper drains an
+    // unread body with a single read of what has arrived, one chunk at most, and closes the
+    // connection otherwise (the guard's framing of several chunks is unit-tested).
+    let length_framed =
+        "POST /workers/active HTTP/1.1\r\nContent-Length: 26\r\n\r\nGET /not-a-head HTTP/1.1\r\n";
+    // A chunk whose data looks like heads: only its framing tells where the next head is.
+    let data = "NOT-HTTP\r\n\r\nGET / HTTP/1.1\r\n";
+    let chunked = format!(
+        "POST /workers/active HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x};x=y\r\n{data}\r\n0\r\nX-Trailer: GET /\r\n\r\n",
+        data.len()
+    );
+    let all = [
+        length_framed.as_bytes(),
+        chunked.as_bytes(),
+        good,
+        b"NOT-HTTP\r\n\r\n",
+    ]
+    .concat();
     let mut s = connect();
-    s.write_all(
-        b"POST /workers/active HTTP/1.1\r\nContent-Length: 26\r\n\r\nGET /not-a-head HTTP/1.1\r\n",
-    )
-    .unwrap();
-    s.write_all(b"POST /workers/active HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\n")
-        .unwrap();
-    s.write_all(good).unwrap();
+    s.write_all(&all).unwrap();
     assert_eq!(read_one_response(&mut s).status, 405);
     assert_eq!(read_one_response(&mut s).status, 405);
     assert_eq!(read_one_response(&mut s).status, 200);
+    let r = read_one_response(&mut s);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("malformed request line")
+    );
+    // A request framed two ways (how requests are smuggled past proxies) is refused.
+    let mut s = connect();
+    s.write_all(
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    let r = read_one_response(&mut s);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("both Transfer-Encoding and Content-Length")
+    );
     assert_eq!(server.get("/workers/active").status, 200);
 }

@@ -4,13 +4,14 @@
 //! first request of a connection and on every later one.
 //!
 //! [`HeadGuard`] sits between the socket and hyper and hands hyper one request at a time: a
-//! head that passes, then exactly its `Content-Length` body bytes, then the next head. A head
-//! that fails is never shown to hyper: the guard records why in the connection's [`Refusal`]
-//! slot and hands hyper a fixed, well-formed request carrying [`REFUSAL_HEADER`] and
+//! head that passes, then exactly its body (`Content-Length` bytes, or a chunked body framed
+//! by its chunk-size lines and ended by its trailer section), then the next head. A head that
+//! fails is never shown to hyper: the guard records why in the connection's [`Refusal`] slot
+//! and hands hyper a fixed, well-formed request carrying [`REFUSAL_HEADER`] and
 //! `connection: close` instead. The service answers that request with the recorded status and
-//! detail, and hyper closes the connection. A request with `Transfer-Encoding` (a chunked body;
-//! the routes take no body) switches the guard to pass-through for the rest of that
-//! connection: hyper's own limits and empty-bodied errors apply from there.
+//! detail, and hyper closes the connection. Only a chunked body whose framing is itself broken
+//! (a chunk-size line that is not hex, or longer than 4 KiB) makes the guard step aside for the
+//! rest of that connection; hyper then refuses it in its own way. (The routes read no body.)
 //!
 //! The header timeout runs from the moment the guard waits for a head: a connection that sends
 //! part of a head and stalls gets 408; one that sends nothing at all is closed quietly.
@@ -22,7 +23,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 /// The header on the stand-in request that tells the service to answer with the refusal.
@@ -31,6 +31,17 @@ pub const REFUSAL_HEADER: &str = "x-kanban-workers-refusal";
 /// What the stand-in request looks like to hyper.
 const STAND_IN: &[u8] =
     b"GET / HTTP/1.1\r\nconnection: close\r\nx-kanban-workers-refusal: 1\r\n\r\n";
+
+/// What comes after the bytes being forwarded.
+#[derive(Clone, Copy)]
+enum Next {
+    Head,
+    ChunkSizeLine,
+    TrailerLine,
+}
+
+/// The longest chunk-size or trailer line the guard frames.
+const MAX_LINE: usize = 4096;
 
 /// The most one read from the socket asks for.
 const READ_CHUNK: usize = 4096;
@@ -44,9 +55,13 @@ pub type Refusal = Arc<OnceLock<(u16, String)>>;
 enum State {
     /// The next bytes must be a request head.
     AwaitingHead,
-    /// Hand this many more bytes of the current request (head and body) to hyper.
-    Forwarding { left: u64, then_pass_through: bool },
-    /// A chunked body was announced: every byte goes to hyper unchecked from now on.
+    /// Hand this many more bytes of the current request to hyper, then expect `then`.
+    Forwarding { left: u64, then: Next },
+    /// The next bytes are a chunk-size line of a chunked body.
+    ChunkSizeLine,
+    /// The next bytes are a trailer line, or the empty line that ends a chunked body.
+    TrailerLine,
+    /// A chunked body's framing was broken: every byte goes to hyper unchecked from now on.
     PassThrough,
     /// Hand over the stand-in request, then nothing more: hyper answers it and, as it asks,
     /// closes the connection. (An end of stream here would make hyper drop the answer.)
@@ -55,8 +70,9 @@ enum State {
     Closed,
 }
 
-pub struct HeadGuard {
-    inner: TcpStream,
+/// The guard over a connection `S` (a `TcpStream` in the server).
+pub struct HeadGuard<S> {
+    inner: S,
     /// Bytes read from the socket and not yet handed to hyper: `buf[pos..end]`. Allocated and
     /// zeroed once per connection, large enough for the longest head allowed plus one read.
     buf: Box<[u8]>,
@@ -81,8 +97,8 @@ enum Head {
     Bad(u16, String),
 }
 
-impl HeadGuard {
-    pub fn new(inner: TcpStream, max_head: usize, timeout: Duration, refusal: Refusal) -> Self {
+impl<S: AsyncRead + Unpin> HeadGuard<S> {
+    pub fn new(inner: S, max_head: usize, timeout: Duration, refusal: Refusal) -> Self {
         HeadGuard {
             inner,
             buf: vec![0; max_head + READ_CHUNK].into_boxed_slice(),
@@ -148,7 +164,7 @@ impl HeadGuard {
     }
 }
 
-impl AsyncRead for HeadGuard {
+impl<S: AsyncRead + Unpin> AsyncRead for HeadGuard<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -157,15 +173,12 @@ impl AsyncRead for HeadGuard {
         let this = self.get_mut();
         loop {
             match this.state {
-                State::Forwarding {
-                    left,
-                    then_pass_through,
-                } => {
+                State::Forwarding { left, then } => {
                     if left == 0 {
-                        if then_pass_through {
-                            this.state = State::PassThrough;
-                        } else {
-                            this.await_next_head();
+                        match then {
+                            Next::Head => this.await_next_head(),
+                            Next::ChunkSizeLine => this.state = State::ChunkSizeLine,
+                            Next::TrailerLine => this.state = State::TrailerLine,
                         }
                         continue;
                     }
@@ -175,9 +188,44 @@ impl AsyncRead for HeadGuard {
                     let n = this.hand_over(out, left);
                     this.state = State::Forwarding {
                         left: left - n as u64,
-                        then_pass_through,
+                        then,
                     };
                     return Poll::Ready(Ok(()));
+                }
+                State::ChunkSizeLine | State::TrailerLine => {
+                    let Some(end) = this.buffered().iter().position(|b| *b == b'\n') else {
+                        if this.buffered().len() > MAX_LINE {
+                            this.state = State::PassThrough;
+                        } else if ready!(this.fill(cx))? == 0 {
+                            return Poll::Ready(Ok(())); // the client left mid-body
+                        }
+                        continue;
+                    };
+                    let line = &this.buffered()[..=end];
+                    let len = line.len() as u64;
+                    this.state = if matches!(this.state, State::TrailerLine) {
+                        let last = line == b"\r\n" || line == b"\n";
+                        let then = if last { Next::Head } else { Next::TrailerLine };
+                        State::Forwarding { left: len, then }
+                    } else {
+                        match chunk_size(line) {
+                            Some(0) => State::Forwarding {
+                                left: len,
+                                then: Next::TrailerLine,
+                            },
+                            // The line, the chunk's data and the CRLF after it.
+                            Some(size) => {
+                                match len.checked_add(size).and_then(|n| n.checked_add(2)) {
+                                    Some(left) => State::Forwarding {
+                                        left,
+                                        then: Next::ChunkSizeLine,
+                                    },
+                                    None => State::PassThrough,
+                                }
+                            }
+                            None => State::PassThrough,
+                        }
+                    };
                 }
                 State::PassThrough => {
                     if this.buffered().is_empty() {
@@ -198,7 +246,11 @@ impl AsyncRead for HeadGuard {
                         Head::Complete { len, body, chunked } => {
                             this.state = State::Forwarding {
                                 left: len as u64 + body,
-                                then_pass_through: chunked,
+                                then: if chunked {
+                                    Next::ChunkSizeLine
+                                } else {
+                                    Next::Head
+                                },
                             };
                             continue;
                         }
@@ -262,10 +314,10 @@ fn parse_head(bytes: &[u8]) -> Head {
         return Head::Bad(400, detail);
     }
     let mut body: Option<u64> = None;
-    let mut chunked = false;
+    let mut coding: Option<&[u8]> = None; // the last transfer coding named
     for header in request.headers.iter() {
         if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = true;
+            coding = header.value.rsplit(|b| *b == b',').next();
         } else if header.name.eq_ignore_ascii_case("content-length") {
             let value = std::str::from_utf8(header.value)
                 .ok()
@@ -282,11 +334,44 @@ fn parse_head(bytes: &[u8]) -> Head {
             }
         }
     }
+    // Framing a request two ways is how requests are smuggled past a proxy: refuse it, as
+    // RFC 9112 (6.1) allows, and refuse what hyper would refuse with an empty body.
+    let chunked = match coding {
+        None => false,
+        Some(_) if body.is_some() => {
+            return Head::Bad(
+                400,
+                "both Transfer-Encoding and Content-Length: send one".to_owned(),
+            );
+        }
+        Some(_) if request.version == Some(0) => {
+            return Head::Bad(400, "Transfer-Encoding needs HTTP/1.1".to_owned());
+        }
+        Some(last) if last.trim_ascii().eq_ignore_ascii_case(b"chunked") => true,
+        Some(_) => {
+            return Head::Bad(
+                400,
+                "Transfer-Encoding of a request must end with chunked".to_owned(),
+            );
+        }
+    };
     Head::Complete {
         len,
-        body: if chunked { 0 } else { body.unwrap_or(0) },
+        body: body.unwrap_or(0),
         chunked,
     }
+}
+
+/// The size in a chunk-size line (`1a;ext=x\r\n`), if it is one.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line
+        .split(|b| *b == b';' || *b == b'\r' || *b == b'\n')
+        .next()?
+        .trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 /// Why the request line is not `METHOD SP TARGET SP HTTP/1.x`, if it is not.
@@ -327,7 +412,7 @@ fn request_line_problem(head: &[u8]) -> Option<String> {
     }
 }
 
-impl AsyncWrite for HeadGuard {
+impl<S: AsyncWrite + Unpin> AsyncWrite for HeadGuard<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -404,6 +489,71 @@ mod tests {
         assert!(matches!(parse_head(b""), Head::Partial));
     }
 
+    /// What hyper would read through the guard from `sent`: `expect` bytes, or less if the
+    /// guard ends the stream first.
+    fn through_guard(sent: &[u8], expect: usize) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (mut client, server) = tokio::io::duplex(64 * 1024);
+            client.write_all(sent).await.unwrap();
+            drop(client); // the end of the stream comes after the bytes
+            let refusal: Refusal = Arc::new(OnceLock::new());
+            let mut guard = HeadGuard::new(server, 16 * 1024, Duration::from_secs(5), refusal);
+            let mut got = vec![0; expect];
+            let mut n = 0;
+            while n < expect {
+                // Small reads, as hyper's may be: framing must not depend on read sizes.
+                let end = (n + 7).min(expect);
+                match guard.read(&mut got[n..end]).await.unwrap() {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            got.truncate(n);
+            got
+        })
+    }
+
+    #[test]
+    fn chunked_bodies_are_framed_to_the_next_head() {
+        let data = "NOT-HTTP\r\n\r\nGET / HTTP/1.1\r\n";
+        let request = format!(
+            "POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n\r\n\
+             4;x=y\r\nGET \r\n{:X}\r\n{data}\r\n0\r\nX-Trailer: GET /\r\n\r\n",
+            data.len()
+        );
+        let good = "GET /workers/active HTTP/1.1\r\n\r\n";
+        // Every byte of both requests, in order, then the stand-in for the bad third head.
+        let sent = format!("{request}{good}NOT-HTTP\r\n\r\n");
+        let expected = [request.as_bytes(), good.as_bytes(), STAND_IN].concat();
+        assert_eq!(
+            String::from_utf8_lossy(&through_guard(sent.as_bytes(), expected.len())),
+            String::from_utf8_lossy(&expected)
+        );
+        // Broken framing: the guard steps aside and hands over the rest as it is.
+        let sent = "POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nNOT-HTTP\r\n\r\n";
+        assert_eq!(
+            through_guard(sent.as_bytes(), sent.len() + 10),
+            sent.as_bytes()
+        );
+    }
+
+    #[test]
+    fn chunk_size_lines() {
+        assert_eq!(chunk_size(b"0\r\n"), Some(0));
+        assert_eq!(chunk_size(b"1a\r\n"), Some(26));
+        assert_eq!(chunk_size(b"FF;name=value\r\n"), Some(255));
+        assert_eq!(chunk_size(b"10 \n"), Some(16));
+        assert_eq!(chunk_size(b"\r\n"), None);
+        assert_eq!(chunk_size(b"+5\r\n"), None);
+        assert_eq!(chunk_size(b"zz\r\n"), None);
+        assert_eq!(chunk_size(b"11111111111111111\r\n"), None); // over 64 bits
+    }
+
     #[test]
     fn malformed_heads_say_what_is_wrong() {
         let (status, detail) = bad(b"GET /w\xffx HTTP/1.1\r\n\r\n");
@@ -420,6 +570,24 @@ mod tests {
         assert_eq!(status, 400);
         assert!(detail.contains("content-length"), "{detail}");
         assert_eq!(bad(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n").0, 400);
+        for (head, words) in [
+            (
+                &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"[..],
+                "both",
+            ),
+            (
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.1",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                "end with chunked",
+            ),
+        ] {
+            let (status, detail) = bad(head);
+            assert_eq!(status, 400);
+            assert!(detail.contains(words), "{detail}");
+        }
         let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: v\r\n")).collect();
         let (status, detail) = bad(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
         assert_eq!(status, 431);
