@@ -438,3 +438,27 @@ fn every_head_on_a_kept_alive_connection_is_checked() {
     );
     assert_eq!(server.get("/workers/active").status, 200);
 }
+
+/// A request the service takes longer to answer than the header timeout (here: a board locked
+/// by another connection, so the read waits out its 5 s busy timeout) is still answered: the
+/// header timeout is the client's time to send a head, not the server's time to answer.
+#[test]
+fn a_request_slower_than_the_header_timeout_is_still_answered() {
+    let board = Board::new("rel-slow-answer");
+    let conn = Connection::open(&board.path).unwrap();
+    // A rollback journal: an exclusive lock there keeps readers out (WAL would let them in).
+    conn.pragma_update(None, "journal_mode", "delete").unwrap();
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
+    assert_eq!(server.get("/workers/active").status, 200);
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let r = server.get("/workers/active");
+    conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(r.status, 503);
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("busy"),
+        "{:?}",
+        r.json()
+    );
+    assert_eq!(server.get("/workers/active").status, 200);
+}

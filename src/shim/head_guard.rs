@@ -13,8 +13,10 @@
 //! (a chunk-size line that is not hex, or longer than 4 KiB) makes the guard step aside for the
 //! rest of that connection; hyper then refuses it in its own way. (The routes read no body.)
 //!
-//! The header timeout runs from the moment the guard waits for a head: a connection that sends
-//! part of a head and stalls gets 408; one that sends nothing at all is closed quietly.
+//! The header timeout runs from the moment the guard waits for a head, and from the start of
+//! each response while hyper polls for the next head during a request: a connection that
+//! sends part of a head and stalls gets 408; one that sends nothing at all is closed quietly;
+//! a request that takes longer than the timeout to answer is still answered.
 
 use std::io;
 use std::pin::Pin;
@@ -80,6 +82,8 @@ pub struct HeadGuard<S> {
     end: usize,
     state: State,
     deadline: Pin<Box<Sleep>>,
+    /// A request was handed to hyper and its response has not started: the deadline waits.
+    answering: bool,
     max_head: usize,
     timeout: Duration,
     refusal: Refusal,
@@ -106,6 +110,7 @@ impl<S: AsyncRead + Unpin> HeadGuard<S> {
             end: 0,
             state: State::AwaitingHead,
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            answering: false,
             max_head,
             timeout,
             refusal,
@@ -159,7 +164,8 @@ impl<S: AsyncRead + Unpin> HeadGuard<S> {
     }
 
     fn await_next_head(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+        self.restart_deadline();
+        self.answering = true;
         self.state = State::AwaitingHead;
     }
 }
@@ -267,6 +273,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for HeadGuard<S> {
                         continue;
                     }
                     if this.deadline.as_mut().poll(cx).is_ready() {
+                        if this.answering {
+                            // The service is still working on the last request: its time
+                            // is not the client's. Wait on.
+                            this.restart_deadline();
+                            continue;
+                        }
                         if this.buffered().is_empty() {
                             this.end_quietly(); // an idle connection, not a request
                         } else {
@@ -412,20 +424,38 @@ fn request_line_problem(head: &[u8]) -> Option<String> {
     }
 }
 
+impl<S> HeadGuard<S> {
+    fn restart_deadline(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+    }
+
+    /// hyper writes: the response has started, and the client's time runs again from here.
+    fn answered(&mut self) {
+        if self.answering {
+            self.answering = false;
+            self.restart_deadline();
+        }
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for HeadGuard<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.answered();
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.answered();
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
