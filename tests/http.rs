@@ -258,22 +258,13 @@ fn bad_ids_unknown_paths_and_wrong_methods_get_json_errors() {
         let r = server.get(path);
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.header("content-type"), Some("application/json"));
-        assert!(
-            r.json()["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains(path)),
-            "{path}"
-        );
+        assert!(r.detail().contains(path), "{path}");
     }
     for method in ["POST", "DELETE", "PUT", "PATCH"] {
         let r = http_request(&server.addr, method, "/runs/1", &[("Content-Length", "0")]);
         assert_eq!(r.status, 405, "{method}");
         assert_eq!(r.header("allow"), Some("GET, HEAD"));
-        assert!(
-            r.json()["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains(method))
-        );
+        assert!(r.detail().contains(method));
     }
 }
 

@@ -460,6 +460,13 @@ impl HttpResponse {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    /// The JSON `detail` every error answer carries.
+    pub fn detail(&self) -> String {
+        match &self.json()["detail"] {
+            serde_json::Value::String(d) => d.clone(),
+            other => panic!("no string detail: {other}"),
+        }
+    }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
