@@ -10,10 +10,14 @@ bench_setup() {
   [ -x "$bench" ] || { echo "could not build the bench binary" >&2; exit 1; }
 }
 
-# A fresh board at $1 with $2 runs and $3 live `sleep` workers (left running: kill_workers).
+# A fresh board at $1 with $2 runs and $3 live `sleep` workers. Sets $board; on exit, the
+# workers and every process in $pids are killed.
 fresh_board() {
-  rm -f "$1" "$1"-wal "$1"-shm
-  "$bench" board "$1" "$2" "$3" >/dev/null
+  board=$1
+  rm -f "$board" "$board"-wal "$board"-shm
+  "$bench" board "$board" "$2" "$3" >/dev/null
+  pids=()
+  trap 'kill "${pids[@]}" 2>/dev/null || true; kill_workers "$board"' EXIT
 }
 
 # Kill the live workers that fresh_board started for board $1.

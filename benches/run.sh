@@ -29,14 +29,7 @@ fi
 } | tee "$results"
 
 # --- HTTP: the shim against the Python reference, same board, same load generator ---------
-board=$out/board-100k.db
-fresh_board "$board" 100000 50
-pids=()
-cleanup() {
-  kill "${pids[@]}" 2>/dev/null || true
-  kill_workers "$board"
-}
-trap cleanup EXIT
+fresh_board $out/board-100k.db 100000 50
 
 target/release/kanban-workers serve --db "$board" --listen 127.0.0.1:18765 --quiet >/dev/null 2>&1 &
 pids+=($!); rust_pid=$!

@@ -18,14 +18,7 @@ mkdir -p "$out"
 source benches/common.sh
 bench_setup
 
-board=$out/soak.db
-fresh_board "$board" 10000 10
-pids=()
-cleanup() {
-  kill "${pids[@]}" 2>/dev/null || true
-  kill_workers "$board"
-}
-trap cleanup EXIT
+fresh_board $out/soak.db 10000 10
 live_run=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
 machine=$("$bench" machine 10)
 

@@ -526,10 +526,10 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .unwrap();
+            .expect("runtime");
         runtime.block_on(async {
             let (mut client, server) = tokio::io::duplex(64 * 1024);
-            client.write_all(sent).await.unwrap();
+            client.write_all(sent).await.expect("write");
             drop(client); // the end of the stream comes after the bytes
             let refusal: Refusal = Arc::new(OnceLock::new());
             let mut guard = HeadGuard::new(server, 16 * 1024, Duration::from_secs(5), refusal);
@@ -538,7 +538,7 @@ mod tests {
             while n < expect {
                 // Small reads, as hyper's may be: framing must not depend on read sizes.
                 let end = (n + 7).min(expect);
-                match guard.read(&mut got[n..end]).await.unwrap() {
+                match guard.read(&mut got[n..end]).await.expect("read") {
                     0 => break,
                     k => n += k,
                 }
