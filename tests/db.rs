@@ -1,32 +1,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The shim's connection pool: read-only, and following the board file.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{Board, create_board};
 use kanban_workers::shim::ApiError;
 use kanban_workers::shim::db::{Db, db_error};
 use rusqlite::Connection;
 
-fn board(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kanban-workers-db-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kanban.db");
-    let conn = Connection::open(&path).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+/// A board with one running task.
+fn board(tag: &str) -> Board {
+    let board = Board::new(tag);
+    board
+        .writer()
+        .execute(
+            "INSERT INTO tasks (id, title, status, created_at) VALUES ('t', 't', 'running', 1)",
+            [],
+        )
         .unwrap();
-    conn.execute(
-        "INSERT INTO tasks (id, title, status, created_at) VALUES ('t', 't', 'running', 1)",
-        [],
-    )
-    .unwrap();
-    path
+    board
 }
 
 #[test]
 fn pooled_connections_cannot_write() {
-    let path = board("ro");
+    let board = board("ro");
+    let path = board.path.clone();
     let db = Db::new(path.clone());
     let attempts = [
         "DELETE FROM tasks",
@@ -53,12 +51,12 @@ fn pooled_connections_cannot_write() {
         .query_row("SELECT status FROM tasks", [], |r| r.get(0))
         .unwrap();
     assert_eq!(status, "running");
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 #[test]
 fn a_replaced_board_file_is_reopened() {
-    let path = board("replace");
+    let board = board("replace");
+    let path = board.path.clone();
     let db = Db::new(path.clone());
     let count = |db: &Db| {
         db.with_conn(|c| {
@@ -69,14 +67,11 @@ fn a_replaced_board_file_is_reopened() {
     assert_eq!(count(&db), Ok(1));
     // Replace the file (new inode) with a board of two tasks: the pool must follow.
     let other = path.with_file_name("new.db");
-    let conn = Connection::open(&other).unwrap();
-    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
-        .unwrap();
+    let conn = create_board(&other);
     conn.execute_batch("INSERT INTO tasks (id, title, status, created_at) VALUES ('a','a','done',1), ('b','b','done',1)").unwrap();
     drop(conn);
     std::fs::rename(&other, &path).unwrap();
     assert_eq!(count(&db), Ok(2));
     std::fs::remove_file(&path).unwrap();
     assert_eq!(count(&db).map_err(|e| e.status), Err(503));
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

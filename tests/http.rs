@@ -207,10 +207,7 @@ fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
     }
     let (dir, bin) = dir_for_nobody("http-denied");
     let db = dir.path().join("kanban.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
-        .unwrap();
+    let conn = create_board(&db);
     let live = Worker::sleep();
     let run = insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
     drop(conn);
@@ -325,9 +322,7 @@ fn missing_board_is_a_clear_503_and_recovers_without_restart() {
 
     // The board appears: served without a restart.
     std::fs::remove_file(&db).unwrap();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
-        .unwrap();
+    let conn = create_board(&db);
     let live = Worker::sleep();
     insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
     let (status, body) = server.get_json("/workers/active");
@@ -497,9 +492,7 @@ fn unreadable_board_is_a_clear_503_until_permissions_are_fixed() {
     }
     let (dir, bin) = dir_for_nobody("http-perm");
     let db = dir.path().join("kanban.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
-        .unwrap();
+    let conn = create_board(&db);
     drop(conn);
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
     let server = start_as_nobody(&bin, &db);

@@ -81,11 +81,7 @@ impl Board {
     pub fn new(tag: &str) -> Board {
         let dir = TempDir::new(tag);
         let path = dir.path().join("kanban.db");
-        let conn = Connection::open(&path).expect("create board");
-        conn.pragma_update(None, "journal_mode", "wal")
-            .expect("wal");
-        conn.execute_batch(include_str!("../../sql/kanban_schema.sql"))
-            .expect("schema");
+        create_board(&path);
         Board { dir, path }
     }
 
@@ -98,6 +94,17 @@ impl Board {
     pub fn with_extension(&self) -> Connection {
         open_with_extension(&self.path)
     }
+}
+
+/// Creates a board file at `path` with the kanban schema (WAL, as the owner runs it); returns
+/// a plain connection to it for writing fixtures.
+pub fn create_board(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("create board");
+    conn.pragma_update(None, "journal_mode", "wal")
+        .expect("wal");
+    conn.execute_batch(include_str!("../../sql/kanban_schema.sql"))
+        .expect("schema");
+    conn
 }
 
 pub fn open_with_extension(path: &Path) -> Connection {
