@@ -43,13 +43,18 @@ def workers_active():
     return {"workers": workers, "count": len(workers), "checked_at": int(time.time())}
 
 
-@app.get("/api/plugins/kanban/runs/{run_id}")
-def get_run(run_id: int):
+def fetch_run(run_id):
+    """The run's row, or the reference's 404."""
     with connect() as conn:
         row = conn.execute("SELECT * FROM task_runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")
-    run = dict(row)
+    return row
+
+
+@app.get("/api/plugins/kanban/runs/{run_id}")
+def get_run(run_id: int):
+    run = dict(fetch_run(run_id))
     try:
         run["metadata"] = json.loads(run["metadata"]) if run.get("metadata") else None
     except (TypeError, ValueError):
@@ -59,10 +64,7 @@ def get_run(run_id: int):
 
 @app.get("/api/plugins/kanban/runs/{run_id}/inspect")
 def inspect(run_id: int):
-    with connect() as conn:
-        row = conn.execute("SELECT * FROM task_runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+    row = fetch_run(run_id)
     if row["ended_at"] is not None:
         return {"run_id": run_id, "alive": False, "reason": "run already ended"}
     pid = row["worker_pid"]
