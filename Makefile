@@ -8,7 +8,11 @@ CARGO   ?= cargo
 SO      := target/release/libkanban_workers.so
 EXT_DIR := target/ext
 
-.PHONY: ext release test demo lint clean
+# Tests marked #[ignore = "needs root"] run when the tests run as root (as CI does); otherwise
+# cargo reports them as ignored.
+TEST_ARGS := $(if $(filter 0,$(shell id -u)),--include-ignored,)
+
+.PHONY: ext release test demo lint fmt-check clean
 
 ext:
 	$(CARGO) build --release --example kanban_workers --no-default-features \
@@ -21,14 +25,20 @@ release: ext
 
 # Builds the .so first, so the tests never load a stale one.
 test: ext
-	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) $(CARGO) test
+	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) $(CARGO) test -- $(TEST_ARGS)
 
 # A throwaway board with real workers, queried through the sqlite3 shell.
 demo: ext
 	examples/demo_board.sh
 
+# Both builds of the library: the normal one (shim, tests, benches) and the loadable .so's.
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --release --example kanban_workers --no-default-features \
+		--features loadable_extension --target-dir $(EXT_DIR) -- -D warnings
+
+fmt-check:
+	$(CARGO) fmt --check
 
 clean:
 	$(CARGO) clean

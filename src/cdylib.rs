@@ -19,6 +19,7 @@ pub unsafe extern "C" fn sqlite3_kanbanworkers_init(
     p_api: *mut ffi::sqlite3_api_routines,
 ) -> c_int {
     // A panic must never unwind into the host's C code: it would abort the host process.
+    // SAFETY: the pointers are SQLite's own, passed through unchanged from its loader.
     catch_unwind(|| unsafe { Connection::extension_init2(db, pz_err_msg, p_api, init) })
         .unwrap_or(ffi::SQLITE_ERROR)
 }

@@ -64,13 +64,10 @@ fn main() -> ExitCode {
     }
     // Before any thread starts: every thread inherits the main thread's niceness.
     if args.nice > 0 {
-        // SAFETY: setpriority has no memory-safety preconditions.
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, args.nice) };
-        if rc != 0 {
+        if let Err(e) = rustix::process::setpriority_process(None, args.nice) {
             eprintln!(
-                "kanban-workers: warning: cannot set niceness {}: {}",
-                args.nice,
-                std::io::Error::last_os_error()
+                "kanban-workers: warning: cannot set niceness {}: {e}",
+                args.nice
             );
         }
     }

@@ -22,9 +22,33 @@ use crate::procinfo::{self, PID_MAX_LIMIT, ProcInfo, Reading, Want};
 
 pub const NAME: &str = "proc_stats";
 
-/// One column of `proc_stats`: name, SQL type, meaning. The single source for the table's
-/// declaration and for the README check (`tests/docs.rs`).
+/// The values `proc_stats` can give: each column of [`COLUMNS`] names one, so a value is found
+/// by what it is, never by its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Pid,
+    Alive,
+    Reason,
+    Error,
+    State,
+    Ppid,
+    Uid,
+    NumThreads,
+    RssBytes,
+    VmsBytes,
+    CpuUserS,
+    CpuSystemS,
+    CpuPercent,
+    StartTime,
+    NumFds,
+    Cmdline,
+}
+
+/// One column of `proc_stats`: which value, name, SQL type, meaning. The single source for the
+/// table's declaration, for which value each column position holds, and for the docs check
+/// (`tests/docs.rs`).
 pub struct Column {
+    pub id: Col,
     pub name: &'static str,
     pub sql_type: &'static str,
     pub doc: &'static str,
@@ -33,88 +57,103 @@ pub struct Column {
 /// The visible columns, in order. The argument is the hidden column `query_pid`.
 pub const COLUMNS: &[Column] = &[
     Column {
+        id: Col::Pid,
         name: "pid",
         sql_type: "INTEGER",
         doc: "the argument",
     },
     Column {
+        id: Col::Alive,
         name: "alive",
         sql_type: "INTEGER",
         doc: "1 if the process exists and is not a zombie, else 0",
     },
     Column {
+        id: Col::Reason,
         name: "reason",
         sql_type: "TEXT",
         doc: "why not alive: 'no such process' or 'zombie'; NULL when alive",
     },
     Column {
+        id: Col::Error,
         name: "error",
         sql_type: "TEXT",
         doc: "a field could not be read ('access denied' for another user's fds); NULL otherwise",
     },
     Column {
+        id: Col::State,
         name: "state",
         sql_type: "TEXT",
         doc: "psutil's status word: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, idle, ...",
     },
     Column {
+        id: Col::Ppid,
         name: "ppid",
         sql_type: "INTEGER",
         doc: "parent pid",
     },
     Column {
+        id: Col::Uid,
         name: "uid",
         sql_type: "INTEGER",
         doc: "owner of /proc/<pid> (the effective uid)",
     },
     Column {
+        id: Col::NumThreads,
         name: "num_threads",
         sql_type: "INTEGER",
         doc: "number of threads",
     },
     Column {
+        id: Col::RssBytes,
         name: "rss_bytes",
         sql_type: "INTEGER",
         doc: "resident set size, bytes (statm)",
     },
     Column {
+        id: Col::VmsBytes,
         name: "vms_bytes",
         sql_type: "INTEGER",
         doc: "virtual memory size, bytes (statm)",
     },
     Column {
+        id: Col::CpuUserS,
         name: "cpu_user_s",
         sql_type: "REAL",
         doc: "cumulative user CPU seconds",
     },
     Column {
+        id: Col::CpuSystemS,
         name: "cpu_system_s",
         sql_type: "REAL",
         doc: "cumulative system CPU seconds",
     },
     Column {
+        id: Col::CpuPercent,
         name: "cpu_percent",
         sql_type: "REAL",
         doc: "CPU use since this connection's previous sample of the process, or the lifetime average on the first",
     },
     Column {
+        id: Col::StartTime,
         name: "start_time",
         sql_type: "REAL",
         doc: "process start, Unix epoch seconds (psutil's create_time)",
     },
     Column {
+        id: Col::NumFds,
         name: "num_fds",
         sql_type: "INTEGER",
         doc: "open file descriptors; NULL (with error) when not readable, and for zombies",
     },
     Column {
+        id: Col::Cmdline,
         name: "cmdline",
         sql_type: "TEXT",
         doc: "JSON array of the argv strings",
     },
 ];
 
-const COL_PID: c_int = 0;
 /// Index of the hidden argument column, after the visible ones.
 const COL_QUERY_PID: c_int = COLUMNS.len() as c_int;
 
@@ -126,28 +165,28 @@ const IDX_CMDLINE: c_int = 4;
 const IDX_FDS: c_int = 8;
 const IDX_UID: c_int = 16;
 
+/// The position of a column in [`COLUMNS`] (and in the table's declaration).
+fn position(id: Col) -> Option<usize> {
+    COLUMNS.iter().position(|c| c.id == id)
+}
+
 fn plan_bits(col_used: u64) -> c_int {
-    let used = |name: &str| {
-        COLUMNS
-            .iter()
-            .position(|c| c.name == name)
-            .is_some_and(|i| col_used & (1u64 << i) != 0)
-    };
+    let used = |id: Col| position(id).is_some_and(|i| col_used & (1u64 << i.min(63)) != 0);
     // `error` may describe any file, and bit 63 stands for every column from 63 on: read all.
-    if used("error") || col_used & (1u64 << 63) != 0 {
+    if used(Col::Error) || col_used & (1u64 << 63) != 0 {
         return IDX_MEMORY | IDX_CMDLINE | IDX_FDS | IDX_UID;
     }
     let mut bits = 0;
-    if used("rss_bytes") || used("vms_bytes") {
+    if used(Col::RssBytes) || used(Col::VmsBytes) {
         bits |= IDX_MEMORY;
     }
-    if used("cmdline") {
+    if used(Col::Cmdline) {
         bits |= IDX_CMDLINE;
     }
-    if used("num_fds") {
+    if used(Col::NumFds) {
         bits |= IDX_FDS;
     }
-    if used("uid") {
+    if used(Col::Uid) {
         bits |= IDX_UID;
     }
     bits
@@ -196,6 +235,8 @@ struct ProcStatsTab {
     sampler: Arc<CpuSampler>,
 }
 
+// SAFETY: `ProcStatsTab` is `repr(C)` with `sqlite3_vtab` as its first field, as rusqlite's
+// `VTab` requires; it holds no pointers into SQLite.
 unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
     type Aux = Arc<CpuSampler>;
     type Cursor = ProcStatsCursor<'vtab>;
@@ -223,7 +264,8 @@ unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
             let mut unusable = false;
             for (i, c) in info.constraints().enumerate() {
                 let col = c.column();
-                if (col != COL_QUERY_PID && col != COL_PID)
+                let is_pid = usize::try_from(col).ok() == position(Col::Pid);
+                if (col != COL_QUERY_PID && !is_pid)
                     || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
                 {
                     continue;
@@ -357,13 +399,22 @@ impl ProcStatsCursor<'_> {
         let Some(row) = &self.row else {
             return Value::Null;
         };
-        if col == COL_PID || col == COL_QUERY_PID {
-            return Value::Integer(row.pid);
+        match usize::try_from(col).ok().and_then(|i| COLUMNS.get(i)) {
+            Some(column) => column.id.value(row),
+            None if col == COL_QUERY_PID => Value::Integer(row.pid),
+            None => Value::Null,
         }
+    }
+}
+
+impl Col {
+    /// This value of one row.
+    fn value(self, row: &Row) -> Value {
         let Some(info) = &row.info else {
-            return match col {
-                1 => Value::Integer(0),
-                2 => text("no such process"),
+            return match self {
+                Col::Pid => Value::Integer(row.pid),
+                Col::Alive => Value::Integer(0),
+                Col::Reason => text("no such process"),
                 _ => Value::Null,
             };
         };
@@ -373,39 +424,37 @@ impl ProcStatsCursor<'_> {
                 Value::Integer(n.min(i64::MAX as u64) as i64)
             })
         };
-        match col {
-            1 => Value::Integer(if info.is_zombie() { 0 } else { 1 }),
-            2 => {
+        let seconds =
+            |ticks: Option<u64>| ticks.map_or(Value::Null, |t| Value::Real(t as f64 / hz));
+        match self {
+            Col::Pid => Value::Integer(row.pid),
+            Col::Alive => Value::Integer(if info.is_zombie() { 0 } else { 1 }),
+            Col::Reason => {
                 if info.is_zombie() {
                     text("zombie")
                 } else {
                     Value::Null
                 }
             }
-            3 => info.error.as_deref().map_or(Value::Null, text),
-            4 => info
+            Col::Error => info.error.as_deref().map_or(Value::Null, text),
+            Col::State => info
                 .state
                 .map_or(Value::Null, |s| text(procinfo::state_word(s))),
-            5 => info.ppid.map_or(Value::Null, |p| Value::Integer(p.into())),
-            6 => info.uid.map_or(Value::Null, |u| Value::Integer(u.into())),
-            7 => info.num_threads.map_or(Value::Null, Value::Integer),
-            8 => int(info.rss_bytes),
-            9 => int(info.vms_bytes),
-            10 => info
-                .utime_ticks
-                .map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
-            11 => info
-                .stime_ticks
-                .map_or(Value::Null, |t| Value::Real(t as f64 / hz)),
-            12 => row.cpu_percent.map_or(Value::Null, Value::Real),
-            13 => info
+            Col::Ppid => info.ppid.map_or(Value::Null, |p| Value::Integer(p.into())),
+            Col::Uid => info.uid.map_or(Value::Null, |u| Value::Integer(u.into())),
+            Col::NumThreads => info.num_threads.map_or(Value::Null, Value::Integer),
+            Col::RssBytes => int(info.rss_bytes),
+            Col::VmsBytes => int(info.vms_bytes),
+            Col::CpuUserS => seconds(info.utime_ticks),
+            Col::CpuSystemS => seconds(info.stime_ticks),
+            Col::CpuPercent => row.cpu_percent.map_or(Value::Null, Value::Real),
+            Col::StartTime => info
                 .start_time_ms()
                 .map_or(Value::Null, |ms| Value::Real(ms as f64 / 1000.0)),
-            14 => int(info.num_fds),
-            15 => info.cmdline.as_ref().map_or(Value::Null, |argv| {
+            Col::NumFds => int(info.num_fds),
+            Col::Cmdline => info.cmdline.as_ref().map_or(Value::Null, |argv| {
                 serde_json::to_string(argv).map_or(Value::Null, Value::Text)
             }),
-            _ => Value::Null,
         }
     }
 }
@@ -414,6 +463,8 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 
+// SAFETY: `ProcStatsCursor` is `repr(C)` with `sqlite3_vtab_cursor` as its first field, as
+// rusqlite's `VTabCursor` requires.
 unsafe impl VTabCursor for ProcStatsCursor<'_> {
     fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
         guarded("filter", || self.load(args, want_from_plan(idx_num)))
@@ -453,6 +504,20 @@ mod tests {
         );
         assert!(decl.ends_with("cmdline TEXT, query_pid HIDDEN)"), "{decl}");
         assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
+    }
+
+    #[test]
+    fn every_column_names_its_own_value() {
+        for (i, c) in COLUMNS.iter().enumerate() {
+            assert_eq!(position(c.id), Some(i), "{} is declared twice", c.name);
+            // The variant's name is the column's name in CamelCase.
+            let camel: String = c
+                .name
+                .split('_')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect();
+            assert_eq!(format!("{:?}", c.id), camel);
+        }
     }
 
     #[test]

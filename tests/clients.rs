@@ -155,8 +155,8 @@ fn another_users_process_gives_readable_fields_and_access_denied() {
 
 /// A copy of the .so that an unprivileged user can read, whatever the checkout's modes; returns
 /// its directory and its path without the suffix, for `.load`.
-fn so_for_nobody(tag: &str) -> (TempDir, String) {
-    let dir = TempDir::new(tag);
+fn so_for_nobody(tag: &str) -> (tempfile::TempDir, String) {
+    let dir = temp_dir(tag);
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod dir");
     let so = dir.path().join("libkanban_workers.so");
@@ -171,11 +171,9 @@ fn so_for_nobody(tag: &str) -> (TempDir, String) {
 /// naming the first denied file, the unread fields NULL); with `hidepid=2` it is invisible
 /// (`no such process`). Needs root for the mount namespace.
 #[test]
+#[ignore = "needs root: `make test` runs it as root"]
 fn hidepid_proc_mounts_give_clear_rows() {
-    if euid() != 0 {
-        eprintln!("needs root for a private /proc mount");
-        return;
-    }
+    require_root();
     let worker = Worker::sleep();
     let pid = worker.pid();
     let (dir, so_stem) = so_for_nobody("hidepid");

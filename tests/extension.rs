@@ -518,7 +518,7 @@ fn loads_into_a_read_only_connection() {
 
 #[test]
 fn loads_into_a_database_without_kanban_tables() {
-    let dir = TempDir::new("empty");
+    let dir = temp_dir("empty");
     let path = dir.path().join("other.db");
     let conn = open_with_extension(&path);
     let v: String = conn

@@ -10,7 +10,6 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::*;
 use rusqlite::Connection;
@@ -199,57 +198,76 @@ fn processes_dying_mid_read_give_consistent_rows() {
     assert!(seen[0] > 0 && seen[1] + seen[2] == 500, "{seen:?}");
 }
 
-/// A kernel thread: no memory, no command line; still a consistent live row.
+/// A kernel thread (found by the kernel's `PF_KTHREAD` flag in its stat): no memory, no
+/// command line; still a consistent live row.
 #[test]
 fn kernel_thread_reads_cleanly() {
+    const PF_KTHREAD: u64 = 0x0020_0000;
     let conn = Connection::open_in_memory().unwrap();
     kanban_workers::register(&conn).unwrap();
-    let comm = std::fs::read_to_string("/proc/2/comm").unwrap_or_default();
-    if comm.trim() != "kthreadd" {
-        eprintln!("pid 2 is not kthreadd here ({comm}); nothing to check");
-        return;
-    }
+    let kthread = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok()
+                && stat_fields(*pid)[9 - 3].parse::<u64>().unwrap() & PF_KTHREAD != 0
+        })
+        .expect("a kernel thread in /proc (none is visible inside a PID namespace)");
     let (alive, rss, cmdline): (i64, i64, String) = conn
         .query_row(
-            "SELECT alive, rss_bytes, cmdline FROM proc_stats(2)",
-            [],
+            "SELECT alive, rss_bytes, cmdline FROM proc_stats(?1)",
+            [kthread],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!((alive, rss, cmdline.as_str()), (1, 0, "[]"));
+    assert_eq!(
+        (alive, rss, cmdline.as_str()),
+        (1, 0, "[]"),
+        "pid {kthread}"
+    );
+}
+
+/// Read until the server closes the connection; what it sent before closing.
+fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    stream
+        .read_to_end(&mut buf)
+        .expect("the server closes the connection (within the test's 60 s read timeout)");
+    buf
 }
 
 /// Many idle connections do not stop the server from answering others; a client that never
-/// finishes its headers is dropped after the header timeout.
+/// finishes its head, and every idle connection, is closed once the header timeout has passed
+/// (hyper's `header_read_timeout`: it closes without an answer).
 #[test]
-fn idle_and_slow_clients_do_not_block_others() {
+fn idle_and_slow_clients_do_not_block_others_and_are_closed() {
     let board = Board::new("rel-idle");
     let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
     let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
-    let idle: Vec<TcpStream> = (0..300)
-        .map(|_| TcpStream::connect(&server.addr).unwrap())
-        .collect();
-    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    let mut idle: Vec<TcpStream> = (0..300).map(|_| connect(&server.addr)).collect();
+    let mut slow = connect(&server.addr);
     slow.write_all(b"GET /workers/active HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
+    // A kept-alive connection that was answered once, then went quiet.
+    let mut answered = connect(&server.addr);
+    answered
+        .write_all(b"GET /workers/active HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_one_response(&mut answered).status, 200);
     for _ in 0..20 {
         assert_eq!(server.get("/workers/active").status, 200);
     }
-    // The slow client gets a 408 with a JSON detail once the header timeout has passed, and
-    // the connection is closed.
-    slow.set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut buf = Vec::new();
-    slow.read_to_end(&mut buf).unwrap();
-    let r = parse_response(&buf);
-    assert_eq!(r.status, 408);
-    assert!(r.detail().contains("not received within 1 s"));
-    drop(idle);
+    assert!(read_until_closed(&mut slow).is_empty());
+    assert!(read_until_closed(&mut answered).is_empty());
+    for stream in &mut idle {
+        assert!(read_until_closed(stream).is_empty());
+    }
     assert_eq!(server.get("/workers/active").status, 200);
 }
 
-/// Hostile request lines: path traversal, encoded separators, odd bytes, huge headers. The
-/// server answers each (JSON `detail` for everything it routes) and stays up.
+/// Hostile request lines: path traversal, encoded separators, odd bytes, huge headers. Every
+/// request that reaches routing gets a JSON `detail`; heads hyper refuses get its own 400 or
+/// 431 and a closed connection; the server stays up.
 #[test]
 fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
     let board = Board::new("rel-hostile");
@@ -278,132 +296,102 @@ fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
     let big = "a".repeat(40_000);
     let r = http_request(&server.addr, "GET", "/workers/active", &[("X-Big", &big)]);
     assert_eq!(r.status, 431);
-    assert!(r.detail().contains("exceed 16384 bytes"));
-    let r = http_raw(
-        &server.addr,
-        b"GET /work\xff\xfeers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert_eq!(r.status, 400);
-    assert!(r.detail().contains("byte 0xff is not printable ASCII"));
     for raw in [
-        &b"NOT-HTTP\r\n\r\n"[..],
+        &b"GET /work\xff\xfeers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+        b"NOT-HTTP\r\n\r\n",
         b"GET /workers/active HTTP/9.9\r\n\r\n",
         b"\r\n\r\nGET\r\n\r\n",
         b"GET\r\n\r\n",
     ] {
         let r = http_raw(&server.addr, raw);
-        assert_eq!(r.status, 400, "{raw:?}");
-        assert!(r.detail().contains("malformed request line"), "{raw:?}");
+        assert!(matches!(r.status, 400 | 505), "{raw:?}: {}", r.status);
     }
     assert_eq!(server.get("/workers/active").status, 200);
 }
 
-/// After a good request on a kept-alive connection, a bad head still gets a JSON `detail`
-/// (the guard checks every head, not only the first), bodies are framed so the next request
-/// is found, and the server stays up.
+/// After a good request on a kept-alive connection, a bad head is refused by hyper (400 or
+/// 431) and the connection closed, whether it comes after the answer or pipelined with the
+/// request; half a head is closed after the header timeout. Absurd `Content-Length`s (up to
+/// `u64::MAX`) are refused, or answered and the connection closed, never held open.
 #[test]
-fn every_head_on_a_kept_alive_connection_is_checked() {
+fn bad_heads_on_a_kept_alive_connection_close_it() {
     let board = Board::new("rel-keepalive");
     let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
     let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
     let good = b"GET /workers/active HTTP/1.1\r\nHost: x\r\n\r\n";
-    let connect = || {
-        let s = TcpStream::connect(&server.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        s
-    };
-    // (what follows a good request, status, words of the detail)
     let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(40_000));
     let many: String = (0..101).map(|i| format!("h{i}: v\r\n")).collect();
     let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
-    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (
-            b"GET /work\xffers HTTP/1.1\r\n\r\n".to_vec(),
-            400,
-            "byte 0xff",
-        ),
-        (b"NOT-HTTP\r\n\r\n".to_vec(), 400, "malformed request line"),
-        (
-            b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n".to_vec(),
-            400,
-            "header name",
-        ),
+    // (what follows a good request, the statuses it may get; none: closed without an answer)
+    let cases: Vec<(Vec<u8>, &[u16])> = vec![
+        (b"GET /work\xffers HTTP/1.1\r\n\r\n".to_vec(), &[400]),
+        (b"NOT-HTTP\r\n\r\n".to_vec(), &[400]),
+        (b"GET / HTTP/1.1\r\nbad name: x\r\n\r\n".to_vec(), &[400]),
         (
             b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n".to_vec(),
-            400,
-            "content-length",
+            &[400],
         ),
-        (big.into_bytes(), 431, "exceed 16384 bytes"),
-        (many.into_bytes(), 431, "more than 100 request headers"),
-        (
-            b"GET /workers/active HTTP/1.1\r\nHo".to_vec(),
-            408,
-            "not received within 1 s",
-        ),
+        (big.into_bytes(), &[431]),
+        (many.into_bytes(), &[431]),
+        (b"GET /workers/active HTTP/1.1\r\nHo".to_vec(), &[]),
     ];
-    for (bad, status, words) in &cases {
+    for (bad, statuses) in &cases {
         let what = String::from_utf8_lossy(&bad[..bad.len().min(40)]).into_owned();
-        // One at a time: the good request's answer first, then the bad head.
-        let mut s = connect();
-        s.write_all(good).unwrap();
-        assert_eq!(read_one_response(&mut s).status, 200, "{what}");
-        s.write_all(bad).unwrap();
-        let r = read_one_response(&mut s);
-        assert_eq!(r.status, *status, "{what}");
-        assert!(r.detail().contains(words), "{what}: {:?}", r.json());
-        assert_eq!(r.header("connection"), Some("close"), "{what}");
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).unwrap();
-        assert!(rest.is_empty(), "{what}: nothing after the refusal");
-        // Pipelined: both in one write.
-        if *status != 408 {
-            let mut s = connect();
-            s.write_all(&[&good[..], bad].concat()).unwrap();
-            assert_eq!(read_one_response(&mut s).status, 200, "{what}");
-            assert_eq!(read_one_response(&mut s).status, *status, "{what}");
+        // One at a time (the good request's answer first, then the bad head), then pipelined.
+        for pipelined in [false, true] {
+            let mut s = connect(&server.addr);
+            if pipelined {
+                s.write_all(&[&good[..], bad].concat()).unwrap();
+                assert_eq!(read_one_response(&mut s).status, 200, "{what}");
+            } else {
+                s.write_all(good).unwrap();
+                assert_eq!(read_one_response(&mut s).status, 200, "{what}");
+                s.write_all(bad).unwrap();
+            }
+            let rest = read_until_closed(&mut s);
+            if statuses.is_empty() {
+                assert!(
+                    rest.is_empty(),
+                    "{what}: {:?}",
+                    String::from_utf8_lossy(&rest)
+                );
+            } else {
+                let (r, _) = parse_head(&rest).expect("an answer before the close");
+                assert!(statuses.contains(&r.status), "{what}: {}", r.status);
+            }
         }
     }
-    // Bodies are skipped by their length, or by their chunk framing (a chunk extension, a
-    // trailer), and the next head on the connection is found and checked: a good one is
-    // answered, a bad one refused with a JSON detail. One write, one chunk: hyper drains an
-    // unread body with a single read of what has arrived, one chunk at most, and closes the
-    // connection otherwise (the guard's framing of several chunks is unit-tested).
-    let length_framed =
-        "POST /workers/active HTTP/1.1\r\nContent-Length: 26\r\n\r\nGET /not-a-head HTTP/1.1\r\n";
-    // A chunk whose data looks like heads: only its framing tells where the next head is.
-    let data = "NOT-HTTP\r\n\r\nGET / HTTP/1.1\r\n";
-    let chunked = format!(
-        "POST /workers/active HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
-         {:x};x=y\r\n{data}\r\n0\r\nX-Trailer: GET /\r\n\r\n",
-        data.len()
-    );
-    let all = [
-        length_framed.as_bytes(),
-        chunked.as_bytes(),
-        good,
-        b"NOT-HTTP\r\n\r\n",
-    ]
-    .concat();
-    let mut s = connect();
-    s.write_all(&all).unwrap();
-    assert_eq!(read_one_response(&mut s).status, 405);
-    assert_eq!(read_one_response(&mut s).status, 405);
-    assert_eq!(read_one_response(&mut s).status, 200);
-    let r = read_one_response(&mut s);
-    assert_eq!(r.status, 400);
-    assert!(r.detail().contains("malformed request line"));
-    // A request framed two ways (how requests are smuggled past proxies) is refused.
-    let mut s = connect();
+    // Content-Length near and at u64::MAX on a route, with and without some of the body: the
+    // connection ends at once (refused, or answered and closed since the body is never read).
+    for length in [u64::MAX, u64::MAX - 1, u64::MAX - 2, u64::MAX - 3, 1 << 63] {
+        for body in ["", "abc"] {
+            let mut s = connect(&server.addr);
+            write!(
+                s,
+                "GET /runs/1 HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{body}"
+            )
+            .unwrap();
+            let rest = read_until_closed(&mut s);
+            let (r, _) = parse_head(&rest).expect("an answer");
+            assert!(
+                matches!(r.status, 404 | 400 | 431),
+                "{length}: {}",
+                r.status
+            );
+        }
+    }
+    // A request framed two ways (how requests are smuggled past proxies): hyper answers it
+    // at most once and closes the connection.
+    let mut s = connect(&server.addr);
     s.write_all(
-        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /workers/active HTTP/1.1\r\n\r\n",
     )
     .unwrap();
-    let r = read_one_response(&mut s);
-    assert_eq!(r.status, 400);
-    assert!(
-        r.detail()
-            .contains("both Transfer-Encoding and Content-Length")
-    );
+    let rest = read_until_closed(&mut s);
+    let (r, len) = parse_head(&rest).expect("an answer");
+    assert!(matches!(r.status, 400 | 404), "{}", r.status);
+    let length: usize = r.header("content-length").unwrap().parse().unwrap();
+    assert_eq!(rest.len(), len + length, "one answer only");
     assert_eq!(server.get("/workers/active").status, 200);
 }
 

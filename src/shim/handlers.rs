@@ -40,14 +40,22 @@ fn query_rows(
 ) -> Result<Vec<Map<String, Value>>, ApiError> {
     let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     let mut rows = match id {
         Some(id) => stmt.query([id]),
         None => stmt.query([]),
     }
     .map_err(err)?;
     let mut out = Vec::new();
+    // The column names are taken after the first step, not from the cached statement: when
+    // the board's schema changed since it was prepared (the owner added a column), SQLite
+    // prepares it again during that step, and only then are the names (and their number)
+    // the table's current ones.
+    let mut names: Vec<String> = Vec::new();
     while let Some(row) = rows.next().map_err(err)? {
+        if names.is_empty() {
+            let stmt: &rusqlite::Statement<'_> = row.as_ref();
+            names = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        }
         out.push(row_object(row, &names).map_err(err)?);
     }
     Ok(out)
@@ -73,11 +81,44 @@ fn json_value(v: ValueRef<'_>) -> Value {
 }
 
 /// A column holding JSON text (`metadata`, `proc_stats.cmdline`) as JSON; null when empty,
-/// not text, or not JSON.
+/// not text, or not JSON. Numbers come back as the board's owner (Python's `json`) gives
+/// them: integers with all their digits, however many (serde_json's `arbitrary_precision`
+/// keeps the text), and other numbers as 64-bit floats.
 fn decode_json_text(v: Value) -> Value {
     match v {
-        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        Value::String(text) => serde_json::from_str(&text).map_or(Value::Null, python_numbers),
         _ => Value::Null,
+    }
+}
+
+fn python_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if n
+                .to_string()
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'-')
+            {
+                // An integer beyond 64 bits: its digits, as written.
+                Value::Number(n)
+            } else {
+                // A fraction or an exponent: a float (null if it is beyond f64's range).
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Value::Null, Value::Number)
+            }
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(python_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, python_numbers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

@@ -6,7 +6,6 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod handlers;
-pub mod head_guard;
 pub mod routes;
 pub mod server;
 

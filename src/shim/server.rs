@@ -2,25 +2,25 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use super::ApiError;
 use super::db::Db;
-use super::head_guard::{HeadGuard, REFUSAL_HEADER, Refusal};
 use super::{handlers, routes};
 
-/// The most a client may send as request line + headers (hyper's minimum is 8 KiB).
+/// The most hyper buffers of a request head (request line + headers); a longer head is
+/// answered 431 by hyper. hyper's minimum is 8 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -68,16 +68,16 @@ pub async fn serve(
                 let state = Arc::clone(&state);
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let refusal: Refusal = Arc::new(OnceLock::new());
-                    let stream = HeadGuard::new(stream, MAX_HEADER_BYTES, header_timeout, Arc::clone(&refusal));
-                    let service = service_fn(move |req| {
-                        let refused = refused(&req, &refusal);
-                        handle(Arc::clone(&state), req, refused)
-                    });
-                    // The guard keeps the header timeout (hyper's would close without a word).
+                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                    // Malformed, oversized and slow request heads are hyper's to answer: it
+                    // refuses them (400, 431) or closes the connection when a head is not
+                    // complete within the header timeout, which also bounds how long an idle
+                    // kept-alive connection stays open.
                     let conn = http1::Builder::new()
-                        .header_read_timeout(None)
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
                         .max_buf_size(MAX_HEADER_BYTES)
+                        .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn).await;
                 });
@@ -91,35 +91,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// The refusal this request stands in for, if it is the guard's stand-in.
-fn refused(req: &Request<Incoming>, refusal: &Refusal) -> Option<(u16, String)> {
-    if req.headers().contains_key(REFUSAL_HEADER) {
-        refusal.get().cloned()
-    } else {
-        None
-    }
-}
-
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
-    refused: Option<(u16, String)>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
-    if let Some((status, detail)) = refused {
-        if state.log_requests {
-            eprintln!(
-                "- - {status} {}us ({detail})",
-                started.elapsed().as_micros()
-            );
-        }
-        let body = to_json(&ApiError::new(status, detail).body());
-        let mut response = respond(status, body, false);
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-        return Ok(response);
-    }
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let (status, body) = match routes::route(&method, &path) {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Instructions per request in the shim, counted by callgrind (repeatable on a noisy machine).
+# For each path: the shim runs under callgrind twice, once answering N requests on one
+# kept-alive connection and once answering none; (total(N) - total(0)) / N is the cost of one
+# request, start-up and shutdown cancelled out.
+# usage: benches/callgrind.sh [N]    (from the repository root; needs valgrind)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benches/common.sh
+n=${1:-2000}
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+bench_setup >&2
+dir=$(mktemp -d)
+fresh_board "$dir/board.db" 1000 50
+trap 'kill_workers "$board"; rm -rf "$dir"' EXIT
+
+# Total instructions of one shim process that answered $2 requests for path $1.
+count() {
+  local out="$dir/cg.$RANDOM"
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    target/release/kanban-workers serve --db "$board" --listen 127.0.0.1:0 --quiet --nice 0 \
+    >"$dir/stdout" 2>"$dir/stderr" &
+  local vg=$!
+  local port=""
+  for _ in $(seq 600); do
+    port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/stdout" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { cat "$dir/stderr" >&2; exit 1; }
+  /usr/bin/python3 - "$port" "$1" "$2" <<'PY'
+import http.client, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+for _ in range(n):
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+c.close()
+PY
+  kill -TERM "$vg"
+  wait "$vg" || true
+  sed -n 's/^summary: //p;s/^totals: //p' "$out" | head -1
+}
+
+printf '| path | instructions a request (callgrind, %d requests on one connection) |\n|---|---|\n' "$n"
+for path in /no-such-route /workers/active /runs/1 /runs/1/inspect; do
+  base=$(count "$path" 0)
+  total=$(count "$path" "$n")
+  printf '| `%s` | %s |\n' "$path" $(( (total - base) / n ))
+done

@@ -1,0 +1,152 @@
+//! Real board files with the kanban schema, and the rows the tests put in them.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+use super::extension::open_with_extension;
+
+/// A temporary directory (removed on drop) named for the test that made it.
+pub fn temp_dir(tag: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("kanban-workers-test-{tag}-"))
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// A board file with the kanban schema (WAL, as the owner runs it), in its own temp dir.
+pub struct Board {
+    pub dir: TempDir,
+    pub path: PathBuf,
+}
+
+impl Board {
+    pub fn new(tag: &str) -> Board {
+        let dir = temp_dir(tag);
+        let path = dir.path().join("kanban.db");
+        create_board(&path);
+        Board { dir, path }
+    }
+
+    /// A plain connection (no extension) for writing fixtures.
+    pub fn writer(&self) -> Connection {
+        Connection::open(&self.path).expect("open board")
+    }
+
+    /// A connection with the built `.so` loaded through `load_extension`.
+    pub fn with_extension(&self) -> Connection {
+        open_with_extension(&self.path)
+    }
+}
+
+/// Creates a board file at `path` with the kanban schema (WAL, as the owner runs it); returns
+/// a plain connection to it for writing fixtures.
+pub fn create_board(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("create board");
+    conn.pragma_update(None, "journal_mode", "wal")
+        .expect("wal");
+    conn.execute_batch(include_str!("../../sql/kanban_schema.sql"))
+        .expect("schema");
+    conn
+}
+
+/// A task and its run, as `insert_run` writes them:
+/// `RunSpec::new("t_x").pid(123).ended(ts)` is an open run of a running task unless told.
+pub struct RunSpec<'a> {
+    pub task_id: &'a str,
+    pub task_status: &'a str,
+    pub pid: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub started_at: i64,
+    pub claim_lock: Option<&'a str>,
+}
+
+impl Default for RunSpec<'_> {
+    fn default() -> Self {
+        RunSpec {
+            task_id: "t_1",
+            task_status: "running",
+            pid: None,
+            ended_at: None,
+            started_at: 1_700_000_000,
+            claim_lock: Some("host-a:4242"),
+        }
+    }
+}
+
+impl<'a> RunSpec<'a> {
+    pub fn new(task_id: &'a str) -> Self {
+        RunSpec {
+            task_id,
+            ..Default::default()
+        }
+    }
+    pub fn pid(mut self, pid: i64) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+    pub fn ended(mut self, at: i64) -> Self {
+        self.ended_at = Some(at);
+        self
+    }
+    pub fn started(mut self, at: i64) -> Self {
+        self.started_at = at;
+        self
+    }
+    pub fn status(mut self, task_status: &'a str) -> Self {
+        self.task_status = task_status;
+        self
+    }
+    pub fn lock(mut self, claim_lock: Option<&'a str>) -> Self {
+        self.claim_lock = claim_lock;
+        self
+    }
+}
+
+/// Insert a task (unless it exists) and a run; returns the run id.
+pub fn insert_run(conn: &Connection, spec: &RunSpec<'_>) -> i64 {
+    conn.execute(
+        "INSERT OR IGNORE INTO tasks (id, title, assignee, status, created_at, claim_lock, worker_pid)
+         VALUES (?1, 'title of ' || ?1, 'agent-x', ?2, ?3, ?4, ?5)",
+        rusqlite::params![spec.task_id, spec.task_status, spec.started_at, spec.claim_lock, spec.pid],
+    )
+    .expect("insert task");
+    conn.execute(
+        "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid,
+                                max_runtime_seconds, last_heartbeat_at, started_at, ended_at, metadata)
+         VALUES (?1, 'default', 'running', ?2, ?3 + 900, ?4, 3600, ?3 + 5, ?3, ?5, '{\"k\": 1}')",
+        rusqlite::params![spec.task_id, spec.claim_lock, spec.started_at, spec.pid, spec.ended_at],
+    )
+    .expect("insert run");
+    conn.last_insert_rowid()
+}
+
+/// The columns of `active_workers`, in order: the reference's JSON keys plus `worker_host`.
+pub const ACTIVE_WORKERS_COLUMNS: [&str; 13] = [
+    "run_id",
+    "task_id",
+    "task_title",
+    "task_status",
+    "task_assignee",
+    "profile",
+    "worker_pid",
+    "started_at",
+    "claim_lock",
+    "claim_expires",
+    "last_heartbeat_at",
+    "max_runtime_seconds",
+    "worker_host",
+];
+
+/// A file's bytes, to prove nothing was written to it.
+pub fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read file")
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
