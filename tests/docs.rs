@@ -1,12 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Every registered SQL function, view and column is documented in the README and exercised
-//! by a test; and what the library registers is exactly what it declares.
+//! Every registered SQL function, view and column is documented in `docs/sql.md` and exercised
+//! by a test; what the library registers is exactly what it declares; the README's links to
+//! the docs lead somewhere.
 
 use std::collections::BTreeSet;
 
 use kanban_workers::{FUNCTIONS, proc_stats::COLUMNS, views::VIEWS};
 use rusqlite::Connection;
 
+const SQL_DOCS: &str = include_str!("../docs/sql.md");
 const README: &str = include_str!("../README.md");
 
 fn names(conn: &Connection, sql: &str) -> BTreeSet<String> {
@@ -41,15 +43,15 @@ fn registered_functions_are_exactly_the_declared_ones() {
 fn every_function_view_and_column_is_documented() {
     for name in FUNCTIONS.iter().chain(VIEWS.iter().map(|(n, _)| n)) {
         assert!(
-            README.contains(&format!("### `{name}")),
-            "README has no section for {name}"
+            SQL_DOCS.contains(&format!("\n## `{name}")),
+            "docs/sql.md has no section for {name}"
         );
     }
     for c in COLUMNS {
         let row = format!("| `{}` | {} |", c.name, c.sql_type);
         assert!(
-            README.contains(&row),
-            "README's proc_stats table lacks the row {row}"
+            SQL_DOCS.contains(&row),
+            "docs/sql.md's proc_stats table lacks the row {row}"
         );
     }
     let conn = Connection::open_in_memory().expect("db");
@@ -62,8 +64,8 @@ fn every_function_view_and_column_is_documented() {
             .expect("view");
         for col in stmt.column_names() {
             assert!(
-                README.contains(&format!("| `{col}` |")),
-                "README lacks {view}.{col}"
+                SQL_DOCS.contains(&format!("| `{col}` |")),
+                "docs/sql.md lacks {view}.{col}"
             );
         }
     }
@@ -81,4 +83,29 @@ fn every_function_and_view_is_exercised_by_a_test() {
     for name in FUNCTIONS.iter().chain(VIEWS.iter().map(|(n, _)| n)) {
         assert!(tests.contains(name), "no test mentions {name}");
     }
+}
+
+#[test]
+fn the_readme_links_to_files_that_exist_and_stays_short() {
+    let links: Vec<&str> = README
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|target| !target.starts_with("http"))
+        .collect();
+    for doc in ["docs/sql.md", "docs/http.md", "docs/design.md"] {
+        assert!(links.contains(&doc), "README does not link {doc}");
+    }
+    for target in links {
+        let path = format!("{}/{target}", env!("CARGO_MANIFEST_DIR"));
+        assert!(
+            std::path::Path::new(&path).is_file(),
+            "README links {target}, which does not exist"
+        );
+    }
+    assert!(
+        README.len() < 8 * 1024,
+        "README is {} bytes: move detail to docs/",
+        README.len()
+    );
 }

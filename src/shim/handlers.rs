@@ -18,7 +18,7 @@ const INSPECT_SQL: &str = include_str!("../../sql/route_inspect.sql");
 pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
     match route {
         Route::WorkersActive => workers_active(conn),
-        Route::Run(id) => run(conn, id).map(|v| to_bytes(&v)),
+        Route::Run(id) => run(conn, id),
         Route::Inspect(id) => inspect(conn, id).map(|v| to_bytes(&v)),
     }
 }
@@ -86,39 +86,35 @@ fn json_value(v: ValueRef<'_>) -> Value {
 /// keeps the text), and other numbers as 64-bit floats.
 fn decode_json_text(v: Value) -> Value {
     match v {
-        Value::String(text) => serde_json::from_str(&text).map_or(Value::Null, python_numbers),
+        Value::String(text) => match serde_json::from_str(&text) {
+            Ok(mut value) => {
+                python_numbers(&mut value);
+                value
+            }
+            Err(_) => Value::Null,
+        },
         _ => Value::Null,
     }
 }
 
-fn python_numbers(v: Value) -> Value {
+/// Numbers as Python's `json` reads and writes them back: an integer keeps its digits (`-0` is
+/// `0`), anything with a fraction or an exponent is a 64-bit float (null beyond its range).
+fn python_numbers(v: &mut Value) {
     match v {
         Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else if n
-                .to_string()
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'-')
-            {
-                // An integer beyond 64 bits: its digits, as written.
-                Value::Number(n)
-            } else {
-                // A fraction or an exponent: a float (null if it is beyond f64's range).
-                n.as_f64()
+            let text = n.as_str();
+            if text == "-0" {
+                *v = Value::from(0);
+            } else if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+                *v = n
+                    .as_f64()
                     .and_then(serde_json::Number::from_f64)
-                    .map_or(Value::Null, Value::Number)
+                    .map_or(Value::Null, Value::Number);
             }
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(python_numbers).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, python_numbers(v)))
-                .collect(),
-        ),
-        other => other,
+        Value::Array(items) => items.iter_mut().for_each(python_numbers),
+        Value::Object(map) => map.values_mut().for_each(python_numbers),
+        _ => {}
     }
 }
 
@@ -186,18 +182,36 @@ fn write_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
     };
 }
 
-/// `{"run": {every task_runs column}}` with `metadata` decoded from JSON text.
-pub fn run(conn: &Connection, id: i64) -> Result<Value, ApiError> {
-    let mut run = query_rows(conn, RUN_SQL, Some(id))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| not_found(id))?;
-    if let Some(meta) = run.get_mut("metadata") {
-        *meta = decode_json_text(meta.take());
+/// `{"run": {every task_runs column}}` with `metadata` decoded from JSON text, written straight
+/// from the row (numbers as serde_json's `arbitrary_precision` holds them would cost an
+/// allocation each in a JSON tree).
+pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
+    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
+    let mut stmt = conn.prepare_cached(RUN_SQL).map_err(err)?;
+    let mut rows = stmt.query([id]).map_err(err)?;
+    let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
+    // Names after the step: a schema change since the statement was cached (the owner added a
+    // column) is seen by SQLite during the step, which prepares the statement again.
+    let stmt: &rusqlite::Statement<'_> = row.as_ref();
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"{\"run\":{");
+    for i in 0..stmt.column_count() {
+        let name = stmt.column_name(i).map_err(err)?;
+        if i > 0 {
+            out.push(b',');
+        }
+        write_value(&mut out, ValueRef::Text(name.as_bytes()));
+        out.push(b':');
+        let value = row.get_ref(i).map_err(err)?;
+        if name == "metadata" {
+            let decoded = decode_json_text(json_value(value));
+            let _ = serde_json::to_writer(&mut out, &decoded);
+        } else {
+            write_value(&mut out, value);
+        }
     }
-    let mut body = Map::with_capacity(1);
-    body.insert("run".into(), Value::Object(run));
-    Ok(Value::Object(body))
+    out.extend_from_slice(b"}}");
+    Ok(out)
 }
 
 /// The live stats of the run's worker, or why there are none.
