@@ -13,15 +13,19 @@ fn main() -> ExitCode {
     let args = match config::parse(&argv) {
         Ok(Command::Run(args)) => args,
         Ok(Command::Help) => {
-            print!("{}", config::USAGE);
+            let _ = std::io::stdout().write_all(config::USAGE.as_bytes());
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
-            println!("kanban-workers {}", kanban_workers::version::VERSION);
+            let _ = writeln!(
+                std::io::stdout(),
+                "kanban-workers {}",
+                kanban_workers::version::VERSION
+            );
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("kanban-workers: {e}");
+            kanban_workers::log!("kanban-workers: {e}");
             return ExitCode::from(2);
         }
     };
@@ -31,11 +35,11 @@ fn main() -> ExitCode {
         _ => match config::resolve_board(args.db.as_deref(), &env) {
             Ok(path) => Some(path),
             Err(e) if args.mode == Mode::Serve => {
-                eprintln!("kanban-workers: {e}");
+                kanban_workers::log!("kanban-workers: {e}");
                 return ExitCode::from(2);
             }
             Err(e) => {
-                eprintln!("kanban-workers: {e}\nStarting a demo board instead.\n");
+                kanban_workers::log!("kanban-workers: {e}\nStarting a demo board instead.\n");
                 None
             }
         },
@@ -46,7 +50,7 @@ fn main() -> ExitCode {
         None => match Demo::create() {
             Ok(d) => Some(d),
             Err(e) => {
-                eprintln!("kanban-workers: {e}");
+                kanban_workers::log!("kanban-workers: {e}");
                 return ExitCode::FAILURE;
             }
         },
@@ -57,7 +61,7 @@ fn main() -> ExitCode {
         (None, None) => return ExitCode::FAILURE,
     };
     if !board.is_file() {
-        eprintln!(
+        kanban_workers::log!(
             "kanban-workers: warning: board {} does not exist (yet); answering 503 until it does",
             board.display()
         );
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     // Before any thread starts: every thread inherits the main thread's niceness.
     if args.nice > 0 {
         if let Err(e) = rustix::process::setpriority_process(None, args.nice) {
-            eprintln!(
+            kanban_workers::log!(
                 "kanban-workers: warning: cannot set niceness {}: {e}",
                 args.nice
             );
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kanban-workers: cannot start the runtime: {e}");
+            kanban_workers::log!("kanban-workers: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -105,11 +109,11 @@ fn main() -> ExitCode {
     drop(demo);
     match result {
         Ok(()) => {
-            eprintln!("kanban-workers: stopped");
+            kanban_workers::log!("kanban-workers: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("kanban-workers: cannot serve on {}: {e}", args.listen);
+            kanban_workers::log!("kanban-workers: cannot serve on {}: {e}", args.listen);
             ExitCode::FAILURE
         }
     }

@@ -414,3 +414,27 @@ fn a_request_slower_than_the_header_timeout_is_still_answered() {
     assert!(r.detail().contains("busy"), "{:?}", r.json());
     assert_eq!(server.get("/workers/active").status, 200);
 }
+
+/// The reader of the server's stderr goes away (a closed pipe: every log write fails with
+/// EPIPE). Requests are still answered, and SIGTERM still stops the server with status 0.
+#[test]
+fn closing_the_reader_of_stderr_does_not_silence_the_server() {
+    let board = Board::new("rel-stderr");
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    // Not --quiet: a log line for every request.
+    let mut server = Server::start_with(bin, &board.path, &[]);
+    assert_eq!(server.get("/workers/active").status, 200);
+    drop(server.child.stderr.take());
+    for path in [
+        "/workers/active",
+        "/runs/1",
+        "/runs/1/inspect",
+        "/nope",
+        "/runs/x",
+    ] {
+        let r = server.get(path);
+        assert!(matches!(r.status, 200 | 404 | 422), "{path}: {}", r.status);
+    }
+    let (stopped_cleanly, _) = server.stop();
+    assert!(stopped_cleanly, "the server did not exit 0 on SIGTERM");
+}

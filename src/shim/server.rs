@@ -59,7 +59,7 @@ pub async fn serve(
                     Ok((stream, _)) => stream,
                     Err(e) => {
                         // Out of fds and the like: say so, back off briefly, keep serving.
-                        eprintln!("kanban-workers: accept failed: {e}");
+                        crate::log!("kanban-workers: accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -119,7 +119,7 @@ async fn handle(
     };
     let response = respond(status, body, method == "HEAD");
     if state.log_requests {
-        eprintln!(
+        crate::log!(
             "{} {} {} {}us",
             method,
             routes::shown(&path),
