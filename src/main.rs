@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use kanban_workers::shim::config::{self, Command, Mode};
 use kanban_workers::shim::db::Db;
 use kanban_workers::shim::demo::Demo;
+use kanban_workers::shim::host::HostPolicy;
 use kanban_workers::shim::server::{self, Options};
 
 fn main() -> ExitCode {
@@ -89,7 +90,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let options = Options { log_requests: !args.quiet, header_timeout: args.header_timeout };
+        let options = Options {
+            log_requests: !args.quiet,
+            hosts: HostPolicy::new(args.listen, args.allowed_hosts.clone()),
+            header_timeout: args.header_timeout,
+        };
         server::serve(listener, Db::new(board.clone()), options, |addr| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());

@@ -578,3 +578,86 @@ fn server_runs_at_lower_priority_by_default() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--nice"));
 }
+
+/// DNS rebinding: a page that made its own name resolve to 127.0.0.1 still sends that name as
+/// `Host`. On loopback only loopback names are answered, unless `--allow-host` names more.
+#[test]
+fn foreign_host_names_are_refused_on_loopback() {
+    let board = Board::new("http-host");
+    let run = insert_run(&board.writer(), &RunSpec::new("t_1").pid(4242));
+    let server = Server::start(&board.path);
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    for route in [
+        "/workers/active",
+        &format!("/runs/{run}"),
+        &format!("/runs/{run}/inspect"),
+    ] {
+        for host in [
+            format!("rebind.example:{port}"),
+            "rebind.example".to_owned(),
+        ] {
+            let r = http_request(&server.addr, "GET", route, &[("Host", &host)]);
+            assert_eq!(r.status, 400, "{route} {host}");
+            assert!(r.detail().contains("rebind.example"), "{}", r.detail());
+            assert!(!String::from_utf8_lossy(&r.body).contains("4242"));
+        }
+        // An absolute request target names its host too.
+        let raw = format!(
+            "GET http://rebind.example:{port}{route} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(http_raw(&server.addr, raw.as_bytes()).status, 400);
+        for host in [
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+            server.addr.clone(),
+        ] {
+            let r = http_request(&server.addr, "GET", route, &[("Host", &host)]);
+            assert_eq!(r.status, 200, "{route} {host}");
+        }
+    }
+    let twice = b"GET /workers/active HTTP/1.1\r\nHost: localhost\r\nHost: rebind.example\r\nConnection: close\r\n\r\n";
+    let r = http_raw(&server.addr, twice);
+    assert_eq!(r.status, 400);
+    assert!(r.detail().contains("more than one Host"), "{}", r.detail());
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let named = Server::start_with(
+        bin,
+        &board.path,
+        &["--quiet", "--allow-host", "dash.internal"],
+    );
+    let ok = http_request(
+        &named.addr,
+        "GET",
+        "/workers/active",
+        &[("Host", "dash.internal:80")],
+    );
+    assert_eq!(ok.status, 200);
+    let other = http_request(
+        &named.addr,
+        "GET",
+        "/workers/active",
+        &[("Host", "other.example")],
+    );
+    assert_eq!(other.status, 400);
+}
+
+/// SIGHUP (a closed terminal) stops the server gracefully, as SIGTERM does; a host name that
+/// resolves to loopback is a valid `--listen`.
+#[test]
+fn sighup_stops_gracefully_and_listen_takes_a_host_name() {
+    let board = Board::new("http-hup");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    cmd.arg("serve")
+        .arg("--db")
+        .arg(&board.path)
+        .args(["--listen", "localhost:0", "--quiet"]);
+    let mut server = Server::spawn(cmd, "serving board");
+    assert_eq!(server.get("/workers/active").status, 200);
+    // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(server.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("stopped"), "{err}");
+}

@@ -246,12 +246,12 @@ fn idle_and_slow_clients_do_not_block_others_and_are_closed() {
     let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
     let mut idle: Vec<TcpStream> = (0..300).map(|_| connect(&server.addr)).collect();
     let mut slow = connect(&server.addr);
-    slow.write_all(b"GET /workers/active HTTP/1.1\r\nHost: x\r\n")
+    slow.write_all(b"GET /workers/active HTTP/1.1\r\nHost: localhost\r\n")
         .unwrap();
     // A kept-alive connection that was answered once, then went quiet.
     let mut answered = connect(&server.addr);
     answered
-        .write_all(b"GET /workers/active HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /workers/active HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     assert_eq!(read_one_response(&mut answered).status, 200);
     for _ in 0..20 {
@@ -297,7 +297,7 @@ fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
     let r = http_request(&server.addr, "GET", "/workers/active", &[("X-Big", &big)]);
     assert_eq!(r.status, 431);
     for raw in [
-        &b"GET /work\xff\xfeers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+        &b"GET /work\xff\xfeers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"[..],
         b"NOT-HTTP\r\n\r\n",
         b"GET /workers/active HTTP/9.9\r\n\r\n",
         b"\r\n\r\nGET\r\n\r\n",
@@ -318,7 +318,7 @@ fn bad_heads_on_a_kept_alive_connection_close_it() {
     let board = Board::new("rel-keepalive");
     let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
     let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
-    let good = b"GET /workers/active HTTP/1.1\r\nHost: x\r\n\r\n";
+    let good = b"GET /workers/active HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(40_000));
     let many: String = (0..101).map(|i| format!("h{i}: v\r\n")).collect();
     let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
@@ -368,7 +368,7 @@ fn bad_heads_on_a_kept_alive_connection_close_it() {
             let mut s = connect(&server.addr);
             write!(
                 s,
-                "GET /runs/1 HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{body}"
+                "GET /runs/1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\r\n{body}"
             )
             .unwrap();
             let rest = read_until_closed(&mut s);

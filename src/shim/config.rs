@@ -23,8 +23,12 @@ usage:
 options:
   --db PATH         the board file (default: $HERMES_KANBAN_DB, else $HERMES_KANBAN_HOME/kanban.db,
                     else ~/.hermes/kanban.db)
-  --listen ADDR     address to listen on (default 127.0.0.1:8765; port 0 picks a free port)
+  --listen ADDR     address to listen on, HOST:PORT (default 127.0.0.1:8765; port 0 picks a
+                    free port; a host name such as localhost is resolved)
   --allow-remote    allow a non-loopback --listen address
+  --allow-host NAME also answer requests whose Host header is NAME (repeatable); on a loopback
+                    address only loopback names (localhost, 127.0.0.1, [::1]) are answered
+                    otherwise, so that a web page cannot read the routes by DNS rebinding
   --quiet           no log line per request
   --nice N          run at niceness N, 0-19 (default 10: the board's own processes come first)
   --header-timeout SECS
@@ -46,6 +50,8 @@ pub struct Args {
     pub mode: Mode,
     pub db: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// Host header names answered besides the loopback ones (see `shim::host`).
+    pub allowed_hosts: Vec<String>,
     pub quiet: bool,
     pub header_timeout: Duration,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
@@ -64,6 +70,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut db = None;
     let mut listen = None;
     let mut allow_remote = false;
+    let mut allowed_hosts = Vec::new();
     let mut quiet = false;
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
     let mut nice = DEFAULT_NICE;
@@ -85,9 +92,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--db" => db = Some(PathBuf::from(value("--db")?)),
             "--listen" => {
                 let text = value("--listen")?;
-                listen = Some(text.parse::<SocketAddr>().map_err(|_| {
-                    format!("--listen: '{text}' is not an address like 127.0.0.1:8765")
-                })?);
+                listen = Some(listen_address(&text)?);
             }
             "--nice" => {
                 let text = value("--nice")?;
@@ -97,6 +102,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 };
             }
             "--allow-remote" => allow_remote = true,
+            "--allow-host" => {
+                let name = value("--allow-host")?.trim().to_ascii_lowercase();
+                if name.is_empty() || name.contains(['/', ' ', '@']) {
+                    return Err(format!("--allow-host: '{name}' is not a host name"));
+                }
+                allowed_hosts.push(name);
+            }
             "--quiet" => quiet = true,
             "--header-timeout" => {
                 let text = value("--header-timeout")?;
@@ -130,10 +142,38 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         mode,
         db,
         listen,
+        allowed_hosts,
         quiet,
         header_timeout,
         nice,
     }))
+}
+
+/// `--listen`'s value: an address (`127.0.0.1:8765`, `[::1]:0`), or a host name and port
+/// (`localhost:0`) resolved to its first address, IPv4 preferred. A name that resolves to
+/// loopback and other addresses at once is taken as its first non-loopback one, so that
+/// `--allow-remote` decides.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bad = |why: String| {
+        format!(
+            "--listen: '{text}' is not an address like 127.0.0.1:8765 or localhost:8765 ({why})"
+        )
+    };
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| !a.ip().is_loopback())
+        .or_else(|| addrs.iter().find(|a| a.is_ipv4()))
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| bad("it resolves to no address".to_owned()))
 }
 
 /// Where the board is: `--db`, else `$HERMES_KANBAN_DB`, else `$HERMES_KANBAN_HOME/kanban.db`,
@@ -217,6 +257,15 @@ mod tests {
         ));
         assert!(
             parse(&args(&["--listen", "nope"]))
+                .unwrap_err()
+                .contains("not an address")
+        );
+        let Ok(Command::Run(a)) = parse(&args(&["--listen", "localhost:0"])) else {
+            panic!("localhost:0 refused");
+        };
+        assert!(a.listen.ip().is_loopback() && a.listen.port() == 0);
+        assert!(
+            parse(&args(&["--listen", "no-such-host.invalid:80"]))
                 .unwrap_err()
                 .contains("not an address")
         );

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod handlers;
+pub mod host;
 pub mod log;
 pub mod routes;
 pub mod server;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use super::ApiError;
 use super::db::Db;
+use super::host::HostPolicy;
 use super::{handlers, routes};
 
 /// The most hyper buffers of a request head (request line + headers); a longer head is
@@ -27,6 +28,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Options {
     pub log_requests: bool,
+    /// Which `Host` names are answered.
+    pub hosts: HostPolicy,
     /// How long a client may take to send its request headers.
     pub header_timeout: Duration,
 }
@@ -34,6 +37,7 @@ pub struct Options {
 struct State {
     db: Db,
     log_requests: bool,
+    hosts: HostPolicy,
 }
 
 /// Serve the board until SIGINT or SIGTERM. `on_ready` is called with the bound address.
@@ -46,12 +50,16 @@ pub async fn serve(
     let state = Arc::new(State {
         db,
         log_requests: options.log_requests,
+        hosts: options.hosts,
     });
     let header_timeout = options.header_timeout;
     on_ready(listener.local_addr()?);
     let graceful = GracefulShutdown::new();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // A closed terminal (SIGHUP) stops the server as gracefully as SIGTERM: its default
+    // action would kill it mid-answer.
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -84,6 +92,7 @@ pub async fn serve(
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            _ = sighup.recv() => break,
         }
     }
     drop(listener);
@@ -98,7 +107,8 @@ async fn handle(
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let (status, body) = match routes::route(&method, &path) {
+    let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path));
+    let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         Ok(route) => {
             let st = Arc::clone(&state);
@@ -128,6 +138,20 @@ async fn handle(
         );
     }
     Ok(response)
+}
+
+/// The request's host (an absolute target's authority, else the `Host` header) is one this
+/// server answers; two `Host` headers are refused (which one would count is ambiguous).
+fn check_host(hosts: &HostPolicy, req: &Request<Incoming>) -> Result<(), ApiError> {
+    if let Some(authority) = req.uri().authority() {
+        return hosts.check(Some(authority.as_str().as_bytes()));
+    }
+    let mut values = req.headers().get_all(HOST).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::new(400, "more than one Host header"));
+    }
+    hosts.check(first.map(HeaderValue::as_bytes))
 }
 
 fn to_json(body: &serde_json::Value) -> Bytes {

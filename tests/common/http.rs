@@ -33,14 +33,18 @@ impl HttpResponse {
     }
 }
 
-/// One request with `Connection: close`, read to EOF.
+/// One request with `Connection: close`, read to EOF. `Host` is the server's address unless
+/// `headers` name one.
 pub fn http_request(
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
 ) -> HttpResponse {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
