@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConnection, VTabCursor,
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
+    VTabCursor,
 };
 use rusqlite::{Connection, Error, Result, ffi};
 
@@ -150,7 +151,7 @@ pub const COLUMNS: &[Column] = &[
         id: Col::Cmdline,
         name: "cmdline",
         sql_type: "TEXT",
-        doc: "JSON array of the argv strings",
+        doc: "JSON array of the argv strings, split as psutil does; invalid UTF-8 becomes U+FFFD",
     },
 ];
 
@@ -242,7 +243,7 @@ unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
     type Cursor = ProcStatsCursor<'vtab>;
 
     fn connect(
-        _db: &mut VTabConnection,
+        db: &mut VTabConnection,
         aux: Option<&Arc<CpuSampler>>,
         _module_name: &[u8],
         _database_name: &[u8],
@@ -250,6 +251,10 @@ unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
         _args: &[&[u8]],
     ) -> Result<(Cow<'static, CStr>, Self)> {
         guarded("connect", || {
+            // Direct use only: a view or trigger stored in a database file (someone else's
+            // schema) cannot call proc_stats behind the user's back, even with
+            // trusted_schema on. TEMP views and triggers, which only the user can make, can.
+            db.config(VTabConfig::DirectOnly)?;
             let tab = ProcStatsTab {
                 base: ffi::sqlite3_vtab::default(),
                 sampler: aux.cloned().unwrap_or_default(),

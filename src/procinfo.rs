@@ -10,7 +10,7 @@
 //! a half-read row would mix two processes, so any "not found" discards the whole reading.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::sync::OnceLock;
 
 use procfs::ProcError;
@@ -174,7 +174,11 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
         info.rss_bytes = Some(statm.resident.saturating_mul(page));
         info.vms_bytes = Some(statm.size.saturating_mul(page));
     }
-    info.cmdline = optional(&mut info, "cmdline", want.cmdline, || process.cmdline())?;
+    info.cmdline = optional(&mut info, "cmdline", want.cmdline, || {
+        let mut data = Vec::new();
+        process.open_relative("cmdline")?.read_to_end(&mut data)?;
+        Ok(split_cmdline(&data))
+    })?;
     if want.fds {
         match count_fds(pid) {
             Ok(n) => info.num_fds = Some(n),
@@ -200,6 +204,28 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
         info.num_fds = None;
     }
     Ok(info)
+}
+
+/// The argv in `/proc/<pid>/cmdline`, split as psutil splits it (the reference dashboard's
+/// library, so both show the same list): arguments end in NUL, and one trailing NUL is
+/// dropped, so a trailing empty argument stays; a process that rewrote its argv with spaces
+/// (setproctitle, without a NUL between arguments) is split on spaces. Bytes that are not
+/// UTF-8 become U+FFFD, one for each invalid sequence (`String::from_utf8_lossy`), where psutil
+/// keeps them as surrogate escapes that JSON cannot carry. Empty (kernel threads, zombies):
+/// no arguments.
+pub fn split_cmdline(data: &[u8]) -> Vec<String> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    let sep = if data.ends_with(b"\0") { b'\0' } else { b' ' };
+    let data = data.strip_suffix(&[sep]).unwrap_or(data);
+    let mut args: Vec<&[u8]> = data.split(|b| *b == sep).collect();
+    if sep == b'\0' && args.len() == 1 && data.contains(&b' ') {
+        args = data.split(|b| *b == b' ').collect();
+    }
+    args.into_iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// One optional read of `/proc/<pid>/<file>` (`""`: the directory itself): `Ok(None)` when not
@@ -297,6 +323,22 @@ mod tests {
         child.kill().expect("kill");
         child.wait().expect("reap");
         assert_eq!(read_process(&process, pid, Want::ALL), Reading::Gone);
+    }
+
+    #[test]
+    fn cmdline_is_split_as_psutil_splits_it() {
+        let split = |b: &[u8]| split_cmdline(b);
+        assert_eq!(split(b""), Vec::<String>::new());
+        assert_eq!(split(b"sleep\x001000\x00"), ["sleep", "1000"]);
+        assert_eq!(split(b"a\x00\x00"), ["a", ""]);
+        assert_eq!(split(b"a\x00\x00\x00"), ["a", "", ""]);
+        assert_eq!(split(b"\x00"), [""]);
+        assert_eq!(split(b"a\xffb\x00c\x00"), ["a\u{fffd}b", "c"]);
+        // Rewritten argv (setproctitle): spaces, with or without a final NUL.
+        assert_eq!(split(b"worker: busy idle"), ["worker:", "busy", "idle"]);
+        assert_eq!(split(b"worker: busy \x00"), ["worker:", "busy", ""]);
+        // No final NUL and no space: one argument, as written.
+        assert_eq!(split(b"abc"), ["abc"]);
     }
 
     #[test]

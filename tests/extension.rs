@@ -516,6 +516,109 @@ fn loads_into_a_read_only_connection() {
     );
 }
 
+/// A database file's own schema (a trigger, a view) cannot call proc_stats, even with
+/// `trusted_schema` on: it would copy the user's processes' command lines into its tables.
+/// The user's own TEMP views and triggers can, and the version function stays usable.
+#[test]
+fn a_database_schema_cannot_call_proc_stats() {
+    let board = Board::new("directonly");
+    board
+        .writer()
+        .execute_batch(
+            "CREATE TABLE bait (x);
+             CREATE TABLE stolen (cmd TEXT);
+             CREATE TRIGGER grab AFTER INSERT ON bait BEGIN
+                 INSERT INTO stolen SELECT cmdline FROM proc_stats(1);
+             END;
+             CREATE VIEW peek AS SELECT cmdline FROM proc_stats(1);
+             CREATE VIEW version AS SELECT kanban_workers_version() AS v;",
+        )
+        .unwrap();
+    let conn = board.with_extension();
+    conn.pragma_update(None, "trusted_schema", "ON").unwrap();
+    let err = conn
+        .execute("INSERT INTO bait VALUES (1)", [])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unsafe use of virtual table"), "{err}");
+    let err = conn
+        .query_row("SELECT cmd FROM peek", [], |r| r.get::<_, String>(0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unsafe use of virtual table"), "{err}");
+    let stolen: i64 = conn
+        .query_row("SELECT count(*) FROM stolen", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stolen, 0);
+    // The user's own: TEMP objects and top-level SQL.
+    conn.execute_batch("CREATE TEMP VIEW mine AS SELECT cmdline FROM proc_stats(1)")
+        .unwrap();
+    let mine: String = conn
+        .query_row("SELECT cmdline FROM mine", [], |r| r.get(0))
+        .unwrap();
+    assert!(mine.starts_with('['), "{mine}");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM active_workers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    let v: String = conn
+        .query_row("SELECT v FROM version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, kanban_workers::version::VERSION);
+}
+
+/// The guard docs/sql.md recommends for untrusted pids, taken from the docs as written: every
+/// stored value gives a row or NULLs, never an error.
+#[test]
+fn the_documented_pid_guard_never_errors() {
+    let docs = include_str!("../docs/sql.md");
+    let guard = docs
+        .lines()
+        .find(|l| l.starts_with("LEFT JOIN proc_stats(CASE WHEN typeof("))
+        .expect("the guard in docs/sql.md")
+        .trim_end_matches(';');
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let values = "(12.0), (12.5), ('12abc'), (x'0c'), (NULL), (0), (-1), (4194305), (1), (1e300)";
+    let sql = format!(
+        "WITH active_workers(run_id, worker_pid) AS (SELECT 0, column1 FROM (VALUES {values}))
+         SELECT w.run_id, p.alive FROM active_workers w {guard}"
+    );
+    let rows: Vec<(i64, Option<i64>)> = conn
+        .prepare(&sql)
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    assert_eq!(rows.len(), 10);
+    // Only pid 1 (an integer in range) reaches proc_stats.
+    let alive: Vec<i64> = rows.iter().filter_map(|(_, a)| *a).collect();
+    assert_eq!(alive, [1]);
+}
+
+/// An argv with bytes that are not UTF-8 and a trailing empty argument, as a real process has
+/// it: decoded lossily (U+FFFD), the empty argument kept, and no `error`.
+#[test]
+fn cmdline_with_non_utf8_bytes_and_a_trailing_empty_argument() {
+    use std::os::unix::ffi::OsStrExt;
+    // `read` is a shell builtin: the shell itself waits on its stdin, with this argv.
+    let worker = Worker::asleep(
+        std::process::Command::new("sh")
+            .args(["-c", "read x", "name"])
+            .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+            .arg("")
+            .stdin(std::process::Stdio::piped()),
+    );
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let (cmdline, error): (String, Option<String>) = conn
+        .query_row(
+            "SELECT cmdline, error FROM proc_stats(?1)",
+            [worker.pid()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let argv: Vec<String> = serde_json::from_str(&cmdline).unwrap();
+    assert_eq!(argv, ["sh", "-c", "read x", "name", "caf\u{fffd}", ""]);
+    assert_eq!(error, None);
+}
+
 #[test]
 fn loads_into_a_database_without_kanban_tables() {
     let dir = temp_dir("empty");

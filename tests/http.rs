@@ -661,3 +661,33 @@ fn sighup_stops_gracefully_and_listen_takes_a_host_name() {
     std::io::Read::read_to_string(server.child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("stopped"), "{err}");
 }
+
+/// A `worker_pid` stored as something other than an integer (the column has INTEGER affinity,
+/// but 12.5, '12abc' and blobs stay what they are) is a stated reason, never an error; the
+/// same row is still listed by `/workers/active`, as the reference lists it.
+#[test]
+fn non_integer_worker_pids_are_an_invalid_worker_pid() {
+    let board = Board::new("http-realpid");
+    let w = board.writer();
+    let mut runs = Vec::new();
+    for (i, stored) in ["12.5", "'12abc'", "x'0c'", "1e300"].iter().enumerate() {
+        let run = insert_run(&w, &RunSpec::new(&format!("t_{i}")).pid(4242));
+        w.execute(
+            &format!("UPDATE task_runs SET worker_pid = {stored} WHERE id = ?1"),
+            [run],
+        )
+        .unwrap();
+        runs.push(run);
+    }
+    let server = Server::start(&board.path);
+    for run in &runs {
+        let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["alive"], false, "{body}");
+        assert_eq!(body["reason"], "invalid worker_pid", "{body}");
+    }
+    let (status, body) = server.get_json(&format!("/runs/{}/inspect", runs[0]));
+    assert_eq!((status, &body["pid"]), (200, &json!(12.5)));
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!((status, body["count"].clone()), (200, json!(4)), "{body}");
+}

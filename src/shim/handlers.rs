@@ -221,22 +221,20 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Value, ApiError> {
         .next()
         .ok_or_else(|| not_found(id))?;
     let get = |k: &str| row.get(k).cloned().unwrap_or(Value::Null);
-    if !get("ended_at").is_null() {
-        return Ok(json!({ "run_id": id, "alive": false, "reason": "run already ended" }));
-    }
-    let pid = get("worker_pid");
-    if pid.is_null() {
-        return Ok(json!({ "run_id": id, "alive": false, "reason": "no worker_pid recorded" }));
-    }
-    if get("alive") != json!(1) {
-        let mut out =
-            json!({ "run_id": id, "alive": false, "pid": pid, "reason": "process not found" });
+    // The verdict is the query's (`not_alive`); the body takes the reference's shape.
+    if let Value::String(reason) = get("not_alive") {
+        let mut out = json!({ "run_id": id, "alive": false });
+        if reason == "process not found" || reason == "invalid worker_pid" {
+            out["pid"] = get("worker_pid");
+        }
         // A zombie has exited but is not reaped yet: say so.
-        if get("reason") == json!("zombie") {
+        if get("proc_reason") == json!("zombie") {
             out["status"] = json!("zombie");
         }
+        out["reason"] = Value::String(reason);
         return Ok(out);
     }
+    let pid = get("worker_pid");
     let cmdline = decode_json_text(get("cmdline"));
     let mut out = json!({
         "run_id": id,

@@ -12,21 +12,24 @@ impl Worker {
     /// `sleep 1000`, returned once it has exec'd and is asleep (state `S`), so that what
     /// the tests read of it no longer changes.
     pub fn sleep() -> Worker {
-        let w = Worker(
-            Command::new("sleep")
-                .arg("1000")
-                .spawn()
-                .expect("spawn sleep"),
-        );
+        let w = Worker::asleep(Command::new("sleep").arg("1000"));
+        assert_eq!(proc_truth(w.pid()).cmdline, ["sleep", "1000"]);
+        w
+    }
+
+    /// Spawn `cmd` and return once it has finished exec'ing and sleeps (state `S`, its argv in
+    /// place: `spawn` returns while the kernel may still be setting up the new argv).
+    pub fn asleep(cmd: &mut Command) -> Worker {
+        let w = Worker(cmd.spawn().expect("spawn worker"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let t = proc_truth(w.pid());
-            if t.state == 'S' && t.cmdline == ["sleep", "1000"] {
+            if t.state == 'S' && !t.cmdline.is_empty() {
                 return w;
             }
             assert!(
                 Instant::now() < deadline,
-                "sleep never went to sleep: {t:?}"
+                "{cmd:?} never went to sleep: {t:?}"
             );
             std::thread::yield_now();
         }
