@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(16)
+        .max_blocking_threads(server::READERS)
         .enable_all()
         .build()
     {
@@ -95,7 +95,8 @@ fn main() -> ExitCode {
             hosts: HostPolicy::new(args.listen, args.allowed_hosts.clone()),
             header_timeout: args.header_timeout,
         };
-        server::serve(listener, Db::new(board.clone()), options, |addr| {
+        let db = Db::new(board.clone()).with_busy_timeout(args.busy_timeout);
+        server::serve(listener, db, options, |addr| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());
             if let Some(d) = &demo {

@@ -33,10 +33,13 @@ fn pooled_connections_cannot_write() {
         "CREATE TABLE evil(x)",
     ];
     for sql in attempts {
-        let result = db.with_conn(|c| {
-            c.execute_batch(sql)
-                .map_err(|e| ApiError::new(500, e.to_string()))
-        });
+        let result = db.with_conn(
+            std::time::Instant::now() + std::time::Duration::from_secs(5),
+            |c| {
+                c.execute_batch(sql)
+                    .map_err(|e| ApiError::new(500, e.to_string()))
+            },
+        );
         let err = result.expect_err(sql);
         assert!(
             err.detail.contains("readonly")
@@ -59,10 +62,13 @@ fn a_replaced_board_file_is_reopened() {
     let path = board.path.clone();
     let db = Db::new(path.clone());
     let count = |db: &Db| {
-        db.with_conn(|c| {
-            c.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0))
-                .map_err(|e| db_error(&path, &e))
-        })
+        db.with_conn(
+            std::time::Instant::now() + std::time::Duration::from_secs(5),
+            |c| {
+                c.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| db_error(&path, &e))
+            },
+        )
     };
     assert_eq!(count(&db), Ok(1));
     // Replace the file (new inode) with a board of two tasks: the pool must follow.

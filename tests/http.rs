@@ -263,7 +263,7 @@ fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
     let conn = create_board(&db);
     let live = Worker::sleep();
     let run = insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
-    drop(conn);
+    // The owner keeps the board open (its -wal and -shm exist), as its dispatcher does.
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     let server = start_as_nobody(&bin, &db);
     let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
@@ -543,8 +543,8 @@ fn unreadable_board_is_a_clear_503_until_permissions_are_fixed() {
     require_root();
     let (dir, bin) = dir_for_nobody("http-perm");
     let db = dir.path().join("kanban.db");
-    let conn = create_board(&db);
-    drop(conn);
+    // The owner keeps the board open (its -wal and -shm exist), as its dispatcher does.
+    let _owner = create_board(&db);
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
     let server = start_as_nobody(&bin, &db);
     let (status, body) = server.get_json("/workers/active");
@@ -690,4 +690,139 @@ fn non_integer_worker_pids_are_an_invalid_worker_pid() {
     assert_eq!((status, &body["pid"]), (200, &json!(12.5)));
     let (status, body) = server.get_json("/workers/active");
     assert_eq!((status, body["count"].clone()), (200, json!(4)), "{body}");
+}
+
+/// The board's `-wal` deleted while its owner has it open (uncheckpointed rows in it): a
+/// fresh shim cannot read the board, and says so with a 503 (it was a 500 "disk I/O error").
+#[test]
+fn a_deleted_wal_is_a_503() {
+    let board = Board::new("http-nowal");
+    let owner = board.writer();
+    owner.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    insert_run(&owner, &RunSpec::new("t_1").pid(4242));
+    let wal = board.dir.path().join("kanban.db-wal");
+    assert!(wal.is_file());
+    std::fs::remove_file(&wal).unwrap();
+    let server = Server::start(&board.path);
+    for path in ["/workers/active", "/runs/1", "/runs/1/inspect"] {
+        let r = server.get(path);
+        assert_eq!(r.status, 503, "{path}: {:?}", r.json());
+        assert!(r.detail().contains("cannot be read now"), "{}", r.detail());
+    }
+    drop(owner);
+}
+
+/// A board of root's, read by a shim running as `nobody`, in a world-writable directory and in
+/// a 0755 one. With the owner's `-wal`/`-shm` absent the shim refuses (503, saying why and how
+/// to run it) and creates nothing; with them present (the owner has the board open) it reads,
+/// and the owner keeps writing. The owner itself may always read. No file beside the board is
+/// ever owned by anyone but the board's owner.
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn a_reader_never_creates_side_files_as_another_user() {
+    use std::os::unix::fs::MetadataExt;
+    require_root();
+    let owners_of_side_files = |dir: &std::path::Path| -> Vec<(String, u32)> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("kanban.db-"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().uid(),
+                )
+            })
+            .collect()
+    };
+    for dir_mode in [0o777, 0o755] {
+        let (dir, bin) = dir_for_nobody(&format!("side-{dir_mode:o}"));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        let db = dir.path().join("kanban.db");
+        let owner = create_board(&db);
+        insert_run(&owner, &RunSpec::new("t_1").pid(4242));
+        drop(owner); // the last connection: SQLite removes -wal and -shm
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(owners_of_side_files(dir.path()), vec![]);
+
+        let server = start_as_nobody(&bin, &db);
+        for path in ["/workers/active", "/runs/1", "/runs/1/inspect"] {
+            let r = server.get(path);
+            assert_eq!(r.status, 503, "{dir_mode:o} {path}: {:?}", r.json());
+            let detail = r.detail();
+            assert!(
+                detail.contains("WAL mode") && detail.contains("as uid 0"),
+                "{detail}"
+            );
+        }
+        assert_eq!(owners_of_side_files(dir.path()), vec![], "{dir_mode:o}");
+
+        // The owner opens the board: now its side files exist and the reader may use them.
+        let owner = rusqlite::Connection::open(&db).unwrap();
+        owner
+            .execute("UPDATE tasks SET title = 'first'", [])
+            .unwrap();
+        let (status, body) = server.get_json("/workers/active");
+        assert_eq!(
+            (status, body["count"].clone()),
+            (200, json!(1)),
+            "{dir_mode:o} {body}"
+        );
+        owner
+            .execute("UPDATE tasks SET title = 'second'", [])
+            .unwrap();
+        let (_, body) = server.get_json("/workers/active");
+        assert_eq!(body["workers"][0]["task_title"], "second");
+        assert!(
+            owners_of_side_files(dir.path())
+                .iter()
+                .all(|(_, uid)| *uid == 0)
+        );
+        drop(server);
+        drop(owner);
+        assert_eq!(owners_of_side_files(dir.path()), vec![], "{dir_mode:o}");
+
+        // The owner's own shim reads the closed board (its side files are the owner's).
+        let as_owner = Server::start(&db);
+        assert_eq!(as_owner.get("/workers/active").status, 200);
+        drop(as_owner);
+        assert!(
+            owners_of_side_files(dir.path())
+                .iter()
+                .all(|(_, uid)| *uid == 0)
+        );
+        let owner = rusqlite::Connection::open(&db).unwrap();
+        owner
+            .execute("UPDATE tasks SET title = 'third'", [])
+            .unwrap();
+    }
+}
+
+/// The board file swapped for a FIFO while it is served (someone with write access to its
+/// directory): every route answers 503 at once, no thread is trapped in SQLite's open, and the
+/// board is served again once a real file is back.
+#[test]
+fn a_fifo_swapped_in_for_the_board_is_refused() {
+    let board = Board::new("http-fifo");
+    insert_run(&board.writer(), &RunSpec::new("t_1").pid(4242));
+    let server = Server::start(&board.path);
+    assert_eq!(server.get("/runs/1").status, 200);
+    let aside = board.dir.path().join("aside.db");
+    std::fs::rename(&board.path, &aside).unwrap();
+    run_ok(Command::new("mkfifo").arg(&board.path));
+    // More requests than reader threads: none may be stuck behind a trapped one.
+    for _ in 0..40 {
+        for path in ["/workers/active", "/runs/1", "/runs/1/inspect"] {
+            let r = server.get(path);
+            assert_eq!(r.status, 503, "{path}");
+            assert!(
+                r.detail().contains("is not a regular file"),
+                "{}",
+                r.detail()
+            );
+        }
+    }
+    std::fs::remove_file(&board.path).unwrap();
+    std::fs::rename(&aside, &board.path).unwrap();
+    assert_eq!(server.get("/runs/1").status, 200);
 }

@@ -438,3 +438,41 @@ fn closing_the_reader_of_stderr_does_not_silence_the_server() {
     let (stopped_cleanly, _) = server.stop();
     assert!(stopped_cleanly, "the server did not exit 0 on SIGTERM");
 }
+
+/// A board locked by a writer (a rollback journal held `BEGIN EXCLUSIVE`), and more clients
+/// at once than the shim has reader threads: every request is answered 503 within its budget,
+/// waiting for a thread included. Requests that could not get a thread say so (before the
+/// budget covered the queue, they waited for a thread without a deadline and then for the
+/// lock: answers came several budgets late, a 200 after 15 s once the lock went).
+#[test]
+fn a_locked_board_answers_every_request_within_its_budget() {
+    let board = Board::new("rel-locked");
+    let conn = Connection::open(&board.path).unwrap();
+    conn.pragma_update(None, "journal_mode", "delete").unwrap();
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(bin, &board.path, &["--quiet", "--busy-timeout", "2"]);
+    assert_eq!(server.get("/workers/active").status, 200);
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let clients: Vec<_> = (0..64)
+        .map(|i| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || {
+                let path = ["/workers/active", "/runs/1", "/runs/1/inspect"][i % 3];
+                let r = http_request(&addr, "GET", path, &[]);
+                (r.status, r.detail())
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    conn.execute_batch("ROLLBACK").unwrap();
+    for (status, detail) in &answers {
+        assert_eq!(*status, 503, "{detail}");
+        assert!(detail.contains("is busy, retry"), "{detail}");
+    }
+    let queued = answers
+        .iter()
+        .filter(|(_, d)| d.contains("every reader thread was busy for 2000 ms"))
+        .count();
+    assert!(queued > 0, "{answers:?}");
+    assert_eq!(server.get("/workers/active").status, 200);
+}

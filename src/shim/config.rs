@@ -32,7 +32,11 @@ options:
   --quiet           no log line per request
   --nice N          run at niceness N, 0-19 (default 10: the board's own processes come first)
   --header-timeout SECS
-                    drop a client that has not sent its request headers in SECS (default 10)
+                    close a connection that has not sent a complete request head within SECS,
+                    and a kept-alive one idle that long (default 10)
+  --busy-timeout SECS
+                    a request's budget: waiting for a reader thread and for the board's locks
+                    together; past it the answer is 503 (default 5; fractions allowed)
   -h, --help        this text
   -V, --version     the version
 ";
@@ -54,6 +58,8 @@ pub struct Args {
     pub allowed_hosts: Vec<String>,
     pub quiet: bool,
     pub header_timeout: Duration,
+    /// A request's budget (thread and lock waits); see `shim::db`.
+    pub busy_timeout: Duration,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
     pub nice: i32,
 }
@@ -73,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut allowed_hosts = Vec::new();
     let mut quiet = false;
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
+    let mut busy_timeout = super::db::BUSY_TIMEOUT;
     let mut nice = DEFAULT_NICE;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -121,6 +128,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     }
                 };
             }
+            "--busy-timeout" => {
+                let text = value("--busy-timeout")?;
+                busy_timeout = match text.parse::<f64>() {
+                    Ok(secs) if (0.05..=600.0).contains(&secs) => Duration::from_secs_f64(secs),
+                    _ => {
+                        return Err(format!(
+                            "--busy-timeout: '{text}' is not a number of seconds from 0.05 to 600"
+                        ));
+                    }
+                };
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             other => return Err(format!("unknown argument '{other}' (see --help)")),
@@ -145,6 +163,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         allowed_hosts,
         quiet,
         header_timeout,
+        busy_timeout,
         nice,
     }))
 }

@@ -2,34 +2,39 @@
 //! pool. Called from blocking threads only (never on the async workers).
 //!
 //! - Opened with `SQLITE_OPEN_READ_ONLY`: the shim can never take a write lock on the board.
-//! - `busy_timeout` so a reader waits briefly instead of failing while a writer holds a lock
-//!   it needs (WAL readers rarely do: only during recovery).
+//! - Before a connection is opened, the file is checked (`board_file`): a regular file, and not
+//!   one whose WAL side files this process would create as another user than the owner.
+//! - A busy timeout so a reader waits briefly instead of failing while a writer holds a lock
+//!   it needs (WAL readers rarely do: only during recovery), set to what is left of the
+//!   request's deadline, so that waiting for a lock never outlasts the request's budget.
 //! - A pooled connection is dropped when the board file was deleted or replaced (different
 //!   inode), so the shim follows the file instead of serving a deleted copy forever; and
 //!   after any database error, so a broken connection is not reused.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::ApiError;
+use super::board_file::{self, FileId, Unreadable};
 use crate::CpuSampler;
 
-/// How long a query waits on a lock before answering 503.
+/// How long a request may wait (for a reader thread, then for a lock) before answering 503.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept open.
 const MAX_IDLE: usize = 8;
 
 struct Pooled {
     conn: Connection,
-    file_id: (u64, u64),
+    file_id: FileId,
 }
 
 pub struct Db {
     path: PathBuf,
+    /// A request's budget: waiting for a reader thread and for locks, together.
+    busy_timeout: Duration,
     idle: Mutex<Vec<Pooled>>,
     /// Shared by every connection, so `cpu_percent` follows the previous request whichever
     /// connection served it.
@@ -40,25 +45,46 @@ impl Db {
     pub fn new(path: PathBuf) -> Db {
         Db {
             path,
+            busy_timeout: BUSY_TIMEOUT,
             idle: Mutex::new(Vec::new()),
             sampler: Arc::new(CpuSampler::new()),
         }
+    }
+
+    /// The same board with another request budget (`--busy-timeout`).
+    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Db {
+        self.busy_timeout = busy_timeout;
+        self
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Run `f` on a pooled read-only connection.
+    /// A request's budget: it gets its answer or a 503 within this time.
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// Run `f` on a pooled read-only connection, waiting for locks until `deadline` at most.
     pub fn with_conn<T>(
         &self,
+        deadline: Instant,
         f: impl FnOnce(&Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let file_id = self.file_id()?;
+        let file_id = board_file::id_of(&self.path).map_err(|e| self.unavailable(e))?;
         let pooled = match self.take_idle(file_id) {
             Some(p) => p,
-            None => self.open(file_id)?,
+            None => self.open()?,
         };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.busy("waited for the board"));
+        }
+        pooled
+            .conn
+            .busy_timeout(left)
+            .map_err(|e| db_error(&self.path, &e))?;
         let result = f(&pooled.conn);
         // Keep the connection unless the board itself failed (5xx; a 404 is a good answer) or
         // it was left inside a transaction, which would pin an old snapshot of the board.
@@ -71,25 +97,30 @@ impl Db {
         result
     }
 
-    fn file_id(&self) -> Result<(u64, u64), ApiError> {
-        match std::fs::metadata(&self.path) {
-            Ok(m) if m.is_file() => Ok((m.dev(), m.ino())),
-            Ok(_) => Err(unavailable(&self.path, "is not a regular file")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(unavailable(&self.path, "does not exist"))
-            }
-            Err(e) => Err(unavailable(&self.path, &format!("cannot be read: {e}"))),
-        }
+    fn unavailable(&self, e: Unreadable) -> ApiError {
+        unavailable(&self.path, &e.0)
     }
 
-    fn take_idle(&self, file_id: (u64, u64)) -> Option<Pooled> {
+    /// The 503 of a request whose budget ran out (`waiting`: for what).
+    pub fn busy(&self, waiting: &str) -> ApiError {
+        unavailable(
+            &self.path,
+            &format!(
+                "is busy, retry: {waiting} for {} ms, the request's budget (--busy-timeout)",
+                self.busy_timeout.as_millis()
+            ),
+        )
+    }
+
+    fn take_idle(&self, file_id: FileId) -> Option<Pooled> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // Connections to a replaced file are stale: drop them all.
         idle.retain(|p| p.file_id == file_id);
         idle.pop()
     }
 
-    fn open(&self, file_id: (u64, u64)) -> Result<Pooled, ApiError> {
+    fn open(&self) -> Result<Pooled, ApiError> {
+        let file_id = board_file::check_before_open(&self.path).map_err(|e| self.unavailable(e))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
@@ -116,6 +147,11 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
             unavailable(path, &format!("is busy, retry: {message}"))
         }
         Some(ErrorCode::DatabaseCorrupt) => unavailable(path, &format!("is corrupt: {message}")),
+        // The file or its side files changed under the reader (a deleted `-wal`, a full or
+        // failing disk), or a read-only reader cannot recover it: the board's state, not ours.
+        Some(ErrorCode::SystemIoFailure | ErrorCode::ReadOnly) => {
+            unavailable(path, &format!("cannot be read now: {message}"))
+        }
         _ if message.contains("no such table") || message.contains("no such column") => {
             unavailable(path, &format!("is not a kanban board ({message})"))
         }

@@ -14,8 +14,10 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::ApiError;
+use super::board_file;
 use super::db::Db;
 use super::host::HostPolicy;
 use super::{handlers, routes};
@@ -25,6 +27,11 @@ use super::{handlers, routes};
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Requests whose SQL runs at once, each on a blocking thread (the runtime has as many).
+pub const READERS: usize = 16;
+/// How long past its budget a request's query may still run once it holds its lock, before the
+/// request is answered 503 anyway (a thread stuck in the kernel, say).
+const OVERRUN: Duration = Duration::from_secs(1);
 
 pub struct Options {
     pub log_requests: bool,
@@ -38,6 +45,8 @@ struct State {
     db: Db,
     log_requests: bool,
     hosts: HostPolicy,
+    /// One permit a blocking thread: a request waits for one only until its deadline.
+    readers: Arc<Semaphore>,
 }
 
 /// Serve the board until SIGINT or SIGTERM. `on_ready` is called with the bound address.
@@ -51,6 +60,7 @@ pub async fn serve(
         db,
         log_requests: options.log_requests,
         hosts: options.hosts,
+        readers: Arc::new(Semaphore::new(READERS)),
     });
     let header_timeout = options.header_timeout;
     on_ready(listener.local_addr()?);
@@ -111,20 +121,8 @@ async fn handle(
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         Ok(route) => {
-            let st = Arc::clone(&state);
-            // Query and serialize on the blocking thread: the row values are built and freed
-            // on one thread, and only the bytes cross to the async worker.
-            let answer = tokio::task::spawn_blocking(move || {
-                match st.db.with_conn(|c| handlers::handle(c, route)) {
-                    Ok(body) => (200, Bytes::from(body)),
-                    Err(e) => (e.status, to_json(&e.body())),
-                }
-            })
-            .await;
-            answer.unwrap_or_else(|_| {
-                let e = ApiError::new(500, "internal error while answering the request");
-                (e.status, to_json(&e.body()))
-            })
+            let (status, body) = answer(&state, route, started).await;
+            (status, body)
         }
     };
     let response = respond(status, body, method == "HEAD");
@@ -152,6 +150,43 @@ fn check_host(hosts: &HostPolicy, req: &Request<Incoming>) -> Result<(), ApiErro
         return Err(ApiError::new(400, "more than one Host header"));
     }
     hosts.check(first.map(HeaderValue::as_bytes))
+}
+
+/// Run the route's query on a blocking thread, within the request's budget (`--busy-timeout`,
+/// counted from `started`): waiting for a free thread and waiting for the board's locks both
+/// count, and past the budget the answer is a 503 at once.
+async fn answer(state: &Arc<State>, route: routes::Route, started: Instant) -> (u16, Bytes) {
+    let deadline = started + state.db.busy_timeout();
+    let permit =
+        tokio::time::timeout_at(deadline.into(), Arc::clone(&state.readers).acquire_owned()).await;
+    let Ok(Ok(permit)) = permit else {
+        let e = state.db.busy("every reader thread was busy");
+        return (e.status, to_json(&e.body()));
+    };
+    let st = Arc::clone(state);
+    // Query and serialize on the blocking thread: the row values are built and freed on one
+    // thread, and only the bytes cross to the async worker.
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match st.db.with_conn(deadline, |c| handlers::handle(c, route)) {
+            Ok(body) => (200, Bytes::from(body)),
+            Err(e) => (e.status, to_json(&e.body())),
+        }
+    });
+    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => {
+            let e = ApiError::new(500, "internal error while answering the request");
+            (e.status, to_json(&e.body()))
+        }
+        Err(_) => {
+            // The thread is stuck past the budget: maybe in SQLite's open of a FIFO swapped in
+            // for the board. Wake it, and answer now; its permit returns when it ends.
+            board_file::release_fifo_readers(state.db.path());
+            let e = state.db.busy("waited for the board");
+            (e.status, to_json(&e.body()))
+        }
+    }
 }
 
 fn to_json(body: &serde_json::Value) -> Bytes {
