@@ -9,8 +9,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
 /// The shim runs below normal priority: on a small machine the board owner's dispatcher and
 /// workers come first.
 pub const DEFAULT_NICE: i32 = 10;
-/// How long a client may take to send its request headers.
+/// How long a client may take to send its request head, stay idle, or leave its answer unread.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once. A dashboard needs a few; the cap bounds what many cost.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 pub const USAGE: &str = "\
 kanban-workers: the kanban board's workers over HTTP (GET /workers/active, /runs/{id}, /runs/{id}/inspect)
@@ -33,7 +35,10 @@ options:
   --nice N          run at niceness N, 0-19 (default 10: the board's own processes come first)
   --header-timeout SECS
                     close a connection that has not sent a complete request head within SECS,
-                    and a kept-alive one idle that long (default 10)
+                    a kept-alive one idle that long, and one that leaves its answer unread
+                    that long (default 10)
+  --max-connections N
+                    connections served at once, 1-65536 (default 256); more wait to be accepted
   --busy-timeout SECS
                     a request's budget: waiting for a reader thread and for the board's locks
                     together; past it the answer is 503 (default 5; fractions allowed)
@@ -60,6 +65,8 @@ pub struct Args {
     pub header_timeout: Duration,
     /// A request's budget (thread and lock waits); see `shim::db`.
     pub busy_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
     pub nice: i32,
 }
@@ -80,6 +87,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut quiet = false;
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
     let mut busy_timeout = super::db::BUSY_TIMEOUT;
+    let mut max_connections = DEFAULT_MAX_CONNECTIONS;
     let mut nice = DEFAULT_NICE;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -128,6 +136,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     }
                 };
             }
+            "--max-connections" => {
+                let text = value("--max-connections")?;
+                max_connections = match text.parse::<usize>() {
+                    Ok(n) if (1..=65536).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "--max-connections: '{text}' is not a number from 1 to 65536"
+                        ));
+                    }
+                };
+            }
             "--busy-timeout" => {
                 let text = value("--busy-timeout")?;
                 busy_timeout = match text.parse::<f64>() {
@@ -164,6 +183,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         quiet,
         header_timeout,
         busy_timeout,
+        max_connections,
         nice,
     }))
 }

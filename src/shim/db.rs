@@ -23,6 +23,10 @@ use crate::CpuSampler;
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest value (a string or blob cell) an answer carries, in bytes. SQLite refuses to
+/// read a larger one (`SQLITE_LIMIT_LENGTH`) before loading it, so one huge `metadata` cannot
+/// make each request that reads it hold copies of it.
+pub const MAX_CELL_BYTES: usize = 1024 * 1024;
 /// Idle connections kept open.
 const MAX_IDLE: usize = 8;
 
@@ -124,7 +128,10 @@ impl Db {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
+        conn.busy_timeout(self.busy_timeout)
+            .map_err(|e| db_error(&self.path, &e))?;
+        let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit)
             .map_err(|e| db_error(&self.path, &e))?;
         crate::register_with_sampler(&conn, Arc::clone(&self.sampler))
             .map_err(|e| db_error(&self.path, &e))?;
@@ -147,6 +154,14 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
             unavailable(path, &format!("is busy, retry: {message}"))
         }
         Some(ErrorCode::DatabaseCorrupt) => unavailable(path, &format!("is corrupt: {message}")),
+        Some(ErrorCode::TooBig) => ApiError::new(
+            507,
+            format!(
+                "a value on board {} is larger than the {} MiB an answer carries: {message}",
+                path.display(),
+                MAX_CELL_BYTES / (1024 * 1024)
+            ),
+        ),
         // The file or its side files changed under the reader (a deleted `-wal`, a full or
         // failing disk), or a read-only reader cannot recover it: the board's state, not ours.
         Some(ErrorCode::SystemIoFailure | ErrorCode::ReadOnly) => {

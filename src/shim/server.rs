@@ -14,7 +14,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_io_timeout::TimeoutStream;
 
 use super::ApiError;
 use super::board_file;
@@ -29,6 +30,10 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Requests whose SQL runs at once, each on a blocking thread (the runtime has as many).
 pub const READERS: usize = 16;
+/// The answers built and not yet sent, all connections together, in KiB. An answer waits for
+/// its share within the request's budget (503 past it); one larger than the whole budget takes
+/// all of it. With clients that do not read, memory stays bounded by this, not by their number.
+const ANSWER_BUDGET_KIB: usize = 64 * 1024;
 /// How long past its budget a request's query may still run once it holds its lock, before the
 /// request is answered 503 anyway (a thread stuck in the kernel, say).
 const OVERRUN: Duration = Duration::from_secs(1);
@@ -37,8 +42,11 @@ pub struct Options {
     pub log_requests: bool,
     /// Which `Host` names are answered.
     pub hosts: HostPolicy,
-    /// How long a client may take to send its request headers.
+    /// How long a client may take to send its request head, stay idle between requests, or
+    /// leave its answer unread.
     pub header_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 struct State {
@@ -47,9 +55,12 @@ struct State {
     hosts: HostPolicy,
     /// One permit a blocking thread: a request waits for one only until its deadline.
     readers: Arc<Semaphore>,
+    /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
+    answers: Arc<Semaphore>,
 }
 
-/// Serve the board until SIGINT or SIGTERM. `on_ready` is called with the bound address.
+/// Serve the board until SIGINT, SIGTERM or SIGHUP. `on_ready` is called with the bound
+/// address.
 pub async fn serve(
     listener: TcpListener,
     db: Db,
@@ -61,53 +72,78 @@ pub async fn serve(
         log_requests: options.log_requests,
         hosts: options.hosts,
         readers: Arc::new(Semaphore::new(READERS)),
+        answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
     });
     let header_timeout = options.header_timeout;
+    let connections = Arc::new(Semaphore::new(options.max_connections));
     on_ready(listener.local_addr()?);
     let graceful = GracefulShutdown::new();
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    // A closed terminal (SIGHUP) stops the server as gracefully as SIGTERM: its default
-    // action would kill it mid-answer.
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut stop = stop_signal()?;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of fds and the like: say so, back off briefly, keep serving.
-                        crate::log!("kanban-workers: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let state = Arc::clone(&state);
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    // Malformed, oversized and slow request heads are hyper's to answer: it
-                    // refuses them (400, 431) or closes the connection when a head is not
-                    // complete within the header timeout, which also bounds how long an idle
-                    // kept-alive connection stays open.
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_timeout)
-                        .max_buf_size(MAX_HEADER_BYTES)
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn).await;
-                });
+        // A connection slot first: past the cap, clients wait in the kernel's accept queue
+        // (connected, not yet answered) rather than costing memory here.
+        let slot = tokio::select! {
+            slot = Arc::clone(&connections).acquire_owned() => slot,
+            _ = stop.changed() => break,
+        };
+        let Ok(slot) = slot else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of fds and the like: say so, back off briefly, keep serving.
+                crate::log!("kanban-workers: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-            _ = sighup.recv() => break,
-        }
+        };
+        let _ = stream.set_nodelay(true);
+        // A client that accepts no byte of its answer for the header timeout is closed, so an
+        // answer is never held for a client that does not read.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(header_timeout));
+        let state = Arc::clone(&state);
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = service_fn(move |req| handle(Arc::clone(&state), req));
+            // Malformed, oversized and slow request heads are hyper's to answer: it refuses
+            // them (400, 431) or closes the connection when a head is not complete within the
+            // header timeout, which also bounds how long an idle kept-alive connection stays.
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(Box::pin(stream)), service);
+            let _ = watcher.watch(conn).await;
+        });
     }
     drop(listener);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
+}
+
+/// Changes once SIGINT, SIGTERM or SIGHUP arrives. A closed terminal (SIGHUP) stops the
+/// server as gracefully as SIGTERM: its default action would kill it mid-answer.
+fn stop_signal() -> std::io::Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
 }
 
 async fn handle(
@@ -120,10 +156,7 @@ async fn handle(
     let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
-        Ok(route) => {
-            let (status, body) = answer(&state, route, started).await;
-            (status, body)
-        }
+        Ok(route) => answer(&state, route, started).await,
     };
     let response = respond(status, body, method == "HEAD");
     if state.log_requests {
@@ -168,13 +201,14 @@ async fn answer(state: &Arc<State>, route: routes::Route, started: Instant) -> (
     // thread, and only the bytes cross to the async worker.
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        match st.db.with_conn(deadline, |c| handlers::handle(c, route)) {
-            Ok(body) => (200, Bytes::from(body)),
-            Err(e) => (e.status, to_json(&e.body())),
-        }
+        st.db.with_conn(deadline, |c| handlers::handle(c, route))
     });
     match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(answer)) => answer,
+        Ok(Ok(Ok(body))) => match budgeted(state, body, deadline).await {
+            Ok(bytes) => (200, bytes),
+            Err(e) => (e.status, to_json(&e.body())),
+        },
+        Ok(Ok(Err(e))) => (e.status, to_json(&e.body())),
         Ok(Err(_)) => {
             let e = ApiError::new(500, "internal error while answering the request");
             (e.status, to_json(&e.body()))
@@ -186,6 +220,40 @@ async fn answer(state: &Arc<State>, route: routes::Route, started: Instant) -> (
             let e = state.db.busy("waited for the board");
             (e.status, to_json(&e.body()))
         }
+    }
+}
+
+/// An answer's bytes, holding their share of [`ANSWER_BUDGET_KIB`] until hyper has written
+/// the last of them (the share returns when the last `Bytes` of it is dropped).
+struct Answer {
+    body: Vec<u8>,
+    _share: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Answer {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// `body` with its share of the answer budget, waited for until `deadline`; past it the body
+/// is dropped and the answer is a 503.
+async fn budgeted(state: &State, body: Vec<u8>, deadline: Instant) -> Result<Bytes, ApiError> {
+    let kib = body.len().div_ceil(1024).clamp(1, ANSWER_BUDGET_KIB);
+    let share = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&state.answers).acquire_many_owned(kib as u32),
+    )
+    .await;
+    match share {
+        Ok(Ok(share)) => Ok(Bytes::from_owner(Answer {
+            body,
+            _share: share,
+        })),
+        _ => Err(state.db.busy(&format!(
+            "{} MiB of answers were still being sent to other clients",
+            ANSWER_BUDGET_KIB / 1024
+        ))),
     }
 }
 

@@ -1,0 +1,158 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Resource bounds of the shim, against a real server process: open files, connections,
+//! memory held for clients that do not read, the size of one cell.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+
+use common::*;
+
+/// A field of `/proc/<pid>/status`, in kB (`VmRSS`, `VmHWM`).
+fn status_kb(pid: i64, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+fn open_fds(pid: i64) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// The soft limit on open files is raised to the hard one at start.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let board = Board::new("bounds-nofile");
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=256:8192")
+        .arg(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(cmd, &board.path, &["--quiet"]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["8192", "8192"], "{line}");
+}
+
+/// Past `--max-connections`, clients wait to be accepted: the server holds no descriptor for
+/// them, and serves them once earlier connections end.
+#[test]
+fn connections_past_the_cap_wait_to_be_accepted() {
+    let board = Board::new("bounds-conns");
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(
+        bin,
+        &board.path,
+        &["--quiet", "--max-connections", "4", "--header-timeout", "1"],
+    );
+    let before = open_fds(server.pid());
+    // Each round of 4 is closed after the 1 s header timeout: 3 rounds before ours.
+    let idle: Vec<TcpStream> = (0..12).map(|_| connect(&server.addr)).collect();
+    assert!(
+        open_fds(server.pid()) <= before + 4,
+        "{} fds with 12 clients, {before} before",
+        open_fds(server.pid())
+    );
+    // Served once the idle ones are closed by the header timeout and slots free up.
+    assert_eq!(server.get("/workers/active").status, 200);
+    drop(idle);
+    assert_eq!(server.get("/workers/active").status, 200);
+}
+
+/// Hundreds of clients ask for a large `/workers/active` (about 1.3 MB) and never read it.
+/// The answers held for them are bounded (64 MiB in all, and a client that leaves its answer
+/// unread for the header timeout is closed), so the server's peak memory stays far below what
+/// holding every answer would take (over 500 MB), and a normal client is still served.
+#[test]
+fn clients_that_do_not_read_cannot_exhaust_memory() {
+    let board = Board::new("bounds-noread");
+    let w = board.writer();
+    w.execute_batch("BEGIN").unwrap();
+    for i in 0..4000 {
+        insert_run(&w, &RunSpec::new(&format!("t_{i:05}")).pid(4242));
+    }
+    w.execute_batch("COMMIT").unwrap();
+    drop(w);
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(
+        bin,
+        &board.path,
+        &["--quiet", "--header-timeout", "2", "--busy-timeout", "2"],
+    );
+    let size = server.get("/workers/active").body.len();
+    assert!(size > 1_000_000, "{size}");
+    let request = b"GET /workers/active HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let silent: Vec<TcpStream> = (0..400)
+        .map(|_| {
+            let mut s = connect(&server.addr);
+            // Receive nothing: a small receive buffer, never read.
+            s.write_all(request).unwrap();
+            s
+        })
+        .collect();
+    // A normal client is answered while they hold their connections.
+    assert_eq!(server.get("/runs/1").status, 200);
+    let peak_kb = status_kb(server.pid(), "VmHWM");
+    drop(silent);
+    assert_eq!(server.get("/workers/active").status, 200);
+    eprintln!(
+        "peak RSS {peak_kb} kB for 400 unread answers of {size} bytes; RSS now {} kB",
+        status_kb(server.pid(), "VmRSS")
+    );
+    assert!(peak_kb < 200 * 1024, "peak RSS {peak_kb} kB");
+}
+
+/// A cell larger than an answer carries (1 MiB) is refused by SQLite before it is loaded:
+/// 507 naming the limit, and the server stays up; a large one under the limit is answered.
+#[test]
+fn a_huge_cell_is_refused_not_materialised() {
+    let board = Board::new("bounds-cell");
+    let w = board.writer();
+    let huge = insert_run(&w, &RunSpec::new("t_huge"));
+    let large = insert_run(&w, &RunSpec::new("t_large"));
+    w.execute(
+        "UPDATE task_runs SET metadata = json_object('blob', printf('%.*c', 50000000, 'x')) WHERE id = ?1",
+        [huge],
+    )
+    .unwrap();
+    w.execute(
+        "UPDATE task_runs SET metadata = json_object('blob', printf('%.*c', 900000, 'x')) WHERE id = ?1",
+        [large],
+    )
+    .unwrap();
+    drop(w);
+    let server = Server::start(&board.path);
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || http_request(&addr, "GET", &format!("/runs/{huge}"), &[]))
+        })
+        .collect();
+    for c in clients {
+        let r = c.join().unwrap();
+        assert_eq!(r.status, 507);
+        assert!(
+            r.detail().contains("larger than the 1 MiB"),
+            "{}",
+            r.detail()
+        );
+    }
+    let peak_kb = status_kb(server.pid(), "VmHWM");
+    assert!(peak_kb < 100 * 1024, "peak RSS {peak_kb} kB");
+    let (status, body) = server.get_json(&format!("/runs/{large}"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["run"]["metadata"]["blob"].as_str().unwrap().len(),
+        900_000
+    );
+    assert_eq!(server.get("/workers/active").status, 200);
+}
