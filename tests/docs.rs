@@ -109,3 +109,20 @@ fn the_readme_links_to_files_that_exist_and_stays_short() {
         README.len()
     );
 }
+
+#[test]
+fn every_command_line_option_is_documented() {
+    let http = include_str!("../docs/http.md");
+    let options: Vec<&str> = kanban_workers::shim::config::USAGE
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+        .map(|w| w.trim_end_matches([',', '.', ':', ')']))
+        .collect();
+    assert!(options.len() >= 10, "{options:?}");
+    for option in options {
+        assert!(
+            http.contains(&format!("`{option}")),
+            "docs/http.md does not document {option}"
+        );
+    }
+}

@@ -2,9 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Row};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::ApiError;
 use super::db::db_error;
@@ -19,7 +19,7 @@ pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
     match route {
         Route::WorkersActive => workers_active(conn),
         Route::Run(id) => run(conn, id),
-        Route::Inspect(id) => inspect(conn, id).map(|v| to_bytes(&v)),
+        Route::Inspect(id) => inspect(conn, id),
     }
 }
 
@@ -31,42 +31,6 @@ fn path_of(conn: &Connection) -> std::path::PathBuf {
     conn.path()
         .map(std::path::PathBuf::from)
         .unwrap_or_default()
-}
-
-fn query_rows(
-    conn: &Connection,
-    sql: &str,
-    id: Option<i64>,
-) -> Result<Vec<Map<String, Value>>, ApiError> {
-    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
-    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-    let mut rows = match id {
-        Some(id) => stmt.query([id]),
-        None => stmt.query([]),
-    }
-    .map_err(err)?;
-    let mut out = Vec::new();
-    // The column names are taken after the first step, not from the cached statement: when
-    // the board's schema changed since it was prepared (the owner added a column), SQLite
-    // prepares it again during that step, and only then are the names (and their number)
-    // the table's current ones.
-    let mut names: Vec<String> = Vec::new();
-    while let Some(row) = rows.next().map_err(err)? {
-        if names.is_empty() {
-            let stmt: &rusqlite::Statement<'_> = row.as_ref();
-            names = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        }
-        out.push(row_object(row, &names).map_err(err)?);
-    }
-    Ok(out)
-}
-
-fn row_object(row: &Row<'_>, names: &[String]) -> rusqlite::Result<Map<String, Value>> {
-    let mut obj = Map::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        obj.insert(name.clone(), json_value(row.get_ref(i)?));
-    }
-    Ok(obj)
 }
 
 fn json_value(v: ValueRef<'_>) -> Value {
@@ -214,43 +178,64 @@ pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-/// The live stats of the run's worker, or why there are none.
-pub fn inspect(conn: &Connection, id: i64) -> Result<Value, ApiError> {
-    let row = query_rows(conn, INSPECT_SQL, Some(id))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| not_found(id))?;
-    let get = |k: &str| row.get(k).cloned().unwrap_or(Value::Null);
-    // The verdict is the query's (`not_alive`); the body takes the reference's shape.
-    if let Value::String(reason) = get("not_alive") {
-        let mut out = json!({ "run_id": id, "alive": false });
-        if reason == "process not found" || reason == "invalid worker_pid" {
-            out["pid"] = get("worker_pid");
+/// The live stats of the run's worker, or why there are none: the verdict is the query's
+/// (`not_alive`, in `sql/route_inspect.sql`), the body the reference's shape, written straight
+/// from the row.
+pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
+    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
+    let mut stmt = conn.prepare_cached(INSPECT_SQL).map_err(err)?;
+    let mut rows = stmt.query([id]).map_err(err)?;
+    let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
+    let get = |name: &str| row.get_ref(name).map_err(err);
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(format!("{{\"run_id\":{id},").as_bytes());
+    if let ValueRef::Text(reason) = get("not_alive")? {
+        out.extend_from_slice(b"\"alive\":false,");
+        if reason == b"process not found" || reason == b"invalid worker_pid" {
+            field(&mut out, "pid", get("worker_pid")?);
         }
         // A zombie has exited but is not reaped yet: say so.
-        if get("proc_reason") == json!("zombie") {
-            out["status"] = json!("zombie");
+        if matches!(get("proc_reason")?, ValueRef::Text(b"zombie")) {
+            out.extend_from_slice(b"\"status\":\"zombie\",");
         }
-        out["reason"] = Value::String(reason);
+        out.extend_from_slice(b"\"reason\":");
+        write_value(&mut out, ValueRef::Text(reason));
+        out.push(b'}');
         return Ok(out);
     }
-    let pid = get("worker_pid");
-    let cmdline = decode_json_text(get("cmdline"));
-    let mut out = json!({
-        "run_id": id,
-        "alive": true,
-        "pid": pid,
-        "cpu_percent": get("cpu_percent"),
-        "memory_rss_bytes": get("memory_rss_bytes"),
-        "memory_vms_bytes": get("memory_vms_bytes"),
-        "num_threads": get("num_threads"),
-        "num_fds": get("num_fds"),
-        "status": get("status"),
-        "create_time": get("create_time"),
-        "cmdline": cmdline,
-    });
-    if let Value::String(error) = get("error") {
-        out["error"] = Value::String(error);
+    out.extend_from_slice(b"\"alive\":true,");
+    field(&mut out, "pid", get("worker_pid")?);
+    for name in [
+        "cpu_percent",
+        "memory_rss_bytes",
+        "memory_vms_bytes",
+        "num_threads",
+        "num_fds",
+        "status",
+        "create_time",
+    ] {
+        field(&mut out, name, get(name)?);
     }
+    // proc_stats writes cmdline as a JSON array of strings (serde_json): copied as it is.
+    out.extend_from_slice(b"\"cmdline\":");
+    match get("cmdline")? {
+        ValueRef::Text(json) => out.extend_from_slice(json),
+        _ => out.extend_from_slice(b"null"),
+    }
+    if let error @ ValueRef::Text(_) = get("error")? {
+        out.push(b',');
+        out.extend_from_slice(b"\"error\":");
+        write_value(&mut out, error);
+    }
+    out.push(b'}');
     Ok(out)
+}
+
+/// `"name":value,` (names are ours: plain ASCII, nothing to escape).
+fn field(out: &mut Vec<u8>, name: &str, value: ValueRef<'_>) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    write_value(out, value);
+    out.push(b',');
 }
