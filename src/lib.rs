@@ -10,9 +10,12 @@
 
 pub mod cpu;
 pub mod proc_stats;
+pub mod proc_tree;
 pub mod procinfo;
+pub mod settings;
 #[cfg(feature = "server")]
 pub mod shim;
+pub mod tree;
 pub mod version;
 pub mod views;
 
@@ -20,21 +23,34 @@ use std::sync::Arc;
 
 pub use cpu::CpuSampler;
 use rusqlite::{Connection, Result};
+pub use settings::Settings;
 
 /// Every SQL function this library registers (table-valued and scalar).
-pub const FUNCTIONS: &[&str] = &[proc_stats::NAME, version::NAME];
+pub const FUNCTIONS: &[&str] = &[
+    proc_stats::NAME,
+    proc_tree::NAME,
+    version::NAME,
+    settings::HOSTNAME,
+    settings::SPAWN_WINDOW,
+];
 
 /// Register every function and install the TEMP views on `conn`, with CPU samples private to
-/// this connection.
+/// this connection and the settings from the system and the environment.
 pub fn register(conn: &Connection) -> Result<()> {
-    register_with_sampler(conn, Arc::new(CpuSampler::new()))
+    register_with(conn, Arc::new(CpuSampler::new()), &Settings::from_env())
 }
 
 /// As [`register`], with CPU samples shared with other connections that got the same
 /// `sampler` (a pool serving one dashboard, so `cpu_percent` follows the previous request
-/// whichever connection served it).
-pub fn register_with_sampler(conn: &Connection, sampler: Arc<CpuSampler>) -> Result<()> {
+/// whichever connection served it), and the given settings.
+pub fn register_with(
+    conn: &Connection,
+    sampler: Arc<CpuSampler>,
+    settings: &Settings,
+) -> Result<()> {
     version::register(conn)?;
-    proc_stats::register(conn, sampler)?;
+    settings::register(conn, settings)?;
+    proc_stats::register(conn, Arc::clone(&sampler))?;
+    proc_tree::register(conn, sampler)?;
     views::install(conn)
 }

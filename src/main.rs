@@ -98,7 +98,9 @@ fn main() -> ExitCode {
             header_timeout: args.header_timeout,
             max_connections: args.max_connections,
         };
-        let db = Db::new(board.clone()).with_busy_timeout(args.busy_timeout);
+        let db = Db::new(board.clone())
+            .with_busy_timeout(args.busy_timeout)
+            .with_settings(args.settings.clone());
         server::serve(listener, db, options, |addr| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());

@@ -43,6 +43,8 @@ pub enum Col {
     StartTime,
     NumFds,
     Cmdline,
+    StartTicks,
+    Fingerprint,
 }
 
 /// One column of `proc_stats`: which value, name, SQL type, meaning. The single source for the
@@ -153,6 +155,18 @@ pub const COLUMNS: &[Column] = &[
         sql_type: "TEXT",
         doc: "JSON array of the argv strings, split as psutil does; invalid UTF-8 becomes U+FFFD",
     },
+    Column {
+        id: Col::StartTicks,
+        name: "start_ticks",
+        sql_type: "INTEGER",
+        doc: "process start in clock ticks after boot (field 22 of stat): with the pid, the process's identity",
+    },
+    Column {
+        id: Col::Fingerprint,
+        name: "fingerprint",
+        sql_type: "TEXT",
+        doc: "the board owner's fingerprint of this process, '<boot_id>:<pid 1 start ticks>|<start_ticks>'",
+    },
 ];
 
 /// Index of the hidden argument column, after the visible ones.
@@ -160,7 +174,7 @@ const COL_QUERY_PID: c_int = COLUMNS.len() as c_int;
 
 /// `idx_num` bits: the argument is present, and which optional files the query's columns need
 /// (from SQLite's column usage mask, so `SELECT alive FROM proc_stats(?)` reads `stat` alone).
-const IDX_ARG: c_int = 1;
+pub(crate) const IDX_ARG: c_int = 1;
 const IDX_MEMORY: c_int = 2;
 const IDX_CMDLINE: c_int = 4;
 const IDX_FDS: c_int = 8;
@@ -171,7 +185,8 @@ fn position(id: Col) -> Option<usize> {
     COLUMNS.iter().position(|c| c.id == id)
 }
 
-fn plan_bits(col_used: u64) -> c_int {
+/// Which optional files the columns in SQLite's usage mask need (`IDX_*` bits).
+pub(crate) fn plan_bits(col_used: u64) -> c_int {
     let used = |id: Col| position(id).is_some_and(|i| col_used & (1u64 << i.min(63)) != 0);
     // `error` may describe any file, and bit 63 stands for every column from 63 on: read all.
     if used(Col::Error) || col_used & (1u64 << 63) != 0 {
@@ -193,7 +208,7 @@ fn plan_bits(col_used: u64) -> c_int {
     bits
 }
 
-fn want_from_plan(idx_num: c_int) -> Want {
+pub(crate) fn want_from_plan(idx_num: c_int) -> Want {
     Want {
         memory: idx_num & IDX_MEMORY != 0,
         cmdline: idx_num & IDX_CMDLINE != 0,
@@ -209,6 +224,11 @@ pub fn register(conn: &Connection, sampler: Arc<CpuSampler>) -> Result<()> {
 }
 
 fn declaration() -> Result<CString> {
+    declaration_with(NAME, "", "query_pid")
+}
+
+/// `CREATE TABLE x(<COLUMNS>, <extra>, <hidden> HIDDEN)` for function `name`.
+pub(crate) fn declaration_with(name: &str, extra: &str, hidden: &str) -> Result<CString> {
     let mut sql = String::from("CREATE TABLE x(");
     for c in COLUMNS {
         sql.push_str(c.name);
@@ -216,15 +236,22 @@ fn declaration() -> Result<CString> {
         sql.push_str(c.sql_type);
         sql.push_str(", ");
     }
-    sql.push_str("query_pid HIDDEN)");
-    CString::new(sql).map_err(|e| Error::ModuleError(format!("{NAME}: {e}")))
+    sql.push_str(extra);
+    sql.push_str(hidden);
+    sql.push_str(" HIDDEN)");
+    CString::new(sql).map_err(|e| Error::ModuleError(format!("{name}: {e}")))
 }
 
 /// Run a callback, turning a panic into an SQL error.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    guarded_named(NAME, what, f)
+}
+
+/// As [`guarded`], for function `name`.
+pub(crate) fn guarded_named<T>(name: &str, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(Error::ModuleError(format!(
-            "{NAME}: internal error in {what}"
+            "{name}: internal error in {what}"
         )))
     })
 }
@@ -313,12 +340,42 @@ unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
     }
 }
 
-/// The one row of a call.
-struct Row {
-    pid: i64,
+/// One process's row.
+pub(crate) struct Row {
+    pub(crate) pid: i64,
     /// `None`: no such process.
-    info: Option<ProcInfo>,
-    cpu_percent: Option<f64>,
+    pub(crate) info: Option<ProcInfo>,
+    pub(crate) cpu_percent: Option<f64>,
+}
+
+impl Row {
+    /// Read `pid` (the files in `want`), with its CPU percentage from `sampler`.
+    pub(crate) fn read(sampler: &CpuSampler, pid: i32, want: Want) -> Row {
+        Row::from_reading(sampler, pid, procinfo::read_some(pid, want))
+    }
+
+    pub(crate) fn from_reading(sampler: &CpuSampler, pid: i32, reading: Reading) -> Row {
+        match reading {
+            Reading::Gone => Row {
+                pid: pid.into(),
+                info: None,
+                cpu_percent: None,
+            },
+            Reading::Found(info) => {
+                let cpu_percent = match (info.start_ticks, info.cpu_ticks()) {
+                    (Some(start), Some(cpu)) => {
+                        Some(sampler.percent(pid, start, cpu, info.start_time_ms()))
+                    }
+                    _ => None,
+                };
+                Row {
+                    pid: pid.into(),
+                    info: Some(info),
+                    cpu_percent,
+                }
+            }
+        }
+    }
 }
 
 #[repr(C)]
@@ -333,6 +390,11 @@ struct ProcStatsCursor<'vtab> {
 /// Validate the argument: `Ok(None)` for NULL (no row), an error naming the function for
 /// anything that is not an integer in 1..=PID_MAX_LIMIT.
 pub fn parse_pid(value: ValueRef<'_>) -> std::result::Result<Option<i32>, String> {
+    parse_pid_for(NAME, value)
+}
+
+/// As [`parse_pid`], the errors naming function `name`.
+pub fn parse_pid_for(name: &str, value: ValueRef<'_>) -> std::result::Result<Option<i32>, String> {
     let n = match value {
         ValueRef::Null => return Ok(None),
         ValueRef::Integer(i) => i,
@@ -343,23 +405,23 @@ pub fn parse_pid(value: ValueRef<'_>) -> std::result::Result<Option<i32>, String
                 Err(_) => {
                     let shown: String = text.chars().take(40).collect();
                     return Err(format!(
-                        "{NAME}: pid must be an integer, got text '{shown}'"
+                        "{name}: pid must be an integer, got text '{shown}'"
                     ));
                 }
             }
         }
-        ValueRef::Real(r) => return Err(format!("{NAME}: pid must be an integer, got real {r}")),
-        ValueRef::Blob(_) => return Err(format!("{NAME}: pid must be an integer, got a blob")),
+        ValueRef::Real(r) => return Err(format!("{name}: pid must be an integer, got real {r}")),
+        ValueRef::Blob(_) => return Err(format!("{name}: pid must be an integer, got a blob")),
     };
     if !(1..=PID_MAX_LIMIT).contains(&n) {
         return Err(format!(
-            "{NAME}: pid {n} is out of range (1 to {PID_MAX_LIMIT})"
+            "{name}: pid {n} is out of range (1 to {PID_MAX_LIMIT})"
         ));
     }
     // In range, so it fits in an i32.
     i32::try_from(n)
         .map(Some)
-        .map_err(|_| format!("{NAME}: pid {n} is out of range"))
+        .map_err(|_| format!("{name}: pid {n} is out of range"))
 }
 
 impl ProcStatsCursor<'_> {
@@ -376,26 +438,7 @@ impl ProcStatsCursor<'_> {
             Ok(None) => return Ok(()),
             Err(message) => return Err(Error::ModuleError(message)),
         };
-        let row = match procinfo::read_some(pid, want) {
-            Reading::Gone => Row {
-                pid: pid.into(),
-                info: None,
-                cpu_percent: None,
-            },
-            Reading::Found(info) => {
-                let cpu_percent = match (info.start_ticks, info.cpu_ticks()) {
-                    (Some(start), Some(cpu)) => {
-                        Some(self.sampler.percent(pid, start, cpu, info.start_time_ms()))
-                    }
-                    _ => None,
-                };
-                Row {
-                    pid: pid.into(),
-                    info: Some(info),
-                    cpu_percent,
-                }
-            }
-        };
+        let row = Row::read(&self.sampler, pid, want);
         self.row = Some(row);
         Ok(())
     }
@@ -414,7 +457,7 @@ impl ProcStatsCursor<'_> {
 
 impl Col {
     /// This value of one row.
-    fn value(self, row: &Row) -> Value {
+    pub(crate) fn value(self, row: &Row) -> Value {
         let Some(info) = &row.info else {
             return match self {
                 Col::Pid => Value::Integer(row.pid),
@@ -460,6 +503,10 @@ impl Col {
             Col::Cmdline => info.cmdline.as_ref().map_or(Value::Null, |argv| {
                 serde_json::to_string(argv).map_or(Value::Null, Value::Text)
             }),
+            Col::StartTicks => int(info.start_ticks),
+            Col::Fingerprint => info
+                .start_ticks
+                .map_or(Value::Null, |t| Value::Text(procinfo::fingerprint(t))),
         }
     }
 }
@@ -507,7 +554,10 @@ mod tests {
             decl.starts_with("CREATE TABLE x(pid INTEGER, alive INTEGER,"),
             "{decl}"
         );
-        assert!(decl.ends_with("cmdline TEXT, query_pid HIDDEN)"), "{decl}");
+        assert!(
+            decl.ends_with("fingerprint TEXT, query_pid HIDDEN)"),
+            "{decl}"
+        );
         assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
     }
 

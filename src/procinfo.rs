@@ -91,6 +91,41 @@ pub fn host() -> &'static Host {
     })
 }
 
+/// This host's instantiation as the board's owner writes it in worker fingerprints:
+/// `"<boot_id>:<start ticks of pid 1>"` (`/proc/sys/kernel/random/boot_id`, trimmed; field 22
+/// of `/proc/1/stat`), either part empty when unreadable. It changes when the host reboots or
+/// the container (its pid 1) is recreated. Read once per process.
+pub fn epoch() -> &'static str {
+    static EPOCH: OnceLock<String> = OnceLock::new();
+    EPOCH.get_or_init(|| {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let init_ticks = Process::new(1)
+            .and_then(|p| p.stat())
+            .map(|s| s.starttime.to_string())
+            .unwrap_or_default();
+        format!("{boot_id}:{init_ticks}")
+    })
+}
+
+/// The owner's fingerprint of a process of this host that started `start_ticks` after boot.
+pub fn fingerprint(start_ticks: u64) -> String {
+    format!("{}|{start_ticks}", epoch())
+}
+
+/// This host's name as the board's owner writes it in `claim_lock` (Python's
+/// `socket.gethostname()`: the kernel's node name, `/proc/sys/kernel/hostname`). Read once
+/// per process.
+pub fn hostname() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default()
+    })
+}
+
 /// psutil's word for a `/proc/<pid>/stat` state letter.
 pub fn state_word(state: char) -> &'static str {
     match state {

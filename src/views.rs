@@ -2,16 +2,37 @@
 //!
 //! TEMP views live in the connection's temp schema: loading writes nothing to the database
 //! file, works on read-only connections, and works before the kanban tables exist (querying
-//! the view then fails with SQLite's own "no such table" error).
+//! a view then fails with SQLite's own "no such table" error).
+//!
+//! `run_verdicts` reads `task_runs.worker_started_at` where the board has that column and
+//! NULL where it does not (older boards): the view is written for the schema it is installed
+//! on. [`install`] again (the shim does when the board's schema changes; a `sqlite3` user
+//! loads the extension again) picks up a column the owner added since.
 
 use rusqlite::{Connection, Result};
 
 /// `(name, SQL)` of every view, in installation order.
-pub const VIEWS: &[(&str, &str)] = &[("active_workers", include_str!("../sql/active_workers.sql"))];
+pub const VIEWS: &[(&str, &str)] = &[
+    ("active_workers", include_str!("../sql/active_workers.sql")),
+    ("run_verdicts", include_str!("../sql/run_verdicts.sql")),
+    ("live_workers", include_str!("../sql/live_workers.sql")),
+];
 
+/// Install (or replace) every view, written for the board's schema as it is now.
 pub fn install(conn: &Connection) -> Result<()> {
-    for (_, sql) in VIEWS {
-        conn.execute_batch(sql)?;
+    let has_fingerprint: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('task_runs') WHERE name = 'worker_started_at'",
+        [],
+        |r| r.get(0),
+    )?;
+    let fingerprint = if has_fingerprint {
+        "r.worker_started_at"
+    } else {
+        "NULL"
+    };
+    for (name, sql) in VIEWS {
+        conn.execute_batch(&format!("DROP VIEW IF EXISTS temp.{name}"))?;
+        conn.execute_batch(&sql.replace("{worker_started_at}", fingerprint))?;
     }
     Ok(())
 }

@@ -32,10 +32,11 @@ fn board_with_two_workers() -> (Board, Worker, i64) {
 }
 
 fn expected_join(live: i64, gone: i64) -> Value {
+    let host = local_hostname();
     json!([
-        {"run_id": 1, "worker_pid": live, "worker_host": "host-a", "alive": 1, "reason": null,
+        {"run_id": 1, "worker_pid": live, "worker_host": host, "alive": 1, "reason": null,
          "num_threads": 1, "cmdline": "[\"sleep\",\"1000\"]"},
-        {"run_id": 2, "worker_pid": gone, "worker_host": "host-a", "alive": 0, "reason": "no such process",
+        {"run_id": 2, "worker_pid": gone, "worker_host": host, "alive": 0, "reason": "no such process",
          "num_threads": null, "cmdline": null},
     ])
 }

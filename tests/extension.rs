@@ -55,7 +55,7 @@ fn is_null(row: &[(String, Value)], name: &str) -> bool {
     matches!(col(row, name), Value::Null)
 }
 
-const PROC_COLUMNS: [&str; 16] = [
+const PROC_COLUMNS: [&str; 18] = [
     "pid",
     "alive",
     "reason",
@@ -72,6 +72,8 @@ const PROC_COLUMNS: [&str; 16] = [
     "start_time",
     "num_fds",
     "cmdline",
+    "start_ticks",
+    "fingerprint",
 ];
 
 #[test]
@@ -110,6 +112,8 @@ fn live_worker_matches_what_proc_says() {
     let argv: serde_json::Value = serde_json::from_str(&text(&row, "cmdline")).expect("JSON");
     assert_eq!(argv, json!(["sleep", "1000"]));
     assert_eq!(truth.cmdline, ["sleep", "1000"]);
+    assert_eq!(int(&row, "start_ticks") as u64, truth.start_ticks);
+    assert_eq!(text(&row, "fingerprint"), owner_fingerprint(pid));
 }
 
 #[test]
@@ -380,7 +384,12 @@ fn active_workers_joins_open_runs_of_running_tasks_with_live_stats() {
     );
     assert_eq!(
         (l.5, l.6.as_str(), l.7.as_str(), l.8),
-        (live.pid(), "host-a:4242", "host-a", 900)
+        (
+            live.pid(),
+            format!("{}:4242", local_hostname()).as_str(),
+            local_hostname().as_str(),
+            900
+        )
     );
     assert_eq!((l.9, l.10.as_deref()), (1, None));
     assert_eq!(
@@ -429,12 +438,12 @@ fn active_workers_does_not_scan_task_runs() {
         .expect("plan");
     assert!(
         plan.iter()
-            .any(|l| l.contains("SEARCH t USING INDEX idx_tasks_status")),
+            .any(|l| l.contains("SEARCH r USING INDEX idx_runs_status")),
         "{plan:?}"
     );
     assert!(
         plan.iter()
-            .any(|l| l.contains("SEARCH r USING INDEX idx_runs_task")),
+            .any(|l| l.contains("SEARCH t USING INDEX sqlite_autoindex_tasks_1")),
         "{plan:?}"
     );
     assert!(!plan.iter().any(|l| l.starts_with("SCAN r")), "{plan:?}");

@@ -45,6 +45,7 @@ fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
         &RunSpec::new("t_blocked").status("blocked").pid(live.pid()),
     );
     drop(w);
+    let host = local_hostname();
     let server = Server::start(&board.path);
     for prefix in ["", "/api/plugins/kanban"] {
         let (status, body) = server.get_json(&format!("{prefix}/workers/active"));
@@ -57,9 +58,9 @@ fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
             json!({
                 "run_id": run, "task_id": "t_live", "task_title": "title of t_live",
                 "task_status": "running", "task_assignee": "agent-x", "profile": "default",
-                "worker_pid": live.pid(), "started_at": 1_700_000_000, "claim_lock": "host-a:4242",
+                "worker_pid": live.pid(), "started_at": 1_700_000_000, "claim_lock": format!("{host}:4242"),
                 "claim_expires": 1_700_000_900, "last_heartbeat_at": 1_700_000_005,
-                "max_runtime_seconds": 3600, "worker_host": "host-a",
+                "max_runtime_seconds": 3600, "worker_host": host, "local": true,
             })
         );
     }
@@ -163,7 +164,11 @@ fn inspect_covers_every_case_of_the_reference() {
     let gone = Worker::sleep().end();
     let zombie = Worker::sleep().into_zombie();
     let w = board.writer();
-    let live_run = insert_run(&w, &RunSpec::new("t_live").pid(live.pid()));
+    // Claimed as the worker started: no fingerprint, so the spawn window decides.
+    let live_run = insert_run(
+        &w,
+        &RunSpec::new("t_live").pid(live.pid()).started(now_secs()),
+    );
     let ended = insert_run(
         &w,
         &RunSpec::new("t_ended").pid(live.pid()).ended(1_700_000_100),
@@ -228,9 +233,24 @@ fn inspect_covers_every_case_of_the_reference() {
             "num_fds",
             "status",
             "create_time",
-            "cmdline"
+            "cmdline",
+            "identity",
+            "local",
+            "worker_host",
+            "tree_processes",
+            "tree_rss_bytes",
+            "tree_cpu_percent",
+            "heartbeat_age_s",
+            "wedged",
+            "wedged_reason",
         ]
     );
+    assert_eq!(body["identity"], "started with the run");
+    assert_eq!(body["local"], true);
+    assert_eq!(body["worker_host"], local_hostname());
+    assert_eq!(body["tree_processes"], 1);
+    assert_eq!(body["wedged"], false);
+    assert_eq!(body["wedged_reason"], Value::Null);
     let truth = proc_truth(live.pid());
     assert_eq!(body["alive"], true);
     assert_eq!(body["pid"], live.pid());
@@ -262,7 +282,10 @@ fn inspect_of_another_users_process_is_access_denied_with_the_readable_stats() {
     let db = dir.path().join("kanban.db");
     let conn = create_board(&db);
     let live = Worker::sleep();
-    let run = insert_run(&conn, &RunSpec::new("t_1").pid(live.pid()));
+    let run = insert_run(
+        &conn,
+        &RunSpec::new("t_1").pid(live.pid()).started(now_secs()),
+    );
     // The owner keeps the board open (its -wal and -shm exist), as its dispatcher does.
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     let server = start_as_nobody(&bin, &db);

@@ -28,10 +28,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_request_routes_or_errors_clearly(method in prop_oneof![Just("GET".to_owned()), Just("HEAD".to_owned()), Just("POST".to_owned()), any::<String>()], p in path()) {
-        match route(&method, &p) {
+    fn any_request_routes_or_errors_clearly(method in prop_oneof![Just("GET".to_owned()), Just("HEAD".to_owned()), Just("POST".to_owned()), any::<String>()], p in path(), query in proptest::option::of(prop_oneof![Just("live=1".to_owned()), Just("live=0&x=%ff".to_owned()), any::<String>()])) {
+        match route(&method, &p, query.as_deref()) {
             Ok(Route::Run(id) | Route::Inspect(id)) => prop_assert!(id >= 1),
-            Ok(Route::WorkersActive) => {}
+            Ok(Route::WorkersActive | Route::WorkersLive) => {}
             Err(e) => {
                 prop_assert!(matches!(e.status, 404 | 405 | 422), "{}", e.status);
                 prop_assert!(!e.detail.is_empty());
@@ -43,14 +43,14 @@ proptest! {
     #[test]
     fn every_positive_id_round_trips_under_both_prefixes(id in 1i64..=i64::MAX, plugin in any::<bool>()) {
         let prefix = if plugin { PLUGIN_PREFIX } else { "" };
-        prop_assert_eq!(route("GET", &format!("{prefix}/runs/{id}")), Ok(Route::Run(id)));
-        prop_assert_eq!(route("HEAD", &format!("{prefix}/runs/{id}/inspect")), Ok(Route::Inspect(id)));
+        prop_assert_eq!(route("GET", &format!("{prefix}/runs/{id}"), None), Ok(Route::Run(id)));
+        prop_assert_eq!(route("HEAD", &format!("{prefix}/runs/{id}/inspect"), None), Ok(Route::Inspect(id)));
     }
 
     #[test]
     fn only_decimal_positive_ids_are_accepted(s in "[^/]{1,30}") {
         let parsed = s.parse::<i64>().ok().filter(|n| *n >= 1 && s.bytes().all(|b| b.is_ascii_digit()));
-        match route("GET", &format!("/runs/{s}")) {
+        match route("GET", &format!("/runs/{s}"), None) {
             Ok(Route::Run(id)) => prop_assert_eq!(Some(id), parsed),
             Ok(other) => prop_assert!(false, "{other:?}"),
             Err(e) => {

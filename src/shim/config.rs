@@ -37,6 +37,11 @@ options:
                     close a connection that has not sent a complete request head within SECS,
                     a kept-alive one idle that long, and one that leaves its answer unread
                     that long (default 10)
+  --hostname NAME   this host's name in claim locks (default: the system's, or
+                    $KANBAN_WORKERS_HOSTNAME); a claim naming another host is never read here
+  --spawn-window SECS
+                    a run without a recorded fingerprint is its worker's when the process
+                    started within SECS after the run's started_at (default 60)
   --max-connections N
                     connections served at once, 1-65536 (default 256); more wait to be accepted
   --busy-timeout SECS
@@ -67,6 +72,8 @@ pub struct Args {
     pub busy_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// The host name and spawn window of the verdicts.
+    pub settings: crate::Settings,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
     pub nice: i32,
 }
@@ -88,6 +95,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
     let mut busy_timeout = super::db::BUSY_TIMEOUT;
     let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+    let mut settings = crate::Settings::from_env();
     let mut nice = DEFAULT_NICE;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -132,6 +140,24 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     _ => {
                         return Err(format!(
                             "--header-timeout: '{text}' is not a number of seconds from 1 to 3600"
+                        ));
+                    }
+                };
+            }
+            "--hostname" => {
+                let name = value("--hostname")?.trim().to_owned();
+                if name.is_empty() || name.contains(':') {
+                    return Err(format!("--hostname: '{name}' is not a host name"));
+                }
+                settings.hostname = name;
+            }
+            "--spawn-window" => {
+                let text = value("--spawn-window")?;
+                settings.spawn_window_s = match text.parse::<i64>() {
+                    Ok(secs) if (0..=86_400).contains(&secs) => secs,
+                    _ => {
+                        return Err(format!(
+                            "--spawn-window: '{text}' is not a number of seconds from 0 to 86400"
                         ));
                     }
                 };
@@ -184,6 +210,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         header_timeout,
         busy_timeout,
         max_connections,
+        settings,
         nice,
     }))
 }

@@ -19,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::ApiError;
 use super::board_file::{self, FileId, Unreadable};
-use crate::CpuSampler;
+use crate::{CpuSampler, Settings};
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +33,8 @@ const MAX_IDLE: usize = 8;
 struct Pooled {
     conn: Connection,
     file_id: FileId,
+    /// The board's schema version the views were installed for.
+    schema_version: i64,
 }
 
 pub struct Db {
@@ -43,6 +45,8 @@ pub struct Db {
     /// Shared by every connection, so `cpu_percent` follows the previous request whichever
     /// connection served it.
     sampler: Arc<CpuSampler>,
+    /// The host name and spawn window the verdicts use.
+    settings: Settings,
 }
 
 impl Db {
@@ -52,7 +56,14 @@ impl Db {
             busy_timeout: BUSY_TIMEOUT,
             idle: Mutex::new(Vec::new()),
             sampler: Arc::new(CpuSampler::new()),
+            settings: Settings::from_env(),
         }
+    }
+
+    /// The same board with other verdict settings (`--hostname`, `--spawn-window`).
+    pub fn with_settings(mut self, settings: Settings) -> Db {
+        self.settings = settings;
+        self
     }
 
     /// The same board with another request budget (`--busy-timeout`).
@@ -81,6 +92,7 @@ impl Db {
             Some(p) => p,
             None => self.open()?,
         };
+        let mut pooled = pooled;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.busy("waited for the board"));
@@ -89,6 +101,13 @@ impl Db {
             .conn
             .busy_timeout(left)
             .map_err(|e| db_error(&self.path, &e))?;
+        // The owner migrated the board (a column added, say): the views are written for the
+        // schema they were installed on, so install them again.
+        let version = schema_version(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
+        if version != pooled.schema_version {
+            crate::views::install(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
+            pooled.schema_version = version;
+        }
         let result = f(&pooled.conn);
         // Keep the connection unless the board itself failed (5xx; a 404 is a good answer) or
         // it was left inside a transaction, which would pin an old snapshot of the board.
@@ -133,10 +152,21 @@ impl Db {
         let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit)
             .map_err(|e| db_error(&self.path, &e))?;
-        crate::register_with_sampler(&conn, Arc::clone(&self.sampler))
+        crate::register_with(&conn, Arc::clone(&self.sampler), &self.settings)
             .map_err(|e| db_error(&self.path, &e))?;
-        Ok(Pooled { conn, file_id })
+        let schema_version = schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
+        Ok(Pooled {
+            conn,
+            file_id,
+            schema_version,
+        })
     }
+}
+
+/// The board's schema version: it changes when the owner migrates the board.
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA main.schema_version")?
+        .query_row([], |r| r.get(0))
 }
 
 fn unavailable(path: &Path, what: &str) -> ApiError {

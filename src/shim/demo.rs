@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
 
+use crate::procinfo::{self, Reading};
+
 const SCHEMA: &str = include_str!("../../sql/kanban_schema.sql");
 
 /// A demo task and its run: id, title, assignee, task status, worker pid, age of the run in
@@ -90,6 +92,9 @@ impl Demo {
         let conn = Connection::open(&self.board)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.execute_batch(SCHEMA)?;
+        // A newer board: each run records its worker's fingerprint, so the demo's workers are
+        // verified (the owner writes it right after the spawn, as here).
+        conn.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")?;
         let mut task = conn.prepare(
             "INSERT INTO tasks (id, title, assignee, status, created_at, started_at, claim_lock, claim_expires, worker_pid)
              VALUES (?1, ?2, ?3, ?4, ?5 - 600, ?5 - 300, ?6, ?5 + 900, ?7)",
@@ -169,7 +174,18 @@ impl Demo {
                 summary,
                 r#"{"attempt": 1}"#
             ])?;
-            self.runs.push((what, conn.last_insert_rowid()));
+            let run_id = conn.last_insert_rowid();
+            if let Some(Reading::Found(info)) =
+                pid.and_then(|p| i32::try_from(p).ok()).map(procinfo::read)
+            {
+                if let Some(ticks) = info.start_ticks {
+                    conn.execute(
+                        "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
+                        params![procinfo::fingerprint(ticks), run_id],
+                    )?;
+                }
+            }
+            self.runs.push((what, run_id));
         }
         Ok(())
     }

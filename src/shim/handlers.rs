@@ -11,6 +11,7 @@ use super::db::db_error;
 use super::routes::Route;
 
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../sql/route_workers_active.sql");
+const WORKERS_LIVE_SQL: &str = include_str!("../../sql/route_workers_live.sql");
 const RUN_SQL: &str = include_str!("../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../sql/route_inspect.sql");
 
@@ -18,6 +19,7 @@ const INSPECT_SQL: &str = include_str!("../../sql/route_inspect.sql");
 pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
     match route {
         Route::WorkersActive => workers_active(conn),
+        Route::WorkersLive => workers_live(conn),
         Route::Run(id) => run(conn, id),
         Route::Inspect(id) => inspect(conn, id),
     }
@@ -93,19 +95,64 @@ fn not_found(id: i64) -> ApiError {
     ApiError::new(404, format!("run {id} not found"))
 }
 
-/// `{"workers": [...], "count": N, "checked_at": epoch_s}`, written straight from the rows:
-/// the one route whose size grows with the board, so no intermediate JSON tree (the benchmark
-/// showed building and freeing one cost several times the query).
+/// `GET /workers/active`.
 pub fn workers_active(conn: &Connection) -> Result<Vec<u8>, ApiError> {
+    workers(conn, WORKERS_ACTIVE_SQL)
+}
+
+/// `GET /workers/active?live=1`.
+pub fn workers_live(conn: &Connection) -> Result<Vec<u8>, ApiError> {
+    workers(conn, WORKERS_LIVE_SQL)
+}
+
+/// Columns answered as JSON booleans (0/1 in SQL, null stays null).
+const BOOLEANS: &[&str] = &["local", "alive", "wedged"];
+/// Columns holding JSON text the library wrote (serde_json): copied into the answer as JSON.
+const JSON_TEXT: &[&str] = &["cmdline"];
+
+/// How one column is written.
+#[derive(Clone, Copy)]
+enum Kind {
+    Plain,
+    Boolean,
+    Json,
+}
+
+fn kind_of(name: &str) -> Kind {
+    if BOOLEANS.contains(&name) {
+        Kind::Boolean
+    } else if JSON_TEXT.contains(&name) {
+        Kind::Json
+    } else {
+        Kind::Plain
+    }
+}
+
+/// One value as its column's kind says.
+fn write_as(out: &mut Vec<u8>, kind: Kind, v: ValueRef<'_>) {
+    match (kind, v) {
+        (Kind::Boolean, ValueRef::Integer(i)) => {
+            out.extend_from_slice(if i != 0 { b"true" } else { b"false" })
+        }
+        (Kind::Json, ValueRef::Text(json)) => out.extend_from_slice(json),
+        (_, v) => write_value(out, v),
+    }
+}
+
+/// `{"workers": [...], "count": N, "checked_at": epoch_s}` from `sql` (the plain list or the
+/// live one), written straight from the rows: the route whose size grows with the board, so no
+/// intermediate JSON tree (the benchmark showed building and freeing one cost several times
+/// the query).
+pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
-    let mut stmt = conn.prepare_cached(WORKERS_ACTIVE_SQL).map_err(err)?;
-    let keys: Vec<Vec<u8>> = stmt
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let columns: Vec<(Vec<u8>, Kind)> = stmt
         .column_names()
         .iter()
         .map(|name| {
             let mut key = to_bytes(&Value::from(*name));
             key.push(b':');
-            key
+            (key, kind_of(name))
         })
         .collect();
     let mut out = Vec::with_capacity(256 + 320 * 64);
@@ -114,12 +161,12 @@ pub fn workers_active(conn: &Connection) -> Result<Vec<u8>, ApiError> {
     let mut count = 0usize;
     while let Some(row) = rows.next().map_err(err)? {
         out.extend_from_slice(if count == 0 { b"{" } else { b",{" });
-        for (i, key) in keys.iter().enumerate() {
+        for (i, (key, kind)) in columns.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(key);
-            write_value(&mut out, row.get_ref(i).map_err(err)?);
+            write_as(&mut out, *kind, row.get_ref(i).map_err(err)?);
         }
         out.push(b'}');
         count += 1;
@@ -179,63 +226,96 @@ pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The live stats of the run's worker, or why there are none: the verdict is the query's
-/// (`not_alive`, in `sql/route_inspect.sql`), the body the reference's shape, written straight
-/// from the row.
+/// (`run_verdicts`, in SQL), the body the reference's shape plus what we know better, written
+/// straight from the row.
 pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
     let mut stmt = conn.prepare_cached(INSPECT_SQL).map_err(err)?;
     let mut rows = stmt.query([id]).map_err(err)?;
     let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
     let get = |name: &str| row.get_ref(name).map_err(err);
-    let mut out = Vec::with_capacity(512);
+    let put = |out: &mut Vec<u8>, name: &str| -> Result<(), ApiError> {
+        field(out, name, kind_of(name), get(name)?);
+        Ok(())
+    };
+    let mut out = Vec::with_capacity(768);
     out.extend_from_slice(format!("{{\"run_id\":{id},").as_bytes());
-    if let ValueRef::Text(reason) = get("not_alive")? {
-        out.extend_from_slice(b"\"alive\":false,");
-        if reason == b"process not found" || reason == b"invalid worker_pid" {
-            field(&mut out, "pid", get("worker_pid")?);
+    let reason = match get("reason")? {
+        ValueRef::Text(reason) => Some(reason),
+        _ => None,
+    };
+    match reason {
+        // The reference's answers, as they are: the run is over, or never had a pid.
+        Some(reason @ (b"run already ended" | b"no worker_pid recorded")) => {
+            out.extend_from_slice(b"\"alive\":false,");
+            finish_reason(&mut out, reason);
         }
-        // A zombie has exited but is not reaped yet: say so.
-        if matches!(get("proc_reason")?, ValueRef::Text(b"zombie")) {
-            out.extend_from_slice(b"\"status\":\"zombie\",");
+        // Another host's worker: nothing was read here.
+        Some(reason) if get("local")? == ValueRef::Integer(0) => {
+            out.extend_from_slice(b"\"alive\":null,");
+            put(&mut out, "local")?;
+            put(&mut out, "worker_host")?;
+            finish_reason(&mut out, reason);
         }
-        out.extend_from_slice(b"\"reason\":");
-        write_value(&mut out, ValueRef::Text(reason));
-        out.push(b'}');
-        return Ok(out);
+        Some(reason) => {
+            out.extend_from_slice(b"\"alive\":false,");
+            field(&mut out, "pid", Kind::Plain, get("worker_pid")?);
+            // A zombie has exited but is not reaped yet: say so.
+            if matches!(get("status")?, ValueRef::Text(b"zombie")) {
+                out.extend_from_slice(b"\"status\":\"zombie\",");
+            }
+            if reason == b"pid reused" {
+                put(&mut out, "local")?;
+                put(&mut out, "worker_host")?;
+            }
+            finish_reason(&mut out, reason);
+        }
+        None => {
+            out.extend_from_slice(b"\"alive\":true,");
+            field(&mut out, "pid", Kind::Plain, get("worker_pid")?);
+            for name in [
+                "cpu_percent",
+                "memory_rss_bytes",
+                "memory_vms_bytes",
+                "num_threads",
+                "num_fds",
+                "status",
+                "create_time",
+                "cmdline",
+                "identity",
+                "local",
+                "worker_host",
+                "tree_processes",
+                "tree_rss_bytes",
+                "tree_cpu_percent",
+                "heartbeat_age_s",
+                "wedged",
+                "wedged_reason",
+            ] {
+                put(&mut out, name)?;
+            }
+            if let error @ ValueRef::Text(_) = get("error")? {
+                field(&mut out, "error", Kind::Plain, error);
+            }
+            out.pop();
+            out.push(b'}');
+        }
     }
-    out.extend_from_slice(b"\"alive\":true,");
-    field(&mut out, "pid", get("worker_pid")?);
-    for name in [
-        "cpu_percent",
-        "memory_rss_bytes",
-        "memory_vms_bytes",
-        "num_threads",
-        "num_fds",
-        "status",
-        "create_time",
-    ] {
-        field(&mut out, name, get(name)?);
-    }
-    // proc_stats writes cmdline as a JSON array of strings (serde_json): copied as it is.
-    out.extend_from_slice(b"\"cmdline\":");
-    match get("cmdline")? {
-        ValueRef::Text(json) => out.extend_from_slice(json),
-        _ => out.extend_from_slice(b"null"),
-    }
-    if let error @ ValueRef::Text(_) = get("error")? {
-        out.push(b',');
-        out.extend_from_slice(b"\"error\":");
-        write_value(&mut out, error);
-    }
-    out.push(b'}');
     Ok(out)
 }
 
+/// `"reason":"..."}`: the last key of a not-alive answer.
+fn finish_reason(out: &mut Vec<u8>, reason: &[u8]) {
+    out.extend_from_slice(b"\"reason\":");
+    write_value(out, ValueRef::Text(reason));
+    out.push(b'}');
+}
+
 /// `"name":value,` (names are ours: plain ASCII, nothing to escape).
-fn field(out: &mut Vec<u8>, name: &str, value: ValueRef<'_>) {
+fn field(out: &mut Vec<u8>, name: &str, kind: Kind, value: ValueRef<'_>) {
     out.push(b'"');
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":");
-    write_value(out, value);
+    write_as(out, kind, value);
     out.push(b',');
 }

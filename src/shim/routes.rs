@@ -1,7 +1,8 @@
 //! Request line to route: pure parsing, no I/O.
 //!
 //! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
-//! uses). GET and HEAD only. Query strings are ignored.
+//! uses). GET and HEAD only. Of the query string, `live` on `/workers/active` is read; other
+//! parameters are ignored.
 
 use super::ApiError;
 
@@ -13,13 +14,18 @@ pub const ALLOW: &str = "GET, HEAD";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     WorkersActive,
+    /// `/workers/active?live=1`: with verdicts, live stats and tree totals.
+    WorkersLive,
     Run(i64),
     Inspect(i64),
 }
 
-/// Map a method and a path (without query) to a route, or to the error to answer.
-pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
-    let route = match_path(path)?;
+/// Map a method, a path and its query string to a route, or to the error to answer.
+pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    let route = match (match_path(path)?, live(query)?) {
+        (Route::WorkersActive, true) => Route::WorkersLive,
+        (route, _) => route,
+    };
     if method == "GET" || method == "HEAD" {
         Ok(route)
     } else {
@@ -32,6 +38,28 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             ),
         ))
     }
+}
+
+/// The `live` parameter: `1`/`true` or `0`/`false` (absent: false); anything else is a 422.
+fn live(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut live = false;
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != "live" {
+            continue;
+        }
+        live = match value {
+            "1" | "true" => true,
+            "0" | "false" => false,
+            other => {
+                return Err(ApiError::new(
+                    422,
+                    format!("live must be 1, true, 0 or false, got '{}'", shown(other)),
+                ));
+            }
+        };
+    }
+    Ok(live)
 }
 
 fn match_path(path: &str) -> Result<Route, ApiError> {
@@ -92,15 +120,15 @@ mod tests {
     fn both_prefixes_route_the_same() {
         for prefix in ["", PLUGIN_PREFIX] {
             assert_eq!(
-                route("GET", &format!("{prefix}/workers/active")),
+                route("GET", &format!("{prefix}/workers/active"), None),
                 Ok(Route::WorkersActive)
             );
             assert_eq!(
-                route("GET", &format!("{prefix}/runs/42")),
+                route("GET", &format!("{prefix}/runs/42"), None),
                 Ok(Route::Run(42))
             );
             assert_eq!(
-                route("HEAD", &format!("{prefix}/runs/7/inspect")),
+                route("HEAD", &format!("{prefix}/runs/7/inspect"), None),
                 Ok(Route::Inspect(7))
             );
         }
@@ -119,7 +147,7 @@ mod tests {
             "１",
         ] {
             assert_eq!(
-                route("GET", &format!("/runs/{id}")).map_err(|e| e.status),
+                route("GET", &format!("/runs/{id}"), None).map_err(|e| e.status),
                 Err(422),
                 "{id}"
             );
@@ -135,9 +163,38 @@ mod tests {
             "/api/plugins/kanbanx/workers/active",
             "//workers/active",
         ] {
-            assert_eq!(route("GET", p).map_err(|e| e.status), Err(404), "{p}");
+            assert_eq!(route("GET", p, None).map_err(|e| e.status), Err(404), "{p}");
         }
-        assert_eq!(route("POST", "/runs/1").map_err(|e| e.status), Err(405));
-        assert_eq!(route("DELETE", "/nope").map_err(|e| e.status), Err(404));
+        assert_eq!(
+            route("POST", "/runs/1", None).map_err(|e| e.status),
+            Err(405)
+        );
+        assert_eq!(
+            route("DELETE", "/nope", None).map_err(|e| e.status),
+            Err(404)
+        );
+    }
+
+    #[test]
+    fn live_is_read_from_the_query_string() {
+        for (query, expected) in [
+            (None, Ok(Route::WorkersActive)),
+            (Some("live=1"), Ok(Route::WorkersLive)),
+            (Some("live=true"), Ok(Route::WorkersLive)),
+            (Some("board=x&live=1"), Ok(Route::WorkersLive)),
+            (Some("live=0"), Ok(Route::WorkersActive)),
+            (Some("live=false"), Ok(Route::WorkersActive)),
+            (Some("other=1"), Ok(Route::WorkersActive)),
+            (Some("live=yes"), Err(422)),
+            (Some("live="), Err(422)),
+            (Some("live"), Err(422)),
+            (Some("live=1&live=2"), Err(422)),
+        ] {
+            assert_eq!(
+                route("GET", "/workers/active", query).map_err(|e| e.status),
+                expected,
+                "{query:?}"
+            );
+        }
     }
 }

@@ -34,6 +34,8 @@ pub const READERS: usize = 16;
 /// its share within the request's budget (503 past it); one larger than the whole budget takes
 /// all of it. With clients that do not read, memory stays bounded by this, not by their number.
 const ANSWER_BUDGET_KIB: usize = 64 * 1024;
+/// Answers smaller than this are outside the budget.
+const UNBUDGETED_BYTES: usize = 64 * 1024;
 /// How long past its budget a request's query may still run once it holds its lock, before the
 /// request is answered 503 anyway (a thread stuck in the kernel, say).
 const OVERRUN: Duration = Duration::from_secs(1);
@@ -153,7 +155,8 @@ async fn handle(
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path));
+    let query = req.uri().query();
+    let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path, query));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         Ok(route) => answer(&state, route, started).await,
@@ -239,6 +242,11 @@ impl AsRef<[u8]> for Answer {
 /// `body` with its share of the answer budget, waited for until `deadline`; past it the body
 /// is dropped and the answer is a 503.
 async fn budgeted(state: &State, body: Vec<u8>, deadline: Instant) -> Result<Bytes, ApiError> {
+    // Small answers (a run, an inspection, an error) never wait: they are what a dashboard
+    // needs most, and all of them together cost less than one large answer.
+    if body.len() < UNBUDGETED_BYTES {
+        return Ok(Bytes::from(body));
+    }
     let kib = body.len().div_ceil(1024).clamp(1, ANSWER_BUDGET_KIB);
     let share = tokio::time::timeout_at(
         deadline.into(),

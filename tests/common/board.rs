@@ -59,7 +59,7 @@ pub struct RunSpec<'a> {
     pub pid: Option<i64>,
     pub ended_at: Option<i64>,
     pub started_at: i64,
-    pub claim_lock: Option<&'a str>,
+    pub claim_lock: Option<String>,
 }
 
 impl Default for RunSpec<'_> {
@@ -70,7 +70,7 @@ impl Default for RunSpec<'_> {
             pid: None,
             ended_at: None,
             started_at: 1_700_000_000,
-            claim_lock: Some("host-a:4242"),
+            claim_lock: Some(format!("{}:4242", local_hostname())),
         }
     }
 }
@@ -98,8 +98,8 @@ impl<'a> RunSpec<'a> {
         self.task_status = task_status;
         self
     }
-    pub fn lock(mut self, claim_lock: Option<&'a str>) -> Self {
-        self.claim_lock = claim_lock;
+    pub fn lock(mut self, claim_lock: Option<&str>) -> Self {
+        self.claim_lock = claim_lock.map(str::to_owned);
         self
     }
 }
@@ -122,8 +122,16 @@ pub fn insert_run(conn: &Connection, spec: &RunSpec<'_>) -> i64 {
     conn.last_insert_rowid()
 }
 
+/// This host's name, as the board's owner writes it in claim locks (the tests' own reading).
+pub fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read the host name")
+        .trim()
+        .to_owned()
+}
+
 /// The columns of `active_workers`, in order: the reference's JSON keys plus `worker_host`.
-pub const ACTIVE_WORKERS_COLUMNS: [&str; 13] = [
+pub const ACTIVE_WORKERS_COLUMNS: [&str; 14] = [
     "run_id",
     "task_id",
     "task_title",
@@ -137,6 +145,7 @@ pub const ACTIVE_WORKERS_COLUMNS: [&str; 13] = [
     "last_heartbeat_at",
     "max_runtime_seconds",
     "worker_host",
+    "local",
 ];
 
 /// A file's bytes, to prove nothing was written to it.

@@ -83,3 +83,16 @@ pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
 }
+
+/// The fingerprint the board's owner records for a worker right after spawning it, computed
+/// as the owner computes it: `"<boot_id>:<pid 1's start ticks>|<the worker's start ticks>"`
+/// (boot_id trimmed; field 22 of each stat, split after the last `)`).
+pub fn owner_fingerprint(pid: i64) -> String {
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot_id");
+    format!(
+        "{}:{}|{}",
+        boot_id.trim(),
+        stat_fields(1)[22 - 3],
+        stat_fields(pid)[22 - 3]
+    )
+}

@@ -1,0 +1,133 @@
+-- run_verdicts: every run with the verdict on its worker, written once for every route.
+-- Installed as a TEMP view. Select it by run_id (SQLite reads that one run); a scan of it
+-- reads every run.
+--
+-- A run's worker is read (proc_stats) only when the run is open, its claim is this host's
+-- (or names no host) and its pid is an integer in the kernel's range. Then, for a live
+-- process, `identity` says why it is the run's worker, or it is not and the pid was reused:
+--   fingerprint recorded (worker_started_at):
+--     '<epoch>|<ticks>' (the owner's form): verified when it equals the process's
+--       proc_stats.fingerprint, else pid reused (another process, or the host rebooted);
+--     an integer (older rows): verified when the start ticks are within 200 (2 s), else reused;
+--     'unverified', or anything malformed: alive, 'unverified';
+--   no fingerprint (NULL, or a board without the column): 'started with the run' when the
+--     process started no earlier than 2 s before the run's started_at and no later than
+--     kanban_workers_spawn_window() seconds after it, else pid reused;
+--   start unreadable: 'unverified'.
+-- `reason` says why a worker is not alive (alive 0), or that it is another host's (alive
+-- NULL, nothing read); NULL when alive. `wedged` (alive workers only): no heartbeat for over
+-- an hour (since started_at when there was none), the claim expired, or past
+-- max_runtime_seconds; `wedged_reason` names each, with by how much.
+--
+-- {worker_started_at} is replaced at install: r.worker_started_at on boards that have the
+-- column, NULL on older ones.
+CREATE TEMP VIEW run_verdicts AS
+SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local,
+       worker_started_at, alive, reason, identity,
+       CASE WHEN alive = 1 THEN worker_pid END AS pid,
+       status, cpu_percent, rss_bytes, vms_bytes, num_threads, num_fds, start_time, cmdline,
+       error, heartbeat_age_s, claim_expires_in_s, runtime_s,
+       CASE WHEN alive = 1 THEN wedged_reason IS NOT NULL END AS wedged,
+       CASE WHEN alive = 1 THEN wedged_reason END AS wedged_reason
+FROM (
+    SELECT *,
+           CASE WHEN reason IS NULL THEN 1
+                WHEN NOT local AND ended_at IS NULL AND worker_pid IS NOT NULL THEN NULL
+                ELSE 0
+           END AS alive,
+           nullif(rtrim(
+               CASE WHEN now - coalesce(last_heartbeat_at, started_at) > 3600
+                    THEN CASE WHEN last_heartbeat_at IS NULL
+                              THEN 'no heartbeat since the start, '
+                                   || (now - started_at) || ' s ago (over 3600 s); '
+                              ELSE 'no heartbeat for ' || (now - last_heartbeat_at)
+                                   || ' s (over 3600 s); '
+                         END
+                    ELSE '' END
+            || CASE WHEN claim_expires < now
+                    THEN 'claim expired ' || (now - claim_expires) || ' s ago; ' ELSE '' END
+            || CASE WHEN max_runtime_seconds > 0 AND now - started_at > max_runtime_seconds
+                    THEN 'past max_runtime_seconds (' || max_runtime_seconds || ') by '
+                         || (now - started_at - max_runtime_seconds) || ' s; '
+                    ELSE '' END,
+               '; '), '') AS wedged_reason
+    FROM (
+        SELECT *,
+               CASE WHEN ended_at IS NOT NULL THEN 'run already ended'
+                    WHEN worker_pid IS NULL THEN 'no worker_pid recorded'
+                    WHEN NOT local THEN 'worker runs on host ' || worker_host
+                    WHEN typeof(worker_pid) <> 'integer' THEN 'invalid worker_pid'
+                    WHEN p_alive IS NOT 1 THEN 'process not found'
+                    WHEN identity IS NULL THEN 'pid reused'
+               END AS reason
+        FROM (
+            SELECT *,
+                   (worker_host IS NULL OR worker_host = kanban_workers_hostname()) AS local,
+                   CASE WHEN p_alive IS NOT 1 THEN NULL
+                        WHEN start_ticks IS NULL THEN 'unverified'
+                        WHEN worker_started_at IS NULL THEN
+                            CASE WHEN start_time >= started_at - 2
+                                  AND start_time <= started_at + kanban_workers_spawn_window()
+                                 THEN 'started with the run' END
+                        WHEN typeof(worker_started_at) NOT IN ('integer', 'text')
+                          OR length(worker_started_at) > 200 THEN 'unverified'
+                        WHEN worker_started_at = 'unverified' THEN 'unverified'
+                        WHEN CAST(worker_started_at AS TEXT) GLOB '[0-9]*'
+                         AND CAST(worker_started_at AS TEXT) NOT GLOB '*[^0-9]*' THEN
+                            CASE WHEN abs(start_ticks - CAST(worker_started_at AS INTEGER)) <= 200
+                                 THEN 'verified' END
+                        WHEN worker_started_at GLOB '*:*|[0-9]*'
+                         AND substr(worker_started_at, instr(worker_started_at, '|') + 1)
+                             NOT GLOB '*[^0-9]*' THEN
+                            CASE WHEN worker_started_at = fingerprint THEN 'verified' END
+                        ELSE 'unverified'
+                   END AS identity
+            FROM (
+                SELECT r.id                  AS run_id,
+                       r.task_id             AS task_id,
+                       r.started_at          AS started_at,
+                       r.ended_at            AS ended_at,
+                       r.worker_pid          AS worker_pid,
+                       r.claim_expires       AS claim_expires,
+                       r.last_heartbeat_at   AS last_heartbeat_at,
+                       r.max_runtime_seconds AS max_runtime_seconds,
+                       {worker_started_at}   AS worker_started_at,
+                       CASE WHEN instr(r.claim_lock, ':') > 1
+                            THEN substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1)
+                       END                   AS worker_host,
+                       p.alive               AS p_alive,
+                       p.state               AS status,
+                       p.cpu_percent         AS cpu_percent,
+                       p.rss_bytes           AS rss_bytes,
+                       p.vms_bytes           AS vms_bytes,
+                       p.num_threads         AS num_threads,
+                       p.num_fds             AS num_fds,
+                       p.start_time          AS start_time,
+                       p.start_ticks         AS start_ticks,
+                       p.fingerprint         AS fingerprint,
+                       p.cmdline             AS cmdline,
+                       p.error               AS error,
+                       CASE WHEN r.ended_at IS NULL THEN
+                           CAST(strftime('%s', 'now') AS INTEGER) - r.last_heartbeat_at
+                       END                   AS heartbeat_age_s,
+                       CASE WHEN r.ended_at IS NULL THEN
+                           r.claim_expires - CAST(strftime('%s', 'now') AS INTEGER)
+                       END                   AS claim_expires_in_s,
+                       CASE WHEN r.ended_at IS NULL THEN
+                           CAST(strftime('%s', 'now') AS INTEGER) - r.started_at
+                       END                   AS runtime_s,
+                       CAST(strftime('%s', 'now') AS INTEGER) AS now
+                FROM task_runs AS r
+                LEFT JOIN proc_stats(
+                    CASE WHEN r.ended_at IS NULL
+                          AND (instr(r.claim_lock, ':') <= 1 OR r.claim_lock IS NULL
+                               OR substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1)
+                                  = kanban_workers_hostname())
+                          AND typeof(r.worker_pid) = 'integer'
+                          AND r.worker_pid BETWEEN 1 AND 4194304
+                         THEN r.worker_pid END
+                ) AS p
+            )
+        )
+    )
+);

@@ -1,0 +1,64 @@
+//! The settings the verdicts depend on, as SQL functions the views call:
+//! - `kanban_workers_hostname()`: this host's name, as the board's owner writes it at the
+//!   start of `claim_lock`; a claim naming another host is another host's worker.
+//! - `kanban_workers_spawn_window()`: seconds after a run's `started_at` within which its
+//!   worker process may have started, for runs without a recorded fingerprint.
+//!
+//! Both come from the system and the environment for the loadable extension
+//! (`KANBAN_WORKERS_HOSTNAME`, `KANBAN_WORKERS_SPAWN_WINDOW`), and from flags for the shim.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, Result};
+
+use crate::procinfo;
+
+pub const HOSTNAME: &str = "kanban_workers_hostname";
+pub const SPAWN_WINDOW: &str = "kanban_workers_spawn_window";
+/// The default spawn window, seconds: the owner records the pid right after the spawn, so a
+/// worker starts within seconds of its claim; a minute leaves room for a loaded host.
+pub const DEFAULT_SPAWN_WINDOW_S: i64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// This host's name in `claim_lock`s.
+    pub hostname: String,
+    /// See [`DEFAULT_SPAWN_WINDOW_S`].
+    pub spawn_window_s: i64,
+}
+
+impl Settings {
+    /// The system's host name and the default window, each overridden by its environment
+    /// variable when set (an unparsable window is ignored).
+    pub fn from_env() -> Settings {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Settings {
+            hostname: var("KANBAN_WORKERS_HOSTNAME")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|| procinfo::hostname().to_owned()),
+            spawn_window_s: var("KANBAN_WORKERS_SPAWN_WINDOW")
+                .and_then(|w| w.trim().parse().ok())
+                .filter(|w| (0..=86_400).contains(w))
+                .unwrap_or(DEFAULT_SPAWN_WINDOW_S),
+        }
+    }
+}
+
+pub fn register(conn: &Connection, settings: &Settings) -> Result<()> {
+    let constant = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    // The host name is information about this machine: only direct SQL and the user's own
+    // TEMP views may ask for it, never a database's schema.
+    let hostname = settings.hostname.clone();
+    conn.create_scalar_function(
+        HOSTNAME,
+        0,
+        constant | FunctionFlags::SQLITE_DIRECTONLY,
+        move |_| Ok(hostname.clone()),
+    )?;
+    let window = settings.spawn_window_s;
+    conn.create_scalar_function(
+        SPAWN_WINDOW,
+        0,
+        constant | FunctionFlags::SQLITE_INNOCUOUS,
+        move |_| Ok(window),
+    )
+}

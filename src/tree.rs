@@ -1,0 +1,151 @@
+//! The processes of a tree, from procfs. Knows nothing of SQLite.
+//!
+//! A process's children are listed by the kernel in `/proc/<pid>/task/<tid>/children`, one
+//! file per thread (a child belongs to the thread that forked it), so a tree is walked by
+//! reading only its own members' files. Kernels built without `CONFIG_PROC_CHILDREN` have no
+//! such files: then the parents of all processes are read in one pass over `/proc`, once per
+//! walk, never once per member.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs;
+
+/// The most members one walk returns (a fork bomb must not make a query unbounded).
+pub const MAX_MEMBERS: usize = 10_000;
+
+/// One member of a tree: its pid, its parent's, and its depth below the root (root: 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub pid: i32,
+    pub ppid: i32,
+    pub depth: u32,
+}
+
+/// The members of the tree rooted at `root`, root first, then breadth first. Empty when
+/// `root` does not exist. Processes that end during the walk may be listed or not; a pid is
+/// listed once at most.
+pub fn members(root: i32) -> Vec<Member> {
+    if root < 1 || fs::metadata(format!("/proc/{root}")).is_err() {
+        return Vec::new();
+    }
+    let mut by_scan: Option<HashMap<i32, Vec<i32>>> = None;
+    let mut seen = HashSet::from([root]);
+    let mut out = vec![Member {
+        pid: root,
+        ppid: parent_of(root).unwrap_or(0),
+        depth: 0,
+    }];
+    let mut queue = VecDeque::from([(root, 0u32)]);
+    while let Some((pid, depth)) = queue.pop_front() {
+        let children = match children_files(pid) {
+            Some(children) => children,
+            None => by_scan
+                .get_or_insert_with(children_by_scan)
+                .get(&pid)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        for child in children {
+            if out.len() >= MAX_MEMBERS {
+                return out;
+            }
+            if seen.insert(child) {
+                out.push(Member {
+                    pid: child,
+                    ppid: pid,
+                    depth: depth + 1,
+                });
+                queue.push_back((child, depth + 1));
+            }
+        }
+    }
+    out
+}
+
+/// The children of `pid` from its threads' `children` files; `None` when the kernel has no
+/// such files (or the process is gone: then its children are found by the scan, or not).
+fn children_files(pid: i32) -> Option<Vec<i32>> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut children = Vec::new();
+    let mut any = false;
+    for task in tasks.flatten() {
+        let mut path = task.path();
+        path.push("children");
+        if let Ok(text) = fs::read_to_string(&path) {
+            any = true;
+            children.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    any.then_some(children)
+}
+
+/// Every process's children, from one pass over `/proc` reading each `stat`.
+fn children_by_scan() -> HashMap<i32, Vec<i32>> {
+    let mut map: HashMap<i32, Vec<i32>> = HashMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return map;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(ppid) = parent_of(pid) {
+            map.entry(ppid).or_default().push(pid);
+        }
+    }
+    for children in map.values_mut() {
+        children.sort_unstable();
+    }
+    map
+}
+
+/// The parent pid from `/proc/<pid>/stat` (field 4, after the command name in parentheses).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gone_root_has_no_members() {
+        assert_eq!(members(0), vec![]);
+        assert_eq!(members(-3), vec![]);
+        assert_eq!(members(4_194_304), vec![]);
+    }
+
+    #[test]
+    fn the_scan_and_the_children_files_agree_on_our_own_children() {
+        let mut kids: Vec<std::process::Child> = (0..3)
+            .map(|_| {
+                std::process::Command::new("sleep")
+                    .arg("100")
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let me = std::process::id() as i32;
+        let mut by_files = children_files(me).expect("this kernel lists children");
+        let mut by_scan = children_by_scan().remove(&me).unwrap_or_default();
+        by_files.sort_unstable();
+        by_scan.sort_unstable();
+        for kid in &kids {
+            let pid = kid.id() as i32;
+            assert!(by_files.contains(&pid) && by_scan.contains(&pid), "{pid}");
+        }
+        for kid in &mut kids {
+            let _ = kid.kill();
+            let _ = kid.wait();
+        }
+    }
+}

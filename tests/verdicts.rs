@@ -1,0 +1,541 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Truthful liveness: the verdict of every kind of run, with real worker processes, through
+//! SQL (the built `.so`: run_verdicts, live_workers, proc_tree) and through HTTP (the real
+//! binary: /runs/{id}/inspect, /workers/active?live=1).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+/// A board whose runs record fingerprints (`worker_started_at`), as newer boards do.
+fn board_with_fingerprints(tag: &str) -> Board {
+    let board = Board::new(tag);
+    board
+        .writer()
+        .execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
+        .unwrap();
+    board
+}
+
+/// Insert a run and set its fingerprint (`fp`: an SQL expression, e.g. `'unverified'`).
+fn run_with(conn: &Connection, spec: &RunSpec<'_>, fp: Option<&str>) -> i64 {
+    let run = insert_run(conn, spec);
+    if let Some(fp) = fp {
+        conn.execute(
+            &format!("UPDATE task_runs SET worker_started_at = {fp} WHERE id = ?1"),
+            [run],
+        )
+        .unwrap();
+    }
+    run
+}
+
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// (alive, reason, identity) of a run.
+type Verdict = (Option<i64>, Option<String>, Option<String>);
+
+/// A run's verdict, through SQL.
+fn verdict(conn: &Connection, run: i64) -> Verdict {
+    conn.query_row(
+        "SELECT alive, reason, identity FROM run_verdicts WHERE run_id = ?1",
+        [run],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
+}
+
+fn alive(identity: &str) -> Verdict {
+    (Some(1), None, Some(identity.to_owned()))
+}
+
+fn reused() -> Verdict {
+    (Some(0), Some("pid reused".to_owned()), None)
+}
+
+#[test]
+fn every_identity_verdict_through_sql_and_http() {
+    let board = board_with_fingerprints("verdicts");
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let now = now_secs();
+    let truth = proc_truth(pid);
+    let fp = owner_fingerprint(pid);
+    let (epoch, _) = fp.rsplit_once('|').unwrap();
+    let w = board.writer();
+    let spec = |task: &'static str| RunSpec::new(task).pid(pid).started(now);
+    let cases: Vec<(i64, Verdict)> = vec![
+        (
+            run_with(&w, &spec("t_fp"), Some(&quoted(&fp))),
+            alive("verified"),
+        ),
+        (
+            run_with(
+                &w,
+                &spec("t_fp_other"),
+                Some(&quoted(&format!("{epoch}|{}", truth.start_ticks + 500))),
+            ),
+            reused(),
+        ),
+        (
+            run_with(
+                &w,
+                &spec("t_fp_reboot"),
+                Some(&quoted(&format!("another-boot:1|{}", truth.start_ticks))),
+            ),
+            reused(),
+        ),
+        (
+            run_with(
+                &w,
+                &spec("t_legacy"),
+                Some(&(truth.start_ticks + 150).to_string()),
+            ),
+            alive("verified"),
+        ),
+        (
+            run_with(
+                &w,
+                &spec("t_legacy_text"),
+                Some(&quoted(&(truth.start_ticks - 100).to_string())),
+            ),
+            alive("verified"),
+        ),
+        (
+            run_with(
+                &w,
+                &spec("t_legacy_far"),
+                Some(&(truth.start_ticks + 900).to_string()),
+            ),
+            reused(),
+        ),
+        (
+            run_with(&w, &spec("t_unverified"), Some("'unverified'")),
+            alive("unverified"),
+        ),
+        (
+            run_with(&w, &spec("t_garbage"), Some("'garbage'")),
+            alive("unverified"),
+        ),
+        (
+            run_with(&w, &spec("t_real"), Some("12.5")),
+            alive("unverified"),
+        ),
+        (
+            run_with(&w, &spec("t_huge"), Some(&quoted(&"9".repeat(300)))),
+            alive("unverified"),
+        ),
+        (
+            run_with(&w, &spec("t_pipes"), Some("'a:1|2|3'")),
+            alive("unverified"),
+        ),
+        // No fingerprint: the spawn window decides.
+        (
+            run_with(&w, &spec("t_window"), None),
+            alive("started with the run"),
+        ),
+        (
+            run_with(
+                &w,
+                &RunSpec::new("t_old_claim").pid(pid).started(now - 3600),
+                None,
+            ),
+            reused(),
+        ),
+        (
+            run_with(
+                &w,
+                &RunSpec::new("t_future_claim").pid(pid).started(now + 600),
+                None,
+            ),
+            reused(),
+        ),
+    ];
+    drop(w);
+    let conn = board.with_extension();
+    for (run, expected) in &cases {
+        assert_eq!(verdict(&conn, *run), *expected, "run {run}");
+    }
+    let server = Server::start(&board.path);
+    for (run, (alive, reason, identity)) in &cases {
+        let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["alive"],
+            json!(alive.map(|a| a == 1)),
+            "run {run}: {body}"
+        );
+        assert_eq!(body["reason"], json!(reason), "run {run}: {body}");
+        if let Some(identity) = identity {
+            assert_eq!(body["identity"], json!(identity), "{body}");
+            assert_eq!(body["pid"], pid);
+        } else {
+            assert_eq!(body["pid"], pid, "{body}");
+            assert!(
+                body.get("cpu_percent").is_none(),
+                "a stranger's stats: {body}"
+            );
+        }
+    }
+}
+
+/// A claim taken on another host is never read here: alive unknown (null), the reason names
+/// the host, even when a local process happens to have the pid.
+#[test]
+fn another_hosts_claim_is_not_read_locally() {
+    let board = Board::new("verdict-remote");
+    let worker = Worker::sleep();
+    let w = board.writer();
+    let remote = insert_run(
+        &w,
+        &RunSpec::new("t_remote")
+            .pid(worker.pid())
+            .started(now_secs())
+            .lock(Some("gpu-box-7:4242")),
+    );
+    let bare = insert_run(
+        &w,
+        &RunSpec::new("t_bare")
+            .pid(worker.pid())
+            .started(now_secs())
+            .lock(Some("4242")),
+    );
+    drop(w);
+    let conn = board.with_extension();
+    let row: (Option<i64>, String, i64, Option<String>, Option<i64>) = conn
+        .query_row(
+            "SELECT alive, reason, local, status, rss_bytes FROM run_verdicts WHERE run_id = ?1",
+            [remote],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            None,
+            "worker runs on host gpu-box-7".to_owned(),
+            0,
+            None,
+            None
+        )
+    );
+    // A lock without a host part is inspected locally, as the reference does.
+    assert_eq!(verdict(&conn, bare), alive("started with the run"));
+    let server = Server::start(&board.path);
+    let (_, body) = server.get_json(&format!("/runs/{remote}/inspect"));
+    assert_eq!(
+        body,
+        json!({"run_id": remote, "alive": null, "local": false, "worker_host": "gpu-box-7",
+               "reason": "worker runs on host gpu-box-7"})
+    );
+    // --hostname makes that host this one.
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let as_gpu = Server::start_with(bin, &board.path, &["--quiet", "--hostname", "gpu-box-7"]);
+    let (_, body) = as_gpu.get_json(&format!("/runs/{remote}/inspect"));
+    assert_eq!(body["alive"], true, "{body}");
+    assert_eq!(body["local"], true);
+}
+
+/// Alive but wedged: no heartbeat for over an hour, the claim expired, past max runtime; each
+/// named with by how much. A healthy worker is not wedged.
+#[test]
+fn wedged_workers_say_which_and_by_how_much() {
+    let board = board_with_fingerprints("verdict-wedged");
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let fp = quoted(&owner_fingerprint(pid));
+    let now = now_secs();
+    let w = board.writer();
+    let healthy = run_with(&w, &RunSpec::new("t_ok").pid(pid).started(now), Some(&fp));
+    let stuck = run_with(
+        &w,
+        &RunSpec::new("t_stuck").pid(pid).started(now),
+        Some(&fp),
+    );
+    // The fixture's run: claim_expires = started + 900, heartbeat = started + 5, max 3600.
+    w.execute(
+        "UPDATE task_runs SET started_at = ?2, last_heartbeat_at = ?2 + 10, claim_expires = ?3 - 120,
+                              max_runtime_seconds = 3600 WHERE id = ?1",
+        rusqlite::params![stuck, now - 9000, now],
+    )
+    .unwrap();
+    drop(w);
+    let conn = board.with_extension();
+    let wedged = |run: i64| -> (i64, Option<String>) {
+        conn.query_row(
+            "SELECT wedged, wedged_reason FROM run_verdicts WHERE run_id = ?1",
+            [run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(wedged(healthy), (0, None));
+    let (flag, reason) = wedged(stuck);
+    let reason = reason.unwrap();
+    assert_eq!(flag, 1);
+    // Computed with the query's own clock: allow the second it may have ticked.
+    assert!(reason.contains("no heartbeat for 899"), "{reason}");
+    assert!(reason.contains("claim expired 12"), "{reason}");
+    assert!(
+        reason.contains("past max_runtime_seconds (3600) by 54"),
+        "{reason}"
+    );
+    let server = Server::start(&board.path);
+    let (_, body) = server.get_json(&format!("/runs/{stuck}/inspect"));
+    assert_eq!(body["alive"], true);
+    assert_eq!(body["identity"], "verified");
+    assert_eq!(body["wedged"], true);
+    assert!(
+        body["wedged_reason"]
+            .as_str()
+            .unwrap()
+            .contains("claim expired")
+    );
+    assert!(body["heartbeat_age_s"].as_i64().unwrap() >= 8990);
+}
+
+/// A worker with children: the tree's totals (its processes, their memory and CPU together),
+/// through proc_tree in SQL and through HTTP.
+#[test]
+fn a_workers_process_tree_is_counted() {
+    let board = Board::new("verdict-tree");
+    // A shell that starts two sleeps and waits: three processes.
+    let worker = Worker::asleep(Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & wait"]));
+    let pid = worker.pid();
+    // Wait until both children have exec'd `sleep` and sleep.
+    let children = loop {
+        let kids: Vec<i64> = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        if kids.len() == 2
+            && kids
+                .iter()
+                .all(|k| proc_truth(*k).cmdline == ["sleep", "1000"] && proc_truth(*k).state == 'S')
+        {
+            break kids;
+        }
+        std::thread::yield_now();
+    };
+    let w = board.writer();
+    let run = insert_run(&w, &RunSpec::new("t_tree").pid(pid).started(now_secs()));
+    drop(w);
+    let conn = board.with_extension();
+    let rows: Vec<(i64, i64, i64, i64)> = conn
+        .prepare("SELECT pid, ppid, depth, rss_bytes FROM proc_tree(?1)")
+        .and_then(|mut s| {
+            s.query_map([pid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!((rows[0].0, rows[0].2), (pid, 0));
+    let mut kids: Vec<i64> = rows[1..].iter().map(|r| r.0).collect();
+    kids.sort_unstable();
+    let mut expected = children.clone();
+    expected.sort_unstable();
+    assert_eq!(kids, expected);
+    assert!(rows[1..].iter().all(|r| r.1 == pid && r.2 == 1));
+    let rss: i64 = [pid, children[0], children[1]]
+        .iter()
+        .map(|p| (proc_truth(*p).rss_pages * page_size()) as i64)
+        .sum();
+    assert_eq!(rows.iter().map(|r| r.3).sum::<i64>(), rss);
+    let live: (i64, i64) = conn
+        .query_row(
+            "SELECT tree_processes, tree_rss_bytes FROM live_workers WHERE run_id = ?1",
+            [run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(live, (3, rss));
+    let server = Server::start(&board.path);
+    let (_, body) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(body["tree_processes"], 3, "{body}");
+    assert_eq!(body["tree_rss_bytes"], rss);
+    assert!(body["tree_cpu_percent"].as_f64().is_some());
+    let (_, body) = server.get_json("/workers/active?live=1");
+    assert_eq!(body["workers"][0]["tree_processes"], 3, "{body}");
+}
+
+/// proc_tree's bad input: NULL and a gone pid give no rows; anything else that is not a pid
+/// is an error naming the function.
+#[test]
+fn proc_tree_rows_and_bad_arguments() {
+    let conn = open_with_extension(std::path::Path::new(":memory:"));
+    let count = |arg: &str| -> Result<i64, String> {
+        conn.query_row(&format!("SELECT count(*) FROM proc_tree({arg})"), [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| e.to_string())
+    };
+    let gone = Worker::sleep().end();
+    assert_eq!(count("NULL"), Ok(0));
+    assert_eq!(count(&gone.to_string()), Ok(0));
+    assert!(count("1").unwrap() >= 1);
+    for (arg, words) in [
+        ("'abc'", "proc_tree: pid must be an integer, got text 'abc'"),
+        ("1.5", "proc_tree: pid must be an integer, got real 1.5"),
+        ("0", "proc_tree: pid 0 is out of range"),
+        ("-4", "proc_tree: pid -4 is out of range"),
+        ("x'01'", "proc_tree: pid must be an integer, got a blob"),
+    ] {
+        let err = count(arg).unwrap_err();
+        assert!(err.contains(words), "{arg}: {err}");
+    }
+    let err = conn
+        .query_row("SELECT count(*) FROM proc_tree", [], |r| r.get::<_, i64>(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("proc_tree: a pid argument is required"),
+        "{err}"
+    );
+}
+
+/// A board without `worker_started_at` works (the spawn window decides); when the owner adds
+/// the column while the shim runs, the next request reads it.
+#[test]
+fn a_board_gaining_the_fingerprint_column_is_read_from_the_next_request() {
+    let board = Board::new("verdict-migrate");
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let w = board.writer();
+    let run = insert_run(&w, &RunSpec::new("t_1").pid(pid).started(now_secs()));
+    let server = Server::start(&board.path);
+    let (_, body) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(body["identity"], "started with the run", "{body}");
+    w.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
+        .unwrap();
+    w.execute(
+        "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
+        rusqlite::params![owner_fingerprint(pid), run],
+    )
+    .unwrap();
+    let (_, body) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(body["identity"], "verified", "{body}");
+    w.execute(
+        "UPDATE task_runs SET worker_started_at = 'x:1|1' WHERE id = ?1",
+        [run],
+    )
+    .unwrap();
+    let (_, body) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(body["reason"], "pid reused", "{body}");
+    let (_, live) = server.get_json("/workers/active?live=1");
+    assert_eq!(live["workers"][0]["reason"], "pid reused", "{live}");
+    assert_eq!(live["workers"][0]["alive"], false);
+}
+
+/// `?live=1`: every active worker with its verdict and stats, from one query; `live` must be
+/// 1/true/0/false.
+#[test]
+fn workers_active_live_lists_every_worker_with_its_verdict() {
+    let board = board_with_fingerprints("verdict-live");
+    let live = Worker::sleep();
+    let gone = Worker::sleep().end();
+    let now = now_secs();
+    let w = board.writer();
+    run_with(
+        &w,
+        &RunSpec::new("t_a").pid(live.pid()).started(now - 2),
+        Some(&quoted(&owner_fingerprint(live.pid()))),
+    );
+    run_with(&w, &RunSpec::new("t_b").pid(gone).started(now - 1), None);
+    run_with(
+        &w,
+        &RunSpec::new("t_c")
+            .pid(live.pid())
+            .started(now)
+            .lock(Some("elsewhere:9")),
+        None,
+    );
+    drop(w);
+    let server = Server::start(&board.path);
+    let (status, body) = server.get_json("/workers/active?live=1");
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], 3);
+    let workers = body["workers"].as_array().unwrap();
+    let pick = |k: &str| workers.iter().map(|w| w[k].clone()).collect::<Vec<Value>>();
+    assert_eq!(pick("task_id"), [json!("t_a"), json!("t_b"), json!("t_c")]);
+    assert_eq!(pick("alive"), [json!(true), json!(false), Value::Null]);
+    assert_eq!(
+        pick("reason"),
+        [
+            Value::Null,
+            json!("process not found"),
+            json!("worker runs on host elsewhere")
+        ]
+    );
+    assert_eq!(
+        pick("identity"),
+        [json!("verified"), Value::Null, Value::Null]
+    );
+    assert_eq!(workers[0]["cmdline"], json!(["sleep", "1000"]));
+    assert_eq!(
+        workers[0]["rss_bytes"],
+        proc_truth(live.pid()).rss_pages * page_size()
+    );
+    assert_eq!(workers[0]["tree_processes"], 1);
+    // Without live=1: the plain list, plus local.
+    let (_, plain) = server.get_json("/workers/active?live=0");
+    assert_eq!(
+        plain["workers"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ACTIVE_WORKERS_COLUMNS.iter().collect::<Vec<_>>()
+    );
+    for bad in ["2", "yes", "", "TRUE"] {
+        let r = server.get(&format!("/workers/active?live={bad}"));
+        assert_eq!(r.status, 422, "{bad}");
+        assert!(r.detail().contains("live must be"), "{}", r.detail());
+    }
+}
+
+/// The settings the verdicts use: the system's host name and a 60 s spawn window, each
+/// overridden by its environment variable (the extension) — through the `sqlite3` shell.
+#[test]
+fn hostname_and_spawn_window_come_from_the_system_or_the_environment() {
+    let query = "SELECT kanban_workers_hostname() || ' ' || kanban_workers_spawn_window()";
+    let plain = run_ok(
+        Command::new("sqlite3")
+            .env_remove("KANBAN_WORKERS_HOSTNAME")
+            .env_remove("KANBAN_WORKERS_SPAWN_WINDOW")
+            .arg(":memory:")
+            .arg(format!(".load {}", so_stem()))
+            .arg(query),
+    );
+    assert_eq!(plain.trim(), format!("{} 60", local_hostname()));
+    let set = run_ok(
+        Command::new("sqlite3")
+            .env("KANBAN_WORKERS_HOSTNAME", "box-1")
+            .env("KANBAN_WORKERS_SPAWN_WINDOW", "5")
+            .arg(":memory:")
+            .arg(format!(".load {}", so_stem()))
+            .arg(query),
+    );
+    assert_eq!(set.trim(), "box-1 5");
+    // Direct use only: a database's stored view cannot ask for this host's name.
+    let board = Board::new("verdict-direct");
+    board
+        .writer()
+        .execute_batch("CREATE VIEW peek AS SELECT kanban_workers_hostname() AS h")
+        .unwrap();
+    let conn = board.with_extension();
+    let err = conn
+        .query_row("SELECT h FROM peek", [], |r| r.get::<_, String>(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unsafe use of kanban_workers_hostname"),
+        "{err}"
+    );
+}
