@@ -35,6 +35,7 @@ fn main() {
         .collect();
     match args.first().map(String::as_str) {
         Some("micro") => micro(args.get(1).map(PathBuf::from)),
+        Some("liveness") => liveness(),
         Some("board") => {
             let path = PathBuf::from(&args[1]);
             let runs: usize = args[2].parse().expect("RUNS");
@@ -78,8 +79,21 @@ fn spawn_sleep(detached: bool) -> Child {
 }
 
 /// A board with `runs` runs in all: `live` open runs of running tasks with live workers, the
-/// rest history (ended runs of done tasks, four runs a task).
+/// rest history (ended runs of done tasks, four runs a task). Claims are this host's.
 fn make_board(path: &Path, runs: usize, live: usize, detached: bool) -> Vec<Child> {
+    make_board_with_retries(path, runs, live, 0, detached)
+}
+
+/// As [`make_board`], each running task also carrying `earlier` ended runs (retries): history
+/// on running tasks, which a join starting from tasks would read for every worker.
+fn make_board_with_retries(
+    path: &Path,
+    runs: usize,
+    live: usize,
+    earlier: usize,
+    detached: bool,
+) -> Vec<Child> {
+    let lock = format!("{}:1", kanban_workers::procinfo::hostname());
     let workers: Vec<Child> = (0..live).map(|_| spawn_sleep(detached)).collect();
     let mut conn = Connection::open(path).expect("create board");
     conn.pragma_update(None, "journal_mode", "wal").unwrap();
@@ -95,7 +109,7 @@ fn make_board(path: &Path, runs: usize, live: usize, detached: bool) -> Vec<Chil
             .prepare(
                 "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
                                         last_heartbeat_at, started_at, ended_at, outcome, metadata)
-                 VALUES (?1, 'default', ?2, 'benchhost:1', ?3 + 900, ?4, 3600, ?3, ?3, ?5, ?6, '{\"n\": 1}')",
+                 VALUES (?1, 'default', ?2, ?7, ?3 + 900, ?4, 3600, ?3, ?3, ?5, ?6, '{\"n\": 1}')",
             )
             .unwrap();
         let history = runs.saturating_sub(live);
@@ -117,7 +131,8 @@ fn make_board(path: &Path, runs: usize, live: usize, detached: bool) -> Vec<Chil
                 started,
                 10_000 + (i % 20_000) as i64,
                 started + 60,
-                "completed"
+                "completed",
+                lock
             ])
             .unwrap();
         }
@@ -131,13 +146,31 @@ fn make_board(path: &Path, runs: usize, live: usize, detached: bool) -> Vec<Chil
                 pid
             ])
             .unwrap();
+            for k in 0..earlier {
+                let started = now - 100_000 + k as i64;
+                run.execute(params![
+                    format!("t_live{i}"),
+                    "crashed",
+                    started,
+                    10_000 + k as i64,
+                    started + 30,
+                    "crashed",
+                    lock
+                ])
+                .unwrap();
+            }
+            // Claimed as its worker started: the spawn window verifies it (no fingerprint).
+            let claimed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(now, |d| d.as_secs() as i64);
             run.execute(params![
                 format!("t_live{i}"),
                 "running",
-                now + i as i64,
+                claimed,
                 pid,
                 Option::<i64>::None,
-                Option::<&str>::None
+                Option::<&str>::None,
+                lock
             ])
             .unwrap();
         }
@@ -234,6 +267,8 @@ const REFERENCE_JOIN: &str = "SELECT r.id AS run_id, r.task_id, t.title AS task_
   ORDER BY r.started_at";
 const VIEW: &str = "SELECT * FROM active_workers";
 const VIEW_WITH_STATS: &str = "SELECT * FROM active_workers w LEFT JOIN proc_stats(w.worker_pid) p";
+const LIVE: &str = "SELECT * FROM live_workers";
+const LIVE_ALIVE: &str = "SELECT * FROM live_workers WHERE alive = 1";
 
 fn micro(python: Option<PathBuf>) {
     let dir = std::env::temp_dir().join(format!("kanban-workers-bench-{}", std::process::id()));
@@ -388,6 +423,197 @@ fn micro(python: Option<PathBuf>) {
         }
         drop(conn);
         let _ = std::fs::remove_file(&path);
+    }
+    liveness();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sections 2b, 6, 7: truthful liveness (`bench liveness` runs them alone).
+fn liveness() {
+    let dir = std::env::temp_dir().join(format!("kanban-workers-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 2b. History on running tasks: each of 50 running tasks carries earlier (crashed) runs.
+    println!(
+        "\n## 2b. active_workers and live_workers as history grows on running tasks (50 live workers; median µs per query)\n"
+    );
+    println!(
+        "| earlier runs on each running task | reference JOIN | `active_workers` | ratio view/reference | `live_workers` (verdicts, stats, trees) |\n|---|---|---|---|---|"
+    );
+    for earlier in [0usize, 10, 1000] {
+        let path = dir.join(format!("board-retries-{earlier}.db"));
+        let mut workers = make_board_with_retries(&path, 100_000, 50, earlier, false);
+        let conn = ext_conn(&path);
+        assert_eq!(query_all(&conn, VIEW, None), 50);
+        assert_eq!(query_all(&conn, REFERENCE_JOIN, None), 50);
+        assert_eq!(
+            query_all(&conn, LIVE_ALIVE, None),
+            50,
+            "every live worker verified"
+        );
+        let reference = per_call_us(7, 50, || {
+            std::hint::black_box(query_all(&conn, REFERENCE_JOIN, None));
+        });
+        let view = per_call_us(7, 50, || {
+            std::hint::black_box(query_all(&conn, VIEW, None));
+        });
+        let live = per_call_us(5, 10, || {
+            std::hint::black_box(query_all(&conn, LIVE, None));
+        });
+        println!(
+            "| {earlier} | {reference:.1} | {view:.1} | {:.2} | {live:.0} |",
+            view / reference
+        );
+        for w in &mut workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    // 6. live_workers (what ?live=1 answers) against its floor, 50 workers.
+    {
+        let path = dir.join("board-live-floor.db");
+        let mut workers = make_board(&path, 100_000, 50, false);
+        let conn = ext_conn(&path);
+        let pids: Vec<u32> = workers.iter().map(Child::id).collect();
+        let mut floors: Vec<Floor> = pids.iter().map(|p| Floor::new(*p)).collect();
+        let mut buf = Vec::with_capacity(256);
+        let mut bare = |floors: &mut Vec<Floor>| {
+            let mut total = query_all(&conn, VIEW, None);
+            for (f, pid) in floors.iter_mut().zip(&pids) {
+                total += f.read();
+                // The tree: the task list and each thread's children.
+                if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+                    for t in tasks.flatten() {
+                        buf.clear();
+                        total += File::open(t.path().join("children"))
+                            .and_then(|mut c| c.read_to_end(&mut buf))
+                            .unwrap_or(0);
+                    }
+                }
+            }
+            total
+        };
+        let (rounds, n) = (21, 5);
+        let mut ratios = Vec::new();
+        let mut floor_us = Vec::new();
+        let mut live_us = Vec::new();
+        for _ in 0..rounds {
+            let f = per_call_us(1, n, || {
+                std::hint::black_box(bare(&mut floors));
+            });
+            let l = per_call_us(1, n, || {
+                std::hint::black_box(query_all(&conn, LIVE, None));
+            });
+            floor_us.push(f);
+            live_us.push(l);
+            ratios.push(l / f);
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        println!("\n## 6. live_workers, 50 workers (median of {rounds} rounds of {n} queries)\n");
+        println!(
+            "| what | µs per query | ratio to floor (median of per-round ratios) |\n|---|---|---|"
+        );
+        println!(
+            "| floor: `active_workers` + a bare read of each worker's stat, statm, cmdline, fd/ (fstat), /proc/<pid> (stat) and children lists | {:.0} | 1.00 |",
+            med(&mut floor_us)
+        );
+        println!(
+            "| `SELECT * FROM live_workers` | {:.0} | {:.2} |",
+            med(&mut live_us),
+            med(&mut ratios)
+        );
+        for w in &mut workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    // 7. proc_tree on a 200-process tree against a bare read of the same files.
+    {
+        let mut shell = Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 199 ]; do sleep 3600 & i=$((i+1)); done; wait",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn the tree");
+        let root = shell.id() as i32;
+        while kanban_workers::tree::members(root).len() < 200 {
+            std::thread::yield_now();
+        }
+        let members: Vec<i32> = kanban_workers::tree::members(root)
+            .iter()
+            .map(|m| m.pid)
+            .collect();
+        let mem = Connection::open_in_memory().unwrap();
+        kanban_workers::register(&mem).unwrap();
+        let sql = "SELECT count(*), sum(rss_bytes), sum(cpu_percent) FROM proc_tree(?1)";
+        let mut buf = Vec::with_capacity(4096);
+        let mut bare = || {
+            let mut total = 0;
+            for pid in &members {
+                if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+                    for t in tasks.flatten() {
+                        buf.clear();
+                        total += File::open(t.path().join("children"))
+                            .and_then(|mut c| c.read_to_end(&mut buf))
+                            .unwrap_or(0);
+                    }
+                }
+                for file in ["stat", "statm"] {
+                    buf.clear();
+                    total += File::open(format!("/proc/{pid}/{file}"))
+                        .and_then(|mut c| c.read_to_end(&mut buf))
+                        .unwrap_or(0);
+                }
+            }
+            total
+        };
+        let (rounds, n) = (21, 5);
+        let (mut f_us, mut t_us, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let f = per_call_us(1, n, || {
+                std::hint::black_box(bare());
+            });
+            let t = per_call_us(1, n, || {
+                std::hint::black_box(query_all(&mem, sql, Some(i64::from(root))));
+            });
+            f_us.push(f);
+            t_us.push(t);
+            ratios.push(t / f);
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        println!(
+            "\n## 7. proc_tree, a 200-process tree (median of {rounds} rounds of {n} calls)\n"
+        );
+        println!(
+            "| what | µs per call | ratio to floor (median of per-round ratios) |\n|---|---|---|"
+        );
+        println!(
+            "| floor: each member's task list, children lists, stat and statm | {:.0} | 1.00 |",
+            med(&mut f_us)
+        );
+        println!(
+            "| `SELECT count(*), sum(rss_bytes), sum(cpu_percent) FROM proc_tree(?)` | {:.0} | {:.2} |",
+            med(&mut t_us),
+            med(&mut ratios)
+        );
+        let _ = Command::new("pkill")
+            .args(["-P", &root.to_string()])
+            .status();
+        let _ = shell.kill();
+        let _ = shell.wait();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,11 +4,11 @@ SELECT v.run_id, v.worker_pid, v.worker_host, v.local, v.alive, v.reason, v.iden
        v.status, v.cpu_percent,
        v.rss_bytes AS memory_rss_bytes, v.vms_bytes AS memory_vms_bytes,
        v.num_threads, v.num_fds, v.start_time AS create_time, v.cmdline, v.error,
-       CASE WHEN v.alive = 1 THEN count(t.pid) END                 AS tree_processes,
-       CASE WHEN v.alive = 1 THEN sum(t.rss_bytes) END             AS tree_rss_bytes,
-       CASE WHEN v.alive = 1 THEN round(sum(t.cpu_percent), 2) END AS tree_cpu_percent,
+       CASE WHEN v.alive = 1 THEN 1 + count(t.pid) END                 AS tree_processes,
+       CASE WHEN v.alive = 1 THEN v.rss_bytes + coalesce(sum(t.rss_bytes), 0) END             AS tree_rss_bytes,
+       CASE WHEN v.alive = 1 THEN round(v.cpu_percent + coalesce(sum(t.cpu_percent), 0), 2) END AS tree_cpu_percent,
        v.heartbeat_age_s, v.wedged, v.wedged_reason
 FROM run_verdicts AS v
-LEFT JOIN proc_tree(v.pid) AS t
+LEFT JOIN proc_tree(v.pid) AS t ON t.depth > 0
 WHERE v.run_id = ?1
 GROUP BY v.run_id

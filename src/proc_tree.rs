@@ -29,6 +29,9 @@ pub const NAME: &str = "proc_tree";
 const COL_DEPTH: c_int = COLUMNS.len() as c_int;
 /// Index of the hidden argument column, the tree's root.
 const COL_ROOT: c_int = COL_DEPTH + 1;
+/// `idx_num` bits: a `depth > n` or `depth >= n` constraint is the second argument.
+const IDX_DEPTH_GT: c_int = 1 << 10;
+const IDX_DEPTH_GE: c_int = 1 << 11;
 /// What `depth` means, for the docs check.
 pub const DEPTH_DOC: &str = "0 for the root, 1 for its children, and so on";
 
@@ -81,7 +84,22 @@ unsafe impl<'vtab> VTab<'vtab> for ProcTreeTab {
         guarded("best_index", || {
             let mut chosen = None;
             let mut unusable = false;
+            // `depth > n` or `depth >= n`: members above that depth are not read at all (the
+            // live view adds the root's own figures, already read, to its descendants'). SQLite
+            // still checks the constraint on each row.
+            let mut min_depth = None;
             for (i, c) in info.constraints().enumerate() {
+                if c.column() == COL_DEPTH && c.is_usable() && min_depth.is_none() {
+                    match c.operator() {
+                        IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_GT => {
+                            min_depth = Some((i, IDX_DEPTH_GT))
+                        }
+                        IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_GE => {
+                            min_depth = Some((i, IDX_DEPTH_GE))
+                        }
+                        _ => {}
+                    }
+                }
                 if c.column() != COL_ROOT
                     || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
                 {
@@ -98,7 +116,12 @@ unsafe impl<'vtab> VTab<'vtab> for ProcTreeTab {
                     let mut usage = info.constraint_usage(i);
                     usage.set_argv_index(1);
                     usage.set_omit(true);
-                    info.set_idx_num(IDX_ARG | plan_bits(info.col_used()));
+                    let mut idx = IDX_ARG | plan_bits(info.col_used());
+                    if let Some((j, bit)) = min_depth {
+                        info.constraint_usage(j).set_argv_index(2);
+                        idx |= bit;
+                    }
+                    info.set_idx_num(idx);
                     info.set_estimated_cost(10.0);
                     info.set_estimated_rows(10);
                     Ok(true)
@@ -155,7 +178,23 @@ impl ProcTreeCursor<'_> {
         };
         self.root = root.into();
         let want = want_from_plan(idx_num);
+        // The shallowest depth a row may have (from `depth > n` / `depth >= n`).
+        let bound = if idx_num & (IDX_DEPTH_GT | IDX_DEPTH_GE) != 0 && args.len() > 1 {
+            match args.get::<Value>(1)? {
+                Value::Integer(n) if idx_num & IDX_DEPTH_GT != 0 => n.saturating_add(1),
+                Value::Integer(n) => n,
+                Value::Real(r) if idx_num & IDX_DEPTH_GT != 0 => r.floor() as i64 + 1,
+                Value::Real(r) => r.ceil() as i64,
+                // Another type: SQLite's own check of each row decides.
+                _ => 0,
+            }
+        } else {
+            0
+        };
         for member in tree::members(root) {
+            if i64::from(member.depth) < bound {
+                continue;
+            }
             let row = Row::read(&self.sampler, member.pid, want);
             if row.info.is_some() {
                 self.rows.push((row, member.depth));

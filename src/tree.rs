@@ -22,23 +22,26 @@ pub struct Member {
 
 /// The members of the tree rooted at `root`, root first, then breadth first. Empty when
 /// `root` does not exist. Processes that end during the walk may be listed or not; a pid is
-/// listed once at most.
+/// listed once at most. Nothing of the root is read but its children lists (its `ppid` here is
+/// 0: read its `stat` for the real one).
 pub fn members(root: i32) -> Vec<Member> {
-    if root < 1 || fs::metadata(format!("/proc/{root}")).is_err() {
+    if root < 1 {
         return Vec::new();
     }
     let mut by_scan: Option<HashMap<i32, Vec<i32>>> = None;
     let mut seen = HashSet::from([root]);
     let mut out = vec![Member {
         pid: root,
-        ppid: parent_of(root).unwrap_or(0),
+        ppid: 0,
         depth: 0,
     }];
     let mut queue = VecDeque::from([(root, 0u32)]);
     while let Some((pid, depth)) = queue.pop_front() {
         let children = match children_files(pid) {
-            Some(children) => children,
-            None => by_scan
+            Children::Listed(children) => children,
+            Children::Gone if pid == root => return Vec::new(),
+            Children::Gone => Vec::new(),
+            Children::Unlisted => by_scan
                 .get_or_insert_with(children_by_scan)
                 .get(&pid)
                 .cloned()
@@ -61,10 +64,20 @@ pub fn members(root: i32) -> Vec<Member> {
     out
 }
 
-/// The children of `pid` from its threads' `children` files; `None` when the kernel has no
-/// such files (or the process is gone: then its children are found by the scan, or not).
-fn children_files(pid: i32) -> Option<Vec<i32>> {
-    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+/// What a process's `children` files say.
+enum Children {
+    Listed(Vec<i32>),
+    /// No such process.
+    Gone,
+    /// The kernel has no `children` files (`CONFIG_PROC_CHILDREN` unset).
+    Unlisted,
+}
+
+/// The children of `pid` from its threads' `children` files.
+fn children_files(pid: i32) -> Children {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Children::Gone;
+    };
     let mut children = Vec::new();
     let mut any = false;
     for task in tasks.flatten() {
@@ -78,7 +91,11 @@ fn children_files(pid: i32) -> Option<Vec<i32>> {
             );
         }
     }
-    any.then_some(children)
+    if any {
+        Children::Listed(children)
+    } else {
+        Children::Unlisted
+    }
 }
 
 /// Every process's children, from one pass over `/proc` reading each `stat`.
@@ -135,7 +152,9 @@ mod tests {
             })
             .collect();
         let me = std::process::id() as i32;
-        let mut by_files = children_files(me).expect("this kernel lists children");
+        let Children::Listed(mut by_files) = children_files(me) else {
+            panic!("this kernel lists children");
+        };
         let mut by_scan = children_by_scan().remove(&me).unwrap_or_default();
         by_files.sort_unstable();
         by_scan.sort_unstable();
