@@ -711,7 +711,7 @@ fn paced(addr: &str, path: &str, conns: usize, interval_ms: u64, seconds: f64) {
                     stream.set_nodelay(true).expect("nodelay");
                     let mut writer = stream.try_clone().expect("clone");
                     let mut reader = BufReader::new(stream);
-                    let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n");
+                    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
                     let (mut times, mut bad) = (Vec::new(), 0usize);
                     let start = Instant::now();
                     let mut next = start;

@@ -61,12 +61,21 @@ rss_kb() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
   echo "|---|---|---|---|---|---|---|"
   # The first row is the floor of this machine and load generator: a path that no route
   # matches (a JSON 404 from the Rust shim, FastAPI's own 404), no database, no procfs.
-  for route in no-such-route workers/active "runs/$live_run" "runs/$live_run/inspect"; do
+  for route in no-such-route workers/active "runs/$live_run" "runs/$live_run/inspect" "workers/active?live=1"; do
     read -r r_rps r_p50 r_p99 _ r_bad <<<"$(load 18765 "$route")"
     read -r p_rps p_p50 p_p99 _ p_bad <<<"$(load 18766 "$route")"
     ratio=$(awk -v a="$r_rps" -v b="$p_rps" 'BEGIN { printf "%.1f", a/b }')
     echo "| /$route | $r_rps | $p_rps | ${ratio}x | $r_p50 / $r_p99 | $p_p50 / $p_p99 | $r_bad / $p_bad |"
+    case $route in
+      */inspect) r_inspect=$r_rps; p_inspect=$p_rps ;;
+      *live=1) r_live=$r_rps ;;
+    esac
   done
+  echo
+  echo "All 50 workers with their stats: one \`?live=1\` request of the shim against 50 \`/inspect\`"
+  echo "requests (the reference's only way), from the rows above: the shim does"
+  awk -v l="$r_live" -v ri="$r_inspect" -v pi="$p_inspect" 'BEGIN {
+    printf "%.1f dashboards a second with ?live=1, %.1f with 50 of its own /inspect, %.1f with 50 of the reference'"'"'s.\n", l, ri/50, pi/50 }'
 
   echo
   echo "### 3b. The shim at a dashboard's pace: 8 connections, each a request every 10 ms (${dur}s a route)"

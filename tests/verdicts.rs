@@ -348,6 +348,20 @@ fn a_workers_process_tree_is_counted() {
         .map(|p| (proc_truth(*p).rss_pages * page_size()) as i64)
         .sum();
     assert_eq!(rows.iter().map(|r| r.3).sum::<i64>(), rss);
+    // A depth bound: only the descendants (the root is not even read).
+    let below: Vec<i64> = conn
+        .prepare("SELECT depth FROM proc_tree(?1) WHERE depth > 0")
+        .and_then(|mut s| s.query_map([pid], |r| r.get(0))?.collect())
+        .unwrap();
+    assert_eq!(below, [1, 1]);
+    let none: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM proc_tree(?1) WHERE depth >= 2",
+            [pid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(none, 0);
     let live: (i64, i64) = conn
         .query_row(
             "SELECT tree_processes, tree_rss_bytes FROM live_workers WHERE run_id = ?1",
@@ -537,5 +551,90 @@ fn hostname_and_spawn_window_come_from_the_system_or_the_environment() {
     assert!(
         err.contains("unsafe use of kanban_workers_hostname"),
         "{err}"
+    );
+}
+
+/// `active_workers` gives exactly the reference's rows for every row the owner's lifecycle
+/// writes: retries (ended runs of a running task), an open run whose task's current_run_id is
+/// NULL, two open runs of one task, runs of tasks in other states, runs without pid. The one
+/// odd row it leaves out (documented): an open run whose status is not 'running'.
+#[test]
+fn active_workers_rows_are_the_reference_joins() {
+    const REFERENCE: &str = "SELECT r.id FROM task_runs r JOIN tasks t ON t.id = r.task_id
+        WHERE r.ended_at IS NULL AND r.worker_pid IS NOT NULL AND t.status = 'running'
+        ORDER BY r.started_at, r.id";
+    let board = Board::new("verdict-join");
+    let w = board.writer();
+    let t0 = 1_700_000_000;
+    // Retries: three ended runs (crashed, timed_out, reclaimed), then the open one.
+    for (k, status) in ["crashed", "timed_out", "reclaimed"].iter().enumerate() {
+        let run = insert_run(
+            &w,
+            &RunSpec::new("t_retry")
+                .pid(100 + k as i64)
+                .started(t0 + k as i64)
+                .ended(t0 + 50),
+        );
+        w.execute(
+            "UPDATE task_runs SET status = ?1, outcome = ?1 WHERE id = ?2",
+            rusqlite::params![status, run],
+        )
+        .unwrap();
+    }
+    let open = insert_run(&w, &RunSpec::new("t_retry").pid(200).started(t0 + 100));
+    w.execute(
+        "UPDATE tasks SET current_run_id = ?1 WHERE id = 't_retry'",
+        [open],
+    )
+    .unwrap();
+    // An open run whose task's current_run_id is NULL (the fixture leaves it NULL).
+    insert_run(&w, &RunSpec::new("t_nocurrent").pid(201).started(t0 + 101));
+    // Two open runs of one task (an older claim never closed).
+    insert_run(&w, &RunSpec::new("t_twice").pid(202).started(t0 + 102));
+    insert_run(&w, &RunSpec::new("t_twice").pid(203).started(t0 + 103));
+    // Tasks in other states, and an open run without a pid yet.
+    insert_run(
+        &w,
+        &RunSpec::new("t_blocked")
+            .status("blocked")
+            .pid(204)
+            .started(t0 + 104),
+    );
+    insert_run(
+        &w,
+        &RunSpec::new("t_review")
+            .status("review")
+            .pid(205)
+            .started(t0 + 105),
+    );
+    insert_run(&w, &RunSpec::new("t_nopid").started(t0 + 106));
+    // Ended runs of a done task.
+    insert_run(
+        &w,
+        &RunSpec::new("t_done")
+            .status("done")
+            .pid(206)
+            .started(t0 + 1)
+            .ended(t0 + 9),
+    );
+    let conn = board.with_extension();
+    let ids = |sql: &str| -> Vec<i64> {
+        conn.prepare(sql)
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .unwrap()
+    };
+    let expected = ids(REFERENCE);
+    assert_eq!(expected.len(), 4);
+    assert_eq!(ids("SELECT run_id FROM active_workers"), expected);
+    // The odd row: open, with a pid, of a running task, but its status is not 'running'.
+    let odd = insert_run(&w, &RunSpec::new("t_odd").pid(207).started(t0 + 107));
+    w.execute("UPDATE task_runs SET status = 'done' WHERE id = ?1", [odd])
+        .unwrap();
+    let reference = ids(REFERENCE);
+    let view = ids("SELECT run_id FROM active_workers");
+    assert_eq!(reference.len(), 5);
+    assert_eq!(
+        view, expected,
+        "the odd row is left out, every other row kept"
     );
 }

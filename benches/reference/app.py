@@ -37,10 +37,33 @@ def connect():
 
 
 @app.get("/api/plugins/kanban/workers/active")
-def workers_active():
+def workers_active(live: int = 0):
     with connect() as conn:
         workers = [dict(r) for r in conn.execute(ACTIVE_SQL)]
+    if live:
+        # What ?live=1 answers, done the reference's way: psutil for each worker.
+        for w in workers:
+            w.update(process_stats(w["worker_pid"]))
     return {"workers": workers, "count": len(workers), "checked_at": int(time.time())}
+
+
+def process_stats(pid):
+    """The inspect route's stats of one pid, as psutil gives them."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            mem = proc.memory_info()
+            return {
+                "alive": True, "cpu_percent": proc.cpu_percent(interval=None),
+                "memory_rss_bytes": mem.rss, "memory_vms_bytes": mem.vms,
+                "num_threads": proc.num_threads(), "num_fds": proc.num_fds(),
+                "status": proc.status(), "create_time": proc.create_time(),
+                "cmdline": proc.cmdline(),
+            }
+    except psutil.NoSuchProcess:
+        return {"alive": False, "reason": "process not found"}
+    except psutil.AccessDenied:
+        return {"alive": True, "error": "access denied"}
 
 
 def fetch_run(run_id):
