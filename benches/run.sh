@@ -88,6 +88,9 @@ rss_kb() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
   for route in no-such-route workers/active "runs/$live_run" "runs/$live_run/inspect"; do
     "$bench" paced 127.0.0.1:18765 "/api/plugins/kanban/$route" 8 10 "$dur"
   done
+  # The whole dashboard (50 workers' stats and trees, ~2 ms of /proc reads a request), at a
+  # request every 100 ms on each of the 8 connections.
+  "$bench" paced 127.0.0.1:18765 "/api/plugins/kanban/workers/active?live=1" 8 100 "$dur"
   echo
   echo "## 4. Memory over a long run of /workers/active (two halves of ${dur}s each)"
   echo

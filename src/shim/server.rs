@@ -155,7 +155,8 @@ async fn handle(
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let query = req.uri().query();
+    let query = req.uri().query().map(str::to_owned);
+    let query = query.as_deref();
     let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path, query));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
@@ -166,7 +167,10 @@ async fn handle(
         crate::log!(
             "{} {} {} {}us",
             method,
-            routes::shown(&path),
+            routes::shown(&match query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            }),
             status,
             started.elapsed().as_micros()
         );
