@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use kanban_workers::shim::boards::Boards;
 use kanban_workers::shim::config::{self, Command, Mode};
-use kanban_workers::shim::db::Db;
+use kanban_workers::shim::db::Pools;
 use kanban_workers::shim::demo::Demo;
 use kanban_workers::shim::host::HostPolicy;
 use kanban_workers::shim::server::{self, Options};
@@ -98,10 +99,13 @@ fn main() -> ExitCode {
             header_timeout: args.header_timeout,
             max_connections: args.max_connections,
         };
-        let db = Db::new(board.clone())
-            .with_busy_timeout(args.busy_timeout)
-            .with_settings(args.settings.clone());
-        server::serve(listener, db, options, |addr| {
+        let pools = Pools::new(args.busy_timeout, args.settings.clone());
+        // The demo serves its one board; otherwise boards resolve as the owner's do.
+        let boards = match &demo {
+            Some(_) => Boards::from_env(Some(&board), &|_| None),
+            None => Boards::from_env(args.db.as_deref(), &env),
+        };
+        server::serve(listener, pools, boards, options, |addr| {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());
             if let Some(d) = &demo {

@@ -81,3 +81,30 @@ fn a_replaced_board_file_is_reopened() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(count(&db).map_err(|e| e.status), Err(503));
 }
+
+/// Boards are opened when first asked for and reused; past MAX_OPEN_BOARDS the least recently
+/// used one is closed (asking for it again opens a new pool).
+#[test]
+fn board_pools_are_reused_and_the_least_recently_used_is_closed() {
+    use kanban_workers::shim::db::{MAX_OPEN_BOARDS, Pools};
+    use std::sync::Arc;
+    let pools = Pools::new(
+        std::time::Duration::from_secs(5),
+        kanban_workers::Settings::from_env(),
+    );
+    let path = |i: usize| std::path::PathBuf::from(format!("/nonexistent/board-{i}.db"));
+    let first = pools.get(&path(0));
+    let one = pools.get(&path(1));
+    assert!(Arc::ptr_eq(&first, &pools.get(&path(0))), "reused");
+    for i in 2..MAX_OPEN_BOARDS {
+        pools.get(&path(i));
+    }
+    // All eight open; board 0 used again, so board 1 is the least recently used.
+    assert!(Arc::ptr_eq(&first, &pools.get(&path(0))));
+    pools.get(&path(MAX_OPEN_BOARDS));
+    assert!(Arc::ptr_eq(&first, &pools.get(&path(0))), "board 0 kept");
+    assert!(
+        !Arc::ptr_eq(&one, &pools.get(&path(1))),
+        "board 1 closed, opened anew"
+    );
+}

@@ -242,10 +242,12 @@ fn listen_address(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| bad("it resolves to no address".to_owned()))
 }
 
-/// Where the board is: `--db`, else `$HERMES_KANBAN_DB`, else `$HERMES_KANBAN_HOME/kanban.db`,
-/// else `~/.hermes/kanban.db`. An explicit path (flag or `$HERMES_KANBAN_DB`) is taken as given,
-/// even if the file is not there yet (the server answers 503 until it is); a default path must
-/// exist. The error lists every place tried.
+/// The board served when a request names none: `--db`, else `$HERMES_KANBAN_DB`, else the
+/// active board under the kanban root (`$HERMES_KANBAN_HOME`, else the Hermes root derived
+/// from `$HERMES_HOME`, else `~/.hermes`; see `shim::boards`). An explicit path (flag or
+/// `$HERMES_KANBAN_DB`) is taken as given, even if the file is not there yet (the server
+/// answers 503 until it is); a board found under the root must exist. The error lists every
+/// place tried.
 pub fn resolve_board(
     flag: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -261,17 +263,17 @@ pub fn resolve_board(
         "--db (not given)".to_owned(),
         "$HERMES_KANBAN_DB (not set)".to_owned(),
     ];
-    let candidate = match var("HERMES_KANBAN_HOME") {
-        Some(home) => Some(PathBuf::from(home).join("kanban.db")),
-        None => {
-            tried.push("$HERMES_KANBAN_HOME/kanban.db ($HERMES_KANBAN_HOME not set)".to_owned());
-            var("HOME").map(|h| PathBuf::from(h).join(".hermes").join("kanban.db"))
-        }
-    };
-    match candidate {
+    let boards = super::boards::Boards::from_env(None, env);
+    match boards.active_file() {
         Some(p) if p.is_file() => Ok(p),
         Some(p) => {
             tried.push(format!("{} (does not exist)", p.display()));
+            tried.push(
+                "(the kanban root is $HERMES_KANBAN_HOME, else derived from $HERMES_HOME, \
+                 else ~/.hermes; the board is $HERMES_KANBAN_BOARD, else <root>/kanban/current, \
+                 else default)"
+                    .to_owned(),
+            );
             Err(no_board(&tried))
         }
         None => {

@@ -206,3 +206,48 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
         ),
     }
 }
+
+/// The boards open now, one [`Db`] (its own pool) each, opened when first asked for and kept
+/// for the next requests; past [`MAX_OPEN_BOARDS`], the least recently used is closed (its
+/// connections close once the requests using them end).
+pub struct Pools {
+    busy_timeout: Duration,
+    settings: Settings,
+    open: Mutex<Vec<Arc<Db>>>,
+}
+
+/// Boards kept open at once.
+pub const MAX_OPEN_BOARDS: usize = 8;
+
+impl Pools {
+    pub fn new(busy_timeout: Duration, settings: Settings) -> Pools {
+        Pools {
+            busy_timeout,
+            settings,
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The pool of the board at `path`, most recently used first.
+    pub fn get(&self, path: &Path) -> Arc<Db> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = open.iter().position(|db| db.path() == path) {
+            let db = open.remove(i);
+            open.insert(0, Arc::clone(&db));
+            return db;
+        }
+        let db = Arc::new(
+            Db::new(path.to_path_buf())
+                .with_busy_timeout(self.busy_timeout)
+                .with_settings(self.settings.clone()),
+        );
+        open.insert(0, Arc::clone(&db));
+        open.truncate(MAX_OPEN_BOARDS);
+        db
+    }
+
+    /// A request's budget (`--busy-timeout`).
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+}

@@ -3,6 +3,7 @@
 //! serialize. Nothing here reads /proc or joins tables: that is the SQL surface's job.
 
 pub mod board_file;
+pub mod boards;
 pub mod config;
 pub mod db;
 pub mod demo;

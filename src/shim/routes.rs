@@ -40,6 +40,41 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
     }
 }
 
+/// The `board` parameter's value, percent-decoded as a form value (`%XX`, `+` for a space);
+/// the last one wins. `None` when absent.
+pub fn board(query: Option<&str>) -> Option<String> {
+    query?.split('&').rev().find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == "board").then(|| decode(value))
+    })
+}
+
+fn decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The `live` parameter: `1`/`true` or `0`/`false` (absent: false); anything else is a 422.
 fn live(query: Option<&str>) -> Result<bool, ApiError> {
     let mut live = false;
@@ -173,6 +208,17 @@ mod tests {
             route("DELETE", "/nope", None).map_err(|e| e.status),
             Err(404)
         );
+    }
+
+    #[test]
+    fn board_is_read_and_decoded() {
+        assert_eq!(board(None), None);
+        assert_eq!(board(Some("live=1")), None);
+        assert_eq!(board(Some("board=ops")), Some("ops".to_owned()));
+        assert_eq!(board(Some("board=")), Some(String::new()));
+        assert_eq!(board(Some("x=1&board=a%2Fb")), Some("a/b".to_owned()));
+        assert_eq!(board(Some("board=%20Ops+")), Some(" Ops ".to_owned()));
+        assert_eq!(board(Some("board=%zz%4")), Some("%zz%4".to_owned()));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use tokio_io_timeout::TimeoutStream;
 
 use super::ApiError;
 use super::board_file;
-use super::db::Db;
+use super::boards::Boards;
+use super::db::{Db, Pools};
 use super::host::HostPolicy;
 use super::{handlers, routes};
 
@@ -52,7 +53,10 @@ pub struct Options {
 }
 
 struct State {
-    db: Db,
+    /// One pool of connections per board asked for.
+    pools: Pools,
+    /// Which file a request's `?board=` names.
+    boards: Boards,
     log_requests: bool,
     hosts: HostPolicy,
     /// One permit a blocking thread: a request waits for one only until its deadline.
@@ -65,12 +69,14 @@ struct State {
 /// address.
 pub async fn serve(
     listener: TcpListener,
-    db: Db,
+    pools: Pools,
+    boards: Boards,
     options: Options,
     on_ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let state = Arc::new(State {
-        db,
+        pools,
+        boards,
         log_requests: options.log_requests,
         hosts: options.hosts,
         readers: Arc::new(Semaphore::new(READERS)),
@@ -160,7 +166,11 @@ async fn handle(
     let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path, query));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
-        Ok(route) => answer(&state, route, started).await,
+        // The board is resolved after routing, as the owner checks `?board=` first of all.
+        Ok(route) => match state.boards.resolve(routes::board(query).as_deref()) {
+            Ok(path) => answer(&state, state.pools.get(&path), route, started).await,
+            Err(e) => (e.status, to_json(&e.body())),
+        },
     };
     let response = respond(status, body, method == "HEAD");
     if state.log_requests {
@@ -195,23 +205,28 @@ fn check_host(hosts: &HostPolicy, req: &Request<Incoming>) -> Result<(), ApiErro
 /// Run the route's query on a blocking thread, within the request's budget (`--busy-timeout`,
 /// counted from `started`): waiting for a free thread and waiting for the board's locks both
 /// count, and past the budget the answer is a 503 at once.
-async fn answer(state: &Arc<State>, route: routes::Route, started: Instant) -> (u16, Bytes) {
-    let deadline = started + state.db.busy_timeout();
+async fn answer(
+    state: &Arc<State>,
+    db: Arc<Db>,
+    route: routes::Route,
+    started: Instant,
+) -> (u16, Bytes) {
+    let deadline = started + db.busy_timeout();
     let permit =
         tokio::time::timeout_at(deadline.into(), Arc::clone(&state.readers).acquire_owned()).await;
     let Ok(Ok(permit)) = permit else {
-        let e = state.db.busy("every reader thread was busy");
+        let e = db.busy("every reader thread was busy");
         return (e.status, to_json(&e.body()));
     };
-    let st = Arc::clone(state);
+    let task_db = Arc::clone(&db);
     // Query and serialize on the blocking thread: the row values are built and freed on one
     // thread, and only the bytes cross to the async worker.
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        st.db.with_conn(deadline, |c| handlers::handle(c, route))
+        task_db.with_conn(deadline, |c| handlers::handle(c, route))
     });
     match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(Ok(body))) => match budgeted(state, body, deadline).await {
+        Ok(Ok(Ok(body))) => match budgeted(state, &db, body, deadline).await {
             Ok(bytes) => (200, bytes),
             Err(e) => (e.status, to_json(&e.body())),
         },
@@ -223,8 +238,8 @@ async fn answer(state: &Arc<State>, route: routes::Route, started: Instant) -> (
         Err(_) => {
             // The thread is stuck past the budget: maybe in SQLite's open of a FIFO swapped in
             // for the board. Wake it, and answer now; its permit returns when it ends.
-            board_file::release_fifo_readers(state.db.path());
-            let e = state.db.busy("waited for the board");
+            board_file::release_fifo_readers(db.path());
+            let e = db.busy("waited for the board");
             (e.status, to_json(&e.body()))
         }
     }
@@ -245,7 +260,12 @@ impl AsRef<[u8]> for Answer {
 
 /// `body` with its share of the answer budget, waited for until `deadline`; past it the body
 /// is dropped and the answer is a 503.
-async fn budgeted(state: &State, body: Vec<u8>, deadline: Instant) -> Result<Bytes, ApiError> {
+async fn budgeted(
+    state: &State,
+    db: &Db,
+    body: Vec<u8>,
+    deadline: Instant,
+) -> Result<Bytes, ApiError> {
     // Small answers (a run, an inspection, an error) never wait: they are what a dashboard
     // needs most, and all of them together cost less than one large answer.
     if body.len() < UNBUDGETED_BYTES {
@@ -262,7 +282,7 @@ async fn budgeted(state: &State, body: Vec<u8>, deadline: Instant) -> Result<Byt
             body,
             _share: share,
         })),
-        _ => Err(state.db.busy(&format!(
+        _ => Err(db.busy(&format!(
             "{} MiB of answers were still being sent to other clients",
             ANSWER_BUDGET_KIB / 1024
         ))),

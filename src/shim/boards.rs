@@ -1,0 +1,240 @@
+//! Which board file a request reads, as the board's owner resolves it. Pure path logic: knows
+//! nothing of SQL or HTTP (errors carry the status the route answers).
+//!
+//! - The root: `$HERMES_KANBAN_HOME` when set and non-empty; else the Hermes root: `~/.hermes`
+//!   when `$HERMES_HOME` is unset or lies under `~/.hermes` (profiles live in
+//!   `~/.hermes/profiles/<name>`), `<x>` when `$HERMES_HOME` is `<x>/profiles/<name>`, and
+//!   `$HERMES_HOME` itself otherwise (Docker and custom deployments).
+//! - The `default` board is `<root>/kanban.db`; any other `<root>/kanban/boards/<slug>/kanban.db`.
+//! - Without `?board=` (or with an empty one): the active board, `$HERMES_KANBAN_BOARD`, else the
+//!   slug in `<root>/kanban/current` when that board exists, else `default`.
+//! - `?board=` is checked first, always: a slug is trimmed and lower-cased, then must match
+//!   `^[a-z0-9][a-z0-9_-]{0,63}$` (400 otherwise); a board other than `default` must have its
+//!   folder (404 otherwise). Then `$HERMES_KANBAN_DB` (or `--db`) pins the file: `--db` serves
+//!   exactly that one file, so a `?board=` naming another board is a 404.
+
+use std::path::{Path, PathBuf};
+
+use super::ApiError;
+
+/// Where the boards are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boards {
+    /// The kanban root (`None`: unknown, no `$HOME` either).
+    pub root: Option<PathBuf>,
+    /// `$HERMES_KANBAN_BOARD`.
+    pub active: Option<String>,
+    /// The file every board resolves to: `$HERMES_KANBAN_DB`.
+    pub pinned: Option<PathBuf>,
+    /// `--db`: exactly this file, whatever the board.
+    pub only: Option<PathBuf>,
+}
+
+impl Boards {
+    /// From the environment (`env`) and `--db`.
+    pub fn from_env(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Boards {
+        let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        Boards {
+            root: kanban_root(env),
+            active: var("HERMES_KANBAN_BOARD"),
+            pinned: var("HERMES_KANBAN_DB").map(PathBuf::from),
+            only: flag.map(Path::to_path_buf),
+        }
+    }
+
+    /// The file of the board a request names (`None`: no `?board=`).
+    pub fn resolve(&self, board: Option<&str>) -> Result<PathBuf, ApiError> {
+        let asked = match board.map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(slug(raw)?),
+        };
+        if let Some(only) = &self.only {
+            return match asked.as_deref() {
+                None | Some("default") => Ok(only.clone()),
+                Some(other) => Err(no_such_board(other)),
+            };
+        }
+        let slug = match asked {
+            Some(slug) => {
+                if slug != "default" && !self.board_dir(&slug).is_some_and(|d| d.is_dir()) {
+                    return Err(no_such_board(&slug));
+                }
+                slug
+            }
+            None => self.active_slug(),
+        };
+        if let Some(pinned) = &self.pinned {
+            return Ok(pinned.clone());
+        }
+        self.file_of(&slug)
+            .ok_or_else(|| ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME"))
+    }
+
+    /// The board served when a request names none (what the banner shows).
+    pub fn active_file(&self) -> Option<PathBuf> {
+        self.only
+            .clone()
+            .or_else(|| self.pinned.clone())
+            .or_else(|| self.file_of(&self.active_slug()))
+    }
+
+    /// `$HERMES_KANBAN_BOARD`, else `<root>/kanban/current` when that board exists, else
+    /// `default`.
+    fn active_slug(&self) -> String {
+        if let Some(active) = self.active.as_deref().and_then(|a| slug(a).ok()) {
+            return active;
+        }
+        let current = self
+            .root
+            .as_ref()
+            .and_then(|r| std::fs::read_to_string(r.join("kanban").join("current")).ok())
+            .and_then(|text| slug(&text).ok());
+        match current {
+            Some(s) if s == "default" || self.board_dir(&s).is_some_and(|d| d.is_dir()) => s,
+            _ => "default".to_owned(),
+        }
+    }
+
+    fn board_dir(&self, slug: &str) -> Option<PathBuf> {
+        Some(self.root.as_ref()?.join("kanban").join("boards").join(slug))
+    }
+
+    fn file_of(&self, slug: &str) -> Option<PathBuf> {
+        if slug == "default" {
+            Some(self.root.as_ref()?.join("kanban.db"))
+        } else {
+            Some(self.board_dir(slug)?.join("kanban.db"))
+        }
+    }
+}
+
+/// The kanban root (see the module's notes); `None` without `$HERMES_KANBAN_HOME`,
+/// `$HERMES_HOME` or `$HOME`.
+pub fn kanban_root(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(home) = var("HERMES_KANBAN_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    let default = var("HOME").map(|h| PathBuf::from(h).join(".hermes"));
+    let Some(hermes) = var("HERMES_HOME").map(PathBuf::from) else {
+        return default;
+    };
+    if default.as_ref().is_some_and(|d| hermes.starts_with(d)) {
+        return default;
+    }
+    // `<x>/profiles/<name>`: the root is `<x>`.
+    if let (Some(parent), Some(_)) = (hermes.parent(), hermes.file_name()) {
+        if parent.file_name().is_some_and(|n| n == "profiles") {
+            if let Some(x) = parent.parent() {
+                return Some(x.to_path_buf());
+            }
+        }
+    }
+    Some(hermes)
+}
+
+/// A board slug as the owner normalises it: trimmed, lower-cased, then checked.
+pub fn slug(raw: &str) -> Result<String, ApiError> {
+    let s = raw.trim().to_lowercase();
+    let bytes = s.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 64
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_');
+    if ok {
+        Ok(s)
+    } else {
+        Err(ApiError::new(
+            400,
+            format!(
+                "invalid board slug '{}': must be 1-64 chars, lowercase alphanumerics / hyphens / \
+                 underscores, not starting with '-' or '_'",
+                super::routes::shown(raw)
+            ),
+        ))
+    }
+}
+
+fn no_such_board(slug: &str) -> ApiError {
+    ApiError::new(404, format!("board '{slug}' does not exist"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_root_follows_the_owners_rules() {
+        let root = |pairs: &[(&str, &str)]| kanban_root(&env(pairs));
+        let home = ("HOME", "/home/u");
+        assert_eq!(root(&[home]), Some("/home/u/.hermes".into()));
+        assert_eq!(
+            root(&[home, ("HERMES_KANBAN_HOME", "/k")]),
+            Some("/k".into())
+        );
+        assert_eq!(
+            root(&[home, ("HERMES_HOME", "/home/u/.hermes/profiles/work")]),
+            Some("/home/u/.hermes".into())
+        );
+        assert_eq!(
+            root(&[home, ("HERMES_HOME", "/opt/data")]),
+            Some("/opt/data".into())
+        );
+        assert_eq!(
+            root(&[home, ("HERMES_HOME", "/srv/h/profiles/ops")]),
+            Some("/srv/h".into())
+        );
+        assert_eq!(root(&[("HERMES_HOME", "")]), None);
+        assert_eq!(
+            root(&[home, ("HERMES_KANBAN_HOME", " ")]),
+            Some("/home/u/.hermes".into())
+        );
+    }
+
+    #[test]
+    fn slugs_are_checked_as_the_owner_checks_them() {
+        for ok in [
+            "default",
+            "a",
+            "Work",
+            " ops-2 ",
+            "x_y",
+            &"a".repeat(64),
+            "0abc",
+        ] {
+            assert!(slug(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(slug(" Work ").unwrap(), "work");
+        for bad in [
+            "..",
+            "a/b",
+            "-x",
+            "_x",
+            &"a".repeat(65),
+            "",
+            "é",
+            "a.b",
+            "a b",
+        ] {
+            let e = slug(bad).unwrap_err();
+            assert_eq!(e.status, 400, "{bad}");
+            assert!(e.detail.starts_with("invalid board slug '"), "{}", e.detail);
+            assert!(
+                e.detail.ends_with("not starting with '-' or '_'"),
+                "{}",
+                e.detail
+            );
+        }
+    }
+}
