@@ -31,6 +31,16 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Requests whose SQL runs at once, each on a blocking thread (the runtime has as many).
 pub const READERS: usize = 16;
+/// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
+const RUN_READERS: usize = 4;
+
+/// The threads a route's query may use.
+fn readers_for(state: &State, route: routes::Route) -> &Arc<Semaphore> {
+    match route {
+        routes::Route::WorkersActive | routes::Route::WorkersLive => &state.list_readers,
+        routes::Route::Run(_) | routes::Route::Inspect(_) => &state.run_readers,
+    }
+}
 /// The answers built and not yet sent, all connections together, in KiB. An answer waits for
 /// its share within the request's budget (503 past it); one larger than the whole budget takes
 /// all of it. With clients that do not read, memory stays bounded by this, not by their number.
@@ -59,8 +69,11 @@ struct State {
     boards: Boards,
     log_requests: bool,
     hosts: HostPolicy,
-    /// One permit a blocking thread: a request waits for one only until its deadline.
-    readers: Arc<Semaphore>,
+    /// One permit a blocking thread: a request waits for one only until its deadline. The
+    /// lists (`/workers/active`, whose answers grow with the board) and the one-run routes
+    /// have threads of their own, so a flood of list requests never starves a run's.
+    list_readers: Arc<Semaphore>,
+    run_readers: Arc<Semaphore>,
     /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
     answers: Arc<Semaphore>,
 }
@@ -79,7 +92,8 @@ pub async fn serve(
         boards,
         log_requests: options.log_requests,
         hosts: options.hosts,
-        readers: Arc::new(Semaphore::new(READERS)),
+        list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
+        run_readers: Arc::new(Semaphore::new(RUN_READERS)),
         answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
     });
     let header_timeout = options.header_timeout;
@@ -212,8 +226,11 @@ async fn answer(
     started: Instant,
 ) -> (u16, Bytes) {
     let deadline = started + db.busy_timeout();
-    let permit =
-        tokio::time::timeout_at(deadline.into(), Arc::clone(&state.readers).acquire_owned()).await;
+    let permit = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(readers_for(state, route)).acquire_owned(),
+    )
+    .await;
     let Ok(Ok(permit)) = permit else {
         let e = db.busy("every reader thread was busy");
         return (e.status, to_json(&e.body()));
