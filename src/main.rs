@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use kanban_workers::shim::auth::Auth;
 use kanban_workers::shim::boards::Boards;
 use kanban_workers::shim::config::{self, Command, Mode};
 use kanban_workers::shim::db::Pools;
@@ -32,6 +33,35 @@ fn main() -> ExitCode {
         }
     };
     let env = |k: &str| std::env::var(k).ok();
+    // The token: required on every route with --auth-reads and beyond loopback.
+    let required = args.auth_reads || !args.listen.ip().is_loopback();
+    let token_file = args.token_file.clone().or_else(|| {
+        env("KANBAN_WORKERS_TOKEN_FILE")
+            .filter(|f| !f.is_empty())
+            .map(Into::into)
+    });
+    let auth = match &token_file {
+        Some(file) => match Auth::from_file(file, required) {
+            Ok(auth) => auth,
+            Err(e) => {
+                kanban_workers::log!("kanban-workers: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None if required => {
+            kanban_workers::log!(
+                "kanban-workers: {} needs a token: pass --token-file PATH (or set \
+                 $KANBAN_WORKERS_TOKEN_FILE) naming a file that holds it",
+                if args.auth_reads {
+                    "--auth-reads"
+                } else {
+                    "listening beyond loopback"
+                }
+            );
+            return ExitCode::from(2);
+        }
+        None => Auth::open(),
+    };
     let resolved = match args.mode {
         Mode::Demo => None,
         _ => match config::resolve_board(args.db.as_deref(), &env) {
@@ -95,6 +125,7 @@ fn main() -> ExitCode {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let options = Options {
             log_requests: !args.quiet,
+            auth: auth.clone(),
             hosts: HostPolicy::new(args.listen, args.allowed_hosts.clone()),
             header_timeout: args.header_timeout,
             max_connections: args.max_connections,

@@ -28,6 +28,10 @@ options:
   --listen ADDR     address to listen on, HOST:PORT (default 127.0.0.1:8765; port 0 picks a
                     free port; a host name such as localhost is resolved)
   --allow-remote    allow a non-loopback --listen address
+  --token-file PATH a file holding the access token (or $KANBAN_WORKERS_TOKEN_FILE; never the
+                    token itself on the command line). Accepted as Authorization: Bearer <t>
+                    or X-Hermes-Session-Token: <t>
+  --auth-reads      require the token on every route (it is required beyond loopback anyway)
   --allow-host NAME also answer requests whose Host header is NAME (repeatable); on a loopback
                     address only loopback names (localhost, 127.0.0.1, [::1]) are answered
                     otherwise, so that a web page cannot read the routes by DNS rebinding
@@ -66,6 +70,10 @@ pub struct Args {
     pub listen: SocketAddr,
     /// Host header names answered besides the loopback ones (see `shim::host`).
     pub allowed_hosts: Vec<String>,
+    /// `--token-file`.
+    pub token_file: Option<PathBuf>,
+    /// `--auth-reads`.
+    pub auth_reads: bool,
     pub quiet: bool,
     pub header_timeout: Duration,
     /// A request's budget (thread and lock waits); see `shim::db`.
@@ -91,6 +99,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut listen = None;
     let mut allow_remote = false;
     let mut allowed_hosts = Vec::new();
+    let mut token_file = None;
+    let mut auth_reads = false;
     let mut quiet = false;
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
     let mut busy_timeout = super::db::BUSY_TIMEOUT;
@@ -125,6 +135,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 };
             }
             "--allow-remote" => allow_remote = true,
+            "--token-file" => token_file = Some(PathBuf::from(value("--token-file")?)),
+            "--auth-reads" => auth_reads = true,
             "--allow-host" => {
                 let name = value("--allow-host")?.trim().to_ascii_lowercase();
                 if name.is_empty() || name.contains(['/', ' ', '@']) {
@@ -206,6 +218,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         db,
         listen,
         allowed_hosts,
+        token_file,
+        auth_reads,
         quiet,
         header_timeout,
         busy_timeout,

@@ -2,6 +2,7 @@
 //! in-process on read-only rusqlite connections. Thin by design: parse, run one query,
 //! serialize. Nothing here reads /proc or joins tables: that is the SQL surface's job.
 
+pub mod auth;
 pub mod board_file;
 pub mod boards;
 pub mod config;

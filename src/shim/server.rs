@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 
 use super::ApiError;
+use super::auth::Auth;
 use super::board_file;
 use super::boards::Boards;
 use super::db::{Db, Pools};
@@ -53,6 +54,8 @@ const OVERRUN: Duration = Duration::from_secs(1);
 
 pub struct Options {
     pub log_requests: bool,
+    /// Who may ask.
+    pub auth: Auth,
     /// Which `Host` names are answered.
     pub hosts: HostPolicy,
     /// How long a client may take to send its request head, stay idle between requests, or
@@ -67,6 +70,7 @@ struct State {
     pools: Pools,
     /// Which file a request's `?board=` names.
     boards: Boards,
+    auth: Auth,
     log_requests: bool,
     hosts: HostPolicy,
     /// One permit a blocking thread: a request waits for one only until its deadline. The
@@ -90,6 +94,7 @@ pub async fn serve(
     let state = Arc::new(State {
         pools,
         boards,
+        auth: options.auth,
         log_requests: options.log_requests,
         hosts: options.hosts,
         list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
@@ -177,7 +182,10 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
-    let routed = check_host(&state.hosts, &req).and_then(|()| routes::route(&method, &path, query));
+    // The host, then the token, before anything is routed or read.
+    let routed = check_host(&state.hosts, &req)
+        .and_then(|()| state.auth.check(req.headers()))
+        .and_then(|()| routes::route(&method, &path, query));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         // The board is resolved after routing, as the owner checks `?board=` first of all.
@@ -324,6 +332,9 @@ fn respond(status: u16, bytes: Bytes, head: bool) -> Response<Full<Bytes>> {
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     if status == 405 {
         headers.insert(ALLOW, HeaderValue::from_static(routes::ALLOW));
+    }
+    if status == 401 {
+        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }
