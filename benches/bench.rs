@@ -307,12 +307,8 @@ fn micro(python: Option<PathBuf>) {
             ratios[i].push(round[i] / round[0]);
         }
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
     let m: Vec<(f64, f64)> = (0..4)
-        .map(|i| (med(&mut us[i]), med(&mut ratios[i])))
+        .map(|i| (median(&mut us[i]), median(&mut ratios[i])))
         .collect();
     let floor_m = m[0].0;
     println!(
@@ -510,22 +506,18 @@ fn liveness() {
             live_us.push(l);
             ratios.push(l / f);
         }
-        let med = |v: &mut Vec<f64>| {
-            v.sort_by(|a, b| a.total_cmp(b));
-            v[v.len() / 2]
-        };
         println!("\n## 6. live_workers, 50 workers (median of {rounds} rounds of {n} queries)\n");
         println!(
             "| what | µs per query | ratio to floor (median of per-round ratios) |\n|---|---|---|"
         );
         println!(
             "| floor: `active_workers` + a bare read of each worker's stat, statm, cmdline, fd/ (fstat), /proc/<pid> (stat) and children lists | {:.0} | 1.00 |",
-            med(&mut floor_us)
+            median(&mut floor_us)
         );
         println!(
             "| `SELECT * FROM live_workers` | {:.0} | {:.2} |",
-            med(&mut live_us),
-            med(&mut ratios)
+            median(&mut live_us),
+            median(&mut ratios)
         );
         for w in &mut workers {
             let _ = w.kill();
@@ -590,10 +582,6 @@ fn liveness() {
             t_us.push(t);
             ratios.push(t / f);
         }
-        let med = |v: &mut Vec<f64>| {
-            v.sort_by(|a, b| a.total_cmp(b));
-            v[v.len() / 2]
-        };
         println!(
             "\n## 7. proc_tree, a 200-process tree (median of {rounds} rounds of {n} calls)\n"
         );
@@ -602,12 +590,12 @@ fn liveness() {
         );
         println!(
             "| floor: each member's task list, children lists, stat and statm | {:.0} | 1.00 |",
-            med(&mut f_us)
+            median(&mut f_us)
         );
         println!(
             "| `SELECT count(*), sum(rss_bytes), sum(cpu_percent) FROM proc_tree(?)` | {:.0} | {:.2} |",
-            med(&mut t_us),
-            med(&mut ratios)
+            median(&mut t_us),
+            median(&mut ratios)
         );
         let _ = Command::new("pkill")
             .args(["-P", &root.to_string()])
@@ -616,6 +604,12 @@ fn liveness() {
         let _ = shell.wait();
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The median of `v` (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
 /// The value at quantile `q` of sorted `v` (ms), or 0 for none.

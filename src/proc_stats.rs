@@ -242,6 +242,29 @@ pub(crate) fn declaration_with(name: &str, extra: &str, hidden: &str) -> Result<
     CString::new(sql).map_err(|e| Error::ModuleError(format!("{name}: {e}")))
 }
 
+/// The constraint that gives a function its argument: the first usable `=` on a column for
+/// which `is_argument` holds; and whether such a constraint exists but is not usable yet (the
+/// value comes from a table not yet scanned: SQLite must try another order).
+pub(crate) fn argument_constraint(
+    info: &IndexInfo,
+    is_argument: impl Fn(c_int) -> bool,
+) -> (Option<usize>, bool) {
+    let mut chosen = None;
+    let mut unusable = false;
+    for (i, c) in info.constraints().enumerate() {
+        if !is_argument(c.column()) || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
+        {
+            continue;
+        }
+        if !c.is_usable() {
+            unusable = true;
+        } else if chosen.is_none() {
+            chosen = Some(i);
+        }
+    }
+    (chosen, unusable)
+}
+
 /// Run a callback, turning a panic into an SQL error.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     guarded_named(NAME, what, f)
@@ -292,22 +315,9 @@ unsafe impl<'vtab> VTab<'vtab> for ProcStatsTab {
 
     fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
         guarded("best_index", || {
-            let mut chosen = None;
-            let mut unusable = false;
-            for (i, c) in info.constraints().enumerate() {
-                let col = c.column();
-                let is_pid = usize::try_from(col).ok() == position(Col::Pid);
-                if (col != COL_QUERY_PID && !is_pid)
-                    || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
-                {
-                    continue;
-                }
-                if !c.is_usable() {
-                    unusable = true;
-                } else if chosen.is_none() {
-                    chosen = Some(i);
-                }
-            }
+            let (chosen, unusable) = argument_constraint(info, |col| {
+                col == COL_QUERY_PID || usize::try_from(col).ok() == position(Col::Pid)
+            });
             match chosen {
                 Some(i) => {
                     let mut usage = info.constraint_usage(i);

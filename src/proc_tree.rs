@@ -19,8 +19,8 @@ use rusqlite::{Connection, Error, Result, ffi};
 
 use crate::cpu::CpuSampler;
 use crate::proc_stats::{
-    COLUMNS, IDX_ARG, Row, declaration_with, guarded_named, parse_pid_for, plan_bits,
-    want_from_plan,
+    COLUMNS, IDX_ARG, Row, argument_constraint, declaration_with, guarded_named, parse_pid_for,
+    plan_bits, want_from_plan,
 };
 use crate::tree;
 
@@ -82,33 +82,25 @@ unsafe impl<'vtab> VTab<'vtab> for ProcTreeTab {
 
     fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
         guarded("best_index", || {
-            let mut chosen = None;
-            let mut unusable = false;
+            let (chosen, unusable) = argument_constraint(info, |col| col == COL_ROOT);
             // `depth > n` or `depth >= n`: members above that depth are not read at all (the
             // live view adds the root's own figures, already read, to its descendants'). SQLite
             // still checks the constraint on each row.
             let mut min_depth = None;
             for (i, c) in info.constraints().enumerate() {
-                if c.column() == COL_DEPTH && c.is_usable() && min_depth.is_none() {
-                    match c.operator() {
-                        IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_GT => {
-                            min_depth = Some((i, IDX_DEPTH_GT))
-                        }
-                        IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_GE => {
-                            min_depth = Some((i, IDX_DEPTH_GE))
-                        }
-                        _ => {}
-                    }
-                }
-                if c.column() != COL_ROOT
-                    || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
-                {
+                if c.column() != COL_DEPTH || !c.is_usable() {
                     continue;
                 }
-                if !c.is_usable() {
-                    unusable = true;
-                } else if chosen.is_none() {
-                    chosen = Some(i);
+                match c.operator() {
+                    IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_GT => {
+                        min_depth = Some((i, IDX_DEPTH_GT));
+                        break;
+                    }
+                    IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_GE => {
+                        min_depth = Some((i, IDX_DEPTH_GE));
+                        break;
+                    }
+                    _ => {}
                 }
             }
             match chosen {

@@ -3,6 +3,8 @@
 //! by a test; what the library registers is exactly what it declares; the README's links to
 //! the docs lead somewhere.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use kanban_workers::{FUNCTIONS, proc_stats::COLUMNS, views::VIEWS};
