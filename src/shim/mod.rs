@@ -11,14 +11,18 @@ pub mod demo;
 pub mod handlers;
 pub mod host;
 pub mod log;
+pub mod reaper;
 pub mod routes;
 pub mod server;
+pub mod terminate;
 
 /// An error answered as `{"detail": "..."}` with an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
     pub detail: String,
+    /// More keys for the body, beside `detail` (an object).
+    pub extra: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,9 +30,16 @@ impl ApiError {
         ApiError {
             status,
             detail: detail.into(),
+            extra: None,
         }
     }
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "detail": self.detail })
+        let mut body = serde_json::json!({ "detail": self.detail });
+        if let Some(serde_json::Value::Object(extra)) = &self.extra {
+            for (k, v) in extra {
+                body[k] = v.clone();
+            }
+        }
+        body
     }
 }

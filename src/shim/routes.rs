@@ -18,6 +18,8 @@ pub enum Route {
     WorkersLive,
     Run(i64),
     Inspect(i64),
+    /// `POST /runs/{id}/terminate`.
+    Terminate(i64),
 }
 
 /// Map a method, a path and its query string to a route, or to the error to answer.
@@ -26,17 +28,35 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         (Route::WorkersActive, true) => Route::WorkersLive,
         (route, _) => route,
     };
-    if method == "GET" || method == "HEAD" {
+    let allowed = match route {
+        Route::Terminate(_) => method == "POST",
+        _ => method == "GET" || method == "HEAD",
+    };
+    if allowed {
         Ok(route)
     } else {
         Err(ApiError::new(
             405,
             format!(
-                "method {} not allowed on {}; use GET",
+                "method {} not allowed on {}; use {}",
                 shown(method),
-                shown(path)
+                shown(path),
+                allow(route)
             ),
         ))
+    }
+}
+
+/// The methods the route at `path` accepts (GET, HEAD when no route matches).
+pub fn allow_for(path: &str) -> &'static str {
+    match_path(path).map_or(ALLOW, allow)
+}
+
+/// The methods a route accepts (its 405's `Allow`).
+pub fn allow(route: Route) -> &'static str {
+    match route {
+        Route::Terminate(_) => "POST",
+        _ => ALLOW,
     }
 }
 
@@ -110,6 +130,7 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
         ["workers", "active"] => Ok(Route::WorkersActive),
         ["runs", id] if !id.is_empty() => Ok(Route::Run(run_id(id)?)),
         ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Inspect(run_id(id)?)),
+        ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
         _ => Err(not_found(path)),
     }
 }

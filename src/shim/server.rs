@@ -39,7 +39,9 @@ const RUN_READERS: usize = 4;
 fn readers_for(state: &State, route: routes::Route) -> &Arc<Semaphore> {
     match route {
         routes::Route::WorkersActive | routes::Route::WorkersLive => &state.list_readers,
-        routes::Route::Run(_) | routes::Route::Inspect(_) => &state.run_readers,
+        routes::Route::Run(_) | routes::Route::Inspect(_) | routes::Route::Terminate(_) => {
+            &state.run_readers
+        }
     }
 }
 /// The answers built and not yet sent, all connections together, in KiB. An answer waits for
@@ -78,6 +80,8 @@ struct State {
     /// have threads of their own, so a flood of list requests never starves a run's.
     list_readers: Arc<Semaphore>,
     run_readers: Arc<Semaphore>,
+    /// Terminations under way, by board and run: a second one of a run at once is a 409.
+    terminating: std::sync::Mutex<std::collections::HashSet<(std::path::PathBuf, i64)>>,
     /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
     answers: Arc<Semaphore>,
 }
@@ -99,6 +103,7 @@ pub async fn serve(
         hosts: options.hosts,
         list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
         run_readers: Arc::new(Semaphore::new(RUN_READERS)),
+        terminating: std::sync::Mutex::new(std::collections::HashSet::new()),
         answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
     });
     let header_timeout = options.header_timeout;
@@ -188,13 +193,20 @@ async fn handle(
         .and_then(|()| routes::route(&method, &path, query));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
+        Ok(routes::Route::Terminate(id)) => {
+            let query = query.map(str::to_owned);
+            match terminate(&state, id, req, query.as_deref()).await {
+                Ok(body) => (200, Bytes::from(body)),
+                Err(e) => (e.status, to_json(&e.body())),
+            }
+        }
         // The board is resolved after routing, as the owner checks `?board=` first of all.
         Ok(route) => match state.boards.resolve(routes::board(query).as_deref()) {
             Ok(path) => answer(&state, state.pools.get(&path), route, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
     };
-    let response = respond(status, body, method == "HEAD");
+    let response = respond(status, body, method == "HEAD", routes::allow_for(&path));
     if state.log_requests {
         crate::log!(
             "{} {} {} {}us",
@@ -222,6 +234,66 @@ fn check_host(hosts: &HostPolicy, req: &Request<Incoming>) -> Result<(), ApiErro
         return Err(ApiError::new(400, "more than one Host header"));
     }
     hosts.check(first.map(HeaderValue::as_bytes))
+}
+
+/// `POST /runs/{id}/terminate`: the token (always), a body of at most a few KiB, the board,
+/// then `terminate::run` on a blocking thread of its own (it waits for the worker to end).
+async fn terminate(
+    state: &Arc<State>,
+    id: i64,
+    req: Request<Incoming>,
+    query: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::{BodyExt, Limited};
+    state.auth.check_acting(req.headers())?;
+    let body = Limited::new(req.into_body(), super::terminate::MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::new(
+                    413,
+                    format!(
+                        "terminate: the body is over {} bytes",
+                        super::terminate::MAX_BODY
+                    ),
+                )
+            } else {
+                ApiError::new(400, format!("terminate: the body could not be read: {e}"))
+            }
+        })?
+        .to_bytes();
+    let ask = super::terminate::parse_body(&body)?;
+    let path = state.boards.resolve(routes::board(query).as_deref())?;
+    let key = (path.clone(), id);
+    let fresh = state
+        .terminating
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key.clone());
+    if !fresh {
+        return Err(ApiError::new(
+            409,
+            format!("run {id} is being terminated by another request"),
+        ));
+    }
+    let db = state.pools.get(&path);
+    let budget = db.busy_timeout();
+    let task = tokio::task::spawn_blocking(move || super::terminate::run(&db, id, &ask, budget));
+    let result = task.await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            500,
+            "internal error while terminating the run",
+        ))
+    });
+    state
+        .terminating
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key);
+    result
 }
 
 /// Run the route's query on a blocking thread, within the request's budget (`--busy-timeout`,
@@ -318,7 +390,7 @@ fn to_json(body: &serde_json::Value) -> Bytes {
     Bytes::from(handlers::to_bytes(body))
 }
 
-fn respond(status: u16, bytes: Bytes, head: bool) -> Response<Full<Bytes>> {
+fn respond(status: u16, bytes: Bytes, head: bool, allow: &'static str) -> Response<Full<Bytes>> {
     let length = bytes.len();
     let mut response = Response::new(if head {
         Full::default()
@@ -331,7 +403,7 @@ fn respond(status: u16, bytes: Bytes, head: bool) -> Response<Full<Bytes>> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     if status == 405 {
-        headers.insert(ALLOW, HeaderValue::from_static(routes::ALLOW));
+        headers.insert(ALLOW, HeaderValue::from_static(allow));
     }
     if status == 401 {
         headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -1,0 +1,294 @@
+//! `POST /runs/{run_id}/terminate`: end a run's worker and reclaim its task, as the reference
+//! does, with what we know better. The only route that writes, on a connection of its own.
+//!
+//! 1. The run and the verdict on its worker (`sql/route_terminate_read.sql`): 404, 409 when it
+//!    ended or its task is no longer running.
+//! 2. Only a worker whose identity holds (`verified`, or `started with the run`) is signalled:
+//!    its whole tree and the session and process group it leads (`reaper`), SIGTERM, the grace
+//!    period, SIGKILL. A worker that survives keeps its claim (409, listing what survived).
+//!    An unverified worker, or another host's, is not signalled and keeps its claim (409); a
+//!    gone worker (no pid, process not found, pid reused) is not signalled and is reclaimed.
+//! 3. The reclaim in one `BEGIN IMMEDIATE` transaction with a compare-and-swap on the claim
+//!    read in 1 (`sql/reclaim_*.sql`). A write lock is tried (and released) before any signal,
+//!    so a board busy past the budget answers 503 having changed nothing.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::board_file;
+use super::db::{Db, db_error};
+use super::reaper;
+
+const READ_SQL: &str = include_str!("../../sql/route_terminate_read.sql");
+const RECLAIM_TASK_SQL: &str = include_str!("../../sql/reclaim_task.sql");
+const RECLAIM_RUN_SQL: &str = include_str!("../../sql/reclaim_run.sql");
+const RECLAIM_EVENT_SQL: &str = include_str!("../../sql/reclaim_event.sql");
+
+/// The largest body accepted, bytes.
+pub const MAX_BODY: usize = 4096;
+/// `grace_seconds`: default and bounds.
+pub const DEFAULT_GRACE_S: u64 = 5;
+pub const MAX_GRACE_S: u64 = 60;
+/// The longest `reason`, characters.
+pub const MAX_REASON: usize = 1000;
+
+/// What the client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub reason: Option<String>,
+    pub grace: Duration,
+}
+
+/// The body: a JSON object, `{}` accepted; `reason` a string or null, `grace_seconds` an
+/// integer from 0 to 60. Anything else is a 422 saying what.
+pub fn parse_body(body: &[u8]) -> Result<Ask, ApiError> {
+    let bad = |what: &str| ApiError::new(422, format!("terminate: {what}"));
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad(&format!("the body must be a JSON object ({e})")))?;
+    let Value::Object(map) = value else {
+        return Err(bad("the body must be a JSON object"));
+    };
+    let reason = match map.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if r.chars().count() <= MAX_REASON => Some(r.clone()),
+        Some(Value::String(_)) => {
+            return Err(bad(&format!(
+                "reason must be at most {MAX_REASON} characters"
+            )));
+        }
+        Some(_) => return Err(bad("reason must be a string or null")),
+    };
+    let grace = match map.get("grace_seconds") {
+        None | Some(Value::Null) => DEFAULT_GRACE_S,
+        Some(v) => match v.as_u64() {
+            Some(s) if s <= MAX_GRACE_S => s,
+            _ => {
+                return Err(bad(&format!(
+                    "grace_seconds must be an integer from 0 to {MAX_GRACE_S}"
+                )));
+            }
+        },
+    };
+    Ok(Ask {
+        reason,
+        grace: Duration::from_secs(grace),
+    })
+}
+
+/// The run as read before acting.
+struct Found {
+    task_id: String,
+    ended: bool,
+    worker_pid: Option<i64>,
+    alive: Option<i64>,
+    reason: Option<String>,
+    identity: Option<String>,
+    worker_host: Option<String>,
+    claim_lock: Option<String>,
+    task_status: Option<String>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Do it (on a blocking thread: it waits for the worker to end). The answer's body.
+pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, ApiError> {
+    let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
+    let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
+    if found.ended {
+        return Err(ApiError::new(409, format!("run {id} already ended")));
+    }
+    if found.task_status.as_deref() != Some("running") {
+        return Err(not_reclaimable(id, &found.task_id));
+    }
+    let signalled = matches!(
+        found.identity.as_deref(),
+        Some("verified" | "started with the run")
+    ) && found.alive == Some(1);
+    if !signalled {
+        if found.alive.is_none() {
+            return Err(ApiError::new(
+                409,
+                format!(
+                    "run {id}: worker runs on host {}; not signalled from here, the claim is kept",
+                    found.worker_host.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
+        if found.alive == Some(1) {
+            return Err(ApiError::new(
+                409,
+                format!(
+                    "run {id}: the worker's identity is unverified (no fingerprint to check its \
+                     pid against); it is not signalled and keeps its claim"
+                ),
+            ));
+        }
+    }
+    // A write lock now (released at once): a busy board answers 503 before any signal.
+    let mut writer = open_writer(db.path(), budget)?;
+    writer
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| db_error(db.path(), &e))?
+        .rollback()
+        .map_err(|e| db_error(db.path(), &e))?;
+    let outcomes = match (signalled, found.worker_pid) {
+        (true, Some(pid)) => {
+            let pid = i32::try_from(pid).unwrap_or(0);
+            reaper::terminate(&reaper::collect(pid), ask.grace)
+        }
+        _ => Vec::new(),
+    };
+    let processes: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            json!({"pid": o.pid, "cmdline": o.cmdline, "signals": o.signals, "outcome": o.outcome})
+        })
+        .collect();
+    let survivors: Vec<i32> = outcomes
+        .iter()
+        .filter(|o| o.outcome == "survived")
+        .map(|o| o.pid)
+        .collect();
+    if !survivors.is_empty() {
+        let mut e = ApiError::new(
+            409,
+            format!(
+                "run {id}: processes {survivors:?} survived SIGKILL; the claim is kept (releasing \
+                 it would start a second worker beside them)"
+            ),
+        );
+        e.extra = Some(json!({ "processes": processes }));
+        return Err(e);
+    }
+    let reason = ask.reason.clone();
+    let error = format!(
+        "manual_reclaim: {}",
+        reason.as_deref().unwrap_or("terminated from the dashboard")
+    );
+    let payload = json!({
+        "manual": true,
+        "reason": reason,
+        "prev_lock": found.claim_lock,
+        "retry_status": "ready",
+        "worker_verdict": found.reason.as_deref().unwrap_or("alive"),
+        "signalled": outcomes.iter().filter(|o| !o.signals.is_empty()).map(|o| o.pid).collect::<Vec<_>>(),
+    });
+    let err = |e: rusqlite::Error| db_error(db.path(), &e);
+    let tx = writer
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let swapped = tx
+        .execute(RECLAIM_TASK_SQL, params![found.task_id, found.claim_lock])
+        .map_err(err)?;
+    if swapped != 1 {
+        let _ = tx.rollback();
+        return Err(not_reclaimable(id, &found.task_id));
+    }
+    let at = now();
+    tx.execute(RECLAIM_RUN_SQL, params![id, at, error])
+        .map_err(err)?;
+    tx.execute(
+        RECLAIM_EVENT_SQL,
+        params![found.task_id, id, payload.to_string(), at],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    let body = json!({
+        "ok": true,
+        "run_id": id,
+        "task_id": found.task_id,
+        "reason": ask.reason,
+        "worker": found.reason.as_deref().unwrap_or("alive"),
+        "processes": processes,
+    });
+    Ok(body.to_string().into_bytes())
+}
+
+fn not_reclaimable(id: i64, task: &str) -> ApiError {
+    ApiError::new(
+        409,
+        format!("cannot terminate run {id}: task {task} is no longer in a reclaimable state"),
+    )
+}
+
+fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {
+    let err = |e: rusqlite::Error| db_error(Path::new(conn.path().unwrap_or("")), &e);
+    let mut stmt = conn.prepare_cached(READ_SQL).map_err(err)?;
+    stmt.query_row([id], |r| {
+        Ok(Found {
+            task_id: r.get("task_id")?,
+            ended: !matches!(r.get_ref("ended_at")?, rusqlite::types::ValueRef::Null),
+            worker_pid: r
+                .get::<_, rusqlite::types::Value>("worker_pid")
+                .map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => Some(i),
+                    _ => None,
+                })?,
+            alive: r.get("alive")?,
+            reason: r.get("reason")?,
+            identity: r.get("identity")?,
+            worker_host: r.get("worker_host")?,
+            claim_lock: r.get("claim_lock")?,
+            task_status: r.get("task_status")?,
+        })
+    })
+    .optional()
+    .map_err(err)
+}
+
+/// A read-write connection of this request's own (never pooled), checked as the readers are.
+fn open_writer(path: &Path, budget: Duration) -> Result<Connection, ApiError> {
+    board_file::check_before_open(path)
+        .map_err(|e| ApiError::new(503, format!("board {} {}", path.display(), e.0)))?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| db_error(path, &e))?;
+    conn.busy_timeout(budget).map_err(|e| db_error(path, &e))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_checked() {
+        assert_eq!(
+            parse_body(b"{}").unwrap(),
+            Ask {
+                reason: None,
+                grace: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(
+            parse_body(br#"{"reason": "stuck", "grace_seconds": 0}"#).unwrap(),
+            Ask {
+                reason: Some("stuck".into()),
+                grace: Duration::ZERO
+            }
+        );
+        for bad in [
+            &b""[..],
+            b"not json",
+            b"[]",
+            b"null",
+            br#"{"reason": 3}"#,
+            br#"{"grace_seconds": -1}"#,
+            br#"{"grace_seconds": 61}"#,
+            br#"{"grace_seconds": 1.5}"#,
+            br#"{"grace_seconds": "5"}"#,
+        ] {
+            assert_eq!(parse_body(bad).map_err(|e| e.status), Err(422), "{bad:?}");
+        }
+        let long = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1001));
+        assert_eq!(parse_body(long.as_bytes()).map_err(|e| e.status), Err(422));
+    }
+}
