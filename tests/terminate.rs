@@ -410,3 +410,65 @@ fn a_busy_board_changes_nothing() {
         "1"
     );
 }
+
+/// A dispatcher-like writer beside terminates: it loses no row and sees no busy error, and
+/// every terminate reclaims its run.
+#[test]
+fn a_dispatcher_beside_terminates_loses_nothing() {
+    let board = Board::new("term-dispatcher");
+    let workers: Vec<Worker> = (0..5).map(|_| Worker::sleep()).collect();
+    let w = board.writer();
+    let runs: Vec<i64> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, wk)| {
+            insert_run(
+                &w,
+                &RunSpec::new(&format!("t_w{i}"))
+                    .pid(wk.pid())
+                    .started(now_secs()),
+            )
+        })
+        .collect();
+    drop(w);
+    let server = server_with_token(&board);
+    let dispatcher = Command::new("/usr/bin/python3")
+        .arg(format!("{MANIFEST_DIR}/tests/fixtures/dispatcher.py"))
+        .arg(&board.path)
+        .arg("100")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for run in &runs {
+        let r = post(
+            &server,
+            &format!("/runs/{run}/terminate"),
+            r#"{"grace_seconds": 1}"#,
+            Some(TOKEN),
+        );
+        assert_eq!(r.status, 200, "{:?}", r.json());
+    }
+    let out = dispatcher.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["busy_errors"], 0, "{report}");
+    assert_eq!(report["runs"].as_array().unwrap().len(), 100, "{report}");
+    assert_eq!(
+        shell(
+            &board,
+            "SELECT count(*) FROM task_runs WHERE status = 'reclaimed'"
+        ),
+        "5"
+    );
+    assert_eq!(
+        shell(
+            &board,
+            "SELECT count(*) FROM task_runs WHERE ended_at IS NOT NULL AND status = 'done'"
+        ),
+        "100"
+    );
+    assert_eq!(shell(&board, "PRAGMA integrity_check"), "ok");
+    for wk in &workers {
+        assert!(!alive(wk.pid()));
+    }
+}

@@ -11,7 +11,7 @@
 //!   as its owner, or while both files exist (SQLite's documented read-only WAL access: a reader
 //!   that cannot write them uses them as they are, and never deletes them).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -36,10 +36,17 @@ pub fn id_of(path: &Path) -> Result<FileId, Unreadable> {
 }
 
 /// Check the file SQLite is about to open (see the module's notes); its identity.
-pub fn check_before_open(path: &Path) -> Result<FileId, Unreadable> {
-    let mut file = OpenOptions::new()
+///
+/// Closing any descriptor of a file releases every POSIX lock this process holds on it,
+/// SQLite's included. So the file is opened here with `O_PATH`, whose close releases nothing,
+/// to see what it is; its header (is it WAL?) is read through a real descriptor only when
+/// `unlocked` says no connection of this process has the board open, and only when that
+/// header matters (the board is another user's and a side file is missing). While a
+/// connection of ours is open, the side files exist anyway: it holds them.
+pub fn check_before_open(path: &Path, unlocked: bool) -> Result<FileId, Unreadable> {
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .custom_flags(rustix::fs::OFlags::PATH.bits() as i32)
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Unreadable("does not exist".to_owned()),
@@ -52,14 +59,14 @@ pub fn check_before_open(path: &Path) -> Result<FileId, Unreadable> {
         return Err(not_regular());
     }
     let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me && is_wal(&mut file) {
+    if meta.uid() != me && unlocked {
         let missing: Vec<String> = ["-wal", "-shm"]
             .iter()
             .map(|suffix| side_file(path, suffix))
             .filter(|side| !side.exists())
             .map(|side| side.display().to_string())
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && is_wal(path) {
             return Err(Unreadable(format!(
                 "is in WAL mode and {} does not exist (the owner does not have the board \
                  open): reading it as uid {me} would create it owned by uid {me}, and the \
@@ -85,9 +92,17 @@ pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The database header says WAL: bytes 18 and 19 (file format write and read versions) are 2.
-fn is_wal(file: &mut File) -> bool {
+/// Opened without blocking (a FIFO swapped in meanwhile reads as not WAL).
+fn is_wal(path: &Path) -> bool {
     let mut header = [0u8; 20];
-    file.read_exact(&mut header).is_ok() && header[18] == 2 && header[19] == 2
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+        && header[18] == 2
+        && header[19] == 2
 }
 
 /// Wake readers stuck opening a FIFO put in place of the board or one of its side files: open
@@ -133,7 +148,7 @@ mod tests {
     #[test]
     fn a_fifo_in_the_boards_place_is_refused_without_blocking() {
         let (dir, path) = fifo("refuse");
-        assert_eq!(check_before_open(&path), Err(not_regular()));
+        assert_eq!(check_before_open(&path, true), Err(not_regular()));
         assert_eq!(id_of(&path), Err(not_regular()));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -143,7 +158,7 @@ mod tests {
         let (dir, path) = fifo("release");
         let reader_path = path.clone();
         // What SQLite's open does: a blocking open for reading, which waits for a writer.
-        let reader = std::thread::spawn(move || File::open(&reader_path).map(|_| ()));
+        let reader = std::thread::spawn(move || std::fs::File::open(&reader_path).map(|_| ()));
         // Until the reader waits in open(), releasing finds no reader and does nothing.
         while !reader.is_finished() {
             release_fifo_readers(&path);

@@ -12,6 +12,7 @@
 //!   after any database error, so a broken connection is not reused.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ const MAX_IDLE: usize = 8;
 
 struct Pooled {
     conn: Connection,
+    _open: Counted,
     file_id: FileId,
     /// The board's schema version the views were installed for.
     schema_version: i64,
@@ -47,6 +49,30 @@ pub struct Db {
     sampler: Arc<CpuSampler>,
     /// The host name and spawn window the verdicts use.
     settings: Settings,
+    /// Connections of this process open on the board now (see `board_file`).
+    open_now: Arc<AtomicUsize>,
+}
+
+/// Counts one open connection while it lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Counted {
+        count.fetch_add(1, Ordering::SeqCst);
+        Counted(Arc::clone(count))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A read-write connection of one request's own (terminate), counted as the pool's are.
+pub struct Writer {
+    pub conn: Connection,
+    _open: Counted,
 }
 
 impl Db {
@@ -57,7 +83,25 @@ impl Db {
             idle: Mutex::new(Vec::new()),
             sampler: Arc::new(CpuSampler::new()),
             settings: Settings::from_env(),
+            open_now: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// A read-write connection to the board, checked as the pool's are, waiting up to
+    /// `budget` for locks. Never pooled.
+    pub fn open_writer(&self, budget: Duration) -> Result<Writer, ApiError> {
+        let counted = Counted::new(&self.open_now);
+        let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
+        board_file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
+        conn.busy_timeout(budget)
+            .map_err(|e| db_error(&self.path, &e))?;
+        Ok(Writer {
+            conn,
+            _open: counted,
+        })
     }
 
     /// The same board with other verdict settings (`--hostname`, `--spawn-window`).
@@ -143,7 +187,11 @@ impl Db {
     }
 
     fn open(&self) -> Result<Pooled, ApiError> {
-        let file_id = board_file::check_before_open(&self.path).map_err(|e| self.unavailable(e))?;
+        // Counted from before the check: another thread's check then sees this one coming.
+        let counted = Counted::new(&self.open_now);
+        let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
+        let file_id =
+            board_file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
@@ -157,6 +205,7 @@ impl Db {
         let schema_version = schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
         Ok(Pooled {
             conn,
+            _open: counted,
             file_id,
             schema_version,
         })

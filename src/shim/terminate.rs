@@ -15,11 +15,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::board_file;
 use super::db::{Db, db_error};
 use super::reaper;
 
@@ -133,8 +132,9 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         }
     }
     // A write lock now (released at once): a busy board answers 503 before any signal.
-    let mut writer = open_writer(db.path(), budget)?;
+    let mut writer = db.open_writer(budget)?;
     writer
+        .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| db_error(db.path(), &e))?
         .rollback()
@@ -183,6 +183,7 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
     });
     let err = |e: rusqlite::Error| db_error(db.path(), &e);
     let tx = writer
+        .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
     let swapped = tx
@@ -242,16 +243,6 @@ fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {
     })
     .optional()
     .map_err(err)
-}
-
-/// A read-write connection of this request's own (never pooled), checked as the readers are.
-fn open_writer(path: &Path, budget: Duration) -> Result<Connection, ApiError> {
-    board_file::check_before_open(path)
-        .map_err(|e| ApiError::new(503, format!("board {} {}", path.display(), e.0)))?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| db_error(path, &e))?;
-    conn.busy_timeout(budget).map_err(|e| db_error(path, &e))?;
-    Ok(conn)
 }
 
 #[cfg(test)]
