@@ -28,7 +28,8 @@ pub struct Outcome {
     pub cmdline: Vec<String>,
     pub signals: Vec<&'static str>,
     /// `exited` (after SIGTERM), `killed` (after SIGKILL), `gone` (before any signal, or its
-    /// pid now another process's), `survived` (still there after SIGKILL).
+    /// pid now another process's), `survived` (still there after SIGKILL, or not ours to
+    /// signal: another user's process).
     pub outcome: &'static str,
 }
 
@@ -76,9 +77,26 @@ pub fn collect(worker: i32) -> Vec<Member> {
         .collect()
 }
 
+/// What sending a signal to a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signalled {
+    Delivered,
+    /// The member has ended (or its pid is another process's now): nothing sent.
+    Ended,
+    /// Not permitted (another user's process): it goes on running.
+    Refused,
+}
+
 /// Send `signal` to `m` if it is still the member it was.
-fn signal(m: &Member, signal: Signal) -> bool {
-    is_running(m) && Pid::from_raw(m.pid).is_some_and(|pid| kill_process(pid, signal).is_ok())
+fn signal(m: &Member, signal: Signal) -> Signalled {
+    if !is_running(m) {
+        return Signalled::Ended;
+    }
+    match Pid::from_raw(m.pid).map(|pid| kill_process(pid, signal)) {
+        Some(Ok(())) => Signalled::Delivered,
+        Some(Err(e)) if e == rustix::io::Errno::SRCH => Signalled::Ended,
+        _ => Signalled::Refused,
+    }
 }
 
 /// SIGTERM to every member, up to `grace` for them to end, SIGKILL to what remains, and a
@@ -94,8 +112,11 @@ pub fn terminate(members: &[Member], grace: Duration) -> Vec<Outcome> {
         })
         .collect();
     for (m, o) in members.iter().zip(outcomes.iter_mut()) {
-        if signal(m, Signal::TERM) {
-            o.signals.push("SIGTERM");
+        match signal(m, Signal::TERM) {
+            Signalled::Delivered => o.signals.push("SIGTERM"),
+            Signalled::Ended => {}
+            // Not ours to signal: it survives, and keeps the claim.
+            Signalled::Refused => o.outcome = "survived",
         }
     }
     wait_until_ended(members, Instant::now() + grace);
@@ -103,10 +124,10 @@ pub fn terminate(members: &[Member], grace: Duration) -> Vec<Outcome> {
         if o.signals.is_empty() {
             continue;
         }
-        if signal(m, Signal::KILL) {
-            o.signals.push("SIGKILL");
-        } else {
-            o.outcome = "exited";
+        match signal(m, Signal::KILL) {
+            Signalled::Delivered => o.signals.push("SIGKILL"),
+            Signalled::Ended => o.outcome = "exited",
+            Signalled::Refused => o.outcome = "survived",
         }
     }
     wait_until_ended(members, Instant::now() + KILL_WAIT);
