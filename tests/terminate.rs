@@ -46,8 +46,8 @@ fn alive(pid: i64) -> bool {
 }
 
 /// The sqlite3 shell's view of the board afterwards.
-fn shell(board: &Board, sql: &str) -> String {
-    run_ok(Command::new("sqlite3").arg(&board.path).arg(sql))
+fn shell(board: &std::path::Path, sql: &str) -> String {
+    run_ok(Command::new("sqlite3").arg(board).arg(sql))
         .trim()
         .to_owned()
 }
@@ -130,14 +130,14 @@ fn a_verified_worker_and_its_whole_tree_are_ended_and_the_task_reclaimed() {
     // The reclaim, as the sqlite3 shell sees it.
     assert_eq!(
         shell(
-            &board,
+            &board.path,
             "SELECT status, claim_lock IS NULL, worker_pid IS NULL, consecutive_failures FROM tasks WHERE id = 't_term'"
         ),
         "ready|1|1|0"
     );
     assert_eq!(
         shell(
-            &board,
+            &board.path,
             &format!(
                 "SELECT status, outcome, ended_at IS NOT NULL, error FROM task_runs WHERE id = {run}"
             )
@@ -145,7 +145,7 @@ fn a_verified_worker_and_its_whole_tree_are_ended_and_the_task_reclaimed() {
         "reclaimed|reclaimed|1|manual_reclaim: stuck on a prompt"
     );
     let payload: Value = serde_json::from_str(&shell(
-        &board,
+        &board.path,
         "SELECT payload FROM task_events WHERE kind = 'reclaimed' AND task_id = 't_term'",
     ))
     .unwrap();
@@ -237,7 +237,7 @@ fn strangers_and_unverified_workers_are_never_signalled() {
         assert!(alive(stranger.pid()));
         assert_eq!(
             shell(
-                &board,
+                &board.path,
                 &format!("SELECT ended_at IS NULL FROM task_runs WHERE id = {run}")
             ),
             "1"
@@ -316,7 +316,7 @@ fn tokens_bodies_and_methods_are_checked_before_anything_is_done() {
     assert!(alive(worker.pid()));
     assert_eq!(
         shell(
-            &board,
+            &board.path,
             &format!("SELECT ended_at IS NULL FROM task_runs WHERE id = {run}")
         ),
         "1"
@@ -404,7 +404,7 @@ fn a_busy_board_changes_nothing() {
     assert!(alive(worker.pid()));
     assert_eq!(
         shell(
-            &board,
+            &board.path,
             &format!("SELECT ended_at IS NULL FROM task_runs WHERE id = {run}")
         ),
         "1"
@@ -455,20 +455,75 @@ fn a_dispatcher_beside_terminates_loses_nothing() {
     assert_eq!(report["runs"].as_array().unwrap().len(), 100, "{report}");
     assert_eq!(
         shell(
-            &board,
+            &board.path,
             "SELECT count(*) FROM task_runs WHERE status = 'reclaimed'"
         ),
         "5"
     );
     assert_eq!(
         shell(
-            &board,
+            &board.path,
             "SELECT count(*) FROM task_runs WHERE ended_at IS NOT NULL AND status = 'done'"
         ),
         "100"
     );
-    assert_eq!(shell(&board, "PRAGMA integrity_check"), "ok");
+    assert_eq!(shell(&board.path, "PRAGMA integrity_check"), "ok");
     for wk in &workers {
         assert!(!alive(wk.pid()));
     }
+}
+
+/// A worker the shim cannot end (here: root's, the shim running as `nobody`, so every signal
+/// is refused) survives: 409 listing it, and the claim is kept (releasing it would start a
+/// second worker beside it).
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn a_worker_that_survives_keeps_its_claim() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let (dir, bin) = dir_for_nobody("term-survivor");
+    let db = dir.path().join("kanban.db");
+    // The owner keeps the board open; its files writable by nobody, so that only the signal
+    // can fail.
+    let owner = create_board(&db);
+    let worker = Worker::sleep();
+    let run = insert_run(
+        &owner,
+        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.path().join(format!("kanban.db{suffix}"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let token = dir.path().join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin);
+    let server = Server::start_with(
+        cmd,
+        &db,
+        &["--quiet", "--token-file", token.to_str().unwrap()],
+    );
+    let r = post(
+        &server,
+        &format!("/runs/{run}/terminate"),
+        r#"{"grace_seconds": 0}"#,
+        Some(TOKEN),
+    );
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert!(r.detail().contains("survived"), "{}", r.detail());
+    let body = r.json();
+    assert_eq!(body["processes"][0]["pid"], worker.pid());
+    assert_eq!(body["processes"][0]["outcome"], "survived");
+    assert!(alive(worker.pid()));
+    assert_eq!(
+        shell(
+            &db,
+            &format!("SELECT ended_at IS NULL FROM task_runs WHERE id = {run}")
+        ),
+        "1"
+    );
+    drop(owner);
 }
