@@ -519,6 +519,10 @@ fn liveness() {
             median(&mut live_us),
             median(&mut ratios)
         );
+        let scrape = per_call_us(7, 5, || {
+            std::hint::black_box(kanban_workers::shim::metrics::metrics(&conn).unwrap());
+        });
+        println!("| a `/metrics` scrape (the query and the exposition text) | {scrape:.0} | |");
         for w in &mut workers {
             let _ = w.kill();
             let _ = w.wait();

@@ -25,7 +25,8 @@ CREATE TEMP VIEW run_verdicts AS
 SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local,
        worker_started_at, alive, reason, identity,
        CASE WHEN alive = 1 THEN worker_pid END AS pid,
-       status, cpu_percent, rss_bytes, vms_bytes, num_threads, num_fds, start_time, cmdline,
+       status, cpu_percent, cpu_seconds, rss_bytes, vms_bytes, num_threads, num_fds,
+       start_time, cmdline,
        error, heartbeat_age_s, claim_expires_in_s, runtime_s,
        CASE WHEN alive = 1 THEN wedged_reason IS NOT NULL END AS wedged,
        CASE WHEN alive = 1 THEN wedged_reason END AS wedged_reason
@@ -98,6 +99,7 @@ FROM (
                        p.alive               AS p_alive,
                        p.state               AS status,
                        p.cpu_percent         AS cpu_percent,
+                       p.cpu_user_s + p.cpu_system_s AS cpu_seconds,
                        p.rss_bytes           AS rss_bytes,
                        p.vms_bytes           AS vms_bytes,
                        p.num_threads         AS num_threads,

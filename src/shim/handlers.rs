@@ -22,6 +22,7 @@ pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
         Route::WorkersLive => workers_live(conn),
         Route::Run(id) => run(conn, id),
         Route::Inspect(id) => inspect(conn, id),
+        Route::Metrics => super::metrics::metrics(conn),
         // Not a read: `server` runs it through `terminate`.
         Route::Terminate(_) => Err(ApiError::new(500, "terminate is not a read")),
     }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod handlers;
 pub mod host;
 pub mod log;
+pub mod metrics;
 pub mod reaper;
 pub mod routes;
 pub mod server;

@@ -20,6 +20,8 @@ pub enum Route {
     Inspect(i64),
     /// `POST /runs/{id}/terminate`.
     Terminate(i64),
+    /// `GET /metrics`: Prometheus text.
+    Metrics,
 }
 
 /// Map a method, a path and its query string to a route, or to the error to answer.
@@ -128,6 +130,7 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
     };
     match segments.as_slice() {
         ["workers", "active"] => Ok(Route::WorkersActive),
+        ["metrics"] => Ok(Route::Metrics),
         ["runs", id] if !id.is_empty() => Ok(Route::Run(run_id(id)?)),
         ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Inspect(run_id(id)?)),
         ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),

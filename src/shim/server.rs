@@ -38,7 +38,9 @@ const RUN_READERS: usize = 4;
 /// The threads a route's query may use.
 fn readers_for(state: &State, route: routes::Route) -> &Arc<Semaphore> {
     match route {
-        routes::Route::WorkersActive | routes::Route::WorkersLive => &state.list_readers,
+        routes::Route::WorkersActive | routes::Route::WorkersLive | routes::Route::Metrics => {
+            &state.list_readers
+        }
         routes::Route::Run(_) | routes::Route::Inspect(_) | routes::Route::Terminate(_) => {
             &state.run_readers
         }
@@ -191,6 +193,7 @@ async fn handle(
     let routed = check_host(&state.hosts, &req)
         .and_then(|()| state.auth.check(req.headers()))
         .and_then(|()| routes::route(&method, &path, query));
+    let is_metrics = matches!(routed, Ok(routes::Route::Metrics));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         Ok(routes::Route::Terminate(id)) => {
@@ -206,7 +209,13 @@ async fn handle(
             Err(e) => (e.status, to_json(&e.body())),
         },
     };
-    let response = respond(status, body, method == "HEAD", routes::allow_for(&path));
+    let mut response = respond(status, body, method == "HEAD", routes::allow_for(&path));
+    if is_metrics && status == 200 {
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+        );
+    }
     if state.log_requests {
         crate::log!(
             "{} {} {} {}us",

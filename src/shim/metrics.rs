@@ -1,0 +1,181 @@
+//! `GET /metrics`: the live workers in the Prometheus text exposition format (0.0.4), from one
+//! query (`sql/route_metrics.sql`, over `live_workers`). Per worker, labels `run_id`,
+//! `task_id`, `assignee`, `profile`, `host`: user text, escaped as the format says (backslash,
+//! double quote, newline); no unbounded label such as a title.
+
+use std::fmt::Write as _;
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use super::ApiError;
+use super::db::db_error;
+
+const METRICS_SQL: &str = include_str!("../../sql/route_metrics.sql");
+/// The exposition format's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One per-worker series: name, type, help, the column it reads.
+const SERIES: &[(&str, &str, &str, &str)] = &[
+    (
+        "kanban_worker_alive",
+        "gauge",
+        "1 when the run's worker is alive and is the run's, 0 when not (absent for another host's worker)",
+        "alive",
+    ),
+    (
+        "kanban_worker_wedged",
+        "gauge",
+        "1 when an alive worker has no heartbeat for over an hour, an expired claim, or is past its max runtime",
+        "wedged",
+    ),
+    (
+        "kanban_worker_rss_bytes",
+        "gauge",
+        "resident memory of the worker process",
+        "rss_bytes",
+    ),
+    (
+        "kanban_worker_tree_rss_bytes",
+        "gauge",
+        "resident memory of the worker's process tree",
+        "tree_rss_bytes",
+    ),
+    (
+        "kanban_worker_tree_processes",
+        "gauge",
+        "processes in the worker's tree, itself included",
+        "tree_processes",
+    ),
+    (
+        "kanban_worker_cpu_seconds_total",
+        "counter",
+        "CPU time of the worker process so far",
+        "cpu_seconds",
+    ),
+    (
+        "kanban_worker_threads",
+        "gauge",
+        "threads of the worker process",
+        "num_threads",
+    ),
+    (
+        "kanban_worker_open_fds",
+        "gauge",
+        "open file descriptors of the worker process",
+        "num_fds",
+    ),
+    (
+        "kanban_worker_heartbeat_age_seconds",
+        "gauge",
+        "seconds since the run's last heartbeat",
+        "heartbeat_age_s",
+    ),
+];
+
+/// A label value as the format wants it.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(r) => r.to_string(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+    }
+}
+
+fn number(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(r) if r.is_finite() => Some(r.to_string()),
+        _ => None,
+    }
+}
+
+/// The verdict a worker is counted under in `kanban_workers_by_verdict`: `alive`, `remote`,
+/// or the reason it is not alive (a fixed set of words).
+fn verdict(alive: ValueRef<'_>, reason: ValueRef<'_>) -> String {
+    match (alive, reason) {
+        (ValueRef::Integer(1), _) => "alive".to_owned(),
+        (ValueRef::Null, _) => "remote".to_owned(),
+        (_, r) => text(r),
+    }
+}
+
+/// The exposition, written from the rows.
+pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
+    let path = conn
+        .path()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let err = |e: rusqlite::Error| db_error(&path, &e);
+    let mut stmt = conn.prepare_cached(METRICS_SQL).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    // Per series, its sample lines.
+    let mut samples: Vec<String> = vec![String::new(); SERIES.len()];
+    let mut verdicts: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut count = 0u64;
+    while let Some(row) = rows.next().map_err(err)? {
+        count += 1;
+        let get = |name: &str| row.get_ref(name).map_err(err);
+        *verdicts
+            .entry(verdict(get("alive")?, get("reason")?))
+            .or_default() += 1;
+        let labels = format!(
+            "run_id=\"{}\",task_id=\"{}\",assignee=\"{}\",profile=\"{}\",host=\"{}\"",
+            escape(&text(get("run_id")?)),
+            escape(&text(get("task_id")?)),
+            escape(&text(get("task_assignee")?)),
+            escape(&text(get("profile")?)),
+            escape(&text(get("worker_host")?)),
+        );
+        for (i, (name, _, _, column)) in SERIES.iter().enumerate() {
+            if let Some(value) = number(get(column)?) {
+                let _ = writeln!(samples[i], "{name}{{{labels}}} {value}");
+            }
+        }
+    }
+    let mut out = String::with_capacity(1024 + 256 * count as usize);
+    out.push_str("# HELP kanban_workers_active Workers running now: open runs, with a pid, of running tasks.\n");
+    out.push_str("# TYPE kanban_workers_active gauge\n");
+    let _ = writeln!(out, "kanban_workers_active {count}");
+    out.push_str("# HELP kanban_workers_by_verdict Active workers by verdict: alive, remote, or why not alive.\n");
+    out.push_str("# TYPE kanban_workers_by_verdict gauge\n");
+    for (verdict, n) in &verdicts {
+        let _ = writeln!(
+            out,
+            "kanban_workers_by_verdict{{verdict=\"{}\"}} {n}",
+            escape(verdict)
+        );
+    }
+    for ((name, kind, help, _), lines) in SERIES.iter().zip(&samples) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        out.push_str(lines);
+    }
+    Ok(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape("x\ny"), "x\\ny");
+        assert_eq!(escape("plain é"), "plain é");
+    }
+}
