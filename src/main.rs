@@ -138,6 +138,9 @@ fn main() -> ExitCode {
         };
         server::serve(listener, pools, boards, options, |addr| {
             let mut out = std::io::stdout().lock();
+            if demo.is_some() {
+                let _ = writeln!(out, "The live page: http://{addr}/");
+            }
             let _ = writeln!(out, "kanban-workers {}: serving board {} on http://{addr}", kanban_workers::version::VERSION, board.display());
             if let Some(d) = &demo {
                 let _ = writeln!(out, "\nA demo board with real worker processes. Try:");

@@ -321,7 +321,6 @@ fn bad_ids_unknown_paths_and_wrong_methods_get_json_errors() {
         }
     }
     for path in [
-        "/",
         "/nope",
         "/workers",
         "/runs/1/kill",
@@ -332,6 +331,13 @@ fn bad_ids_unknown_paths_and_wrong_methods_get_json_errors() {
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.detail().contains(path), "{path}");
+    }
+    // The live page is at / (and under the prefix, with its slash).
+    for path in ["/", "/api/plugins/kanban/"] {
+        let r = server.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert!(String::from_utf8_lossy(&r.body).contains("workers/active?live=1"));
     }
     for method in ["POST", "DELETE", "PUT", "PATCH"] {
         let r = http_request(&server.addr, method, "/runs/1", &[("Content-Length", "0")]);

@@ -31,7 +31,7 @@ proptest! {
     fn any_request_routes_or_errors_clearly(method in prop_oneof![Just("GET".to_owned()), Just("HEAD".to_owned()), Just("POST".to_owned()), any::<String>()], p in path(), query in proptest::option::of(prop_oneof![Just("live=1".to_owned()), Just("live=0&x=%ff".to_owned()), any::<String>()])) {
         match route(&method, &p, query.as_deref()) {
             Ok(Route::Run(id) | Route::Inspect(id) | Route::Terminate(id)) => prop_assert!(id >= 1),
-            Ok(Route::WorkersActive | Route::WorkersLive | Route::Metrics) => {}
+            Ok(Route::WorkersActive | Route::WorkersLive | Route::Metrics | Route::Page) => {}
             Err(e) => {
                 prop_assert!(matches!(e.status, 404 | 405 | 422), "{}", e.status);
                 prop_assert!(!e.detail.is_empty());

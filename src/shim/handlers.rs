@@ -12,6 +12,8 @@ use super::routes::Route;
 
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../sql/route_workers_active.sql");
 const WORKERS_LIVE_SQL: &str = include_str!("../../sql/route_workers_live.sql");
+/// The live page: one file, no external assets, no build step.
+pub const PAGE: &str = include_str!("page.html");
 const RUN_SQL: &str = include_str!("../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../sql/route_inspect.sql");
 
@@ -23,6 +25,8 @@ pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
         Route::Run(id) => run(conn, id),
         Route::Inspect(id) => inspect(conn, id),
         Route::Metrics => super::metrics::metrics(conn),
+        // Not a query: `server` answers it with the page.
+        Route::Page => Ok(PAGE.as_bytes().to_vec()),
         // Not a read: `server` runs it through `terminate`.
         Route::Terminate(_) => Err(ApiError::new(500, "terminate is not a read")),
     }

@@ -22,6 +22,8 @@ pub enum Route {
     Terminate(i64),
     /// `GET /metrics`: Prometheus text.
     Metrics,
+    /// `GET /`: the live page.
+    Page,
 }
 
 /// Map a method, a path and its query string to a route, or to the error to answer.
@@ -131,6 +133,7 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
     match segments.as_slice() {
         ["workers", "active"] => Ok(Route::WorkersActive),
         ["metrics"] => Ok(Route::Metrics),
+        [""] => Ok(Route::Page),
         ["runs", id] if !id.is_empty() => Ok(Route::Run(run_id(id)?)),
         ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Inspect(run_id(id)?)),
         ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
@@ -213,7 +216,6 @@ mod tests {
         }
         assert_eq!(run_id("9223372036854775807"), Ok(i64::MAX));
         for p in [
-            "/",
             "",
             "/workers",
             "/workers/active/",

@@ -38,9 +38,10 @@ const RUN_READERS: usize = 4;
 /// The threads a route's query may use.
 fn readers_for(state: &State, route: routes::Route) -> &Arc<Semaphore> {
     match route {
-        routes::Route::WorkersActive | routes::Route::WorkersLive | routes::Route::Metrics => {
-            &state.list_readers
-        }
+        routes::Route::WorkersActive
+        | routes::Route::WorkersLive
+        | routes::Route::Metrics
+        | routes::Route::Page => &state.list_readers,
         routes::Route::Run(_) | routes::Route::Inspect(_) | routes::Route::Terminate(_) => {
             &state.run_readers
         }
@@ -194,8 +195,11 @@ async fn handle(
         .and_then(|()| state.auth.check(req.headers()))
         .and_then(|()| routes::route(&method, &path, query));
     let is_metrics = matches!(routed, Ok(routes::Route::Metrics));
+    let is_page = matches!(routed, Ok(routes::Route::Page));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
+        // The page reads no board: its script asks /workers/active?live=1.
+        Ok(routes::Route::Page) => (200, Bytes::from_static(handlers::PAGE.as_bytes())),
         Ok(routes::Route::Terminate(id)) => {
             let query = query.map(str::to_owned);
             match terminate(&state, id, req, query.as_deref()).await {
@@ -214,6 +218,12 @@ async fn handle(
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+        );
+    }
+    if is_page && status == 200 {
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
         );
     }
     if state.log_requests {

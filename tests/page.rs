@@ -1,0 +1,85 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The live page at `/`, in a real headless browser (Debian's chromium) against the demo
+//! board: rendered worker cards, a dead worker's reason, a phone-width screenshot, both
+//! prefixes, and the message when the board is unavailable.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The DOM after the page's script has run for a few (virtual) seconds.
+fn rendered(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=6000",
+        "--window-size=390,844",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    match screenshot {
+        Some(path) => cmd.arg(format!("--screenshot={}", path.display())),
+        None => cmd.arg("--dump-dom"),
+    };
+    run_ok(cmd.arg(url))
+}
+
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_renders_the_demo_in_a_real_browser() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    let home = temp_dir("page-demo");
+    let profile = temp_dir("page-profile");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    cmd.args(["demo", "--listen", "127.0.0.1:0", "--quiet"])
+        .env("HOME", home.path());
+    let server = Server::spawn(cmd, "curl -s http://");
+    assert!(
+        server.banner[0].starts_with("The live page: http://"),
+        "the page's address comes first: {:?}",
+        server.banner
+    );
+    for prefix in ["/", "/api/plugins/kanban/"] {
+        let dom = rendered(
+            &format!("http://{}{prefix}", server.addr),
+            profile.path(),
+            None,
+        );
+        assert!(dom.contains("class=\"worker"), "{prefix}: {dom}");
+        assert!(dom.contains("Summarise the nightly test failures"), "{dom}");
+        assert!(dom.contains("Refactor the billing module"), "{dom}");
+        // The worker whose process is gone, with its reason.
+        assert!(dom.contains("process not found"), "{dom}");
+        assert!(dom.contains("alive · verified"), "{dom}");
+        assert!(dom.contains("<svg"), "{dom}");
+        assert!(dom.contains("3 workers · updated"), "{dom}");
+    }
+    let shot = profile.path().join("page.png");
+    rendered(
+        &format!("http://{}/", server.addr),
+        profile.path(),
+        Some(&shot),
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000);
+    // A board that is not there: the page says so (and keeps retrying).
+    let missing = temp_dir("page-missing");
+    let gone = Server::start(&missing.path().join("kanban.db"));
+    let dom = rendered(&format!("http://{}/", gone.addr), profile.path(), None);
+    assert!(dom.contains("The board is unavailable"), "{dom}");
+    assert!(dom.contains("does not exist"), "{dom}");
+}
