@@ -114,3 +114,75 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     );
     assert_eq!(r.status, 200);
 }
+
+/// A real Prometheus server scrapes the shim on loopback, and answers a query for a series.
+#[test]
+fn a_real_prometheus_scrapes_the_shim() {
+    let board = Board::new("metrics-prom");
+    let live = Worker::sleep();
+    insert_run(
+        &board.writer(),
+        &RunSpec::new("t_scraped")
+            .pid(live.pid())
+            .started(now_secs()),
+    );
+    let server = Server::start(&board.path);
+    let dir = temp_dir("prometheus");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kanban-workers\n    static_configs:\n      - targets: ['{}']\n",
+            server.addr
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut prometheus = Worker(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian's prometheus package; .ci/run installs it)"),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let query = "/api/v1/query?query=kanban_worker_alive%7Btask_id%3D%22t_scraped%22%7D";
+    // Ask until the first scrape is in (Prometheus scrapes every second); give up after 60 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let answer = loop {
+        assert!(
+            prometheus.0.try_wait().unwrap().is_none(),
+            "prometheus exited"
+        );
+        if let Ok(stream) = std::net::TcpStream::connect(&addr) {
+            drop(stream);
+            let body = http_request(&addr, "GET", query, &[]).json();
+            if body["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                break body;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scrape within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let result = &answer["data"]["result"][0];
+    assert_eq!(result["metric"]["job"], "kanban-workers");
+    assert_eq!(result["metric"]["run_id"], "1");
+    assert_eq!(result["value"][1], "1");
+    let _ = prometheus.0.kill();
+}
