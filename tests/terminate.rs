@@ -527,3 +527,42 @@ fn a_worker_that_survives_keeps_its_claim() {
     );
     drop(owner);
 }
+
+/// A body that never arrives whole is not waited for past the header timeout: 408, nothing
+/// done.
+#[test]
+fn a_body_that_never_arrives_is_a_408() {
+    let board = Board::new("term-slow-body");
+    let worker = Worker::sleep();
+    let run = insert_run(
+        &board.writer(),
+        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
+    );
+    let token = board.dir.path().join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let server = Server::start_with(
+        bin,
+        &board.path,
+        &[
+            "--quiet",
+            "--header-timeout",
+            "1",
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let mut s = connect(&server.addr);
+    std::io::Write::write_all(
+        &mut s,
+        format!(
+            "POST /runs/{run}/terminate HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{\"rea"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let r = read_one_response(&mut s);
+    assert_eq!(r.status, 408);
+    assert!(r.detail().contains("did not arrive"), "{}", r.detail());
+    assert!(alive(worker.pid()));
+}

@@ -83,6 +83,8 @@ struct State {
     /// have threads of their own, so a flood of list requests never starves a run's.
     list_readers: Arc<Semaphore>,
     run_readers: Arc<Semaphore>,
+    /// How long a body may take to arrive (the header timeout).
+    header_timeout: Duration,
     /// Terminations under way, by board and run: a second one of a run at once is a 409.
     terminating: std::sync::Mutex<std::collections::HashSet<(std::path::PathBuf, i64)>>,
     /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
@@ -107,6 +109,7 @@ pub async fn serve(
         list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
         run_readers: Arc::new(Semaphore::new(RUN_READERS)),
         terminating: std::sync::Mutex::new(std::collections::HashSet::new()),
+        header_timeout: options.header_timeout,
         answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
     });
     let header_timeout = options.header_timeout;
@@ -265,9 +268,11 @@ async fn terminate(
 ) -> Result<Vec<u8>, ApiError> {
     use http_body_util::{BodyExt, Limited};
     state.auth.check_acting(req.headers())?;
-    let body = Limited::new(req.into_body(), super::terminate::MAX_BODY)
-        .collect()
+    // A body that does not arrive in time is not waited for past the header timeout.
+    let collect = Limited::new(req.into_body(), super::terminate::MAX_BODY).collect();
+    let body = tokio::time::timeout(state.header_timeout, collect)
         .await
+        .map_err(|_| ApiError::new(408, "terminate: the body did not arrive in time"))?
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
