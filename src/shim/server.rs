@@ -194,8 +194,17 @@ async fn handle(
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
     // The host, then the token, before anything is routed or read.
+    // The page is the one thing answered without the token: it holds no data, and its script
+    // sends the token (from the page's fragment) with each request for data.
+    let page = matches!(
+        routes::route(&method, &path, query),
+        Ok(routes::Route::Page)
+    );
     let routed = check_host(&state.hosts, &req)
-        .and_then(|()| state.auth.check(req.headers()))
+        .and_then(|()| match page {
+            true => Ok(()),
+            false => state.auth.check(req.headers()),
+        })
         .and_then(|()| routes::route(&method, &path, query));
     let is_metrics = matches!(routed, Ok(routes::Route::Metrics));
     let is_page = matches!(routed, Ok(routes::Route::Page));
