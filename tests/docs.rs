@@ -12,22 +12,7 @@ use rusqlite::Connection;
 
 const SQL_DOCS: &str = include_str!("../docs/sql.md");
 /// The columns live_workers repeats from active_workers.
-const ACTIVE_WORKERS: &[&str] = &[
-    "run_id",
-    "task_id",
-    "task_title",
-    "task_status",
-    "task_assignee",
-    "profile",
-    "worker_pid",
-    "started_at",
-    "claim_lock",
-    "claim_expires",
-    "last_heartbeat_at",
-    "max_runtime_seconds",
-    "worker_host",
-    "local",
-];
+const ACTIVE_WORKERS: &[&str] = &common::ACTIVE_WORKERS_COLUMNS;
 const README: &str = include_str!("../README.md");
 
 fn names(conn: &Connection, sql: &str) -> BTreeSet<String> {

@@ -92,19 +92,7 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     // No title anywhere: it is unbounded user text.
     assert!(!text.contains("title of"), "{text}");
     // The same auth rules as the other reads.
-    let token = board.dir.path().join("token");
-    std::fs::write(&token, "t").unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
-    let guarded = Server::start_with(
-        bin,
-        &board.path,
-        &[
-            "--quiet",
-            "--auth-reads",
-            "--token-file",
-            token.to_str().unwrap(),
-        ],
-    );
+    let guarded = Server::with_token(&board.path, "t", &["--auth-reads"]);
     assert_eq!(guarded.get("/metrics").status, 401);
     let r = http_request(
         &guarded.addr,

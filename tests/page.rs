@@ -85,19 +85,7 @@ fn the_live_page_renders_the_demo_in_a_real_browser() {
     // Reads behind a token: the page takes it from its fragment.
     let board = Board::new("page-token");
     insert_run(&board.writer(), &RunSpec::new("t_guarded").pid(4242));
-    let token = board.dir.path().join("token");
-    std::fs::write(&token, "page-secret").unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
-    let guarded = Server::start_with(
-        bin,
-        &board.path,
-        &[
-            "--quiet",
-            "--auth-reads",
-            "--token-file",
-            token.to_str().unwrap(),
-        ],
-    );
+    let guarded = Server::with_token(&board.path, "page-secret", &["--auth-reads"]);
     let page = format!("http://{}/", guarded.addr);
     let dom = rendered(&page, profile.path(), None);
     assert!(dom.contains("The board is unavailable"), "{dom}");

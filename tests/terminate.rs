@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 const TOKEN: &str = "terminate-token";
 
 fn server_with_token(board: &Board) -> Server {
-    let token = board.dir.path().join("token");
-    std::fs::write(&token, TOKEN).unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
-    Server::start_with(
-        bin,
-        &board.path,
-        &["--quiet", "--token-file", token.to_str().unwrap()],
-    )
+    Server::with_token(&board.path, TOKEN, &[])
 }
 
 fn post(server: &Server, path: &str, body: &str, token: Option<&str>) -> HttpResponse {
@@ -376,20 +369,7 @@ fn a_busy_board_changes_nothing() {
         &board.writer(),
         &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
     );
-    let token = board.dir.path().join("token");
-    std::fs::write(&token, TOKEN).unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
-    let server = Server::start_with(
-        bin,
-        &board.path,
-        &[
-            "--quiet",
-            "--busy-timeout",
-            "1",
-            "--token-file",
-            token.to_str().unwrap(),
-        ],
-    );
+    let server = Server::with_token(&board.path, TOKEN, &["--busy-timeout", "1"]);
     assert_eq!(server.get("/workers/active").status, 200);
     let holder = board.writer();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -538,20 +518,7 @@ fn a_body_that_never_arrives_is_a_408() {
         &board.writer(),
         &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
     );
-    let token = board.dir.path().join("token");
-    std::fs::write(&token, TOKEN).unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
-    let server = Server::start_with(
-        bin,
-        &board.path,
-        &[
-            "--quiet",
-            "--header-timeout",
-            "1",
-            "--token-file",
-            token.to_str().unwrap(),
-        ],
-    );
+    let server = Server::with_token(&board.path, TOKEN, &["--header-timeout", "1"]);
     let mut s = connect(&server.addr);
     std::io::Write::write_all(
         &mut s,

@@ -73,6 +73,21 @@ impl Server {
         }
     }
 
+    /// Serving `board` with the token in a file beside it (`token`), and `extra` flags.
+    pub fn with_token(board: &Path, token: &str, extra: &[&str]) -> Server {
+        let file = board.with_file_name("token");
+        fs::write(&file, token).expect("write the token file");
+        let mut args = vec!["--quiet", "--token-file"];
+        let path = file.to_str().expect("a UTF-8 path").to_owned();
+        args.push(&path);
+        args.extend_from_slice(extra);
+        Server::start_with(
+            Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+            board,
+            &args,
+        )
+    }
+
     pub fn pid(&self) -> i64 {
         i64::from(self.child.id())
     }
