@@ -480,14 +480,7 @@ fn liveness() {
             for (f, pid) in floors.iter_mut().zip(&pids) {
                 total += f.read();
                 // The tree: the task list and each thread's children.
-                if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-                    for t in tasks.flatten() {
-                        buf.clear();
-                        total += File::open(t.path().join("children"))
-                            .and_then(|mut c| c.read_to_end(&mut buf))
-                            .unwrap_or(0);
-                    }
-                }
+                total += read_children(*pid, &mut buf);
             }
             total
         };
@@ -556,14 +549,7 @@ fn liveness() {
         let mut bare = || {
             let mut total = 0;
             for pid in &members {
-                if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-                    for t in tasks.flatten() {
-                        buf.clear();
-                        total += File::open(t.path().join("children"))
-                            .and_then(|mut c| c.read_to_end(&mut buf))
-                            .unwrap_or(0);
-                    }
-                }
+                total += read_children(*pid, &mut buf);
                 for file in ["stat", "statm"] {
                     buf.clear();
                     total += File::open(format!("/proc/{pid}/{file}"))
@@ -608,6 +594,22 @@ fn liveness() {
         let _ = shell.wait();
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The floor's reading of a process's children: its task list, and each thread's children
+/// list (what `tree::members` reads), into `buf`; bytes read.
+fn read_children(pid: impl std::fmt::Display, buf: &mut Vec<u8>) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let mut total = 0;
+    for t in tasks.flatten() {
+        buf.clear();
+        total += File::open(t.path().join("children"))
+            .and_then(|mut c| c.read_to_end(buf))
+            .unwrap_or(0);
+    }
+    total
 }
 
 /// The median of `v` (sorted in place).

@@ -38,6 +38,17 @@ fn alive(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
+/// A board whose run `t_1` is held by a live `sleep` worker, claimed as it started.
+fn board_with_a_worker(tag: &str) -> (Board, Worker, i64) {
+    let board = Board::new(tag);
+    let worker = Worker::sleep();
+    let run = insert_run(
+        &board.writer(),
+        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
+    );
+    (board, worker, run)
+}
+
 /// The sqlite3 shell's view of the board afterwards.
 fn shell(board: &std::path::Path, sql: &str) -> String {
     run_ok(Command::new("sqlite3").arg(board).arg(sql))
@@ -268,12 +279,7 @@ fn strangers_and_unverified_workers_are_never_signalled() {
 
 #[test]
 fn tokens_bodies_and_methods_are_checked_before_anything_is_done() {
-    let board = Board::new("term-checks");
-    let worker = Worker::sleep();
-    let run = insert_run(
-        &board.writer(),
-        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
-    );
+    let (board, worker, run) = board_with_a_worker("term-checks");
     // No token configured: 403 saying how to configure one.
     let open = Server::start(&board.path);
     let r = post(&open, &format!("/runs/{run}/terminate"), "{}", None);
@@ -363,12 +369,7 @@ fn sigkill_after_the_grace_and_one_of_two_at_once() {
 /// A board locked by a writer past the budget: 503, and nothing signalled or written.
 #[test]
 fn a_busy_board_changes_nothing() {
-    let board = Board::new("term-busy");
-    let worker = Worker::sleep();
-    let run = insert_run(
-        &board.writer(),
-        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
-    );
+    let (board, worker, run) = board_with_a_worker("term-busy");
     let server = Server::with_token(&board.path, TOKEN, &["--busy-timeout", "1"]);
     assert_eq!(server.get("/workers/active").status, 200);
     let holder = board.writer();
@@ -512,12 +513,7 @@ fn a_worker_that_survives_keeps_its_claim() {
 /// done.
 #[test]
 fn a_body_that_never_arrives_is_a_408() {
-    let board = Board::new("term-slow-body");
-    let worker = Worker::sleep();
-    let run = insert_run(
-        &board.writer(),
-        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
-    );
+    let (board, worker, run) = board_with_a_worker("term-slow-body");
     let server = Server::with_token(&board.path, TOKEN, &["--header-timeout", "1"]);
     let mut s = connect(&server.addr);
     std::io::Write::write_all(

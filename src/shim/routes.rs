@@ -51,6 +51,15 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
     }
 }
 
+/// The content type of a route's 200 answer.
+pub fn content_type(route: Route) -> &'static str {
+    match route {
+        Route::Page => "text/html; charset=utf-8",
+        Route::Metrics => super::metrics::CONTENT_TYPE,
+        _ => "application/json",
+    }
+}
+
 /// The methods the route at `path` accepts (GET, HEAD when no route matches).
 pub fn allow_for(path: &str) -> &'static str {
     match_path(path).map_or(ALLOW, allow)

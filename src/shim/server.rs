@@ -193,21 +193,18 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
-    // The host, then the token, before anything is routed or read.
-    // The page is the one thing answered without the token: it holds no data, and its script
-    // sends the token (from the page's fragment) with each request for data.
-    let page = matches!(
-        routes::route(&method, &path, query),
-        Ok(routes::Route::Page)
-    );
+    // The host, then the token, before anything is read. The page is the one thing answered
+    // without the token: it holds no data, and its script sends the token (from the page's
+    // fragment) with each request for data.
+    let route = routes::route(&method, &path, query);
+    let page = matches!(route, Ok(routes::Route::Page));
     let routed = check_host(&state.hosts, &req)
         .and_then(|()| match page {
             true => Ok(()),
             false => state.auth.check(req.headers()),
         })
-        .and_then(|()| routes::route(&method, &path, query));
-    let is_metrics = matches!(routed, Ok(routes::Route::Metrics));
-    let is_page = matches!(routed, Ok(routes::Route::Page));
+        .and(route);
+    let content_type = routed.as_ref().map_or(JSON, |r| routes::content_type(*r));
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
@@ -225,19 +222,8 @@ async fn handle(
             Err(e) => (e.status, to_json(&e.body())),
         },
     };
-    let mut response = respond(status, body, method == "HEAD", routes::allow_for(&path));
-    if is_metrics && status == 200 {
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(super::metrics::CONTENT_TYPE),
-        );
-    }
-    if is_page && status == 200 {
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-    }
+    let content_type = if status == 200 { content_type } else { JSON };
+    let response = respond(status, body, method == "HEAD", content_type, &path);
     if state.log_requests {
         crate::log!(
             "{} {} {} {}us",
@@ -423,7 +409,16 @@ fn to_json(body: &serde_json::Value) -> Bytes {
     Bytes::from(handlers::to_bytes(body))
 }
 
-fn respond(status: u16, bytes: Bytes, head: bool, allow: &'static str) -> Response<Full<Bytes>> {
+/// The content type of every answer but a route's own 200 (`routes::content_type`).
+const JSON: &str = "application/json";
+
+fn respond(
+    status: u16,
+    bytes: Bytes,
+    head: bool,
+    content_type: &'static str,
+    path: &str,
+) -> Response<Full<Bytes>> {
     let length = bytes.len();
     let mut response = Response::new(if head {
         Full::default()
@@ -433,10 +428,10 @@ fn respond(status: u16, bytes: Bytes, head: bool, allow: &'static str) -> Respon
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     if status == 405 {
-        headers.insert(ALLOW, HeaderValue::from_static(allow));
+        headers.insert(ALLOW, HeaderValue::from_static(routes::allow_for(path)));
     }
     if status == 401 {
         headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

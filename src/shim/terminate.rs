@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
@@ -226,13 +227,12 @@ fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {
     stmt.query_row([id], |r| {
         Ok(Found {
             task_id: r.get("task_id")?,
-            ended: !matches!(r.get_ref("ended_at")?, rusqlite::types::ValueRef::Null),
-            worker_pid: r
-                .get::<_, rusqlite::types::Value>("worker_pid")
-                .map(|v| match v {
-                    rusqlite::types::Value::Integer(i) => Some(i),
-                    _ => None,
-                })?,
+            ended: !matches!(r.get_ref("ended_at")?, ValueRef::Null),
+            // Only an integer pid is ever signalled (run_verdicts says why another is not).
+            worker_pid: match r.get_ref("worker_pid")? {
+                ValueRef::Integer(i) => Some(i),
+                _ => None,
+            },
             alive: r.get("alive")?,
             reason: r.get("reason")?,
             identity: r.get("identity")?,
