@@ -110,7 +110,11 @@ fn main() -> ExitCode {
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        // One async worker: it only parses, routes and writes bytes; every query and /proc
+        // read runs on the blocking threads. A second async worker on these 2-core machines
+        // competed with them and with the client: p99 under `wrk -c8` went from 1.4-1.5 ms to
+        // 1.9-2.0 ms on /workers/active (BENCHMARKS.md).
+        .worker_threads(1)
         .max_blocking_threads(server::READERS)
         .enable_all()
         .build()

@@ -44,10 +44,7 @@ impl Boards {
 
     /// The file of the board a request names (`None`: no `?board=`).
     pub fn resolve(&self, board: Option<&str>) -> Result<PathBuf, ApiError> {
-        let asked = match board.map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => Some(slug(raw)?),
-        };
+        let asked = Boards::asked(board)?;
         if let Some(only) = &self.only {
             return match asked.as_deref() {
                 None | Some("default") => Ok(only.clone()),
@@ -68,6 +65,15 @@ impl Boards {
         }
         self.file_of(&slug)
             .ok_or_else(|| ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME"))
+    }
+
+    /// The slug a request's `?board=` names (`None`: none, or empty), checked (400) without
+    /// reading anything.
+    pub fn asked(board: Option<&str>) -> Result<Option<String>, ApiError> {
+        match board.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(raw) => slug(raw).map(Some),
+        }
     }
 
     /// The board served when a request names none (what the banner shows).

@@ -170,12 +170,10 @@ impl Db {
 
     /// The 503 of a request whose budget ran out (`waiting`: for what).
     pub fn busy(&self, waiting: &str) -> ApiError {
-        unavailable(
-            &self.path,
-            &format!(
-                "is busy, retry: {waiting} for {} ms, the request's budget (--busy-timeout)",
-                self.busy_timeout.as_millis()
-            ),
+        busy(
+            &format!("board {}", self.path.display()),
+            waiting,
+            self.busy_timeout,
         )
     }
 
@@ -216,6 +214,17 @@ impl Db {
 fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("PRAGMA main.schema_version")?
         .query_row([], |r| r.get(0))
+}
+
+/// The 503 of a request that waited (`waiting`: for what) its whole `budget`; `who` is busy.
+pub fn busy(who: &str, waiting: &str, budget: Duration) -> ApiError {
+    ApiError::new(
+        503,
+        format!(
+            "{who} is busy, retry: {waiting} for {} ms, the request's budget (--busy-timeout)",
+            budget.as_millis()
+        ),
+    )
 }
 
 fn unavailable(path: &Path, what: &str) -> ApiError {

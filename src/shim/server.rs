@@ -216,9 +216,10 @@ async fn handle(
                 Err(e) => (e.status, to_json(&e.body())),
             }
         }
-        // The board is resolved after routing, as the owner checks `?board=` first of all.
-        Ok(route) => match state.boards.resolve(routes::board(query).as_deref()) {
-            Ok(path) => answer(&state, state.pools.get(&path), route, started).await,
+        // `?board=` is checked after routing, as the owner checks it first of all; which file
+        // it names is found on the blocking thread (it reads the kanban root).
+        Ok(route) => match Boards::asked(routes::board(query).as_deref()) {
+            Ok(board) => answer(&state, route, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
     };
@@ -315,34 +316,41 @@ async fn terminate(
     result
 }
 
-/// Run the route's query on a blocking thread, within the request's budget (`--busy-timeout`,
-/// counted from `started`): waiting for a free thread and waiting for the board's locks both
-/// count, and past the budget the answer is a 503 at once.
+/// Find the board and run the route's query on a blocking thread (the async worker does no
+/// file or database I/O), within the request's budget (`--busy-timeout`, counted from
+/// `started`): waiting for a free thread and waiting for the board's locks both count, and
+/// past the budget the answer is a 503 at once.
 async fn answer(
     state: &Arc<State>,
-    db: Arc<Db>,
     route: routes::Route,
+    board: Option<String>,
     started: Instant,
 ) -> (u16, Bytes) {
-    let deadline = started + db.busy_timeout();
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
     let permit = tokio::time::timeout_at(
         deadline.into(),
         Arc::clone(readers_for(state, route)).acquire_owned(),
     )
     .await;
     let Ok(Ok(permit)) = permit else {
-        let e = db.busy("every reader thread was busy");
+        let e = super::db::busy("kanban-workers", "every reader thread was busy", budget);
         return (e.status, to_json(&e.body()));
     };
-    let task_db = Arc::clone(&db);
+    // The board being read, for the case its thread is stuck (below).
+    let reading: Arc<std::sync::OnceLock<Arc<Db>>> = Arc::default();
+    let (task_state, task_reading) = (Arc::clone(state), Arc::clone(&reading));
     // Query and serialize on the blocking thread: the row values are built and freed on one
     // thread, and only the bytes cross to the async worker.
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        task_db.with_conn(deadline, |c| handlers::handle(c, route))
+        let path = task_state.boards.resolve(board.as_deref())?;
+        let db = task_reading.get_or_init(|| task_state.pools.get(&path));
+        let body = db.with_conn(deadline, |c| handlers::handle(c, route))?;
+        Ok::<_, ApiError>((Arc::clone(db), body))
     });
     match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(Ok(body))) => match budgeted(state, &db, body, deadline).await {
+        Ok(Ok(Ok((db, body)))) => match budgeted(state, &db, body, deadline).await {
             Ok(bytes) => (200, bytes),
             Err(e) => (e.status, to_json(&e.body())),
         },
@@ -354,8 +362,13 @@ async fn answer(
         Err(_) => {
             // The thread is stuck past the budget: maybe in SQLite's open of a FIFO swapped in
             // for the board. Wake it, and answer now; its permit returns when it ends.
-            board_file::release_fifo_readers(db.path());
-            let e = db.busy("waited for the board");
+            let e = match reading.get() {
+                Some(db) => {
+                    board_file::release_fifo_readers(db.path());
+                    db.busy("waited for the board")
+                }
+                None => super::db::busy("kanban-workers", "waited for the board", budget),
+            };
             (e.status, to_json(&e.body()))
         }
     }
