@@ -125,6 +125,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // From here on a stderr that is not read holds up the log's own thread only.
+    kanban_workers::shim::log::in_background();
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let options = Options {
@@ -160,7 +162,7 @@ fn main() -> ExitCode {
         .await
     });
     drop(demo);
-    match result {
+    let code = match result {
         Ok(()) => {
             kanban_workers::log!("kanban-workers: stopped");
             ExitCode::SUCCESS
@@ -169,7 +171,9 @@ fn main() -> ExitCode {
             kanban_workers::log!("kanban-workers: cannot serve on {}: {e}", args.listen);
             ExitCode::FAILURE
         }
-    }
+    };
+    kanban_workers::shim::log::flush(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Raise the soft limit on open files to the hard one: each connection costs a descriptor,

@@ -415,6 +415,40 @@ fn a_request_slower_than_the_header_timeout_is_still_answered() {
     assert_eq!(server.get("/workers/active").status, 200);
 }
 
+/// The server's stderr is a pipe that nobody reads (a parent that pipes it and never reads,
+/// a stalled journal): once the pipe is full, a log write blocks. Requests are still all
+/// answered (before, a request hung for good once the pipe was full), and once stderr is read
+/// again the log says how many lines it dropped.
+#[test]
+fn a_stderr_that_is_not_read_does_not_hold_up_requests() {
+    let board = Board::new("rel-stderr-full");
+    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    // Not --quiet: a log line (about 60 bytes here) for every request; a pipe holds 64 KiB.
+    let mut server = Server::start_with(bin, &board.path, &[]);
+    let mut stream = connect(&server.addr);
+    let request = format!("GET /nope HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    for i in 0..20_000 {
+        stream.write_all(request.as_bytes()).unwrap();
+        let r = read_one_response(&mut stream);
+        assert_eq!(r.status, 404, "request {i}");
+    }
+    let mut stderr = server.child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    assert_eq!(server.get("/workers/active").status, 200);
+    let (stopped_cleanly, _) = server.stop();
+    assert!(stopped_cleanly, "the server did not exit 0 on SIGTERM");
+    let log = reader.join().unwrap();
+    assert!(
+        log.contains("log lines dropped: stderr was not being read"),
+        "{log}"
+    );
+    assert!(log.contains("kanban-workers: stopped"), "{log}");
+}
+
 /// The reader of the server's stderr goes away (a closed pipe: every log write fails with
 /// EPIPE). Requests are still answered, and SIGTERM still stops the server with status 0.
 #[test]
