@@ -286,7 +286,11 @@ async fn terminate(
         })?
         .to_bytes();
     let ask = super::terminate::parse_body(&body)?;
-    let path = state.boards.resolve(routes::board(query).as_deref())?;
+    // Which file, found off the async worker (it reads the kanban root).
+    let (boards, board) = (state.boards.clone(), routes::board(query));
+    let path = tokio::task::spawn_blocking(move || boards.resolve(board.as_deref()))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::new(500, "internal error while finding the board")))?;
     let key = (path.clone(), id);
     let fresh = state
         .terminating
