@@ -162,6 +162,8 @@ fn main() -> ExitCode {
         .await
     });
     drop(demo);
+    // The last line must not find the queue full of earlier ones.
+    kanban_workers::shim::log::flush(std::time::Duration::from_secs(1));
     let code = match result {
         Ok(()) => {
             kanban_workers::log!("kanban-workers: stopped");

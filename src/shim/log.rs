@@ -60,11 +60,17 @@ pub fn in_background() {
     }
 }
 
-/// Wait up to `limit` for the queued lines to be written (at shutdown).
-pub fn flush(limit: Duration) {
-    let until = Instant::now() + limit;
-    while DONE.load(Ordering::SeqCst) < QUEUED.load(Ordering::SeqCst) && Instant::now() < until {
+/// Wait until the queued lines are written (at shutdown), giving up once the writer has made
+/// no progress for `stall` (stderr is not being read).
+pub fn flush(stall: Duration) {
+    let mut done = DONE.load(Ordering::SeqCst);
+    let mut moved = Instant::now();
+    while done < QUEUED.load(Ordering::SeqCst) && moved.elapsed() < stall {
         std::thread::sleep(Duration::from_millis(1));
+        let now = DONE.load(Ordering::SeqCst);
+        if now != done {
+            (done, moved) = (now, Instant::now());
+        }
     }
 }
 
