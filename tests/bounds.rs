@@ -20,9 +20,12 @@ fn status_kb(pid: i64, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
-fn open_fds(pid: i64) -> usize {
+/// The process's open sockets (its listener and its connections).
+fn open_sockets(pid: i64) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
         .count()
 }
 
@@ -43,29 +46,72 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     assert_eq!(numbers, ["8192", "8192"], "{line}");
 }
 
-/// Past `--max-connections`, clients wait to be accepted: the server holds no descriptor for
-/// them, and serves them once earlier connections end.
+/// Past `--max-connections`, clients wait to be accepted: with 4 slots and 12 clients that
+/// each send a request and then stay connected, exactly 4 are answered and the server holds
+/// descriptors for those 4 only; each time answered clients leave, the next ones are served.
 #[test]
 fn connections_past_the_cap_wait_to_be_accepted() {
+    use std::sync::mpsc;
     let board = Board::new("bounds-conns");
     let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    // A long header timeout: a kept-alive client holds its slot until it leaves.
     let server = Server::start_with(
         bin,
         &board.path,
-        &["--quiet", "--max-connections", "4", "--header-timeout", "1"],
+        &[
+            "--quiet",
+            "--max-connections",
+            "4",
+            "--header-timeout",
+            "60",
+        ],
     );
-    let before = open_fds(server.pid());
-    // Each round of 4 is closed after the 1 s header timeout: 3 rounds before ours.
-    let idle: Vec<TcpStream> = (0..12).map(|_| connect(&server.addr)).collect();
-    assert!(
-        open_fds(server.pid()) <= before + 4,
-        "{} fds with 12 clients, {before} before",
-        open_fds(server.pid())
-    );
-    // Served once the idle ones are closed by the header timeout and slots free up.
-    assert_eq!(server.get("/workers/active").status, 200);
-    drop(idle);
-    assert_eq!(server.get("/workers/active").status, 200);
+    let before = open_sockets(server.pid());
+    let (answered, answers) = mpsc::channel();
+    let mut leave = Vec::new();
+    let clients: Vec<_> = (0..12)
+        .map(|i| {
+            let (go, gone) = mpsc::channel::<()>();
+            leave.push(Some(go));
+            let (addr, answered) = (server.addr.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let mut stream = connect(&addr);
+                let request = format!("GET /workers/active HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                stream.write_all(request.as_bytes()).unwrap();
+                let status = read_one_response(&mut stream).status;
+                answered.send((i, status)).unwrap();
+                // Connected (holding its slot) until told to leave.
+                let _ = gone.recv();
+            })
+        })
+        .collect();
+    for round in 0..3 {
+        let served: Vec<usize> = (0..4)
+            .map(|_| {
+                let (i, status) = answers.recv().unwrap();
+                assert_eq!(status, 200);
+                i
+            })
+            .collect();
+        // Four hold every slot: nobody else is answered, and the server holds no descriptor
+        // for the clients still waiting in the accept queue.
+        assert!(
+            answers.try_recv().is_err(),
+            "a fifth client answered in round {round}"
+        );
+        let sockets = open_sockets(server.pid());
+        assert_eq!(
+            sockets,
+            before + 4,
+            "sockets with 4 clients served, {before} before"
+        );
+        for i in served {
+            drop(leave[i].take());
+        }
+    }
+    for client in clients {
+        client.join().unwrap();
+    }
 }
 
 /// Hundreds of clients ask for a large `/workers/active` (about 1.3 MB) and never read it.
