@@ -51,44 +51,45 @@ fn task_of(server: &Server, query: &str) -> (u16, serde_json::Value) {
 fn the_root_is_found_as_the_owner_finds_it() {
     let dir = temp_dir("boards-root");
     let d = dir.path();
-    // ~/.hermes (HOME alone, and a profile under it).
-    board_at(&d.join("home/.hermes/kanban.db"), "t_home");
-    let s = serve_with(&[("HOME", &d.join("home"))], &[]);
-    assert_eq!(task_of(&s, ""), (200, json!("t_home")));
-    let profile = d.join("home/.hermes/profiles/work");
-    let s = serve_with(&[("HOME", &d.join("home")), ("HERMES_HOME", &profile)], &[]);
-    assert_eq!(task_of(&s, ""), (200, json!("t_home")));
-    // A Docker or custom deployment: $HERMES_HOME itself.
-    board_at(&d.join("opt/data/kanban.db"), "t_docker");
-    let s = serve_with(
-        &[
-            ("HOME", &d.join("home")),
-            ("HERMES_HOME", &d.join("opt/data")),
-        ],
-        &[],
-    );
-    assert_eq!(task_of(&s, ""), (200, json!("t_docker")));
-    // A profile of a custom root: <x>/profiles/<name> -> <x>.
-    board_at(&d.join("srv/kanban.db"), "t_srv");
-    let s = serve_with(
-        &[
-            ("HOME", &d.join("home")),
-            ("HERMES_HOME", &d.join("srv/profiles/ops")),
-        ],
-        &[],
-    );
-    assert_eq!(task_of(&s, ""), (200, json!("t_srv")));
-    // $HERMES_KANBAN_HOME wins over all of them.
-    board_at(&d.join("kh/kanban.db"), "t_kh");
-    let s = serve_with(
-        &[
-            ("HOME", &d.join("home")),
-            ("HERMES_HOME", &d.join("opt/data")),
-            ("HERMES_KANBAN_HOME", &d.join("kh")),
-        ],
-        &[],
-    );
-    assert_eq!(task_of(&s, ""), (200, json!("t_kh")));
+    let home = d.join("home");
+    // Where the board is, its task, and the Hermes variables set beside HOME.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
+        // ~/.hermes (HOME alone, and a profile under it).
+        ("home/.hermes/kanban.db", "t_home", &[]),
+        (
+            "home/.hermes/kanban.db",
+            "t_home",
+            &[("HERMES_HOME", "home/.hermes/profiles/work")],
+        ),
+        // A Docker or custom deployment: $HERMES_HOME itself.
+        (
+            "opt/data/kanban.db",
+            "t_docker",
+            &[("HERMES_HOME", "opt/data")],
+        ),
+        // A profile of a custom root: <x>/profiles/<name> -> <x>.
+        (
+            "srv/kanban.db",
+            "t_srv",
+            &[("HERMES_HOME", "srv/profiles/ops")],
+        ),
+        // $HERMES_KANBAN_HOME wins over all of them.
+        (
+            "kh/kanban.db",
+            "t_kh",
+            &[("HERMES_HOME", "opt/data"), ("HERMES_KANBAN_HOME", "kh")],
+        ),
+    ];
+    for (file, task, vars) in cases {
+        board_at(&d.join(file), task);
+        let paths: Vec<(&str, std::path::PathBuf)> =
+            vars.iter().map(|(k, v)| (*k, d.join(v))).collect();
+        let mut env: Vec<(&str, &Path)> = vec![("HOME", &home)];
+        env.extend(paths.iter().map(|(k, v)| (*k, v.as_path())));
+        let s = serve_with(&env, &[]);
+        assert_eq!(task_of(&s, ""), (200, json!(task)), "{vars:?}");
+    }
 }
 
 #[test]

@@ -15,6 +15,11 @@ fn server_with_token(board: &Board) -> Server {
     Server::with_token(&board.path, TOKEN, &[])
 }
 
+/// `POST /runs/{run}/terminate` with `body`, with the token.
+fn terminate(server: &Server, run: i64, body: &str) -> HttpResponse {
+    post(server, &format!("/runs/{run}/terminate"), body, Some(TOKEN))
+}
+
 fn post(server: &Server, path: &str, body: &str, token: Option<&str>) -> HttpResponse {
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -157,12 +162,7 @@ fn a_verified_worker_and_its_whole_tree_are_ended_and_the_task_reclaimed() {
     assert_eq!(payload["reason"], "stuck on a prompt");
     assert_eq!(payload["prev_lock"], format!("{}:4242", local_hostname()));
     // Again: the run has ended.
-    let again = post(
-        &server,
-        &format!("/runs/{run}/terminate"),
-        "{}",
-        Some(TOKEN),
-    );
+    let again = terminate(&server, run, "{}");
     assert_eq!(
         (again.status, again.json()),
         (409, json!({"detail": format!("run {run} already ended")}))
@@ -216,12 +216,7 @@ fn strangers_and_unverified_workers_are_never_signalled() {
     );
     drop(w);
     let server = server_with_token(&board);
-    let r = post(
-        &server,
-        &format!("/runs/{reused}/terminate"),
-        "{}",
-        Some(TOKEN),
-    );
+    let r = terminate(&server, reused, "{}");
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(r.json()["worker"], "pid reused");
     assert_eq!(r.json()["processes"], json!([]));
@@ -230,12 +225,7 @@ fn strangers_and_unverified_workers_are_never_signalled() {
         (remote, "worker runs on host far-away"),
         (unverified, "unverified"),
     ] {
-        let r = post(
-            &server,
-            &format!("/runs/{run}/terminate"),
-            "{}",
-            Some(TOKEN),
-        );
+        let r = terminate(&server, run, "{}");
         assert_eq!(r.status, 409, "{:?}", r.json());
         assert!(r.detail().contains(words), "{}", r.detail());
         assert!(alive(stranger.pid()));
@@ -247,22 +237,12 @@ fn strangers_and_unverified_workers_are_never_signalled() {
             "1"
         );
     }
-    let r = post(
-        &server,
-        &format!("/runs/{gone_run}/terminate"),
-        r#"{"reason": null}"#,
-        Some(TOKEN),
-    );
+    let r = terminate(&server, gone_run, r#"{"reason": null}"#);
     assert_eq!(
         (r.status, r.json()["worker"].clone()),
         (200, json!("process not found"))
     );
-    let r = post(
-        &server,
-        &format!("/runs/{done}/terminate"),
-        "{}",
-        Some(TOKEN),
-    );
+    let r = terminate(&server, done, "{}");
     assert_eq!(
         (r.status, r.detail()),
         (
@@ -302,12 +282,7 @@ fn tokens_bodies_and_methods_are_checked_before_anything_is_done() {
             413,
         ),
     ] {
-        let r = post(
-            &server,
-            &format!("/runs/{run}/terminate"),
-            body,
-            Some(TOKEN),
-        );
+        let r = terminate(&server, run, body);
         assert_eq!(r.status, status, "{}", &body[..body.len().min(30)]);
         assert!(r.json()["detail"].is_string());
     }
@@ -374,12 +349,7 @@ fn a_busy_board_changes_nothing() {
     assert_eq!(server.get("/workers/active").status, 200);
     let holder = board.writer();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let r = post(
-        &server,
-        &format!("/runs/{run}/terminate"),
-        "{}",
-        Some(TOKEN),
-    );
+    let r = terminate(&server, run, "{}");
     holder.execute_batch("ROLLBACK").unwrap();
     assert_eq!(r.status, 503, "{:?}", r.json());
     assert!(alive(worker.pid()));
@@ -421,12 +391,7 @@ fn a_dispatcher_beside_terminates_loses_nothing() {
         .spawn()
         .unwrap();
     for run in &runs {
-        let r = post(
-            &server,
-            &format!("/runs/{run}/terminate"),
-            r#"{"grace_seconds": 1}"#,
-            Some(TOKEN),
-        );
+        let r = terminate(&server, *run, r#"{"grace_seconds": 1}"#);
         assert_eq!(r.status, 200, "{:?}", r.json());
     }
     let out = dispatcher.wait_with_output().unwrap();
@@ -487,12 +452,7 @@ fn a_worker_that_survives_keeps_its_claim() {
         &db,
         &["--quiet", "--token-file", token.to_str().unwrap()],
     );
-    let r = post(
-        &server,
-        &format!("/runs/{run}/terminate"),
-        r#"{"grace_seconds": 0}"#,
-        Some(TOKEN),
-    );
+    let r = terminate(&server, run, r#"{"grace_seconds": 0}"#);
     assert_eq!(r.status, 409, "{:?}", r.json());
     assert!(r.detail().contains("survived"), "{}", r.detail());
     let body = r.json();

@@ -127,13 +127,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 let text = value("--listen")?;
                 listen = Some(listen_address(&text)?);
             }
-            "--nice" => {
-                let text = value("--nice")?;
-                nice = match text.parse::<i32>() {
-                    Ok(n) if (0..=19).contains(&n) => n,
-                    _ => return Err(format!("--nice: '{text}' is not a niceness from 0 to 19")),
-                };
-            }
+            "--nice" => nice = in_range(flag, &value(flag)?, 0..=19, "a niceness from 0 to 19")?,
             "--allow-remote" => allow_remote = true,
             "--token-file" => token_file = Some(PathBuf::from(value("--token-file")?)),
             "--auth-reads" => auth_reads = true,
@@ -146,15 +140,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             "--quiet" => quiet = true,
             "--header-timeout" => {
-                let text = value("--header-timeout")?;
-                header_timeout = match text.parse::<u64>() {
-                    Ok(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
-                    _ => {
-                        return Err(format!(
-                            "--header-timeout: '{text}' is not a number of seconds from 1 to 3600"
-                        ));
-                    }
-                };
+                let what = "a number of seconds from 1 to 3600";
+                header_timeout =
+                    Duration::from_secs(in_range(flag, &value(flag)?, 1..=3600, what)?);
             }
             "--hostname" => {
                 let name = value("--hostname")?.trim().to_owned();
@@ -164,37 +152,17 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 settings.hostname = name;
             }
             "--spawn-window" => {
-                let text = value("--spawn-window")?;
-                settings.spawn_window_s = match text.parse::<i64>() {
-                    Ok(secs) if (0..=86_400).contains(&secs) => secs,
-                    _ => {
-                        return Err(format!(
-                            "--spawn-window: '{text}' is not a number of seconds from 0 to 86400"
-                        ));
-                    }
-                };
+                let what = "a number of seconds from 0 to 86400";
+                settings.spawn_window_s = in_range(flag, &value(flag)?, 0..=86_400, what)?;
             }
             "--max-connections" => {
-                let text = value("--max-connections")?;
-                max_connections = match text.parse::<usize>() {
-                    Ok(n) if (1..=65536).contains(&n) => n,
-                    _ => {
-                        return Err(format!(
-                            "--max-connections: '{text}' is not a number from 1 to 65536"
-                        ));
-                    }
-                };
+                let what = "a number from 1 to 65536";
+                max_connections = in_range(flag, &value(flag)?, 1..=65536, what)?;
             }
             "--busy-timeout" => {
-                let text = value("--busy-timeout")?;
-                busy_timeout = match text.parse::<f64>() {
-                    Ok(secs) if (0.05..=600.0).contains(&secs) => Duration::from_secs_f64(secs),
-                    _ => {
-                        return Err(format!(
-                            "--busy-timeout: '{text}' is not a number of seconds from 0.05 to 600"
-                        ));
-                    }
-                };
+                let what = "a number of seconds from 0.05 to 600";
+                busy_timeout =
+                    Duration::from_secs_f64(in_range(flag, &value(flag)?, 0.05..=600.0, what)?);
             }
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
@@ -227,6 +195,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         settings,
         nice,
     }))
+}
+
+/// `text` (the value of `flag`) as a number within `range`; otherwise an error saying it is
+/// not `what`.
+fn in_range<T: std::str::FromStr + PartialOrd>(
+    flag: &str,
+    text: &str,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!("{flag}: '{text}' is not {what}")),
+    }
 }
 
 /// `--listen`'s value: an address (`127.0.0.1:8765`, `[::1]:0`), or a host name and port
@@ -311,6 +293,51 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Each number flag takes its bounds (both spellings) and refuses what is outside them or
+    /// not a number, naming the flag, the value and the range.
+    #[test]
+    fn number_flags_keep_to_their_ranges() {
+        let run = |v: &[&str]| match parse(&args(v)) {
+            Ok(Command::Run(a)) => a,
+            other => panic!("{v:?}: {other:?}"),
+        };
+        let a = run(&[
+            "--nice=19",
+            "--header-timeout",
+            "3600",
+            "--spawn-window",
+            "0",
+            "--max-connections=1",
+            "--busy-timeout",
+            "0.05",
+        ]);
+        assert_eq!(a.nice, 19);
+        assert_eq!(a.header_timeout, Duration::from_secs(3600));
+        assert_eq!(a.settings.spawn_window_s, 0);
+        assert_eq!(a.max_connections, 1);
+        assert_eq!(a.busy_timeout, Duration::from_millis(50));
+        for (flag, bad, range) in [
+            ("--nice", "20", "from 0 to 19"),
+            ("--nice", "-1", "from 0 to 19"),
+            ("--header-timeout", "0", "from 1 to 3600"),
+            ("--spawn-window", "86401", "from 0 to 86400"),
+            ("--max-connections", "65537", "from 1 to 65536"),
+            ("--busy-timeout", "0.01", "from 0.05 to 600"),
+            ("--busy-timeout", "NaN", "from 0.05 to 600"),
+            ("--max-connections", "ten", "from 1 to 65536"),
+        ] {
+            let e = parse(&args(&[flag, bad])).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{flag}: '{bad}' is not ")) && e.ends_with(range),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            parse(&args(&["--nice"])).unwrap_err(),
+            "--nice needs a value"
+        );
     }
 
     #[test]
