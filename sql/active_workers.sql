@@ -10,36 +10,28 @@
 -- final status together); an open run with another status (not written by the owner) is
 -- left out. docs/sql.md says so.
 --
--- worker_host is the host part of claim_lock ("<host>:<pid>"): what precedes the first ':'
--- (host names have none); NULL when claim_lock is NULL, has no ':', or starts with one.
--- local: the claim is this host's (kanban_workers_hostname()), or names no host (such a
--- claim is inspected locally, as the reference's routes do).
+-- worker_host and local come from run_claims (sql/run_claims.sql).
 CREATE TEMP VIEW active_workers AS
-SELECT w.*,
-       (w.worker_host IS NULL OR w.worker_host = kanban_workers_hostname()) AS local
-FROM (
-    SELECT
-        r.id                  AS run_id,
-        r.task_id             AS task_id,
-        t.title               AS task_title,
-        t.status              AS task_status,
-        t.assignee            AS task_assignee,
-        r.profile             AS profile,
-        r.worker_pid          AS worker_pid,
-        r.started_at          AS started_at,
-        r.claim_lock          AS claim_lock,
-        r.claim_expires       AS claim_expires,
-        r.last_heartbeat_at   AS last_heartbeat_at,
-        r.max_runtime_seconds AS max_runtime_seconds,
-        CASE WHEN instr(r.claim_lock, ':') > 1
-             THEN substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1)
-        END                   AS worker_host
-    FROM task_runs AS r
-    CROSS JOIN tasks AS t
-    WHERE r.status = 'running'
-      AND r.ended_at IS NULL
-      AND r.worker_pid IS NOT NULL
-      AND t.id = r.task_id
-      AND t.status = 'running'
-) AS w
-ORDER BY w.started_at, w.run_id;
+SELECT
+    r.id                  AS run_id,
+    r.task_id             AS task_id,
+    t.title               AS task_title,
+    t.status              AS task_status,
+    t.assignee            AS task_assignee,
+    r.profile             AS profile,
+    r.worker_pid          AS worker_pid,
+    r.started_at          AS started_at,
+    r.claim_lock          AS claim_lock,
+    r.claim_expires       AS claim_expires,
+    r.last_heartbeat_at   AS last_heartbeat_at,
+    r.max_runtime_seconds AS max_runtime_seconds,
+    r.worker_host         AS worker_host,
+    r.local               AS local
+FROM run_claims AS r
+CROSS JOIN tasks AS t
+WHERE r.status = 'running'
+  AND r.ended_at IS NULL
+  AND r.worker_pid IS NOT NULL
+  AND t.id = r.task_id
+  AND t.status = 'running'
+ORDER BY r.started_at, r.id;

@@ -19,6 +19,8 @@
 -- an hour (since started_at when there was none), the claim expired, or past
 -- max_runtime_seconds; `wedged_reason` names each, with by how much.
 --
+-- worker_host and local come from run_claims (sql/run_claims.sql).
+--
 -- {worker_started_at} is replaced at install: r.worker_started_at on boards that have the
 -- column, NULL on older ones.
 CREATE TEMP VIEW run_verdicts AS
@@ -63,7 +65,6 @@ FROM (
                END AS reason
         FROM (
             SELECT *,
-                   (worker_host IS NULL OR worker_host = kanban_workers_hostname()) AS local,
                    CASE WHEN p_alive IS NOT 1 THEN NULL
                         WHEN start_ticks IS NULL THEN 'unverified'
                         WHEN worker_started_at IS NULL THEN
@@ -93,9 +94,8 @@ FROM (
                        r.last_heartbeat_at   AS last_heartbeat_at,
                        r.max_runtime_seconds AS max_runtime_seconds,
                        {worker_started_at}   AS worker_started_at,
-                       CASE WHEN instr(r.claim_lock, ':') > 1
-                            THEN substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1)
-                       END                   AS worker_host,
+                       r.worker_host         AS worker_host,
+                       r.local               AS local,
                        p.alive               AS p_alive,
                        p.state               AS status,
                        p.cpu_percent         AS cpu_percent,
@@ -119,12 +119,10 @@ FROM (
                            CAST(strftime('%s', 'now') AS INTEGER) - r.started_at
                        END                   AS runtime_s,
                        CAST(strftime('%s', 'now') AS INTEGER) AS now
-                FROM task_runs AS r
+                FROM run_claims AS r
                 LEFT JOIN proc_stats(
                     CASE WHEN r.ended_at IS NULL
-                          AND (instr(r.claim_lock, ':') <= 1 OR r.claim_lock IS NULL
-                               OR substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1)
-                                  = kanban_workers_hostname())
+                          AND r.local
                           AND typeof(r.worker_pid) = 'integer'
                           AND r.worker_pid BETWEEN 1 AND 4194304
                          THEN r.worker_pid END

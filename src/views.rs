@@ -13,6 +13,7 @@ use rusqlite::{Connection, Result};
 
 /// `(name, SQL)` of every view, in installation order.
 pub const VIEWS: &[(&str, &str)] = &[
+    ("run_claims", include_str!("../sql/run_claims.sql")),
     ("active_workers", include_str!("../sql/active_workers.sql")),
     ("run_verdicts", include_str!("../sql/run_verdicts.sql")),
     ("live_workers", include_str!("../sql/live_workers.sql")),

@@ -428,6 +428,65 @@ fn worker_host_is_null_when_claim_lock_has_no_pid_suffix() {
     assert_eq!(hosts, [None, None, None, None, Some("h".to_owned())]);
 }
 
+/// `run_claims`: every run, ended ones too, with the host its claim names and whether that is
+/// this machine (its name as the tests read it from the kernel); `active_workers` shows the
+/// same for its rows.
+#[test]
+fn run_claims_names_the_host_and_whether_it_is_this_one() {
+    let here = local_hostname();
+    let board = Board::new("claims");
+    let w = board.writer();
+    // (claim_lock, worker_host, local)
+    let cases: Vec<(Option<String>, Option<String>, i64)> = vec![
+        (Some(format!("{here}:4242")), Some(here.clone()), 1),
+        (Some("gpu-box-7:311".into()), Some("gpu-box-7".into()), 0),
+        (Some(format!("{here}x:1")), Some(format!("{here}x")), 0),
+        (Some("4242".into()), None, 1),
+        (Some(":4242".into()), None, 1),
+        (None, None, 1),
+        (Some("h:1:2".into()), Some("h".into()), 0),
+    ];
+    let ids: Vec<i64> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (lock, _, _))| {
+            let task = format!("t_{i}");
+            let spec = RunSpec::new(&task)
+                .pid(1)
+                .started(1_700_000_000 + i as i64)
+                .lock(lock.as_deref());
+            // Every other run ended: the view covers all runs.
+            let spec = if i % 2 == 1 {
+                spec.ended(1_700_000_100)
+            } else {
+                spec
+            };
+            insert_run(&w, &spec)
+        })
+        .collect();
+    let conn = board.with_extension();
+    for ((lock, host, local), id) in cases.iter().zip(&ids) {
+        let got: (Option<String>, i64) = conn
+            .query_row(
+                "SELECT worker_host, local FROM run_claims WHERE id = ?",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("run_claims");
+        assert_eq!(got, (host.clone(), *local), "claim_lock {lock:?}");
+    }
+    let (open, disagree): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(*) FILTER (WHERE a.worker_host IS NOT c.worker_host
+                                                 OR a.local IS NOT c.local)
+             FROM active_workers a JOIN run_claims c ON c.id = a.run_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("compare");
+    assert_eq!((open, disagree), (4, 0));
+}
+
 #[test]
 fn active_workers_does_not_scan_task_runs() {
     let board = Board::new("plan");
@@ -483,14 +542,17 @@ fn loading_and_querying_writes_nothing_to_the_database_file() {
             before_schema,
             "sqlite_schema unchanged while loaded"
         );
-        let temp: String = conn
-            .query_row(
-                "SELECT name FROM sqlite_temp_schema WHERE type = 'view'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("temp view");
-        assert_eq!(temp, "active_workers");
+        // Every view is TEMP: exactly the library's views, in the temp schema.
+        let temp: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_temp_schema WHERE type = 'view' ORDER BY name")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("temp views");
+        let mut views: Vec<&str> = kanban_workers::views::VIEWS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        views.sort_unstable();
+        assert_eq!(temp, views);
     }
     assert_eq!(
         file_bytes(&board.path),
