@@ -231,6 +231,11 @@ fn unavailable(path: &Path, what: &str) -> ApiError {
     ApiError::new(503, format!("board {} {what}", path.display()))
 }
 
+/// [`db_error`] for a query on `conn`, naming the board `conn` reads.
+pub fn query_error(conn: &Connection, e: &rusqlite::Error) -> ApiError {
+    db_error(Path::new(conn.path().unwrap_or("")), e)
+}
+
 /// A database error as the answer to give: 503 when the board is unusable (missing, not a
 /// database, without the kanban tables, locked), 500 otherwise. Always names the board.
 pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {

@@ -7,7 +7,7 @@ use rusqlite::types::ValueRef;
 use serde_json::Value;
 
 use super::ApiError;
-use super::db::db_error;
+use super::db::query_error;
 use super::routes::Route;
 
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../sql/route_workers_active.sql");
@@ -34,12 +34,6 @@ pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
 
 pub fn to_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec())
-}
-
-fn path_of(conn: &Connection) -> std::path::PathBuf {
-    conn.path()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default()
 }
 
 fn json_value(v: ValueRef<'_>) -> Value {
@@ -151,7 +145,7 @@ fn write_as(out: &mut Vec<u8>, kind: Kind, v: ValueRef<'_>) {
 /// intermediate JSON tree (the benchmark showed building and freeing one cost several times
 /// the query).
 pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
-    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
+    let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let columns: Vec<(Vec<u8>, Kind)> = stmt
         .column_names()
@@ -204,7 +198,7 @@ fn write_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
 /// from the row (numbers as serde_json's `arbitrary_precision` holds them would cost an
 /// allocation each in a JSON tree).
 pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
-    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
+    let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(RUN_SQL).map_err(err)?;
     let mut rows = stmt.query([id]).map_err(err)?;
     let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
@@ -236,7 +230,7 @@ pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
 /// (`run_verdicts`, in SQL), the body the reference's shape plus what we know better, written
 /// straight from the row.
 pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
-    let err = |e: rusqlite::Error| db_error(&path_of(conn), &e);
+    let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(INSPECT_SQL).map_err(err)?;
     let mut rows = stmt.query([id]).map_err(err)?;
     let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use super::ApiError;
-use super::db::db_error;
+use super::db::query_error;
 
 const METRICS_SQL: &str = include_str!("../../sql/route_metrics.sql");
 /// The exposition format's content type.
@@ -104,23 +104,9 @@ fn number(v: ValueRef<'_>) -> Option<String> {
     }
 }
 
-/// The verdict a worker is counted under in `kanban_workers_by_verdict`: `alive`, `remote`,
-/// or the reason it is not alive (a fixed set of words).
-fn verdict(alive: ValueRef<'_>, reason: ValueRef<'_>) -> String {
-    match (alive, reason) {
-        (ValueRef::Integer(1), _) => "alive".to_owned(),
-        (ValueRef::Null, _) => "remote".to_owned(),
-        (_, r) => text(r),
-    }
-}
-
 /// The exposition, written from the rows.
 pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
-    let path = conn
-        .path()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default();
-    let err = |e: rusqlite::Error| db_error(&path, &e);
+    let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(METRICS_SQL).map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     // Per series, its sample lines.
@@ -130,9 +116,7 @@ pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
     while let Some(row) = rows.next().map_err(err)? {
         count += 1;
         let get = |name: &str| row.get_ref(name).map_err(err);
-        *verdicts
-            .entry(verdict(get("alive")?, get("reason")?))
-            .or_default() += 1;
+        *verdicts.entry(text(get("verdict")?)).or_default() += 1;
         let labels = format!(
             "run_id=\"{}\",task_id=\"{}\",assignee=\"{}\",profile=\"{}\",host=\"{}\"",
             escape(&text(get("run_id")?)),

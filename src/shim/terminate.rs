@@ -12,7 +12,6 @@
 //!    read in 1 (`sql/reclaim_*.sql`). A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::ValueRef;
@@ -20,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::db::{Db, db_error};
+use super::db::{Db, db_error, query_error};
 use super::reaper;
 
 const READ_SQL: &str = include_str!("../../sql/route_terminate_read.sql");
@@ -86,7 +85,8 @@ struct Found {
     worker_pid: Option<i64>,
     alive: Option<i64>,
     reason: Option<String>,
-    identity: Option<String>,
+    /// The verdict allows a signal (`signalable` in the query).
+    signalable: bool,
     worker_host: Option<String>,
     claim_lock: Option<String>,
     task_status: Option<String>,
@@ -108,10 +108,7 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
     if found.task_status.as_deref() != Some("running") {
         return Err(not_reclaimable(id, &found.task_id));
     }
-    let signalled = matches!(
-        found.identity.as_deref(),
-        Some("verified" | "started with the run")
-    ) && found.alive == Some(1);
+    let signalled = found.signalable;
     if !signalled {
         if found.alive.is_none() {
             return Err(ApiError::new(
@@ -133,13 +130,14 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         }
     }
     // A write lock now (released at once): a busy board answers 503 before any signal.
+    let err = |e: rusqlite::Error| db_error(db.path(), &e);
     let mut writer = db.open_writer(budget)?;
     writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| db_error(db.path(), &e))?
+        .map_err(err)?
         .rollback()
-        .map_err(|e| db_error(db.path(), &e))?;
+        .map_err(err)?;
     let outcomes = match (signalled, found.worker_pid) {
         (true, Some(pid)) => {
             let pid = i32::try_from(pid).unwrap_or(0);
@@ -182,7 +180,6 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         "worker_verdict": found.reason.as_deref().unwrap_or("alive"),
         "signalled": outcomes.iter().filter(|o| !o.signals.is_empty()).map(|o| o.pid).collect::<Vec<_>>(),
     });
-    let err = |e: rusqlite::Error| db_error(db.path(), &e);
     let tx = writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -222,7 +219,7 @@ fn not_reclaimable(id: i64, task: &str) -> ApiError {
 }
 
 fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {
-    let err = |e: rusqlite::Error| db_error(Path::new(conn.path().unwrap_or("")), &e);
+    let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(READ_SQL).map_err(err)?;
     stmt.query_row([id], |r| {
         Ok(Found {
@@ -235,7 +232,7 @@ fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {
             },
             alive: r.get("alive")?,
             reason: r.get("reason")?,
-            identity: r.get("identity")?,
+            signalable: r.get("signalable")?,
             worker_host: r.get("worker_host")?,
             claim_lock: r.get("claim_lock")?,
             task_status: r.get("task_status")?,
