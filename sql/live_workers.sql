@@ -8,7 +8,7 @@ CREATE TEMP VIEW live_workers AS
 SELECT w.run_id, w.task_id, w.task_title, w.task_status, w.task_assignee, w.profile,
        w.worker_pid, w.started_at, w.claim_lock, w.claim_expires, w.last_heartbeat_at,
        w.max_runtime_seconds, w.worker_host, w.local,
-       v.alive, v.reason, v.identity, v.status, v.cpu_percent, v.cpu_seconds, v.rss_bytes,
+       v.alive, v.reason, v.identity, v.evidence, v.signalable, v.status, v.cpu_percent, v.cpu_seconds, v.rss_bytes,
        v.vms_bytes,
        v.num_threads, v.num_fds, v.start_time, v.cmdline, v.error,
        CASE WHEN v.alive = 1 THEN 1 + count(t.pid) END            AS tree_processes,

@@ -1,6 +1,7 @@
 -- GET /runs/{run_id}/inspect: the run's verdict (run_verdicts: written once, for every route)
 -- and its worker's process tree totals, in one query.
 SELECT v.run_id, v.worker_pid, v.worker_host, v.local, v.alive, v.reason, v.identity,
+       v.evidence, v.signalable,
        v.status, v.cpu_percent,
        v.rss_bytes AS memory_rss_bytes, v.vms_bytes AS memory_vms_bytes,
        v.num_threads, v.num_fds, v.start_time AS create_time, v.cmdline, v.error,

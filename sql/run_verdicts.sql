@@ -10,10 +10,19 @@
 --       proc_stats.fingerprint, else pid reused (another process, or the host rebooted);
 --     an integer (older rows): verified when the start ticks are within 200 (2 s), else reused;
 --     'unverified', or anything malformed: alive, 'unverified';
---   no fingerprint (NULL, or a board without the column): 'started with the run' when the
---     process started no earlier than 2 s before the run's started_at and no later than
---     kanban_workers_spawn_window() seconds after it, else pid reused;
+--   no fingerprint (NULL, or a board without the column; hermes-agent 0.19.0 writes none):
+--     the owner's spawn marks are read (proc_marks): 'spawn marks' when the process's
+--     environment names this run (HERMES_KANBAN_RUN_ID) and this board (HERMES_KANBAN_DB,
+--     the same file however spelled), and it started no earlier than 2 s before the run's
+--     started_at; else 'started with the run' when it started within
+--     kanban_workers_spawn_window() seconds after it (alive, but the window alone is weak
+--     evidence: such a worker is never signalled); else pid reused;
 --   start unreadable: 'unverified'.
+-- `evidence` says which evidence held for a live worker: 'fingerprint', or a list of
+-- 'environment', 'log file' (stdout is <logs>/<task_id>.log), 'session leader',
+-- 'dispatcher parent' (its parent is the pid in claim_lock), 'spawn window'.
+-- `signalable`: the identity holds strongly enough for a signal ('verified' or 'spawn
+-- marks'); the signal itself has rules of its own (SECURITY.md) checked where it is sent.
 -- `reason` says why a worker is not alive (alive 0), or that it is another host's (alive
 -- NULL, nothing read); NULL when alive. `wedged` (alive workers only): no heartbeat for over
 -- an hour (since started_at when there was none), the claim expired, or past
@@ -25,8 +34,10 @@
 -- column, NULL on older ones.
 CREATE TEMP VIEW run_verdicts AS
 SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local,
-       worker_started_at, alive, reason, identity,
+       worker_started_at, alive, reason, identity, evidence,
+       coalesce(alive = 1 AND identity IN ('verified', 'spawn marks'), 0) AS signalable,
        CASE WHEN alive = 1 THEN worker_pid END AS pid,
+       CASE WHEN alive = 1 THEN start_ticks END AS start_ticks,
        status, cpu_percent, cpu_seconds, rss_bytes, vms_bytes, num_threads, num_fds,
        start_time, cmdline,
        error, heartbeat_age_s, claim_expires_in_s, runtime_s,
@@ -62,15 +73,24 @@ FROM (
                     WHEN typeof(worker_pid) <> 'integer' THEN 'invalid worker_pid'
                     WHEN p_alive IS NOT 1 THEN 'process not found'
                     WHEN identity IS NULL THEN 'pid reused'
-               END AS reason
+               END AS reason,
+               CASE WHEN identity = 'verified' THEN 'fingerprint'
+                    WHEN identity IN ('spawn marks', 'started with the run') THEN
+                        rtrim(CASE WHEN env_mark THEN 'environment, ' ELSE '' END
+                           || CASE WHEN log_mark THEN 'log file, ' ELSE '' END
+                           || CASE WHEN session_mark THEN 'session leader, ' ELSE '' END
+                           || CASE WHEN dispatcher_mark THEN 'dispatcher parent, ' ELSE '' END
+                           || CASE WHEN in_window THEN 'spawn window' ELSE '' END,
+                              ', ')
+               END AS evidence
         FROM (
             SELECT *,
                    CASE WHEN p_alive IS NOT 1 THEN NULL
                         WHEN start_ticks IS NULL THEN 'unverified'
                         WHEN worker_started_at IS NULL THEN
-                            CASE WHEN start_time >= started_at - 2
-                                  AND start_time <= started_at + kanban_workers_spawn_window()
-                                 THEN 'started with the run' END
+                            CASE WHEN start_time < started_at - 2 THEN NULL
+                                 WHEN env_mark THEN 'spawn marks'
+                                 WHEN in_window THEN 'started with the run' END
                         WHEN typeof(worker_started_at) NOT IN ('integer', 'text')
                           OR length(worker_started_at) > 200 THEN 'unverified'
                         WHEN worker_started_at = 'unverified' THEN 'unverified'
@@ -118,7 +138,26 @@ FROM (
                        CASE WHEN r.ended_at IS NULL THEN
                            CAST(strftime('%s', 'now') AS INTEGER) - r.started_at
                        END                   AS runtime_s,
-                       CAST(strftime('%s', 'now') AS INTEGER) AS now
+                       CAST(strftime('%s', 'now') AS INTEGER) AS now,
+                       p.start_time >= r.started_at - 2
+                           AND p.start_time <= r.started_at + kanban_workers_spawn_window()
+                                             AS in_window,
+                       -- The marks, when they are the same process's (the same start ticks).
+                       CASE WHEN m.start_ticks = p.start_ticks THEN
+                           m.env_run_id = CAST(r.id AS TEXT)
+                           AND kanban_workers_same_file(m.env_board,
+                                   (SELECT file FROM pragma_database_list WHERE name = 'main'))
+                       END                   AS env_mark,
+                       CASE WHEN m.start_ticks = p.start_ticks THEN
+                           substr(m.stdout, -length('/logs/' || r.task_id || '.log'))
+                               = '/logs/' || r.task_id || '.log'
+                       END                   AS log_mark,
+                       CASE WHEN m.start_ticks = p.start_ticks THEN m.session = p.pid
+                       END                   AS session_mark,
+                       CASE WHEN m.start_ticks = p.start_ticks THEN
+                           CAST(p.ppid AS TEXT)
+                               = substr(r.claim_lock, instr(r.claim_lock, ':') + 1)
+                       END                   AS dispatcher_mark
                 FROM run_claims AS r
                 LEFT JOIN proc_stats(
                     CASE WHEN r.ended_at IS NULL
@@ -127,6 +166,10 @@ FROM (
                           AND r.worker_pid BETWEEN 1 AND 4194304
                          THEN r.worker_pid END
                 ) AS p
+                -- The owner's spawn marks, read only for a live worker without a fingerprint.
+                LEFT JOIN proc_marks(
+                    CASE WHEN p.alive = 1 AND {worker_started_at} IS NULL THEN p.pid END
+                ) AS m
             )
         )
     )

@@ -2,6 +2,7 @@
 //!
 //! [`register`] adds, on one connection:
 //! - `proc_stats(pid)`, a table-valued function reading Linux procfs ([`proc_stats`]);
+//! - `proc_tree(pid)` and `proc_marks(pid)` (how a process was started: [`proc_marks`]);
 //! - `active_workers`, a TEMP view of the open runs of running tasks ([`views`]);
 //! - `kanban_workers_version()`.
 //!
@@ -9,9 +10,12 @@
 //! what the HTTP shim registers in-process: one implementation of each thing.
 
 pub mod cpu;
+pub mod marks;
+pub mod proc_marks;
 pub mod proc_stats;
 pub mod proc_tree;
 pub mod procinfo;
+pub mod same_file;
 pub mod settings;
 #[cfg(feature = "server")]
 pub mod shim;
@@ -29,6 +33,8 @@ pub use settings::Settings;
 pub const FUNCTIONS: &[&str] = &[
     proc_stats::NAME,
     proc_tree::NAME,
+    proc_marks::NAME,
+    same_file::NAME,
     version::NAME,
     settings::HOSTNAME,
     settings::SPAWN_WINDOW,
@@ -52,5 +58,7 @@ pub fn register_with(
     settings::register(conn, settings)?;
     proc_stats::register(conn, Arc::clone(&sampler))?;
     proc_tree::register(conn, sampler)?;
+    proc_marks::register(conn)?;
+    same_file::register(conn)?;
     views::install(conn)
 }

@@ -61,6 +61,13 @@ fn every_function_view_and_column_is_documented() {
         )),
         "docs/sql.md's proc_tree table lacks depth"
     );
+    for (name, sql_type, doc) in kanban_workers::proc_marks::COLUMNS {
+        let row = format!("| `{name}` | {sql_type} | {doc} |");
+        assert!(
+            SQL_DOCS.contains(&row),
+            "docs/sql.md's proc_marks table lacks the row {row}"
+        );
+    }
     for c in COLUMNS {
         let row = format!("| `{}` | {} |", c.name, c.sql_type);
         assert!(

@@ -835,3 +835,94 @@ fn cpu_percent_after_the_first_sample_is_the_use_since_it() {
     let other = open_with_extension(std::path::Path::new(":memory:"));
     assert!(real(&proc_row(&other, pid), "cpu_percent") > 0.0);
 }
+
+/// `proc_marks` through the built `.so`: the owner's spawn marks of a worker spawned as the
+/// owner spawns one, each against the tests' own reading of /proc; and
+/// `kanban_workers_same_file` telling the board from another file however it is spelled.
+#[test]
+fn proc_marks_reads_the_owners_spawn_marks() {
+    let board = Board::new("ext-marks");
+    let worker = HermesWorker::sleep(&board.writer(), &board.path, "t_m");
+    let pid = worker.pid();
+    let conn = open_with_extension(&board.path);
+    let row: (
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        String,
+    ) = conn
+        .query_row(
+            "SELECT start_ticks, ppid, session, pgrp, uid, namespace_init, kernel_thread,
+                    env_run_id, env_task_id, env_board, stdout
+             FROM proc_marks(?1)",
+            [pid],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            },
+        )
+        .unwrap();
+    let truth = proc_truth(pid);
+    let log = board.path.parent().unwrap().join("logs/t_m.log");
+    assert_eq!(
+        row,
+        (
+            truth.start_ticks as i64,
+            worker.dispatcher_pid(),
+            pid,
+            pid,
+            i64::from(euid()),
+            0,
+            0,
+            worker.run.to_string(),
+            "t_m".to_owned(),
+            board.path.to_str().unwrap().to_owned(),
+            log.to_str().unwrap().to_owned(),
+        )
+    );
+    // The board however spelled (a `..` detour), another file, a missing one.
+    let detour = board.path.parent().unwrap().join("logs/../kanban.db");
+    let same: (i64, i64, Option<i64>) = conn
+        .query_row(
+            "SELECT kanban_workers_same_file(?1, (SELECT file FROM pragma_database_list
+                                                  WHERE name = 'main')),
+                    kanban_workers_same_file(?1, ?2), kanban_workers_same_file(?1, ?3)",
+            rusqlite::params![
+                detour.to_str().unwrap(),
+                log.to_str().unwrap(),
+                "/nonexistent"
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(same, (1, 0, None));
+    // No row for a pid that is gone, an error naming the function for a bad one.
+    let gone = Worker::sleep().end();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM proc_marks(?1)", [gone], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    let err = conn
+        .query_row("SELECT * FROM proc_marks('x')", [], |_| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("proc_marks: pid must be an integer"), "{err}");
+}

@@ -235,6 +235,8 @@ fn inspect_covers_every_case_of_the_reference() {
             "create_time",
             "cmdline",
             "identity",
+            "evidence",
+            "signalable",
             "local",
             "worker_host",
             "tree_processes",
@@ -246,6 +248,8 @@ fn inspect_covers_every_case_of_the_reference() {
         ]
     );
     assert_eq!(body["identity"], "started with the run");
+    assert_eq!(body["evidence"], "spawn window");
+    assert_eq!(body["signalable"], false);
     assert_eq!(body["local"], true);
     assert_eq!(body["worker_host"], local_hostname());
     assert_eq!(body["tree_processes"], 1);

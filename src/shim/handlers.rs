@@ -107,7 +107,7 @@ pub fn workers_live(conn: &Connection) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Columns answered as JSON booleans (0/1 in SQL, null stays null).
-const BOOLEANS: &[&str] = &["local", "alive", "wedged"];
+const BOOLEANS: &[&str] = &["local", "alive", "wedged", "signalable"];
 /// Columns holding JSON text the library wrote (serde_json): copied into the answer as JSON.
 const JSON_TEXT: &[&str] = &["cmdline"];
 
@@ -284,6 +284,8 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
                 "create_time",
                 "cmdline",
                 "identity",
+                "evidence",
+                "signalable",
                 "local",
                 "worker_host",
                 "tree_processes",

@@ -81,3 +81,108 @@ impl Drop for Worker {
         let _ = self.0.wait();
     }
 }
+
+/// A worker spawned exactly as the board's owner spawns one (hermes-agent 0.19.0's
+/// `_default_spawn`, `tests/fixtures/hermes_spawn.py`): its own session, stdout on the task's
+/// log file, the `HERMES_KANBAN_*` environment naming its run and board, its parent the
+/// dispatcher whose pid the claim names. The run is claimed first (task and run rows, the
+/// task's `current_run_id`), then spawned, then its pid recorded, as the owner does.
+pub struct HermesWorker {
+    dispatcher: Child,
+    pub run: i64,
+    pid: i64,
+}
+
+impl HermesWorker {
+    /// `sleep 1000` as the worker of a new run of `task` on the board at `board`.
+    pub fn sleep(conn: &rusqlite::Connection, board: &std::path::Path, task: &str) -> HermesWorker {
+        HermesWorker::spawn(conn, board, task, &["sleep", "1000"])
+    }
+
+    pub fn spawn(
+        conn: &rusqlite::Connection,
+        board: &std::path::Path,
+        task: &str,
+        argv: &[&str],
+    ) -> HermesWorker {
+        use std::io::{BufRead, Write};
+        let log_dir = board.parent().unwrap().join("logs");
+        let mut dispatcher = Command::new("/usr/bin/python3")
+            .arg(format!(
+                "{}/tests/fixtures/hermes_spawn.py",
+                super::MANIFEST_DIR
+            ))
+            .arg(board)
+            .arg(task)
+            .arg(&log_dir)
+            .args(argv)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the dispatcher");
+        let lock = format!("{}:{}", super::local_hostname(), dispatcher.id());
+        let run = super::insert_run(
+            conn,
+            &super::RunSpec::new(task)
+                .started(super::now_secs())
+                .lock(Some(&lock)),
+        );
+        conn.execute(
+            "UPDATE tasks SET current_run_id = ?1, claim_lock = ?2 WHERE id = ?3",
+            rusqlite::params![run, lock, task],
+        )
+        .unwrap();
+        let stdin = dispatcher.stdin.as_mut().unwrap();
+        writeln!(stdin, "{run} {lock}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(dispatcher.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pid: i64 = line.trim().parse().expect("the worker's pid");
+        conn.execute(
+            "UPDATE task_runs SET worker_pid = ?1 WHERE id = ?2",
+            rusqlite::params![pid, run],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE tasks SET worker_pid = ?1 WHERE id = ?2",
+            rusqlite::params![pid, task],
+        )
+        .unwrap();
+        // Until it has exec'd and sleeps (its environment and argv in place).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let t = proc_truth(pid);
+            if t.state == 'S' && t.cmdline.first().map(String::as_str) == argv.first().copied() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{argv:?} never went to sleep: {t:?}"
+            );
+            std::thread::yield_now();
+        }
+        HermesWorker {
+            dispatcher,
+            run,
+            pid,
+        }
+    }
+
+    pub fn pid(&self) -> i64 {
+        self.pid
+    }
+
+    pub fn dispatcher_pid(&self) -> i64 {
+        i64::from(self.dispatcher.id())
+    }
+}
+
+impl Drop for HermesWorker {
+    fn drop(&mut self) {
+        // Closing its stdin makes the dispatcher end (and reap) its worker, then exit.
+        drop(self.dispatcher.stdin.take());
+        let _ = self.dispatcher.wait();
+    }
+}

@@ -1,0 +1,209 @@
+//! The marks a process carries of how it was started, from procfs: its session and group,
+//! its parent, its real uid, whether it is a pid namespace's init or a kernel thread, the
+//! owner's spawn environment (`HERMES_KANBAN_*`) and where its stdout goes. What the identity
+//! verdict (sql/run_verdicts.sql) and the signal rules (`shim::reaper`) read. Knows nothing of
+//! SQLite.
+//!
+//! Only the `HERMES_KANBAN_*` variables the owner's spawn sets are kept from the environment
+//! (the rest may hold secrets and is dropped as it is read). `environ` and the `fd/1` link are
+//! readable by the process's own uid and root only; elsewhere they are `None` with `error`.
+
+use std::ffi::OsStr;
+
+use procfs::ProcError;
+use procfs::process::{FDTarget, Process};
+
+/// `PF_KTHREAD` in the `flags` of `/proc/<pid>/stat`: a kernel thread.
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Which files to read beyond `stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WantMarks {
+    /// `status`: the real uid and `NSpid`.
+    pub status: bool,
+    /// `environ`.
+    pub environ: bool,
+    /// The `fd/1` link.
+    pub stdout: bool,
+}
+
+impl WantMarks {
+    pub const ALL: WantMarks = WantMarks {
+        status: true,
+        environ: true,
+        stdout: true,
+    };
+}
+
+/// The owner's spawn environment, as far as it names the run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SpawnEnv {
+    /// `HERMES_KANBAN_RUN_ID`.
+    pub run_id: Option<String>,
+    /// `HERMES_KANBAN_TASK`.
+    pub task_id: Option<String>,
+    /// `HERMES_KANBAN_DB`: the board file.
+    pub board: Option<String>,
+    /// `HERMES_KANBAN_CLAIM_LOCK`.
+    pub claim_lock: Option<String>,
+}
+
+/// One process's marks. Fields not asked for, or not readable, are `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Marks {
+    pub pid: i32,
+    /// Start ticks after boot: the reading belongs to the process with these.
+    pub start_ticks: u64,
+    pub state: char,
+    pub ppid: i32,
+    pub session: i32,
+    pub pgrp: i32,
+    pub kernel_thread: bool,
+    /// The real uid (`status`).
+    pub ruid: Option<u32>,
+    /// Pid 1 of some pid namespace (a container's init): `NSpid` holds 1 (`status`).
+    pub namespace_init: Option<bool>,
+    pub env: Option<SpawnEnv>,
+    /// Where fd 1 points (a path, or `pipe:[..]`, `socket:[..]`).
+    pub stdout: Option<String>,
+    /// The first file that could not be read, named.
+    pub error: Option<String>,
+}
+
+/// The marks of `pid`, or `None` when there is no such process (or it ended while read).
+pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
+    if pid < 1 {
+        return None;
+    }
+    let process = Process::new(pid).ok()?;
+    let stat = process.stat().ok()?;
+    let mut marks = Marks {
+        pid,
+        start_ticks: stat.starttime,
+        state: stat.state,
+        ppid: stat.ppid,
+        session: stat.session,
+        pgrp: stat.pgrp,
+        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        ..Marks::default()
+    };
+    if want.status {
+        if let Some(status) = optional(&mut marks, "status", process.status())? {
+            marks.ruid = Some(status.ruid);
+            // A kernel without NSpid (before 4.1) has one pid namespace: pid 1 is its init.
+            marks.namespace_init = Some(match &status.nspid {
+                Some(pids) => pids.contains(&1),
+                None => pid == 1,
+            });
+        }
+    }
+    if want.environ {
+        marks.env = optional(&mut marks, "environ", process.environ())?.map(|env| {
+            let get = |key: &str| {
+                env.get(OsStr::new(key))
+                    .map(|v| v.to_string_lossy().into_owned())
+            };
+            SpawnEnv {
+                run_id: get("HERMES_KANBAN_RUN_ID"),
+                task_id: get("HERMES_KANBAN_TASK"),
+                board: get("HERMES_KANBAN_DB"),
+                claim_lock: get("HERMES_KANBAN_CLAIM_LOCK"),
+            }
+        });
+    }
+    if want.stdout {
+        marks.stdout =
+            optional(&mut marks, "fd/1", process.fd_from_fd(1))?.map(|fd| match fd.target {
+                FDTarget::Path(path) => path.to_string_lossy().into_owned(),
+                FDTarget::Pipe(inode) => format!("pipe:[{inode}]"),
+                FDTarget::Socket(inode) => format!("socket:[{inode}]"),
+                other => format!("{other:?}"),
+            });
+    }
+    // Read last: the files above came from the process that still has these start ticks.
+    let again = process.stat().ok()?;
+    (again.starttime == marks.start_ticks).then_some(marks)
+}
+
+/// One optional file: `Some(None)` when unreadable (noted), `None` when the process is gone.
+fn optional<T>(marks: &mut Marks, file: &str, read: procfs::ProcResult<T>) -> Option<Option<T>> {
+    match read {
+        Ok(value) => Some(Some(value)),
+        Err(ProcError::NotFound(_)) => None,
+        // fd 1 closed: nothing to say about stdout, and nothing went wrong.
+        Err(ProcError::Io(e, _)) if file == "fd/1" && e.kind() == std::io::ErrorKind::NotFound => {
+            Some(None)
+        }
+        Err(e) => {
+            if marks.error.is_none() {
+                let pid = marks.pid;
+                marks.error = Some(match e {
+                    ProcError::PermissionDenied(_) => format!("access denied: /proc/{pid}/{file}"),
+                    other => format!("/proc/{pid}/{file}: {other}"),
+                });
+            }
+            Some(None)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn a_child_carries_its_spawn_environment_and_stdout() {
+        let dir = std::env::temp_dir().join(format!("kw-marks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("t_1.log");
+        let mut child = Command::new("sleep")
+            .arg("100")
+            .env("HERMES_KANBAN_RUN_ID", "42")
+            .env("HERMES_KANBAN_TASK", "t_1")
+            .env("HERMES_KANBAN_DB", "/x/kanban.db")
+            .env("SECRET", "not kept")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // The environment is in place once the child has exec'd (its cmdline is sleep's).
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            != b"sleep\x00100\x00"
+        {
+            std::thread::yield_now();
+        }
+        let marks = read(pid, WantMarks::ALL).unwrap();
+        let env = marks.env.clone().unwrap();
+        assert_eq!(env.run_id.as_deref(), Some("42"));
+        assert_eq!(env.task_id.as_deref(), Some("t_1"));
+        assert_eq!(env.board.as_deref(), Some("/x/kanban.db"));
+        assert_eq!(env.claim_lock, None);
+        assert_eq!(marks.stdout.as_deref(), log.to_str());
+        assert_eq!(marks.ppid, std::process::id() as i32);
+        assert_eq!(marks.namespace_init, Some(false));
+        assert!(!marks.kernel_thread);
+        assert!(marks.error.is_none(), "{:?}", marks.error);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(read(pid, WantMarks::ALL), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn kernel_threads_are_marked() {
+        // kthreadd is pid 2 in the initial pid namespace; elsewhere there may be none.
+        if let Some(m) = read(2, WantMarks::default()) {
+            if m.ppid == 0
+                && std::fs::read("/proc/2/cmdline")
+                    .unwrap_or_default()
+                    .is_empty()
+            {
+                assert!(m.kernel_thread, "{m:?}");
+            }
+        }
+        let me = read(std::process::id() as i32, WantMarks::ALL).unwrap();
+        assert!(!me.kernel_thread);
+    }
+}
