@@ -29,17 +29,7 @@ fn terminate(server: &Server, run: i64, body: &str) -> HttpResponse {
 }
 
 fn post(server: &Server, path: &str, body: &str, token: Option<&str>) -> HttpResponse {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        server.addr,
-        body.len()
-    );
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    head.push_str("\r\n");
-    head.push_str(body);
-    http_raw(&server.addr, head.as_bytes())
+    server.post(path, body, token)
 }
 
 fn alive(pid: i64) -> bool {
@@ -51,14 +41,12 @@ fn alive(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
-/// A board whose run `t_1` is held by a live `sleep` worker, claimed as it started.
-fn board_with_a_worker(tag: &str) -> (Board, Worker, i64) {
+/// A board whose run of `t_1` is held by a live `sleep` worker, spawned as the owner spawns
+/// one (its identity rests on the owner's spawn marks: no fingerprint).
+fn board_with_a_worker(tag: &str) -> (Board, HermesWorker, i64) {
     let board = Board::new(tag);
-    let worker = Worker::sleep();
-    let run = insert_run(
-        &board.writer(),
-        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
-    );
+    let worker = HermesWorker::sleep(&board.writer(), &board.path, "t_1");
+    let run = worker.run;
     (board, worker, run)
 }
 
@@ -304,16 +292,13 @@ fn tokens_bodies_and_methods_are_checked_before_anything_is_done() {
 #[test]
 fn sigkill_after_the_grace_and_one_of_two_at_once() {
     let board = Board::new("term-twice");
-    let worker = Worker::asleep(
-        Command::new("sh")
-            .args(["-c", "trap '' TERM; read x"])
-            .stdin(std::process::Stdio::piped()),
-    );
-    let pid = worker.pid();
-    let run = insert_run(
+    let worker = HermesWorker::spawn(
         &board.writer(),
-        &RunSpec::new("t_1").pid(pid).started(now_secs()),
+        &board.path,
+        "t_1",
+        &["sh", "-c", "trap '' TERM; while :; do sleep 1000; done"],
     );
+    let (pid, run) = (worker.pid(), worker.run);
     let server = server_with_token(&board);
     let path = format!("/runs/{run}/terminate");
     let answers: Vec<HttpResponse> = std::thread::scope(|s| {
@@ -357,20 +342,11 @@ fn a_busy_board_changes_nothing() {
 #[test]
 fn a_dispatcher_beside_terminates_loses_nothing() {
     let board = Board::new("term-dispatcher");
-    let workers: Vec<Worker> = (0..5).map(|_| Worker::sleep()).collect();
     let w = board.writer();
-    let runs: Vec<i64> = workers
-        .iter()
-        .enumerate()
-        .map(|(i, wk)| {
-            insert_run(
-                &w,
-                &RunSpec::new(&format!("t_w{i}"))
-                    .pid(wk.pid())
-                    .started(now_secs()),
-            )
-        })
+    let workers: Vec<HermesWorker> = (0..5)
+        .map(|i| HermesWorker::sleep(&w, &board.path, &format!("t_w{i}")))
         .collect();
+    let runs: Vec<i64> = workers.iter().map(|wk| wk.run).collect();
     drop(w);
     let server = server_with_token(&board);
     let dispatcher = Command::new("/usr/bin/python3")
@@ -422,11 +398,22 @@ fn a_worker_that_survives_keeps_its_claim() {
     // The owner keeps the board open; its files writable by nobody, so that only the signal
     // can fail.
     let owner = create_board(&db);
-    let worker = Worker::sleep();
+    // Root's worker in a session of its own, verified by its fingerprint (which nobody can
+    // read, where it could not read root's environment).
+    let worker = Worker::asleep(Command::new("setsid").args(["sleep", "1000"]));
+    owner
+        .execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
+        .unwrap();
     let run = insert_run(
         &owner,
         &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
     );
+    owner
+        .execute(
+            "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
+            rusqlite::params![owner_fingerprint(worker.pid()), run],
+        )
+        .unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let path = dir.path().join(format!("kanban.db{suffix}"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();

@@ -43,9 +43,13 @@ fn spawn_worker(script: &str) -> std::io::Result<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: it makes one prctl system call and allocates nothing.
+    // async-signal-safe calls are allowed: it makes two system calls (setsid, prctl) and
+    // allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
+            // Its own session, as the owner's spawn does (`start_new_session=True`): the shim
+            // never signals a process of its own session (SECURITY.md).
+            rustix::process::setsid().map_err(std::io::Error::from)?;
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
                 .map_err(std::io::Error::from)
         });

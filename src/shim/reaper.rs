@@ -1,24 +1,144 @@
-//! Ending a worker's processes: every member of its tree, and of its session and process group
-//! when it leads them (a child that daemonized by a double fork leaves the tree but not those).
-//! Each member is identified by pid and start time when collected, and re-verified before each
-//! signal, so a pid reused meanwhile is never signalled. Knows nothing of SQL or HTTP.
+//! Ending a run's processes: the worker's tree, the session and process group it leads (a
+//! child that daemonized by a double fork leaves the tree but not those), and every process of
+//! the board owner's uid whose environment names the run (one that escaped both). Knows
+//! nothing of SQL or HTTP.
+//!
+//! Who may be signalled ([`Policy`], SECURITY.md): only processes whose real uid owns the board
+//! file; never the shim, its ancestors, a process in the shim's session or process group, pid
+//! 1 of any pid namespace, or a kernel thread. Every member is checked before any signal; one
+//! refusal and nothing is signalled.
+//!
+//! Which process: each member is held by a pidfd opened before it is looked at, so a check
+//! and its signal cannot be split by pid reuse (a pidfd names one process, never its pid's
+//! next owner); the worker must still have the start ticks its verdict was made on. Members
+//! that appear during the grace period (a child forked from a SIGTERM handler, say) are
+//! collected again, checked by the same rules and SIGKILLed, and reported as `appeared`.
 
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use procfs::process::Process;
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+
+use crate::marks::{self, Marks, WantMarks};
 
 /// How often the members are looked at while waiting for them to end.
 const POLL: Duration = Duration::from_millis(20);
 /// How long SIGKILLed members get to disappear.
-const KILL_WAIT: Duration = Duration::from_secs(2);
+pub const KILL_WAIT: Duration = Duration::from_secs(2);
+/// Rounds of collecting what appeared and SIGKILLing it (a fork storm must end).
+const KILL_ROUNDS: usize = 5;
 
-/// A process to end, as it was when collected.
+/// Who may be signalled: the board owner's processes, and nothing of the shim's own.
 #[derive(Debug, Clone)]
+pub struct Policy {
+    /// The uid that owns the board file.
+    pub owner_uid: u32,
+    /// The shim's pid, then its ancestors.
+    lineage: Vec<i32>,
+    session: i32,
+    pgrp: i32,
+}
+
+impl Policy {
+    /// The rules for the board at `board` (its owner is read from the file), for this process.
+    pub fn for_board(board: &Path) -> std::io::Result<Policy> {
+        let owner_uid = std::fs::metadata(board)?.uid();
+        let me = i32::try_from(std::process::id()).unwrap_or(0);
+        let mut lineage = vec![me];
+        let mut at = me;
+        // Up to pid 1 (or the namespace's root, whose parent is 0).
+        while let Some(m) = marks::read(at, WantMarks::default()) {
+            if m.ppid < 1 || lineage.contains(&m.ppid) {
+                break;
+            }
+            lineage.push(m.ppid);
+            at = m.ppid;
+        }
+        let own = marks::read(me, WantMarks::default());
+        Ok(Policy {
+            owner_uid,
+            lineage,
+            session: own.as_ref().map_or(0, |m| m.session),
+            pgrp: own.as_ref().map_or(0, |m| m.pgrp),
+        })
+    }
+
+    /// Why `m` must not be signalled, or `None` when it may be. `m` must have been read with
+    /// `status`.
+    pub fn refusal(&self, m: &Marks) -> Option<String> {
+        if m.kernel_thread {
+            return Some("a kernel thread".into());
+        }
+        if m.namespace_init != Some(false) {
+            return Some(match m.namespace_init {
+                Some(true) => "pid 1 of a pid namespace (an init)".into(),
+                _ => "not known not to be a namespace's init (its status is unreadable)".into(),
+            });
+        }
+        if self.lineage.first() == Some(&m.pid) {
+            return Some("the shim itself".into());
+        }
+        if self.lineage.contains(&m.pid) {
+            return Some("an ancestor of the shim".into());
+        }
+        if m.session == self.session {
+            return Some("in the shim's own session".into());
+        }
+        if m.pgrp == self.pgrp {
+            return Some("in the shim's own process group".into());
+        }
+        match m.ruid {
+            Some(uid) if uid == self.owner_uid => None,
+            Some(uid) => Some(format!(
+                "real uid {uid}, not the board owner's ({})",
+                self.owner_uid
+            )),
+            None => Some("its real uid could not be read".into()),
+        }
+    }
+}
+
+/// The run, as its processes' environments name it.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    pub run_id: i64,
+    /// The board file (compared as a file, however the environment spells it).
+    pub board: PathBuf,
+}
+
+/// A process to end, held by its pidfd.
+#[derive(Debug)]
 pub struct Member {
     pub pid: i32,
     pub start_ticks: u64,
     pub cmdline: Vec<String>,
+    /// Collected after the grace period.
+    pub appeared: bool,
+    pidfd: OwnedFd,
+}
+
+/// A process that must not be signalled, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub pid: i32,
+    pub cmdline: Vec<String>,
+    pub reason: String,
+}
+
+/// What [`collect`] found.
+#[derive(Debug)]
+pub enum Collected {
+    /// The worker is no longer the process the verdict was on (it ended; its pid may be
+    /// another's now): nothing to signal.
+    Gone,
+    /// Some members must not be signalled: nothing is.
+    Refused(Vec<Refused>),
+    Members(Vec<Member>),
 }
 
 /// What happened to one member.
@@ -27,120 +147,294 @@ pub struct Outcome {
     pub pid: i32,
     pub cmdline: Vec<String>,
     pub signals: Vec<&'static str>,
-    /// `exited` (after SIGTERM), `killed` (after SIGKILL), `gone` (before any signal, or its
-    /// pid now another process's), `survived` (still there after SIGKILL, or not ours to
-    /// signal: another user's process).
+    /// `exited` (after SIGTERM), `killed` (after SIGKILL), `gone` (before any signal),
+    /// `survived` (still there after SIGKILL, or the signal was refused: `refused` says why).
     pub outcome: &'static str,
+    pub appeared: bool,
+    pub refused: Option<String>,
 }
 
-/// The state letter and start ticks of `pid`, or `None` when it is gone.
-fn identity(pid: i32) -> Option<(char, u64)> {
-    let stat = Process::new(pid).and_then(|p| p.stat()).ok()?;
-    Some((stat.state, stat.starttime))
+fn cmdline(pid: i32) -> Vec<String> {
+    Process::new(pid)
+        .and_then(|p| p.cmdline())
+        .unwrap_or_default()
 }
 
-/// Still the member it was, and not ended (a zombie has ended: it only awaits its parent).
-fn is_running(m: &Member) -> bool {
-    matches!(identity(m.pid), Some((state, start)) if start == m.start_ticks && state != 'Z' && state != 'X')
+/// Hold `pid` by a pidfd, then look at it: the marks are of the process the pidfd names, or
+/// that process has ended (then signals through the pidfd reach nobody).
+fn hold(pid: i32) -> Option<(OwnedFd, Marks)> {
+    let fd = pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()?;
+    let m = marks::read(
+        pid,
+        WantMarks {
+            status: true,
+            ..WantMarks::default()
+        },
+    )?;
+    Some((fd, m))
 }
 
-/// The worker's processes: its tree (root first), then the other members of the session and
-/// process group it leads. Collected before any signal.
-pub fn collect(worker: i32) -> Vec<Member> {
-    let mut pids: Vec<i32> = crate::tree::members(worker).iter().map(|m| m.pid).collect();
-    let leads = Process::new(worker)
-        .and_then(|p| p.stat())
-        .map(|s| s.session == worker || s.pgrp == worker)
-        .unwrap_or(false);
-    if leads {
-        if let Ok(all) = procfs::process::all_processes() {
-            for process in all.flatten() {
-                if let Ok(stat) = process.stat() {
-                    if (stat.session == worker || stat.pgrp == worker) && !pids.contains(&stat.pid)
-                    {
-                        pids.push(stat.pid);
-                    }
-                }
-            }
+/// The pids that belong to the run besides `known`: children of `roots`' trees, members of
+/// the session and group `leader` leads, and processes of `owner_uid` whose environment names
+/// the run.
+fn candidates(roots: &[i32], leader: Option<i32>, run: &RunEnv, owner_uid: u32) -> Vec<i32> {
+    let mut pids: Vec<i32> = Vec::new();
+    let push = |pid: i32, pids: &mut Vec<i32>| {
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+    };
+    for root in roots {
+        for m in crate::tree::members(*root) {
+            push(m.pid, &mut pids);
         }
     }
-    pids.into_iter()
-        .filter_map(|pid| {
-            let process = Process::new(pid).ok()?;
-            let stat = process.stat().ok()?;
-            Some(Member {
+    let board = std::fs::metadata(&run.board)
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+    let run_id = run.run_id.to_string();
+    let Ok(all) = procfs::process::all_processes() else {
+        return pids;
+    };
+    for process in all.flatten() {
+        let pid = process.pid();
+        if pids.contains(&pid) {
+            continue;
+        }
+        let Ok(stat) = process.stat() else { continue };
+        if leader.is_some_and(|l| stat.session == l || stat.pgrp == l) {
+            push(pid, &mut pids);
+            continue;
+        }
+        // Only the owner's processes' environments are read (SECURITY.md).
+        if process.uid().ok() != Some(owner_uid) {
+            continue;
+        }
+        let Some(env) = marks::read(
+            pid,
+            WantMarks {
+                environ: true,
+                ..WantMarks::default()
+            },
+        )
+        .and_then(|m| m.env) else {
+            continue;
+        };
+        let names_board = env
+            .board
+            .as_deref()
+            .and_then(|b| std::fs::metadata(b).ok())
+            .map(|m| (m.dev(), m.ino()));
+        if env.run_id.as_deref() == Some(run_id.as_str())
+            && names_board.is_some()
+            && names_board == board
+        {
+            push(pid, &mut pids);
+        }
+    }
+    pids
+}
+
+/// The run's processes, worker first, each held and checked. `worker_ticks`: the start ticks
+/// the verdict was made on.
+pub fn collect(worker: i32, worker_ticks: u64, run: &RunEnv, policy: &Policy) -> Collected {
+    let Some((fd, m)) = hold(worker) else {
+        return Collected::Gone;
+    };
+    if m.start_ticks != worker_ticks || matches!(m.state, 'Z' | 'X') {
+        return Collected::Gone;
+    }
+    let leader = (m.session == worker || m.pgrp == worker).then_some(worker);
+    let mut members = vec![Member {
+        pid: worker,
+        start_ticks: m.start_ticks,
+        cmdline: cmdline(worker),
+        appeared: false,
+        pidfd: fd,
+    }];
+    let mut refused = Vec::new();
+    if let Some(reason) = policy.refusal(&m) {
+        refused.push(Refused {
+            pid: worker,
+            cmdline: cmdline(worker),
+            reason,
+        });
+    }
+    for pid in candidates(&[worker], leader, run, policy.owner_uid) {
+        if pid == worker {
+            continue;
+        }
+        let Some((fd, m)) = hold(pid) else { continue };
+        if let Some(reason) = policy.refusal(&m) {
+            refused.push(Refused {
                 pid,
-                start_ticks: stat.starttime,
-                cmdline: process.cmdline().unwrap_or_default(),
-            })
-        })
-        .collect()
+                cmdline: cmdline(pid),
+                reason,
+            });
+            continue;
+        }
+        members.push(Member {
+            pid,
+            start_ticks: m.start_ticks,
+            cmdline: cmdline(pid),
+            appeared: false,
+            pidfd: fd,
+        });
+    }
+    if refused.is_empty() {
+        Collected::Members(members)
+    } else {
+        Collected::Refused(refused)
+    }
+}
+
+/// Still running: the pid has the member's start ticks and has not ended (a zombie has
+/// ended: it only awaits its parent). The signal itself goes through the pidfd.
+fn is_running(m: &Member) -> bool {
+    let ticks = Process::new(m.pid).and_then(|p| p.stat()).ok();
+    matches!(ticks, Some(s) if s.starttime == m.start_ticks && s.state != 'Z' && s.state != 'X')
 }
 
 /// What sending a signal to a member did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signalled {
     Delivered,
-    /// The member has ended (or its pid is another process's now): nothing sent.
+    /// The member has ended: nothing sent.
     Ended,
     /// Not permitted (another user's process): it goes on running.
     Refused,
 }
 
-/// Send `signal` to `m` if it is still the member it was.
 fn signal(m: &Member, signal: Signal) -> Signalled {
     if !is_running(m) {
         return Signalled::Ended;
     }
-    match Pid::from_raw(m.pid).map(|pid| kill_process(pid, signal)) {
-        Some(Ok(())) => Signalled::Delivered,
-        Some(Err(e)) if e == rustix::io::Errno::SRCH => Signalled::Ended,
-        _ => Signalled::Refused,
+    match pidfd_send_signal(&m.pidfd, signal) {
+        Ok(()) => Signalled::Delivered,
+        Err(e) if e == rustix::io::Errno::SRCH => Signalled::Ended,
+        Err(_) => Signalled::Refused,
     }
 }
 
-/// SIGTERM to every member, up to `grace` for them to end, SIGKILL to what remains, and a
-/// little more time for that. Blocks the calling thread while it waits.
-pub fn terminate(members: &[Member], grace: Duration) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = members
-        .iter()
-        .map(|m| Outcome {
-            pid: m.pid,
-            cmdline: m.cmdline.clone(),
-            signals: Vec::new(),
-            outcome: "gone",
-        })
-        .collect();
+/// SIGTERM to every member, up to `grace` for them to end (cut short when `stopping` is set:
+/// the shim is shutting down), then the members collected again, what appeared checked by
+/// `policy`, SIGKILL to what remains, and a little more time for that. Blocks the calling
+/// thread while it waits.
+pub fn terminate(
+    mut members: Vec<Member>,
+    grace: Duration,
+    run: &RunEnv,
+    policy: &Policy,
+    stopping: &AtomicBool,
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let outcome = |m: &Member| Outcome {
+        pid: m.pid,
+        cmdline: m.cmdline.clone(),
+        signals: Vec::new(),
+        outcome: "gone",
+        appeared: m.appeared,
+        refused: None,
+    };
+    outcomes.extend(members.iter().map(outcome));
     for (m, o) in members.iter().zip(outcomes.iter_mut()) {
         match signal(m, Signal::TERM) {
             Signalled::Delivered => o.signals.push("SIGTERM"),
             Signalled::Ended => {}
-            // Not ours to signal: it survives, and keeps the claim.
-            Signalled::Refused => o.outcome = "survived",
+            Signalled::Refused => {
+                o.outcome = "survived";
+                o.refused = Some("the kernel refused the signal".into());
+            }
         }
     }
-    wait_until_ended(members, Instant::now() + grace);
-    for (m, o) in members.iter().zip(outcomes.iter_mut()) {
-        if o.signals.is_empty() {
-            continue;
+    wait_until_ended(&members, Instant::now() + grace, Some(stopping));
+    let leader = members.first().map(|m| m.pid);
+    // One deadline for every round: the kill phase is bounded (the stop bound counts on it).
+    let kill_deadline = Instant::now() + KILL_WAIT;
+    for _ in 0..KILL_ROUNDS {
+        // What appeared: new children of members still running, new members of the session
+        // and group, new processes whose environment names the run.
+        let running: Vec<i32> = members
+            .iter()
+            .filter(|m| is_running(m))
+            .map(|m| m.pid)
+            .collect();
+        let known: HashSet<i32> = members
+            .iter()
+            .map(|m| m.pid)
+            .chain(outcomes.iter().map(|o| o.pid))
+            .collect();
+        let mut new = 0;
+        for pid in candidates(&running, leader, run, policy.owner_uid) {
+            if known.contains(&pid) {
+                continue;
+            }
+            let Some((fd, m)) = hold(pid) else { continue };
+            new += 1;
+            let member = Member {
+                pid,
+                start_ticks: m.start_ticks,
+                cmdline: cmdline(pid),
+                appeared: true,
+                pidfd: fd,
+            };
+            let mut o = outcome(&member);
+            if let Some(reason) = policy.refusal(&m) {
+                o.outcome = "survived";
+                o.refused = Some(reason);
+                outcomes.push(o);
+                continue;
+            }
+            outcomes.push(o);
+            members.push(member);
         }
-        match signal(m, Signal::KILL) {
-            Signalled::Delivered => o.signals.push("SIGKILL"),
-            Signalled::Ended => o.outcome = "exited",
-            Signalled::Refused => o.outcome = "survived",
+        let mut killed = 0;
+        for m in &members {
+            let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) else {
+                continue;
+            };
+            if o.refused.is_some() || o.signals.contains(&"SIGKILL") {
+                continue;
+            }
+            if o.signals.is_empty() && !m.appeared {
+                continue;
+            }
+            match signal(m, Signal::KILL) {
+                Signalled::Delivered => {
+                    o.signals.push("SIGKILL");
+                    killed += 1;
+                }
+                Signalled::Ended if !o.signals.is_empty() => o.outcome = "exited",
+                Signalled::Ended => {}
+                Signalled::Refused => {
+                    o.outcome = "survived";
+                    o.refused = Some("the kernel refused the signal".into());
+                }
+            }
+        }
+        if new == 0 && killed == 0 {
+            break;
+        }
+        wait_until_ended(&members, kill_deadline, None);
+        if Instant::now() >= kill_deadline {
+            break;
         }
     }
-    wait_until_ended(members, Instant::now() + KILL_WAIT);
-    for (m, o) in members.iter().zip(outcomes.iter_mut()) {
-        if o.signals.len() == 2 {
-            o.outcome = if is_running(m) { "survived" } else { "killed" };
+    for m in &members {
+        if let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) {
+            if o.signals.contains(&"SIGKILL") {
+                o.outcome = if is_running(m) { "survived" } else { "killed" };
+            }
         }
     }
     outcomes
 }
 
-fn wait_until_ended(members: &[Member], deadline: Instant) {
+fn wait_until_ended(members: &[Member], deadline: Instant, stopping: Option<&AtomicBool>) {
     while members.iter().any(is_running) && Instant::now() < deadline {
+        if stopping.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return;
+        }
         std::thread::sleep(POLL);
     }
 }

@@ -87,6 +87,9 @@ struct State {
     header_timeout: Duration,
     /// Terminations under way, by board and run: a second one of a run at once is a 409.
     terminating: std::sync::Mutex<std::collections::HashSet<(std::path::PathBuf, i64)>>,
+    /// Set once the shim is stopping: a terminate's grace period ends at once, so its answer
+    /// is given within the stop bound.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
     answers: Arc<Semaphore>,
 }
@@ -109,6 +112,7 @@ pub async fn serve(
         list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
         run_readers: Arc::new(Semaphore::new(RUN_READERS)),
         terminating: std::sync::Mutex::new(std::collections::HashSet::new()),
+        stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         header_timeout: options.header_timeout,
         answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
     });
@@ -161,6 +165,9 @@ pub async fn serve(
         });
     }
     drop(listener);
+    state
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
 }
@@ -305,7 +312,10 @@ async fn terminate(
     }
     let db = state.pools.get(&path);
     let budget = db.busy_timeout();
-    let task = tokio::task::spawn_blocking(move || super::terminate::run(&db, id, &ask, budget));
+    let stopping = Arc::clone(&state.stopping);
+    let task = tokio::task::spawn_blocking(move || {
+        super::terminate::run(&db, id, &ask, budget, &stopping)
+    });
     let result = task.await.unwrap_or_else(|_| {
         Err(ApiError::new(
             500,

@@ -3,15 +3,19 @@
 //!
 //! 1. The run and the verdict on its worker (`sql/route_terminate_read.sql`): 404, 409 when it
 //!    ended or its task is no longer running.
-//! 2. Only a worker whose identity holds (`verified`, or `started with the run`) is signalled:
-//!    its whole tree and the session and process group it leads (`reaper`), SIGTERM, the grace
-//!    period, SIGKILL. A worker that survives keeps its claim (409, listing what survived).
+//! 2. Only a worker whose identity holds (`signalable`: `verified` by its fingerprint, or by
+//!    the owner's `spawn marks`) is signalled, and only the process the verdict was made on
+//!    (its start ticks): its whole tree, the session and process group it leads and the
+//!    processes whose environment names the run (`reaper`), each checked by the signal rules
+//!    first (a refusal is a 409 and nothing is done), SIGTERM, the grace period, what appeared
+//!    meanwhile, SIGKILL. A worker that survives keeps its claim (409, listing what survived).
 //!    An unverified worker, or another host's, is not signalled and keeps its claim (409); a
 //!    gone worker (no pid, process not found, pid reused) is not signalled and is reclaimed.
 //! 3. The reclaim in one `BEGIN IMMEDIATE` transaction with a compare-and-swap on the claim
-//!    read in 1 (`sql/reclaim_*.sql`). A write lock is tried (and released) before any signal,
+//!    and the task's current run read in 1 (`sql/reclaim_*.sql`), every row count checked. A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::ValueRef;
@@ -85,11 +89,16 @@ struct Found {
     worker_pid: Option<i64>,
     alive: Option<i64>,
     reason: Option<String>,
-    /// The verdict allows a signal (`signalable` in the query).
+    identity: Option<String>,
+    evidence: Option<String>,
+    /// The verdict allows a signal (`signalable` in run_verdicts).
     signalable: bool,
+    /// The start ticks of the process the verdict was made on.
+    start_ticks: Option<i64>,
     worker_host: Option<String>,
     claim_lock: Option<String>,
     task_status: Option<String>,
+    current_run_id: Option<i64>,
 }
 
 fn now() -> i64 {
@@ -98,8 +107,31 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// How long the reclaim waits for the write lock once the shim is stopping: what is left of
+/// the stop bound after the SIGKILL wait (docs/http.md).
+const STOPPING_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn as_json(o: &reaper::Outcome) -> Value {
+    let mut v =
+        json!({"pid": o.pid, "cmdline": o.cmdline, "signals": o.signals, "outcome": o.outcome});
+    if o.appeared {
+        v["appeared"] = json!(true);
+    }
+    if let Some(r) = &o.refused {
+        v["refused"] = json!(r);
+    }
+    v
+}
+
 /// Do it (on a blocking thread: it waits for the worker to end). The answer's body.
-pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, ApiError> {
+/// `stopping` is set when the shim is shutting down: the grace period ends at once.
+pub fn run(
+    db: &Db,
+    id: i64,
+    ask: &Ask,
+    budget: Duration,
+    stopping: &AtomicBool,
+) -> Result<Vec<u8>, ApiError> {
     let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     if found.ended {
@@ -107,6 +139,9 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
     }
     if found.task_status.as_deref() != Some("running") {
         return Err(not_reclaimable(id, &found.task_id));
+    }
+    if found.current_run_id.is_some_and(|r| r != id) {
+        return Err(claimed_again(id, &found.task_id));
     }
     let signalled = found.signalable;
     if !signalled {
@@ -123,14 +158,51 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
             return Err(ApiError::new(
                 409,
                 format!(
-                    "run {id}: the worker's identity is unverified (no fingerprint to check its \
-                     pid against); it is not signalled and keeps its claim"
+                    "run {id}: the worker's identity is unverified (identity: {}; evidence: {}): \
+                     only a fingerprint or the owner's spawn environment proves a pid is the \
+                     run's worker; it is not signalled and keeps its claim",
+                    found.identity.as_deref().unwrap_or("none"),
+                    found.evidence.as_deref().unwrap_or("none"),
                 ),
             ));
         }
     }
-    // A write lock now (released at once): a busy board answers 503 before any signal.
     let err = |e: rusqlite::Error| db_error(db.path(), &e);
+    let policy = reaper::Policy::for_board(db.path())
+        .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
+    let run_env = reaper::RunEnv {
+        run_id: id,
+        board: db.path().to_path_buf(),
+    };
+    // Who would be signalled, checked before anything is: a refusal changes nothing.
+    let members = match (signalled, found.worker_pid, found.start_ticks) {
+        (true, Some(pid), Some(ticks)) => {
+            let pid = i32::try_from(pid).unwrap_or(0);
+            let ticks = u64::try_from(ticks).unwrap_or(0);
+            match reaper::collect(pid, ticks, &run_env, &policy) {
+                reaper::Collected::Gone => Vec::new(),
+                reaper::Collected::Members(m) => m,
+                reaper::Collected::Refused(refused) => {
+                    let first = &refused[0];
+                    let mut e = ApiError::new(
+                        409,
+                        format!(
+                            "run {id}: not signalled: pid {} is {}; nothing was signalled or \
+                             written",
+                            first.pid, first.reason
+                        ),
+                    );
+                    e.extra = Some(json!({"processes": refused.iter().map(|r| json!({
+                        "pid": r.pid, "cmdline": r.cmdline, "signals": [], "outcome": "refused",
+                        "refused": r.reason,
+                    })).collect::<Vec<_>>()}));
+                    return Err(e);
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    // A write lock now (released at once): a busy board answers 503 before any signal.
     let mut writer = db.open_writer(budget)?;
     writer
         .conn
@@ -138,19 +210,14 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         .map_err(err)?
         .rollback()
         .map_err(err)?;
-    let outcomes = match (signalled, found.worker_pid) {
-        (true, Some(pid)) => {
-            let pid = i32::try_from(pid).unwrap_or(0);
-            reaper::terminate(&reaper::collect(pid), ask.grace)
-        }
-        _ => Vec::new(),
-    };
-    let processes: Vec<Value> = outcomes
-        .iter()
-        .map(|o| {
-            json!({"pid": o.pid, "cmdline": o.cmdline, "signals": o.signals, "outcome": o.outcome})
-        })
-        .collect();
+    if stopping.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            503,
+            format!("run {id}: the shim is stopping; nothing was signalled or written"),
+        ));
+    }
+    let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
+    let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
     let survivors: Vec<i32> = outcomes
         .iter()
         .filter(|o| o.outcome == "survived")
@@ -160,12 +227,18 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         let mut e = ApiError::new(
             409,
             format!(
-                "run {id}: processes {survivors:?} survived SIGKILL; the claim is kept (releasing \
-                 it would start a second worker beside them)"
+                "run {id}: processes {survivors:?} survived (SIGKILL, or the signal was \
+                 refused); the claim is kept (releasing it would start a second worker beside \
+                 them)"
             ),
         );
         e.extra = Some(json!({ "processes": processes }));
         return Err(e);
+    }
+    if stopping.load(Ordering::Relaxed) {
+        // Within the stop bound: the lock is waited for briefly, and if it is not had, nothing
+        // is written (the answer says so).
+        let _ = writer.conn.busy_timeout(STOPPING_LOCK_WAIT.min(budget));
     }
     let reason = ask.reason.clone();
     let error = format!(
@@ -178,27 +251,36 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         "prev_lock": found.claim_lock,
         "retry_status": "ready",
         "worker_verdict": found.reason.as_deref().unwrap_or("alive"),
+        "worker_evidence": found.evidence,
         "signalled": outcomes.iter().filter(|o| !o.signals.is_empty()).map(|o| o.pid).collect::<Vec<_>>(),
     });
     let tx = writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
-    let swapped = tx
-        .execute(RECLAIM_TASK_SQL, params![found.task_id, found.claim_lock])
-        .map_err(err)?;
-    if swapped != 1 {
+    // Every statement must change exactly one row, or nothing is written: the task may have
+    // been claimed again meanwhile (the owner's lock names the dispatcher, the same for each
+    // of its claims, so the run id is compared too).
+    let changed = [
+        tx.execute(
+            RECLAIM_TASK_SQL,
+            params![found.task_id, found.claim_lock, found.current_run_id],
+        )
+        .map_err(err)?,
+        tx.execute(RECLAIM_RUN_SQL, params![id, now(), error])
+            .map_err(err)?,
+        tx.execute(
+            RECLAIM_EVENT_SQL,
+            params![found.task_id, id, payload.to_string(), now()],
+        )
+        .map_err(err)?,
+    ];
+    if changed != [1, 1, 1] {
         let _ = tx.rollback();
-        return Err(not_reclaimable(id, &found.task_id));
+        let mut e = claimed_again(id, &found.task_id);
+        e.extra = Some(json!({ "processes": processes }));
+        return Err(e);
     }
-    let at = now();
-    tx.execute(RECLAIM_RUN_SQL, params![id, at, error])
-        .map_err(err)?;
-    tx.execute(
-        RECLAIM_EVENT_SQL,
-        params![found.task_id, id, payload.to_string(), at],
-    )
-    .map_err(err)?;
     tx.commit().map_err(err)?;
     let body = json!({
         "ok": true,
@@ -206,6 +288,7 @@ pub fn run(db: &Db, id: i64, ask: &Ask, budget: Duration) -> Result<Vec<u8>, Api
         "task_id": found.task_id,
         "reason": ask.reason,
         "worker": found.reason.as_deref().unwrap_or("alive"),
+        "evidence": found.evidence,
         "processes": processes,
     });
     Ok(body.to_string().into_bytes())
@@ -215,6 +298,16 @@ fn not_reclaimable(id: i64, task: &str) -> ApiError {
     ApiError::new(
         409,
         format!("cannot terminate run {id}: task {task} is no longer in a reclaimable state"),
+    )
+}
+
+fn claimed_again(id: i64, task: &str) -> ApiError {
+    ApiError::new(
+        409,
+        format!(
+            "cannot terminate run {id}: task {task} was claimed again (it is no longer this \
+             run's); nothing was written"
+        ),
     )
 }
 
@@ -232,10 +325,17 @@ fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {
             },
             alive: r.get("alive")?,
             reason: r.get("reason")?,
+            identity: r.get("identity")?,
+            evidence: r.get("evidence")?,
             signalable: r.get("signalable")?,
+            start_ticks: r.get("start_ticks")?,
             worker_host: r.get("worker_host")?,
             claim_lock: r.get("claim_lock")?,
             task_status: r.get("task_status")?,
+            current_run_id: match r.get_ref("current_run_id")? {
+                ValueRef::Integer(i) => Some(i),
+                _ => None,
+            },
         })
     })
     .optional()

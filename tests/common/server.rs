@@ -96,6 +96,21 @@ impl Server {
         http_request(&self.addr, "GET", path, &[])
     }
 
+    /// `POST path` with a JSON `body`, and the token as a Bearer when given.
+    pub fn post(&self, path: &str, body: &str, token: Option<&str>) -> HttpResponse {
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(t) = token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.push_str(body);
+        super::http::http_raw(&self.addr, head.as_bytes())
+    }
+
     pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.get(path);
         (r.status, r.json())
