@@ -192,3 +192,70 @@ fn a_pinned_file_is_served_after_the_parameter_is_checked() {
     );
     assert_eq!(task_of(&s, "?board=../x").0, 400);
 }
+
+// ---- kanban/current: read without blocking, not following links, a few bytes ----------
+
+/// Bytes the process `pid` has read so far (`rchar`: every read and pread, files and sockets).
+fn bytes_read(pid: i64) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_huge_current_file_is_read_no_further_than_a_slug() {
+    let dir = temp_dir("boards-huge-current");
+    let root = dir.path().to_path_buf();
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    // 300 MiB, sparse: "ops" and then NULs, which the owner does not strip (not a slug).
+    let current = std::fs::File::create(root.join("kanban/current")).unwrap();
+    std::io::Write::write_all(&mut &current, b"ops\n").unwrap();
+    current.set_len(300 << 20).unwrap();
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    let before = bytes_read(s.pid());
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    let read = bytes_read(s.pid()) - before;
+    assert!(read < 1 << 20, "one request read {read} bytes");
+}
+
+#[test]
+fn a_fifo_at_current_blocks_nothing() {
+    let dir = temp_dir("boards-fifo-current");
+    let root = dir.path().to_path_buf();
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    run_ok(Command::new("mkfifo").arg(root.join("kanban/current")));
+    // More requests than reader threads: none may keep one.
+    for _ in 0..=kanban_workers::shim::server::READERS {
+        assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    }
+    assert_eq!(task_of(&s, "?board=default"), (200, json!("t_default")));
+    assert_eq!(task_of(&s, "?board=ops"), (200, json!("t_ops")));
+    // Nor does it hold up the start, which finds the active board too.
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+}
+
+#[test]
+fn a_link_at_current_is_not_followed() {
+    let dir = temp_dir("boards-link-current");
+    let root = dir.path().join("root");
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "ops\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("kanban/current")).unwrap();
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    // The same file, not a link: followed as the owner does.
+    std::fs::remove_file(root.join("kanban/current")).unwrap();
+    std::fs::copy(&elsewhere, root.join("kanban/current")).unwrap();
+    assert_eq!(task_of(&s, ""), (200, json!("t_ops")));
+}

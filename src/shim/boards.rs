@@ -7,12 +7,15 @@
 //!   `$HERMES_HOME` itself otherwise (Docker and custom deployments).
 //! - The `default` board is `<root>/kanban.db`; any other `<root>/kanban/boards/<slug>/kanban.db`.
 //! - Without `?board=` (or with an empty one): the active board, `$HERMES_KANBAN_BOARD`, else the
-//!   slug in `<root>/kanban/current` when that board exists, else `default`.
+//!   slug in `<root>/kanban/current` when that board exists, else `default`. That file is read
+//!   only when it is a regular file (not a link, never a FIFO), and never past a few hundred
+//!   bytes (see [`read_current`]).
 //! - `?board=` is checked first, always: a slug is trimmed and lower-cased, then must match
 //!   `^[a-z0-9][a-z0-9_-]{0,63}$` (400 otherwise); a board other than `default` must have its
 //!   folder (404 otherwise). Then `$HERMES_KANBAN_DB` (or `--db`) pins the file: `--db` serves
 //!   exactly that one file, so a `?board=` naming another board is a 404.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::ApiError;
@@ -93,7 +96,7 @@ impl Boards {
         let current = self
             .root
             .as_ref()
-            .and_then(|r| std::fs::read_to_string(r.join("kanban").join("current")).ok())
+            .and_then(|r| read_current(&r.join("kanban").join("current")))
             .and_then(|text| slug(&text).ok());
         match current {
             Some(s) if s == "default" || self.board_dir(&s).is_some_and(|d| d.is_dir()) => s,
@@ -112,6 +115,34 @@ impl Boards {
             Some(self.board_dir(slug)?.join("kanban.db"))
         }
     }
+}
+
+/// The most of `kanban/current` read. A slug is at most 64 bytes; a longer file is not a slug.
+pub const CURRENT_MAX_BYTES: usize = 256;
+
+/// The text of `kanban/current` at `path`, when it is a regular file of at most
+/// [`CURRENT_MAX_BYTES`] (`None`, so `default`, otherwise: the answer the owner reaches for
+/// anything longer, which is no slug either). It is read on every request that names no
+/// board, so: opened without blocking (a FIFO there would hold the thread until a writer
+/// came) and without following a link (it would lead the shim, as root perhaps, to read or
+/// block on whatever file the board's writer points it at), then checked for what was opened,
+/// and never read past the limit (a 300 MiB file was read whole, every request).
+fn read_current(path: &Path) -> Option<String> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY;
+    let file =
+        std::fs::File::from(rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty()).ok()?);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::with_capacity(CURRENT_MAX_BYTES + 1);
+    file.take(CURRENT_MAX_BYTES as u64 + 1)
+        .read_to_end(&mut text)
+        .ok()?;
+    if text.len() > CURRENT_MAX_BYTES {
+        return None;
+    }
+    String::from_utf8(text).ok()
 }
 
 /// The kanban root (see the module's notes); `None` without `$HERMES_KANBAN_HOME`,
@@ -206,6 +237,26 @@ mod tests {
             root(&[home, ("HERMES_KANBAN_HOME", " ")]),
             Some("/home/u/.hermes".into())
         );
+    }
+
+    #[test]
+    fn current_is_read_when_small_regular_and_not_a_link() {
+        let dir = std::env::temp_dir().join(format!("kw-current-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("current");
+        let at_most = format!("ops{}", " ".repeat(CURRENT_MAX_BYTES - 3));
+        std::fs::write(&path, &at_most).unwrap();
+        assert_eq!(read_current(&path), Some(at_most.clone()));
+        std::fs::write(&path, format!("{at_most} ")).unwrap();
+        assert_eq!(read_current(&path), None, "one byte past the limit");
+        let link = dir.join("link");
+        std::fs::write(&path, "ops").unwrap();
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert_eq!(read_current(&link), None);
+        assert_eq!(read_current(&dir), None, "a folder");
+        assert_eq!(read_current(&dir.join("missing")), None);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
