@@ -14,6 +14,16 @@
 //!   `^[a-z0-9][a-z0-9_-]{0,63}$` (400 otherwise); a board other than `default` must have its
 //!   folder (404 otherwise). Then `$HERMES_KANBAN_DB` (or `--db`) pins the file: `--db` serves
 //!   exactly that one file, so a `?board=` naming another board is a 404.
+//! - A board found under the root stays inside what the root's owner can read alone: its
+//!   folder and its file must resolve (links followed) to places under the real root, and be
+//!   owned by the root's owner. Otherwise the board is answered exactly as a missing one (a
+//!   folder: 404 `board '<slug>' does not exist`; a file: 503 `board <path> does not exist`),
+//!   so the answer never tells whether the file is there. A link out of the root, into another
+//!   user's private folder, would otherwise have a root shim serve that user's rows to anyone on
+//!   loopback, and terminate write to it and signal that user's processes. A file the operator
+//!   names (`--db`, `$HERMES_KANBAN_DB`) is the operator's choice and is not checked: the
+//!   board's writer cannot set either. Only `stat`s and `realpath`: no descriptor of a board is
+//!   opened (or closed) here (see `board_file`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -56,7 +66,7 @@ impl Boards {
         }
         let slug = match asked {
             Some(slug) => {
-                if slug != "default" && !self.board_dir(&slug).is_some_and(|d| d.is_dir()) {
+                if !self.exists(&slug) {
                     return Err(no_such_board(&slug));
                 }
                 slug
@@ -66,8 +76,26 @@ impl Boards {
         if let Some(pinned) = &self.pinned {
             return Ok(pinned.clone());
         }
-        self.file_of(&slug)
-            .ok_or_else(|| ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME"))
+        let file = self.file_of(&slug).ok_or_else(|| {
+            ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME")
+        })?;
+        // Missing and refused, one answer: the one a missing board file gets from the pool.
+        self.owners(&file)
+            .ok_or_else(|| super::db::unavailable(&file, super::board_file::DOES_NOT_EXIST))
+    }
+
+    /// The real path of `path`, a board's file or folder under the root, when it is the
+    /// root owner's: it exists, resolves (links followed) to a place under the real root, and
+    /// it and the folder it resolves into are owned by the root's owner. `None` otherwise.
+    pub fn owners(&self, path: &Path) -> Option<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::canonicalize(self.root.as_ref()?).ok()?;
+        let owner = std::fs::metadata(&root).ok()?.uid();
+        let real = std::fs::canonicalize(path).ok()?;
+        let folder = real.parent()?;
+        let inside = real.starts_with(&root) && real != root;
+        let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.uid() == owner);
+        (inside && owned(&real) && owned(folder)).then_some(real)
     }
 
     /// The slug a request's `?board=` names (`None`: none, or empty), checked (400) without
@@ -99,9 +127,19 @@ impl Boards {
             .and_then(|r| read_current(&r.join("kanban").join("current")))
             .and_then(|text| slug(&text).ok());
         match current {
-            Some(s) if s == "default" || self.board_dir(&s).is_some_and(|d| d.is_dir()) => s,
+            Some(s) if self.exists(&s) => s,
             _ => "default".to_owned(),
         }
+    }
+
+    /// `default` always exists; another board when its folder is a folder of the root's
+    /// owner (see the module's notes).
+    fn exists(&self, slug: &str) -> bool {
+        slug == "default"
+            || self
+                .board_dir(slug)
+                .and_then(|d| self.owners(&d))
+                .is_some_and(|d| d.is_dir())
     }
 
     fn board_dir(&self, slug: &str) -> Option<PathBuf> {

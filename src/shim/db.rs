@@ -227,7 +227,8 @@ pub fn busy(who: &str, waiting: &str, budget: Duration) -> ApiError {
     )
 }
 
-fn unavailable(path: &Path, what: &str) -> ApiError {
+/// The 503 of a board that cannot be read: `board <path> <what>`.
+pub fn unavailable(path: &Path, what: &str) -> ApiError {
     ApiError::new(503, format!("board {} {what}", path.display()))
 }
 
