@@ -24,6 +24,8 @@
 //!   names (`--db`, `$HERMES_KANBAN_DB`) is the operator's choice and is not checked: the
 //!   board's writer cannot set either. Only `stat`s and `realpath`: no descriptor of a board is
 //!   opened (or closed) here (see `board_file`).
+//! - The file a request gets is the board's real path (an operator-named file's too, once it
+//!   exists), which the pool opens without following links (see `db`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -60,7 +62,7 @@ impl Boards {
         let asked = Boards::asked(board)?;
         if let Some(only) = &self.only {
             return match asked.as_deref() {
-                None | Some("default") => Ok(only.clone()),
+                None | Some("default") => Ok(real(only)),
                 Some(other) => Err(no_such_board(other)),
             };
         }
@@ -74,7 +76,7 @@ impl Boards {
             None => self.active_slug(),
         };
         if let Some(pinned) = &self.pinned {
-            return Ok(pinned.clone());
+            return Ok(real(pinned));
         }
         let file = self.file_of(&slug).ok_or_else(|| {
             ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME")
@@ -230,6 +232,12 @@ pub fn slug(raw: &str) -> Result<String, ApiError> {
             ),
         ))
     }
+}
+
+/// The real path of a file the operator named (links followed: the operator's choice), which
+/// the pool opens without following links; the path as given while it does not resolve.
+fn real(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn no_such_board(slug: &str) -> ApiError {
