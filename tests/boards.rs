@@ -192,3 +192,268 @@ fn a_pinned_file_is_served_after_the_parameter_is_checked() {
     );
     assert_eq!(task_of(&s, "?board=../x").0, 400);
 }
+
+// ---- Boards stay inside what their owner can read ----------------------------------------
+
+/// A board holding one running run of `task` in another user's private folder `dir` (nobody's,
+/// mode 0700), the board file nobody's too. The connection returned keeps its WAL side files in
+/// place, so a root shim could read it (as it did before boards were checked).
+fn nobodys_board(dir: &Path, task: &str) -> (PathBuf, rusqlite::Connection) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("kanban.db");
+    let conn = create_board(&path);
+    insert_run(&conn, &RunSpec::new(task).pid(4242));
+    std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    (path, conn)
+}
+
+const NOBODY: u32 = 65534;
+
+/// What `board` answers on each read route.
+fn answers(server: &Server, board: &str) -> Vec<(u16, serde_json::Value)> {
+    ["/workers/active", "/runs/1", "/runs/1/inspect"]
+        .iter()
+        .map(|route| server.get_json(&format!("{route}?board={board}")))
+        .collect()
+}
+
+/// The answer for a board file that does not exist, as every route gives it.
+fn missing_file(path: &Path) -> Vec<(u16, serde_json::Value)> {
+    let detail = format!("board {} does not exist", path.display());
+    vec![(503, json!({ "detail": detail })); 3]
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_board_folder_linked_into_another_users_folder_is_refused_as_missing() {
+    require_root();
+    let dir = temp_dir("boards-linked-dir");
+    let root = dir.path().join("root");
+    board_at(&root.join("kanban.db"), "t_default");
+    let (_, _open) = nobodys_board(&dir.path().join("private"), "t_private");
+    let link = root.join("kanban/boards/evil");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("private"), &link).unwrap();
+    // The current board naming it: the active board falls back to default.
+    std::fs::write(root.join("kanban/current"), "evil").unwrap();
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    let refused = answers(&s, "evil");
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    std::fs::remove_file(&link).unwrap();
+    let missing = answers(&s, "evil");
+    assert_eq!(refused, missing, "a refused board answers as a missing one");
+    assert_eq!(
+        missing[0],
+        (404, json!({"detail": "board 'evil' does not exist"}))
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_board_file_linked_into_another_users_folder_is_refused_as_missing() {
+    require_root();
+    let dir = temp_dir("boards-linked-file");
+    let root = dir.path().join("root");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    std::fs::create_dir_all(root.join("kanban/boards/dev")).unwrap();
+    let (private, _open) = nobodys_board(&dir.path().join("private"), "t_private");
+    let default = root.join("kanban.db");
+    let dev = root.join("kanban/boards/dev/kanban.db");
+    let serve = || {
+        let board = PathBuf::from("ops");
+        serve_with(
+            &[
+                ("HERMES_KANBAN_HOME", &root),
+                ("HERMES_KANBAN_BOARD", &board),
+            ],
+            &[],
+        )
+    };
+    // Missing first, then linked: the same answers.
+    let s = serve();
+    let missing = (answers(&s, "default"), answers(&s, "dev"));
+    assert_eq!(missing, (missing_file(&default), missing_file(&dev)));
+    for file in [&default, &dev] {
+        std::os::unix::fs::symlink(&private, file).unwrap();
+    }
+    assert_eq!((answers(&s, "default"), answers(&s, "dev")), missing);
+    // A fresh shim (no pool open on the board yet) answers the same.
+    drop(s);
+    let s = serve();
+    assert_eq!((answers(&s, "default"), answers(&s, "dev")), missing);
+    assert_eq!(task_of(&s, ""), (200, json!("t_ops")));
+    // At start, with the default board linked: the same refusal as when it is missing.
+    let start_linked = start_on_default(&root);
+    std::fs::remove_file(&default).unwrap();
+    assert_eq!(start_linked, start_on_default(&root));
+}
+
+/// `serve` on the default board of `root`, which must refuse to start: its exit code and
+/// stderr. Fails the test if it starts serving instead.
+fn start_on_default(root: &Path) -> (Option<i32>, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+        .env_remove("HERMES_KANBAN_DB")
+        .env_remove("HERMES_KANBAN_BOARD")
+        .env("HERMES_KANBAN_HOME", root)
+        .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if !line.is_empty() {
+        let _ = child.kill();
+        panic!("it started: {line}");
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_board_of_another_owner_than_the_roots_is_refused_as_missing() {
+    require_root();
+    let dir = temp_dir("boards-owner");
+    let root = dir.path().join("root");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    // A folder of the root that is another user's, and a board file of another user in a
+    // folder of the root's owner.
+    let (_, _theirs) = nobodys_board(&root.join("kanban/boards/theirs"), "t_theirs");
+    let mine = root.join("kanban/boards/mine");
+    let (_, _mine) = nobodys_board(&mine, "t_mine");
+    std::os::unix::fs::chown(&mine, Some(0), Some(0)).unwrap();
+    let (default, _default) = nobodys_board(&root, "t_default");
+    std::os::unix::fs::chown(&root, Some(0), Some(0)).unwrap();
+    let board = PathBuf::from("ops");
+    let s = serve_with(
+        &[
+            ("HERMES_KANBAN_HOME", &root),
+            ("HERMES_KANBAN_BOARD", &board),
+        ],
+        &[],
+    );
+    let refused = (
+        answers(&s, "theirs"),
+        answers(&s, "mine"),
+        answers(&s, "default"),
+    );
+    std::fs::remove_dir_all(root.join("kanban/boards/theirs")).unwrap();
+    let mine_file = mine.join("kanban.db");
+    for file in [&mine_file, &default] {
+        std::fs::remove_file(file).unwrap();
+    }
+    let missing = (
+        answers(&s, "theirs"),
+        answers(&s, "mine"),
+        answers(&s, "default"),
+    );
+    assert_eq!(refused, missing);
+    assert_eq!(
+        missing.0[0],
+        (404, json!({"detail": "board 'theirs' does not exist"}))
+    );
+    assert_eq!(
+        (missing.1, missing.2),
+        (missing_file(&mine_file), missing_file(&default))
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_file_the_operator_names_is_served_wherever_it_is() {
+    require_root();
+    let dir = temp_dir("boards-named");
+    let root = dir.path().join("root");
+    board_at(&root.join("kanban.db"), "t_default");
+    let (_, _open) = nobodys_board(&dir.path().join("private"), "t_private");
+    let link = root.join("kanban/boards/evil");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("private"), &link).unwrap();
+    let named = link.join("kanban.db");
+    let s = serve_with(
+        &[("HERMES_KANBAN_HOME", &root)],
+        &["--db", named.to_str().unwrap()],
+    );
+    assert_eq!(task_of(&s, ""), (200, json!("t_private")));
+    let s = serve_with(
+        &[("HERMES_KANBAN_HOME", &root), ("HERMES_KANBAN_DB", &named)],
+        &[],
+    );
+    assert_eq!(task_of(&s, ""), (200, json!("t_private")));
+    assert_eq!(task_of(&s, "?board=default"), (200, json!("t_private")));
+}
+
+/// Bytes the process `pid` has read so far (`rchar`: every read and pread, files and sockets).
+fn bytes_read(pid: i64) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_huge_current_file_is_read_no_further_than_a_slug() {
+    let dir = temp_dir("boards-huge-current");
+    let root = dir.path().to_path_buf();
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    // 300 MiB, sparse: "ops" and then NULs, which the owner does not strip (not a slug).
+    let current = std::fs::File::create(root.join("kanban/current")).unwrap();
+    std::io::Write::write_all(&mut &current, b"ops\n").unwrap();
+    current.set_len(300 << 20).unwrap();
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    let before = bytes_read(s.pid());
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    let read = bytes_read(s.pid()) - before;
+    assert!(read < 1 << 20, "one request read {read} bytes");
+}
+
+#[test]
+fn a_fifo_at_current_blocks_nothing() {
+    let dir = temp_dir("boards-fifo-current");
+    let root = dir.path().to_path_buf();
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    run_ok(Command::new("mkfifo").arg(root.join("kanban/current")));
+    // More requests than reader threads: none may keep one.
+    for _ in 0..=kanban_workers::shim::server::READERS {
+        assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    }
+    assert_eq!(task_of(&s, "?board=default"), (200, json!("t_default")));
+    assert_eq!(task_of(&s, "?board=ops"), (200, json!("t_ops")));
+    // Nor does it hold up the start, which finds the active board too.
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+}
+
+#[test]
+fn a_link_at_current_is_not_followed() {
+    let dir = temp_dir("boards-link-current");
+    let root = dir.path().join("root");
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "ops\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("kanban/current")).unwrap();
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    // The same file, not a link: followed as the owner does.
+    std::fs::remove_file(root.join("kanban/current")).unwrap();
+    std::fs::copy(&elsewhere, root.join("kanban/current")).unwrap();
+    assert_eq!(task_of(&s, ""), (200, json!("t_ops")));
+}

@@ -108,3 +108,32 @@ fn board_pools_are_reused_and_the_least_recently_used_is_closed() {
         "board 1 closed, opened anew"
     );
 }
+
+/// The pool opens the path it was given (the real path a board resolved to) and nothing a
+/// link in it leads to: a link put in its place after the check (the board's writer can swap
+/// one in at any moment) is not followed by SQLite, for reads and for terminate's writer.
+#[test]
+fn a_link_in_the_boards_path_is_not_followed_by_sqlite() {
+    let board = board("nofollow");
+    let folder = board.dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    std::os::unix::fs::symlink(board.dir.path(), folder.join("up")).unwrap();
+    let deadline = || std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for linked in [
+        board.dir.path().join("link.db"),
+        folder.join("up/kanban.db"),
+    ] {
+        if linked.ends_with("link.db") {
+            std::os::unix::fs::symlink(&board.path, &linked).unwrap();
+        }
+        let db = Db::new(linked.clone());
+        let err = db
+            .with_conn(deadline(), |_| Ok(()))
+            .expect_err("a link followed");
+        assert_eq!(err.status, 503, "{}", err.detail);
+        assert!(err.detail.contains("cannot be opened"), "{}", err.detail);
+        assert!(db.open_writer(std::time::Duration::from_secs(1)).is_err());
+    }
+    let db = Db::new(board.path.clone());
+    assert!(db.with_conn(deadline(), |_| Ok(())).is_ok());
+}

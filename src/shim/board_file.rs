@@ -16,6 +16,10 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// What a missing board file is said to be; a board refused for leaving its owner's reach
+/// (`boards`) is said to be the same.
+pub const DOES_NOT_EXIST: &str = "does not exist";
+
 /// The identity of a board file: (device, inode).
 pub type FileId = (u64, u64);
 
@@ -29,7 +33,7 @@ pub fn id_of(path: &Path) -> Result<FileId, Unreadable> {
         Ok(m) if m.is_file() => Ok((m.dev(), m.ino())),
         Ok(_) => Err(not_regular()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(Unreadable("does not exist".to_owned()))
+            Err(Unreadable(DOES_NOT_EXIST.to_owned()))
         }
         Err(e) => Err(Unreadable(format!("cannot be read: {e}"))),
     }
@@ -49,7 +53,7 @@ pub fn check_before_open(path: &Path, unlocked: bool) -> Result<FileId, Unreadab
         .custom_flags(rustix::fs::OFlags::PATH.bits() as i32)
         .open(path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Unreadable("does not exist".to_owned()),
+            std::io::ErrorKind::NotFound => Unreadable(DOES_NOT_EXIST.to_owned()),
             _ => Unreadable(format!("cannot be opened: {e}")),
         })?;
     let meta = file

@@ -7,12 +7,27 @@
 //!   `$HERMES_HOME` itself otherwise (Docker and custom deployments).
 //! - The `default` board is `<root>/kanban.db`; any other `<root>/kanban/boards/<slug>/kanban.db`.
 //! - Without `?board=` (or with an empty one): the active board, `$HERMES_KANBAN_BOARD`, else the
-//!   slug in `<root>/kanban/current` when that board exists, else `default`.
+//!   slug in `<root>/kanban/current` when that board exists, else `default`. That file is read
+//!   only when it is a regular file (not a link, never a FIFO), and never past a few hundred
+//!   bytes (see [`read_current`]).
 //! - `?board=` is checked first, always: a slug is trimmed and lower-cased, then must match
 //!   `^[a-z0-9][a-z0-9_-]{0,63}$` (400 otherwise); a board other than `default` must have its
 //!   folder (404 otherwise). Then `$HERMES_KANBAN_DB` (or `--db`) pins the file: `--db` serves
 //!   exactly that one file, so a `?board=` naming another board is a 404.
+//! - A board found under the root stays inside what the root's owner can read alone: its
+//!   folder and its file must resolve (links followed) to places under the real root, and be
+//!   owned by the root's owner. Otherwise the board is answered exactly as a missing one (a
+//!   folder: 404 `board '<slug>' does not exist`; a file: 503 `board <path> does not exist`),
+//!   so the answer never tells whether the file is there. A link out of the root, into another
+//!   user's private folder, would otherwise have a root shim serve that user's rows to anyone on
+//!   loopback, and terminate write to it and signal that user's processes. A file the operator
+//!   names (`--db`, `$HERMES_KANBAN_DB`) is the operator's choice and is not checked: the
+//!   board's writer cannot set either. Only `stat`s and `realpath`: no descriptor of a board is
+//!   opened (or closed) here (see `board_file`).
+//! - The file a request gets is the board's real path (an operator-named file's too, once it
+//!   exists), which the pool opens without following links (see `db`).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::ApiError;
@@ -47,13 +62,13 @@ impl Boards {
         let asked = Boards::asked(board)?;
         if let Some(only) = &self.only {
             return match asked.as_deref() {
-                None | Some("default") => Ok(only.clone()),
+                None | Some("default") => Ok(real(only)),
                 Some(other) => Err(no_such_board(other)),
             };
         }
         let slug = match asked {
             Some(slug) => {
-                if slug != "default" && !self.board_dir(&slug).is_some_and(|d| d.is_dir()) {
+                if !self.exists(&slug) {
                     return Err(no_such_board(&slug));
                 }
                 slug
@@ -61,10 +76,28 @@ impl Boards {
             None => self.active_slug(),
         };
         if let Some(pinned) = &self.pinned {
-            return Ok(pinned.clone());
+            return Ok(real(pinned));
         }
-        self.file_of(&slug)
-            .ok_or_else(|| ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME"))
+        let file = self.file_of(&slug).ok_or_else(|| {
+            ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME")
+        })?;
+        // Missing and refused, one answer: the one a missing board file gets from the pool.
+        self.owners(&file)
+            .ok_or_else(|| super::db::unavailable(&file, super::board_file::DOES_NOT_EXIST))
+    }
+
+    /// The real path of `path`, a board's file or folder under the root, when it is the
+    /// root owner's: it exists, resolves (links followed) to a place under the real root, and
+    /// it and the folder it resolves into are owned by the root's owner. `None` otherwise.
+    pub fn owners(&self, path: &Path) -> Option<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::canonicalize(self.root.as_ref()?).ok()?;
+        let owner = std::fs::metadata(&root).ok()?.uid();
+        let real = std::fs::canonicalize(path).ok()?;
+        let folder = real.parent()?;
+        let inside = real.starts_with(&root) && real != root;
+        let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.uid() == owner);
+        (inside && owned(&real) && owned(folder)).then_some(real)
     }
 
     /// The slug a request's `?board=` names (`None`: none, or empty), checked (400) without
@@ -93,12 +126,22 @@ impl Boards {
         let current = self
             .root
             .as_ref()
-            .and_then(|r| std::fs::read_to_string(r.join("kanban").join("current")).ok())
+            .and_then(|r| read_current(&r.join("kanban").join("current")))
             .and_then(|text| slug(&text).ok());
         match current {
-            Some(s) if s == "default" || self.board_dir(&s).is_some_and(|d| d.is_dir()) => s,
+            Some(s) if self.exists(&s) => s,
             _ => "default".to_owned(),
         }
+    }
+
+    /// `default` always exists; another board when its folder is a folder of the root's
+    /// owner (see the module's notes).
+    fn exists(&self, slug: &str) -> bool {
+        slug == "default"
+            || self
+                .board_dir(slug)
+                .and_then(|d| self.owners(&d))
+                .is_some_and(|d| d.is_dir())
     }
 
     fn board_dir(&self, slug: &str) -> Option<PathBuf> {
@@ -112,6 +155,34 @@ impl Boards {
             Some(self.board_dir(slug)?.join("kanban.db"))
         }
     }
+}
+
+/// The most of `kanban/current` read. A slug is at most 64 bytes; a longer file is not a slug.
+pub const CURRENT_MAX_BYTES: usize = 256;
+
+/// The text of `kanban/current` at `path`, when it is a regular file of at most
+/// [`CURRENT_MAX_BYTES`] (`None`, so `default`, otherwise: the answer the owner reaches for
+/// anything longer, which is no slug either). It is read on every request that names no
+/// board, so: opened without blocking (a FIFO there would hold the thread until a writer
+/// came) and without following a link (it would lead the shim, as root perhaps, to read or
+/// block on whatever file the board's writer points it at), then checked for what was opened,
+/// and never read past the limit (a 300 MiB file was read whole, every request).
+fn read_current(path: &Path) -> Option<String> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY;
+    let file =
+        std::fs::File::from(rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty()).ok()?);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::with_capacity(CURRENT_MAX_BYTES + 1);
+    file.take(CURRENT_MAX_BYTES as u64 + 1)
+        .read_to_end(&mut text)
+        .ok()?;
+    if text.len() > CURRENT_MAX_BYTES {
+        return None;
+    }
+    String::from_utf8(text).ok()
 }
 
 /// The kanban root (see the module's notes); `None` without `$HERMES_KANBAN_HOME`,
@@ -163,6 +234,12 @@ pub fn slug(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The real path of a file the operator named (links followed: the operator's choice), which
+/// the pool opens without following links; the path as given while it does not resolve.
+fn real(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 fn no_such_board(slug: &str) -> ApiError {
     ApiError::new(404, format!("board '{slug}' does not exist"))
 }
@@ -206,6 +283,26 @@ mod tests {
             root(&[home, ("HERMES_KANBAN_HOME", " ")]),
             Some("/home/u/.hermes".into())
         );
+    }
+
+    #[test]
+    fn current_is_read_when_small_regular_and_not_a_link() {
+        let dir = std::env::temp_dir().join(format!("kw-current-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("current");
+        let at_most = format!("ops{}", " ".repeat(CURRENT_MAX_BYTES - 3));
+        std::fs::write(&path, &at_most).unwrap();
+        assert_eq!(read_current(&path), Some(at_most.clone()));
+        std::fs::write(&path, format!("{at_most} ")).unwrap();
+        assert_eq!(read_current(&path), None, "one byte past the limit");
+        let link = dir.join("link");
+        std::fs::write(&path, "ops").unwrap();
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert_eq!(read_current(&link), None);
+        assert_eq!(read_current(&dir), None, "a folder");
+        assert_eq!(read_current(&dir.join("missing")), None);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -261,7 +261,9 @@ pub fn resolve_board(
     ];
     let boards = super::boards::Boards::from_env(None, env);
     match boards.active_file() {
-        Some(p) if p.is_file() => Ok(p),
+        // A board refused for leaving its owner's reach is said not to exist, as a request
+        // is told (see `boards`).
+        Some(p) if boards.owners(&p).is_some_and(|real| real.is_file()) => Ok(p),
         Some(p) => {
             tried.push(format!("{} (does not exist)", p.display()));
             tried.push(

@@ -2,6 +2,10 @@
 //! pool. Called from blocking threads only (never on the async workers).
 //!
 //! - Opened with `SQLITE_OPEN_READ_ONLY`: the shim can never take a write lock on the board.
+//! - Opened with `SQLITE_OPEN_NOFOLLOW`, on the real path the board resolved to (`boards`):
+//!   a link swapped into that path after the board was checked (the board's writer can do it
+//!   at any moment) makes SQLite refuse the open instead of following it out of the owner's
+//!   reach. Terminate's writer too.
 //! - Before a connection is opened, the file is checked (`board_file`): a regular file, and not
 //!   one whose WAL side files this process would create as another user than the owner.
 //! - A busy timeout so a reader waits briefly instead of failing while a writer holds a lock
@@ -93,7 +97,9 @@ impl Db {
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
         board_file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
         conn.busy_timeout(budget)
@@ -190,7 +196,9 @@ impl Db {
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
         let file_id =
             board_file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
         conn.busy_timeout(self.busy_timeout)
@@ -227,7 +235,8 @@ pub fn busy(who: &str, waiting: &str, budget: Duration) -> ApiError {
     )
 }
 
-fn unavailable(path: &Path, what: &str) -> ApiError {
+/// The 503 of a board that cannot be read: `board <path> <what>`.
+pub fn unavailable(path: &Path, what: &str) -> ApiError {
     ApiError::new(503, format!("board {} {what}", path.display()))
 }
 
