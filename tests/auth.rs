@@ -121,7 +121,7 @@ fn beyond_loopback_a_token_is_required_to_start_and_on_every_route() {
         (vec!["--auth-reads"], "--token-file"),
         (
             vec!["--token-file", "/nonexistent/token"],
-            "cannot read the token file",
+            "the token file /nonexistent/token does not exist",
         ),
         (vec!["--token", TOKEN], "unknown argument"),
     ] {
@@ -164,4 +164,180 @@ fn beyond_loopback_a_token_is_required_to_start_and_on_every_route() {
         &[("Authorization", &format!("Bearer {TOKEN}"))],
     );
     assert_eq!(r.status, 200);
+}
+
+/// A request for run 1 with `token` as a bearer token.
+fn with_bearer(s: &Server, token: &str) -> HttpResponse {
+    http_request(
+        &s.addr,
+        "GET",
+        "/runs/1",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+}
+
+/// A server behind the token of `setup`, reads included.
+fn guarded(tag: &str) -> (Board, std::path::PathBuf, Server) {
+    let (board, token) = setup(tag);
+    let s = serve(
+        &board,
+        &["--token-file", token.to_str().unwrap(), "--auth-reads"],
+    );
+    assert_eq!(with_bearer(&s, TOKEN).status, 200);
+    (board, token, s)
+}
+
+/// The token file rewritten by rename (what editors and `install` do): the old token is
+/// refused and the new one accepted at once, without a restart.
+#[test]
+fn a_token_rewritten_by_rename_is_seen_without_a_restart() {
+    let (board, token, s) = guarded("auth-rename");
+    let fresh = board.dir.path().join("token.new");
+    std::fs::write(&fresh, "the-rotated-token\n").unwrap();
+    std::fs::rename(&fresh, &token).unwrap();
+    assert_eq!(with_bearer(&s, TOKEN).status, 401);
+    assert_eq!(with_bearer(&s, "the-rotated-token").status, 200);
+    // And back again: each rewrite counts, not only the first.
+    std::fs::write(&fresh, TOKEN).unwrap();
+    std::fs::rename(&fresh, &token).unwrap();
+    assert_eq!(with_bearer(&s, "the-rotated-token").status, 401);
+    assert_eq!(with_bearer(&s, TOKEN).status, 200);
+}
+
+/// The token file rewritten in place (same inode), with a token of the same length: seen too.
+#[test]
+fn a_token_rewritten_in_place_is_seen_without_a_restart() {
+    let (_board, token, s) = guarded("auth-in-place");
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&token).unwrap());
+    let same_length: String = TOKEN.chars().rev().collect();
+    for (old, new) in [(TOKEN, same_length.as_str()), (same_length.as_str(), TOKEN)] {
+        std::fs::write(&token, format!("{new}\n")).unwrap();
+        assert_eq!(with_bearer(&s, old).status, 401, "{old} still accepted");
+        assert_eq!(with_bearer(&s, new).status, 200, "{new} refused");
+    }
+    let after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&token).unwrap());
+    assert_eq!(ino, after, "the file was rewritten in place");
+}
+
+/// A deleted token file: every route that needs the token refuses, saying why (and never with
+/// the token); the reads open on loopback stay open.
+#[test]
+fn a_deleted_token_file_refuses_the_protected_routes_with_a_message() {
+    let (board, token, s) = guarded("auth-deleted");
+    let open = serve(&board, &["--token-file", token.to_str().unwrap()]);
+    std::fs::remove_file(&token).unwrap();
+    for r in [
+        with_bearer(&s, TOKEN),
+        http_request(&s.addr, "GET", "/metrics", &[]),
+        http_request(
+            &open.addr,
+            "POST",
+            "/runs/1/terminate",
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        ),
+    ] {
+        assert_eq!(r.status, 503, "{:?}", String::from_utf8_lossy(&r.body));
+        let detail = r.detail();
+        assert!(
+            detail.contains("token file") && detail.contains("does not exist"),
+            "{detail}"
+        );
+        assert!(!detail.contains(TOKEN), "{detail}");
+    }
+    assert_eq!(open.get("/runs/1").status, 200);
+    // Put back, it is read again.
+    std::fs::write(&token, TOKEN).unwrap();
+    assert_eq!(with_bearer(&s, TOKEN).status, 200);
+}
+
+/// `kanban-workers serve` with `token_file` as the token file: its exit code and stderr, or
+/// `None` if it did not exit within 60 s (then it is killed).
+fn start_with_token_file(board: &Board, token_file: &std::path::Path) -> Option<(i32, String)> {
+    let child = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+        .args(["serve", "--quiet", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&board.path)
+        .arg("--token-file")
+        .arg(token_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(out) => {
+            let out = out.unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            Some((out.status.code().unwrap_or(-1), stderr))
+        }
+        Err(_) => {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            None
+        }
+    }
+}
+
+/// A FIFO as the token file: start-up ends at once with a message (it used to block forever
+/// in the read, before printing anything).
+#[test]
+fn a_fifo_as_the_token_file_is_refused_at_start() {
+    let (board, _) = setup("auth-fifo");
+    let fifo = board.dir.path().join("token-fifo");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let (code, stderr) =
+        start_with_token_file(&board, &fifo).expect("start-up did not end within 60 s");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(fifo.to_str().unwrap()) && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+}
+
+/// Token files no header can carry (two lines, a NUL) are refused at start, with a message,
+/// and on reload, where the protected routes refuse until the file is fixed.
+#[test]
+fn token_files_no_header_can_carry_are_refused_at_start_and_on_reload() {
+    let bad: [(&[u8], &str); 3] = [
+        (b"first-line\nsecond-line\n", "more than one line"),
+        (b"before\0after", "NUL"),
+        (b"   \n", "empty"),
+    ];
+    let (board, _) = setup("auth-bad-start");
+    for (content, words) in bad {
+        let file = board.dir.path().join("bad-token");
+        std::fs::write(&file, content).unwrap();
+        let (code, stderr) =
+            start_with_token_file(&board, &file).expect("start-up did not end within 60 s");
+        assert_eq!(code, 2, "{content:?}: {stderr}");
+        assert!(stderr.contains(words), "{content:?}: {stderr}");
+    }
+    let (_board, token, s) = guarded("auth-bad-reload");
+    for (content, words) in bad {
+        std::fs::write(&token, content).unwrap();
+        for tried in [TOKEN, "first-line", "before"] {
+            let r = with_bearer(&s, tried);
+            assert_eq!(r.status, 503, "{content:?}");
+            let detail = r.detail();
+            assert!(detail.contains(words), "{content:?}: {detail}");
+            assert!(
+                !detail.contains("line\n") && !detail.contains("after"),
+                "{detail}"
+            );
+        }
+    }
+    // A FIFO renamed over it: refused at once too (the read must not block the server).
+    let fifo = token.with_file_name("fifo");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    std::fs::rename(&fifo, &token).unwrap();
+    let r = with_bearer(&s, TOKEN);
+    assert_eq!(r.status, 503);
+    assert!(r.detail().contains("not a regular file"), "{}", r.detail());
+    std::fs::remove_file(&token).unwrap();
+    std::fs::write(&token, TOKEN).unwrap();
+    assert_eq!(with_bearer(&s, TOKEN).status, 200);
 }

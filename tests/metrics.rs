@@ -10,6 +10,89 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
+/// Prometheus's own parser and linter accept `text`.
+fn promtool_check(text: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The most bytes of a label value as served (escaped), `…` included: docs/metrics.md.
+const LABEL_MAX: usize = 256;
+
+/// A 200 KB task id and a 200 KB assignee full of characters to escape and of multi-byte
+/// ones: every label value is cut (at a character, never inside an escape) to at most
+/// LABEL_MAX bytes ending in `…`, so every sample line stays short, and promtool accepts it.
+#[test]
+fn metrics_labels_are_bounded_whatever_the_board_holds() {
+    let board = Board::new("metrics-long");
+    let live = Worker::sleep();
+    let w = board.writer();
+    let task_id = format!("t_{}", "x".repeat(200 * 1024));
+    let assignee = "é\"\\\n".repeat(40 * 1024);
+    let run = insert_run(
+        &w,
+        &RunSpec::new(&task_id).pid(live.pid()).started(now_secs()),
+    );
+    w.execute(
+        "UPDATE tasks SET assignee = ?1 WHERE id = ?2",
+        [&assignee, &task_id],
+    )
+    .unwrap();
+    drop(w);
+    let server = Server::start(&board.path);
+    let r = server.get("/metrics");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body).unwrap();
+    promtool_check(&text);
+    let longest = text.lines().map(str::len).max().unwrap();
+    assert!(
+        longest <= 6 * (LABEL_MAX + 16) + 64,
+        "a line of {longest} bytes"
+    );
+    assert!(text.len() < 32 * 1024, "{} bytes", text.len());
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("kanban_worker_alive{"))
+        .unwrap();
+    let value = |label: &str| {
+        let from = line.find(&format!("{label}=\"")).unwrap() + label.len() + 2;
+        let rest = &line[from..];
+        // The value ends at the first quote not escaped.
+        let mut end = 0;
+        let bytes = rest.as_bytes();
+        while bytes[end] != b'"' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        rest[..end].to_owned()
+    };
+    let id = value("task_id");
+    assert!(id.len() <= LABEL_MAX && id.ends_with('…'), "{id}");
+    assert_eq!(id, format!("t_{}…", "x".repeat(LABEL_MAX - 3 - 2)));
+    let who = value("assignee");
+    assert!(who.len() <= LABEL_MAX && who.ends_with('…'), "{who}");
+    assert!(who.starts_with("é\\\"\\\\\\né"), "{who}");
+    assert_eq!(value("run_id"), run.to_string());
+    assert!(line.ends_with("} 1"), "{line}");
+}
+
 #[test]
 fn metrics_are_valid_exposition_with_hostile_labels() {
     let board = Board::new("metrics");
@@ -43,27 +126,7 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let text = String::from_utf8(r.body).unwrap();
-    // Prometheus's own parser and linter.
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&text);
     assert!(text.contains("kanban_workers_active 3\n"), "{text}");
     assert!(
         text.contains("kanban_workers_by_verdict{verdict=\"alive\"} 1\n"),

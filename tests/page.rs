@@ -92,3 +92,37 @@ fn the_live_page_renders_the_demo_in_a_real_browser() {
     let dom = rendered(&format!("{page}#token=page-secret"), profile.path(), None);
     assert!(dom.contains("title of t_guarded"), "{dom}");
 }
+
+/// The most characters of one board value the page shows (docs/http.md, `GET /`).
+const PAGE_TEXT_MAX: usize = 256;
+
+/// A 200 KB task id (and so a 200 KB title): the page shows each cut to PAGE_TEXT_MAX
+/// characters ending in `…`, so the rendered page stays small; the JSON route is unchanged.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_bounds_the_text_it_shows() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    let profile = temp_dir("page-long-profile");
+    let board = Board::new("page-long");
+    let task_id = format!("t_{}", "x".repeat(200 * 1024));
+    insert_run(&board.writer(), &RunSpec::new(&task_id).pid(4242));
+    let server = Server::start(&board.path);
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!(status, 200);
+    assert_eq!(body["workers"][0]["task_id"], task_id.as_str());
+    let dom = rendered(&format!("http://{}/", server.addr), profile.path(), None);
+    let head: String = dom.chars().take(4096).collect();
+    assert!(dom.contains("1 worker · updated"), "{head}");
+    let title = format!("title of t_{}…", "x".repeat(PAGE_TEXT_MAX - 12));
+    assert!(dom.contains(&format!(">{title}</h2>")), "no cut title");
+    let id = format!("t_{}…", "x".repeat(PAGE_TEXT_MAX - 3));
+    assert!(dom.contains(&format!("run 1 · {id} · ")), "no cut id");
+    assert!(
+        dom.len() < 32 * 1024,
+        "the rendered page is {} bytes",
+        dom.len()
+    );
+}

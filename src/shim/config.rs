@@ -29,8 +29,8 @@ options:
                     free port; a host name such as localhost is resolved)
   --allow-remote    allow a non-loopback --listen address
   --token-file PATH a file holding the access token (or $KANBAN_WORKERS_TOKEN_FILE; never the
-                    token itself on the command line). Accepted as Authorization: Bearer <t>
-                    or X-Hermes-Session-Token: <t>
+                    token itself on the command line), one line. Accepted as Authorization:
+                    Bearer <t> or X-Hermes-Session-Token: <t>. Read again when it changes
   --auth-reads      require the token on every route (it is required beyond loopback anyway)
   --allow-host NAME also answer requests whose Host header is NAME (repeatable); on a loopback
                     address only loopback names (localhost, 127.0.0.1, [::1]) are answered

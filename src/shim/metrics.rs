@@ -1,7 +1,7 @@
 //! `GET /metrics`: the live workers in the Prometheus text exposition format (0.0.4), from one
 //! query (`sql/route_metrics.sql`, over `live_workers`). Per worker, labels `run_id`,
 //! `task_id`, `assignee`, `profile`, `host`: user text, escaped as the format says (backslash,
-//! double quote, newline); no unbounded label such as a title.
+//! double quote, newline) and cut to at most [`LABEL_MAX_BYTES`]; no label such as a title.
 
 use std::fmt::Write as _;
 
@@ -73,15 +73,32 @@ const SERIES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// A label value as the format wants it.
+/// The most bytes of a label value as served (escaped, the marker included).
+pub const LABEL_MAX_BYTES: usize = 256;
+/// What ends a label value that was cut.
+pub const CUT_MARKER: &str = "…";
+
+/// A label value as the format wants it (backslash, double quote and newline escaped), at most
+/// [`LABEL_MAX_BYTES`]: a longer one is cut after a whole character (never inside an escape)
+/// and ends in [`CUT_MARKER`].
 pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+    let mut out = String::with_capacity(value.len().min(LABEL_MAX_BYTES));
+    // The length of `out` at the last character after which the marker still fits.
+    let mut fits = 0;
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             c => out.push(c),
+        }
+        if out.len() + CUT_MARKER.len() <= LABEL_MAX_BYTES {
+            fits = out.len();
+        }
+        if out.len() > LABEL_MAX_BYTES {
+            out.truncate(fits);
+            out.push_str(CUT_MARKER);
+            return out;
         }
     }
     out
@@ -153,6 +170,7 @@ pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -161,5 +179,36 @@ mod tests {
         assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape("x\ny"), "x\\ny");
         assert_eq!(escape("plain é"), "plain é");
+    }
+
+    /// Cut at a whole character and never inside an escape, to at most the bound, with the
+    /// marker; a value that fits is never cut.
+    #[test]
+    fn label_values_are_cut_to_the_bound() {
+        let exact = "x".repeat(LABEL_MAX_BYTES);
+        assert_eq!(escape(&exact), exact);
+        let over = "x".repeat(LABEL_MAX_BYTES + 1);
+        assert_eq!(
+            escape(&over),
+            format!("{}…", "x".repeat(LABEL_MAX_BYTES - 3))
+        );
+        for unit in ["\\", "\"", "\n", "é", "€", "𝄞", "a\\"] {
+            for pad in 0..4 {
+                let value = format!("{}{}", "p".repeat(pad), unit.repeat(LABEL_MAX_BYTES));
+                let cut = escape(&value);
+                assert!(cut.len() <= LABEL_MAX_BYTES, "{unit:?}: {}", cut.len());
+                let kept = cut.strip_suffix(CUT_MARKER).unwrap();
+                // What is kept is the escape of a prefix of the value that ends at a character.
+                let prefix = (0..=value.len())
+                    .filter(|&i| value.is_char_boundary(i))
+                    .map(|i| &value[..i])
+                    .find(|p| escape(p) == kept);
+                assert!(prefix.is_some(), "{unit:?} {pad}: {kept:?}");
+                assert!(
+                    kept.len() + CUT_MARKER.len() > LABEL_MAX_BYTES - 4,
+                    "{unit:?}"
+                );
+            }
+        }
     }
 }

@@ -202,7 +202,9 @@ async fn handle(
     let query = query.as_deref();
     // The host, then the token, before anything is read. The page is the one thing answered
     // without the token: it holds no data, and its script sends the token (from the page's
-    // fragment) with each request for data.
+    // fragment) with each request for data. The check `stat`s the token file here, on the
+    // async worker: one metadata call on the operator's own file, and a read of at most 4 KiB
+    // (opened non-blocking, a regular file only) when it has changed; see `auth`.
     let route = routes::route(&method, &path, query);
     let page = matches!(route, Ok(routes::Route::Page));
     let routed = check_host(&state.hosts, &req)
