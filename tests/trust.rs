@@ -425,3 +425,38 @@ fn a_stop_during_the_grace_still_answers_the_reclaim() {
     let (ok, err) = server.stop();
     assert!(ok, "{err}");
 }
+
+/// The worker ends while terminate waits for the write lock, and a stranger gets its pid
+/// (inside a pid namespace of its own, where `ns_last_pid` picks the pid): the stranger is
+/// never signalled, the worker is reported gone, the run reclaimed.
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn a_pid_reused_between_the_verdict_and_the_signal_is_never_signalled() {
+    require_root();
+    let dir = temp_dir("trust-reuse");
+    let out = run_ok(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "/usr/bin/python3"])
+            .arg(format!("{MANIFEST_DIR}/tests/fixtures/pid_reuse.py"))
+            .arg(env!("CARGO_BIN_EXE_kanban-workers"))
+            .arg(dir.path()),
+    );
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["stranger"], report["worker"], "{report}");
+    assert_eq!(
+        report["stranger_alive"], true,
+        "the stranger was signalled: {report}"
+    );
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(
+        report["body"]["processes"][0]["outcome"], "gone",
+        "{report}"
+    );
+    assert_eq!(
+        shell(
+            &dir.path().join("kanban.db"),
+            "SELECT status FROM task_runs WHERE id = 1"
+        ),
+        "reclaimed"
+    );
+}
