@@ -376,7 +376,7 @@ fn micro(python: Option<PathBuf>) {
             std::hint::black_box(query_all(&conn, VIEW, None));
         });
         let handler = per_call_us(7, iters, || {
-            std::hint::black_box(kanban_workers::shim::handlers::workers_active(&conn).unwrap());
+            std::hint::black_box(kanban_workers::shim::answer::workers_active(&conn).unwrap());
         });
         let stats = per_call_us(5, 20, || {
             std::hint::black_box(query_all(&conn, VIEW_WITH_STATS, None));
@@ -513,7 +513,7 @@ fn liveness() {
             median(&mut ratios)
         );
         let scrape = per_call_us(7, 5, || {
-            std::hint::black_box(kanban_workers::shim::metrics::metrics(&conn).unwrap());
+            std::hint::black_box(kanban_workers::shim::answer::metrics::metrics(&conn).unwrap());
         });
         println!("| a `/metrics` scrape (the query and the exposition text) | {scrape:.0} | |");
         for w in &mut workers {

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use kanban_workers::shim::auth::Auth;
-use kanban_workers::shim::boards::Boards;
-use kanban_workers::shim::config::{self, Command, Mode};
-use kanban_workers::shim::db::Pools;
+use kanban_workers::shim::board::pool::Pools;
+use kanban_workers::shim::board::resolve::Boards;
+use kanban_workers::shim::cli::{self as config, Command, Mode};
 use kanban_workers::shim::demo::Demo;
-use kanban_workers::shim::host::HostPolicy;
-use kanban_workers::shim::server::{self, Options};
+use kanban_workers::shim::http::auth::Auth;
+use kanban_workers::shim::http::host::HostPolicy;
+use kanban_workers::shim::http::serve::{self as server, Options};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();

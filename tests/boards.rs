@@ -431,7 +431,7 @@ fn a_fifo_at_current_blocks_nothing() {
     let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
     run_ok(Command::new("mkfifo").arg(root.join("kanban/current")));
     // More requests than reader threads: none may keep one.
-    for _ in 0..=kanban_workers::shim::server::READERS {
+    for _ in 0..=kanban_workers::shim::http::serve::READERS {
         assert_eq!(task_of(&s, ""), (200, json!("t_default")));
     }
     assert_eq!(task_of(&s, "?board=default"), (200, json!("t_default")));

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Board, create_board};
 use kanban_workers::shim::ApiError;
-use kanban_workers::shim::db::{Db, db_error};
+use kanban_workers::shim::board::pool::{Db, db_error};
 use rusqlite::Connection;
 
 /// A board with one running task.
@@ -86,7 +86,7 @@ fn a_replaced_board_file_is_reopened() {
 /// used one is closed (asking for it again opens a new pool).
 #[test]
 fn board_pools_are_reused_and_the_least_recently_used_is_closed() {
-    use kanban_workers::shim::db::{MAX_OPEN_BOARDS, Pools};
+    use kanban_workers::shim::board::pool::{MAX_OPEN_BOARDS, Pools};
     use std::sync::Arc;
     let pools = Pools::new(
         std::time::Duration::from_secs(5),

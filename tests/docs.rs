@@ -145,7 +145,7 @@ fn the_readme_links_to_files_that_exist_and_stays_short() {
 #[test]
 fn every_command_line_option_is_documented() {
     let http = include_str!("../docs/http.md");
-    let options: Vec<&str> = kanban_workers::shim::config::USAGE
+    let options: Vec<&str> = kanban_workers::shim::cli::USAGE
         .split_whitespace()
         .filter(|w| w.starts_with("--"))
         .map(|w| w.trim_end_matches([',', '.', ':', ')']))

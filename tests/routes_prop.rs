@@ -2,7 +2,7 @@
 //! Property tests of request routing: any method and path gets a route or a clear error,
 //! never a panic; ids round-trip; only positive 64-bit decimal ids are accepted.
 
-use kanban_workers::shim::routes::{PLUGIN_PREFIX, Route, route, shown};
+use kanban_workers::shim::http::routes::{PLUGIN_PREFIX, Route, route, shown};
 use proptest::prelude::*;
 
 /// Path-like strings: fragments of real routes mixed with hostile pieces.

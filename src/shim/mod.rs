@@ -2,19 +2,12 @@
 //! in-process on read-only rusqlite connections. Thin by design: parse, run one query,
 //! serialize. Nothing here reads /proc or joins tables: that is the SQL surface's job.
 
-pub mod auth;
-pub mod board_file;
-pub mod boards;
-pub mod config;
-pub mod db;
+pub mod answer;
+pub mod board;
+pub mod cli;
 pub mod demo;
-pub mod handlers;
-pub mod host;
+pub mod http;
 pub mod log;
-pub mod metrics;
-pub mod reaper;
-pub mod routes;
-pub mod server;
 pub mod terminate;
 
 /// An error answered as `{"detail": "..."}` with an HTTP status.

@@ -7,8 +7,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::ApiError;
-use super::routes::shown;
+use crate::shim::ApiError;
+use crate::shim::http::routes::shown;
 
 #[derive(Debug, Clone)]
 pub struct HostPolicy {

@@ -103,7 +103,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut auth_reads = false;
     let mut quiet = false;
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
-    let mut busy_timeout = super::db::BUSY_TIMEOUT;
+    let mut busy_timeout = crate::shim::board::pool::BUSY_TIMEOUT;
     let mut max_connections = DEFAULT_MAX_CONNECTIONS;
     let mut settings = crate::Settings::from_env();
     let mut nice = DEFAULT_NICE;
@@ -259,7 +259,7 @@ pub fn resolve_board(
         "--db (not given)".to_owned(),
         "$HERMES_KANBAN_DB (not set)".to_owned(),
     ];
-    let boards = super::boards::Boards::from_env(None, env);
+    let boards = crate::shim::board::resolve::Boards::from_env(None, env);
     match boards.active_file() {
         // A board refused for leaving its owner's reach is said not to exist, as a request
         // is told (see `boards`).

@@ -1,21 +1,23 @@
 //! One function per route: run the route's one query (SQL in `sql/`), shape the JSON.
 
+pub mod metrics;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use serde_json::Value;
 
-use super::ApiError;
-use super::db::query_error;
-use super::routes::Route;
+use crate::shim::ApiError;
+use crate::shim::board::pool::query_error;
+use crate::shim::http::routes::Route;
 
-const WORKERS_ACTIVE_SQL: &str = include_str!("../../sql/route_workers_active.sql");
-const WORKERS_LIVE_SQL: &str = include_str!("../../sql/route_workers_live.sql");
+const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
+const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
 /// The live page: one file, no external assets, no build step.
 pub const PAGE: &str = include_str!("page.html");
-const RUN_SQL: &str = include_str!("../../sql/route_run.sql");
-const INSPECT_SQL: &str = include_str!("../../sql/route_inspect.sql");
+const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
+const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
 
 /// The route's JSON body, serialized.
 pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
@@ -24,7 +26,7 @@ pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
         Route::WorkersLive => workers_live(conn),
         Route::Run(id) => run(conn, id),
         Route::Inspect(id) => inspect(conn, id),
-        Route::Metrics => super::metrics::metrics(conn),
+        Route::Metrics => crate::shim::answer::metrics::metrics(conn),
         // Not a query: `server` answers it with the page.
         Route::Page => Ok(PAGE.as_bytes().to_vec()),
         // Not a read: `server` runs it through `terminate`.

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::ApiError;
-use super::board_file::{self, FileId, Unreadable};
+use crate::shim::ApiError;
+use crate::shim::board::file::{self, FileId, Unreadable};
 use crate::{CpuSampler, Settings};
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
@@ -96,7 +96,7 @@ impl Db {
     pub fn open_writer(&self, budget: Duration) -> Result<Writer, ApiError> {
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
-        board_file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
+        file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
@@ -137,7 +137,7 @@ impl Db {
         deadline: Instant,
         f: impl FnOnce(&Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let file_id = board_file::id_of(&self.path).map_err(|e| self.unavailable(e))?;
+        let file_id = file::id_of(&self.path).map_err(|e| self.unavailable(e))?;
         let pooled = match self.take_idle(file_id) {
             Some(p) => p,
             None => self.open()?,
@@ -195,7 +195,7 @@ impl Db {
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
         let file_id =
-            board_file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
+            file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;

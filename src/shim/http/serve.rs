@@ -17,13 +17,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 
-use super::ApiError;
-use super::auth::Auth;
-use super::board_file;
-use super::boards::Boards;
-use super::db::{Db, Pools};
-use super::host::HostPolicy;
-use super::{handlers, routes};
+use crate::shim::ApiError;
+use crate::shim::answer as handlers;
+use crate::shim::board::file;
+use crate::shim::board::pool::{Db, Pools};
+use crate::shim::board::resolve::Boards;
+use crate::shim::http::auth::Auth;
+use crate::shim::http::host::HostPolicy;
+use crate::shim::http::routes;
 
 /// The most hyper buffers of a request head (request line + headers); a longer head is
 /// answered 431 by hyper. hyper's minimum is 8 KiB.
@@ -274,7 +275,7 @@ async fn terminate(
     use http_body_util::{BodyExt, Limited};
     state.auth.check_acting(req.headers())?;
     // A body that does not arrive in time is not waited for past the header timeout.
-    let collect = Limited::new(req.into_body(), super::terminate::MAX_BODY).collect();
+    let collect = Limited::new(req.into_body(), crate::shim::terminate::MAX_BODY).collect();
     let body = tokio::time::timeout(state.header_timeout, collect)
         .await
         .map_err(|_| ApiError::new(408, "terminate: the body did not arrive in time"))?
@@ -286,7 +287,7 @@ async fn terminate(
                     413,
                     format!(
                         "terminate: the body is over {} bytes",
-                        super::terminate::MAX_BODY
+                        crate::shim::terminate::MAX_BODY
                     ),
                 )
             } else {
@@ -294,7 +295,7 @@ async fn terminate(
             }
         })?
         .to_bytes();
-    let ask = super::terminate::parse_body(&body)?;
+    let ask = crate::shim::terminate::parse_body(&body)?;
     // Which file, found off the async worker (it reads the kanban root).
     let (boards, board) = (state.boards.clone(), routes::board(query));
     let path = tokio::task::spawn_blocking(move || boards.resolve(board.as_deref()))
@@ -316,7 +317,7 @@ async fn terminate(
     let budget = db.busy_timeout();
     let stopping = Arc::clone(&state.stopping);
     let task = tokio::task::spawn_blocking(move || {
-        super::terminate::run(&db, id, &ask, budget, &stopping)
+        crate::shim::terminate::run(&db, id, &ask, budget, &stopping)
     });
     let result = task.await.unwrap_or_else(|_| {
         Err(ApiError::new(
@@ -350,7 +351,11 @@ async fn answer(
     )
     .await;
     let Ok(Ok(permit)) = permit else {
-        let e = super::db::busy("kanban-workers", "every reader thread was busy", budget);
+        let e = crate::shim::board::pool::busy(
+            "kanban-workers",
+            "every reader thread was busy",
+            budget,
+        );
         return (e.status, to_json(&e.body()));
     };
     // The board being read, for the case its thread is stuck (below).
@@ -380,10 +385,12 @@ async fn answer(
             // for the board. Wake it, and answer now; its permit returns when it ends.
             let e = match reading.get() {
                 Some(db) => {
-                    board_file::release_fifo_readers(db.path());
+                    file::release_fifo_readers(db.path());
                     db.busy("waited for the board")
                 }
-                None => super::db::busy("kanban-workers", "waited for the board", budget),
+                None => {
+                    crate::shim::board::pool::busy("kanban-workers", "waited for the board", budget)
+                }
             };
             (e.status, to_json(&e.body()))
         }

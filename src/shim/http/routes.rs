@@ -4,7 +4,7 @@
 //! uses). GET and HEAD only. Of the query string, `live` on `/workers/active` is read; other
 //! parameters are ignored.
 
-use super::ApiError;
+use crate::shim::ApiError;
 
 /// The prefix the existing dashboard mounts the plugin routes under.
 pub const PLUGIN_PREFIX: &str = "/api/plugins/kanban";
@@ -55,7 +55,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
 pub fn content_type(route: Route) -> &'static str {
     match route {
         Route::Page => "text/html; charset=utf-8",
-        Route::Metrics => super::metrics::CONTENT_TYPE,
+        Route::Metrics => crate::shim::answer::metrics::CONTENT_TYPE,
         _ => "application/json",
     }
 }

@@ -30,7 +30,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::ApiError;
+use crate::shim::ApiError;
 
 /// Where the boards are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +82,9 @@ impl Boards {
             ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME")
         })?;
         // Missing and refused, one answer: the one a missing board file gets from the pool.
-        self.owners(&file)
-            .ok_or_else(|| super::db::unavailable(&file, super::board_file::DOES_NOT_EXIST))
+        self.owners(&file).ok_or_else(|| {
+            crate::shim::board::pool::unavailable(&file, crate::shim::board::file::DOES_NOT_EXIST)
+        })
     }
 
     /// The real path of `path`, a board's file or folder under the root, when it is the
@@ -228,7 +229,7 @@ pub fn slug(raw: &str) -> Result<String, ApiError> {
             format!(
                 "invalid board slug '{}': must be 1-64 chars, lowercase alphanumerics / hyphens / \
                  underscores, not starting with '-' or '_'",
-                super::routes::shown(raw)
+                crate::shim::http::routes::shown(raw)
             ),
         ))
     }

@@ -31,7 +31,7 @@ use hyper::HeaderMap;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use crate::shim::ApiError;
 
 /// The header the existing dashboard sends its session token in.
 pub const SESSION_HEADER: &str = "x-hermes-session-token";

@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use super::ApiError;
-use super::db::query_error;
+use crate::shim::ApiError;
+use crate::shim::board::pool::query_error;
 
-const METRICS_SQL: &str = include_str!("../../sql/route_metrics.sql");
+const METRICS_SQL: &str = include_str!("../../../sql/route_metrics.sql");
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -15,6 +15,8 @@
 //!    and the task's current run read in 1 (`sql/reclaim_*.sql`), every row count checked. A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
+pub mod reaper;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,14 +24,13 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
-use super::ApiError;
-use super::db::{Db, db_error, query_error};
-use super::reaper;
+use crate::shim::ApiError;
+use crate::shim::board::pool::{Db, db_error, query_error};
 
-const READ_SQL: &str = include_str!("../../sql/route_terminate_read.sql");
-const RECLAIM_TASK_SQL: &str = include_str!("../../sql/reclaim_task.sql");
-const RECLAIM_RUN_SQL: &str = include_str!("../../sql/reclaim_run.sql");
-const RECLAIM_EVENT_SQL: &str = include_str!("../../sql/reclaim_event.sql");
+const READ_SQL: &str = include_str!("../../../sql/route_terminate_read.sql");
+const RECLAIM_TASK_SQL: &str = include_str!("../../../sql/reclaim_task.sql");
+const RECLAIM_RUN_SQL: &str = include_str!("../../../sql/reclaim_run.sql");
+const RECLAIM_EVENT_SQL: &str = include_str!("../../../sql/reclaim_event.sql");
 
 /// The largest body accepted, bytes.
 pub const MAX_BODY: usize = 4096;

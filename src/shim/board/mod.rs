@@ -1,0 +1,6 @@
+//! Boards: which file a request means (the owner's rules), what may be opened safely, and
+//! the pools of read-only connections (and the one writer) per board.
+
+pub mod file;
+pub mod pool;
+pub mod resolve;
