@@ -2,7 +2,7 @@
 //! Property tests of request routing: any method and path gets a route or a clear error,
 //! never a panic; ids round-trip; only positive 64-bit decimal ids are accepted.
 
-use kanban_workers::shim::http::routes::{PLUGIN_PREFIX, Route, route, shown};
+use kanban_workers::shim::http::routes::{PLUGIN_PREFIX, Read, Route, route, shown};
 use proptest::prelude::*;
 
 /// Path-like strings: fragments of real routes mixed with hostile pieces.
@@ -30,8 +30,8 @@ proptest! {
     #[test]
     fn any_request_routes_or_errors_clearly(method in prop_oneof![Just("GET".to_owned()), Just("HEAD".to_owned()), Just("POST".to_owned()), any::<String>()], p in path(), query in proptest::option::of(prop_oneof![Just("live=1".to_owned()), Just("live=0&x=%ff".to_owned()), any::<String>()])) {
         match route(&method, &p, query.as_deref()) {
-            Ok(Route::Run(id) | Route::Inspect(id) | Route::Terminate(id)) => prop_assert!(id >= 1),
-            Ok(Route::WorkersActive | Route::WorkersLive | Route::Metrics | Route::Page) => {}
+            Ok(Route::Read(Read::Run(id) | Read::Inspect(id)) | Route::Terminate(id)) => prop_assert!(id >= 1),
+            Ok(Route::Read(Read::WorkersActive | Read::WorkersLive | Read::Metrics) | Route::Page) => {}
             Err(e) => {
                 prop_assert!(matches!(e.status, 404 | 405 | 422), "{}", e.status);
                 prop_assert!(!e.detail.is_empty());
@@ -43,15 +43,15 @@ proptest! {
     #[test]
     fn every_positive_id_round_trips_under_both_prefixes(id in 1i64..=i64::MAX, plugin in any::<bool>()) {
         let prefix = if plugin { PLUGIN_PREFIX } else { "" };
-        prop_assert_eq!(route("GET", &format!("{prefix}/runs/{id}"), None), Ok(Route::Run(id)));
-        prop_assert_eq!(route("HEAD", &format!("{prefix}/runs/{id}/inspect"), None), Ok(Route::Inspect(id)));
+        prop_assert_eq!(route("GET", &format!("{prefix}/runs/{id}"), None), Ok(Route::Read(Read::Run(id))));
+        prop_assert_eq!(route("HEAD", &format!("{prefix}/runs/{id}/inspect"), None), Ok(Route::Read(Read::Inspect(id))));
     }
 
     #[test]
     fn only_decimal_positive_ids_are_accepted(s in "[^/]{1,30}") {
         let parsed = s.parse::<i64>().ok().filter(|n| *n >= 1 && s.bytes().all(|b| b.is_ascii_digit()));
         match route("GET", &format!("/runs/{s}"), None) {
-            Ok(Route::Run(id)) => prop_assert_eq!(Some(id), parsed),
+            Ok(Route::Read(Read::Run(id))) => prop_assert_eq!(Some(id), parsed),
             Ok(other) => prop_assert!(false, "{other:?}"),
             Err(e) => {
                 prop_assert_eq!(parsed, None);

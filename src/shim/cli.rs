@@ -1,7 +1,7 @@
 //! Command line and board resolution.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Loopback only by default: the routes describe this machine's processes.
@@ -93,7 +93,13 @@ pub enum Command {
     Version,
 }
 
-pub fn parse(args: &[String]) -> Result<Command, String> {
+/// Parse the arguments (without the program name). Every problem is a message for exit 2.
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
+    use lexopt::prelude::*;
     let mut mode = Mode::Auto;
     let mut db = None;
     let mut listen = None;
@@ -107,66 +113,90 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut max_connections = DEFAULT_MAX_CONNECTIONS;
     let mut settings = crate::Settings::from_env();
     let mut nice = DEFAULT_NICE;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag {
-            "serve" if mode == Mode::Auto => mode = Mode::Serve,
-            "demo" if mode == Mode::Auto => mode = Mode::Demo,
-            "--db" => db = Some(PathBuf::from(value("--db")?)),
-            "--listen" => {
-                let text = value("--listen")?;
-                listen = Some(listen_address(&text)?);
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(message)? {
+        match arg {
+            Value(v) if mode == Mode::Auto && v == "serve" => mode = Mode::Serve,
+            Value(v) if mode == Mode::Auto && v == "demo" => mode = Mode::Demo,
+            Value(v) => {
+                return Err(format!(
+                    "unexpected argument '{}' (see --help)",
+                    v.to_string_lossy()
+                ));
             }
-            "--nice" => nice = in_range(flag, &value(flag)?, 0..=19, "a niceness from 0 to 19")?,
-            "--allow-remote" => allow_remote = true,
-            "--token-file" => token_file = Some(PathBuf::from(value("--token-file")?)),
-            "--auth-reads" => auth_reads = true,
-            "--allow-host" => {
-                let name = value("--allow-host")?.trim().to_ascii_lowercase();
+            Long("db") => db = Some(PathBuf::from(text(&mut parser, "--db")?)),
+            Long("listen") => listen = Some(listen_address(&text(&mut parser, "--listen")?)?),
+            Long("nice") => {
+                nice = in_range(
+                    "--nice",
+                    &text(&mut parser, "--nice")?,
+                    0..=19,
+                    "a niceness from 0 to 19",
+                )?;
+            }
+            Long("allow-remote") => allow_remote = true,
+            Long("token-file") => {
+                token_file = Some(PathBuf::from(text(&mut parser, "--token-file")?))
+            }
+            Long("auth-reads") => auth_reads = true,
+            Long("allow-host") => {
+                let name = text(&mut parser, "--allow-host")?
+                    .trim()
+                    .to_ascii_lowercase();
                 if name.is_empty() || name.contains(['/', ' ', '@']) {
                     return Err(format!("--allow-host: '{name}' is not a host name"));
                 }
                 allowed_hosts.push(name);
             }
-            "--quiet" => quiet = true,
-            "--header-timeout" => {
+            Long("quiet") => quiet = true,
+            Long("header-timeout") => {
                 let what = "a number of seconds from 1 to 3600";
-                header_timeout =
-                    Duration::from_secs(in_range(flag, &value(flag)?, 1..=3600, what)?);
+                let secs = in_range(
+                    "--header-timeout",
+                    &text(&mut parser, "--header-timeout")?,
+                    1..=3600,
+                    what,
+                )?;
+                header_timeout = Duration::from_secs(secs);
             }
-            "--hostname" => {
-                let name = value("--hostname")?.trim().to_owned();
+            Long("hostname") => {
+                let name = text(&mut parser, "--hostname")?.trim().to_owned();
                 if name.is_empty() || name.contains(':') {
                     return Err(format!("--hostname: '{name}' is not a host name"));
                 }
                 settings.hostname = name;
             }
-            "--spawn-window" => {
+            Long("spawn-window") => {
                 let what = "a number of seconds from 0 to 86400";
-                settings.spawn_window_s = in_range(flag, &value(flag)?, 0..=86_400, what)?;
+                settings.spawn_window_s = in_range(
+                    "--spawn-window",
+                    &text(&mut parser, "--spawn-window")?,
+                    0..=86_400,
+                    what,
+                )?;
             }
-            "--max-connections" => {
+            Long("max-connections") => {
                 let what = "a number from 1 to 65536";
-                max_connections = in_range(flag, &value(flag)?, 1..=65536, what)?;
+                max_connections = in_range(
+                    "--max-connections",
+                    &text(&mut parser, "--max-connections")?,
+                    1..=65536,
+                    what,
+                )?;
             }
-            "--busy-timeout" => {
+            Long("busy-timeout") => {
                 let what = "a number of seconds from 0.05 to 600";
-                busy_timeout =
-                    Duration::from_secs_f64(in_range(flag, &value(flag)?, 0.05..=600.0, what)?);
+                let secs = in_range(
+                    "--busy-timeout",
+                    &text(&mut parser, "--busy-timeout")?,
+                    0.05..=600.0,
+                    what,
+                )?;
+                busy_timeout = Duration::from_secs_f64(secs);
             }
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            other => return Err(format!("unknown argument '{other}' (see --help)")),
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            other => return Err(message(other.unexpected())),
         }
     }
     let listen = match listen {
@@ -195,6 +225,27 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         settings,
         nice,
     }))
+}
+
+/// What a command-line error says.
+fn message(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::MissingValue { option: Some(o) } => format!("{o} needs a value"),
+        lexopt::Error::UnexpectedOption(o) => format!("unknown argument '{o}' (see --help)"),
+        lexopt::Error::UnexpectedValue { option, value } => format!(
+            "{option} takes no value, got '{}' (see --help)",
+            value.to_string_lossy()
+        ),
+        other => format!("{other} (see --help)"),
+    }
+}
+
+/// The value of `flag`, as text: a value that is not UTF-8 is an error naming the flag.
+fn text(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    let value = parser.value().map_err(message)?;
+    value
+        .into_string()
+        .map_err(|v| format!("{flag}: '{}' is not valid UTF-8", v.to_string_lossy()))
 }
 
 /// `text` (the value of `flag`) as a number within `range`; otherwise an error saying it is
@@ -238,60 +289,11 @@ fn listen_address(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| bad("it resolves to no address".to_owned()))
 }
 
-/// The board served when a request names none: `--db`, else `$HERMES_KANBAN_DB`, else the
-/// active board under the kanban root (`$HERMES_KANBAN_HOME`, else the Hermes root derived
-/// from `$HERMES_HOME`, else `~/.hermes`; see `shim::boards`). An explicit path (flag or
-/// `$HERMES_KANBAN_DB`) is taken as given, even if the file is not there yet (the server
-/// answers 503 until it is); a board found under the root must exist. The error lists every
-/// place tried.
-pub fn resolve_board(
-    flag: Option<&Path>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<PathBuf, String> {
-    if let Some(p) = flag {
-        return Ok(p.to_path_buf());
-    }
-    let var = |k: &str| env(k).filter(|v| !v.is_empty());
-    if let Some(p) = var("HERMES_KANBAN_DB") {
-        return Ok(PathBuf::from(p));
-    }
-    let mut tried = vec![
-        "--db (not given)".to_owned(),
-        "$HERMES_KANBAN_DB (not set)".to_owned(),
-    ];
-    let boards = crate::shim::board::resolve::Boards::from_env(None, env);
-    match boards.active_file() {
-        // A board refused for leaving its owner's reach is said not to exist, as a request
-        // is told (see `boards`).
-        Some(p) if boards.owners(&p).is_some_and(|real| real.is_file()) => Ok(p),
-        Some(p) => {
-            tried.push(format!("{} (does not exist)", p.display()));
-            tried.push(
-                "(the kanban root is $HERMES_KANBAN_HOME, else derived from $HERMES_HOME, \
-                 else ~/.hermes; the board is $HERMES_KANBAN_BOARD, else <root>/kanban/current, \
-                 else default)"
-                    .to_owned(),
-            );
-            Err(no_board(&tried))
-        }
-        None => {
-            tried.push("~/.hermes/kanban.db ($HOME not set)".to_owned());
-            Err(no_board(&tried))
-        }
-    }
-}
-
-fn no_board(tried: &[String]) -> String {
-    format!(
-        "no kanban board found. Tried:\n  {}\nPass --db PATH, or run `kanban-workers demo` for a demo board.",
-        tried.join("\n  ")
-    )
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -301,7 +303,7 @@ mod tests {
     /// not a number, naming the flag, the value and the range.
     #[test]
     fn number_flags_keep_to_their_ranges() {
-        let run = |v: &[&str]| match parse(&args(v)) {
+        let run = |v: &[&str]| match parse(args(v)) {
             Ok(Command::Run(a)) => a,
             other => panic!("{v:?}: {other:?}"),
         };
@@ -330,21 +332,21 @@ mod tests {
             ("--busy-timeout", "NaN", "from 0.05 to 600"),
             ("--max-connections", "ten", "from 1 to 65536"),
         ] {
-            let e = parse(&args(&[flag, bad])).unwrap_err();
+            let e = parse(args(&[flag, bad])).unwrap_err();
             assert!(
                 e.starts_with(&format!("{flag}: '{bad}' is not ")) && e.ends_with(range),
                 "{e}"
             );
         }
         assert_eq!(
-            parse(&args(&["--nice"])).unwrap_err(),
+            parse(args(&["--nice"])).unwrap_err(),
             "--nice needs a value"
         );
     }
 
     #[test]
     fn parses_flags_and_refuses_remote_without_consent() {
-        let Ok(Command::Run(a)) = parse(&args(&[
+        let Ok(Command::Run(a)) = parse(args(&[
             "serve",
             "--db",
             "x.db",
@@ -358,67 +360,57 @@ mod tests {
             (Mode::Serve, Some(Path::new("x.db")), 0, true)
         );
         assert!(
-            parse(&args(&["--listen", "0.0.0.0:80"]))
+            parse(args(&["--listen", "0.0.0.0:80"]))
                 .unwrap_err()
                 .contains("--allow-remote")
         );
         assert!(matches!(
-            parse(&args(&["--listen", "0.0.0.0:80", "--allow-remote"])),
+            parse(args(&["--listen", "0.0.0.0:80", "--allow-remote"])),
             Ok(Command::Run(_))
         ));
         assert!(
-            parse(&args(&["--listen", "nope"]))
+            parse(args(&["--listen", "nope"]))
                 .unwrap_err()
                 .contains("not an address")
         );
-        let Ok(Command::Run(a)) = parse(&args(&["--listen", "localhost:0"])) else {
+        let Ok(Command::Run(a)) = parse(args(&["--listen", "localhost:0"])) else {
             panic!("localhost:0 refused");
         };
         assert!(a.listen.ip().is_loopback() && a.listen.port() == 0);
         assert!(
-            parse(&args(&["--listen", "no-such-host.invalid:80"]))
+            parse(args(&["--listen", "no-such-host.invalid:80"]))
                 .unwrap_err()
                 .contains("not an address")
         );
         assert!(
-            parse(&args(&["--bogus"]))
+            parse(args(&["--bogus"]))
                 .unwrap_err()
                 .contains("unknown argument")
         );
         assert!(
-            parse(&args(&["--db"]))
+            parse(args(&["--db"]))
                 .unwrap_err()
                 .contains("needs a value")
         );
     }
 
+    /// A value that is not UTF-8 is an error naming the flag (std::env::args panicked on
+    /// it), and `--` ends the flags.
     #[test]
-    fn board_resolution_order_and_message() {
-        let none = |_: &str| None;
-        assert_eq!(
-            resolve_board(Some(Path::new("/a.db")), &none),
-            Ok(PathBuf::from("/a.db"))
-        );
-        let env_db = |k: &str| (k == "HERMES_KANBAN_DB").then(|| "/b.db".to_owned());
-        assert_eq!(resolve_board(None, &env_db), Ok(PathBuf::from("/b.db")));
-        let home = |k: &str| match k {
-            "HERMES_KANBAN_HOME" => Some("/nonexistent-kanban-home".to_owned()),
-            _ => None,
+    fn arguments_that_are_not_utf8_are_errors_and_double_dash_ends_the_flags() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let not_utf8 = OsString::from_vec(b"\xff.db".to_vec());
+        let err = parse([OsString::from("--db"), not_utf8]).unwrap_err();
+        assert_eq!(err, "--db: '\u{fffd}.db' is not valid UTF-8");
+        let Ok(Command::Run(a)) = parse(["--quiet", "--", "demo"]) else {
+            panic!("-- then demo");
         };
-        let err = resolve_board(None, &home).unwrap_err();
+        assert_eq!((a.mode, a.quiet), (Mode::Demo, true));
         assert!(
-            err.contains("/nonexistent-kanban-home/kanban.db (does not exist)"),
-            "{err}"
-        );
-        let user = |k: &str| (k == "HOME").then(|| "/nonexistent-home".to_owned());
-        let err = resolve_board(None, &user).unwrap_err();
-        assert!(
-            err.contains("/nonexistent-home/.hermes/kanban.db (does not exist)"),
-            "{err}"
-        );
-        assert!(
-            err.contains("$HERMES_KANBAN_DB (not set)") && err.contains("kanban-workers demo"),
-            "{err}"
+            parse(["--", "--quiet"])
+                .unwrap_err()
+                .contains("unexpected argument '--quiet'")
         );
     }
 }

@@ -8,6 +8,8 @@ pub mod cli;
 pub mod demo;
 pub mod http;
 pub mod log;
+pub mod process;
+pub mod start;
 pub mod terminate;
 
 /// An error answered as `{"detail": "..."}` with an HTTP status.

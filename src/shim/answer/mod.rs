@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
-use crate::shim::http::routes::Route;
+use crate::shim::http::routes::Read;
 
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
 const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
@@ -19,18 +19,14 @@ pub const PAGE: &str = include_str!("page.html");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
 
-/// The route's JSON body, serialized.
-pub fn handle(conn: &Connection, route: Route) -> Result<Vec<u8>, ApiError> {
-    match route {
-        Route::WorkersActive => workers_active(conn),
-        Route::WorkersLive => workers_live(conn),
-        Route::Run(id) => run(conn, id),
-        Route::Inspect(id) => inspect(conn, id),
-        Route::Metrics => crate::shim::answer::metrics::metrics(conn),
-        // Not a query: `server` answers it with the page.
-        Route::Page => Ok(PAGE.as_bytes().to_vec()),
-        // Not a read: `server` runs it through `terminate`.
-        Route::Terminate(_) => Err(ApiError::new(500, "terminate is not a read")),
+/// The read's answer (JSON, or Prometheus text for `/metrics`), serialized.
+pub fn handle(conn: &Connection, read: Read) -> Result<Vec<u8>, ApiError> {
+    match read {
+        Read::WorkersActive => workers_active(conn),
+        Read::WorkersLive => workers_live(conn),
+        Read::Run(id) => run(conn, id),
+        Read::Inspect(id) => inspect(conn, id),
+        Read::Metrics => metrics::metrics(conn),
     }
 }
 

@@ -87,6 +87,41 @@ impl Boards {
         })
     }
 
+    /// The board served when a request names none, as the start checks it: `--db`, else `$HERMES_KANBAN_DB`, else the
+    /// active board under the kanban root (`$HERMES_KANBAN_HOME`, else the Hermes root derived
+    /// from `$HERMES_HOME`, else `~/.hermes`; see `shim::boards`). An explicit path (flag or
+    /// `$HERMES_KANBAN_DB`) is taken as given, even if the file is not there yet (the server
+    /// answers 503 until it is); a board found under the root must exist. The error lists every
+    /// place tried.
+    pub fn at_start(&self) -> Result<PathBuf, String> {
+        if let Some(p) = self.only.as_ref().or(self.pinned.as_ref()) {
+            return Ok(p.clone());
+        }
+        let mut tried = vec![
+            "--db (not given)".to_owned(),
+            "$HERMES_KANBAN_DB (not set)".to_owned(),
+        ];
+        match self.active_file() {
+            // A board refused for leaving its owner's reach is said not to exist, as a request
+            // is told (see `boards`).
+            Some(p) if self.owners(&p).is_some_and(|real| real.is_file()) => Ok(p),
+            Some(p) => {
+                tried.push(format!("{} (does not exist)", p.display()));
+                tried.push(
+                    "(the kanban root is $HERMES_KANBAN_HOME, else derived from $HERMES_HOME, \
+                     else ~/.hermes; the board is $HERMES_KANBAN_BOARD, else <root>/kanban/current, \
+                     else default)"
+                        .to_owned(),
+                );
+                Err(no_board(&tried))
+            }
+            None => {
+                tried.push("~/.hermes/kanban.db ($HOME not set)".to_owned());
+                Err(no_board(&tried))
+            }
+        }
+    }
+
     /// The real path of `path`, a board's file or folder under the root, when it is the
     /// root owner's: it exists, resolves (links followed) to a place under the real root, and
     /// it and the folder it resolves into are owned by the root's owner. `None` otherwise.
@@ -245,6 +280,13 @@ fn no_such_board(slug: &str) -> ApiError {
     ApiError::new(404, format!("board '{slug}' does not exist"))
 }
 
+fn no_board(tried: &[String]) -> String {
+    format!(
+        "no kanban board found. Tried:\n  {}\nPass --db PATH, or run `kanban-workers demo` for a demo board.",
+        tried.join("\n  ")
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -340,5 +382,37 @@ mod tests {
                 e.detail
             );
         }
+    }
+    #[test]
+    fn board_resolution_order_and_message() {
+        let none = |_: &str| None;
+        assert_eq!(
+            Boards::from_env(Some(Path::new("/a.db")), &none).at_start(),
+            Ok(PathBuf::from("/a.db"))
+        );
+        let env_db = |k: &str| (k == "HERMES_KANBAN_DB").then(|| "/b.db".to_owned());
+        assert_eq!(
+            Boards::from_env(None, &env_db).at_start(),
+            Ok(PathBuf::from("/b.db"))
+        );
+        let home = |k: &str| match k {
+            "HERMES_KANBAN_HOME" => Some("/nonexistent-kanban-home".to_owned()),
+            _ => None,
+        };
+        let err = Boards::from_env(None, &home).at_start().unwrap_err();
+        assert!(
+            err.contains("/nonexistent-kanban-home/kanban.db (does not exist)"),
+            "{err}"
+        );
+        let user = |k: &str| (k == "HOME").then(|| "/nonexistent-home".to_owned());
+        let err = Boards::from_env(None, &user).at_start().unwrap_err();
+        assert!(
+            err.contains("/nonexistent-home/.hermes/kanban.db (does not exist)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("$HERMES_KANBAN_DB (not set)") && err.contains("kanban-workers demo"),
+            "{err}"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Request line to route: pure parsing, no I/O.
 //!
 //! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
-//! uses). GET and HEAD only. Of the query string, `live` on `/workers/active` is read; other
-//! parameters are ignored.
+//! uses): GET and HEAD for the reads and the page, POST for terminate. Of the query string,
+//! `live` on `/workers/active` and `board` everywhere are read; other parameters are ignored.
 
 use crate::shim::ApiError;
 
@@ -11,25 +11,33 @@ pub const PLUGIN_PREFIX: &str = "/api/plugins/kanban";
 /// Methods every route accepts (the `Allow` header of a 405).
 pub const ALLOW: &str = "GET, HEAD";
 
+/// What a request asks for, by kind: a read of a board (one query), the page (no board), or
+/// the one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    Read(Read),
+    /// `GET /`: the live page (it holds no data and reads no board).
+    Page,
+    /// `POST /runs/{id}/terminate`.
+    Terminate(i64),
+}
+
+/// The routes that answer with one query over a board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
     WorkersActive,
     /// `/workers/active?live=1`: with verdicts, live stats and tree totals.
     WorkersLive,
     Run(i64),
     Inspect(i64),
-    /// `POST /runs/{id}/terminate`.
-    Terminate(i64),
     /// `GET /metrics`: Prometheus text.
     Metrics,
-    /// `GET /`: the live page.
-    Page,
 }
 
 /// Map a method, a path and its query string to a route, or to the error to answer.
 pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     let route = match (match_path(path)?, live(query)?) {
-        (Route::WorkersActive, true) => Route::WorkersLive,
+        (Route::Read(Read::WorkersActive), true) => Route::Read(Read::WorkersLive),
         (route, _) => route,
     };
     let allowed = match route {
@@ -55,7 +63,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
 pub fn content_type(route: Route) -> &'static str {
     match route {
         Route::Page => "text/html; charset=utf-8",
-        Route::Metrics => crate::shim::answer::metrics::CONTENT_TYPE,
+        Route::Read(Read::Metrics) => crate::shim::answer::metrics::CONTENT_TYPE,
         _ => "application/json",
     }
 }
@@ -140,11 +148,11 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
         None => return Err(not_found(path)),
     };
     match segments.as_slice() {
-        ["workers", "active"] => Ok(Route::WorkersActive),
-        ["metrics"] => Ok(Route::Metrics),
+        ["workers", "active"] => Ok(Route::Read(Read::WorkersActive)),
+        ["metrics"] => Ok(Route::Read(Read::Metrics)),
         [""] => Ok(Route::Page),
-        ["runs", id] if !id.is_empty() => Ok(Route::Run(run_id(id)?)),
-        ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Inspect(run_id(id)?)),
+        ["runs", id] if !id.is_empty() => Ok(Route::Read(Read::Run(run_id(id)?))),
+        ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Read(Read::Inspect(run_id(id)?))),
         ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
         _ => Err(not_found(path)),
     }
@@ -192,15 +200,15 @@ mod tests {
         for prefix in ["", PLUGIN_PREFIX] {
             assert_eq!(
                 route("GET", &format!("{prefix}/workers/active"), None),
-                Ok(Route::WorkersActive)
+                Ok(Route::Read(Read::WorkersActive))
             );
             assert_eq!(
                 route("GET", &format!("{prefix}/runs/42"), None),
-                Ok(Route::Run(42))
+                Ok(Route::Read(Read::Run(42)))
             );
             assert_eq!(
                 route("HEAD", &format!("{prefix}/runs/7/inspect"), None),
-                Ok(Route::Inspect(7))
+                Ok(Route::Read(Read::Inspect(7)))
             );
         }
     }
@@ -259,13 +267,13 @@ mod tests {
     #[test]
     fn live_is_read_from_the_query_string() {
         for (query, expected) in [
-            (None, Ok(Route::WorkersActive)),
-            (Some("live=1"), Ok(Route::WorkersLive)),
-            (Some("live=true"), Ok(Route::WorkersLive)),
-            (Some("board=x&live=1"), Ok(Route::WorkersLive)),
-            (Some("live=0"), Ok(Route::WorkersActive)),
-            (Some("live=false"), Ok(Route::WorkersActive)),
-            (Some("other=1"), Ok(Route::WorkersActive)),
+            (None, Ok(Route::Read(Read::WorkersActive))),
+            (Some("live=1"), Ok(Route::Read(Read::WorkersLive))),
+            (Some("live=true"), Ok(Route::Read(Read::WorkersLive))),
+            (Some("board=x&live=1"), Ok(Route::Read(Read::WorkersLive))),
+            (Some("live=0"), Ok(Route::Read(Read::WorkersActive))),
+            (Some("live=false"), Ok(Route::Read(Read::WorkersActive))),
+            (Some("other=1"), Ok(Route::Read(Read::WorkersActive))),
             (Some("live=yes"), Err(422)),
             (Some("live="), Err(422)),
             (Some("live"), Err(422)),

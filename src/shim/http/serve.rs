@@ -1,138 +1,55 @@
-//! The hyper server: accept, route, run the query on a blocking thread, answer JSON.
+//! The accept loop: connections up to a cap, each served by hyper with the App answering its
+//! requests, until `shutdown` completes; then the requests in flight get a bounded time.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 
-use crate::shim::ApiError;
-use crate::shim::answer as handlers;
-use crate::shim::board::file;
-use crate::shim::board::pool::{Db, Pools};
-use crate::shim::board::resolve::Boards;
-use crate::shim::http::auth::Auth;
-use crate::shim::http::host::HostPolicy;
-use crate::shim::http::routes;
+use crate::shim::http::app::App;
 
 /// The most hyper buffers of a request head (request line + headers); a longer head is
 /// answered 431 by hyper. hyper's minimum is 8 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// How long shutdown waits for requests in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Requests whose SQL runs at once, each on a blocking thread (the runtime has as many).
+/// How long shutdown waits for requests in flight (the stop bound; a terminate in its grace
+/// period ends it at once to answer within it: `terminate`).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Blocking threads for the reads (each query runs on one; see `app`), and for terminations.
 pub const READERS: usize = 16;
-/// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
-const RUN_READERS: usize = 4;
+pub const TERMINATORS: usize = 4;
 
-/// The threads a route's query may use.
-fn readers_for(state: &State, route: routes::Route) -> &Arc<Semaphore> {
-    match route {
-        routes::Route::WorkersActive
-        | routes::Route::WorkersLive
-        | routes::Route::Metrics
-        | routes::Route::Page => &state.list_readers,
-        routes::Route::Run(_) | routes::Route::Inspect(_) | routes::Route::Terminate(_) => {
-            &state.run_readers
-        }
-    }
-}
-/// The answers built and not yet sent, all connections together, in KiB. An answer waits for
-/// its share within the request's budget (503 past it); one larger than the whole budget takes
-/// all of it. With clients that do not read, memory stays bounded by this, not by their number.
-const ANSWER_BUDGET_KIB: usize = 64 * 1024;
-/// Answers smaller than this are outside the budget.
-const UNBUDGETED_BYTES: usize = 64 * 1024;
-/// How long past its budget a request's query may still run once it holds its lock, before the
-/// request is answered 503 anyway (a thread stuck in the kernel, say).
-const OVERRUN: Duration = Duration::from_secs(1);
-
-pub struct Options {
-    pub log_requests: bool,
-    /// Who may ask.
-    pub auth: Auth,
-    /// Which `Host` names are answered.
-    pub hosts: HostPolicy,
-    /// How long a client may take to send its request head, stay idle between requests, or
-    /// leave its answer unread.
-    pub header_timeout: Duration,
-    /// Connections served at once; more wait to be accepted.
-    pub max_connections: usize,
-}
-
-struct State {
-    /// One pool of connections per board asked for.
-    pools: Pools,
-    /// Which file a request's `?board=` names.
-    boards: Boards,
-    auth: Auth,
-    log_requests: bool,
-    hosts: HostPolicy,
-    /// One permit a blocking thread: a request waits for one only until its deadline. The
-    /// lists (`/workers/active`, whose answers grow with the board) and the one-run routes
-    /// have threads of their own, so a flood of list requests never starves a run's.
-    list_readers: Arc<Semaphore>,
-    run_readers: Arc<Semaphore>,
-    /// How long a body may take to arrive (the header timeout).
-    header_timeout: Duration,
-    /// Terminations under way, by board and run: a second one of a run at once is a 409.
-    terminating: std::sync::Mutex<std::collections::HashSet<(std::path::PathBuf, i64)>>,
-    /// Set once the shim is stopping: a terminate's grace period ends at once, so its answer
-    /// is given within the stop bound.
-    stopping: Arc<std::sync::atomic::AtomicBool>,
-    /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
-    answers: Arc<Semaphore>,
-}
-
-/// Serve the board until SIGINT, SIGTERM or SIGHUP. `on_ready` is called with the bound
+/// Serve `app` on `listener` until `shutdown` completes. `on_ready` is called with the bound
 /// address.
 pub async fn serve(
     listener: TcpListener,
-    pools: Pools,
-    boards: Boards,
-    options: Options,
+    app: App,
+    shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let state = Arc::new(State {
-        pools,
-        boards,
-        auth: options.auth,
-        log_requests: options.log_requests,
-        hosts: options.hosts,
-        list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
-        run_readers: Arc::new(Semaphore::new(RUN_READERS)),
-        terminating: std::sync::Mutex::new(std::collections::HashSet::new()),
-        stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        header_timeout: options.header_timeout,
-        answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
-    });
-    let header_timeout = options.header_timeout;
-    let connections = Arc::new(Semaphore::new(options.max_connections));
+    let header_timeout = app.header_timeout();
+    let connections = Arc::new(Semaphore::new(app.max_connections()));
     on_ready(listener.local_addr()?);
     let graceful = GracefulShutdown::new();
-    let mut stop = stop_signal()?;
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // A connection slot first: past the cap, clients wait in the kernel's accept queue
         // (connected, not yet answered) rather than costing memory here.
         let slot = tokio::select! {
             slot = Arc::clone(&connections).acquire_owned() => slot,
-            _ = stop.changed() => break,
+            () = &mut shutdown => break,
         };
         let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stop.changed() => break,
+            () = &mut shutdown => break,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
@@ -148,11 +65,14 @@ pub async fn serve(
         // answer is never held for a client that does not read.
         let mut stream = TimeoutStream::new(stream);
         stream.set_write_timeout(Some(header_timeout));
-        let state = Arc::clone(&state);
+        let app = app.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            let service = service_fn(move |req| handle(Arc::clone(&state), req));
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(app.call(req).await) }
+            });
             // Malformed, oversized and slow request heads are hyper's to answer: it refuses
             // them (400, 431) or closes the connection when a head is not complete within the
             // header timeout, which also bounds how long an idle kept-alive connection stays.
@@ -166,311 +86,23 @@ pub async fn serve(
         });
     }
     drop(listener);
-    state
-        .stopping
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    app.stop();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
 }
 
-/// Changes once SIGINT, SIGTERM or SIGHUP arrives. A closed terminal (SIGHUP) stops the
+/// Completes once SIGINT, SIGTERM or SIGHUP arrives. A closed terminal (SIGHUP) stops the
 /// server as gracefully as SIGTERM: its default action would kill it mid-answer.
-fn stop_signal() -> std::io::Result<tokio::sync::watch::Receiver<bool>> {
+pub fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
+    Ok(async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
             _ = hup.recv() => {}
         }
-        let _ = tx.send(true);
-    });
-    Ok(rx)
-}
-
-async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
-    let query = query.as_deref();
-    // The host, then the token, before anything is read. The page is the one thing answered
-    // without the token: it holds no data, and its script sends the token (from the page's
-    // fragment) with each request for data. The check `stat`s the token file here, on the
-    // async worker: one metadata call on the operator's own file, and a read of at most 4 KiB
-    // (opened non-blocking, a regular file only) when it has changed; see `auth`.
-    let route = routes::route(&method, &path, query);
-    let page = matches!(route, Ok(routes::Route::Page));
-    let routed = check_host(&state.hosts, &req)
-        .and_then(|()| match page {
-            true => Ok(()),
-            false => state.auth.check(req.headers()),
-        })
-        .and(route);
-    let content_type = routed.as_ref().map_or(JSON, |r| routes::content_type(*r));
-    let (status, body) = match routed {
-        Err(e) => (e.status, to_json(&e.body())),
-        // The page reads no board: its script asks /workers/active?live=1.
-        Ok(routes::Route::Page) => (200, Bytes::from_static(handlers::PAGE.as_bytes())),
-        Ok(routes::Route::Terminate(id)) => {
-            let query = query.map(str::to_owned);
-            match terminate(&state, id, req, query.as_deref()).await {
-                Ok(body) => (200, Bytes::from(body)),
-                Err(e) => (e.status, to_json(&e.body())),
-            }
-        }
-        // `?board=` is checked after routing, as the owner checks it first of all; which file
-        // it names is found on the blocking thread (it reads the kanban root).
-        Ok(route) => match Boards::asked(routes::board(query).as_deref()) {
-            Ok(board) => answer(&state, route, board, started).await,
-            Err(e) => (e.status, to_json(&e.body())),
-        },
-    };
-    let content_type = if status == 200 { content_type } else { JSON };
-    let response = respond(status, body, method == "HEAD", content_type, &path);
-    if state.log_requests {
-        crate::log!(
-            "{} {} {} {}us",
-            method,
-            routes::shown(&match query {
-                Some(q) => format!("{path}?{q}"),
-                None => path.clone(),
-            }),
-            status,
-            started.elapsed().as_micros()
-        );
-    }
-    Ok(response)
-}
-
-/// The request's host (an absolute target's authority, else the `Host` header) is one this
-/// server answers; two `Host` headers are refused (which one would count is ambiguous).
-fn check_host(hosts: &HostPolicy, req: &Request<Incoming>) -> Result<(), ApiError> {
-    if let Some(authority) = req.uri().authority() {
-        return hosts.check(Some(authority.as_str().as_bytes()));
-    }
-    let mut values = req.headers().get_all(HOST).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::new(400, "more than one Host header"));
-    }
-    hosts.check(first.map(HeaderValue::as_bytes))
-}
-
-/// `POST /runs/{id}/terminate`: the token (always), a body of at most a few KiB, the board,
-/// then `terminate::run` on a blocking thread of its own (it waits for the worker to end).
-async fn terminate(
-    state: &Arc<State>,
-    id: i64,
-    req: Request<Incoming>,
-    query: Option<&str>,
-) -> Result<Vec<u8>, ApiError> {
-    use http_body_util::{BodyExt, Limited};
-    state.auth.check_acting(req.headers())?;
-    // A body that does not arrive in time is not waited for past the header timeout.
-    let collect = Limited::new(req.into_body(), crate::shim::terminate::MAX_BODY).collect();
-    let body = tokio::time::timeout(state.header_timeout, collect)
-        .await
-        .map_err(|_| ApiError::new(408, "terminate: the body did not arrive in time"))?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::new(
-                    413,
-                    format!(
-                        "terminate: the body is over {} bytes",
-                        crate::shim::terminate::MAX_BODY
-                    ),
-                )
-            } else {
-                ApiError::new(400, format!("terminate: the body could not be read: {e}"))
-            }
-        })?
-        .to_bytes();
-    let ask = crate::shim::terminate::parse_body(&body)?;
-    // Which file, found off the async worker (it reads the kanban root).
-    let (boards, board) = (state.boards.clone(), routes::board(query));
-    let path = tokio::task::spawn_blocking(move || boards.resolve(board.as_deref()))
-        .await
-        .unwrap_or_else(|_| Err(ApiError::new(500, "internal error while finding the board")))?;
-    let key = (path.clone(), id);
-    let fresh = state
-        .terminating
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key.clone());
-    if !fresh {
-        return Err(ApiError::new(
-            409,
-            format!("run {id} is being terminated by another request"),
-        ));
-    }
-    let db = state.pools.get(&path);
-    let budget = db.busy_timeout();
-    let stopping = Arc::clone(&state.stopping);
-    let task = tokio::task::spawn_blocking(move || {
-        crate::shim::terminate::run(&db, id, &ask, budget, &stopping)
-    });
-    let result = task.await.unwrap_or_else(|_| {
-        Err(ApiError::new(
-            500,
-            "internal error while terminating the run",
-        ))
-    });
-    state
-        .terminating
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&key);
-    result
-}
-
-/// Find the board and run the route's query on a blocking thread (the async worker does no
-/// file or database I/O), within the request's budget (`--busy-timeout`, counted from
-/// `started`): waiting for a free thread and waiting for the board's locks both count, and
-/// past the budget the answer is a 503 at once.
-async fn answer(
-    state: &Arc<State>,
-    route: routes::Route,
-    board: Option<String>,
-    started: Instant,
-) -> (u16, Bytes) {
-    let budget = state.pools.busy_timeout();
-    let deadline = started + budget;
-    let permit = tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(readers_for(state, route)).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(permit)) = permit else {
-        let e = crate::shim::board::pool::busy(
-            "kanban-workers",
-            "every reader thread was busy",
-            budget,
-        );
-        return (e.status, to_json(&e.body()));
-    };
-    // The board being read, for the case its thread is stuck (below).
-    let reading: Arc<std::sync::OnceLock<Arc<Db>>> = Arc::default();
-    let (task_state, task_reading) = (Arc::clone(state), Arc::clone(&reading));
-    // Query and serialize on the blocking thread: the row values are built and freed on one
-    // thread, and only the bytes cross to the async worker.
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let path = task_state.boards.resolve(board.as_deref())?;
-        let db = task_reading.get_or_init(|| task_state.pools.get(&path));
-        let body = db.with_conn(deadline, |c| handlers::handle(c, route))?;
-        Ok::<_, ApiError>((Arc::clone(db), body))
-    });
-    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(Ok((db, body)))) => match budgeted(state, &db, body, deadline).await {
-            Ok(bytes) => (200, bytes),
-            Err(e) => (e.status, to_json(&e.body())),
-        },
-        Ok(Ok(Err(e))) => (e.status, to_json(&e.body())),
-        Ok(Err(_)) => {
-            let e = ApiError::new(500, "internal error while answering the request");
-            (e.status, to_json(&e.body()))
-        }
-        Err(_) => {
-            // The thread is stuck past the budget: maybe in SQLite's open of a FIFO swapped in
-            // for the board. Wake it, and answer now; its permit returns when it ends.
-            let e = match reading.get() {
-                Some(db) => {
-                    file::release_fifo_readers(db.path());
-                    db.busy("waited for the board")
-                }
-                None => {
-                    crate::shim::board::pool::busy("kanban-workers", "waited for the board", budget)
-                }
-            };
-            (e.status, to_json(&e.body()))
-        }
-    }
-}
-
-/// An answer's bytes, holding their share of [`ANSWER_BUDGET_KIB`] until hyper has written
-/// the last of them (the share returns when the last `Bytes` of it is dropped).
-struct Answer {
-    body: Vec<u8>,
-    _share: OwnedSemaphorePermit,
-}
-
-impl AsRef<[u8]> for Answer {
-    fn as_ref(&self) -> &[u8] {
-        &self.body
-    }
-}
-
-/// `body` with its share of the answer budget, waited for until `deadline`; past it the body
-/// is dropped and the answer is a 503.
-async fn budgeted(
-    state: &State,
-    db: &Db,
-    body: Vec<u8>,
-    deadline: Instant,
-) -> Result<Bytes, ApiError> {
-    // Small answers (a run, an inspection, an error) never wait: they are what a dashboard
-    // needs most, and all of them together cost less than one large answer.
-    if body.len() < UNBUDGETED_BYTES {
-        return Ok(Bytes::from(body));
-    }
-    let kib = body.len().div_ceil(1024).clamp(1, ANSWER_BUDGET_KIB);
-    let share = tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(&state.answers).acquire_many_owned(kib as u32),
-    )
-    .await;
-    match share {
-        Ok(Ok(share)) => Ok(Bytes::from_owner(Answer {
-            body,
-            _share: share,
-        })),
-        _ => Err(db.busy(&format!(
-            "{} MiB of answers were still being sent to other clients",
-            ANSWER_BUDGET_KIB / 1024
-        ))),
-    }
-}
-
-fn to_json(body: &serde_json::Value) -> Bytes {
-    Bytes::from(handlers::to_bytes(body))
-}
-
-/// The content type of every answer but a route's own 200 (`routes::content_type`).
-const JSON: &str = "application/json";
-
-fn respond(
-    status: u16,
-    bytes: Bytes,
-    head: bool,
-    content_type: &'static str,
-    path: &str,
-) -> Response<Full<Bytes>> {
-    let length = bytes.len();
-    let mut response = Response::new(if head {
-        Full::default()
-    } else {
-        Full::new(bytes)
-    });
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
-    if status == 405 {
-        headers.insert(ALLOW, HeaderValue::from_static(routes::allow_for(path)));
-    }
-    if status == 401 {
-        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
+    })
 }

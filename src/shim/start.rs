@@ -1,0 +1,136 @@
+//! From the parsed command line to an App: the token policy, the board or a demo, the pools,
+//! and the banner. Every refusal is a message and an exit code, said before anything serves.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::shim::board::pool::Pools;
+use crate::shim::board::resolve::Boards;
+use crate::shim::cli::{Args, Mode};
+use crate::shim::demo::Demo;
+use crate::shim::http::app::{App, Config};
+use crate::shim::http::auth::Auth;
+use crate::shim::http::host::HostPolicy;
+
+/// What a start refused: the message, and the exit code (2: the command line or its files).
+#[derive(Debug)]
+pub struct Refused {
+    pub message: String,
+    pub code: u8,
+}
+
+fn refused(message: impl Into<String>, code: u8) -> Refused {
+    Refused {
+        message: message.into(),
+        code,
+    }
+}
+
+/// The App, and what it serves. Drop it last: a demo removes its board and workers then.
+pub struct Started {
+    pub app: App,
+    /// The board served when a request names none.
+    pub board: PathBuf,
+    pub demo: Option<Demo>,
+}
+
+/// Build the App for `args`, with the environment `env`. Call on the main thread: a demo's
+/// workers are tied to the thread that spawns them.
+pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Started, Refused> {
+    let auth = auth(args, env)?;
+    let boards = Boards::from_env(args.db.as_deref(), env);
+    let (board, boards, demo) = match args.mode {
+        Mode::Demo => demo()?,
+        _ => match boards.at_start() {
+            Ok(path) => (path, boards, None),
+            Err(e) if args.mode == Mode::Serve => return Err(refused(e, 2)),
+            Err(e) => {
+                crate::log!("kanban-workers: {e}\nStarting a demo board instead.\n");
+                demo()?
+            }
+        },
+    };
+    if !board.is_file() {
+        crate::log!(
+            "kanban-workers: warning: board {} does not exist (yet); answering 503 until it does",
+            board.display()
+        );
+    }
+    let app = App::new(Config {
+        pools: Pools::new(args.busy_timeout, args.settings.clone()),
+        boards,
+        log_requests: !args.quiet,
+        auth,
+        hosts: HostPolicy::new(args.listen, args.allowed_hosts.clone()),
+        header_timeout: args.header_timeout,
+        max_connections: args.max_connections,
+    });
+    Ok(Started { app, board, demo })
+}
+
+/// The token: required on every route with --auth-reads and beyond loopback.
+fn auth(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Auth, Refused> {
+    let required = args.auth_reads || !args.listen.ip().is_loopback();
+    let file = args.token_file.clone().or_else(|| {
+        env("KANBAN_WORKERS_TOKEN_FILE")
+            .filter(|f| !f.is_empty())
+            .map(Into::into)
+    });
+    match file {
+        Some(file) => Auth::from_file(&file, required).map_err(|e| refused(e, 2)),
+        None if required => Err(refused(
+            format!(
+                "{} needs a token: pass --token-file PATH (or set $KANBAN_WORKERS_TOKEN_FILE) \
+                 naming a file that holds it",
+                if args.auth_reads {
+                    "--auth-reads"
+                } else {
+                    "listening beyond loopback"
+                }
+            ),
+            2,
+        )),
+        None => Ok(Auth::open()),
+    }
+}
+
+/// A demo board, served alone.
+fn demo() -> Result<(PathBuf, Boards, Option<Demo>), Refused> {
+    let demo = Demo::create().map_err(|e| refused(e, 1))?;
+    let board = demo.board.clone();
+    let boards = Boards::from_env(Some(&board), &|_| None);
+    Ok((board, boards, Some(demo)))
+}
+
+impl Started {
+    /// What is printed once the shim listens at `addr` (the tests read the "serving" line).
+    pub fn banner(&self, addr: SocketAddr) -> String {
+        let mut out = Vec::new();
+        if self.demo.is_some() {
+            let _ = writeln!(out, "The live page: http://{addr}/");
+        }
+        let _ = writeln!(
+            out,
+            "kanban-workers {}: serving board {} on http://{addr}",
+            crate::version::VERSION,
+            self.board.display()
+        );
+        if let Some(d) = &self.demo {
+            let _ = writeln!(out, "\nA demo board with real worker processes. Try:");
+            let _ = writeln!(out, "  curl -s http://{addr}/workers/active");
+            for (what, id) in &d.runs {
+                let _ = writeln!(out, "  curl -s http://{addr}/runs/{id}/inspect    # {what}");
+            }
+            let _ = writeln!(
+                out,
+                "  curl -s http://{addr}/api/plugins/kanban/runs/1    # the dashboard's prefix works too"
+            );
+            let _ = writeln!(
+                out,
+                "Ctrl-C stops the server and removes the demo board and its workers.\n"
+            );
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
