@@ -379,9 +379,9 @@ fn what_escapes_during_the_grace_is_collected_again_and_killed() {
             continue;
         };
         let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let names_run = env
-            .split(|b| *b == 0)
-            .any(|v| v == format!("HERMES_KANBAN_RUN_ID={}", worker.run).as_bytes());
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        let names_run = vars.contains(&format!("HERMES_KANBAN_RUN_ID={}", worker.run).as_bytes())
+            && vars.contains(&format!("HERMES_KANBAN_DB={}", board.path.display()).as_bytes());
         assert!(!(names_run && alive(pid)), "{pid} of the run still runs");
     }
 }
@@ -458,5 +458,97 @@ fn a_pid_reused_between_the_verdict_and_the_signal_is_never_signalled() {
             "SELECT status FROM task_runs WHERE id = 1"
         ),
         "reclaimed"
+    );
+}
+
+/// Whoever owns the folder of a board the operator named (`--db`) swaps a link to another
+/// user's private board into its place after the start: the shim neither reads nor writes
+/// what the link points to (it followed the link again on every request, and served root's
+/// rows and reclaimed root's task).
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn a_link_swapped_in_for_a_named_board_is_not_followed() {
+    require_root();
+    let ((dir, _holder), db) = nobodys_board("trust-swap");
+    let server = Server::with_token(&db, TOKEN, &[]);
+    assert_eq!(server.get("/workers/active").status, 200);
+    // Root's private board, in a folder only root can enter.
+    let private = temp_dir("trust-swap-private");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let secret = private.path().join("kanban.db");
+    let conn = create_board(&secret);
+    insert_run(&conn, &RunSpec::new("t_secret").started(now_secs()));
+    // nobody moves the board aside and links root's in its place.
+    let aside = dir.path().join("aside.db");
+    run_ok(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+            ])
+            .arg(format!(
+                "mv {0} {1} && ln -s {2} {0}",
+                db.display(),
+                aside.display(),
+                secret.display()
+            )),
+    );
+    let missing = {
+        let r = server.get("/runs/1");
+        (r.status, r.detail())
+    };
+    assert_eq!(missing.0, 503, "{missing:?}");
+    assert!(missing.1.contains("does not exist"), "{missing:?}");
+    assert!(!missing.1.contains("t_secret"));
+    let r = terminate(&server, 1, r#"{"grace_seconds": 0}"#);
+    assert_eq!(r.status, 503, "{:?}", r.json());
+    assert_eq!(
+        shell(&secret, "SELECT status FROM tasks WHERE id = 't_secret'"),
+        "running"
+    );
+    assert_eq!(shell(&secret, "SELECT count(*) FROM task_events"), "0");
+}
+
+/// Each member is checked again right before each signal: a worker that is no longer the
+/// board owner's by then (here it drops to nobody's uid in its SIGTERM handler, on a board
+/// of root's) is not SIGKILLed, and keeps its claim.
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn every_signal_is_checked_when_it_is_sent() {
+    require_root();
+    let board = Board::new("trust-resend");
+    let script = "trap 'exec setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1001' TERM
+                  while :; do sleep 1000 & wait; done";
+    let worker = HermesWorker::spawn(&board.writer(), &board.path, "t_1", &["sh", "-c", script]);
+    let _kill = KillOnDrop(worker.pid());
+    let server = Server::with_token(&board.path, TOKEN, &[]);
+    let r = terminate(&server, worker.run, r#"{"grace_seconds": 1}"#);
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    let me = r.json()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == worker.pid())
+        .unwrap()
+        .clone();
+    assert_eq!(me["signals"], json!(["SIGTERM"]), "{me}");
+    assert_eq!(me["outcome"], "survived", "{me}");
+    assert!(
+        me["refused"].as_str().unwrap().contains("real uid 65534"),
+        "{me}"
+    );
+    assert!(alive(worker.pid()));
+    assert_eq!(
+        shell(
+            &board.path,
+            &format!(
+                "SELECT ended_at IS NULL FROM task_runs WHERE id = {}",
+                worker.run
+            )
+        ),
+        "1"
     );
 }

@@ -40,9 +40,78 @@ pub struct Boards {
     /// `$HERMES_KANBAN_BOARD`.
     pub active: Option<String>,
     /// The file every board resolves to: `$HERMES_KANBAN_DB`.
-    pub pinned: Option<PathBuf>,
+    pub pinned: Option<Named>,
     /// `--db`: exactly this file, whatever the board.
-    pub only: Option<PathBuf>,
+    pub only: Option<Named>,
+}
+
+/// A board file the operator named (`--db`, `$HERMES_KANBAN_DB`), as it was at start: its
+/// links resolved then (the operator's choice), and its owner then. Whoever writes the board
+/// may own the folder it is in, and swap a link or another user's file into that path later:
+/// each request finds the path as it was resolved at start, not followed again, and the file
+/// there a regular one of the same owner (see [`Named::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// As given.
+    pub given: PathBuf,
+    /// Links resolved at start (the folder's, when the file was not there yet).
+    pub path: PathBuf,
+    /// The owner of the file at start, or of its folder when the file was not there yet.
+    pub owner: Option<u32>,
+}
+
+impl Named {
+    pub fn new(given: &Path) -> Named {
+        use std::os::unix::fs::MetadataExt;
+        let path = std::fs::canonicalize(given).unwrap_or_else(|_| {
+            match (given.parent(), given.file_name()) {
+                (Some(dir), Some(name)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    std::fs::canonicalize(dir)
+                        .map_or_else(|_| given.to_path_buf(), |d| d.join(name))
+                }
+                _ => given.to_path_buf(),
+            }
+        });
+        let owner = std::fs::metadata(&path)
+            .or_else(|_| std::fs::metadata(path.parent().unwrap_or(Path::new("/"))))
+            .ok()
+            .map(|m| m.uid());
+        Named {
+            given: given.to_path_buf(),
+            path,
+            owner,
+        }
+    }
+
+    /// The path to open: as resolved at start, when what is there now is no link (anywhere in
+    /// the path) and, when it exists, a file of the owner at start. Otherwise the answer a
+    /// missing board gets, whatever is there.
+    pub fn check(&self) -> Result<PathBuf, ApiError> {
+        use std::os::unix::fs::MetadataExt;
+        let missing = || {
+            crate::shim::board::pool::unavailable(
+                &self.path,
+                crate::shim::board::file::DOES_NOT_EXIST,
+            )
+        };
+        match std::fs::symlink_metadata(&self.path) {
+            // Not there (yet): the pool says so.
+            Err(_) => Ok(self.path.clone()),
+            Ok(meta) => {
+                let unlinked = std::fs::canonicalize(&self.path).is_ok_and(|r| r == self.path);
+                let owned = self.owner.is_none_or(|o| o == meta.uid());
+                if meta.file_type().is_symlink() || !unlinked || !owned {
+                    return Err(missing());
+                }
+                Ok(self.path.clone())
+            }
+        }
+    }
 }
 
 impl Boards {
@@ -52,8 +121,8 @@ impl Boards {
         Boards {
             root: kanban_root(env),
             active: var("HERMES_KANBAN_BOARD"),
-            pinned: var("HERMES_KANBAN_DB").map(PathBuf::from),
-            only: flag.map(Path::to_path_buf),
+            pinned: var("HERMES_KANBAN_DB").map(|p| Named::new(Path::new(&p))),
+            only: flag.map(Named::new),
         }
     }
 
@@ -62,7 +131,7 @@ impl Boards {
         let asked = Boards::asked(board)?;
         if let Some(only) = &self.only {
             return match asked.as_deref() {
-                None | Some("default") => Ok(real(only)),
+                None | Some("default") => only.check(),
                 Some(other) => Err(no_such_board(other)),
             };
         }
@@ -76,7 +145,7 @@ impl Boards {
             None => self.active_slug(),
         };
         if let Some(pinned) = &self.pinned {
-            return Ok(real(pinned));
+            return pinned.check();
         }
         let file = self.file_of(&slug).ok_or_else(|| {
             ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME")
@@ -95,7 +164,7 @@ impl Boards {
     /// place tried.
     pub fn at_start(&self) -> Result<PathBuf, String> {
         if let Some(p) = self.only.as_ref().or(self.pinned.as_ref()) {
-            return Ok(p.clone());
+            return Ok(p.given.clone());
         }
         let mut tried = vec![
             "--db (not given)".to_owned(),
@@ -148,8 +217,9 @@ impl Boards {
     /// The board served when a request names none (what the banner shows).
     pub fn active_file(&self) -> Option<PathBuf> {
         self.only
-            .clone()
-            .or_else(|| self.pinned.clone())
+            .as_ref()
+            .or(self.pinned.as_ref())
+            .map(|n| n.given.clone())
             .or_else(|| self.file_of(&self.active_slug()))
     }
 
@@ -272,10 +342,6 @@ pub fn slug(raw: &str) -> Result<String, ApiError> {
 
 /// The real path of a file the operator named (links followed: the operator's choice), which
 /// the pool opens without following links; the path as given while it does not resolve.
-fn real(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
 fn no_such_board(slug: &str) -> ApiError {
     ApiError::new(404, format!("board '{slug}' does not exist"))
 }

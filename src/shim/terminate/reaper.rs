@@ -45,9 +45,18 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The rules for the board at `board` (its owner is read from the file), for this process.
+    /// The rules for the board at `board`, for this process. Its owner is the file's own, the
+    /// file not followed: a link there (whoever writes the board may swap one in at any
+    /// moment, to a file of root's) is refused, as is anything but a regular file.
     pub fn for_board(board: &Path) -> std::io::Result<Policy> {
-        let owner_uid = std::fs::metadata(board)?.uid();
+        let meta = std::fs::symlink_metadata(board)?;
+        if !meta.file_type().is_file() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a regular file (a link, or something else, was put in its place)",
+                board.display()
+            )));
+        }
+        let owner_uid = meta.uid();
         let me = i32::try_from(std::process::id()).unwrap_or(0);
         let mut lineage = vec![me];
         let mut at = me;
@@ -296,23 +305,40 @@ fn is_running(m: &Member) -> bool {
 }
 
 /// What sending a signal to a member did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Signalled {
     Delivered,
     /// The member has ended: nothing sent.
     Ended,
-    /// Not permitted (another user's process): it goes on running.
-    Refused,
+    /// Not sent: the rules refuse it now, or the kernel did (it goes on running).
+    Refused(String),
 }
 
-fn signal(m: &Member, signal: Signal) -> Signalled {
+/// Send `signal` to `m` if it is still the member it was and the rules still allow it: a
+/// member may have changed since it was checked (a setuid program exec'd, a uid dropped).
+fn signal(m: &Member, signal: Signal, policy: &Policy) -> Signalled {
     if !is_running(m) {
         return Signalled::Ended;
+    }
+    let now = marks::read(
+        m.pid,
+        WantMarks {
+            status: true,
+            ..WantMarks::default()
+        },
+    );
+    match now {
+        Some(marks) if marks.start_ticks == m.start_ticks => {
+            if let Some(reason) = policy.refusal(&marks) {
+                return Signalled::Refused(reason);
+            }
+        }
+        _ => return Signalled::Ended,
     }
     match pidfd_send_signal(&m.pidfd, signal) {
         Ok(()) => Signalled::Delivered,
         Err(e) if e == rustix::io::Errno::SRCH => Signalled::Ended,
-        Err(_) => Signalled::Refused,
+        Err(e) => Signalled::Refused(format!("the kernel refused the signal ({e})")),
     }
 }
 
@@ -338,12 +364,12 @@ pub fn terminate(
     };
     outcomes.extend(members.iter().map(outcome));
     for (m, o) in members.iter().zip(outcomes.iter_mut()) {
-        match signal(m, Signal::TERM) {
+        match signal(m, Signal::TERM, policy) {
             Signalled::Delivered => o.signals.push("SIGTERM"),
             Signalled::Ended => {}
-            Signalled::Refused => {
+            Signalled::Refused(reason) => {
                 o.outcome = "survived";
-                o.refused = Some("the kernel refused the signal".into());
+                o.refused = Some(reason);
             }
         }
     }
@@ -399,16 +425,16 @@ pub fn terminate(
             if o.signals.is_empty() && !m.appeared {
                 continue;
             }
-            match signal(m, Signal::KILL) {
+            match signal(m, Signal::KILL, policy) {
                 Signalled::Delivered => {
                     o.signals.push("SIGKILL");
                     killed += 1;
                 }
                 Signalled::Ended if !o.signals.is_empty() => o.outcome = "exited",
                 Signalled::Ended => {}
-                Signalled::Refused => {
+                Signalled::Refused(reason) => {
                     o.outcome = "survived";
-                    o.refused = Some("the kernel refused the signal".into());
+                    o.refused = Some(reason);
                 }
             }
         }
