@@ -14,6 +14,7 @@ pub mod marks;
 pub mod proc_marks;
 pub mod proc_stats;
 pub mod proc_tree;
+pub mod process_row;
 pub mod procinfo;
 pub mod same_file;
 pub mod settings;
@@ -22,6 +23,7 @@ pub mod shim;
 pub mod tree;
 pub mod version;
 pub mod views;
+pub mod vtab;
 
 use std::sync::Arc;
 
