@@ -14,6 +14,7 @@ pub mod marks;
 pub mod proc_marks;
 pub mod proc_stats;
 pub mod proc_tree;
+pub mod process_row;
 pub mod procinfo;
 pub mod same_file;
 pub mod settings;
@@ -22,10 +23,14 @@ pub mod shim;
 pub mod tree;
 pub mod version;
 pub mod views;
+pub mod vtab;
 
 use std::sync::Arc;
 
 pub use cpu::CpuSampler;
+/// The rusqlite this library is built with (pinned, see docs/design.md): open connections with
+/// it, so that they are of the type [`register`] takes.
+pub use rusqlite;
 use rusqlite::{Connection, Result};
 pub use settings::Settings;
 
@@ -42,6 +47,20 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// Register every function and install the TEMP views on `conn`, with CPU samples private to
 /// this connection and the settings from the system and the environment.
+///
+/// ```
+/// use kanban_workers::rusqlite::Connection;
+///
+/// let conn = Connection::open_in_memory()?;
+/// kanban_workers::register(&conn)?;
+/// let alive: i64 = conn.query_row(
+///     "SELECT alive FROM proc_stats(?1)",
+///     [std::process::id()],
+///     |row| row.get(0),
+/// )?;
+/// assert_eq!(alive, 1);
+/// # Ok::<(), kanban_workers::rusqlite::Error>(())
+/// ```
 pub fn register(conn: &Connection) -> Result<()> {
     register_with(conn, Arc::new(CpuSampler::new()), &Settings::from_env())
 }

@@ -6,109 +6,162 @@
 //! are read (`environ` and `fd/1` need the process's uid or root). Every callback is guarded.
 
 use std::borrow::Cow;
-use std::ffi::{CStr, CString, c_int};
+use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
 
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::Value;
 use rusqlite::vtab::{
     Context, Filters, IndexInfo, Module, VTab, VTabConfig, VTabConnection, VTabCursor,
 };
-use rusqlite::{Connection, Error, Result, ffi};
+use rusqlite::{Connection, Result, ffi};
 
 use crate::marks::{self, Marks, WantMarks};
-use crate::proc_stats::{argument_constraint, guarded_named, parse_pid_for};
+use crate::vtab::{self, Column};
 
 pub const NAME: &str = "proc_marks";
 
-/// `(name, SQL type, meaning)` of each visible column, in order; the argument is the hidden
-/// column `query_pid`. The single source for the declaration and the docs check.
-pub const COLUMNS: &[(&str, &str, &str)] = &[
-    ("pid", "INTEGER", "the argument"),
-    (
-        "start_ticks",
-        "INTEGER",
-        "process start in clock ticks after boot: the row is of the process with these",
-    ),
-    ("ppid", "INTEGER", "parent pid"),
-    (
-        "session",
-        "INTEGER",
-        "session id (the pid of the session's leader)",
-    ),
-    ("pgrp", "INTEGER", "process group id"),
-    ("uid", "INTEGER", "real uid (from status)"),
-    (
-        "namespace_init",
-        "INTEGER",
-        "1 when the process is pid 1 of a pid namespace (a container's init; NSpid in status)",
-    ),
-    ("kernel_thread", "INTEGER", "1 for a kernel thread"),
-    (
-        "env_run_id",
-        "TEXT",
-        "HERMES_KANBAN_RUN_ID of its environment",
-    ),
-    (
-        "env_task_id",
-        "TEXT",
-        "HERMES_KANBAN_TASK of its environment",
-    ),
-    (
-        "env_board",
-        "TEXT",
-        "HERMES_KANBAN_DB of its environment: the board file",
-    ),
-    (
-        "env_claim_lock",
-        "TEXT",
-        "HERMES_KANBAN_CLAIM_LOCK of its environment",
-    ),
-    (
-        "stdout",
-        "TEXT",
-        "where fd 1 points: a path, or pipe:[inode], socket:[inode]",
-    ),
-    (
-        "error",
-        "TEXT",
-        "the first file that could not be read (access denied: another user's environ)",
-    ),
+/// The values a `proc_marks` row holds: each column of [`COLUMNS`] names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkCol {
+    Pid,
+    StartTicks,
+    Ppid,
+    Session,
+    Pgrp,
+    Uid,
+    NamespaceInit,
+    KernelThread,
+    EnvRunId,
+    EnvTaskId,
+    EnvBoard,
+    EnvClaimLock,
+    Stdout,
+    Error,
+}
+
+/// The visible columns, in order, each with its meaning as `docs/sql.md` gives it; the
+/// argument is the hidden column `query_pid`.
+pub const COLUMNS: &[Column<MarkCol>] = &[
+    Column {
+        id: MarkCol::Pid,
+        name: "pid",
+        sql_type: "INTEGER",
+        doc: "the argument",
+    },
+    Column {
+        id: MarkCol::StartTicks,
+        name: "start_ticks",
+        sql_type: "INTEGER",
+        doc: "process start in clock ticks after boot: the row is of the process with these",
+    },
+    Column {
+        id: MarkCol::Ppid,
+        name: "ppid",
+        sql_type: "INTEGER",
+        doc: "parent pid",
+    },
+    Column {
+        id: MarkCol::Session,
+        name: "session",
+        sql_type: "INTEGER",
+        doc: "session id (the pid of the session's leader)",
+    },
+    Column {
+        id: MarkCol::Pgrp,
+        name: "pgrp",
+        sql_type: "INTEGER",
+        doc: "process group id",
+    },
+    Column {
+        id: MarkCol::Uid,
+        name: "uid",
+        sql_type: "INTEGER",
+        doc: "real uid (from status)",
+    },
+    Column {
+        id: MarkCol::NamespaceInit,
+        name: "namespace_init",
+        sql_type: "INTEGER",
+        doc: "1 when the process is pid 1 of a pid namespace (a container's init; NSpid in status)",
+    },
+    Column {
+        id: MarkCol::KernelThread,
+        name: "kernel_thread",
+        sql_type: "INTEGER",
+        doc: "1 for a kernel thread",
+    },
+    Column {
+        id: MarkCol::EnvRunId,
+        name: "env_run_id",
+        sql_type: "TEXT",
+        doc: "HERMES_KANBAN_RUN_ID of its environment",
+    },
+    Column {
+        id: MarkCol::EnvTaskId,
+        name: "env_task_id",
+        sql_type: "TEXT",
+        doc: "HERMES_KANBAN_TASK of its environment",
+    },
+    Column {
+        id: MarkCol::EnvBoard,
+        name: "env_board",
+        sql_type: "TEXT",
+        doc: "HERMES_KANBAN_DB of its environment: the board file",
+    },
+    Column {
+        id: MarkCol::EnvClaimLock,
+        name: "env_claim_lock",
+        sql_type: "TEXT",
+        doc: "HERMES_KANBAN_CLAIM_LOCK of its environment",
+    },
+    Column {
+        id: MarkCol::Stdout,
+        name: "stdout",
+        sql_type: "TEXT",
+        doc: "where fd 1 points: a path, or pipe:[inode], socket:[inode]",
+    },
+    Column {
+        id: MarkCol::Error,
+        name: "error",
+        sql_type: "TEXT",
+        doc: "the first file that could not be read (access denied: another user's environ)",
+    },
 ];
 
 const COL_QUERY_PID: c_int = COLUMNS.len() as c_int;
-const IDX_ARG: c_int = 1;
 const IDX_STATUS: c_int = 2;
 const IDX_ENVIRON: c_int = 4;
 const IDX_STDOUT: c_int = 8;
 
-fn position(name: &str) -> usize {
-    COLUMNS.iter().position(|c| c.0 == name).unwrap_or(63)
-}
-
 /// Which files the columns in SQLite's usage mask need.
 fn plan_bits(col_used: u64) -> c_int {
-    let used = |name: &str| col_used & (1u64 << position(name).min(63)) != 0;
-    if used("error") {
+    let used = |id: MarkCol| vtab::is_used(COLUMNS, col_used, id);
+    if used(MarkCol::Error) {
         return IDX_STATUS | IDX_ENVIRON | IDX_STDOUT;
     }
     let mut bits = 0;
-    if used("uid") || used("namespace_init") {
+    if used(MarkCol::Uid) || used(MarkCol::NamespaceInit) {
         bits |= IDX_STATUS;
     }
-    if ["env_run_id", "env_task_id", "env_board", "env_claim_lock"]
-        .iter()
-        .any(|c| used(c))
+    if [
+        MarkCol::EnvRunId,
+        MarkCol::EnvTaskId,
+        MarkCol::EnvBoard,
+        MarkCol::EnvClaimLock,
+    ]
+    .into_iter()
+    .any(used)
     {
         bits |= IDX_ENVIRON;
     }
-    if used("stdout") {
+    if used(MarkCol::Stdout) {
         bits |= IDX_STDOUT;
     }
     bits
 }
 
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    guarded_named(NAME, what, f)
+    vtab::guarded(NAME, what, f)
 }
 
 pub fn register(conn: &Connection) -> Result<()> {
@@ -139,12 +192,7 @@ unsafe impl<'vtab> VTab<'vtab> for ProcMarksTab {
         guarded("connect", || {
             // As proc_stats: direct SQL and the user's TEMP views only.
             db.config(VTabConfig::DirectOnly)?;
-            let mut sql = String::from("CREATE TABLE x(");
-            for (name, sql_type, _) in COLUMNS {
-                sql.push_str(&format!("{name} {sql_type}, "));
-            }
-            sql.push_str("query_pid HIDDEN)");
-            let decl = CString::new(sql).map_err(|e| Error::ModuleError(format!("{NAME}: {e}")))?;
+            let decl = vtab::declaration(NAME, COLUMNS, "", "query_pid")?;
             Ok((
                 Cow::Owned(decl),
                 ProcMarksTab {
@@ -156,26 +204,14 @@ unsafe impl<'vtab> VTab<'vtab> for ProcMarksTab {
 
     fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
         guarded("best_index", || {
-            let (chosen, unusable) =
-                argument_constraint(info, |col| col == COL_QUERY_PID || col == 0);
-            match chosen {
-                Some(i) => {
-                    let mut usage = info.constraint_usage(i);
-                    usage.set_argv_index(1);
-                    usage.set_omit(true);
-                    let bits = plan_bits(info.col_used());
-                    info.set_idx_num(IDX_ARG | bits);
-                    info.set_estimated_cost(1.0);
-                    info.set_estimated_rows(1);
-                    Ok(true)
-                }
-                None if unusable => Ok(false),
-                None => {
-                    info.set_idx_num(0);
-                    info.set_estimated_cost(1e12);
-                    Ok(true)
-                }
-            }
+            Ok(vtab::one_pid_plan(
+                info,
+                |col| {
+                    col == COL_QUERY_PID
+                        || usize::try_from(col).ok() == vtab::position(COLUMNS, MarkCol::Pid)
+                },
+                plan_bits,
+            ))
         })
     }
 
@@ -199,16 +235,8 @@ struct ProcMarksCursor<'vtab> {
 impl ProcMarksCursor<'_> {
     fn load(&mut self, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
         self.row = None;
-        if idx_num & IDX_ARG == 0 || args.is_empty() {
-            return Err(Error::ModuleError(format!(
-                "{NAME}: a pid argument is required, as in SELECT * FROM {NAME}(1234)"
-            )));
-        }
-        let value: Value = args.get(0)?;
-        let pid = match parse_pid_for(NAME, ValueRef::from(&value)) {
-            Ok(Some(pid)) => pid,
-            Ok(None) => return Ok(()),
-            Err(message) => return Err(Error::ModuleError(message)),
+        let Some(pid) = vtab::pid_argument(NAME, idx_num, args)? else {
+            return Ok(());
         };
         let want = WantMarks {
             status: idx_num & IDX_STATUS != 0,
@@ -227,29 +255,30 @@ impl ProcMarksCursor<'_> {
         let env = |f: fn(&marks::SpawnEnv) -> &Option<String>| {
             m.env.as_ref().map_or(Value::Null, |e| text(f(e)))
         };
-        let name = usize::try_from(col)
-            .ok()
-            .and_then(|i| COLUMNS.get(i))
-            .map_or("", |c| c.0);
-        match name {
-            "pid" => Value::Integer(m.pid.into()),
-            "start_ticks" => Value::Integer(i64::try_from(m.start_ticks).unwrap_or(i64::MAX)),
-            "ppid" => Value::Integer(m.ppid.into()),
-            "session" => Value::Integer(m.session.into()),
-            "pgrp" => Value::Integer(m.pgrp.into()),
-            "uid" => m.ruid.map_or(Value::Null, |u| Value::Integer(u.into())),
-            "namespace_init" => m
+        let Some(column) = usize::try_from(col).ok().and_then(|i| COLUMNS.get(i)) else {
+            return if col == COL_QUERY_PID {
+                Value::Integer(m.pid.into())
+            } else {
+                Value::Null
+            };
+        };
+        match column.id {
+            MarkCol::Pid => Value::Integer(m.pid.into()),
+            MarkCol::StartTicks => Value::Integer(i64::try_from(m.start_ticks).unwrap_or(i64::MAX)),
+            MarkCol::Ppid => Value::Integer(m.ppid.into()),
+            MarkCol::Session => Value::Integer(m.session.into()),
+            MarkCol::Pgrp => Value::Integer(m.pgrp.into()),
+            MarkCol::Uid => m.ruid.map_or(Value::Null, |u| Value::Integer(u.into())),
+            MarkCol::NamespaceInit => m
                 .namespace_init
                 .map_or(Value::Null, |b| Value::Integer(b.into())),
-            "kernel_thread" => Value::Integer(m.kernel_thread.into()),
-            "env_run_id" => env(|e| &e.run_id),
-            "env_task_id" => env(|e| &e.task_id),
-            "env_board" => env(|e| &e.board),
-            "env_claim_lock" => env(|e| &e.claim_lock),
-            "stdout" => text(&m.stdout),
-            "error" => text(&m.error),
-            _ if col == COL_QUERY_PID => Value::Integer(m.pid.into()),
-            _ => Value::Null,
+            MarkCol::KernelThread => Value::Integer(m.kernel_thread.into()),
+            MarkCol::EnvRunId => env(|e| &e.run_id),
+            MarkCol::EnvTaskId => env(|e| &e.task_id),
+            MarkCol::EnvBoard => env(|e| &e.board),
+            MarkCol::EnvClaimLock => env(|e| &e.claim_lock),
+            MarkCol::Stdout => text(&m.stdout),
+            MarkCol::Error => text(&m.error),
         }
     }
 }
@@ -276,5 +305,16 @@ unsafe impl VTabCursor for ProcMarksCursor<'_> {
 
     fn rowid(&self) -> Result<i64> {
         Ok(self.row.as_ref().map_or(0, |r| r.pid.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_names_its_own_value() {
+        vtab::assert_each_id_is_its_name(COLUMNS);
+        assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
     }
 }

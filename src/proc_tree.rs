@@ -10,19 +10,17 @@ use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::Value;
 use rusqlite::vtab::{
     Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
     VTabCursor,
 };
-use rusqlite::{Connection, Error, Result, ffi};
+use rusqlite::{Connection, Result, ffi};
 
 use crate::cpu::CpuSampler;
-use crate::proc_stats::{
-    COLUMNS, IDX_ARG, Row, argument_constraint, declaration_with, guarded_named, parse_pid_for,
-    plan_bits, want_from_plan,
-};
+use crate::process_row::{COLUMNS, Row, plan_bits, want_from_plan};
 use crate::tree;
+use crate::vtab::{self, IDX_ARG, argument_constraint};
 
 pub const NAME: &str = "proc_tree";
 /// Index of `depth`, after the `proc_stats` columns.
@@ -36,7 +34,7 @@ const IDX_DEPTH_GE: c_int = 1 << 11;
 pub const DEPTH_DOC: &str = "0 for the root, 1 for its children, and so on";
 
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    guarded_named(NAME, what, f)
+    vtab::guarded(NAME, what, f)
 }
 
 /// Register `proc_tree` on `conn`; CPU samples are kept in `sampler`.
@@ -74,7 +72,7 @@ unsafe impl<'vtab> VTab<'vtab> for ProcTreeTab {
                 sampler: aux.cloned().unwrap_or_default(),
             };
             Ok((
-                Cow::Owned(declaration_with(NAME, "depth INTEGER, ", "root")?),
+                Cow::Owned(vtab::declaration(NAME, COLUMNS, "depth INTEGER, ", "root")?),
                 tab,
             ))
         })
@@ -157,16 +155,8 @@ impl ProcTreeCursor<'_> {
     fn load(&mut self, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
         self.rows.clear();
         self.at = 0;
-        if idx_num & IDX_ARG == 0 || args.is_empty() {
-            return Err(Error::ModuleError(format!(
-                "{NAME}: a pid argument is required, as in SELECT * FROM {NAME}(1234)"
-            )));
-        }
-        let value: Value = args.get(0)?;
-        let root = match parse_pid_for(NAME, ValueRef::from(&value)) {
-            Ok(Some(pid)) => pid,
-            Ok(None) => return Ok(()),
-            Err(message) => return Err(Error::ModuleError(message)),
+        let Some(root) = vtab::pid_argument(NAME, idx_num, args)? else {
+            return Ok(());
         };
         self.root = root.into();
         let want = want_from_plan(idx_num);

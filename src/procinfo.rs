@@ -98,9 +98,7 @@ pub fn host() -> &'static Host {
 pub fn epoch() -> &'static str {
     static EPOCH: OnceLock<String> = OnceLock::new();
     EPOCH.get_or_init(|| {
-        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
+        let boot_id = procfs::sys::kernel::random::boot_id().unwrap_or_default();
         let init_ticks = Process::new(1)
             .and_then(|p| p.stat())
             .map(|s| s.starttime.to_string())
@@ -116,7 +114,7 @@ pub fn fingerprint(start_ticks: u64) -> String {
 
 /// This host's name as the board's owner writes it in `claim_lock` (Python's
 /// `socket.gethostname()`: the kernel's node name, `/proc/sys/kernel/hostname`). Read once
-/// per process.
+/// per process. Read by hand: the `procfs` crate (0.18) has no reader for it.
 pub fn hostname() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
@@ -374,6 +372,17 @@ mod tests {
         assert_eq!(split(b"worker: busy \x00"), ["worker:", "busy", ""]);
         // No final NUL and no space: one argument, as written.
         assert_eq!(split(b"abc"), ["abc"]);
+    }
+
+    #[test]
+    fn the_epoch_starts_with_the_boot_id() {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert!(!boot_id.trim().is_empty());
+        assert!(
+            epoch().starts_with(&format!("{}:", boot_id.trim())),
+            "{}",
+            epoch()
+        );
     }
 
     #[test]

@@ -73,7 +73,9 @@ enum Children {
     Unlisted,
 }
 
-/// The children of `pid` from its threads' `children` files.
+/// The children of `pid` from its threads' `children` files. Hand-written rather than the
+/// `procfs` crate's `Process::tasks` + `Task::children`, which open each directory first and
+/// cost 1.55x this on a walk (docs/design.md): this is the hot path of `live_workers`.
 fn children_files(pid: i32) -> Children {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Children::Gone;
@@ -98,35 +100,23 @@ fn children_files(pid: i32) -> Children {
     }
 }
 
-/// Every process's children, from one pass over `/proc` reading each `stat`.
+/// Every process's children, from one pass over `/proc` reading each `stat` (the `procfs`
+/// crate's readers: this fallback is not the hot path, see docs/design.md).
 fn children_by_scan() -> HashMap<i32, Vec<i32>> {
     let mut map: HashMap<i32, Vec<i32>> = HashMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
+    let Ok(processes) = procfs::process::all_processes() else {
         return map;
     };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(ppid) = parent_of(pid) {
-            map.entry(ppid).or_default().push(pid);
+    // A process that ends during the pass is left out.
+    for process in processes.flatten() {
+        if let Ok(stat) = process.stat() {
+            map.entry(stat.ppid).or_default().push(process.pid);
         }
     }
     for children in map.values_mut() {
         children.sort_unstable();
     }
     map
-}
-
-/// The parent pid from `/proc/<pid>/stat` (field 4, after the command name in parentheses).
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

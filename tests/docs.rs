@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use kanban_workers::{FUNCTIONS, proc_stats::COLUMNS, views::VIEWS};
+use kanban_workers::{FUNCTIONS, views::VIEWS};
 use rusqlite::Connection;
 
 const SQL_DOCS: &str = include_str!("../docs/sql.md");
@@ -61,20 +61,30 @@ fn every_function_view_and_column_is_documented() {
         )),
         "docs/sql.md's proc_tree table lacks depth"
     );
-    for (name, sql_type, doc) in kanban_workers::proc_marks::COLUMNS {
-        let row = format!("| `{name}` | {sql_type} | {doc} |");
-        assert!(
-            SQL_DOCS.contains(&row),
-            "docs/sql.md's proc_marks table lacks the row {row}"
-        );
-    }
-    for c in COLUMNS {
-        let row = format!("| `{}` | {} |", c.name, c.sql_type);
-        assert!(
-            SQL_DOCS.contains(&row),
-            "docs/sql.md's proc_stats table lacks the row {row}"
-        );
-    }
+    // Each column's row, exactly as the library describes it (its `Column`).
+    let rows = |function: &str, columns: Vec<(&str, &str, &str)>| {
+        for (name, sql_type, doc) in columns {
+            let row = format!("| `{name}` | {sql_type} | {doc} |");
+            assert!(
+                SQL_DOCS.contains(&row),
+                "docs/sql.md's {function} table lacks the row {row}"
+            );
+        }
+    };
+    rows(
+        "proc_stats",
+        kanban_workers::process_row::COLUMNS
+            .iter()
+            .map(|c| (c.name, c.sql_type, c.doc))
+            .collect(),
+    );
+    rows(
+        "proc_marks",
+        kanban_workers::proc_marks::COLUMNS
+            .iter()
+            .map(|c| (c.name, c.sql_type, c.doc))
+            .collect(),
+    );
     let conn = Connection::open_in_memory().expect("db");
     conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
         .expect("schema");

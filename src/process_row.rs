@@ -1,0 +1,343 @@
+//! One process's row as `proc_stats` and `proc_tree` give it: the columns, which optional files
+//! the query's columns need, the reading, and each column's value. Shared by the two
+//! functions, so a `proc_tree` member is read exactly as `proc_stats` reads one process.
+
+use std::ffi::c_int;
+
+use rusqlite::types::Value;
+
+use crate::cpu::CpuSampler;
+use crate::procinfo::{self, ProcInfo, Reading, Want};
+use crate::vtab::{self, Column};
+
+/// The values a process's row holds: each column of [`COLUMNS`] names one, so a value is found
+/// by what it is, never by its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Pid,
+    Alive,
+    Reason,
+    Error,
+    State,
+    Ppid,
+    Uid,
+    NumThreads,
+    RssBytes,
+    VmsBytes,
+    CpuUserS,
+    CpuSystemS,
+    CpuPercent,
+    StartTime,
+    NumFds,
+    Cmdline,
+    StartTicks,
+    Fingerprint,
+}
+
+/// The visible columns, in order, each with its meaning as `docs/sql.md` gives it.
+pub const COLUMNS: &[Column<Col>] = &[
+    Column {
+        id: Col::Pid,
+        name: "pid",
+        sql_type: "INTEGER",
+        doc: "the argument",
+    },
+    Column {
+        id: Col::Alive,
+        name: "alive",
+        sql_type: "INTEGER",
+        doc: "1 if the process exists and is not a zombie, else 0",
+    },
+    Column {
+        id: Col::Reason,
+        name: "reason",
+        sql_type: "TEXT",
+        doc: "why not alive: `no such process` or `zombie`; NULL when alive",
+    },
+    Column {
+        id: Col::Error,
+        name: "error",
+        sql_type: "TEXT",
+        doc: "a field could not be read: `access denied` for another user's fds (then `num_fds` is NULL), or the file that failed; NULL otherwise",
+    },
+    Column {
+        id: Col::State,
+        name: "state",
+        sql_type: "TEXT",
+        doc: "psutil's status word: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, wake-kill, waking, parked, idle",
+    },
+    Column {
+        id: Col::Ppid,
+        name: "ppid",
+        sql_type: "INTEGER",
+        doc: "parent pid",
+    },
+    Column {
+        id: Col::Uid,
+        name: "uid",
+        sql_type: "INTEGER",
+        doc: "owner of `/proc/<pid>`: the effective uid (equal to the real uid except for set-uid programs; reading the real uid needs `status`, which would double the cost)",
+    },
+    Column {
+        id: Col::NumThreads,
+        name: "num_threads",
+        sql_type: "INTEGER",
+        doc: "number of threads",
+    },
+    Column {
+        id: Col::RssBytes,
+        name: "rss_bytes",
+        sql_type: "INTEGER",
+        doc: "resident set size in bytes (`statm`, as psutil)",
+    },
+    Column {
+        id: Col::VmsBytes,
+        name: "vms_bytes",
+        sql_type: "INTEGER",
+        doc: "virtual memory size in bytes (`statm`)",
+    },
+    Column {
+        id: Col::CpuUserS,
+        name: "cpu_user_s",
+        sql_type: "REAL",
+        doc: "cumulative user CPU seconds",
+    },
+    Column {
+        id: Col::CpuSystemS,
+        name: "cpu_system_s",
+        sql_type: "REAL",
+        doc: "cumulative system CPU seconds",
+    },
+    Column {
+        id: Col::CpuPercent,
+        name: "cpu_percent",
+        sql_type: "REAL",
+        doc: "CPU use (100 = one core) since this connection's previous sample of the same process (pid + start time); on the first sample, the lifetime average (as `ps`); within 200 ms of the previous sample, that sample's figure again",
+    },
+    Column {
+        id: Col::StartTime,
+        name: "start_time",
+        sql_type: "REAL",
+        doc: "process start, Unix epoch seconds (psutil's `create_time`): boot time + start ticks, computed in integers (10 ms resolution; boot time is whole seconds)",
+    },
+    Column {
+        id: Col::NumFds,
+        name: "num_fds",
+        sql_type: "INTEGER",
+        doc: "open file descriptors; NULL (with `error`) when not readable, and NULL for a zombie",
+    },
+    Column {
+        id: Col::Cmdline,
+        name: "cmdline",
+        sql_type: "TEXT",
+        doc: "JSON array of the argv strings, split as psutil splits them (a trailing empty argument is kept; an argv rewritten with spaces is split on spaces); bytes that are not UTF-8 become U+FFFD, one per invalid sequence; `[]` for kernel threads and zombies",
+    },
+    Column {
+        id: Col::StartTicks,
+        name: "start_ticks",
+        sql_type: "INTEGER",
+        doc: "process start in clock ticks after boot (field 22 of `stat`): with the pid, the process's identity",
+    },
+    Column {
+        id: Col::Fingerprint,
+        name: "fingerprint",
+        sql_type: "TEXT",
+        doc: r#"the board owner's fingerprint of this process, `"<boot_id>:<start ticks of pid 1>|<start_ticks>"`, computed exactly as the owner computes the `worker_started_at` it records (either part of the epoch empty when unreadable)"#,
+    },
+];
+
+/// `idx_num` bits (beside [`vtab::IDX_ARG`]): which optional files the query's columns need
+/// (from SQLite's column usage mask, so `SELECT alive FROM proc_stats(?)` reads `stat` alone).
+const IDX_MEMORY: c_int = 2;
+const IDX_CMDLINE: c_int = 4;
+const IDX_FDS: c_int = 8;
+const IDX_UID: c_int = 16;
+
+/// The position of a column in [`COLUMNS`] (and in the table's declaration).
+pub(crate) fn position(id: Col) -> Option<usize> {
+    vtab::position(COLUMNS, id)
+}
+
+/// Which optional files the columns in SQLite's usage mask need (`IDX_*` bits).
+pub(crate) fn plan_bits(col_used: u64) -> c_int {
+    let used = |id: Col| vtab::is_used(COLUMNS, col_used, id);
+    // `error` may describe any file, and bit 63 stands for every column from 63 on: read all.
+    if used(Col::Error) || col_used & (1u64 << 63) != 0 {
+        return IDX_MEMORY | IDX_CMDLINE | IDX_FDS | IDX_UID;
+    }
+    let mut bits = 0;
+    if used(Col::RssBytes) || used(Col::VmsBytes) {
+        bits |= IDX_MEMORY;
+    }
+    if used(Col::Cmdline) {
+        bits |= IDX_CMDLINE;
+    }
+    if used(Col::NumFds) {
+        bits |= IDX_FDS;
+    }
+    if used(Col::Uid) {
+        bits |= IDX_UID;
+    }
+    bits
+}
+
+pub(crate) fn want_from_plan(idx_num: c_int) -> Want {
+    Want {
+        memory: idx_num & IDX_MEMORY != 0,
+        cmdline: idx_num & IDX_CMDLINE != 0,
+        fds: idx_num & IDX_FDS != 0,
+        uid: idx_num & IDX_UID != 0,
+    }
+}
+
+/// One process's row.
+pub(crate) struct Row {
+    pub(crate) pid: i64,
+    /// `None`: no such process.
+    pub(crate) info: Option<ProcInfo>,
+    pub(crate) cpu_percent: Option<f64>,
+}
+
+impl Row {
+    /// Read `pid` (the files in `want`), with its CPU percentage from `sampler`.
+    pub(crate) fn read(sampler: &CpuSampler, pid: i32, want: Want) -> Row {
+        Row::from_reading(sampler, pid, procinfo::read_some(pid, want))
+    }
+
+    pub(crate) fn from_reading(sampler: &CpuSampler, pid: i32, reading: Reading) -> Row {
+        match reading {
+            Reading::Gone => Row {
+                pid: pid.into(),
+                info: None,
+                cpu_percent: None,
+            },
+            Reading::Found(info) => {
+                let cpu_percent = match (info.start_ticks, info.cpu_ticks()) {
+                    (Some(start), Some(cpu)) => {
+                        Some(sampler.percent(pid, start, cpu, info.start_time_ms()))
+                    }
+                    _ => None,
+                };
+                Row {
+                    pid: pid.into(),
+                    info: Some(info),
+                    cpu_percent,
+                }
+            }
+        }
+    }
+}
+
+impl Col {
+    /// This value of one row.
+    pub(crate) fn value(self, row: &Row) -> Value {
+        let Some(info) = &row.info else {
+            return match self {
+                Col::Pid => Value::Integer(row.pid),
+                Col::Alive => Value::Integer(0),
+                Col::Reason => text("no such process"),
+                _ => Value::Null,
+            };
+        };
+        let hz = procinfo::host().ticks_per_second as f64;
+        let int = |v: Option<u64>| {
+            v.map_or(Value::Null, |n| {
+                Value::Integer(n.min(i64::MAX as u64) as i64)
+            })
+        };
+        let seconds =
+            |ticks: Option<u64>| ticks.map_or(Value::Null, |t| Value::Real(t as f64 / hz));
+        match self {
+            Col::Pid => Value::Integer(row.pid),
+            Col::Alive => Value::Integer(if info.is_zombie() { 0 } else { 1 }),
+            Col::Reason => {
+                if info.is_zombie() {
+                    text("zombie")
+                } else {
+                    Value::Null
+                }
+            }
+            Col::Error => info.error.as_deref().map_or(Value::Null, text),
+            Col::State => info
+                .state
+                .map_or(Value::Null, |s| text(procinfo::state_word(s))),
+            Col::Ppid => info.ppid.map_or(Value::Null, |p| Value::Integer(p.into())),
+            Col::Uid => info.uid.map_or(Value::Null, |u| Value::Integer(u.into())),
+            Col::NumThreads => info.num_threads.map_or(Value::Null, Value::Integer),
+            Col::RssBytes => int(info.rss_bytes),
+            Col::VmsBytes => int(info.vms_bytes),
+            Col::CpuUserS => seconds(info.utime_ticks),
+            Col::CpuSystemS => seconds(info.stime_ticks),
+            Col::CpuPercent => row.cpu_percent.map_or(Value::Null, Value::Real),
+            Col::StartTime => info
+                .start_time_ms()
+                .map_or(Value::Null, |ms| Value::Real(ms as f64 / 1000.0)),
+            Col::NumFds => int(info.num_fds),
+            Col::Cmdline => info.cmdline.as_ref().map_or(Value::Null, |argv| {
+                serde_json::to_string(argv).map_or(Value::Null, Value::Text)
+            }),
+            Col::StartTicks => int(info.start_ticks),
+            Col::Fingerprint => info
+                .start_ticks
+                .map_or(Value::Null, |t| Value::Text(procinfo::fingerprint(t))),
+        }
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_names_its_own_value() {
+        vtab::assert_each_id_is_its_name(COLUMNS);
+    }
+
+    #[test]
+    fn column_usage_decides_which_files_are_read() {
+        let bit = |name: &str| 1u64 << COLUMNS.iter().position(|c| c.name == name).unwrap_or(63);
+        let want = |cols: &[&str]| {
+            want_from_plan(plan_bits(cols.iter().map(|c| bit(c)).fold(0, |a, b| a | b)))
+        };
+        let none = Want {
+            memory: false,
+            cmdline: false,
+            fds: false,
+            uid: false,
+        };
+        assert_eq!(
+            want(&[
+                "pid",
+                "alive",
+                "reason",
+                "state",
+                "cpu_percent",
+                "start_time"
+            ]),
+            none
+        );
+        assert_eq!(
+            want(&["rss_bytes"]),
+            Want {
+                memory: true,
+                ..none
+            }
+        );
+        assert_eq!(
+            want(&["cmdline", "num_fds"]),
+            Want {
+                cmdline: true,
+                fds: true,
+                ..none
+            }
+        );
+        assert_eq!(want(&["uid"]), Want { uid: true, ..none });
+        assert_eq!(want(&["error"]), Want::ALL);
+        assert_eq!(want_from_plan(plan_bits(u64::MAX)), Want::ALL);
+    }
+}
