@@ -1,10 +1,13 @@
 //! kanban-workers: what the workers of a SQLite kanban board are doing, from inside SQL.
 //!
 //! [`register`] adds, on one connection:
-//! - `proc_stats(pid)`, a table-valued function reading Linux procfs ([`proc_stats`]);
-//! - `proc_tree(pid)` and `proc_marks(pid)` (how a process was started: [`proc_marks`]);
-//! - `active_workers`, a TEMP view of the open runs of running tasks ([`views`]);
-//! - `kanban_workers_version()`.
+//! - table-valued functions over Linux procfs: `proc_stats(pid)` (one process's live stats,
+//!   [`proc_stats`]), `proc_tree(pid)` (a process and its descendants, [`proc_tree`]),
+//!   `proc_marks(pid)` (how a process was started, [`proc_marks`]);
+//! - TEMP views ([`views`], SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
+//!   running tasks), `run_verdicts` (the truth about each run's worker) and `live_workers`;
+//! - scalar functions: `kanban_workers_version()`, `kanban_workers_hostname()`,
+//!   `kanban_workers_spawn_window()`, `kanban_workers_same_file(a, b)`.
 //!
 //! The same code is the loadable extension (`libkanban_workers.so`, see `src/cdylib.rs`) and
 //! what the HTTP shim registers in-process: one implementation of each thing.

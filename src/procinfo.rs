@@ -114,13 +114,17 @@ pub fn fingerprint(start_ticks: u64) -> String {
 
 /// This host's name as the board's owner writes it in `claim_lock` (Python's
 /// `socket.gethostname()`: the kernel's node name, `/proc/sys/kernel/hostname`). Read once
-/// per process. Read by hand: the `procfs` crate (0.18) has no reader for it.
+/// per process. Read by hand: the `procfs` crate (0.18) has no reader for it. `localhost`
+/// when it cannot be read (or is empty): the one source and the one fallback of the host
+/// name, for the verdicts and for the demo's claims alike.
 pub fn hostname() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
-            .unwrap_or_default()
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
     })
 }
 

@@ -168,3 +168,47 @@ fn every_command_line_option_is_documented() {
         );
     }
 }
+
+/// Every route the usage lists is routed, and documented in docs/http.md under the same
+/// method and path; and every route docs/http.md documents is in the usage.
+#[test]
+fn every_route_is_routed_listed_and_documented() {
+    use kanban_workers::shim::http::routes::route;
+    let http = include_str!("../docs/http.md");
+    let listed: Vec<(&str, &str)> = kanban_workers::shim::cli::USAGE
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some(m @ ("GET" | "POST")), Some(p)) if p.starts_with('/') => Some((m, p)),
+                _ => None,
+            }
+        })
+        .collect();
+    assert!(listed.len() >= 6, "{listed:?}");
+    for (method, path) in &listed {
+        let concrete = path.replace("{run_id}", "1");
+        assert!(
+            route(method, &concrete, None).is_ok(),
+            "{method} {path} is listed but not routed"
+        );
+        assert!(
+            http.contains(&format!("`{method} {path}`")),
+            "docs/http.md does not document {method} {path}"
+        );
+    }
+    for line in http.lines() {
+        for method in ["GET", "POST"] {
+            if let Some(rest) = line
+                .strip_prefix(&format!("| `{method} "))
+                .or(line.strip_prefix(&format!("### `{method} ")))
+            {
+                let path = rest.split(['`', '?']).next().unwrap_or("");
+                assert!(
+                    listed.contains(&(method, path)),
+                    "docs/http.md documents {method} {path}, which the usage does not list"
+                );
+            }
+        }
+    }
+}

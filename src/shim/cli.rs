@@ -15,7 +15,15 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 pub const USAGE: &str = "\
-kanban-workers: the kanban board's workers over HTTP (GET /workers/active, /runs/{id}, /runs/{id}/inspect)
+kanban-workers: the kanban board's workers over HTTP
+
+routes (also under /api/plugins/kanban/; ?board=<slug> on each):
+  GET  /                        the live page
+  GET  /workers/active          every worker running now (?live=1: verdicts, stats, trees)
+  GET  /runs/{run_id}           one run
+  GET  /runs/{run_id}/inspect   the verdict and live stats of a run's worker
+  GET  /metrics                 Prometheus exposition of the live workers
+  POST /runs/{run_id}/terminate end a verified worker's processes, reclaim its task (token)
 
 usage:
   kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board

@@ -27,7 +27,8 @@ type DemoRow = (
 );
 
 pub struct Demo {
-    dir: PathBuf,
+    /// A fresh private folder (mode 0700, a random name): never one another user made first.
+    _dir: tempfile::TempDir,
     pub board: PathBuf,
     workers: Vec<Child>,
     /// Run ids worth trying: (what it shows, run id).
@@ -58,20 +59,24 @@ fn spawn_worker(script: &str) -> std::io::Result<Child> {
 }
 
 impl Demo {
-    pub fn create() -> Result<Demo, String> {
-        let dir = std::env::temp_dir().join(format!("kanban-workers-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    /// The demo board, its claims naming `hostname` (the name the verdicts compare with).
+    pub fn create(hostname: &str) -> Result<Demo, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("kanban-workers-demo-")
+            .tempdir()
+            .map_err(|e| format!("create a folder for the demo board: {e}"))?;
         let mut demo = Demo {
-            board: dir.join("kanban.db"),
-            dir,
+            board: dir.path().join("kanban.db"),
+            _dir: dir,
             workers: Vec::new(),
             runs: Vec::new(),
         };
-        demo.populate().map_err(|e| format!("demo board: {e}"))?;
+        demo.populate(hostname)
+            .map_err(|e| format!("demo board: {e}"))?;
         Ok(demo)
     }
 
-    fn populate(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+    fn populate(&mut self, host: &str) -> Result<(), Box<dyn std::error::Error>> {
         // A worker that sleeps, and one that does some work every second (so cpu_percent moves).
         let sleeper = spawn_worker("exec sleep 86400")?;
         let sleeper_pid = i64::from(sleeper.id());
@@ -89,9 +94,6 @@ impl Demo {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".into());
         let lock = format!("{host}:{}", std::process::id());
         let conn = Connection::open(&self.board)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
@@ -201,6 +203,6 @@ impl Drop for Demo {
             let _ = w.kill();
             let _ = w.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The folder goes with `self.dir` (TempDir removes it).
     }
 }

@@ -1,6 +1,10 @@
-//! The HTTP shim: the dashboard's three routes as queries over the SQL surface, registered
-//! in-process on read-only rusqlite connections. Thin by design: parse, run one query,
-//! serialize. Nothing here reads /proc or joins tables: that is the SQL surface's job.
+//! The HTTP shim: the dashboard's routes (workers, runs, inspect, `?live=1`, metrics, the live
+//! page) as one query each over the SQL surface, registered in-process on read-only rusqlite
+//! connections, and terminate, the one route that writes. Thin by design: parse, run one
+//! query, serialize. Nothing here joins tables or computes a verdict: that is the SQL
+//! surface's job. Rooms by layer: `http` (the App, routes, Host, token, the accept loop),
+//! `board` (which file, opened how), `answer` (the reads' bytes), `terminate`, and `cli`,
+//! `start`, `process`, `log`, `demo` (docs/design.md says why).
 
 pub mod answer;
 pub mod board;

@@ -41,13 +41,13 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
     let auth = auth(args, env)?;
     let boards = Boards::from_env(args.db.as_deref(), env);
     let (board, boards, demo) = match args.mode {
-        Mode::Demo => demo()?,
+        Mode::Demo => demo(&args.settings.hostname)?,
         _ => match boards.at_start() {
             Ok(path) => (path, boards, None),
             Err(e) if args.mode == Mode::Serve => return Err(refused(e, 2)),
             Err(e) => {
                 crate::log!("kanban-workers: {e}\nStarting a demo board instead.\n");
-                demo()?
+                demo(&args.settings.hostname)?
             }
         },
     };
@@ -96,8 +96,8 @@ fn auth(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Auth, Refus
 }
 
 /// A demo board, served alone.
-fn demo() -> Result<(PathBuf, Boards, Option<Demo>), Refused> {
-    let demo = Demo::create().map_err(|e| refused(e, 1))?;
+fn demo(hostname: &str) -> Result<(PathBuf, Boards, Option<Demo>), Refused> {
+    let demo = Demo::create(hostname).map_err(|e| refused(e, 1))?;
     let board = demo.board.clone();
     let boards = Boards::from_env(Some(&board), &|_| None);
     Ok((board, boards, Some(demo)))
