@@ -431,3 +431,207 @@ fn respond(
     }
     response
 }
+
+/// Dispatch tested in-process, on `App::call` (as axum's `examples/testing` does): routing,
+/// the token, the Host check and the error answers, against a real board file. What needs a
+/// process (signals, sockets, slow clients) is tested on the real binary in `tests/`.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const SCHEMA: &str = include_str!("../../../sql/kanban_schema.sql");
+
+    /// An App serving a fresh board (one ended run), with the token `t0ken` when `token`.
+    fn app(dir: &Path, token: bool, auth_reads: bool) -> App {
+        let board = dir.join("kanban.db");
+        let conn = rusqlite::Connection::open(&board).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks (id, title, status, created_at) VALUES ('t_1', 'one', 'done', 1);
+             INSERT INTO task_runs (task_id, status, started_at, ended_at, outcome)
+               VALUES ('t_1', 'done', 1, 2, 'completed');",
+        )
+        .unwrap();
+        drop(conn);
+        let auth = if token {
+            let file = dir.join("token");
+            std::fs::write(&file, "t0ken").unwrap();
+            Auth::from_file(&file, auth_reads).unwrap()
+        } else {
+            Auth::open()
+        };
+        App::new(Config {
+            pools: Pools::new(Duration::from_secs(5), crate::Settings::from_env()),
+            boards: Boards::from_env(Some(&board), &|_| None),
+            auth,
+            log_requests: false,
+            hosts: HostPolicy::new("127.0.0.1:8765".parse().unwrap(), Vec::new()),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 16,
+        })
+    }
+
+    /// `(status, content type, body)` of one request.
+    async fn ask(
+        app: &App,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = app
+            .call(req.body(Full::new(Bytes::from_static(b"{}"))).unwrap())
+            .await;
+        let status = response.status().as_u16();
+        let content_type = response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, content_type, body)
+    }
+
+    fn json(body: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_the_page_and_errors_are_dispatched_by_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), false, false);
+        let (status, ct, body) = ask(&app, "GET", "/workers/active", &[]).await;
+        assert_eq!((status, ct.as_str()), (200, "application/json"));
+        assert_eq!(json(&body)["count"], 0);
+        let (status, _, body) = ask(&app, "GET", "/api/plugins/kanban/runs/1", &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(json(&body)["run"]["outcome"], "completed");
+        let (status, _, body) = ask(&app, "GET", "/runs/1/inspect", &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(json(&body)["reason"], "run already ended");
+        let (status, ct, body) = ask(&app, "GET", "/", &[]).await;
+        assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+        assert!(String::from_utf8_lossy(&body).contains("<html"));
+        let (status, ct, _) = ask(&app, "GET", "/metrics", &[]).await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (200, crate::shim::answer::metrics::CONTENT_TYPE)
+        );
+        // HEAD: the length of the GET's body, no body.
+        let (status, _, body) = ask(&app, "HEAD", "/runs/1", &[]).await;
+        assert_eq!((status, body.len()), (200, 0));
+        for (method, uri, want, detail) in [
+            ("GET", "/nope", 404, "no route for /nope"),
+            (
+                "GET",
+                "/runs/abc",
+                422,
+                "run_id must be a positive 64-bit integer, got 'abc'",
+            ),
+            ("GET", "/runs/7", 404, "run 7 not found"),
+            (
+                "GET",
+                "/workers/active?live=2",
+                422,
+                "live must be 1, true, 0 or false, got '2'",
+            ),
+            (
+                "GET",
+                "/workers/active?board=Bad!",
+                400,
+                "invalid board slug 'Bad!'",
+            ),
+            (
+                "GET",
+                "/workers/active?board=ops",
+                404,
+                "board 'ops' does not exist",
+            ),
+            (
+                "POST",
+                "/runs/1",
+                405,
+                "method POST not allowed on /runs/1; use GET, HEAD",
+            ),
+            ("GET", "/runs/1/terminate", 405, "use POST"),
+        ] {
+            let (status, ct, body) = ask(&app, method, uri, &[]).await;
+            assert_eq!((status, ct.as_str()), (want, "application/json"), "{uri}");
+            let got = json(&body)["detail"].as_str().unwrap().to_owned();
+            assert!(got.contains(detail), "{uri}: {got}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_host_then_the_token_are_checked_before_any_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), true, true);
+        // A name the server does not answer (DNS rebinding), even with the token: 400.
+        let (status, _, body) = ask(
+            &app,
+            "GET",
+            "/workers/active",
+            &[("host", "evil.example"), ("authorization", "Bearer t0ken")],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            json(&body)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("evil.example")
+        );
+        // No token, a wrong one: 401 before the route is known (an unknown path too).
+        for (uri, header) in [
+            ("/workers/active", None),
+            ("/runs/1", Some(("authorization", "Bearer nope"))),
+            ("/no/such/route", None),
+        ] {
+            let headers: Vec<(&str, &str)> = header.into_iter().collect();
+            let (status, _, _) = ask(&app, "GET", uri, &headers).await;
+            assert_eq!(status, 401, "{uri}");
+        }
+        // Either header carries it.
+        for header in [
+            ("authorization", "Bearer t0ken"),
+            ("x-hermes-session-token", "t0ken"),
+        ] {
+            let (status, _, _) = ask(&app, "GET", "/runs/1", &[header]).await;
+            assert_eq!(status, 200, "{header:?}");
+        }
+        // The page holds no data: answered without the token.
+        let (status, _, _) = ask(&app, "GET", "/", &[]).await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn terminate_needs_a_configured_token_and_checks_its_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = app(dir.path(), false, false);
+        let (status, _, body) = ask(&open, "POST", "/runs/1/terminate", &[]).await;
+        assert_eq!(status, 403);
+        assert!(
+            json(&body)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("--token-file")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let guarded = app(dir.path(), true, false);
+        let (status, _, _) = ask(&guarded, "POST", "/runs/1/terminate", &[]).await;
+        assert_eq!(status, 401);
+        // The run has ended: the reference's 409, nothing signalled.
+        let auth = [("authorization", "Bearer t0ken")];
+        let (status, _, body) = ask(&guarded, "POST", "/runs/1/terminate", &auth).await;
+        assert_eq!(status, 409);
+        assert_eq!(json(&body)["detail"], "run 1 already ended");
+    }
+}
