@@ -9,16 +9,10 @@ SO      := target/release/libkanban_workers.so
 EXT_DIR := target/ext
 
 # Tests marked #[ignore = "needs root"] run when the tests run as root (as CI does); otherwise
-# cargo reports them as ignored.
-# The browser test is ignored too: run where chromium exists, skipped (not run) where not.
-# The Prometheus tests need Debian's prometheus package (promtool, prometheus): skipped, and
-# said so, where it is not installed (a fresh machine; .ci/run installs it).
-HAVE_PROMTOOL := $(shell command -v promtool 2>/dev/null)
-HAVE_PROMETHEUS := $(shell command -v prometheus 2>/dev/null)
-TEST_ARGS := $(if $(filter 0,$(shell id -u)),--include-ignored,) \
-	$(if $(wildcard /usr/bin/chromium),,--skip the_live_page) \
-	$(if $(HAVE_PROMTOOL),,--skip metrics_are_valid_exposition) \
-	$(if $(HAVE_PROMETHEUS),,--skip a_real_prometheus_scrapes)
+# cargo reports them as ignored. Tests that need a program a fresh machine lacks (promtool,
+# prometheus, chromium) are skipped, and said so, where it is missing: `.ci/deps` holds the one
+# list, which `.ci/run` also installs from.
+TEST_ARGS := $(if $(filter 0,$(shell id -u)),--include-ignored,) $(shell .ci/deps skips)
 
 .PHONY: ext release test demo lint fmt-check clean
 
@@ -33,9 +27,7 @@ release: ext
 
 # Builds the .so first, so the tests never load a stale one.
 test: ext
-	$(if $(wildcard /usr/bin/chromium),,@echo "chromium not found: the browser test is skipped")
-	$(if $(HAVE_PROMTOOL),,@echo "promtool not found (Debian's prometheus): the exposition test is skipped")
-	$(if $(HAVE_PROMETHEUS),,@echo "prometheus not found (Debian's prometheus): the scrape test is skipped")
+	@.ci/deps report
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) $(CARGO) test -- $(TEST_ARGS)
 
 # A throwaway board with real workers, queried through the sqlite3 shell.
