@@ -3,15 +3,13 @@
 //! processes dying while proc_stats reads them, hostile HTTP input, many idle connections.
 //! Longer soaks: `benches/soak.sh` (results in RELIABILITY.md).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 

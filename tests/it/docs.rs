@@ -3,17 +3,15 @@
 //! by a test; what the library registers is exactly what it declares; the README's links to
 //! the docs lead somewhere.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use kanban_workers::{FUNCTIONS, proc_stats::COLUMNS, views::VIEWS};
 use rusqlite::Connection;
 
-const SQL_DOCS: &str = include_str!("../docs/sql.md");
+const SQL_DOCS: &str = include_str!("../../docs/sql.md");
 /// The columns live_workers repeats from active_workers.
-const ACTIVE_WORKERS: &[&str] = &common::ACTIVE_WORKERS_COLUMNS;
-const README: &str = include_str!("../README.md");
+const ACTIVE_WORKERS: &[&str] = &crate::common::ACTIVE_WORKERS_COLUMNS;
+const README: &str = include_str!("../../README.md");
 
 fn names(conn: &Connection, sql: &str) -> BTreeSet<String> {
     conn.prepare(sql)
@@ -76,7 +74,7 @@ fn every_function_view_and_column_is_documented() {
         );
     }
     let conn = Connection::open_in_memory().expect("db");
-    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+    conn.execute_batch(include_str!("../../sql/kanban_schema.sql"))
         .expect("schema");
     kanban_workers::register(&conn).expect("register");
     let task_runs = names(&conn, "SELECT name FROM pragma_table_info('task_runs')");
@@ -103,9 +101,9 @@ fn every_function_view_and_column_is_documented() {
 #[test]
 fn every_function_and_view_is_exercised_by_a_test() {
     let tests: String = [
-        "tests/extension.rs",
-        "tests/clients.rs",
-        "tests/verdicts.rs",
+        "tests/it/clients/extension.rs",
+        "tests/it/clients/shells.rs",
+        "tests/it/verdicts.rs",
     ]
     .iter()
     .map(|p| {
@@ -144,7 +142,7 @@ fn the_readme_links_to_files_that_exist_and_stays_short() {
 
 #[test]
 fn every_command_line_option_is_documented() {
-    let http = include_str!("../docs/http.md");
+    let http = include_str!("../../docs/http.md");
     let options: Vec<&str> = kanban_workers::shim::config::USAGE
         .split_whitespace()
         .filter(|w| w.starts_with("--"))
