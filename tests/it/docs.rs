@@ -4,6 +4,7 @@
 //! the docs lead somewhere.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use kanban_workers::{FUNCTIONS, proc_stats::COLUMNS, views::VIEWS};
 use rusqlite::Connection;
@@ -98,21 +99,189 @@ fn every_function_view_and_column_is_documented() {
     }
 }
 
-#[test]
-fn every_function_and_view_is_exercised_by_a_test() {
-    let tests: String = [
-        "tests/it/clients/extension.rs",
-        "tests/it/clients/shells.rs",
-        "tests/it/verdicts.rs",
+/// Every test module of this binary (each `.rs` under `tests/it/` but this check and the
+/// helpers in `common/`), as (path, source).
+fn test_sources() -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("read tests/it") {
+            let path = entry.expect("entry").path();
+            let shown = path
+                .strip_prefix(root)
+                .expect("under the root")
+                .display()
+                .to_string();
+            if path.is_dir() {
+                if shown != "tests/it/common" {
+                    walk(root, &path, out);
+                }
+            } else if shown.ends_with(".rs") && shown != file!() {
+                out.push((shown, std::fs::read_to_string(&path).expect("read test")));
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    walk(root, &root.join("tests/it"), &mut out);
+    out
+}
+
+/// The string literals of Rust source `src` (plain, raw and byte strings, as written: escapes
+/// are kept), with comments and char literals skipped: a name that is only in a comment (or a
+/// doc comment) is in none of them.
+fn string_literals(src: &str) -> Vec<&str> {
+    let b = src.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0;
+                while i < b.len() {
+                    if b[i..].starts_with(b"/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i..].starts_with(b"*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                out.push(&src[start..i.min(b.len())]);
+                i += 1;
+            }
+            // A char literal ('x', '"', '\''), or a lifetime ('a), which has no closing quote.
+            b'\'' => {
+                if b.get(i + 1) == Some(&b'\\') {
+                    i += 3;
+                    while i < b.len() && b[i] != b'\'' {
+                        i += 1;
+                    }
+                    i += 1;
+                } else {
+                    let len = src[i + 1..].chars().next().map_or(1, char::len_utf8);
+                    i += if b.get(i + 1 + len) == Some(&b'\'') {
+                        len + 2
+                    } else {
+                        1
+                    };
+                }
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+                if matches!(&src[start..i], "r" | "br") && b.get(i + hashes) == Some(&b'"') {
+                    let from = i + hashes + 1;
+                    let close = format!("\"{}", "#".repeat(hashes));
+                    let to = src[from..].find(&close).map_or(src.len(), |n| from + n);
+                    out.push(&src[from..to]);
+                    i = to + close.len();
+                }
+                // `b"..."`: the next turn reads it as a plain string.
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// `name` is in `text` as a word of its own, not as part of a longer identifier.
+fn has_word(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before
+            .into_iter()
+            .chain(after)
+            .any(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// A string literal that is SQL: it has a statement's keyword (as the tests write them, in
+/// capitals) as a word.
+fn is_sql(literal: &str) -> bool {
+    [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "WITH", "PRAGMA",
     ]
     .iter()
-    .map(|p| {
-        std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).expect("read test")
-    })
-    .collect();
+    .any(|keyword| has_word(literal, keyword))
+}
+
+/// A name is exercised when a test module passes it to SQLite: it must be in an SQL string
+/// literal of a test, not merely in a comment or an assertion's message.
+#[test]
+fn every_function_and_view_is_exercised_by_a_test() {
+    let sources = test_sources();
+    assert!(
+        sources.len() >= 10,
+        "{:?}",
+        sources.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    let sql: Vec<(&str, &str)> = sources
+        .iter()
+        .flat_map(|(path, text)| {
+            string_literals(text)
+                .into_iter()
+                .map(move |l| (path.as_str(), l))
+        })
+        .filter(|(_, literal)| is_sql(literal))
+        .collect();
     for name in FUNCTIONS.iter().chain(VIEWS.iter().map(|(n, _)| n)) {
-        assert!(tests.contains(name), "no test mentions {name}");
+        let used = sql.iter().find(|(_, literal)| has_word(literal, name));
+        assert!(
+            used.is_some(),
+            "no test passes {name} to SQLite (in an SQL string literal)"
+        );
     }
+}
+
+/// The scan above: what is in a comment, a doc comment or a char literal is not a string, and
+/// raw, byte and escaped strings are read whole.
+#[test]
+fn the_exercised_check_sees_only_string_literals() {
+    let src = r##"
+        // SELECT * FROM in_a_line_comment
+        /// SELECT in_a_doc_comment()
+        /* SELECT * FROM in_a_block /* nested */ comment */
+        fn f<'a>(x: &'a str) -> char { let _ = '"'; let _ = '\''; '\\' }
+        let a = "SELECT \"quoted\" FROM plain";
+        let b = r#"SELECT * FROM raw("x")"#;
+        let c = b"SELECT byte";
+        let d = "proc_stats is not SQL";
+    "##;
+    let literals = string_literals(src);
+    assert_eq!(
+        literals,
+        [
+            r#"SELECT \"quoted\" FROM plain"#,
+            r#"SELECT * FROM raw("x")"#,
+            "SELECT byte",
+            "proc_stats is not SQL",
+        ]
+    );
+    assert!(!literals.iter().any(|l| l.contains("comment")));
+    assert!(is_sql(literals[0]) && !is_sql(literals[3]));
+    assert!(has_word("SELECT * FROM proc_stats(1)", "proc_stats"));
+    assert!(!has_word("SELECT * FROM proc_stats_x", "proc_stats"));
 }
 
 #[test]
