@@ -2,13 +2,11 @@
 //! Resource bounds of the shim, against a real server process: open files, connections,
 //! memory held for clients that do not read, the size of one cell.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// A field of `/proc/<pid>/status`, in kB (`VmRSS`, `VmHWM`).
 fn status_kb(pid: i64, field: &str) -> u64 {

@@ -3,12 +3,10 @@
 //! board: rendered worker cards, a dead worker's reason, a phone-width screenshot, both
 //! prefixes, and the message when the board is unavailable.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

@@ -2,9 +2,7 @@
 //! The built `.so`, loaded through rusqlite's `load_extension`, against real board files and
 //! real worker processes, checked against the tests' own reading of /proc.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
@@ -642,7 +640,7 @@ fn a_database_schema_cannot_call_proc_stats() {
 /// stored value gives a row or NULLs, never an error.
 #[test]
 fn the_documented_pid_guard_never_errors() {
-    let docs = include_str!("../docs/sql.md");
+    let docs = include_str!("../../../docs/sql.md");
     let guard = docs
         .lines()
         .find(|l| l.starts_with("LEFT JOIN proc_stats(CASE WHEN typeof("))

@@ -4,13 +4,11 @@
 //! board's owner) must not make the shim signal a process the owner could not signal, nor one
 //! that is not the run's; the reclaim must not release a claim made since.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "trust-token";
@@ -369,7 +367,12 @@ fn what_escapes_during_the_grace_is_collected_again_and_killed() {
         assert_eq!(p["outcome"], "killed", "{p}");
         assert!(!alive(p["pid"].as_i64().unwrap()));
     }
-    // Nothing of the run is left running anywhere.
+    // Nothing of the run is left running anywhere. The run is this board's: other tests (in
+    // this binary, or another checkout's on the machine) have runs of the same id on theirs.
+    let (run, db) = (
+        format!("HERMES_KANBAN_RUN_ID={}", worker.run),
+        format!("HERMES_KANBAN_DB={}", board.path.display()),
+    );
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry
             .file_name()
@@ -380,8 +383,7 @@ fn what_escapes_during_the_grace_is_collected_again_and_killed() {
         };
         let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        let names_run = vars.contains(&format!("HERMES_KANBAN_RUN_ID={}", worker.run).as_bytes())
-            && vars.contains(&format!("HERMES_KANBAN_DB={}", board.path.display()).as_bytes());
+        let names_run = vars.contains(&run.as_bytes()) && vars.contains(&db.as_bytes());
         assert!(!(names_run && alive(pid)), "{pid} of the run still runs");
     }
 }

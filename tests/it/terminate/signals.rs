@@ -2,11 +2,9 @@
 //! `POST /runs/{id}/terminate` against the real binary, real worker processes (a tree, and a
 //! double-forked grandchild that left it) and a real board, read back with the `sqlite3` shell.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "terminate-token";

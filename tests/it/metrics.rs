@@ -3,12 +3,10 @@
 //! check metrics`, Debian's `prometheus` package, which `.ci/run` installs), with hostile
 //! label values and real worker processes.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// Prometheus's own parser and linter accept `text`.
 fn promtool_check(text: &str) {

@@ -3,15 +3,13 @@
 //! processes dying while proc_stats reads them, hostile HTTP input, many idle connections.
 //! Longer soaks: `benches/soak.sh` (results in RELIABILITY.md).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
@@ -396,8 +394,14 @@ fn bad_heads_on_a_kept_alive_connection_close_it() {
 }
 
 /// A request the service takes longer to answer than the header timeout (here: a board locked
-/// by another connection, so the read waits out its 5 s busy timeout) is still answered: the
-/// header timeout is the client's time to send a head, not the server's time to answer.
+/// by another connection, so the read waits for the lock) is still answered, with the board's
+/// rows once the lock is gone: the header timeout is the client's time to send a head, not the
+/// server's time to answer. That it waited past the header timeout is shown by the server, not
+/// by a clock: a second connection, opened after the request was sent, sends half a head and
+/// is closed by the header timeout while the request is still unanswered on an open
+/// connection; only then is the lock released, and the request that waited through it is
+/// answered 200 (an answer given at once, a 503 without waiting, or a connection closed by
+/// the header timeout all fail here).
 #[test]
 fn a_request_slower_than_the_header_timeout_is_still_answered() {
     let board = Board::new("rel-slow-answer");
@@ -405,13 +409,47 @@ fn a_request_slower_than_the_header_timeout_is_still_answered() {
     // A rollback journal: an exclusive lock there keeps readers out (WAL would let them in).
     conn.pragma_update(None, "journal_mode", "delete").unwrap();
     let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
-    let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
+    // A budget far past the header timeout: the request is still waiting for the lock when the
+    // probe below is closed.
+    let server = Server::start_with(
+        bin,
+        &board.path,
+        &["--quiet", "--header-timeout", "1", "--busy-timeout", "60"],
+    );
     assert_eq!(server.get("/workers/active").status, 200);
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let r = server.get("/workers/active");
+    let mut waiting = connect(&server.addr);
+    let request = format!(
+        "GET /workers/active HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr
+    );
+    waiting.write_all(request.as_bytes()).unwrap();
+    // The probe's header timeout starts after the request was sent, so once it has passed the
+    // request has been in the server for longer than the header timeout.
+    let mut probe = connect(&server.addr);
+    probe
+        .write_all(b"GET /workers/active HTTP/1.1\r\nHo")
+        .unwrap();
+    let answered = read_until_closed(&mut probe);
+    assert!(
+        answered.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&answered)
+    );
+    waiting.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    match waiting.peek(&mut byte) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!(
+            "the request was answered (Ok(1)) or its connection closed (Ok(0)) within the \
+             header timeout, not waited on: {other:?}"
+        ),
+    }
+    waiting.set_nonblocking(false).unwrap();
     conn.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(r.status, 503);
-    assert!(r.detail().contains("busy"), "{:?}", r.json());
+    let r = read_one_response(&mut waiting);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["count"], 0, "{:?}", r.json());
     assert_eq!(server.get("/workers/active").status, 200);
 }
 
@@ -475,9 +513,14 @@ fn closing_the_reader_of_stderr_does_not_silence_the_server() {
 
 /// A board locked by a writer (a rollback journal held `BEGIN EXCLUSIVE`), and more clients
 /// at once than the shim has reader threads: every request is answered 503 within its budget,
-/// waiting for a thread included. Requests that could not get a thread say so (before the
-/// budget covered the queue, they waited for a thread without a deadline and then for the
-/// lock: answers came several budgets late, a 200 after 15 s once the lock went).
+/// waiting for a thread included. Requests that could not get a thread say so, naming the
+/// budget (before the budget covered the queue, they waited for a thread without a deadline
+/// and then for the lock: answers came several budgets late, a 200 after 15 s once the lock
+/// went). That none is answered past its budget is shown by the lock, not by a clock: once all
+/// 64 are sent and one is answered, one more request is made, and its 503 means a whole budget
+/// has passed since each of the 64 began; only then is the lock released. A request still
+/// waiting at that point (a wait for the lock or for a thread longer than the budget) would
+/// get the board's rows, a 200.
 #[test]
 fn a_locked_board_answers_every_request_within_its_budget() {
     let board = Board::new("rel-locked");
@@ -487,25 +530,60 @@ fn a_locked_board_answers_every_request_within_its_budget() {
     let server = Server::start_with(bin, &board.path, &["--quiet", "--busy-timeout", "2"]);
     assert_eq!(server.get("/workers/active").status, 200);
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (sent_tx, sent) = std::sync::mpsc::channel();
+    let (answer_tx, answered) = std::sync::mpsc::channel();
     let clients: Vec<_> = (0..64)
         .map(|i| {
-            let addr = server.addr.clone();
+            let (addr, sent_tx, answer_tx) =
+                (server.addr.clone(), sent_tx.clone(), answer_tx.clone());
             std::thread::spawn(move || {
                 let path = ["/workers/active", "/runs/1", "/runs/1/inspect"][i % 3];
-                let r = http_request(&addr, "GET", path, &[]);
-                (r.status, r.detail())
+                let mut stream = connect(&addr);
+                let head =
+                    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+                stream.write_all(head.as_bytes()).unwrap();
+                sent_tx.send(()).unwrap();
+                let raw = read_until_closed(&mut stream);
+                let (mut r, len) = parse_head(&raw).expect("an answer");
+                r.body = raw[len..].to_vec();
+                answer_tx
+                    .send((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+                    .unwrap();
             })
         })
         .collect();
-    let answers: Vec<(u16, String)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    drop((sent_tx, answer_tx));
+    for _ in 0..64 {
+        sent.recv().unwrap();
+    }
+    let first = answered.recv().unwrap();
+    let last = http_request(&server.addr, "GET", "/workers/active", &[]);
     conn.execute_batch("ROLLBACK").unwrap();
-    for (status, detail) in &answers {
-        assert_eq!(*status, 503, "{detail}");
-        assert!(detail.contains("is busy, retry"), "{detail}");
+    assert_eq!(last.status, 503, "{:?}", last.json());
+    assert!(
+        last.detail().contains("is busy, retry"),
+        "{:?}",
+        last.json()
+    );
+    for c in clients {
+        c.join().unwrap();
+    }
+    let answers: Vec<(u16, String)> = std::iter::once(first).chain(answered.iter()).collect();
+    assert_eq!(answers.len(), 64);
+    for (status, body) in &answers {
+        assert_eq!(
+            *status, 503,
+            "answered past its budget, after the lock went: {body}"
+        );
+        assert!(body.contains("is busy, retry"), "{body}");
     }
     let queued = answers
         .iter()
-        .filter(|(_, d)| d.contains("every reader thread was busy for 2000 ms"))
+        .filter(|(_, d)| {
+            d.contains(
+                "every reader thread was busy for 2000 ms, the request's budget (--busy-timeout)",
+            )
+        })
         .count();
     assert!(queued > 0, "{answers:?}");
     assert_eq!(server.get("/workers/active").status, 200);

@@ -3,12 +3,10 @@
 //! `sqlite3` (Debian's `/usr/bin/python3`, built with `enable_load_extension`), and read by an
 //! unprivileged user who may not see another user's descriptors.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const JOIN: &str = "SELECT w.run_id, w.worker_pid, w.worker_host, p.alive, p.reason, p.num_threads, p.cmdline \

@@ -3,11 +3,9 @@
 //! SQL (the built `.so`: run_verdicts, live_workers, proc_tree) and through HTTP (the real
 //! binary: /runs/{id}/inspect, /workers/active?live=1).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 

@@ -4,8 +4,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// An argument that is not UTF-8 is a clear error and exit 2 (it was a panic, exit 101).
 #[test]

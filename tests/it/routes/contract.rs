@@ -2,12 +2,10 @@
 //! The real `kanban-workers` binary on loopback, a real board file, real worker processes, and
 //! a real HTTP client: the reference dashboard's scenarios and the contract's error cases.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn keys(v: &Value) -> Vec<String> {

@@ -1,9 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The shim's connection pool: read-only, and following the board file.
 
-mod common;
-
-use common::{Board, create_board};
+use crate::common::{Board, create_board};
 use kanban_workers::shim::ApiError;
 use kanban_workers::shim::board::pool::{Db, db_error};
 use rusqlite::Connection;

@@ -3,11 +3,9 @@
 //! as the dashboard's session header; reads open on loopback unless `--auth-reads`; required
 //! beyond loopback; a wrong token learns nothing.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const TOKEN: &str = "s3cret-token-of-the-dashboard";

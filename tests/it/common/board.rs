@@ -46,7 +46,7 @@ pub fn create_board(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("create board");
     conn.pragma_update(None, "journal_mode", "wal")
         .expect("wal");
-    conn.execute_batch(include_str!("../../sql/kanban_schema.sql"))
+    conn.execute_batch(include_str!("../../../sql/kanban_schema.sql"))
         .expect("schema");
     conn
 }

@@ -3,12 +3,10 @@
 //! route, the active board, `--db` and `$HERMES_KANBAN_DB` — the real binary, started without
 //! `--db` as the owner's users start it, over real board files.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// A board file at `path` (its folders made) holding one running run of task `task`.

@@ -1,0 +1,4 @@
+//! The `.so` through rusqlite (`extension`), the `sqlite3` shell and Python (`shells`).
+
+mod extension;
+mod shells;

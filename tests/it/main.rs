@@ -1,0 +1,38 @@
+//! The integration tests, in one binary: each `tests/*.rs` file used to be a binary of its
+//! own, each linking tokio, hyper and SQLite (see "Tests" in docs/design.md). Modules are
+//! grouped by the behaviour they test; `tests/it/common/` holds the helpers they share.
+
+mod common;
+
+/// The HTTP contract of the routes: the real binary over loopback, and routing properties.
+mod routes;
+
+/// Board files: which file a request reads, and the read-only pool over it.
+mod boards;
+
+/// Processes and the server under stress: writers, dying processes, hostile clients, bounds.
+mod reliability;
+
+/// The truth about each run's worker (`run_verdicts`, `live_workers`, `?live=1`).
+mod verdicts;
+
+/// `POST /runs/{id}/terminate`: ending a verified worker, and what it may never signal.
+mod terminate;
+
+/// The `.so` loaded by real clients: rusqlite, the `sqlite3` shell, Python.
+mod clients;
+
+/// Every function, view, column and option documented; the README's links.
+mod docs;
+
+/// `GET /metrics`, checked by promtool and a real Prometheus.
+mod metrics;
+
+/// The live page in a real browser.
+mod page;
+
+/// The access token.
+mod auth;
+
+/// The command line and the demo, on the real binary.
+mod cli;

@@ -1,0 +1,4 @@
+//! Reliability under stress (`stress`) and the resource bounds of the shim (`bounds`).
+
+mod bounds;
+mod stress;

@@ -1,0 +1,4 @@
+//! The route contract (the real binary, `contract`) and routing properties (`prop`).
+
+mod contract;
+mod prop;
