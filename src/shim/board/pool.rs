@@ -140,7 +140,7 @@ impl Db {
         let file_id = file::id_of(&self.path).map_err(|e| self.unavailable(e))?;
         let pooled = match self.take_idle(file_id) {
             Some(p) => p,
-            None => self.open()?,
+            None => self.open(deadline)?,
         };
         let mut pooled = pooled;
         let left = deadline.saturating_duration_since(Instant::now());
@@ -190,7 +190,10 @@ impl Db {
         idle.pop()
     }
 
-    fn open(&self) -> Result<Pooled, ApiError> {
+    /// A new connection, its first reads (the schema, the views) waiting for locks until
+    /// `deadline` at most: a request that got its thread late must not hold it a whole budget
+    /// past its own.
+    fn open(&self, deadline: Instant) -> Result<Pooled, ApiError> {
         // Counted from before the check: another thread's check then sees this one coming.
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
@@ -201,7 +204,11 @@ impl Db {
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
-        conn.busy_timeout(self.busy_timeout)
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.busy("waited for the board"));
+        }
+        conn.busy_timeout(left.min(self.busy_timeout))
             .map_err(|e| db_error(&self.path, &e))?;
         let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit)
