@@ -93,7 +93,11 @@ print(json.dumps({
     let rows = got["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{got}");
     let row = rows[0].as_array().unwrap();
-    assert_eq!(row[..4], [json!(1), json!("t_live"), json!(1), Value::Null], "{got}");
+    assert_eq!(
+        row[..4],
+        [json!(1), json!("t_live"), json!(1), Value::Null],
+        "{got}"
+    );
     assert!(row[4].as_f64().is_some(), "cpu_percent: {got}");
     assert!(row[5].as_i64().unwrap() > 0, "rss_bytes: {got}");
 

@@ -39,7 +39,12 @@ pub fn wheel_path() -> PathBuf {
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "whl"))
         .collect();
-    assert_eq!(wheels.len(), 1, "one wheel in {}: {wheels:?}", dir.display());
+    assert_eq!(
+        wheels.len(),
+        1,
+        "one wheel in {}: {wheels:?}",
+        dir.display()
+    );
     wheels[0].clone()
 }
 
