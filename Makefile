@@ -8,13 +8,41 @@ CARGO   ?= cargo
 SO      := target/release/libkanban_workers.so
 EXT_DIR := target/ext
 
+# The wheel (docs/wheel.md): built by maturin from a venv of Debian's python3 that `make wheel`
+# makes and fills from PyPI (maturin; auditwheel for the tag test; pysqlite3-binary and apsw,
+# which bundle current SQLites, for tests/it/sqlite_versions.rs), pinned here.
+PYTHON    ?= /usr/bin/python3
+PY_TOOLS  := target/py-tools
+PY_PINS   := maturin==1.16.0 auditwheel==6.8.2 pysqlite3-binary==0.5.4.post2 apsw==3.54.1.0
+WHEEL_TAG := manylinux_2_34
+VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+WHEEL     := target/wheels/kanban_workers-$(VERSION)-py3-none-$(WHEEL_TAG)_x86_64.whl
+
 # Tests marked #[ignore = "needs root"] run when the tests run as root (as CI does); otherwise
 # cargo reports them as ignored. Tests that need a program a fresh machine lacks (promtool,
 # prometheus, chromium) are skipped, and said so, where it is missing: `.ci/deps` holds the one
 # list, which `.ci/run` also installs from.
 TEST_ARGS := $(if $(filter 0,$(shell id -u)),--include-ignored,) $(shell .ci/deps skips)
 
-.PHONY: ext release test demo lint fmt-check clean
+# Decided when the tests run (after `wheel` has made the tools): auditwheel, and a Python whose
+# sqlite3 cannot load extensions (pyenv's, for the error test), may be missing; each test is
+# then skipped by name, and said so.
+TEST_SKIPS_AT_RUN = \
+	$(PY_TOOLS)/bin/auditwheel --version >/dev/null 2>&1 || { \
+		echo "auditwheel cannot run: the wheel's platform tag test is skipped" >&2; \
+		echo --skip wheel_platform_tag_is_what_auditwheel_finds; }; \
+	[ -n "$(NOEXT_PYTHON)" ] || { \
+		echo "no python3 without enable_load_extension (pyenv's) found: its error test is skipped" >&2; \
+		echo --skip load_without_extension_loading_says_what_works; }
+
+# A python3 whose sqlite3 has no enable_load_extension (pyenv's default builds): the one on
+# PATH, else any under ~/.pyenv. Passed to the wheel's error test.
+NOEXT_PYTHON := $(shell for p in $$(command -v python3) $$HOME/.pyenv/versions/*/bin/python3; do \
+	[ -x "$$p" ] && "$$p" -c 'import sqlite3, sys; hasattr(sqlite3.Connection, "enable_load_extension") or print(sys.executable)' 2>/dev/null \
+	| grep . && break; done)
+export KANBAN_WORKERS_NOEXT_PYTHON := $(NOEXT_PYTHON)
+
+.PHONY: ext release wheel py-tools test demo lint fmt-check clean
 
 ext:
 	$(CARGO) build --release --example kanban_workers --no-default-features \
@@ -25,10 +53,33 @@ ext:
 release: ext
 	$(CARGO) build --release
 
-# Builds the .so first, so the tests never load a stale one.
-test: ext
+# One wheel with the .so (stripped, in the Python package kanban_workers) and the binary (in
+# the wheel's scripts: on the venv's PATH). maturin builds the binary itself (release); the
+# tag is checked against the binaries by maturin here and by `auditwheel show` in tests/it/wheel.rs.
+wheel: ext py-tools
+	strip --strip-unneeded -o python/kanban_workers/libkanban_workers.so $(SO)
+	rm -f target/wheels/*.whl
+	$(PY_TOOLS)/bin/maturin build --release --strip --compatibility $(WHEEL_TAG) --out target/wheels
+	test -f $(WHEEL)
+
+# Made again whenever the pins change (the stamp holds them).
+py-tools:
+	@[ "$$(cat $(PY_TOOLS)/.installed 2>/dev/null)" = "$(PY_PINS)" ] || { \
+		set -e; rm -rf $(PY_TOOLS); $(PYTHON) -m venv $(PY_TOOLS); \
+		echo "$(PY_TOOLS): pip install $(PY_PINS)"; \
+		$(PY_TOOLS)/bin/pip install -q --disable-pip-version-check $(PY_PINS); \
+		echo "$(PY_PINS)" > $(PY_TOOLS)/.installed; }
+
+# Debian's python3 can make a venv (python3-venv): the wheel is built and its tests run; where
+# it cannot, they are skipped (.ci/deps says so and how to get it).
+HAVE_VENV := $(shell $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null && echo yes)
+
+# Builds the .so and the wheel first, so the tests never load a stale one.
+test: ext $(if $(HAVE_VENV),wheel)
 	@.ci/deps report
-	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) $(CARGO) test -- $(TEST_ARGS)
+	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_WHEEL=$(CURDIR)/$(WHEEL) \
+		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
+		$(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN))
 
 # A throwaway board with real workers, queried through the sqlite3 shell.
 demo: ext

@@ -36,3 +36,9 @@ mod auth;
 
 /// The command line and the demo, on the real binary.
 mod cli;
+
+/// The wheel, installed into a fresh venv as a user would.
+mod wheel;
+
+/// The `.so` in the oldest SQLite the README claims, and in current ones.
+mod sqlite_versions;

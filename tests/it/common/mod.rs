@@ -9,6 +9,7 @@ pub mod board;
 pub mod extension;
 pub mod http;
 pub mod proc_truth;
+pub mod python;
 pub mod server;
 pub mod workers;
 
@@ -16,6 +17,7 @@ pub use board::*;
 pub use extension::*;
 pub use http::*;
 pub use proc_truth::*;
+pub use python::*;
 pub use server::*;
 pub use workers::*;
 

@@ -1,0 +1,58 @@
+//! What `make wheel` builds: the wheel, and the tools venv it made (Debian's python3 with
+//! maturin, auditwheel, pysqlite3-binary and apsw from PyPI).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use super::MANIFEST_DIR;
+
+/// `make wheel`, once per test binary, unless `make test` already ran it and said so.
+fn make_wheel() {
+    static MADE: OnceLock<()> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let status = Command::new("make")
+            .arg("wheel")
+            .current_dir(MANIFEST_DIR)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run `make wheel`");
+        assert!(status.success(), "`make wheel` failed");
+    });
+}
+
+fn made(var: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os(var)?);
+    assert!(p.exists(), "{var}={} does not exist", p.display());
+    Some(p)
+}
+
+/// The wheel `make wheel` built (`KANBAN_WORKERS_WHEEL` from `make test`).
+pub fn wheel_path() -> PathBuf {
+    if let Some(p) = made("KANBAN_WORKERS_WHEEL") {
+        return p;
+    }
+    make_wheel();
+    let dir = Path::new(MANIFEST_DIR).join("target/wheels");
+    let wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("target/wheels")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+        .collect();
+    assert_eq!(
+        wheels.len(),
+        1,
+        "one wheel in {}: {wheels:?}",
+        dir.display()
+    );
+    wheels[0].clone()
+}
+
+/// The tools venv (`KANBAN_WORKERS_PY_TOOLS` from `make test`).
+pub fn py_tools() -> PathBuf {
+    if let Some(p) = made("KANBAN_WORKERS_PY_TOOLS") {
+        return p;
+    }
+    make_wheel();
+    Path::new(MANIFEST_DIR).join("target/py-tools")
+}
