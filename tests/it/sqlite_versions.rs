@@ -5,7 +5,6 @@
 //! and current ones, through Python: pysqlite3-binary (SQLite 3.51.1) and apsw (3.54.1), both
 //! installed from PyPI by `make wheel` into its tools venv.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,6 @@
 //! binary is run from the venv's PATH and curled, `auditwheel show` checks the claimed tag, and
 //! a Python that cannot load extensions (pyenv's) gets the error that says what works.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
