@@ -63,6 +63,34 @@ def _die_with_parent():
         pass
 
 
+_FOLDER_PREFIX = "kanban-workers-plugin-"
+
+
+def _sweep():
+    """Remove the token folders of earlier dashboards that are gone. A dashboard that ends
+    without running its exit handlers (os._exit, SIGKILL) leaves its folder behind; its shim
+    has ended with it (parent-death signal), so the token there opens nothing."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_FOLDER_PREFIX):
+            continue
+        pid = name[len(_FOLDER_PREFIX):].split("-", 1)[0]
+        path = os.path.join(root, name)
+        try:
+            st = os.lstat(path)
+            if not pid.isdigit() or st.st_uid != os.getuid() or not os.path.isdir(path):
+                continue
+            if int(pid) != os.getpid() and os.path.exists(f"/proc/{pid}"):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 class _Shim:
     """One supervised `kanban-workers serve` on 127.0.0.1, port chosen by the kernel."""
 
@@ -84,7 +112,8 @@ class _Shim:
             if self.addr:
                 return self.addr, self.token
             if self.thread is None:
-                self.folder = tempfile.mkdtemp(prefix="kanban-workers-plugin-")
+                _sweep()
+                self.folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
                 self.thread = threading.Thread(
                     target=self._supervise, name="kanban-workers-shim", daemon=True
                 )
