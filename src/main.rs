@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let args = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(args)) => args,
         Ok(Command::Help) => return say(cli::USAGE),
+        Ok(Command::Hermes(args)) => return hermes(&args),
         Ok(Command::Version) => {
             return say(&format!(
                 "kanban-workers {}\n",
@@ -62,6 +63,18 @@ fn main() -> ExitCode {
     };
     log::flush(Duration::from_secs(1));
     code
+}
+
+/// `kanban-workers hermes install|uninstall`: the plugin is written with this binary's path.
+fn hermes(args: &kanban_workers::shim::hermes::Args) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return fail(&format!("cannot find this binary's path: {e}"), 1),
+    };
+    match kanban_workers::shim::hermes::run(args, &|k| std::env::var(k).ok(), &exe) {
+        Ok(said) => say(&said),
+        Err(e) => fail(&e, 1),
+    }
 }
 
 fn say(text: &str) -> ExitCode {

@@ -29,6 +29,10 @@ usage:
   kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board
   kanban-workers serve [OPTIONS]    serve a board
   kanban-workers demo [OPTIONS]     serve a throwaway board with real worker processes
+  kanban-workers hermes install|uninstall [--hermes-home PATH]
+                                    write (remove) the Workers tab, a Hermes dashboard
+                                    plugin, in <HERMES_HOME>/plugins/kanban-workers/
+                                    (HERMES_HOME: the flag, else $HERMES_HOME, else ~/.hermes)
 
 options:
   --db PATH         the board file (default: $HERMES_KANBAN_DB, else $HERMES_KANBAN_HOME/kanban.db,
@@ -97,6 +101,8 @@ pub struct Args {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Run(Args),
+    /// `kanban-workers hermes install|uninstall`.
+    Hermes(crate::shim::hermes::Args),
     Help,
     Version,
 }
@@ -122,8 +128,13 @@ where
     let mut settings = crate::Settings::from_env();
     let mut nice = DEFAULT_NICE;
     let mut parser = lexopt::Parser::from_args(args);
+    let mut first = true;
     while let Some(arg) = parser.next().map_err(message)? {
+        let was_first = std::mem::replace(&mut first, false);
         match arg {
+            Value(v) if was_first && v == "hermes" => {
+                return crate::shim::hermes::parse(&mut parser).map(Command::Hermes);
+            }
             Value(v) if mode == Mode::Auto && v == "serve" => mode = Mode::Serve,
             Value(v) if mode == Mode::Auto && v == "demo" => mode = Mode::Demo,
             Value(v) => {

@@ -4,12 +4,14 @@
 //! query, serialize. Nothing here joins tables or computes a verdict: that is the SQL
 //! surface's job. Rooms by layer: `http` (the App, routes, Host, token, the accept loop),
 //! `board` (which file, opened how), `answer` (the reads' bytes), `terminate`, and `cli`,
-//! `start`, `process`, `log`, `demo` (docs/design.md says why).
+//! `start`, `process`, `log`, `demo`, and `hermes` (the dashboard plugin's install;
+//! docs/design.md says why).
 
 pub mod answer;
 pub mod board;
 pub mod cli;
 pub mod demo;
+pub mod hermes;
 pub mod http;
 pub mod log;
 pub mod process;

@@ -40,5 +40,8 @@ mod cli;
 /// The wheel, installed into a fresh venv as a user would.
 mod wheel;
 
+/// The Workers tab in the real Hermes dashboard, in a real browser.
+mod hermes;
+
 /// The `.so` in the oldest SQLite the README claims, and in current ones.
 mod sqlite_versions;

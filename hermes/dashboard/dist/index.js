@@ -1,0 +1,321 @@
+/**
+ * kanban-workers: the Workers tab of the Hermes dashboard.
+ *
+ * Every worker running now on the selected board, with its verdict, CPU, memory, process
+ * tree, heartbeat and the wedged flag (a dead worker with its reason), and a terminate that
+ * ends a verified worker's processes and reclaims its task. Answers come from the plugin's
+ * backend at /api/plugins/kanban-workers/ (behind the dashboard's session gate), which
+ * forwards to the kanban-workers shim: no verdict is computed here.
+ *
+ * Plain script, no build step: React and the components of window.__HERMES_PLUGIN_SDK__ (so
+ * it follows the dashboard's theme), registered through window.__HERMES_PLUGINS__. Board
+ * text is given to React as text, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  const SDK = window.__HERMES_PLUGIN_SDK__;
+  if (!SDK) return;
+
+  const { React } = SDK;
+  const h = React.createElement;
+  const { Card, CardContent, Badge, Button, Select, SelectOption } = SDK.components;
+  const { useState, useEffect, useCallback, useRef } = SDK.hooks;
+  const { cn } = SDK.utils;
+
+  const API = "/api/plugins/kanban-workers";
+  const KANBAN_API = "/api/plugins/kanban";
+  // The kanban tab's own board pin: both tabs show the same board.
+  const LS_BOARD_KEY = "hermes.kanban.selectedBoard";
+  const REFRESH_MS = 2000;
+  // The most characters of one board value shown (a title or an id can be of any size).
+  const TEXT_MAX = 256;
+
+  function clip(value) {
+    const s = value === null || value === undefined ? "" : String(value);
+    const cps = Array.from(s.length > 2 * TEXT_MAX ? s.slice(0, 2 * TEXT_MAX) : s);
+    if (cps.length <= TEXT_MAX && s.length <= 2 * TEXT_MAX) return s;
+    return cps.slice(0, TEXT_MAX - 1).join("") + "…";
+  }
+
+  function readSelectedBoard() {
+    // ?board= in the tab's address first (a link to one board), then the kanban tab's pin.
+    try {
+      const fromUrl = new URLSearchParams(window.location.search).get("board");
+      if (fromUrl && fromUrl.trim()) return fromUrl.trim();
+    } catch (_e) { /* no location */ }
+    try {
+      const v = window.localStorage.getItem(LS_BOARD_KEY);
+      return (v || "").trim() || null;
+    } catch (_e) { return null; }
+  }
+
+  function writeSelectedBoard(slug) {
+    try {
+      if (slug) window.localStorage.setItem(LS_BOARD_KEY, slug);
+    } catch (_e) { /* private mode */ }
+    try {
+      const url = new URL(window.location.href);
+      if (url.searchParams.has("board")) {
+        url.searchParams.set("board", slug);
+        window.history.replaceState(window.history.state, "", url.toString());
+      }
+    } catch (_e) { /* ignore */ }
+  }
+
+  function withBoard(url, board) {
+    if (!board) return url;
+    const sep = url.indexOf("?") >= 0 ? "&" : "?";
+    return `${url}${sep}board=${encodeURIComponent(board)}`;
+  }
+
+  // SDK.fetchJSON throws Error("<status>: <body>"); the body is {"detail": ...} and, for a
+  // refused terminate, the processes it would have signalled.
+  function apiError(err) {
+    const raw = err && err.message ? String(err.message) : String(err || "");
+    const m = raw.match(/^(\d{3}):\s*([\s\S]*)$/);
+    const body = m ? m[2] : raw;
+    try {
+      const parsed = JSON.parse(body);
+      if (parsed && typeof parsed.detail === "string") {
+        return { status: m ? Number(m[1]) : null, detail: parsed.detail, processes: parsed.processes || null };
+      }
+    } catch (_e) { /* not JSON */ }
+    return { status: m ? Number(m[1]) : null, detail: body || raw, processes: null };
+  }
+
+  function bytes(n) {
+    if (n === null || n === undefined) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return n.toFixed(i ? 1 : 0) + " " + units[i];
+  }
+  function ago(s) {
+    if (s === null || s === undefined) return "–";
+    return s < 120 ? s + " s ago" : Math.round(s / 60) + " min ago";
+  }
+  function percent(p) {
+    return p === null || p === undefined ? "–" : Number(p).toFixed(1) + " %";
+  }
+
+  // What the verdict says, and how it looks.
+  function verdict(w) {
+    if (w.alive === true) {
+      if (w.wedged) return { text: "wedged: " + (w.wedged_reason || ""), tone: "wedged" };
+      return { text: "alive · " + (w.identity || "unverified"), tone: "alive" };
+    }
+    if (w.alive === null) return { text: w.reason || "another host's worker", tone: "far" };
+    return { text: w.reason || "not alive", tone: "dead" };
+  }
+
+  function Stat(props) {
+    return h("div", { className: "kw-stat" },
+      h("div", { className: "kw-stat-label text-muted-foreground" }, props.label),
+      h("div", { className: "kw-stat-value" }, props.value));
+  }
+
+  function Outcome(props) {
+    const o = props.outcome;
+    return h("div", {
+      className: cn("kw-outcome", o.ok ? "kw-outcome-ok" : "kw-outcome-failed"),
+      "data-kw-outcome": String(o.run_id),
+      role: "status",
+    },
+      h("div", { className: "kw-outcome-head" },
+        h("strong", null, o.ok
+          ? `Run ${clip(o.run_id)} terminated: task ${clip(o.task_id)} reclaimed (back to ready)`
+          : `Run ${clip(o.run_id)} not terminated: ${clip(o.detail)}`),
+        h(Button, { size: "sm", className: "h-7 text-xs", onClick: props.onDismiss }, "Dismiss")),
+      o.worker ? h("div", { className: "text-xs text-muted-foreground" },
+        `worker: ${clip(o.worker)}${o.evidence ? " · " + clip(o.evidence) : ""}`) : null,
+      o.processes && o.processes.length
+        ? h("ul", { className: "kw-processes" }, o.processes.map(function (p, i) {
+          const argv = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : (p.cmdline || "");
+          return h("li", { key: i, "data-kw-process": String(p.pid) },
+            h("span", { className: "kw-mono" }, `pid ${clip(p.pid)}`), " ",
+            h(Badge, { variant: "outline" }, clip(p.outcome)), " ",
+            (p.signals && p.signals.length ? clip(p.signals.join(", ")) + " · " : ""),
+            p.appeared ? "appeared meanwhile · " : "",
+            p.refused ? "refused: " + clip(p.refused) + " · " : "",
+            h("span", { className: "kw-mono text-muted-foreground" }, clip(argv)));
+        }))
+        : (o.ok ? h("div", { className: "text-xs text-muted-foreground" },
+          "No process was signalled (the worker was already gone).") : null));
+  }
+
+  function WorkerCard(props) {
+    const w = props.worker;
+    const v = verdict(w);
+    const confirming = props.confirming;
+    const busy = props.busy;
+    return h(Card, {
+      className: cn("kw-worker", "kw-" + v.tone),
+      "data-kw-run": String(w.run_id),
+    },
+      h(CardContent, { className: "p-4 flex flex-col gap-2" },
+        h("div", { className: "kw-title" }, clip(w.task_title || w.task_id)),
+        h("div", { className: "kw-meta text-xs text-muted-foreground" },
+          `run ${clip(w.run_id)} · ${clip(w.task_id)} · ${clip(w.task_assignee || "–")} · ` +
+          `${clip(w.worker_host || "local")} · pid ${clip(w.worker_pid)}`),
+        h("div", null,
+          h(Badge, { variant: "outline", className: "kw-verdict kw-verdict-" + v.tone, "data-kw-verdict": v.tone },
+            clip(v.text))),
+        h("div", { className: "kw-stats" },
+          h(Stat, { label: "CPU", value: percent(w.tree_cpu_percent ?? w.cpu_percent) }),
+          h(Stat, { label: "Memory", value: bytes(w.tree_rss_bytes ?? w.rss_bytes) }),
+          h(Stat, { label: "Processes", value: w.tree_processes ?? "–" }),
+          h(Stat, { label: "Heartbeat", value: ago(w.heartbeat_age_s) }),
+          h(Stat, { label: "Wedged", value: w.alive === true ? (w.wedged ? "yes" : "no") : "–" }),
+          h(Stat, { label: "Runtime", value: w.runtime_s === null || w.runtime_s === undefined ? "–" : ago(w.runtime_s).replace(" ago", "") })),
+        confirming
+          ? h("div", { className: "kw-confirm", role: "alertdialog" },
+            h("div", { className: "text-sm" },
+              `Terminate run ${clip(w.run_id)}? Its worker's processes get SIGTERM, then SIGKILL ` +
+              `after 5 s, and task ${clip(w.task_id)} goes back to ready. Only a verified ` +
+              `worker is signalled.`),
+            h("div", { className: "flex gap-2" },
+              h(Button, {
+                size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-terminate",
+                onClick: function () { props.onTerminate(w); },
+              }, busy ? "Terminating…" : "Terminate"),
+              h(Button, {
+                size: "sm", className: "h-8", disabled: busy, "data-kw-action": "cancel",
+                onClick: function () { props.onConfirm(null); },
+              }, "Cancel")))
+          : h("div", null,
+            h(Button, {
+              size: "sm", className: "h-8", "data-kw-action": "terminate",
+              onClick: function () { props.onConfirm(w.run_id); },
+            }, "Terminate…"))));
+  }
+
+  function WorkersPage() {
+    const [board, setBoard] = useState(function () { return readSelectedBoard(); });
+    const [boardList, setBoardList] = useState([]);
+    const [data, setData] = useState(null);
+    const [error, setError] = useState(null);
+    const [updated, setUpdated] = useState(null);
+    const [confirming, setConfirming] = useState(null);
+    const [busy, setBusy] = useState(null);
+    const [outcomes, setOutcomes] = useState([]);
+    const boardRef = useRef(board);
+    boardRef.current = board;
+
+    // The boards, from the kanban tab's own backend (the owner's list).
+    useEffect(function () {
+      SDK.fetchJSON(KANBAN_API + "/boards")
+        .then(function (res) {
+          setBoardList((res && res.boards) || []);
+          if (!boardRef.current && res && res.current) setBoard(res.current);
+        })
+        .catch(function () { /* the switcher is optional */ });
+    }, []);
+
+    const load = useCallback(function () {
+      const asked = board;
+      return SDK.fetchJSON(withBoard(API + "/workers", asked))
+        .then(function (res) {
+          if (boardRef.current !== asked) return;
+          setData(res); setError(null); setUpdated(new Date());
+        })
+        .catch(function (e) {
+          if (boardRef.current !== asked) return;
+          setError(apiError(e).detail);
+        });
+    }, [board]);
+
+    useEffect(function () {
+      load();
+      const timer = setInterval(load, REFRESH_MS);
+      return function () { clearInterval(timer); };
+    }, [load]);
+
+    const switchBoard = useCallback(function (slug) {
+      if (!slug || slug === board) return;
+      setData(null); setError(null); setConfirming(null);
+      setBoard(slug);
+      writeSelectedBoard(slug);
+    }, [board]);
+
+    const terminate = useCallback(function (w) {
+      setBusy(w.run_id);
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/terminate`, board), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ reason: "terminated from the dashboard's Workers tab" }),
+      })
+        .then(function (res) {
+          return { run_id: w.run_id, task_id: res.task_id, ok: true, worker: res.worker,
+            evidence: res.evidence, processes: res.processes || [] };
+        })
+        .catch(function (e) {
+          const err = apiError(e);
+          return { run_id: w.run_id, task_id: w.task_id, ok: false, detail: err.detail,
+            processes: err.processes || [] };
+        })
+        .then(function (outcome) {
+          setOutcomes(function (list) {
+            return [outcome].concat(list.filter(function (o) { return o.run_id !== w.run_id; }));
+          });
+          setBusy(null); setConfirming(null);
+          load();
+        });
+    }, [board, load]);
+
+    const workers = (data && data.workers) || [];
+    const selectProps = {
+      value: board || "default",
+      className: "h-8 min-w-[200px]",
+      "aria-label": "Switch kanban board",
+      // The SDK's Select calls onValueChange; a native one, onChange.
+      onValueChange: function (v) { switchBoard(v); },
+      onChange: function (e) { if (e && e.target) switchBoard(e.target.value); },
+    };
+
+    return h("div", { className: "kw-page flex flex-col gap-4", "data-kw-root": "" },
+      h("div", { className: "kw-header" },
+        h("div", { className: "flex flex-col gap-0.5" },
+          h("div", { className: "text-[11px] tracking-wider text-muted-foreground" }, "Board"),
+          boardList.length > 0
+            ? h(Select, selectProps, boardList.map(function (b) {
+              return h(SelectOption, { key: b.slug, value: b.slug }, clip(b.name || b.slug));
+            }))
+            : h("div", { className: "text-sm" }, clip(board || "default"))),
+        h("div", { className: "flex-1" }),
+        h("div", { className: "kw-status text-xs text-muted-foreground", "data-kw-status": "" },
+          data
+            ? `${workers.length} worker${workers.length === 1 ? "" : "s"} · updated ${updated ? updated.toLocaleTimeString() : ""}`
+            : (error ? "" : "Loading workers…"))),
+      error
+        ? h(Card, { className: "kw-error" },
+          h(CardContent, { className: "p-4 text-sm", role: "alert", "data-kw-error": "" },
+            "The board's workers are unavailable: " + clip(error) + " (retrying)"))
+        : null,
+      outcomes.map(function (o) {
+        return h(Outcome, {
+          key: o.run_id, outcome: o,
+          onDismiss: function () {
+            setOutcomes(function (list) { return list.filter(function (x) { return x.run_id !== o.run_id; }); });
+          },
+        });
+      }),
+      data && workers.length === 0
+        ? h(Card, null, h(CardContent, { className: "p-6 text-sm text-muted-foreground" },
+          "No worker is running on this board."))
+        : null,
+      h("div", { className: "kw-grid" }, workers.map(function (w) {
+        return h(WorkerCard, {
+          key: w.run_id, worker: w,
+          confirming: confirming === w.run_id,
+          busy: busy === w.run_id,
+          onConfirm: setConfirming,
+          onTerminate: terminate,
+        });
+      })));
+  }
+
+  if (window.__HERMES_PLUGINS__ && typeof window.__HERMES_PLUGINS__.register === "function") {
+    window.__HERMES_PLUGINS__.register("kanban-workers", WorkersPage);
+  }
+})();

@@ -1,0 +1,629 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The Workers tab inside the real Hermes dashboard (hermes-agent 0.19.0 from PyPI, in
+//! target/hermes-venv, made by `make test` with the `python3` on PATH, whose SQLite cannot load
+//! extensions): the plugin installed by `kanban-workers hermes install` and enabled by the
+//! owner's `hermes plugins enable`, a board made with the owner's own functions
+//! (tests/fixtures/hermes_board.py) with a live worker and a dead one, and headless chromium
+//! driven over the DevTools protocol (a pipe, no extra dependency): the rendered cards, a
+//! terminate clicked in the tab with its confirmation, and the board reclaimed. Both gates
+//! are checked: the dashboard's session on the plugin's routes, the shim's token on the hop.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const SESSION: &str = "dashboard-session-token-for-the-test";
+const BIN: &str = env!("CARGO_BIN_EXE_kanban-workers");
+
+/// The venv `make test` prepares (or $KANBAN_WORKERS_HERMES_VENV).
+fn venv() -> PathBuf {
+    std::env::var_os("KANBAN_WORKERS_HERMES_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target/hermes-venv"))
+}
+
+/// A child killed (and reaped) when the test ends, however it ends.
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A line of `lines` containing `marker`, within `secs`.
+fn wait_line(lines: &mpsc::Receiver<String>, marker: &str, secs: u64, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(marker) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("{what}: no line with {marker:?} ({e})"),
+        }
+    }
+}
+
+/// The processes whose parent is `pid`, and theirs.
+fn descendants(pid: i64) -> Vec<i64> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: i64 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        parent_of.push((p, ppid));
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let at = found[i];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == at)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn cmdline(pid: i64) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The loopback port `pid` listens on (its listening socket's inode in /proc/net/tcp).
+fn listening_port(pid: i64) -> u16 {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")
+                .map(|s| s.trim_end_matches(']').to_owned())
+        })
+        .collect();
+    let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+    for line in tcp.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+            let port = f[1].rsplit(':').next().unwrap();
+            return u16::from_str_radix(port, 16).unwrap();
+        }
+    }
+    panic!("{pid} listens on no TCP port");
+}
+
+/// Headless chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+/// commands on its fd 3, answers on its fd 4, each a JSON text ended by NUL).
+struct Browser {
+    child: Killed,
+    to: std::fs::File,
+    from: mpsc::Receiver<serde_json::Value>,
+    next_id: u64,
+    session: String,
+}
+
+impl Browser {
+    fn start(profile: &Path) -> Browser {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let pipe = || {
+            let mut fds = [0; 2];
+            // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            // Out of the way of 3 and 4, where the child wants them.
+            // SAFETY: fcntl on descriptors this test just made.
+            fds.map(|fd| unsafe {
+                let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                libc::close(fd);
+                high
+            })
+        };
+        let [cmd_read, cmd_write] = pipe();
+        let [answer_read, answer_write] = pipe();
+        let mut cmd = Command::new(CHROMIUM);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--remote-debugging-pipe",
+            "--window-size=1280,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(cmd_read, 3) < 0 || libc::dup2(answer_write, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = Killed(cmd.spawn().expect("start chromium"));
+        // SAFETY: the parent's ends, owned from here on; the child's ends closed here.
+        let (to, from_file) = unsafe {
+            libc::close(cmd_read);
+            libc::close(answer_write);
+            (
+                std::fs::File::from_raw_fd(cmd_write),
+                std::fs::File::from_raw_fd(answer_read),
+            )
+        };
+        let (tx, from) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(from_file);
+            loop {
+                let mut buf = Vec::new();
+                match reader.read_until(0, &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        buf.pop();
+                        if let Ok(v) = serde_json::from_slice(&buf) {
+                            if tx.send(v).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let mut b = Browser {
+            child,
+            to,
+            from,
+            next_id: 0,
+            session: String::new(),
+        };
+        let target = b.call(
+            "Target.createTarget",
+            serde_json::json!({"url": "about:blank"}),
+        );
+        let attached = b.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        b.call("Page.enable", serde_json::json!({}));
+        b
+    }
+
+    /// Send one command (to the page once attached) and wait for its answer.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if !self.session.is_empty() {
+            msg["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.to.write_all(&bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .from
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("chromium did not answer {method}: {e}"));
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    fn goto(&mut self, url: &str) {
+        self.call("Page.navigate", serde_json::json!({"url": url}));
+    }
+
+    /// The value of a JavaScript expression in the page.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "returnByValue": true}),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// The text of the first element `selector` finds once `ok` holds of it (within 60 s).
+    fn text_when(&mut self, selector: &str, ok: impl Fn(&str) -> bool, what: &str) -> String {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({}); return e ? e.textContent : null; }})()",
+            serde_json::Value::from(selector)
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.eval(&js);
+            if let Some(text) = v.as_str() {
+                if ok(text) {
+                    return text.to_owned();
+                }
+            }
+            if Instant::now() > deadline {
+                let body = self.eval("document.body ? document.body.textContent : ''");
+                panic!("{what}: {selector} is {v}; the page: {body}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn click(&mut self, selector: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) return false; e.click(); return true; }})()",
+            serde_json::Value::from(selector)
+        );
+        assert_eq!(self.eval(&js), true, "nothing to click at {selector}");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.0.kill();
+    }
+}
+
+fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    http_request(addr, "GET", path, headers)
+}
+
+fn http_post(addr: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n{}");
+    http_raw(addr, head.as_bytes())
+}
+
+#[test]
+#[ignore = "needs hermes-agent 0.19.0 in target/hermes-venv and chromium: `make test` installs the first (PyPI) and runs it where both exist"]
+fn the_workers_tab_in_the_real_hermes_dashboard() {
+    let venv = venv();
+    let python = venv.join("bin/python");
+    let hermes = venv.join("bin/hermes");
+    assert!(
+        hermes.is_file(),
+        "no {} (make test installs it)",
+        hermes.display()
+    );
+    assert!(Path::new(CHROMIUM).is_file(), "this test needs {CHROMIUM}");
+    // The dashboard's Python cannot load extensions: the plugin must not need to.
+    let probe = run_ok(Command::new(&python).args([
+        "-c",
+        "import sqlite3; print(hasattr(sqlite3.Connection, 'enable_load_extension'))",
+    ]));
+    assert_eq!(
+        probe.trim(),
+        "False",
+        "{} can load SQLite extensions: make the venv with a python3 that cannot (pyenv's)",
+        python.display()
+    );
+
+    let home = temp_dir("hermes-home");
+    let home = home.path();
+    let env = |cmd: &mut Command| {
+        cmd.env("HERMES_HOME", home)
+            .env_remove("HERMES_KANBAN_HOME")
+            .env_remove("HERMES_KANBAN_DB")
+            .env_remove("HERMES_KANBAN_BOARD")
+            .env_remove("KANBAN_WORKERS_BIN");
+    };
+
+    // Installed by our command, enabled by the owner's.
+    let said = run_ok(
+        Command::new(BIN)
+            .args(["hermes", "install", "--hermes-home"])
+            .arg(home),
+    );
+    assert!(
+        said.contains("hermes plugins enable kanban-workers"),
+        "{said}"
+    );
+    let plugin = home.join("plugins/kanban-workers");
+    assert!(plugin.join("dashboard/plugin_api.py").is_file());
+    let mut enable = Command::new(&hermes);
+    env(&mut enable);
+    run_ok(
+        enable
+            .args(["plugins", "enable", "kanban-workers"])
+            .stdin(Stdio::null()),
+    );
+
+    // The board, made by the owner's functions, with its dispatcher alive as the workers'
+    // parent until its stdin closes.
+    let mut fixture = Command::new(&python);
+    env(&mut fixture);
+    let mut dispatcher = Killed(
+        fixture
+            .arg(format!("{MANIFEST_DIR}/tests/fixtures/hermes_board.py"))
+            .arg("ops")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the board fixture"),
+    );
+    let mut line = String::new();
+    BufReader::new(dispatcher.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let made: serde_json::Value = serde_json::from_str(&line).expect("the fixture's JSON");
+    let board = PathBuf::from(made["board"].as_str().unwrap());
+    let (live_run, live_task) = (
+        made["live"]["run"].as_i64().unwrap(),
+        made["live"]["task"].as_str().unwrap().to_owned(),
+    );
+    let live_pid = made["live"]["pid"].as_i64().unwrap();
+    let dead_run = made["dead"]["run"].as_i64().unwrap();
+
+    // The dashboard, on a port of its choosing.
+    let log = home.join("dashboard.log");
+    let mut dash = Command::new(&hermes);
+    env(&mut dash);
+    let mut dash = Killed(
+        dash.args(["dashboard", "--no-open", "--port", "0"])
+            .env("HERMES_DASHBOARD_SESSION_TOKEN", SESSION)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("hermes dashboard"),
+    );
+    let dash_pid = i64::from(dash.0.id());
+    let (tx, lines) = mpsc::channel();
+    let out = dash.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let ready = wait_line(&lines, "HERMES_DASHBOARD_READY port=", 180, "the dashboard");
+    let port = ready.rsplit('=').next().unwrap().trim();
+    let dash_addr = format!("127.0.0.1:{port}");
+    let session = [("X-Hermes-Session-Token", SESSION)];
+    let workers_path = "/api/plugins/kanban-workers/workers?board=ops";
+
+    // The dashboard's gate before the plugin's routes.
+    assert_eq!(http_get(&dash_addr, workers_path, &[]).status, 401);
+    let r = http_get(&dash_addr, workers_path, &session);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    let by_run = |id: i64| {
+        body["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["run_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no run {id}: {body}"))
+    };
+    let live = by_run(live_run);
+    assert_eq!(
+        (live["alive"].clone(), live["identity"].clone()),
+        (true.into(), "spawn marks".into()),
+        "{live}"
+    );
+    assert_eq!(by_run(dead_run)["reason"], "process not found");
+    let terminate = format!("/api/plugins/kanban-workers/runs/{live_run}/terminate?board=ops");
+    assert_eq!(http_post(&dash_addr, &terminate, &[]).status, 401);
+
+    // The shim the plugin started: the dashboard's child, on loopback, behind its own token.
+    let shim = descendants(dash_pid)
+        .into_iter()
+        .find(|p| cmdline(*p).first().map(String::as_str) == Some(BIN))
+        .expect("the plugin's shim, a child of the dashboard");
+    let argv = cmdline(shim);
+    assert!(argv.iter().any(|a| a == "--auth-reads"), "{argv:?}");
+    let token_file =
+        PathBuf::from(&argv[argv.iter().position(|a| a == "--token-file").unwrap() + 1]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&token_file), 0o600);
+    assert_eq!(mode(token_file.parent().unwrap()), 0o700);
+    let shim_addr = format!("127.0.0.1:{}", listening_port(shim));
+    assert_eq!(
+        http_get(&shim_addr, "/workers/active?board=ops", &[]).status,
+        401
+    );
+    let wrong = [("Authorization", "Bearer not-the-token")];
+    assert_eq!(
+        http_post(
+            &shim_addr,
+            &format!("/runs/{live_run}/terminate?board=ops"),
+            &wrong
+        )
+        .status,
+        401
+    );
+    // The dashboard's session is not the shim's token.
+    assert_eq!(
+        http_get(&shim_addr, "/workers/active?board=ops", &session).status,
+        401
+    );
+
+    // The tab, in a real browser.
+    let profile = temp_dir("hermes-chromium");
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{dash_addr}/workers?board=ops"));
+    let live_card = format!("[data-kw-run=\"{live_run}\"]");
+    let text = browser.text_when(
+        &live_card,
+        |t| t.contains("alive · spawn marks"),
+        "the live card",
+    );
+    assert!(
+        text.contains("Summarise the nightly test failures"),
+        "{text}"
+    );
+    for stat in [
+        "CPU",
+        "Memory",
+        "Processes",
+        "Heartbeat",
+        "Wedged",
+        &format!("pid {live_pid}"),
+    ] {
+        assert!(text.contains(stat), "{stat} not in {text}");
+    }
+    let dead = browser.text_when(
+        &format!("[data-kw-run=\"{dead_run}\"]"),
+        |t| t.contains("process not found"),
+        "the dead card",
+    );
+    assert!(dead.contains("Refactor the billing module"), "{dead}");
+    let nav = browser.eval(
+        "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')).join(' ')",
+    );
+    // The tab, right after the kanban tab (position after:kanban).
+    assert!(nav.as_str().unwrap().contains("/kanban /workers"), "{nav}");
+    // Nothing happens before the confirmation.
+    browser.click(&format!("{live_card} [data-kw-action=\"terminate\"]"));
+    browser.text_when(
+        &format!("{live_card} [role=\"alertdialog\"]"),
+        |t| t.contains("Terminate run"),
+        "the confirmation",
+    );
+    assert!(std::path::Path::new(&format!("/proc/{live_pid}")).exists());
+    browser.click(&format!(
+        "{live_card} [data-kw-action=\"confirm-terminate\"]"
+    ));
+    let outcome = browser.text_when(
+        &format!("[data-kw-outcome=\"{live_run}\"]"),
+        |t| t.contains("reclaimed"),
+        "the terminate's outcome",
+    );
+    assert!(outcome.contains(&format!("pid {live_pid}")), "{outcome}");
+    assert!(
+        outcome.contains("exited") || outcome.contains("killed"),
+        "{outcome}"
+    );
+    assert!(outcome.contains("sleep 1000"), "{outcome}");
+    // The card is gone (the run ended); the dead one is still there.
+    browser.text_when(
+        "[data-kw-status]",
+        |t| t.starts_with("1 worker "),
+        "the count after terminate",
+    );
+
+    // The board, read with SQLite: the owner's reclaim.
+    let db =
+        rusqlite::Connection::open_with_flags(&board, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let (status, current): (String, Option<i64>) = db
+        .query_row(
+            "SELECT status, current_run_id FROM tasks WHERE id = ?1",
+            [&live_task],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), current), ("ready", None));
+    let (run_status, error): (String, String) = db
+        .query_row(
+            "SELECT status, error FROM task_runs WHERE id = ?1",
+            [live_run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(run_status, "reclaimed");
+    assert_eq!(
+        error,
+        "manual_reclaim: terminated from the dashboard's Workers tab"
+    );
+    let events: i64 = db
+        .query_row(
+            "SELECT count(*) FROM task_events WHERE run_id = ?1 AND kind = 'reclaimed'",
+            [live_run],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{live_pid}/stat"))
+        .is_ok_and(|s| !s.contains(") Z"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker {live_pid} is still alive"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The tab's other board (the dashboard's active one, without ?board=) has no worker.
+    browser.goto(&format!("http://{dash_addr}/workers?board=default"));
+    browser.text_when(
+        "[data-kw-root]",
+        |t| t.contains("No worker is running on this board."),
+        "the default board",
+    );
+    drop(browser);
+
+    // The shim ends with the dashboard (the token's folder is swept at the next start when
+    // the dashboard skipped its exit handlers, as 0.19.0's does on SIGTERM).
+    // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+    unsafe { libc::kill(dash_pid as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{shim}")).exists()
+        && cmdline(shim).first().map(String::as_str) == Some(BIN)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the shim {shim} outlived the dashboard"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = dash.0.wait();
+    std::fs::remove_dir_all(token_file.parent().unwrap()).unwrap();
+    drop(dispatcher.0.stdin.take());
+    let _ = dispatcher.0.wait();
+
+    // Uninstall leaves the owner's files, and only them.
+    let said = run_ok(
+        Command::new(BIN)
+            .args(["hermes", "uninstall", "--hermes-home"])
+            .arg(home),
+    );
+    assert!(said.contains("Removed"), "{said}");
+    assert!(!plugin.exists());
+    assert!(home.join("config.yaml").is_file());
+    let mut dash_log = String::new();
+    std::fs::File::open(&log)
+        .unwrap()
+        .read_to_string(&mut dash_log)
+        .unwrap();
+    assert!(
+        !dash_log.contains("Failed to load plugin kanban-workers"),
+        "{dash_log}"
+    );
+}
