@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use super::{alive, shell};
 use crate::common::*;
 use serde_json::{Value, json};
 
@@ -30,15 +31,6 @@ fn post(server: &Server, path: &str, body: &str, token: Option<&str>) -> HttpRes
     server.post(path, body, token)
 }
 
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s[s.rfind(')').unwrap() + 2..].chars().next().unwrap();
-            state != 'Z' && state != 'X'
-        })
-        .unwrap_or(false)
-}
-
 /// A board whose run of `t_1` is held by a live `sleep` worker, spawned as the owner spawns
 /// one (its identity rests on the owner's spawn marks: no fingerprint).
 fn board_with_a_worker(tag: &str) -> (Board, HermesWorker, i64) {
@@ -46,13 +38,6 @@ fn board_with_a_worker(tag: &str) -> (Board, HermesWorker, i64) {
     let worker = HermesWorker::sleep(&board.writer(), &board.path, "t_1");
     let run = worker.run;
     (board, worker, run)
-}
-
-/// The sqlite3 shell's view of the board afterwards.
-fn shell(board: &std::path::Path, sql: &str) -> String {
-    run_ok(Command::new("sqlite3").arg(board).arg(sql))
-        .trim()
-        .to_owned()
 }
 
 #[test]

@@ -8,25 +8,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::{alive, shell};
 use crate::common::*;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "trust-token";
-
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s[s.rfind(')').unwrap() + 2..].chars().next().unwrap();
-            state != 'Z' && state != 'X'
-        })
-        .unwrap_or(false)
-}
-
-fn shell(board: &Path, sql: &str) -> String {
-    run_ok(Command::new("sqlite3").arg(board).arg(sql))
-        .trim()
-        .to_owned()
-}
 
 fn terminate(server: &Server, run: i64, body: &str) -> HttpResponse {
     server.post(&format!("/runs/{run}/terminate"), body, Some(TOKEN))
