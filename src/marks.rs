@@ -125,6 +125,54 @@ pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
     (again.starttime == marks.start_ticks).then_some(marks)
 }
 
+/// The marks of a process found by a pass over `/proc` (`proc_spawned`), when it carries the
+/// owner's spawn marks: a `HERMES_KANBAN_*` environment (run, task or board), or stdout on a
+/// task's log file (`…/logs/<name>.log`). `None` for any other process, a zombie, or one that
+/// ended while read. Reads `environ` and the `fd/1` link, then `stat` only for a marked
+/// process, all through the one handle (a pid reused meanwhile fails the later reads).
+/// The caller decides whose processes are looked at (SECURITY.md: the board owner's only).
+pub fn read_spawned(process: &Process) -> Option<Marks> {
+    let env = process.environ().ok().map(|env| {
+        let get = |key: &str| {
+            env.get(OsStr::new(key))
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        SpawnEnv {
+            run_id: get("HERMES_KANBAN_RUN_ID"),
+            task_id: get("HERMES_KANBAN_TASK"),
+            board: get("HERMES_KANBAN_DB"),
+            claim_lock: get("HERMES_KANBAN_CLAIM_LOCK"),
+        }
+    });
+    let env = env.filter(|e| e.run_id.is_some() || e.task_id.is_some() || e.board.is_some());
+    let stdout = match process.fd_from_fd(1).map(|fd| fd.target) {
+        Ok(FDTarget::Path(path)) => Some(path.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    let log = stdout
+        .as_deref()
+        .is_some_and(|s| s.ends_with(".log") && s.contains("/logs/"));
+    if env.is_none() && !log {
+        return None;
+    }
+    let stat = process.stat().ok()?;
+    if matches!(stat.state, 'Z' | 'X') {
+        return None;
+    }
+    Some(Marks {
+        pid: process.pid(),
+        start_ticks: stat.starttime,
+        state: stat.state,
+        ppid: stat.ppid,
+        session: stat.session,
+        pgrp: stat.pgrp,
+        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        env,
+        stdout,
+        ..Marks::default()
+    })
+}
+
 /// One optional file: `Some(None)` when unreadable (noted), `None` when the process is gone.
 fn optional<T>(marks: &mut Marks, file: &str, read: procfs::ProcResult<T>) -> Option<Option<T>> {
     match read {
