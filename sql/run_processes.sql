@@ -23,6 +23,62 @@
 -- environment naming the run, or the fingerprint); the signal rules are lingering_workers'.
 -- {worker_started_at} is replaced at install (NULL on boards without the column).
 CREATE TEMP VIEW run_processes AS
+WITH spawned AS MATERIALIZED (
+    -- The owner's marked processes that are this board's (or have no board and this board's
+    -- log file on stdout): materialized, so each file check runs once a process.
+    SELECT * FROM (
+        SELECT l.*,
+               CASE WHEN l.log_rest GLOB '?*.log' AND instr(l.log_rest, '/') = 0
+                    THEN substr(l.log_rest, 1, length(l.log_rest) - 4) END AS log_task
+        FROM (
+            SELECT s.*, b.owner_uid,
+                   kanban_workers_same_file(s.env_board, b.file) AS this_board,
+                   CASE WHEN substr(s.stdout, 1, length(b.dir) + 5) = b.dir || 'logs/'
+                        THEN substr(s.stdout, length(b.dir) + 6)
+                        WHEN substr(s.stdout, 1, length(b.dir) + 12) = b.dir || 'kanban/logs/'
+                        THEN substr(s.stdout, length(b.dir) + 13) END AS log_rest
+            FROM (
+                SELECT file, kanban_workers_file_owner(file) AS owner_uid,
+                       rtrim(file, replace(file, '/', '')) AS dir
+                FROM pragma_database_list WHERE name = 'main'
+            ) AS b
+            CROSS JOIN proc_spawned(b.owner_uid) AS s
+        ) AS l
+    )
+    WHERE this_board = 1 OR (env_board IS NULL AND log_task IS NOT NULL)
+),
+found AS MATERIALIZED (
+    -- Each one alive (not a zombie, the same start ticks), its signal-rule inputs, its run.
+    SELECT k.*,
+           coalesce((SELECT x.task_id FROM task_runs AS x WHERE x.id = k.run_id),
+                    CASE WHEN k.this_board = 1 THEN k.env_task_id ELSE k.log_task END)
+               AS task_id
+    FROM (
+        SELECT p.*,
+               CASE WHEN p.this_board = 1 THEN
+                        (SELECT x.id FROM task_runs AS x
+                         WHERE x.id = CAST(p.env_run_id AS INTEGER)
+                           AND CAST(x.id AS TEXT) = p.env_run_id)
+                    ELSE (SELECT max(x.id) FROM task_runs AS x
+                          WHERE x.task_id = p.log_task AND x.started_at - 2 <= p.start_time)
+               END AS run_id
+        FROM (
+            SELECT s.pid, s.ppid, s.start_ticks, s.env_run_id, s.env_task_id, s.stdout,
+                   s.owner_uid, s.this_board, s.log_task,
+                   st.state, st.cmdline, st.rss_bytes, st.cpu_percent, st.start_time,
+                   st.fingerprint,
+                   CASE WHEN m.start_ticks = s.start_ticks THEN m.uid END AS uid,
+                   CASE WHEN m.start_ticks = s.start_ticks THEN m.namespace_init END
+                       AS namespace_init,
+                   CASE WHEN m.start_ticks = s.start_ticks THEN m.kernel_thread END
+                       AS kernel_thread,
+                   CAST(strftime('%s', 'now') AS INTEGER) AS now
+            FROM spawned AS s
+            JOIN proc_stats(s.pid) AS st ON st.alive = 1 AND st.start_ticks = s.start_ticks
+            LEFT JOIN proc_marks(s.pid) AS m
+        ) AS p
+    ) AS k
+)
 SELECT pid, ppid, start_ticks, run_id, task_id, task_status, task_title, started_at, ended_at,
        outcome,
        nullif(rtrim(CASE WHEN env_mark THEN 'environment, ' ELSE '' END
@@ -51,63 +107,7 @@ FROM (
                                   AND CASE WHEN json_valid(e.payload)
                                            THEN json_extract(e.payload, '$.pid') END = c.pid),
                     0) AS spawned_mark
-    FROM (
-        SELECT k.*,
-               coalesce((SELECT x.task_id FROM task_runs AS x WHERE x.id = k.run_id),
-                        CASE WHEN k.this_board = 1 THEN k.env_task_id ELSE k.log_task END)
-                   AS task_id
-        FROM (
-            SELECT p.*,
-                   CASE WHEN p.this_board = 1 THEN
-                            (SELECT x.id FROM task_runs AS x
-                             WHERE x.id = CAST(p.env_run_id AS INTEGER)
-                               AND CAST(x.id AS TEXT) = p.env_run_id)
-                        ELSE (SELECT max(x.id) FROM task_runs AS x
-                              WHERE x.task_id = p.log_task AND x.started_at - 2 <= p.start_time)
-                   END AS run_id
-            FROM (
-                SELECT s.pid, s.ppid, s.start_ticks, s.env_run_id, s.env_task_id, s.stdout,
-                       s.owner_uid, s.this_board, s.log_task,
-                       st.state, st.cmdline, st.rss_bytes, st.cpu_percent, st.start_time,
-                       st.fingerprint,
-                       CASE WHEN m.start_ticks = s.start_ticks THEN m.uid END AS uid,
-                       CASE WHEN m.start_ticks = s.start_ticks THEN m.namespace_init END
-                           AS namespace_init,
-                       CASE WHEN m.start_ticks = s.start_ticks THEN m.kernel_thread END
-                           AS kernel_thread,
-                       CAST(strftime('%s', 'now') AS INTEGER) AS now
-                FROM (
-                    SELECT l.*,
-                           CASE WHEN l.log_rest GLOB '?*.log' AND instr(l.log_rest, '/') = 0
-                                THEN substr(l.log_rest, 1, length(l.log_rest) - 4) END
-                               AS log_task
-                    FROM (
-                        SELECT s.*, b.owner_uid,
-                               kanban_workers_same_file(s.env_board, b.file) AS this_board,
-                               CASE WHEN s.env_board IS NULL
-                                      OR kanban_workers_same_file(s.env_board, b.file) = 1 THEN
-                                   CASE WHEN substr(s.stdout, 1, length(b.dir) + 5)
-                                                 = b.dir || 'logs/'
-                                        THEN substr(s.stdout, length(b.dir) + 6)
-                                        WHEN substr(s.stdout, 1, length(b.dir) + 12)
-                                                 = b.dir || 'kanban/logs/'
-                                        THEN substr(s.stdout, length(b.dir) + 13) END
-                               END AS log_rest
-                        FROM (
-                            SELECT file, kanban_workers_file_owner(file) AS owner_uid,
-                                   rtrim(file, replace(file, '/', '')) AS dir
-                            FROM pragma_database_list WHERE name = 'main'
-                        ) AS b
-                        CROSS JOIN proc_spawned(b.owner_uid) AS s
-                    ) AS l
-                ) AS s
-                JOIN proc_stats(s.pid) AS st
-                    ON st.alive = 1 AND st.start_ticks = s.start_ticks
-                LEFT JOIN proc_marks(s.pid) AS m
-                WHERE s.this_board = 1 OR s.log_task IS NOT NULL
-            ) AS p
-        ) AS k
-    ) AS c
+    FROM found AS c
     LEFT JOIN task_runs AS r ON r.id = c.run_id
     LEFT JOIN tasks AS t ON t.id = c.task_id
 );

@@ -134,13 +134,14 @@ pub fn scan(uid: u32) -> Vec<Marks> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut buf = Vec::with_capacity(16 * 1024);
     for process in all.flatten() {
         // The owner of /proc/<pid> (one fstat of the handle): nothing else of another user's
         // process is read.
         if process.uid().ok() != Some(uid) {
             continue;
         }
-        if let Some(m) = marks::read_spawned(&process) {
+        if let Some(m) = marks::read_spawned(&process, &mut buf) {
             out.push(m);
         }
     }
