@@ -6,6 +6,10 @@
 //!   micro [PYTHON]              proc_stats per call vs the procfs floor (and psutil, if a
 //!                               Python with psutil is given); active_workers vs board size;
 //!                               cost vs number of live workers
+//!   lingering [PROCESSES [LINGERING]]
+//!                               lingering_workers on a host with PROCESSES processes of the
+//!                               board owner's (2000), LINGERING of them left behind by ended
+//!                               runs (200), against a floor that reads the same /proc files
 //!   board PATH RUNS LIVE        write a board with RUNS runs and LIVE live `sleep` workers
 //!                               (left running; their pids are the open runs' worker_pid)
 //!   machine SECONDS             what this machine gives a process: how late a thread that
@@ -36,6 +40,10 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("micro") => micro(args.get(1).map(PathBuf::from)),
         Some("liveness") => liveness(),
+        Some("lingering") => lingering(
+            args.get(1).map_or(2000, |n| n.parse().expect("PROCESSES")),
+            args.get(2).map_or(200, |n| n.parse().expect("LINGERING")),
+        ),
         Some("board") => {
             let path = PathBuf::from(&args[1]);
             let runs: usize = args[2].parse().expect("RUNS");
@@ -763,4 +771,156 @@ fn paced(addr: &str, path: &str, conns: usize, interval_ms: u64, seconds: f64) {
         quantile_ms(&all, 0.99),
         quantile_ms(&all, 1.0),
     );
+}
+
+/// The floor of `lingering_workers`: one pass over /proc reading exactly what the view reads,
+/// into a reused buffer, and nothing else: the owner of each /proc/<pid>; of `uid`'s
+/// processes `environ` and the `fd/1` link; of those that carry HERMES_KANBAN_* (or a log
+/// file on stdout), `stat`, `statm`, `cmdline` (proc_stats), `status` (proc_marks' uid). Its
+/// count of marked processes.
+fn lingering_floor(uid: u32, buf: &mut Vec<u8>) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let mut marked = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let dir = PathBuf::from("/proc").join(pid);
+        if std::fs::metadata(&dir).map(|m| m.uid()).ok() != Some(uid) {
+            continue;
+        }
+        buf.clear();
+        let _ = File::open(dir.join("environ")).and_then(|mut f| f.read_to_end(buf));
+        let env = buf.windows(16).any(|w| w == b"HERMES_KANBAN_DB");
+        let log = std::fs::read_link(dir.join("fd/1"))
+            .map(|p| p.to_string_lossy().ends_with(".log"))
+            .unwrap_or(false);
+        if !env && !log {
+            continue;
+        }
+        marked += 1;
+        for file in ["stat", "statm", "cmdline", "status"] {
+            buf.clear();
+            let _ = File::open(dir.join(file)).and_then(|mut f| f.read_to_end(buf));
+        }
+    }
+    marked
+}
+
+/// `lingering_workers` with `total` processes of the board owner's on the host (plain `sleep`s
+/// beside the machine's own), `lingering` of them workers of ended runs (their environment
+/// names their run and the board, their stdout the task's log), against the floor.
+fn lingering(total: usize, lingering: usize) {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::env::temp_dir().join(format!("kanban-workers-linger-{}", std::process::id()));
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let path = dir.join("kanban.db");
+    let _ = std::fs::remove_file(&path);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(include_str!("../sql/kanban_schema.sql"))
+        .unwrap();
+    let uid = std::fs::metadata(&path).unwrap().uid();
+    let already = procfs::process::all_processes()
+        .map(|all| all.flatten().filter(|p| p.uid().ok() == Some(uid)).count())
+        .unwrap_or(0);
+    let mut children = Vec::new();
+    for i in 0..lingering {
+        let task = format!("t_{i}");
+        conn.execute(
+            "INSERT INTO tasks (id, title, status, created_at) VALUES (?1, 'left', 'done', 1)",
+            [&task],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO task_runs (task_id, status, started_at, ended_at, outcome)
+             VALUES (?1, 'done', 1, 2, 'completed')",
+            [&task],
+        )
+        .unwrap();
+        let run = conn.last_insert_rowid();
+        let log = File::create(logs.join(format!("{task}.log"))).unwrap();
+        children.push(
+            Command::new("sleep")
+                .arg("1000")
+                .env("HERMES_KANBAN_RUN_ID", run.to_string())
+                .env("HERMES_KANBAN_TASK", &task)
+                .env("HERMES_KANBAN_DB", &path)
+                .stdout(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let others = total.saturating_sub(lingering + already);
+    for _ in 0..others {
+        children.push(
+            Command::new("sleep")
+                .arg("1000")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    // Every child has exec'd (its environment in place) before anything is measured.
+    for c in &children {
+        while std::fs::read(format!("/proc/{}/cmdline", c.id())).unwrap_or_default()
+            != b"sleep\x001000\x00"
+        {
+            std::thread::yield_now();
+        }
+    }
+    let mine = procfs::process::all_processes()
+        .map(|all| all.flatten().filter(|p| p.uid().ok() == Some(uid)).count())
+        .unwrap_or(0);
+    let view = ext_conn(&path);
+    let sql = "SELECT * FROM lingering_workers";
+    assert_eq!(query_all(&view, sql, None), lingering);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    assert!(lingering_floor(uid, &mut buf) >= lingering);
+    // Per-round ratios, rounds interleaved (the machine's noise hits both alike).
+    let mut ratios = Vec::new();
+    let (mut views, mut floors) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        let v = per_call_us(1, 5, || {
+            std::hint::black_box(query_all(&view, sql, None));
+        });
+        let f = per_call_us(1, 5, || {
+            std::hint::black_box(lingering_floor(uid, &mut buf));
+        });
+        ratios.push(v / f);
+        views.push(v);
+        floors.push(f);
+    }
+    let active = per_call_us(5, 50, || {
+        std::hint::black_box(query_all(&view, VIEW, None));
+    });
+    println!(
+        "\n## lingering_workers: {mine} processes of the board owner's (uid {uid}), {lingering} lingering\n"
+    );
+    println!("| | median ms per query |\n|---|---|");
+    println!(
+        "| `lingering_workers` | {:.2} |",
+        median(&mut views) / 1000.0
+    );
+    println!(
+        "| floor (the same /proc files, hand-read) | {:.2} |",
+        median(&mut floors) / 1000.0
+    );
+    println!(
+        "| ratio view / floor (median of 15 per-round ratios) | {:.2}x |",
+        median(&mut ratios)
+    );
+    println!(
+        "| `active_workers` alone (reads no /proc) | {:.3} |",
+        active / 1000.0
+    );
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

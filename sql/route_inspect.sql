@@ -1,6 +1,6 @@
 -- GET /runs/{run_id}/inspect: the run's verdict (run_verdicts: written once, for every route)
 -- and its worker's process tree totals, in one query.
-SELECT v.run_id, v.worker_pid, v.worker_host, v.local, v.alive, v.reason, v.identity,
+SELECT v.run_id, v.worker_pid, v.worker_host, v.local, v.host_note, v.alive, v.reason, v.identity,
        v.evidence, v.signalable,
        v.status, v.cpu_percent,
        v.rss_bytes AS memory_rss_bytes, v.vms_bytes AS memory_vms_bytes,

@@ -1,5 +1,5 @@
 -- run_claims: every run (every task_runs column) with the host its claim names and whether
--- that claim is this host's. Installed as a TEMP view: the one place these two rules are
+-- that claim is this host's. Installed as a TEMP view: the one place these rules are
 -- written; active_workers and run_verdicts read them from here (SQLite flattens the view
 -- into their queries, so the board's indexes still serve them).
 --
@@ -7,11 +7,25 @@
 -- (host names have none); NULL when claim_lock is NULL, has no ':', or starts with one
 -- (substr(x, 1, -1) and substr(x, 1, 0) are both '').
 -- local: the claim is this host's (kanban_workers_hostname()), or names no host (such a
--- claim is inspected locally, as the reference's routes do).
+-- claim is inspected locally, as the reference's routes do), or its fingerprint
+-- (worker_started_at, "<boot_id>:<pid 1's start ticks>|<ticks>") carries this host's
+-- instantiation, kanban_workers_epoch(): the claim was written on this host under another
+-- name (a host renamed since, #73277). The whole epoch is compared, not the boot id alone:
+-- a container on the same kernel shares the boot id, not pid 1. host_note says so.
+-- {worker_started_at} is replaced at install (NULL on boards without the column).
 CREATE TEMP VIEW run_claims AS
-SELECT *, (worker_host IS NULL OR worker_host = kanban_workers_hostname()) AS local
+SELECT *,
+       (worker_host IS NULL OR worker_host = kanban_workers_hostname() OR this_boot) AS local,
+       CASE WHEN worker_host <> kanban_workers_hostname() AND this_boot
+            THEN 'renamed host: the claim names ' || worker_host || ', but its fingerprint '
+                 || 'carries this host''s boot (' || kanban_workers_epoch() || ')'
+       END AS host_note
 FROM (
     SELECT r.*,
-           nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host
+           nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host,
+           coalesce(typeof({worker_started_at}) = 'text'
+                    AND kanban_workers_epoch() GLOB '?*:?*'
+                    AND substr({worker_started_at}, 1, length(kanban_workers_epoch()) + 1)
+                        = kanban_workers_epoch() || '|', 0) AS this_boot
     FROM task_runs AS r
 );

@@ -33,7 +33,7 @@
 -- {worker_started_at} is replaced at install: r.worker_started_at on boards that have the
 -- column, NULL on older ones.
 CREATE TEMP VIEW run_verdicts AS
-SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local,
+SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local, host_note,
        worker_started_at, alive, reason, identity, evidence,
        coalesce(alive = 1 AND identity IN ('verified', 'spawn marks'), 0) AS signalable,
        CASE WHEN alive = 1 THEN worker_pid END AS pid,
@@ -116,6 +116,7 @@ FROM (
                        {worker_started_at}   AS worker_started_at,
                        r.worker_host         AS worker_host,
                        r.local               AS local,
+                       r.host_note           AS host_note,
                        p.alive               AS p_alive,
                        p.state               AS status,
                        p.cpu_percent         AS cpu_percent,

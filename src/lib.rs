@@ -3,18 +3,24 @@
 //! [`register`] adds, on one connection:
 //! - table-valued functions over Linux procfs: `proc_stats(pid)` (one process's live stats,
 //!   [`proc_stats`]), `proc_tree(pid)` (a process and its descendants, [`proc_tree`]),
-//!   `proc_marks(pid)` (how a process was started, [`proc_marks`]);
+//!   `proc_marks(pid)` (how a process was started, [`proc_marks`]), `proc_spawned(uid)` (a
+//!   user's processes that carry the owner's spawn marks, [`proc_spawned`]);
 //! - TEMP views ([`views`], SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
-//!   running tasks), `run_verdicts` (the truth about each run's worker) and `live_workers`;
+//!   running tasks), `run_verdicts` (the truth about each run's worker), `live_workers`,
+//!   `run_processes` (every live process a run of the board's spawned) and
+//!   `lingering_workers` (those that outlived their run);
 //! - scalar functions: `kanban_workers_version()`, `kanban_workers_hostname()`,
-//!   `kanban_workers_spawn_window()`, `kanban_workers_same_file(a, b)`.
+//!   `kanban_workers_spawn_window()`, `kanban_workers_epoch()`, `kanban_workers_same_file(a,
+//!   b)`, `kanban_workers_file_owner(path)`.
 //!
 //! The same code is the loadable extension (`libkanban_workers.so`, see `src/cdylib.rs`) and
 //! what the HTTP shim registers in-process: one implementation of each thing.
 
 pub mod cpu;
+pub mod file_owner;
 pub mod marks;
 pub mod proc_marks;
+pub mod proc_spawned;
 pub mod proc_stats;
 pub mod proc_tree;
 pub mod process_row;
@@ -42,10 +48,13 @@ pub const FUNCTIONS: &[&str] = &[
     proc_stats::NAME,
     proc_tree::NAME,
     proc_marks::NAME,
+    proc_spawned::NAME,
+    file_owner::NAME,
     same_file::NAME,
     version::NAME,
     settings::HOSTNAME,
     settings::SPAWN_WINDOW,
+    settings::EPOCH,
 ];
 
 /// Register every function and install the TEMP views on `conn`, with CPU samples private to
@@ -81,6 +90,8 @@ pub fn register_with(
     proc_stats::register(conn, Arc::clone(&sampler))?;
     proc_tree::register(conn, sampler)?;
     proc_marks::register(conn)?;
+    proc_spawned::register(conn)?;
+    file_owner::register(conn)?;
     same_file::register(conn)?;
     views::install(conn)
 }

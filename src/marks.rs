@@ -125,6 +125,74 @@ pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
     (again.starttime == marks.start_ticks).then_some(marks)
 }
 
+/// The marks of a process found by a pass over `/proc` (`proc_spawned`), when it carries the
+/// owner's spawn marks: a `HERMES_KANBAN_*` environment (run, task or board), or stdout on a
+/// task's log file (`…/logs/<name>.log`). `None` for any other process, a zombie, or one that
+/// ended while read. Reads `environ` and the `fd/1` link, then `stat` only for a marked
+/// process, all through the one handle (a pid reused meanwhile fails the later reads).
+/// The caller decides whose processes are looked at (SECURITY.md: the board owner's only).
+pub fn read_spawned(process: &Process, buf: &mut Vec<u8>) -> Option<Marks> {
+    use std::io::Read;
+    // The raw bytes, only the four variables kept (procfs' `environ` would build a map of
+    // every variable: most of the cost of a pass over a host's processes).
+    buf.clear();
+    let env = process
+        .open_relative("environ")
+        .ok()
+        .and_then(|mut f| f.read_to_end(buf).ok())
+        .map(|_| spawn_env(buf));
+    let env = env.filter(|e| e.run_id.is_some() || e.task_id.is_some() || e.board.is_some());
+    // The link by path: should the pid be another process's by now, the handle's `stat` below
+    // fails (the handle names the process it was opened on), and nothing is kept.
+    let stdout = std::fs::read_link(format!("/proc/{}/fd/1", process.pid()))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| p.starts_with('/'));
+    let log = stdout
+        .as_deref()
+        .is_some_and(|s| s.ends_with(".log") && s.contains("/logs/"));
+    if env.is_none() && !log {
+        return None;
+    }
+    let stat = process.stat().ok()?;
+    if matches!(stat.state, 'Z' | 'X') {
+        return None;
+    }
+    Some(Marks {
+        pid: process.pid(),
+        start_ticks: stat.starttime,
+        state: stat.state,
+        ppid: stat.ppid,
+        session: stat.session,
+        pgrp: stat.pgrp,
+        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        env,
+        stdout,
+        ..Marks::default()
+    })
+}
+
+/// The four `HERMES_KANBAN_*` variables of a raw `environ` (NUL-separated `KEY=value`).
+fn spawn_env(raw: &[u8]) -> SpawnEnv {
+    let mut env = SpawnEnv::default();
+    for var in raw.split(|b| *b == 0) {
+        let Some(rest) = var.strip_prefix(b"HERMES_KANBAN_") else {
+            continue;
+        };
+        let value = |v: &[u8]| Some(String::from_utf8_lossy(v).into_owned());
+        if let Some(v) = rest.strip_prefix(b"RUN_ID=") {
+            env.run_id = value(v);
+        } else if let Some(v) = rest.strip_prefix(b"TASK=") {
+            env.task_id = value(v);
+        } else if let Some(v) = rest.strip_prefix(b"DB=") {
+            env.board = value(v);
+        } else if let Some(v) = rest.strip_prefix(b"CLAIM_LOCK=") {
+            env.claim_lock = value(v);
+        }
+    }
+    env
+}
+
 /// One optional file: `Some(None)` when unreadable (noted), `None` when the process is gone.
 fn optional<T>(marks: &mut Marks, file: &str, read: procfs::ProcResult<T>) -> Option<Option<T>> {
     match read {

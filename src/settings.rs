@@ -1,6 +1,9 @@
 //! The settings the verdicts depend on, as SQL functions the views call:
 //! - `kanban_workers_hostname()`: this host's name, as the board's owner writes it at the
 //!   start of `claim_lock`; a claim naming another host is another host's worker.
+//! - `kanban_workers_epoch()`: this host's instantiation, `<boot_id>:<pid 1's start ticks>`,
+//!   the first part of the owner's fingerprints: a claim whose fingerprint carries it is this
+//!   host's whatever host name it was written under (a renamed host).
 //! - `kanban_workers_spawn_window()`: seconds after a run's `started_at` within which its
 //!   worker process may have started, for runs without a recorded fingerprint.
 //!
@@ -14,6 +17,7 @@ use crate::procinfo;
 
 pub const HOSTNAME: &str = "kanban_workers_hostname";
 pub const SPAWN_WINDOW: &str = "kanban_workers_spawn_window";
+pub const EPOCH: &str = "kanban_workers_epoch";
 /// The default spawn window, seconds: the owner records the pid right after the spawn, so a
 /// worker starts within seconds of its claim; a minute leaves room for a loaded host.
 pub const DEFAULT_SPAWN_WINDOW_S: i64 = 60;
@@ -53,6 +57,13 @@ pub fn register(conn: &Connection, settings: &Settings) -> Result<()> {
         0,
         constant | FunctionFlags::SQLITE_DIRECTONLY,
         move |_| Ok(hostname.clone()),
+    )?;
+    // This host's instantiation (boot id, pid 1's start): as the host name, machine facts.
+    conn.create_scalar_function(
+        EPOCH,
+        0,
+        constant | FunctionFlags::SQLITE_DIRECTONLY,
+        |_| Ok(procinfo::epoch().to_owned()),
     )?;
     let window = settings.spawn_window_s;
     conn.create_scalar_function(

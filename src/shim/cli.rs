@@ -20,10 +20,12 @@ kanban-workers: the kanban board's workers over HTTP
 routes (also under /api/plugins/kanban/; ?board=<slug> on each):
   GET  /                        the live page
   GET  /workers/active          every worker running now (?live=1: verdicts, stats, trees)
+  GET  /workers/lingering       every process a run left behind (its run has ended)
   GET  /runs/{run_id}           one run
   GET  /runs/{run_id}/inspect   the verdict and live stats of a run's worker
   GET  /metrics                 Prometheus exposition of the live workers
   POST /runs/{run_id}/terminate end a verified worker's processes, reclaim its task (token)
+  POST /runs/{run_id}/reap      end what an ended run left behind; writes nothing (token)
 
 usage:
   kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board

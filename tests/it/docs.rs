@@ -84,6 +84,13 @@ fn every_function_view_and_column_is_documented() {
             .map(|c| (c.name, c.sql_type, c.doc))
             .collect(),
     );
+    rows(
+        "proc_spawned",
+        kanban_workers::proc_spawned::COLUMNS
+            .iter()
+            .map(|c| (c.name, c.sql_type, c.doc))
+            .collect(),
+    );
     let conn = Connection::open_in_memory().expect("db");
     conn.execute_batch(include_str!("../../sql/kanban_schema.sql"))
         .expect("schema");

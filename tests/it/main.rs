@@ -28,6 +28,9 @@ mod docs;
 /// `GET /metrics`, checked by promtool and a real Prometheus.
 mod metrics;
 
+/// What runs left behind: lingering_workers, /workers/lingering, reap, escaped members.
+mod lingering;
+
 /// The live page in a real browser.
 mod page;
 

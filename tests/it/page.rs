@@ -124,3 +124,34 @@ fn the_live_page_bounds_the_text_it_shows() {
         dom.len()
     );
 }
+
+/// The "left behind" section: a worker whose run was completed (0.19.0 clears its pid) is shown
+/// with its run, its process and a reap button (behind a confirmation, so never clicked here).
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_shows_what_runs_left_behind() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    let profile = temp_dir("page-left-profile");
+    let board = Board::new("page-left");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_left");
+    w.execute_batch(&format!(
+        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER), status = 'done',
+                outcome = 'completed', worker_pid = NULL WHERE id = {};
+         UPDATE tasks SET status = 'done', current_run_id = NULL WHERE id = 't_left';",
+        worker.run
+    ))
+    .unwrap();
+    let server = Server::start(&board.path);
+    let dom = rendered(&format!("http://{}/", server.addr), profile.path(), None);
+    assert!(dom.contains("Left behind"), "{dom}");
+    assert!(dom.contains("class=\"worker lingering\""), "{dom}");
+    assert!(dom.contains("title of t_left"), "{dom}");
+    assert!(dom.contains(&format!("pid {} · ", worker.pid())), "{dom}");
+    assert!(dom.contains("reap 1 process</button>"), "{dom}");
+    assert!(dom.contains("1 process left behind by ended runs"), "{dom}");
+    assert!(dom.contains("0 workers · updated"), "{dom}");
+}

@@ -12,6 +12,7 @@ use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
 
 const METRICS_SQL: &str = include_str!("../../../sql/route_metrics.sql");
+const LINGERING_SQL: &str = include_str!("../../../sql/route_metrics_lingering.sql");
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -166,7 +167,46 @@ pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         out.push_str(lines);
     }
+    lingering(conn, &mut out)?;
     Ok(out.into_bytes())
+}
+
+/// `kanban_workers_lingering` and, per run that left processes behind,
+/// `kanban_run_lingering_processes` and `kanban_run_lingering_rss_bytes` (second query, over
+/// `lingering_workers`).
+fn lingering(conn: &Connection, out: &mut String) -> Result<(), ApiError> {
+    let err = |e: rusqlite::Error| query_error(conn, &e);
+    let mut stmt = conn.prepare_cached(LINGERING_SQL).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut total = 0i64;
+    let (mut processes, mut rss) = (String::new(), String::new());
+    while let Some(row) = rows.next().map_err(err)? {
+        let get = |name: &str| row.get_ref(name).map_err(err);
+        let labels = format!(
+            "run_id=\"{}\",task_id=\"{}\"",
+            escape(&text(get("run_id")?)),
+            escape(&text(get("task_id")?)),
+        );
+        let n = match get("processes")? {
+            ValueRef::Integer(n) => n,
+            _ => 0,
+        };
+        total += n;
+        let _ = writeln!(processes, "kanban_run_lingering_processes{{{labels}}} {n}");
+        if let Some(value) = number(get("rss_bytes")?) {
+            let _ = writeln!(rss, "kanban_run_lingering_rss_bytes{{{labels}}} {value}");
+        }
+    }
+    out.push_str("# HELP kanban_workers_lingering Processes left behind by runs that have ended (or by tasks with no open run).\n");
+    out.push_str("# TYPE kanban_workers_lingering gauge\n");
+    let _ = writeln!(out, "kanban_workers_lingering {total}");
+    out.push_str("# HELP kanban_run_lingering_processes Processes a run left behind.\n");
+    out.push_str("# TYPE kanban_run_lingering_processes gauge\n");
+    out.push_str(&processes);
+    out.push_str("# HELP kanban_run_lingering_rss_bytes Resident memory of the processes a run left behind.\n");
+    out.push_str("# TYPE kanban_run_lingering_rss_bytes gauge\n");
+    out.push_str(&rss);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::shim::http::routes::Read;
 
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
 const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
+const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
 /// The live page: one file, no external assets, no build step.
 pub const PAGE: &str = include_str!("page.html");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
@@ -27,6 +28,7 @@ pub fn handle(conn: &Connection, read: Read) -> Result<Vec<u8>, ApiError> {
         Read::Run(id) => run(conn, id),
         Read::Inspect(id) => inspect(conn, id),
         Read::Metrics => metrics::metrics(conn),
+        Read::Lingering => rows(conn, LINGERING_SQL, b"lingering"),
     }
 }
 
@@ -105,7 +107,7 @@ pub fn workers_live(conn: &Connection) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Columns answered as JSON booleans (0/1 in SQL, null stays null).
-const BOOLEANS: &[&str] = &["local", "alive", "wedged", "signalable"];
+const BOOLEANS: &[&str] = &["local", "alive", "wedged", "signalable", "may_signal"];
 /// Columns holding JSON text the library wrote (serde_json): copied into the answer as JSON.
 const JSON_TEXT: &[&str] = &["cmdline"];
 
@@ -143,6 +145,11 @@ fn write_as(out: &mut Vec<u8>, kind: Kind, v: ValueRef<'_>) {
 /// intermediate JSON tree (the benchmark showed building and freeing one cost several times
 /// the query).
 pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
+    rows(conn, sql, b"workers")
+}
+
+/// `{"<list>": [...], "count": N, "checked_at": epoch_s}`: each row of `sql` an object.
+fn rows(conn: &Connection, sql: &str, list: &[u8]) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let columns: Vec<(Vec<u8>, Kind)> = stmt
@@ -155,7 +162,9 @@ pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
         })
         .collect();
     let mut out = Vec::with_capacity(256 + 320 * 64);
-    out.extend_from_slice(b"{\"workers\":[");
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(list);
+    out.extend_from_slice(b"\":[");
     let mut rows = stmt.query([]).map_err(err)?;
     let mut count = 0usize;
     while let Some(row) = rows.next().map_err(err)? {
@@ -297,6 +306,10 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
             }
             if let error @ ValueRef::Text(_) = get("error")? {
                 field(&mut out, "error", Kind::Plain, error);
+            }
+            // A claim written under another name on this host (renamed since): say so.
+            if let note @ ValueRef::Text(_) = get("host_note")? {
+                field(&mut out, "host_note", Kind::Plain, note);
             }
             out.pop();
             out.push(b'}');

@@ -29,7 +29,9 @@ const RUN_READERS: usize = 4;
 /// The threads a read's query may use.
 fn readers_for(state: &State, read: Read) -> &Arc<Semaphore> {
     match read {
-        Read::WorkersActive | Read::WorkersLive | Read::Metrics => &state.list_readers,
+        Read::WorkersActive | Read::WorkersLive | Read::Metrics | Read::Lingering => {
+            &state.list_readers
+        }
         Read::Run(_) | Read::Inspect(_) => &state.run_readers,
     }
 }
@@ -166,9 +168,10 @@ where
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
         Ok(Route::Page) => (200, Bytes::from_static(handlers::PAGE.as_bytes())),
-        Ok(Route::Terminate(id)) => {
+        Ok(route @ (Route::Terminate(id) | Route::Reap(id))) => {
             let query = query.map(str::to_owned);
-            match terminate(state, id, req, query.as_deref()).await {
+            let reap = matches!(route, Route::Reap(_));
+            match act(state, id, reap, req, query.as_deref()).await {
                 Ok(body) => (200, Bytes::from(body)),
                 Err(e) => (e.status, to_json(&e.body())),
             }
@@ -211,11 +214,13 @@ fn check_host<B>(hosts: &HostPolicy, req: &Request<B>) -> Result<(), ApiError> {
     hosts.check(first.map(HeaderValue::as_bytes))
 }
 
-/// `POST /runs/{id}/terminate`: the token (always), a body of at most a few KiB, the board,
-/// then `terminate::run` on a blocking thread of its own (it waits for the worker to end).
-async fn terminate<B>(
+/// `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the token (always), a body of at
+/// most a few KiB, the board, then `terminate::run` or `terminate::reap::run` on a blocking
+/// thread of its own (each waits for processes to end).
+async fn act<B>(
     state: &Arc<State>,
     id: i64,
+    reap: bool,
     req: Request<B>,
     query: Option<&str>,
 ) -> Result<Vec<u8>, ApiError>
@@ -269,12 +274,16 @@ where
         if !fresh {
             return Err(ApiError::new(
                 409,
-                format!("run {id} is being terminated by another request"),
+                format!("run {id} is being terminated or reaped by another request"),
             ));
         }
         let db = task_state.pools.get(&path);
         let budget = db.busy_timeout();
-        let result = crate::shim::terminate::run(&db, id, &ask, budget, &task_state.stopping);
+        let result = if reap {
+            crate::shim::terminate::reap::run(&db, id, &ask, budget, &task_state.stopping)
+        } else {
+            crate::shim::terminate::run(&db, id, &ask, budget, &task_state.stopping)
+        };
         task_state
             .terminating
             .lock()

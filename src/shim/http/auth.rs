@@ -310,13 +310,13 @@ impl Auth {
         self.check_token(headers)
     }
 
-    /// `Ok` when a request that acts (terminate) may: the token always, and none configured
+    /// `Ok` when a request that acts (terminate, reap) may: the token always, and none configured
     /// is a 403 saying how to configure one.
     pub fn check_acting(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if self.token.is_none() {
             return Err(ApiError::new(
                 403,
-                "terminate needs an access token: start kanban-workers with --token-file PATH \
+                "terminate and reap need an access token: start kanban-workers with --token-file PATH \
                  (or $KANBAN_WORKERS_TOKEN_FILE) naming a file that holds it, and send it as \
                  Authorization: Bearer <token> or X-Hermes-Session-Token: <token>",
             ));

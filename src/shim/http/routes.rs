@@ -1,7 +1,7 @@
 //! Request line to route: pure parsing, no I/O.
 //!
 //! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
-//! uses): GET and HEAD for the reads and the page, POST for terminate. Of the query string,
+//! uses): GET and HEAD for the reads and the page, POST for terminate and reap. Of the query string,
 //! `live` on `/workers/active` and `board` everywhere are read; other parameters are ignored.
 
 use crate::shim::ApiError;
@@ -12,14 +12,16 @@ pub const PLUGIN_PREFIX: &str = "/api/plugins/kanban";
 pub const ALLOW: &str = "GET, HEAD";
 
 /// What a request asks for, by kind: a read of a board (one query), the page (no board), or
-/// the one write.
+/// an act (terminate, the one write; reap, which only signals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Read(Read),
     /// `GET /`: the live page (it holds no data and reads no board).
     Page,
-    /// `POST /runs/{id}/terminate`.
+    /// `POST /runs/{id}/terminate`: end an open run's worker, reclaim its task.
     Terminate(i64),
+    /// `POST /runs/{id}/reap`: end what an ended run left behind (writes nothing).
+    Reap(i64),
 }
 
 /// The routes that answer with one query over a board.
@@ -32,6 +34,8 @@ pub enum Read {
     Inspect(i64),
     /// `GET /metrics`: Prometheus text.
     Metrics,
+    /// `GET /workers/lingering`: the processes runs left behind.
+    Lingering,
 }
 
 /// Map a method, a path and its query string to a route, or to the error to answer.
@@ -41,7 +45,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         (route, _) => route,
     };
     let allowed = match route {
-        Route::Terminate(_) => method == "POST",
+        Route::Terminate(_) | Route::Reap(_) => method == "POST",
         _ => method == "GET" || method == "HEAD",
     };
     if allowed {
@@ -76,7 +80,7 @@ pub fn allow_for(path: &str) -> &'static str {
 /// The methods a route accepts (its 405's `Allow`).
 pub fn allow(route: Route) -> &'static str {
     match route {
-        Route::Terminate(_) => "POST",
+        Route::Terminate(_) | Route::Reap(_) => "POST",
         _ => ALLOW,
     }
 }
@@ -149,11 +153,13 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
     };
     match segments.as_slice() {
         ["workers", "active"] => Ok(Route::Read(Read::WorkersActive)),
+        ["workers", "lingering"] => Ok(Route::Read(Read::Lingering)),
         ["metrics"] => Ok(Route::Read(Read::Metrics)),
         [""] => Ok(Route::Page),
         ["runs", id] if !id.is_empty() => Ok(Route::Read(Read::Run(run_id(id)?))),
         ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Read(Read::Inspect(run_id(id)?))),
         ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
+        ["runs", id, "reap"] if !id.is_empty() => Ok(Route::Reap(run_id(id)?)),
         _ => Err(not_found(path)),
     }
 }
@@ -209,6 +215,18 @@ mod tests {
             assert_eq!(
                 route("HEAD", &format!("{prefix}/runs/7/inspect"), None),
                 Ok(Route::Read(Read::Inspect(7)))
+            );
+            assert_eq!(
+                route("GET", &format!("{prefix}/workers/lingering"), None),
+                Ok(Route::Read(Read::Lingering))
+            );
+            assert_eq!(
+                route("POST", &format!("{prefix}/runs/3/reap"), None),
+                Ok(Route::Reap(3))
+            );
+            assert_eq!(
+                route("GET", &format!("{prefix}/runs/3/reap"), None).map_err(|e| e.status),
+                Err(405)
             );
         }
     }

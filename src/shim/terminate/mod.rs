@@ -15,6 +15,7 @@
 //!    and the task's current run read in 1 (`sql/reclaim_*.sql`), every row count checked. A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
+pub mod reap;
 pub mod reaper;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +113,7 @@ fn now() -> i64 {
 /// the stop bound after the SIGKILL wait (docs/http.md).
 const STOPPING_LOCK_WAIT: Duration = Duration::from_secs(2);
 
-fn as_json(o: &reaper::Outcome) -> Value {
+pub(crate) fn as_json(o: &reaper::Outcome) -> Value {
     let mut v =
         json!({"pid": o.pid, "cmdline": o.cmdline, "signals": o.signals, "outcome": o.outcome});
     if o.appeared {

@@ -297,6 +297,40 @@ pub fn collect(worker: i32, worker_ticks: u64, run: &RunEnv, policy: &Policy) ->
     }
 }
 
+/// The processes an ended run left behind (`lingering_workers`' rows: pid and the start
+/// ticks the view read), each held by a pidfd and checked: one that no longer has those
+/// ticks (it ended; its pid may be another's) is left out, one the rules refuse is refused.
+pub fn collect_lingering(targets: &[(i32, u64)], policy: &Policy) -> Collected {
+    let mut members = Vec::new();
+    let mut refused = Vec::new();
+    for &(pid, ticks) in targets {
+        let Some((fd, m)) = hold(pid) else { continue };
+        if m.start_ticks != ticks || matches!(m.state, 'Z' | 'X') {
+            continue;
+        }
+        if let Some(reason) = policy.refusal(&m) {
+            refused.push(Refused {
+                pid,
+                cmdline: cmdline(pid),
+                reason,
+            });
+            continue;
+        }
+        members.push(Member {
+            pid,
+            start_ticks: m.start_ticks,
+            cmdline: cmdline(pid),
+            appeared: false,
+            pidfd: fd,
+        });
+    }
+    if refused.is_empty() {
+        Collected::Members(members)
+    } else {
+        Collected::Refused(refused)
+    }
+}
+
 /// Still running: the pid has the member's start ticks and has not ended (a zombie has
 /// ended: it only awaits its parent). The signal itself goes through the pidfd.
 fn is_running(m: &Member) -> bool {

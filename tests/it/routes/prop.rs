@@ -30,8 +30,8 @@ proptest! {
     #[test]
     fn any_request_routes_or_errors_clearly(method in prop_oneof![Just("GET".to_owned()), Just("HEAD".to_owned()), Just("POST".to_owned()), any::<String>()], p in path(), query in proptest::option::of(prop_oneof![Just("live=1".to_owned()), Just("live=0&x=%ff".to_owned()), any::<String>()])) {
         match route(&method, &p, query.as_deref()) {
-            Ok(Route::Read(Read::Run(id) | Read::Inspect(id)) | Route::Terminate(id)) => prop_assert!(id >= 1),
-            Ok(Route::Read(Read::WorkersActive | Read::WorkersLive | Read::Metrics) | Route::Page) => {}
+            Ok(Route::Read(Read::Run(id) | Read::Inspect(id)) | Route::Terminate(id) | Route::Reap(id)) => prop_assert!(id >= 1),
+            Ok(Route::Read(Read::WorkersActive | Read::WorkersLive | Read::Metrics | Read::Lingering) | Route::Page) => {}
             Err(e) => {
                 prop_assert!(matches!(e.status, 404 | 405 | 422), "{}", e.status);
                 prop_assert!(!e.detail.is_empty());

@@ -1,0 +1,35 @@
+-- lingering_workers: every live process (zombies left out) that a run of this board left
+-- behind: it belongs (run_processes: its environment, its log file, the run's fingerprint,
+-- the spawned event) to a run that has ended, or to a task that has no open run. Installed
+-- as a TEMP view. What GET /workers/lingering answers and POST /runs/{id}/reap ends.
+--
+-- may_signal / refusal: whether the shim's signal rules (SECURITY.md; enforced where the
+-- signal is sent, by reaper::Policy, checked again before each signal) allow a signal, from
+-- the inputs they read: the evidence must be strong (signalable), then never a kernel
+-- thread, never pid 1 of a pid namespace (nor one whose status is unreadable), and only the
+-- board owner's real uid. The reaper also refuses the shim itself, its ancestors and its
+-- session and process group, which SQL does not know.
+CREATE TEMP VIEW lingering_workers AS
+SELECT run_id, task_id, task_status, task_title, ended_at, outcome, pid, ppid, start_ticks,
+       evidence, signalable, cmdline, rss_bytes, cpu_percent, outlived_s, uid,
+       refusal IS NULL AS may_signal, refusal
+FROM (
+    SELECT *,
+           CASE WHEN NOT signalable
+                THEN 'the evidence (' || coalesce(evidence, 'none') || ') does not prove it '
+                     || 'is the run''s: only its environment or the run''s fingerprint does'
+                WHEN kernel_thread IS NOT 0 THEN 'a kernel thread'
+                WHEN namespace_init IS 1 THEN 'pid 1 of a pid namespace (an init)'
+                WHEN namespace_init IS NOT 0
+                THEN 'not known not to be a namespace''s init (its status is unreadable)'
+                WHEN uid IS NULL THEN 'its real uid could not be read'
+                WHEN uid IS NOT owner_uid
+                THEN 'real uid ' || uid || ', not the board owner''s (' || owner_uid || ')'
+           END AS refusal
+    FROM run_processes AS p
+    WHERE (p.run_id IS NOT NULL AND p.ended_at IS NOT NULL)
+       OR (p.run_id IS NULL AND p.task_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM task_runs AS o
+                           WHERE o.task_id = p.task_id AND o.ended_at IS NULL))
+)
+ORDER BY ended_at, run_id, pid;
