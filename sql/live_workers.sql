@@ -7,10 +7,10 @@
 --
 -- The totals also count the run's escaped members: processes whose environment names the
 -- run and this board (run_processes) but that are outside the worker's tree (a setsid child
--- reparented, a double-forked daemon). They are read once for all workers (MATERIALIZED),
+-- reparented, a double-forked daemon). They are read once for all workers (AS MATERIALIZED, from SQLite 3.35 on),
 -- and only when some worker is alive.
 CREATE TEMP VIEW live_workers AS
-WITH escaped AS MATERIALIZED (
+WITH escaped AS {materialized} (
     SELECT run_id, pid, rss_bytes, cpu_percent FROM run_processes
     WHERE run_id IS NOT NULL AND ended_at IS NULL AND signalable
 )

@@ -23,7 +23,7 @@
 -- environment naming the run, or the fingerprint); the signal rules are lingering_workers'.
 -- {worker_started_at} is replaced at install (NULL on boards without the column).
 CREATE TEMP VIEW run_processes AS
-WITH spawned AS MATERIALIZED (
+WITH spawned AS {materialized} (
     -- The owner's marked processes that are this board's (or have no board and this board's
     -- log file on stdout): materialized, so each file check runs once a process.
     SELECT * FROM (
@@ -47,7 +47,7 @@ WITH spawned AS MATERIALIZED (
     )
     WHERE this_board = 1 OR (env_board IS NULL AND log_task IS NOT NULL)
 ),
-found AS MATERIALIZED (
+found AS {materialized} (
     -- Each one alive (not a zombie, the same start ticks), its signal-rule inputs, its run.
     SELECT k.*,
            coalesce((SELECT x.task_id FROM task_runs AS x WHERE x.id = k.run_id),

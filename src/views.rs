@@ -24,8 +24,28 @@ pub const VIEWS: &[(&str, &str)] = &[
     ),
 ];
 
+/// `3.34.1` as SQLite's own number, 3034001.
+fn version_number(text: &str) -> i64 {
+    let mut parts = text.split('.').map(|p| p.parse::<i64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    a * 1_000_000 + b * 1000 + c
+}
+
 /// Install (or replace) every view, written for the board's schema as it is now.
 pub fn install(conn: &Connection) -> Result<()> {
+    // `AS MATERIALIZED` (a CTE computed once) is SQLite 3.35's; the views must install on the
+    // 3.34.1 the README claims, where the CTE is computed as the planner sees fit.
+    let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
+    let version = version_number(&version);
+    let materialized = if version >= 3_035_000 {
+        "MATERIALIZED"
+    } else {
+        ""
+    };
     let has_fingerprint: bool = conn.query_row(
         "SELECT count(*) > 0 FROM pragma_table_info('task_runs') WHERE name = 'worker_started_at'",
         [],
@@ -38,7 +58,10 @@ pub fn install(conn: &Connection) -> Result<()> {
     };
     for (name, sql) in VIEWS {
         conn.execute_batch(&format!("DROP VIEW IF EXISTS temp.{name}"))?;
-        conn.execute_batch(&sql.replace("{worker_started_at}", fingerprint))?;
+        let sql = sql
+            .replace("{worker_started_at}", fingerprint)
+            .replace("{materialized}", materialized);
+        conn.execute_batch(&sql)?;
     }
     Ok(())
 }
