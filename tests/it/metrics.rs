@@ -115,6 +115,19 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
             .started(now_secs())
             .lock(Some("far:1")),
     );
+    // A worker whose run has ended, still running: the lingering series are checked too.
+    let left = HermesWorker::sleep(&w, &board.path, "t_left");
+    w.execute(
+        "UPDATE task_runs SET ended_at = ?1, status = 'done', outcome = 'completed',
+                              worker_pid = NULL WHERE id = ?2",
+        rusqlite::params![now_secs(), left.run],
+    )
+    .unwrap();
+    w.execute(
+        "UPDATE tasks SET status = 'done', current_run_id = NULL WHERE id = 't_left'",
+        [],
+    )
+    .unwrap();
     drop(w);
     let server = Server::start(&board.path);
     let r = server.get("/metrics");
@@ -125,6 +138,7 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     );
     let text = String::from_utf8(r.body).unwrap();
     promtool_check(&text);
+    assert!(text.contains("kanban_workers_lingering 1\n"), "{text}");
     assert!(text.contains("kanban_workers_active 3\n"), "{text}");
     assert!(
         text.contains("kanban_workers_by_verdict{verdict=\"alive\"} 1\n"),
