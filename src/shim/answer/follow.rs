@@ -49,6 +49,9 @@ pub const QUEUED_EVENTS: usize = 4;
 /// A comment sent when nothing else was for this long, so that proxies keep the stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// How a reason for the end says the client was dropped.
+const DROPPED: &str = "(dropped)";
+
 /// How a stream is bounded in time.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -88,10 +91,19 @@ pub struct Follow {
 }
 
 /// Follow until the run ends, the stream idles, the client leaves or stops reading, or the shim
-/// stops; each event into `tx`. The stream's place (`permit`) is given back before the last
-/// byte reaches the client.
-pub async fn stream(follow: Follow, tx: Sender<Bytes>, permit: OwnedSemaphorePermit) {
+/// stops; each event into `tx`. A client dropped for not reading has `dropped` set, so that its
+/// body ends in an error (the connection is closed, not ended cleanly). The stream's place
+/// (`permit`) is given back before the last byte reaches the client.
+pub async fn stream(
+    follow: Follow,
+    tx: Sender<Bytes>,
+    permit: OwnedSemaphorePermit,
+    dropped: Arc<AtomicBool>,
+) {
     let reason = run(&follow, &tx).await;
+    if reason.ends_with(DROPPED) {
+        dropped.store(true, Ordering::Relaxed);
+    }
     crate::log!(
         "kanban-workers: log stream of run {} closed: {reason}",
         follow.run_id
@@ -177,7 +189,7 @@ async fn send(tx: &Sender<Bytes>, bytes: Bytes, timeout: Duration) -> Result<(),
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err("the client left".to_owned()),
         Err(_) => Err(format!(
-            "the client did not read for {}s (dropped)",
+            "the client did not read for {}s {DROPPED}",
             timeout.as_secs_f64()
         )),
     }

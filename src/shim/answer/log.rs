@@ -14,6 +14,18 @@ const TASK_LOG_SQL: &str = include_str!("../../../sql/route_task_log.sql");
 /// for without `tail` and larger than this is a 507 saying to ask with `tail`).
 pub const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The log's bytes as the owner's text: UTF-8, invalid bytes replaced; read whole (no `tail`),
+/// the owner reads it in Python's text mode, whose universal newlines turn `\r\n` and a lone
+/// `\r` into `\n` (a tail is decoded from bytes, as they are).
+fn text(bytes: &[u8], universal_newlines: bool) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if universal_newlines && text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text.into_owned()
+    }
+}
+
 /// The task's log: `{"task_id", "path", "exists", "size_bytes", "content", "truncated"}`, as
 /// the owner answers it; 404 for an unknown task. A log that is missing, not a regular file,
 /// behind a link, of another uid than the board's owner, or unreadable is answered as missing.
@@ -51,7 +63,7 @@ pub fn task_log(
         None => None,
     };
     let (exists, size, content) = match read {
-        Some((bytes, size)) => (true, size, String::from_utf8_lossy(&bytes).into_owned()),
+        Some((bytes, size)) => (true, size, text(&bytes, tail.is_none())),
         None => (false, 0, String::new()),
     };
     Ok(super::to_bytes(&json!({

@@ -36,7 +36,14 @@ fn readers_for<'a>(state: &'a State, read: &Read) -> &'a Arc<Semaphore> {
 }
 
 /// Every answer's body: a whole one (`Full`), or a log followed (`Events`).
-pub type ResponseBody = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole answer's body.
+fn full(bytes: Bytes) -> ResponseBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 /// The answers built and not yet sent, all connections together, in KiB. An answer waits for
 /// its share within the request's budget (503 past it); one larger than the whole budget takes
 /// all of it. With clients that do not read, memory stays bounded by this, not by their number.
@@ -287,9 +294,10 @@ async fn follow(
         }
     };
     let mut response = Response::new(if head {
-        Full::default().boxed_unsync()
+        full(Bytes::new())
     } else {
         let (tx, rx) = tokio::sync::mpsc::channel(logs::QUEUED_EVENTS);
+        let dropped = Arc::new(AtomicBool::new(false));
         let stream = logs::Follow {
             db,
             run_id: id,
@@ -302,8 +310,8 @@ async fn follow(
             },
             stopping: Arc::clone(&state.stopping),
         };
-        tokio::spawn(logs::stream(stream, tx, place));
-        Events(rx).boxed_unsync()
+        tokio::spawn(logs::stream(stream, tx, place, Arc::clone(&dropped)));
+        Events { rx, dropped }.boxed_unsync()
     });
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -314,20 +322,30 @@ async fn follow(
     Ok(response)
 }
 
-/// A followed log's body: the events its task sends, ending when the task drops its sender.
-struct Events(tokio::sync::mpsc::Receiver<Bytes>);
+/// A followed log's body: the events its task sends, ending when the task drops its sender;
+/// in an error when the client was dropped for not reading (hyper then closes the connection
+/// rather than end the body cleanly).
+struct Events {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    dropped: Arc<AtomicBool>,
+}
 
 impl Body for Events {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|event| event.map(|b| Ok(Frame::data(b))))
+        self.rx.poll_recv(cx).map(|event| match event {
+            Some(bytes) => Some(Ok(Frame::data(bytes))),
+            None if self.dropped.load(Ordering::Relaxed) => Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not read its log stream",
+            ))),
+            None => None,
+        })
     }
 }
 
@@ -551,9 +569,9 @@ fn respond(
 ) -> Response<ResponseBody> {
     let length = bytes.len();
     let mut response = Response::new(if head {
-        Full::default().boxed_unsync()
+        full(Bytes::new())
     } else {
-        Full::new(bytes).boxed_unsync()
+        full(bytes)
     });
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
