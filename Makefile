@@ -95,10 +95,11 @@ hermes-venv:
 test: ext $(if $(HAVE_VENV),wheel) hermes-venv
 	@.ci/deps report
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_workers_tab (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
+	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_task_log_matches_the_owners_handler (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_WHEEL=$(CURDIR)/$(WHEEL) \
 		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
 		$(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
-		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab)
+		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler)
 
 # A throwaway board with real workers, queried through the sqlite3 shell.
 demo: ext

@@ -13,6 +13,9 @@ pub const DEFAULT_NICE: i32 = 10;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once. A dashboard needs a few; the cap bounds what many cost.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Logs followed at once, and how long one may go without a new byte.
+pub const DEFAULT_LOG_STREAMS: usize = 16;
+pub const DEFAULT_LOG_IDLE: Duration = Duration::from_secs(300);
 
 pub const USAGE: &str = "\
 kanban-workers: the kanban board's workers over HTTP
@@ -26,6 +29,8 @@ routes (also under /api/plugins/kanban/; ?board=<slug> on each):
   GET  /metrics                 Prometheus exposition of the live workers
   POST /runs/{run_id}/terminate end a verified worker's processes, reclaim its task (token)
   POST /runs/{run_id}/reap      end what an ended run left behind; writes nothing (token)
+  GET  /tasks/{task_id}/log     a task's worker log, the owner's route (?tail=N bytes)
+  GET  /runs/{run_id}/log       ?follow=1: the run's log as Server-Sent Events, to its end
 
 usage:
   kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board
@@ -65,6 +70,9 @@ options:
   --busy-timeout SECS
                     a request's budget: waiting for a reader thread and for the board's locks
                     together; past it the answer is 503 (default 5; fractions allowed)
+  --log-streams N   logs followed at once, 1-1024 (default 16); more are answered 503
+  --log-idle-timeout SECS
+                    a followed log that gets no new byte for SECS ends (default 300)
   -h, --help        this text
   -V, --version     the version
 ";
@@ -94,6 +102,9 @@ pub struct Args {
     pub busy_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// `--log-streams`, `--log-idle-timeout`.
+    pub log_streams: usize,
+    pub log_idle: Duration,
     /// The host name and spawn window of the verdicts.
     pub settings: crate::Settings,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
@@ -127,6 +138,7 @@ where
     let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
     let mut busy_timeout = crate::shim::board::pool::BUSY_TIMEOUT;
     let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+    let (mut log_streams, mut log_idle) = (DEFAULT_LOG_STREAMS, DEFAULT_LOG_IDLE);
     let mut settings = crate::Settings::from_env();
     let mut nice = DEFAULT_NICE;
     let mut parser = lexopt::Parser::from_args(args);
@@ -215,6 +227,17 @@ where
                 )?;
                 busy_timeout = Duration::from_secs_f64(secs);
             }
+            Long("log-streams") => {
+                let value = text(&mut parser, "--log-streams")?;
+                log_streams =
+                    in_range("--log-streams", &value, 1..=1024, "a number from 1 to 1024")?;
+            }
+            Long("log-idle-timeout") => {
+                let value = text(&mut parser, "--log-idle-timeout")?;
+                let what = "a number of seconds from 1 to 86400";
+                log_idle =
+                    Duration::from_secs(in_range("--log-idle-timeout", &value, 1..=86_400, what)?);
+            }
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
             other => return Err(message(other.unexpected())),
@@ -243,6 +266,8 @@ where
         header_timeout,
         busy_timeout,
         max_connections,
+        log_streams,
+        log_idle,
         settings,
         nice,
     }))

@@ -65,6 +65,8 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
         hosts: HostPolicy::new(args.listen, args.allowed_hosts.clone()),
         header_timeout: args.header_timeout,
         max_connections: args.max_connections,
+        log_streams: args.log_streams,
+        log_idle: args.log_idle,
     });
     Ok(Started { app, board, demo })
 }

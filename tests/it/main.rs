@@ -37,6 +37,9 @@ mod page;
 /// The access token.
 mod auth;
 
+/// Worker logs: the owner's log route, and a run's log followed as Server-Sent Events.
+mod logs;
+
 /// The command line and the demo, on the real binary.
 mod cli;
 

@@ -1,5 +1,7 @@
 //! One function per route: run the route's one query (SQL in `sql/`), shape the JSON.
 
+pub mod follow;
+pub mod log;
 pub mod metrics;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,15 +22,24 @@ pub const PAGE: &str = include_str!("page.html");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
 
-/// The read's answer (JSON, or Prometheus text for `/metrics`), serialized.
-pub fn handle(conn: &Connection, read: Read) -> Result<Vec<u8>, ApiError> {
+/// The read's answer (JSON, or Prometheus text for `/metrics`), serialized. `logs`: the
+/// board's logs folder, for the log route.
+pub fn handle(
+    conn: &Connection,
+    read: &Read,
+    logs: Option<&crate::shim::board::logs::LogsDir>,
+) -> Result<Vec<u8>, ApiError> {
     match read {
         Read::WorkersActive => workers_active(conn),
         Read::WorkersLive => workers_live(conn),
-        Read::Run(id) => run(conn, id),
-        Read::Inspect(id) => inspect(conn, id),
+        Read::Run(id) => run(conn, *id),
+        Read::Inspect(id) => inspect(conn, *id),
         Read::Metrics => metrics::metrics(conn),
         Read::Lingering => rows(conn, LINGERING_SQL, b"lingering"),
+        Read::TaskLog { task_id, tail } => match logs {
+            Some(dir) => log::task_log(conn, task_id, *tail, dir),
+            None => Err(ApiError::new(500, "no logs folder for the board")),
+        },
     }
 }
 

@@ -2,5 +2,6 @@
 //! the pools of read-only connections (and the one writer) per board.
 
 pub mod file;
+pub mod logs;
 pub mod pool;
 pub mod resolve;

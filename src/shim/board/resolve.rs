@@ -156,6 +156,37 @@ impl Boards {
         })
     }
 
+    /// The logs folder of the board a request names (see `board::logs`), the board file
+    /// being `file` (what [`Boards::resolve`] gave). `?board=` has been checked by then.
+    pub fn logs_dir(&self, board: Option<&str>, file: &Path) -> crate::shim::board::logs::LogsDir {
+        use crate::shim::board::logs;
+        if let Some(only) = &self.only {
+            let within = only.path.parent().map(Path::to_path_buf);
+            return logs::logs_dir(
+                &logs::named_board_root(&only.given),
+                within.as_deref(),
+                file,
+            );
+        }
+        let slug = match Boards::asked(board).ok().flatten() {
+            Some(slug) => slug,
+            None => self.active_slug(),
+        };
+        let board_root = match (&self.root, slug.as_str()) {
+            (Some(root), "default") => Some(root.join("kanban")),
+            (Some(_), other) => self.board_dir(other),
+            (None, _) => None,
+        };
+        match board_root {
+            Some(dir) => logs::logs_dir(&dir, self.root.as_deref(), file),
+            None => logs::LogsDir {
+                shown: PathBuf::from("kanban/logs"),
+                within: None,
+                owner: None,
+            },
+        }
+    }
+
     /// The board served when a request names none, as the start checks it: `--db`, else `$HERMES_KANBAN_DB`, else the
     /// active board under the kanban root (`$HERMES_KANBAN_HOME`, else the Hermes root derived
     /// from `$HERMES_HOME`, else `~/.hermes`; see `shim::boards`). An explicit path (flag or

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::body::{Body, Bytes};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Bytes, Frame};
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -27,13 +28,23 @@ use crate::shim::http::serve::{READERS, TERMINATORS};
 const RUN_READERS: usize = 4;
 
 /// The threads a read's query may use.
-fn readers_for(state: &State, read: Read) -> &Arc<Semaphore> {
+fn readers_for<'a>(state: &'a State, read: &Read) -> &'a Arc<Semaphore> {
     match read {
         Read::WorkersActive | Read::WorkersLive | Read::Metrics | Read::Lingering => {
             &state.list_readers
         }
-        Read::Run(_) | Read::Inspect(_) => &state.run_readers,
+        Read::Run(_) | Read::Inspect(_) | Read::TaskLog { .. } => &state.run_readers,
     }
+}
+
+/// Every answer's body: a whole one (`Full`), or a log followed (`Events`).
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole answer's body.
+fn full(bytes: Bytes) -> ResponseBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 /// The answers built and not yet sent, all connections together, in KiB. An answer waits for
 /// its share within the request's budget (503 past it); one larger than the whole budget takes
@@ -61,6 +72,10 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Logs followed at once (`--log-streams`).
+    pub log_streams: usize,
+    /// A followed log with no new byte for this long ends (`--log-idle-timeout`).
+    pub log_idle: Duration,
 }
 
 struct State {
@@ -88,6 +103,9 @@ struct State {
     stopping: Arc<AtomicBool>,
     /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
     answers: Arc<Semaphore>,
+    /// One permit a followed log (`--log-streams`): none free is a 503.
+    log_streams: Arc<Semaphore>,
+    log_idle: Duration,
 }
 
 /// Answers requests. Cheap to clone (one shared state).
@@ -113,12 +131,14 @@ impl App {
                 stopping: Arc::new(AtomicBool::new(false)),
                 header_timeout: config.header_timeout,
                 answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
+                log_streams: Arc::new(Semaphore::new(config.log_streams)),
+                log_idle: config.log_idle,
             }),
         }
     }
 
     /// The response to `req`. Never fails: every error is an answer.
-    pub async fn call<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    pub async fn call<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -140,7 +160,7 @@ impl App {
     }
 }
 
-async fn handle<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>>
+async fn handle<B>(state: &Arc<State>, req: Request<B>) -> Response<ResponseBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -163,7 +183,7 @@ where
             false => state.auth.check(req.headers()),
         })
         .and(route);
-    let content_type = routed.as_ref().map_or(JSON, |r| routes::content_type(*r));
+    let content_type = routed.as_ref().map_or(JSON, routes::content_type);
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
@@ -176,6 +196,15 @@ where
                 Err(e) => (e.status, to_json(&e.body())),
             }
         }
+        // A stream, answered on its own (its body is not one answer of bytes).
+        Ok(Route::FollowLog(id)) => match follow(state, id, query, started, method == "HEAD").await
+        {
+            Ok(response) => {
+                log_request(state, &method, &path, query, 200, started);
+                return response;
+            }
+            Err(e) => (e.status, to_json(&e.body())),
+        },
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
         Ok(Route::Read(read)) => match Boards::asked(routes::board(query).as_deref()) {
@@ -185,19 +214,142 @@ where
     };
     let content_type = if status == 200 { content_type } else { JSON };
     let response = respond(status, body, method == "HEAD", content_type, &path);
+    log_request(state, &method, &path, query, status, started);
+    response
+}
+
+/// The request's log line (unless `--quiet`).
+fn log_request(
+    state: &State,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    status: u16,
+    started: Instant,
+) {
     if state.log_requests {
         crate::log!(
             "{} {} {} {}us",
             method,
             routes::shown(&match query {
                 Some(q) => format!("{path}?{q}"),
-                None => path.clone(),
+                None => path.to_owned(),
             }),
             status,
             started.elapsed().as_micros()
         );
     }
-    response
+}
+
+/// `GET /runs/{id}/log?follow=1`: the parameters, a place among the streams (503 when none is
+/// free), the board and the run found on a reader thread within the request's budget, then
+/// the stream (`answer::follow`) on a task of its own, its events through a short channel.
+async fn follow(
+    state: &Arc<State>,
+    id: i64,
+    query: Option<&str>,
+    started: Instant,
+    head: bool,
+) -> Result<Response<ResponseBody>, ApiError> {
+    use crate::shim::answer::follow as logs;
+    let board = Boards::asked(routes::board(query).as_deref())?;
+    routes::follow(query)?;
+    let tail = routes::follow_tail(query)?;
+    let Ok(place) = Arc::clone(&state.log_streams).try_acquire_owned() else {
+        return Err(ApiError::new(
+            503,
+            "every log stream is taken (--log-streams); retry when one has ended",
+        ));
+    };
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    let permit = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&state.run_readers).acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(permit)) = permit else {
+        return Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "every reader thread was busy",
+            budget,
+        ));
+    };
+    let task_state = Arc::clone(state);
+    let found = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let path = task_state.boards.resolve(board.as_deref())?;
+        let dir = task_state.boards.logs_dir(board.as_deref(), &path);
+        let db = task_state.pools.get(&path);
+        let (task_id, _) = db.with_conn(deadline, |c| logs::run_task(c, id))?;
+        Ok::<_, ApiError>((db, dir, task_id))
+    });
+    let (db, dir, task_id) = match tokio::time::timeout_at((deadline + OVERRUN).into(), found).await
+    {
+        Ok(Ok(found)) => found?,
+        Ok(Err(_)) => return Err(ApiError::new(500, "internal error while finding the run")),
+        Err(_) => {
+            return Err(crate::shim::board::pool::busy(
+                "kanban-workers",
+                "waited for the board",
+                budget,
+            ));
+        }
+    };
+    let mut response = Response::new(if head {
+        full(Bytes::new())
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::channel(logs::QUEUED_EVENTS);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let stream = logs::Follow {
+            db,
+            run_id: id,
+            task_id,
+            dir,
+            tail,
+            limits: logs::Limits {
+                idle: state.log_idle,
+                send: state.header_timeout,
+            },
+            stopping: Arc::clone(&state.stopping),
+        };
+        tokio::spawn(logs::stream(stream, tx, place, Arc::clone(&dropped)));
+        Events { rx, dropped }.boxed_unsync()
+    });
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    Ok(response)
+}
+
+/// A followed log's body: the events its task sends, ending when the task drops its sender;
+/// in an error when the client was dropped for not reading (hyper then closes the connection
+/// rather than end the body cleanly).
+struct Events {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Body for Events {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.rx.poll_recv(cx).map(|event| match event {
+            Some(bytes) => Some(Ok(Frame::data(bytes))),
+            None if self.dropped.load(Ordering::Relaxed) => Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not read its log stream",
+            ))),
+            None => None,
+        })
+    }
 }
 
 /// The request's host (an absolute target's authority, else the `Host` header) is one this
@@ -228,7 +380,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    use http_body_util::{BodyExt, Limited};
+    use http_body_util::Limited;
     state.auth.check_acting(req.headers())?;
     // A body that does not arrive in time is not waited for past the header timeout.
     let collect = Limited::new(req.into_body(), crate::shim::terminate::MAX_BODY).collect();
@@ -313,7 +465,7 @@ async fn answer(
     let deadline = started + budget;
     let permit = tokio::time::timeout_at(
         deadline.into(),
-        Arc::clone(readers_for(state, read)).acquire_owned(),
+        Arc::clone(readers_for(state, &read)).acquire_owned(),
     )
     .await;
     let Ok(Ok(permit)) = permit else {
@@ -332,8 +484,11 @@ async fn answer(
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let path = task_state.boards.resolve(board.as_deref())?;
+        // The log route reads a file beside the board too: where, by the owner's rules.
+        let logs = matches!(read, Read::TaskLog { .. })
+            .then(|| task_state.boards.logs_dir(board.as_deref(), &path));
         let db = task_reading.get_or_init(|| task_state.pools.get(&path));
-        let body = db.with_conn(deadline, |c| handlers::handle(c, read))?;
+        let body = db.with_conn(deadline, |c| handlers::handle(c, &read, logs.as_ref()))?;
         Ok::<_, ApiError>((Arc::clone(db), body))
     });
     match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
@@ -420,12 +575,12 @@ fn respond(
     head: bool,
     content_type: &'static str,
     path: &str,
-) -> Response<Full<Bytes>> {
+) -> Response<ResponseBody> {
     let length = bytes.len();
     let mut response = Response::new(if head {
-        Full::default()
+        full(Bytes::new())
     } else {
-        Full::new(bytes)
+        full(bytes)
     });
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -479,6 +634,8 @@ mod tests {
             hosts: HostPolicy::new("127.0.0.1:8765".parse().unwrap(), Vec::new()),
             header_timeout: Duration::from_secs(10),
             max_connections: 16,
+            log_streams: 4,
+            log_idle: Duration::from_secs(300),
         })
     }
 

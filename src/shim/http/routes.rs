@@ -1,8 +1,9 @@
 //! Request line to route: pure parsing, no I/O.
 //!
 //! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
-//! uses): GET and HEAD for the reads and the page, POST for terminate and reap. Of the query string,
-//! `live` on `/workers/active` and `board` everywhere are read; other parameters are ignored.
+//! uses): GET and HEAD for the reads and the page, POST for terminate and reap. Of the query
+//! string, `live` on `/workers/active`, `tail` on the logs, `follow` on a run's log and `board`
+//! everywhere are read; other parameters are ignored.
 
 use crate::shim::ApiError;
 
@@ -12,8 +13,9 @@ pub const PLUGIN_PREFIX: &str = "/api/plugins/kanban";
 pub const ALLOW: &str = "GET, HEAD";
 
 /// What a request asks for, by kind: a read of a board (one query), the page (no board), or
-/// an act (terminate, the one write; reap, which only signals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// an act (terminate, the one write; reap, which only signals), or a log followed (a stream,
+/// not one answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Read(Read),
     /// `GET /`: the live page (it holds no data and reads no board).
@@ -22,10 +24,12 @@ pub enum Route {
     Terminate(i64),
     /// `POST /runs/{id}/reap`: end what an ended run left behind (writes nothing).
     Reap(i64),
+    /// `GET /runs/{id}/log?follow=1`: Server-Sent Events (`follow` is checked by its handler).
+    FollowLog(i64),
 }
 
 /// The routes that answer with one query over a board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
     WorkersActive,
     /// `/workers/active?live=1`: with verdicts, live stats and tree totals.
@@ -36,12 +40,25 @@ pub enum Read {
     Metrics,
     /// `GET /workers/lingering`: the processes runs left behind.
     Lingering,
+    /// `GET /tasks/{task_id}/log?tail=N`: the owner's log route (the task looked up, then its
+    /// log file read).
+    TaskLog {
+        task_id: String,
+        tail: Option<u32>,
+    },
 }
+
+/// `tail`'s bounds (bytes), the owner's.
+pub const MAX_TAIL: u32 = 2_000_000;
 
 /// Map a method, a path and its query string to a route, or to the error to answer.
 pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     let route = match (match_path(path)?, live(query)?) {
         (Route::Read(Read::WorkersActive), true) => Route::Read(Read::WorkersLive),
+        (Route::Read(Read::TaskLog { task_id, .. }), _) => Route::Read(Read::TaskLog {
+            task_id,
+            tail: tail(query)?,
+        }),
         (route, _) => route,
     };
     let allowed = match route {
@@ -57,28 +74,29 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
                 "method {} not allowed on {}; use {}",
                 shown(method),
                 shown(path),
-                allow(route)
+                allow(&route)
             ),
         ))
     }
 }
 
 /// The content type of a route's 200 answer.
-pub fn content_type(route: Route) -> &'static str {
+pub fn content_type(route: &Route) -> &'static str {
     match route {
         Route::Page => "text/html; charset=utf-8",
         Route::Read(Read::Metrics) => crate::shim::answer::metrics::CONTENT_TYPE,
+        Route::FollowLog(_) => "text/event-stream",
         _ => "application/json",
     }
 }
 
 /// The methods the route at `path` accepts (GET, HEAD when no route matches).
 pub fn allow_for(path: &str) -> &'static str {
-    match_path(path).map_or(ALLOW, allow)
+    match_path(path).map_or(ALLOW, |r| allow(&r))
 }
 
 /// The methods a route accepts (its 405's `Allow`).
-pub fn allow(route: Route) -> &'static str {
+pub fn allow(route: &Route) -> &'static str {
     match route {
         Route::Terminate(_) | Route::Reap(_) => "POST",
         _ => ALLOW,
@@ -88,10 +106,94 @@ pub fn allow(route: Route) -> &'static str {
 /// The `board` parameter's value, percent-decoded as a form value (`%XX`, `+` for a space);
 /// the last one wins. `None` when absent.
 pub fn board(query: Option<&str>) -> Option<String> {
+    param(query, "board")
+}
+
+/// A parameter's value, decoded as a form value; the last one wins (as the owner's framework
+/// reads a scalar). `None` when absent.
+fn param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').rev().find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == "board").then(|| decode(value))
+        (key == name).then(|| decode(value))
     })
+}
+
+/// `tail`: absent, or an integer of bytes within 1..=2,000,000 (422 otherwise, as the owner's
+/// validation answers).
+fn tail(query: Option<&str>) -> Result<Option<u32>, ApiError> {
+    let Some(text) = param(query, "tail") else {
+        return Ok(None);
+    };
+    match lax_int(&text) {
+        Some(n) if (1..=i128::from(MAX_TAIL)).contains(&n) => Ok(Some(n as u32)),
+        _ => Err(ApiError::new(
+            422,
+            format!(
+                "tail must be an integer from 1 to {MAX_TAIL} (bytes), got '{}'",
+                shown(&text)
+            ),
+        )),
+    }
+}
+
+/// An integer as the owner's validation (pydantic, lax mode) reads one from a query string:
+/// white space around it, a sign, `_` between digits, and a fraction of zeros are accepted
+/// (` 5`, `+5`, `05`, `5_0`, `5.0`); anything else is not an integer.
+fn lax_int(text: &str) -> Option<i128> {
+    let t = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    let (negative, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits_ok = |d: &str| {
+        !d.is_empty()
+            && !d.starts_with('_')
+            && !d.ends_with('_')
+            && !d.contains("__")
+            && d.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    };
+    if !digits_ok(whole) || !(fraction.is_empty() || fraction.bytes().all(|b| b == b'0')) {
+        return None;
+    }
+    if t.contains('.') && fraction.is_empty() {
+        return None;
+    }
+    let digits: String = whole.chars().filter(|c| *c != '_').collect();
+    let significant = digits.trim_start_matches('0');
+    // Past 30 digits it is out of any range asked here: say so without overflowing.
+    let n: i128 = match significant.len() {
+        0 => 0,
+        1..=30 => significant.parse().ok()?,
+        _ => i128::MAX,
+    };
+    Some(if negative { -n } else { n })
+}
+
+/// `follow` on `/runs/{id}/log`: it must be `1` or `true` (the route streams; 422 otherwise).
+pub fn follow(query: Option<&str>) -> Result<(), ApiError> {
+    match param(query, "follow").as_deref() {
+        Some("1" | "true") => Ok(()),
+        other => Err(ApiError::new(
+            422,
+            format!(
+                "follow must be 1 or true (the route streams the log), got '{}'",
+                shown(other.unwrap_or(""))
+            ),
+        )),
+    }
+}
+
+/// The `tail` of a followed log: as on the task's log, 16 KiB when absent.
+pub fn follow_tail(query: Option<&str>) -> Result<u32, ApiError> {
+    Ok(tail(query)?.unwrap_or(16 * 1024))
+}
+
+/// A path segment, percent-decoded (`%XX`; `+` stays), invalid UTF-8 replaced, as the owner's
+/// framework decodes a path parameter.
+fn decode_segment(segment: &str) -> String {
+    decode(&segment.replace('+', "%2B"))
 }
 
 fn decode(value: &str) -> String {
@@ -160,6 +262,11 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
         ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Read(Read::Inspect(run_id(id)?))),
         ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
         ["runs", id, "reap"] if !id.is_empty() => Ok(Route::Reap(run_id(id)?)),
+        ["runs", id, "log"] if !id.is_empty() => Ok(Route::FollowLog(run_id(id)?)),
+        ["tasks", task, "log"] if !task.is_empty() => Ok(Route::Read(Read::TaskLog {
+            task_id: decode_segment(task),
+            tail: None,
+        })),
         _ => Err(not_found(path)),
     }
 }
@@ -269,6 +376,79 @@ mod tests {
             route("DELETE", "/nope", None).map_err(|e| e.status),
             Err(404)
         );
+    }
+
+    #[test]
+    fn log_routes_read_tail_and_decode_the_task_id() {
+        let log = |task: &str, tail| {
+            Ok(Route::Read(Read::TaskLog {
+                task_id: task.to_owned(),
+                tail,
+            }))
+        };
+        assert_eq!(route("GET", "/tasks/t_1/log", None), log("t_1", None));
+        assert_eq!(
+            route(
+                "GET",
+                "/api/plugins/kanban/tasks/t%201+/log",
+                Some("tail=5")
+            ),
+            log("t 1+", Some(5))
+        );
+        assert_eq!(
+            route("GET", "/tasks/t/log", Some("tail=1&tail=2000000")),
+            log("t", Some(2_000_000))
+        );
+        for (ok, n) in [
+            ("tail=%205", 5),
+            ("tail=05", 5),
+            ("tail=%2B5", 5),
+            ("tail=5_0", 50),
+            ("tail=5.0", 5),
+        ] {
+            assert_eq!(
+                route("GET", "/tasks/t/log", Some(ok)),
+                log("t", Some(n)),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "tail=0",
+            "tail=2000001",
+            "tail=abc",
+            "tail=",
+            "tail=-1",
+            "tail=1.5",
+            "tail=99999999999",
+            "tail=1e3",
+            "tail=_5",
+            "tail=5.",
+            "tail=-0",
+            "tail=9999999999999999999999999999999999999",
+        ] {
+            assert_eq!(
+                route("GET", "/tasks/t/log", Some(bad)).map_err(|e| e.status),
+                Err(422),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            route("GET", "/runs/3/log", Some("follow=1")),
+            Ok(Route::FollowLog(3))
+        );
+        assert_eq!(
+            route("GET", "/runs/x/log", None).map_err(|e| e.status),
+            Err(422)
+        );
+        assert_eq!(
+            route("POST", "/tasks/t/log", None).map_err(|e| e.status),
+            Err(405)
+        );
+        assert!(follow(Some("follow=1")).is_ok() && follow(Some("follow=true")).is_ok());
+        for bad in [None, Some("follow=0"), Some("follow=yes")] {
+            assert_eq!(follow(bad).map_err(|e| e.status), Err(422), "{bad:?}");
+        }
+        assert_eq!(follow_tail(None), Ok(16 * 1024));
     }
 
     #[test]
