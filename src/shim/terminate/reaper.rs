@@ -270,26 +270,43 @@ pub fn collect(worker: i32, worker_ticks: u64, run: &RunEnv, policy: &Policy) ->
         });
     }
     for pid in candidates(&[worker], leader, run, policy.owner_uid) {
-        if pid == worker {
-            continue;
+        if pid != worker {
+            admit(pid, None, policy, &mut members, &mut refused);
         }
-        let Some((fd, m)) = hold(pid) else { continue };
-        if let Some(reason) = policy.refusal(&m) {
-            refused.push(Refused {
-                pid,
-                cmdline: cmdline(pid),
-                reason,
-            });
-            continue;
-        }
-        members.push(Member {
+    }
+    collected(members, refused)
+}
+
+/// Hold `pid` and check it by the rules: a member, or a refusal. With `ticks`, only the
+/// process that still has them (another has its pid now, or it ended: left out).
+fn admit(
+    pid: i32,
+    ticks: Option<u64>,
+    policy: &Policy,
+    members: &mut Vec<Member>,
+    refused: &mut Vec<Refused>,
+) {
+    let Some((fd, m)) = hold(pid) else { return };
+    if ticks.is_some_and(|t| t != m.start_ticks) || matches!(m.state, 'Z' | 'X') {
+        return;
+    }
+    match policy.refusal(&m) {
+        Some(reason) => refused.push(Refused {
+            pid,
+            cmdline: cmdline(pid),
+            reason,
+        }),
+        None => members.push(Member {
             pid,
             start_ticks: m.start_ticks,
             cmdline: cmdline(pid),
             appeared: false,
             pidfd: fd,
-        });
+        }),
     }
+}
+
+fn collected(members: Vec<Member>, refused: Vec<Refused>) -> Collected {
     if refused.is_empty() {
         Collected::Members(members)
     } else {
@@ -304,31 +321,9 @@ pub fn collect_lingering(targets: &[(i32, u64)], policy: &Policy) -> Collected {
     let mut members = Vec::new();
     let mut refused = Vec::new();
     for &(pid, ticks) in targets {
-        let Some((fd, m)) = hold(pid) else { continue };
-        if m.start_ticks != ticks || matches!(m.state, 'Z' | 'X') {
-            continue;
-        }
-        if let Some(reason) = policy.refusal(&m) {
-            refused.push(Refused {
-                pid,
-                cmdline: cmdline(pid),
-                reason,
-            });
-            continue;
-        }
-        members.push(Member {
-            pid,
-            start_ticks: m.start_ticks,
-            cmdline: cmdline(pid),
-            appeared: false,
-            pidfd: fd,
-        });
+        admit(pid, Some(ticks), policy, &mut members, &mut refused);
     }
-    if refused.is_empty() {
-        Collected::Members(members)
-    } else {
-        Collected::Refused(refused)
-    }
+    collected(members, refused)
 }
 
 /// Still running: the pid has the member's start ticks and has not ended (a zombie has
