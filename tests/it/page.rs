@@ -8,8 +8,6 @@ use std::process::Command;
 
 use crate::common::*;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
 /// The DOM after the page's script has run for a few (virtual) seconds.
 fn rendered(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
     let mut cmd = Command::new(CHROMIUM);
@@ -154,4 +152,51 @@ fn the_live_page_shows_what_runs_left_behind() {
     assert!(dom.contains("reap 1 process</button>"), "{dom}");
     assert!(dom.contains("1 process left behind by ended runs"), "{dom}");
     assert!(dom.contains("0 workers · updated"), "{dom}");
+}
+
+/// The reap button of the "left behind" section, clicked and confirmed in a real browser (the
+/// page opened with its token in the fragment): what the ended run left behind is ended, and
+/// the outcome is shown on the card.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_reaps_what_a_run_left_behind() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    let profile = temp_dir("page-reap-profile");
+    let board = Board::new("page-reap");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_left");
+    w.execute_batch(&format!(
+        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER), status = 'done',
+                outcome = 'completed', worker_pid = NULL WHERE id = {};
+         UPDATE tasks SET status = 'done', current_run_id = NULL WHERE id = 't_left';",
+        worker.run
+    ))
+    .unwrap();
+    let server = Server::with_token(&board.path, "page-token", &[]);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/#token=page-token", server.addr));
+    browser.text_when("button.reap", |t| t == "reap 1 process", "the reap button");
+    // The confirmation, answered yes (the page asks with confirm()).
+    browser.eval("window.confirm = () => true; true");
+    browser.click("button.reap");
+    let outcome = browser.text_when(
+        "article.lingering button.reap + div.meta",
+        |t| t.starts_with("reaped: "),
+        "the reap's outcome",
+    );
+    assert!(outcome.contains(&format!("{} ", worker.pid())), "{outcome}");
+    let p = worker.pid();
+    let state = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+    let gone = state.is_empty()
+        || matches!(
+            state
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.trim().chars().next()),
+            Some('Z' | 'X')
+        );
+    assert!(gone, "{p} still runs after the reap: {state}");
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod board;
+pub mod browser;
 pub mod extension;
 pub mod http;
 pub mod proc_truth;
@@ -14,6 +15,7 @@ pub mod server;
 pub mod workers;
 
 pub use board::*;
+pub use browser::*;
 pub use extension::*;
 pub use http::*;
 pub use proc_truth::*;
