@@ -113,6 +113,46 @@ fn now() -> i64 {
 /// the stop bound after the SIGKILL wait (docs/http.md).
 const STOPPING_LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// A 409 for members the rules refuse: `what` and the first refusal, `nothing` (what was not
+/// done), and every refused member in `processes`.
+pub(crate) fn refused_error(what: &str, refused: &[reaper::Refused], nothing: &str) -> ApiError {
+    let (pid, reason) = refused
+        .first()
+        .map_or((0, ""), |r| (r.pid, r.reason.as_str()));
+    let mut e = ApiError::new(409, format!("{what}: pid {pid} is {reason}; {nothing}"));
+    e.extra = Some(json!({"processes": refused.iter().map(|r| json!({
+        "pid": r.pid, "cmdline": r.cmdline, "signals": [], "outcome": "refused",
+        "refused": r.reason,
+    })).collect::<Vec<_>>()}));
+    e
+}
+
+/// A 409 listing `processes` when any of `outcomes` survived (SIGKILL, or a refused signal);
+/// `then` says what follows from it.
+pub(crate) fn survivors_error(
+    id: i64,
+    outcomes: &[reaper::Outcome],
+    processes: &[Value],
+    then: &str,
+) -> Result<(), ApiError> {
+    let survivors: Vec<i32> = outcomes
+        .iter()
+        .filter(|o| o.outcome == "survived")
+        .map(|o| o.pid)
+        .collect();
+    if survivors.is_empty() {
+        return Ok(());
+    }
+    let mut e = ApiError::new(
+        409,
+        format!(
+            "run {id}: processes {survivors:?} survived (SIGKILL, or the signal was refused){then}"
+        ),
+    );
+    e.extra = Some(json!({ "processes": processes }));
+    Err(e)
+}
+
 pub(crate) fn as_json(o: &reaper::Outcome) -> Value {
     let mut v =
         json!({"pid": o.pid, "cmdline": o.cmdline, "signals": o.signals, "outcome": o.outcome});
@@ -185,20 +225,11 @@ pub fn run(
                 reaper::Collected::Gone => Vec::new(),
                 reaper::Collected::Members(m) => m,
                 reaper::Collected::Refused(refused) => {
-                    let first = &refused[0];
-                    let mut e = ApiError::new(
-                        409,
-                        format!(
-                            "run {id}: not signalled: pid {} is {}; nothing was signalled or \
-                             written",
-                            first.pid, first.reason
-                        ),
-                    );
-                    e.extra = Some(json!({"processes": refused.iter().map(|r| json!({
-                        "pid": r.pid, "cmdline": r.cmdline, "signals": [], "outcome": "refused",
-                        "refused": r.reason,
-                    })).collect::<Vec<_>>()}));
-                    return Err(e);
+                    return Err(refused_error(
+                        &format!("run {id}: not signalled"),
+                        &refused,
+                        "nothing was signalled or written",
+                    ));
                 }
             }
         }
@@ -220,23 +251,12 @@ pub fn run(
     }
     let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
-    let survivors: Vec<i32> = outcomes
-        .iter()
-        .filter(|o| o.outcome == "survived")
-        .map(|o| o.pid)
-        .collect();
-    if !survivors.is_empty() {
-        let mut e = ApiError::new(
-            409,
-            format!(
-                "run {id}: processes {survivors:?} survived (SIGKILL, or the signal was \
-                 refused); the claim is kept (releasing it would start a second worker beside \
-                 them)"
-            ),
-        );
-        e.extra = Some(json!({ "processes": processes }));
-        return Err(e);
-    }
+    survivors_error(
+        id,
+        &outcomes,
+        &processes,
+        "; the claim is kept (releasing it would start a second worker beside them)",
+    )?;
     if stopping.load(Ordering::Relaxed) {
         // Within the stop bound: the lock is waited for briefly, and if it is not had, nothing
         // is written (the answer says so).

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
-use super::{Ask, as_json, reaper};
+use super::{Ask, as_json, reaper, refused_error, survivors_error};
 use crate::shim::ApiError;
 use crate::shim::board::pool::{Db, query_error};
 
@@ -68,22 +68,6 @@ fn read(conn: &Connection, id: i64) -> Result<Option<(String, bool, Vec<Lingerin
     Ok(Some((task_id, true, rows)))
 }
 
-fn refused_error(id: i64, refused: &[reaper::Refused]) -> ApiError {
-    let first = &refused[0];
-    let mut e = ApiError::new(
-        409,
-        format!(
-            "run {id}: not reaped: pid {} is {}; nothing was signalled",
-            first.pid, first.reason
-        ),
-    );
-    e.extra = Some(json!({"processes": refused.iter().map(|r| json!({
-        "pid": r.pid, "cmdline": r.cmdline, "signals": [], "outcome": "refused",
-        "refused": r.reason,
-    })).collect::<Vec<_>>()}));
-    e
-}
-
 /// Do it (on a blocking thread: it waits for the processes to end). The answer's body.
 pub fn run(
     db: &Db,
@@ -126,7 +110,11 @@ pub fn run(
         })
         .collect();
     if !weak.is_empty() {
-        return Err(refused_error(id, &weak));
+        return Err(refused_error(
+            &format!("run {id}: not reaped"),
+            &weak,
+            "nothing was signalled",
+        ));
     }
     let policy = reaper::Policy::for_board(db.path())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
@@ -141,7 +129,13 @@ pub fn run(
         .collect();
     let members = match reaper::collect_lingering(&targets, &policy) {
         reaper::Collected::Members(m) => m,
-        reaper::Collected::Refused(refused) => return Err(refused_error(id, &refused)),
+        reaper::Collected::Refused(refused) => {
+            return Err(refused_error(
+                &format!("run {id}: not reaped"),
+                &refused,
+                "nothing was signalled",
+            ));
+        }
         reaper::Collected::Gone => Vec::new(),
     };
     if stopping.load(Ordering::Relaxed) {
@@ -156,20 +150,6 @@ pub fn run(
     };
     let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
-    let survivors: Vec<i32> = outcomes
-        .iter()
-        .filter(|o| o.outcome == "survived")
-        .map(|o| o.pid)
-        .collect();
-    if !survivors.is_empty() {
-        let mut e = ApiError::new(
-            409,
-            format!(
-                "run {id}: processes {survivors:?} survived (SIGKILL, or the signal was refused)"
-            ),
-        );
-        e.extra = Some(json!({ "processes": processes }));
-        return Err(e);
-    }
+    survivors_error(id, &outcomes, &processes, "")?;
     Ok(done(processes))
 }
