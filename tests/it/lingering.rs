@@ -80,21 +80,6 @@ fn spawned_event(conn: &Connection, task: &str, run: i64, pid: i64) {
     .unwrap();
 }
 
-/// The run completed as hermes-agent 0.19.0's `_end_run` does: ended, its claim and
-/// `worker_pid` cleared; the task done, no current run. The process is not stopped.
-fn complete_as_0_19(conn: &Connection, task: &str, run: i64) {
-    conn.execute_batch(&format!(
-        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER), status = 'done',
-                outcome = 'completed', worker_pid = NULL, claim_lock = NULL,
-                claim_expires = NULL
-          WHERE id = {run};
-         UPDATE tasks SET status = 'done', current_run_id = NULL, claim_lock = NULL,
-                worker_pid = NULL
-          WHERE id = '{task}';"
-    ))
-    .unwrap();
-}
-
 /// `(run_id, pid, evidence, signalable, may_signal)` of every lingering process, by pid.
 fn lingering(conn: &Connection) -> Vec<(Option<i64>, i64, String, i64, i64)> {
     conn.prepare(

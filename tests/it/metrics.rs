@@ -117,17 +117,7 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     );
     // A worker whose run has ended, still running: the lingering series are checked too.
     let left = HermesWorker::sleep(&w, &board.path, "t_left");
-    w.execute(
-        "UPDATE task_runs SET ended_at = ?1, status = 'done', outcome = 'completed',
-                              worker_pid = NULL WHERE id = ?2",
-        rusqlite::params![now_secs(), left.run],
-    )
-    .unwrap();
-    w.execute(
-        "UPDATE tasks SET status = 'done', current_run_id = NULL WHERE id = 't_left'",
-        [],
-    )
-    .unwrap();
+    complete_as_0_19(&w, "t_left", left.run);
     drop(w);
     let server = Server::start(&board.path);
     let r = server.get("/metrics");

@@ -136,13 +136,7 @@ fn the_live_page_shows_what_runs_left_behind() {
     let board = Board::new("page-left");
     let w = board.writer();
     let worker = HermesWorker::sleep(&w, &board.path, "t_left");
-    w.execute_batch(&format!(
-        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER), status = 'done',
-                outcome = 'completed', worker_pid = NULL WHERE id = {};
-         UPDATE tasks SET status = 'done', current_run_id = NULL WHERE id = 't_left';",
-        worker.run
-    ))
-    .unwrap();
+    complete_as_0_19(&w, "t_left", worker.run);
     let server = Server::start(&board.path);
     let dom = rendered(&format!("http://{}/", server.addr), profile.path(), None);
     assert!(dom.contains("Left behind"), "{dom}");
@@ -168,13 +162,7 @@ fn the_live_page_reaps_what_a_run_left_behind() {
     let board = Board::new("page-reap");
     let w = board.writer();
     let worker = HermesWorker::sleep(&w, &board.path, "t_left");
-    w.execute_batch(&format!(
-        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER), status = 'done',
-                outcome = 'completed', worker_pid = NULL WHERE id = {};
-         UPDATE tasks SET status = 'done', current_run_id = NULL WHERE id = 't_left';",
-        worker.run
-    ))
-    .unwrap();
+    complete_as_0_19(&w, "t_left", worker.run);
     let server = Server::with_token(&board.path, "page-token", &[]);
     let mut browser = Browser::start(profile.path());
     browser.goto(&format!("http://{}/#token=page-token", server.addr));

@@ -159,3 +159,18 @@ pub fn now_secs() -> i64 {
         .expect("clock")
         .as_secs() as i64
 }
+
+/// The run completed as hermes-agent 0.19.0's `_end_run` does: ended, its claim and
+/// `worker_pid` cleared; the task done, no current run. The process is not stopped.
+pub fn complete_as_0_19(conn: &Connection, task: &str, run: i64) {
+    conn.execute_batch(&format!(
+        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER), status = 'done',
+                outcome = 'completed', worker_pid = NULL, claim_lock = NULL,
+                claim_expires = NULL
+          WHERE id = {run};
+         UPDATE tasks SET status = 'done', current_run_id = NULL, claim_lock = NULL,
+                worker_pid = NULL
+          WHERE id = '{task}';"
+    ))
+    .unwrap();
+}
