@@ -46,6 +46,9 @@ fn main() -> ExitCode {
             let _ = out.write_all(started.banner(addr).as_bytes());
             let _ = out.flush();
         };
+        // The history's timer beside the server: it samples the default board every 2 s
+        // when nobody asks (`--history`), and ends with the runtime.
+        tokio::spawn(started.app.keep_history());
         serve(listener, started.app.clone(), stop_signals()?, banner).await
     });
     drop(started);

@@ -31,6 +31,9 @@ routes (also under /api/plugins/kanban/; ?board=<slug> on each):
   POST /runs/{run_id}/reap      end what an ended run left behind; writes nothing (token)
   GET  /tasks/{task_id}/log     a task's worker log, the owner's route (?tail=N bytes)
   GET  /runs/{run_id}/log       ?follow=1: the run's log as Server-Sent Events, to its end
+  GET  /runs/{run_id}/processes the run's processes now: its worker's tree, what escaped it
+  GET  /runs/{run_id}/history   the run's CPU and memory over the last --history seconds
+  GET  /workers/history         the same for every active worker
 
 usage:
   kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board
@@ -73,6 +76,9 @@ options:
   --log-streams N   logs followed at once, 1-1024 (default 16); more are answered 503
   --log-idle-timeout SECS
                     a followed log that gets no new byte for SECS ends (default 300)
+  --history SECS    keep each live worker's CPU and memory for SECS, a point every 2 s, from
+                    the samples requests share and, when nobody asks, one every 2 s
+                    (default 900; 0: no history and no sampling when nobody asks)
   -h, --help        this text
   -V, --version     the version
 ";
@@ -105,6 +111,8 @@ pub struct Args {
     /// `--log-streams`, `--log-idle-timeout`.
     pub log_streams: usize,
     pub log_idle: Duration,
+    /// `--history`: how long each live worker's points are kept (zero: none).
+    pub history: Duration,
     /// The host name and spawn window of the verdicts.
     pub settings: crate::Settings,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
@@ -139,6 +147,7 @@ where
     let mut busy_timeout = crate::shim::board::pool::BUSY_TIMEOUT;
     let mut max_connections = DEFAULT_MAX_CONNECTIONS;
     let (mut log_streams, mut log_idle) = (DEFAULT_LOG_STREAMS, DEFAULT_LOG_IDLE);
+    let mut history = crate::shim::sample::WINDOW;
     let mut settings = crate::Settings::from_env();
     let mut nice = DEFAULT_NICE;
     let mut parser = lexopt::Parser::from_args(args);
@@ -238,6 +247,11 @@ where
                 log_idle =
                     Duration::from_secs(in_range("--log-idle-timeout", &value, 1..=86_400, what)?);
             }
+            Long("history") => {
+                let value = text(&mut parser, "--history")?;
+                let what = "a number of seconds from 0 to 86400";
+                history = Duration::from_secs(in_range("--history", &value, 0..=86_400, what)?);
+            }
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
             other => return Err(message(other.unexpected())),
@@ -268,6 +282,7 @@ where
         max_connections,
         log_streams,
         log_idle,
+        history,
         settings,
         nice,
     }))

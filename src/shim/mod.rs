@@ -15,6 +15,7 @@ pub mod hermes;
 pub mod http;
 pub mod log;
 pub mod process;
+pub mod sample;
 pub mod start;
 pub mod terminate;
 

@@ -58,7 +58,7 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
         );
     }
     let app = App::new(Config {
-        pools: Pools::new(args.busy_timeout, args.settings.clone()),
+        pools: Pools::new(args.busy_timeout, args.settings.clone(), args.history),
         boards,
         log_requests: !args.quiet,
         auth,

@@ -7,7 +7,6 @@
 //! setsid), the log file, the fingerprint, the spawned event; and what must never be listed:
 //! another board's process, another user's, a stranger that has a run's old pid.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
@@ -15,60 +14,6 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "linger-token";
-
-/// Kills a process that is not our child (a lingering one) when dropped.
-struct KillOnDrop(i64);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        // SAFETY: kill has no memory-safety preconditions; the process is one this test made.
-        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
-    }
-}
-
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s[s.rfind(')').unwrap() + 2..].chars().next().unwrap();
-            state != 'Z' && state != 'X'
-        })
-        .unwrap_or(false)
-}
-
-/// The process whose argv is `argv` and whose environment names `run` on `board` (the tests'
-/// own reading of /proc), once it exists.
-fn process_of_run(board: &Path, run: i64, argv: &[&str]) -> i64 {
-    let (run, db) = (
-        format!("HERMES_KANBAN_RUN_ID={run}"),
-        format!("HERMES_KANBAN_DB={}", board.display()),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-            if vars.contains(&run.as_bytes())
-                && vars.contains(&db.as_bytes())
-                && alive(pid)
-                && proc_truth(pid).cmdline == argv
-            {
-                return pid;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no process {argv:?} of the run"
-        );
-        std::thread::yield_now();
-    }
-}
 
 /// The `spawned` event the owner writes after a spawn.
 fn spawned_event(conn: &Connection, task: &str, run: i64, pid: i64) {

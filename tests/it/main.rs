@@ -51,3 +51,6 @@ mod hermes;
 
 /// The `.so` in the oldest SQLite the README claims, and in current ones.
 mod sqlite_versions;
+
+/// One pass over /proc for many viewers, the history kept from it, a run's processes.
+mod samples;

@@ -1,18 +1,16 @@
-//! `GET /metrics`: the live workers in the Prometheus text exposition format (0.0.4), from one
-//! query (`sql/route_metrics.sql`, over `live_workers`). Per worker, labels `run_id`,
+//! `GET /metrics`: the live workers in the Prometheus text exposition format (0.0.4), written
+//! from the board's samples (`sql/route_workers_live.sql` and `sql/route_workers_lingering.sql`,
+//! shared with `?live=1` and `/workers/lingering`: see `shim::sample`). Per worker, labels `run_id`,
 //! `task_id`, `assignee`, `profile`, `host`: user text, escaped as the format says (backslash,
 //! double quote, newline) and cut to at most [`LABEL_MAX_BYTES`]; no label such as a title.
 
 use std::fmt::Write as _;
 
 use rusqlite::Connection;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 
 use crate::shim::ApiError;
-use crate::shim::board::pool::query_error;
-
-const METRICS_SQL: &str = include_str!("../../../sql/route_metrics.sql");
-const LINGERING_SQL: &str = include_str!("../../../sql/route_metrics_lingering.sql");
+use crate::shim::sample::{Rows, query_rows};
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -122,34 +120,49 @@ fn number(v: ValueRef<'_>) -> Option<String> {
     }
 }
 
-/// The exposition, written from the rows.
+/// The exposition from samples taken now on `conn` (what one scrape costs unshared: the
+/// benchmark's floor; the shim answers from its shared samples with [`exposition`]).
 pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
-    let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(METRICS_SQL).map_err(err)?;
-    let mut rows = stmt.query([]).map_err(err)?;
+    let live = query_rows(conn, super::WORKERS_LIVE_SQL)?;
+    let lingering = query_rows(conn, super::LINGERING_SQL)?;
+    Ok(exposition(&live, &lingering, None))
+}
+
+/// How many samples of `/proc` a board's viewers have cost: live, lingering.
+pub type Taken = Option<(u64, u64)>;
+
+/// A cell of `rows` by column name (null when there is no such column).
+fn cell<'r>(rows: &'r Rows, row: &'r [Value], name: &str) -> ValueRef<'r> {
+    rows.column(name)
+        .and_then(|i| row.get(i))
+        .map_or(ValueRef::Null, ValueRef::from)
+}
+
+/// The exposition: every active worker of the live sample, what the lingering sample found
+/// per run, and the samples taken so far.
+pub fn exposition(live: &Rows, lingering: &Rows, taken: Taken) -> Vec<u8> {
     // Per series, its sample lines.
     let mut samples: Vec<String> = vec![String::new(); SERIES.len()];
     let mut verdicts: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut count = 0u64;
-    while let Some(row) = rows.next().map_err(err)? {
-        count += 1;
-        let get = |name: &str| row.get_ref(name).map_err(err);
-        *verdicts.entry(text(get("verdict")?)).or_default() += 1;
+    let count = live.rows.len();
+    for row in &live.rows {
+        let get = |name: &str| cell(live, row, name);
+        *verdicts.entry(text(get("verdict"))).or_default() += 1;
         let labels = format!(
             "run_id=\"{}\",task_id=\"{}\",assignee=\"{}\",profile=\"{}\",host=\"{}\"",
-            escape(&text(get("run_id")?)),
-            escape(&text(get("task_id")?)),
-            escape(&text(get("task_assignee")?)),
-            escape(&text(get("profile")?)),
-            escape(&text(get("worker_host")?)),
+            escape(&text(get("run_id"))),
+            escape(&text(get("task_id"))),
+            escape(&text(get("task_assignee"))),
+            escape(&text(get("profile"))),
+            escape(&text(get("worker_host"))),
         );
         for (i, (name, _, _, column)) in SERIES.iter().enumerate() {
-            if let Some(value) = number(get(column)?) {
+            if let Some(value) = number(get(column)) {
                 let _ = writeln!(samples[i], "{name}{{{labels}}} {value}");
             }
         }
     }
-    let mut out = String::with_capacity(1024 + 256 * count as usize);
+    let mut out = String::with_capacity(1024 + 256 * count);
     out.push_str("# HELP kanban_workers_active Workers running now: open runs, with a pid, of running tasks.\n");
     out.push_str("# TYPE kanban_workers_active gauge\n");
     let _ = writeln!(out, "kanban_workers_active {count}");
@@ -167,34 +180,51 @@ pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         out.push_str(lines);
     }
-    lingering(conn, &mut out)?;
-    Ok(out.into_bytes())
+    left_behind(lingering, &mut out);
+    if let Some((live, lingering)) = taken {
+        out.push_str("# HELP kanban_workers_proc_samples_total Passes over /proc taken for this board's viewers (shared by ?live=1, /metrics, /workers/lingering and the history).\n");
+        out.push_str("# TYPE kanban_workers_proc_samples_total counter\n");
+        let _ = writeln!(
+            out,
+            "kanban_workers_proc_samples_total{{kind=\"live\"}} {live}"
+        );
+        let _ = writeln!(
+            out,
+            "kanban_workers_proc_samples_total{{kind=\"lingering\"}} {lingering}"
+        );
+    }
+    out.into_bytes()
 }
 
-/// `kanban_workers_lingering` and, per run that left processes behind,
-/// `kanban_run_lingering_processes` and `kanban_run_lingering_rss_bytes` (second query, over
-/// `lingering_workers`).
-fn lingering(conn: &Connection, out: &mut String) -> Result<(), ApiError> {
-    let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(LINGERING_SQL).map_err(err)?;
-    let mut rows = stmt.query([]).map_err(err)?;
-    let mut total = 0i64;
+/// `kanban_workers_lingering` and, per run that left processes behind (a process tied to a
+/// task with no run: run_id ""), `kanban_run_lingering_processes` and
+/// `kanban_run_lingering_rss_bytes`, in run order (no run first), then task order.
+fn left_behind(lingering: &Rows, out: &mut String) {
+    let mut runs: std::collections::BTreeMap<(Option<i64>, String), (i64, Option<i64>)> =
+        Default::default();
+    for row in &lingering.rows {
+        let get = |name: &str| cell(lingering, row, name);
+        let run = match get("run_id") {
+            ValueRef::Integer(i) => Some(i),
+            _ => None,
+        };
+        let entry = runs.entry((run, text(get("task_id")))).or_default();
+        entry.0 += 1;
+        if let ValueRef::Integer(rss) = get("rss_bytes") {
+            entry.1 = Some(entry.1.unwrap_or(0).saturating_add(rss));
+        }
+    }
+    let total = lingering.rows.len();
     let (mut processes, mut rss) = (String::new(), String::new());
-    while let Some(row) = rows.next().map_err(err)? {
-        let get = |name: &str| row.get_ref(name).map_err(err);
+    for ((run, task), (n, bytes)) in &runs {
         let labels = format!(
             "run_id=\"{}\",task_id=\"{}\"",
-            escape(&text(get("run_id")?)),
-            escape(&text(get("task_id")?)),
+            run.map(|r| r.to_string()).unwrap_or_default(),
+            escape(task),
         );
-        let n = match get("processes")? {
-            ValueRef::Integer(n) => n,
-            _ => 0,
-        };
-        total += n;
         let _ = writeln!(processes, "kanban_run_lingering_processes{{{labels}}} {n}");
-        if let Some(value) = number(get("rss_bytes")?) {
-            let _ = writeln!(rss, "kanban_run_lingering_rss_bytes{{{labels}}} {value}");
+        if let Some(bytes) = bytes {
+            let _ = writeln!(rss, "kanban_run_lingering_rss_bytes{{{labels}}} {bytes}");
         }
     }
     out.push_str("# HELP kanban_workers_lingering Processes left behind by runs that have ended (or by tasks with no open run).\n");
@@ -206,7 +236,6 @@ fn lingering(conn: &Connection, out: &mut String) -> Result<(), ApiError> {
     out.push_str("# HELP kanban_run_lingering_rss_bytes Resident memory of the processes a run left behind.\n");
     out.push_str("# TYPE kanban_run_lingering_rss_bytes gauge\n");
     out.push_str(&rss);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod follow;
 pub mod log;
 pub mod metrics;
 
+use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
@@ -13,21 +14,31 @@ use serde_json::Value;
 use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
 use crate::shim::http::routes::Read;
+use crate::shim::sample::Rows;
+use crate::shim::sample::history::{History, Point};
 
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
-const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
-const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
+/// The live sample's query (`?live=1`, `/metrics`, the history).
+pub const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
+/// The lingering sample's query (`/workers/lingering`, `/metrics`).
+pub const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
+const PROCESSES_SQL: &str = include_str!("../../../sql/route_run_processes.sql");
+const HISTORY_SQL: &str = include_str!("../../../sql/route_run_history.sql");
+const WORKERS_HISTORY_SQL: &str = include_str!("../../../sql/route_workers_history.sql");
 /// The live page: one file, no external assets, no build step.
 pub const PAGE: &str = include_str!("page.html");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
 
 /// The read's answer (JSON, or Prometheus text for `/metrics`), serialized. `logs`: the
-/// board's logs folder, for the log route.
+/// board's logs folder, for the log route; `history`: the board's. The shim answers
+/// `?live=1`, `/metrics` and `/workers/lingering` from shared samples instead (see
+/// `shim::sample`); here they are taken on `conn` alone.
 pub fn handle(
     conn: &Connection,
     read: &Read,
     logs: Option<&crate::shim::board::logs::LogsDir>,
+    history: &History,
 ) -> Result<Vec<u8>, ApiError> {
     match read {
         Read::WorkersActive => workers_active(conn),
@@ -36,6 +47,9 @@ pub fn handle(
         Read::Inspect(id) => inspect(conn, *id),
         Read::Metrics => metrics::metrics(conn),
         Read::Lingering => rows(conn, LINGERING_SQL, b"lingering"),
+        Read::Processes(id) => processes(conn, *id),
+        Read::History(id) => run_history(conn, *id, history),
+        Read::WorkersHistory => workers_history(conn, history),
         Read::TaskLog { task_id, tail } => match logs {
             Some(dir) => log::task_log(conn, task_id, *tail, dir),
             None => Err(ApiError::new(500, "no logs folder for the board")),
@@ -159,41 +173,81 @@ pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
     rows(conn, sql, b"workers")
 }
 
+/// The keys of `names` as written before their values (`"name":`), and how each is written.
+fn keys<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<(Vec<u8>, Kind)> {
+    names
+        .into_iter()
+        .map(|name| {
+            let mut key = to_bytes(&Value::from(name));
+            key.push(b':');
+            (key, kind_of(name))
+        })
+        .collect()
+}
+
+/// One row as an object, `value(i)` its i-th column.
+fn write_object<'v>(
+    out: &mut Vec<u8>,
+    keys: &[(Vec<u8>, Kind)],
+    mut value: impl FnMut(usize) -> Result<ValueRef<'v>, ApiError>,
+) -> Result<(), ApiError> {
+    out.push(b'{');
+    for (i, (key, kind)) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key);
+        write_as(out, *kind, value(i)?);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// `{"<list>": [...], "count": N, "checked_at": epoch_s}`: each row of `sql` an object.
 fn rows(conn: &Connection, sql: &str, list: &[u8]) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-    let columns: Vec<(Vec<u8>, Kind)> = stmt
-        .column_names()
-        .iter()
-        .map(|name| {
-            let mut key = to_bytes(&Value::from(*name));
-            key.push(b':');
-            (key, kind_of(name))
-        })
-        .collect();
-    let mut out = Vec::with_capacity(256 + 320 * 64);
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(list);
-    out.extend_from_slice(b"\":[");
+    let keys = keys(stmt.column_names());
+    let mut out = list_head(list, 64);
     let mut rows = stmt.query([]).map_err(err)?;
     let mut count = 0usize;
     while let Some(row) = rows.next().map_err(err)? {
-        out.extend_from_slice(if count == 0 { b"{" } else { b",{" });
-        for (i, (key, kind)) in columns.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(key);
-            write_as(&mut out, *kind, row.get_ref(i).map_err(err)?);
+        if count > 0 {
+            out.push(b',');
         }
-        out.push(b'}');
+        write_object(&mut out, &keys, |i| row.get_ref(i).map_err(err))?;
         count += 1;
     }
-    out.extend_from_slice(
-        format!("],\"count\":{count},\"checked_at\":{}}}", now_secs()).as_bytes(),
-    );
+    list_tail(&mut out, count, now_secs());
     Ok(out)
+}
+
+/// The same answer from a sample's rows (taken at `checked_at`).
+pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Vec<u8> {
+    let keys = keys(rows.columns.iter().map(String::as_str));
+    let mut out = list_head(list, rows.rows.len());
+    for (n, row) in rows.rows.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let _ = write_object(&mut out, &keys, |i| {
+            Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from))
+        });
+    }
+    list_tail(&mut out, rows.rows.len(), checked_at);
+    out
+}
+
+fn list_head(list: &[u8], rows: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + 320 * rows.max(1));
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(list);
+    out.extend_from_slice(b"\":[");
+    out
+}
+
+fn list_tail(out: &mut Vec<u8>, count: usize, checked_at: i64) {
+    out.extend_from_slice(format!("],\"count\":{count},\"checked_at\":{checked_at}}}").as_bytes());
 }
 
 /// One SQLite value as JSON (writing to a `Vec` cannot fail).
@@ -343,4 +397,110 @@ fn field(out: &mut Vec<u8>, name: &str, kind: Kind, value: ValueRef<'_>) {
     out.extend_from_slice(b"\":");
     write_as(out, kind, value);
     out.push(b',');
+}
+
+/// `GET /runs/{id}/processes`: the run's processes now (its worker's tree, then what escaped
+/// it), one query; 404 for an unknown run.
+pub fn processes(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
+    let err = |e: rusqlite::Error| query_error(conn, &e);
+    let mut stmt = conn.prepare_cached(PROCESSES_SQL).map_err(err)?;
+    let names: Vec<String> = stmt
+        .column_names()
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    // The first column is the run's id: a row with a null pid is a run with no process.
+    let keys = keys(names.iter().skip(1).map(String::as_str));
+    let mut rows = stmt.query([id]).map_err(err)?;
+    let mut out = format!("{{\"run_id\":{id},\"processes\":[").into_bytes();
+    let (mut found, mut count) = (false, 0usize);
+    while let Some(row) = rows.next().map_err(err)? {
+        found = true;
+        if row.get_ref(1).map_err(err)? == ValueRef::Null {
+            continue;
+        }
+        if count > 0 {
+            out.push(b',');
+        }
+        write_object(&mut out, &keys, |i| row.get_ref(i + 1).map_err(err))?;
+        count += 1;
+    }
+    if !found {
+        return Err(not_found(id));
+    }
+    list_tail(&mut out, count, now_secs());
+    Ok(out)
+}
+
+/// The columns of a history point, as answered.
+const POINT_COLUMNS: &str = r#"["t","cpu_percent","rss_bytes","processes"]"#;
+
+fn history_head(out: &mut Vec<u8>, history: &History) {
+    out.extend_from_slice(
+        format!(
+            "\"interval_s\":{},\"window_s\":{},\"columns\":{POINT_COLUMNS},",
+            history.interval().as_secs(),
+            history.window().as_secs()
+        )
+        .as_bytes(),
+    );
+}
+
+/// `[[t, cpu_percent, rss_bytes, processes], ...]`.
+fn write_points(out: &mut Vec<u8>, points: &[Point]) {
+    out.push(b'[');
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let cpu = (f64::from(p.cpu_percent) * 100.0).round() / 100.0;
+        let _ = write!(
+            out,
+            "[{},{},{},{}]",
+            p.t,
+            serde_json::Value::from(cpu),
+            u64::from(p.rss_kib) * 1024,
+            p.processes
+        );
+    }
+    out.push(b']');
+}
+
+/// `GET /runs/{id}/history`: the run's points, oldest first; 404 for an unknown run.
+pub fn run_history(conn: &Connection, id: i64, history: &History) -> Result<Vec<u8>, ApiError> {
+    let err = |e: rusqlite::Error| query_error(conn, &e);
+    let mut stmt = conn.prepare_cached(HISTORY_SQL).map_err(err)?;
+    if !stmt.exists([id]).map_err(err)? {
+        return Err(not_found(id));
+    }
+    let points = history.of(id);
+    let mut out = format!("{{\"run_id\":{id},").into_bytes();
+    history_head(&mut out, history);
+    out.extend_from_slice(b"\"points\":");
+    write_points(&mut out, &points);
+    out.extend_from_slice(format!(",\"count\":{}}}", points.len()).as_bytes());
+    Ok(out)
+}
+
+/// `GET /workers/history`: every active worker's points, in the order of the list.
+pub fn workers_history(conn: &Connection, history: &History) -> Result<Vec<u8>, ApiError> {
+    let err = |e: rusqlite::Error| query_error(conn, &e);
+    let mut stmt = conn.prepare_cached(WORKERS_HISTORY_SQL).map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut out = b"{".to_vec();
+    history_head(&mut out, history);
+    out.extend_from_slice(b"\"runs\":[");
+    let mut count = 0usize;
+    while let Some(row) = rows.next().map_err(err)? {
+        let id: i64 = row.get(0).map_err(err)?;
+        if count > 0 {
+            out.push(b',');
+        }
+        let _ = write!(out, "{{\"run_id\":{id},\"points\":");
+        write_points(&mut out, &history.of(id));
+        out.push(b'}');
+        count += 1;
+    }
+    out.extend_from_slice(format!("],\"count\":{count}}}").as_bytes());
+    Ok(out)
 }

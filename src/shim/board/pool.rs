@@ -24,6 +24,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::shim::ApiError;
 use crate::shim::board::file::{self, FileId, Unreadable};
+use crate::shim::sample::Samples;
 use crate::{CpuSampler, Settings};
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
@@ -55,6 +56,8 @@ pub struct Db {
     settings: Settings,
     /// Connections of this process open on the board now (see `board_file`).
     open_now: Arc<AtomicUsize>,
+    /// The samples of `/proc` its viewers share, and the history kept from them.
+    samples: Samples,
 }
 
 /// Counts one open connection while it lives.
@@ -88,7 +91,19 @@ impl Db {
             sampler: Arc::new(CpuSampler::new()),
             settings: Settings::from_env(),
             open_now: Arc::new(AtomicUsize::new(0)),
+            samples: Samples::new(crate::shim::sample::WINDOW),
         }
+    }
+
+    /// The same board keeping `window` of history (`--history`).
+    pub fn with_history(mut self, window: Duration) -> Db {
+        self.samples = Samples::new(window);
+        self
+    }
+
+    /// The samples its viewers share, and its history.
+    pub fn samples(&self) -> &Samples {
+        &self.samples
     }
 
     /// A read-write connection to the board, checked as the pool's are, waiting up to
@@ -292,6 +307,7 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
 pub struct Pools {
     busy_timeout: Duration,
     settings: Settings,
+    history: Duration,
     open: Mutex<Vec<Arc<Db>>>,
 }
 
@@ -299,12 +315,24 @@ pub struct Pools {
 pub const MAX_OPEN_BOARDS: usize = 8;
 
 impl Pools {
-    pub fn new(busy_timeout: Duration, settings: Settings) -> Pools {
+    /// `history`: how long each board keeps its workers' points (`--history`).
+    pub fn new(busy_timeout: Duration, settings: Settings, history: Duration) -> Pools {
         Pools {
             busy_timeout,
             settings,
+            history,
             open: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The boards open now, most recently used first.
+    pub fn open_now(&self) -> Vec<Arc<Db>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How long each board keeps its workers' points.
+    pub fn history(&self) -> Duration {
+        self.history
     }
 
     /// The pool of the board at `path`, most recently used first.
@@ -318,7 +346,8 @@ impl Pools {
         let db = Arc::new(
             Db::new(path.to_path_buf())
                 .with_busy_timeout(self.busy_timeout)
-                .with_settings(self.settings.clone()),
+                .with_settings(self.settings.clone())
+                .with_history(self.history),
         );
         open.insert(0, Arc::clone(&db));
         open.truncate(MAX_OPEN_BOARDS);

@@ -23,6 +23,7 @@ use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
 use crate::shim::http::routes::{self, Read, Route};
 use crate::shim::http::serve::{READERS, TERMINATORS};
+use crate::shim::sample::{Asker, Late, Sample, Shared, Taken, query_rows};
 
 /// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
 const RUN_READERS: usize = 4;
@@ -33,7 +34,12 @@ fn readers_for<'a>(state: &'a State, read: &Read) -> &'a Arc<Semaphore> {
         Read::WorkersActive | Read::WorkersLive | Read::Metrics | Read::Lingering => {
             &state.list_readers
         }
-        Read::Run(_) | Read::Inspect(_) | Read::TaskLog { .. } => &state.run_readers,
+        Read::WorkersHistory => &state.list_readers,
+        Read::Run(_)
+        | Read::Inspect(_)
+        | Read::TaskLog { .. }
+        | Read::Processes(_)
+        | Read::History(_) => &state.run_readers,
     }
 }
 
@@ -146,6 +152,11 @@ impl App {
         handle(&self.state, req).await
     }
 
+    /// The history's timer (`--history`): run it beside `serve`; it ends when the App stops.
+    pub fn keep_history(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        keep_history(Arc::clone(&self.state))
+    }
+
     /// The shim is stopping: terminations in their grace period end it at once.
     pub fn stop(&self) {
         self.state.stopping.store(true, Ordering::Relaxed);
@@ -208,6 +219,10 @@ where
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
         Ok(Route::Read(read)) => match Boards::asked(routes::board(query).as_deref()) {
+            Ok(board) if is_sampled(&read) => match sampled(state, &read, board, started).await {
+                Ok(bytes) => (200, bytes),
+                Err(e) => (e.status, to_json(&e.body())),
+            },
             Ok(board) => answer(state, read, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
@@ -488,7 +503,10 @@ async fn answer(
         let logs = matches!(read, Read::TaskLog { .. })
             .then(|| task_state.boards.logs_dir(board.as_deref(), &path));
         let db = task_reading.get_or_init(|| task_state.pools.get(&path));
-        let body = db.with_conn(deadline, |c| handlers::handle(c, &read, logs.as_ref()))?;
+        let history = &db.samples().history;
+        let body = db.with_conn(deadline, |c| {
+            handlers::handle(c, &read, logs.as_ref(), history)
+        })?;
         Ok::<_, ApiError>((Arc::clone(db), body))
     });
     match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
@@ -514,6 +532,214 @@ async fn answer(
                 }
             };
             (e.status, to_json(&e.body()))
+        }
+    }
+}
+
+/// The reads answered from the board's shared samples of `/proc` (`shim::sample`).
+fn is_sampled(read: &Read) -> bool {
+    matches!(read, Read::WorkersLive | Read::Metrics | Read::Lingering)
+}
+
+/// Which of a board's samples.
+#[derive(Clone, Copy)]
+enum Which {
+    /// `live_workers` (`?live=1`, `/metrics`, the history).
+    Live,
+    /// `lingering_workers` (`/workers/lingering`, `/metrics`).
+    Lingering,
+}
+
+impl Which {
+    fn shared(self, db: &Db) -> &Arc<Shared<Sample>> {
+        match self {
+            Which::Live => &db.samples().live,
+            Which::Lingering => &db.samples().lingering,
+        }
+    }
+}
+
+/// `?live=1`, `/metrics`, `/workers/lingering`: the board found (on a reader thread), then
+/// the answer written from a sample that began at or after the request arrived (`started`),
+/// shared with every request that can take the same one.
+async fn sampled(
+    state: &Arc<State>,
+    read: &Read,
+    board: Option<String>,
+    started: Instant,
+) -> Result<Bytes, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    let db = find_board(state, board, deadline).await?;
+    db.samples().asked_now();
+    let get = |which| sample(state, &db, which, started, Asker::Request, deadline);
+    // The bytes are written on a blocking thread (a large board's answer takes milliseconds).
+    let write = |f: Box<dyn FnOnce() -> Bytes + Send>| async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| ApiError::new(500, "internal error while writing the answer"))
+    };
+    match read {
+        Read::WorkersLive => {
+            let live = get(Which::Live).await?;
+            write(Box::new(move || {
+                ok_sample(&live).map_or_else(Bytes::new, |s| s.json(b"workers"))
+            }))
+            .await
+        }
+        Read::Lingering => {
+            let left = get(Which::Lingering).await?;
+            write(Box::new(move || {
+                ok_sample(&left).map_or_else(Bytes::new, |s| s.json(b"lingering"))
+            }))
+            .await
+        }
+        _ => {
+            let (live, left) = tokio::join!(get(Which::Live), get(Which::Lingering));
+            let (live, left) = (live?, left?);
+            let samples = db.samples();
+            let taken = Some((samples.live.taken(), samples.lingering.taken()));
+            write(Box::new(move || {
+                match (ok_sample(&live), ok_sample(&left)) {
+                    (Some(live), Some(left)) => {
+                        Bytes::from(handlers::metrics::exposition(&live.rows, &left.rows, taken))
+                    }
+                    _ => Bytes::new(),
+                }
+            }))
+            .await
+        }
+    }
+}
+
+/// The sample's rows (`sample` returns only samples that were taken).
+fn ok_sample(taken: &Taken<Sample>) -> Option<&Sample> {
+    taken.value.as_ref().ok()
+}
+
+/// The board a request names, found on a reader thread within the request's budget.
+async fn find_board(
+    state: &Arc<State>,
+    board: Option<String>,
+    deadline: Instant,
+) -> Result<Arc<Db>, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let permit = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&state.list_readers).acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(permit)) = permit else {
+        return Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "every reader thread was busy",
+            budget,
+        ));
+    };
+    let task_state = Arc::clone(state);
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let path = task_state.boards.resolve(board.as_deref())?;
+        Ok::<_, ApiError>(task_state.pools.get(&path))
+    });
+    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(_)) => Err(ApiError::new(500, "internal error while finding the board")),
+        Err(_) => Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "waited for the board",
+            budget,
+        )),
+    }
+}
+
+/// A sample of the board that began at or after `since`: shared, or taken now on a reader
+/// thread (the live one recorded into the history). Its error, when it failed.
+async fn sample(
+    state: &Arc<State>,
+    db: &Arc<Db>,
+    which: Which,
+    since: Instant,
+    asker: Asker,
+    deadline: Instant,
+) -> Result<Arc<Taken<Sample>>, ApiError> {
+    let take = || take_sample(Arc::clone(state), Arc::clone(db), which);
+    let taken = which
+        .shared(db)
+        .get(since, asker, deadline, take)
+        .await
+        .map_err(|Late| db.busy("waited for a sample of /proc"))?;
+    match &taken.value {
+        Ok(_) => Ok(taken),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// One sample, taken now on a reader thread within a budget of its own.
+async fn take_sample(state: Arc<State>, db: Arc<Db>, which: Which) -> Result<Sample, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let deadline = Instant::now() + budget;
+    let permit = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&state.list_readers).acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(permit)) = permit else {
+        return Err(db.busy("every reader thread was busy"));
+    };
+    let task_db = Arc::clone(&db);
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let sql = match which {
+            Which::Live => handlers::WORKERS_LIVE_SQL,
+            Which::Lingering => handlers::LINGERING_SQL,
+        };
+        let rows = task_db.with_conn(deadline, |c| query_rows(c, sql))?;
+        let sample = Sample::new(rows);
+        if let Which::Live = which {
+            task_db.samples().record(&sample);
+        }
+        Ok(sample)
+    });
+    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
+        Ok(Ok(sample)) => sample,
+        Ok(Err(_)) => Err(ApiError::new(500, "internal error while sampling /proc")),
+        Err(_) => {
+            // Stuck past the budget (a FIFO swapped in for the board, say): wake it.
+            file::release_fifo_readers(db.path());
+            Err(db.busy("waited for the board"))
+        }
+    }
+}
+
+/// The history's timer: every interval, a live sample of the default board and of each board
+/// asked for within the window, unless one was taken in that interval (for a request, or
+/// already). Returns at once when no history is kept (`--history 0`).
+async fn keep_history(state: Arc<State>) {
+    if state.pools.history().is_zero() {
+        return;
+    }
+    let interval = crate::shim::sample::INTERVAL;
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if state.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let deadline = Instant::now() + state.pools.busy_timeout();
+        let default = find_board(&state, None, deadline).await.ok();
+        for db in state.pools.open_now() {
+            let is_default = default.as_ref().is_some_and(|d| Arc::ptr_eq(d, &db));
+            if !is_default && !db.samples().asked_within_window() {
+                continue;
+            }
+            let since = Instant::now()
+                .checked_sub(interval)
+                .unwrap_or_else(Instant::now);
+            if db.samples().live.latest_since(since).is_none() {
+                let _ = sample(&state, &db, Which::Live, since, Asker::Timer, deadline).await;
+            }
         }
     }
 }
@@ -627,7 +853,11 @@ mod tests {
             Auth::open()
         };
         App::new(Config {
-            pools: Pools::new(Duration::from_secs(5), crate::Settings::from_env()),
+            pools: Pools::new(
+                Duration::from_secs(5),
+                crate::Settings::from_env(),
+                Duration::ZERO,
+            ),
             boards: Boards::from_env(Some(&board), &|_| None),
             auth,
             log_requests: false,

@@ -40,6 +40,12 @@ pub enum Read {
     Metrics,
     /// `GET /workers/lingering`: the processes runs left behind.
     Lingering,
+    /// `GET /runs/{id}/processes`: the run's processes now (tree, then escaped members).
+    Processes(i64),
+    /// `GET /runs/{id}/history`: the run's CPU and memory over the history's window.
+    History(i64),
+    /// `GET /workers/history`: every active worker's history.
+    WorkersHistory,
     /// `GET /tasks/{task_id}/log?tail=N`: the owner's log route (the task looked up, then its
     /// log file read).
     TaskLog {
@@ -256,6 +262,7 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
     match segments.as_slice() {
         ["workers", "active"] => Ok(Route::Read(Read::WorkersActive)),
         ["workers", "lingering"] => Ok(Route::Read(Read::Lingering)),
+        ["workers", "history"] => Ok(Route::Read(Read::WorkersHistory)),
         ["metrics"] => Ok(Route::Read(Read::Metrics)),
         [""] => Ok(Route::Page),
         ["runs", id] if !id.is_empty() => Ok(Route::Read(Read::Run(run_id(id)?))),
@@ -263,6 +270,10 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
         ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
         ["runs", id, "reap"] if !id.is_empty() => Ok(Route::Reap(run_id(id)?)),
         ["runs", id, "log"] if !id.is_empty() => Ok(Route::FollowLog(run_id(id)?)),
+        ["runs", id, "processes"] if !id.is_empty() => {
+            Ok(Route::Read(Read::Processes(run_id(id)?)))
+        }
+        ["runs", id, "history"] if !id.is_empty() => Ok(Route::Read(Read::History(run_id(id)?))),
         ["tasks", task, "log"] if !task.is_empty() => Ok(Route::Read(Read::TaskLog {
             task_id: decode_segment(task),
             tail: None,

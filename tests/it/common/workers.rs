@@ -186,3 +186,57 @@ impl Drop for HermesWorker {
         let _ = self.dispatcher.wait();
     }
 }
+
+/// Kills a process that is not our child (a lingering one) when dropped.
+pub struct KillOnDrop(pub i64);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions; the process is one this test made.
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+    }
+}
+
+pub fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s[s.rfind(')').unwrap() + 2..].chars().next().unwrap();
+            state != 'Z' && state != 'X'
+        })
+        .unwrap_or(false)
+}
+
+/// The process whose argv is `argv` and whose environment names `run` on `board` (the tests'
+/// own reading of /proc), once it exists.
+pub fn process_of_run(board: &std::path::Path, run: i64, argv: &[&str]) -> i64 {
+    let (run, db) = (
+        format!("HERMES_KANBAN_RUN_ID={run}"),
+        format!("HERMES_KANBAN_DB={}", board.display()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+            if vars.contains(&run.as_bytes())
+                && vars.contains(&db.as_bytes())
+                && alive(pid)
+                && super::proc_truth(pid).cmdline == argv
+            {
+                return pid;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no process {argv:?} of the run"
+        );
+        std::thread::yield_now();
+    }
+}

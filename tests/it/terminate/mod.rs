@@ -4,16 +4,7 @@
 mod signals;
 mod trust;
 
-/// Still running: the process exists and has not ended (a zombie has ended: pid 1 here does
-/// not reap orphans).
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s[s.rfind(')').unwrap() + 2..].chars().next().unwrap();
-            state != 'Z' && state != 'X'
-        })
-        .unwrap_or(false)
-}
+pub use crate::common::alive;
 
 /// The sqlite3 shell's answer to `sql` on `board` (a user's view of the board afterwards).
 fn shell(board: &std::path::Path, sql: &str) -> String {

@@ -27,16 +27,6 @@ fn children(pid: i64) -> Vec<i64> {
         .collect()
 }
 
-/// Kills a process that is not our child (an orphan to be) when dropped.
-struct KillOnDrop(i64);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
-    }
-}
-
 /// A board owned by `nobody` (the agents' user), in a folder of its own, held open (its
 /// `-wal` and `-shm` in place, as while the owner's dispatcher runs) until dropped.
 fn nobodys_board(tag: &str) -> ((tempfile::TempDir, rusqlite::Connection), PathBuf) {

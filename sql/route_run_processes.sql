@@ -1,0 +1,27 @@
+-- GET /runs/{run_id}/processes: the run's processes now, one row each: its worker's tree
+-- (member 'worker' at depth 0, then 'tree'), read only when the worker is alive and is the
+-- run's (run_verdicts), then every process of the owner whose spawn marks tie it to the run
+-- but that is outside that tree (member 'escaped', with the evidence; run_processes). The
+-- first column is the run's id: an unknown run has no row, a run with no process one row
+-- whose pid is null.
+WITH v AS (SELECT pid, alive FROM run_verdicts WHERE run_id = ?1),
+tree AS (
+    SELECT t.pid, t.ppid, t.depth,
+           CASE WHEN t.depth = 0 THEN 'worker' ELSE 'tree' END AS member,
+           NULL AS evidence, t.state, t.cmdline, t.cpu_percent, t.rss_bytes, t.num_threads,
+           t.start_time
+    FROM v JOIN proc_tree(v.pid) AS t
+    WHERE v.alive = 1
+)
+SELECT r.id AS run_id, m.*
+FROM task_runs AS r
+LEFT JOIN (
+    SELECT * FROM tree
+    UNION ALL
+    SELECT p.pid, p.ppid, NULL, 'escaped', p.evidence, p.state, p.cmdline, p.cpu_percent,
+           p.rss_bytes, NULL, p.start_time
+    FROM run_processes AS p
+    WHERE p.run_id = ?1 AND p.pid NOT IN (SELECT pid FROM tree)
+) AS m ON 1
+WHERE r.id = ?1
+ORDER BY m.depth IS NULL, m.depth, m.pid

@@ -1,0 +1,173 @@
+//! One pass over `/proc` for every viewer of a board: `?live=1`, `/metrics`, the lingering
+//! list and the history share samples (`shared`), and the history (`history`) is kept from
+//! them. A sample is the rows of one query (`sql/route_workers_live.sql` or
+//! `sql/route_workers_lingering.sql`), taken on a reader thread; each answer is written from
+//! it (the JSON list once a sample, whoever asks).
+
+pub mod history;
+pub mod shared;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hyper::body::Bytes;
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use crate::shim::ApiError;
+use crate::shim::board::pool::query_error;
+
+pub use history::History;
+pub use shared::{Asker, Late, Shared, Taken};
+
+/// Samples for requests begin at least this far apart: 16 viewers polling every second cost
+/// about one sample a second, and a request waits at most this long for its own.
+pub const GAP: Duration = Duration::from_secs(1);
+/// The history's interval (the page's): a sample is taken on the timer when none was for
+/// this long.
+pub const INTERVAL: Duration = Duration::from_secs(2);
+/// The history kept by default (`--history`).
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A query's rows, owned: what a sample holds.
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    /// The index of a column (`None` when the query has no such column).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+}
+
+/// Every row of `sql` on `conn`.
+pub fn query_rows(conn: &Connection, sql: &str) -> Result<Rows, ApiError> {
+    let err = |e: rusqlite::Error| query_error(conn, &e);
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let n = stmt.column_count();
+    let mut rows = Vec::new();
+    let mut cursor = stmt.query([]).map_err(err)?;
+    while let Some(row) = cursor.next().map_err(err)? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(row.get::<_, Value>(i).map_err(err)?);
+        }
+        rows.push(values);
+    }
+    drop(cursor);
+    // Names after the steps: a schema change seen during them prepared the statement again.
+    let columns = stmt
+        .column_names()
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    Ok(Rows { columns, rows })
+}
+
+/// One sample: its rows, when it was taken, and its JSON list once a request has asked.
+pub struct Sample {
+    pub rows: Rows,
+    /// Unix epoch seconds when it was taken (`checked_at`).
+    pub checked_at: i64,
+    json: OnceLock<Bytes>,
+}
+
+impl Sample {
+    pub fn new(rows: Rows) -> Sample {
+        Sample {
+            rows,
+            checked_at: epoch_secs(),
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The JSON list answer (`{"<list>": [...], "count", "checked_at"}`), written once.
+    pub fn json(&self, list: &[u8]) -> Bytes {
+        self.json
+            .get_or_init(|| {
+                Bytes::from(crate::shim::answer::rows_json(
+                    list,
+                    &self.rows,
+                    self.checked_at,
+                ))
+            })
+            .clone()
+    }
+}
+
+pub fn epoch_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A board's samples and history (one per open board: see `board::pool::Db`).
+pub struct Samples {
+    /// `live_workers`' rows (`?live=1`, `/metrics`, the history).
+    pub live: Arc<Shared<Sample>>,
+    /// `lingering_workers`' rows (`/workers/lingering`, `/metrics`).
+    pub lingering: Arc<Shared<Sample>>,
+    pub history: History,
+    /// When a request last asked for this board (the timer samples a board for a window
+    /// after that, the default board always).
+    asked: Mutex<Option<Instant>>,
+}
+
+impl Samples {
+    pub fn new(window: Duration) -> Samples {
+        Samples {
+            live: Arc::new(Shared::new(GAP)),
+            lingering: Arc::new(Shared::new(GAP)),
+            history: History::new(INTERVAL, window),
+            asked: Mutex::new(None),
+        }
+    }
+
+    pub fn asked_now(&self) {
+        *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether a request asked for the board within the history's window.
+    pub fn asked_within_window(&self) -> bool {
+        self.asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() <= self.history.window())
+    }
+
+    /// A live sample's rows into the history.
+    pub fn record(&self, sample: &Sample) {
+        let rows = &sample.rows;
+        let (Some(run), Some(alive), Some(cpu), Some(rss), Some(n)) = (
+            rows.column("run_id"),
+            rows.column("alive"),
+            rows.column("tree_cpu_percent"),
+            rows.column("tree_rss_bytes"),
+            rows.column("tree_processes"),
+        ) else {
+            return;
+        };
+        let real = |v: &Value| match v {
+            Value::Real(r) => Some(*r),
+            Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        };
+        let int = |v: &Value| match v {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        };
+        let seen = rows.rows.iter().filter_map(|r| {
+            let run_id = int(&r[run])?;
+            let point = match (int(&r[alive]), real(&r[cpu]), int(&r[rss]), int(&r[n])) {
+                (Some(1), Some(cpu), Some(rss), Some(n)) => Some((cpu, rss, n)),
+                _ => None,
+            };
+            Some(history::Seen { run_id, point })
+        });
+        self.history
+            .record(u32::try_from(sample.checked_at).unwrap_or(0), seen);
+    }
+}

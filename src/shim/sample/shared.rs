@@ -1,0 +1,298 @@
+//! One sample shared by every request that can take it: a request waits for a sample that
+//! began at or after it arrived (never older data than a sample of its own would give), at
+//! most one sample runs at a time, and samples taken for requests begin at least `gap` apart
+//! (so many viewers polling at once cost one sample a gap, not one each). Knows nothing of
+//! `/proc`, SQL or HTTP: what a sample is, is the caller's `take`.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::shim::ApiError;
+
+/// One sample as taken: when it began, and what it found (or why it could not).
+pub struct Taken<T> {
+    pub began: Instant,
+    pub value: Result<T, ApiError>,
+}
+
+/// Who asks: a request (its samples keep the gap) or the history's timer (never delayed,
+/// never delaying: it asks only when no sample began for a whole interval).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asker {
+    Request,
+    Timer,
+}
+
+pub struct Shared<T> {
+    gap: Duration,
+    slot: Mutex<Slot<T>>,
+    done: Notify,
+}
+
+struct Slot<T> {
+    running: bool,
+    latest: Option<Arc<Taken<T>>>,
+    /// When the last sample taken for a request began: the next begins `gap` after it.
+    asked: Option<Instant>,
+    /// Samples taken so far.
+    taken: u64,
+}
+
+/// The sample could not be had within the request's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Late;
+
+enum Next {
+    Wait,
+    Sleep(Instant),
+    Start(Instant),
+}
+
+impl<T: Send + Sync + 'static> Shared<T> {
+    pub fn new(gap: Duration) -> Shared<T> {
+        Shared {
+            gap,
+            slot: Mutex::new(Slot {
+                running: false,
+                latest: None,
+                asked: None,
+                taken: 0,
+            }),
+            done: Notify::new(),
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot<T>> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Samples taken so far.
+    pub fn taken(&self) -> u64 {
+        self.slot().taken
+    }
+
+    /// The latest sample, if it began at or after `since`.
+    pub fn latest_since(&self, since: Instant) -> Option<Arc<Taken<T>>> {
+        self.slot()
+            .latest
+            .as_ref()
+            .filter(|t| t.began >= since)
+            .map(Arc::clone)
+    }
+
+    /// A sample that began at or after `since`: the latest if it did, else the next one,
+    /// begun by this call with `take` (on a task of its own, so it ends and is shared even
+    /// when this caller stops waiting) when none is under way and the gap allows. `Late` when
+    /// none could be had by `deadline`.
+    pub async fn get<F, Fut>(
+        self: &Arc<Self>,
+        since: Instant,
+        asker: Asker,
+        deadline: Instant,
+        take: F,
+    ) -> Result<Arc<Taken<T>>, Late>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
+    {
+        loop {
+            // Registered before the slot is looked at: a sample ending in between still wakes it.
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            let next = {
+                let mut slot = self.slot();
+                if let Some(taken) = slot.latest.as_ref().filter(|t| t.began >= since) {
+                    return Ok(Arc::clone(taken));
+                }
+                let now = Instant::now();
+                let ready = match (asker, slot.asked) {
+                    (Asker::Request, Some(asked)) => (asked + self.gap).max(now),
+                    _ => now,
+                };
+                if slot.running {
+                    Next::Wait
+                } else if ready > now {
+                    Next::Sleep(ready)
+                } else {
+                    slot.running = true;
+                    if asker == Asker::Request {
+                        slot.asked = Some(now);
+                    }
+                    Next::Start(now)
+                }
+            };
+            match next {
+                Next::Wait => {
+                    if tokio::time::timeout_at(deadline.into(), done)
+                        .await
+                        .is_err()
+                    {
+                        return Err(Late);
+                    }
+                }
+                Next::Sleep(until) => {
+                    if until > deadline {
+                        tokio::time::sleep_until(deadline.into()).await;
+                        return Err(Late);
+                    }
+                    tokio::time::sleep_until(until.into()).await;
+                }
+                Next::Start(began) => {
+                    let work = tokio::spawn(take());
+                    let me = Arc::clone(self);
+                    tokio::spawn(async move {
+                        // A sample that panicked is an error, and the next one can begin.
+                        let value = work.await.unwrap_or_else(|_| {
+                            Err(ApiError::new(500, "internal error while sampling /proc"))
+                        });
+                        me.finish(began, value);
+                    });
+                    if tokio::time::timeout_at(deadline.into(), done)
+                        .await
+                        .is_err()
+                    {
+                        return Err(Late);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self, began: Instant, value: Result<T, ApiError>) {
+        {
+            let mut slot = self.slot();
+            slot.latest = Some(Arc::new(Taken { began, value }));
+            slot.running = false;
+            slot.taken += 1;
+        }
+        self.done.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Sixteen requests arriving while a sample they cannot take (it began before them) is
+    /// under way share the next one: two samples for seventeen requests, each answered with
+    /// a sample that began at or after it arrived.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_that_arrive_together_share_one_sample() {
+        let shared: Arc<Shared<u64>> = Arc::new(Shared::new(Duration::ZERO));
+        let count = Arc::new(AtomicU64::new(0));
+        let (release, hold) = tokio::sync::watch::channel(false);
+        let take = {
+            let count = Arc::clone(&count);
+            move || {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut hold = hold.clone();
+                async move {
+                    // The first sample is held until every request has arrived.
+                    if n == 1 {
+                        let _ = hold.wait_for(|go| *go).await;
+                    }
+                    Ok(n)
+                }
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let first = {
+            let (shared, take) = (Arc::clone(&shared), take.clone());
+            tokio::spawn(async move {
+                shared
+                    .get(Instant::now(), Asker::Request, deadline, take)
+                    .await
+            })
+        };
+        while count.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut later = Vec::new();
+        for _ in 0..16 {
+            let (shared, take) = (Arc::clone(&shared), take.clone());
+            let arrived = Instant::now();
+            later.push((
+                arrived,
+                tokio::spawn(
+                    async move { shared.get(arrived, Asker::Request, deadline, take).await },
+                ),
+            ));
+        }
+        release.send(true).unwrap();
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(first.value, Ok(1));
+        for (arrived, waiter) in later {
+            let taken = waiter.await.unwrap().unwrap();
+            assert!(taken.began >= arrived);
+            assert_eq!(taken.value, Ok(2));
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(shared.taken(), 2);
+    }
+
+    /// A request's samples keep the gap: a second request right after the first waits for a
+    /// sample that begins a gap after the first began; the timer is not held to it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn samples_for_requests_keep_the_gap() {
+        let gap = Duration::from_millis(200);
+        let shared: Arc<Shared<Instant>> = Arc::new(Shared::new(gap));
+        let take = || async { Ok(Instant::now()) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let a = shared
+            .get(Instant::now(), Asker::Request, deadline, take)
+            .await
+            .unwrap();
+        let b = shared
+            .get(Instant::now(), Asker::Request, deadline, take)
+            .await
+            .unwrap();
+        assert!(b.began >= a.began + gap);
+        let arrived = Instant::now();
+        let c = shared
+            .get(arrived, Asker::Timer, deadline, take)
+            .await
+            .unwrap();
+        assert!(c.began >= arrived);
+        assert_eq!(shared.taken(), 3);
+    }
+
+    /// A sample that fails is shared as its error; one that panics is an error too, and the
+    /// next sample can still begin. A request past its deadline is `Late`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_are_shared_and_do_not_wedge_the_next_sample() {
+        let shared: Arc<Shared<u8>> = Arc::new(Shared::new(Duration::ZERO));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let failed = shared
+            .get(Instant::now(), Asker::Request, deadline, || async {
+                Err(ApiError::new(503, "board gone"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.value, Err(ApiError::new(503, "board gone")));
+        let panicked = shared
+            .get(Instant::now(), Asker::Request, deadline, || async {
+                if true {
+                    panic!("a sample that panics");
+                }
+                Ok(0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(panicked.value.as_ref().map_err(|e| e.status), Err(500));
+        let ok = shared
+            .get(Instant::now(), Asker::Request, deadline, || async { Ok(7) })
+            .await
+            .unwrap();
+        assert_eq!(ok.value, Ok(7));
+        let never = shared.get(Instant::now(), Asker::Request, Instant::now(), || {
+            std::future::pending::<Result<u8, ApiError>>()
+        });
+        assert_eq!(never.await.err(), Some(Late));
+    }
+}

@@ -1,0 +1,224 @@
+//! One pass over /proc for many viewers (`?live=1`, `/metrics`, `/workers/lingering` share
+//! samples), the history kept from them (`/runs/{id}/history`, `/workers/history`), and a
+//! run's processes (`/runs/{id}/processes`), on the real binary with real workers.
+use crate::common::*;
+use serde_json::{Value, json};
+
+/// The value of `series` (with its labels, as written) in a scrape.
+fn metric(server: &Server, series: &str) -> f64 {
+    let r = server.get("/metrics");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in {text}"))
+}
+
+/// A request never gets a sample older than itself: each run inserted just before a request
+/// is in its answer, however many samples the shim has taken before (its history's timer
+/// included).
+#[test]
+fn a_request_sees_what_was_on_the_board_when_it_arrived() {
+    let board = Board::new("samples-fresh");
+    let server = Server::start(&board.path);
+    let w = board.writer();
+    let worker = Worker::sleep();
+    for n in 1..=4 {
+        insert_run(
+            &w,
+            &RunSpec::new(&format!("t_{n}"))
+                .pid(worker.pid())
+                .started(now_secs()),
+        );
+        let (status, body) = server.get_json("/workers/active?live=1");
+        assert_eq!(status, 200);
+        assert_eq!(body["count"], n, "{body}");
+        let r = server.get("/metrics");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains(&format!("kanban_workers_active {n}\n")),
+            "{n}"
+        );
+    }
+}
+
+/// Sixteen viewers asking at once share samples: far fewer passes over /proc than requests,
+/// each answer a whole and current list.
+#[test]
+fn viewers_asking_at_once_share_a_sample() {
+    let board = Board::new("samples-shared");
+    let worker = Worker::sleep();
+    insert_run(
+        &board.writer(),
+        &RunSpec::new("t_1").pid(worker.pid()).started(now_secs()),
+    );
+    // No timer: only the requests' samples are counted.
+    let server = Server::start_with(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+        &board.path,
+        &["--quiet", "--history", "0"],
+    );
+    let before = metric(&server, "kanban_workers_proc_samples_total{kind=\"live\"}");
+    let gate = std::sync::Barrier::new(16);
+    let bodies: Vec<Value> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    gate.wait();
+                    server.get_json("/workers/active?live=1")
+                })
+            })
+            .collect();
+        asks.into_iter()
+            .map(|a| a.join().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .map(|(status, body)| {
+        assert_eq!(status, 200);
+        body
+    })
+    .collect();
+    let after = metric(&server, "kanban_workers_proc_samples_total{kind=\"live\"}");
+    for body in &bodies {
+        assert_eq!(body["count"], 1);
+        assert_eq!(body["workers"][0]["alive"], true, "{body}");
+        assert_eq!(body["workers"][0]["verdict"], "alive");
+    }
+    // The scrape after them took one sample of its own (and maybe one before).
+    let taken = after - before;
+    assert!(
+        (1.0..=4.0).contains(&taken),
+        "{taken} samples for 16 requests and a scrape"
+    );
+}
+
+/// The history: each live sample is a point of the worker's tree (CPU, memory, processes),
+/// at once in `/runs/{id}/history` and `/workers/history`; unknown runs are a 404, an ended
+/// run's history is dropped with the next sample.
+#[test]
+fn the_history_keeps_each_live_workers_points() {
+    let board = Board::new("samples-history");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_h");
+    let server = Server::start(&board.path);
+    let (_, live) = server.get_json("/workers/active?live=1");
+    let rss = live["workers"][0]["tree_rss_bytes"].as_i64().unwrap();
+    let (status, body) = server.get_json(&format!("/runs/{}/history", worker.run));
+    assert_eq!(status, 200);
+    assert_eq!(body["run_id"], worker.run);
+    assert_eq!(body["interval_s"], 2);
+    assert_eq!(body["window_s"], 900);
+    assert_eq!(
+        body["columns"],
+        json!(["t", "cpu_percent", "rss_bytes", "processes"])
+    );
+    let points = body["points"].as_array().unwrap();
+    assert!(!points.is_empty(), "{body}");
+    assert_eq!(body["count"], points.len());
+    let last = points.last().unwrap();
+    assert!(
+        (last[0].as_i64().unwrap() - now_secs()).abs() <= 5,
+        "{last}"
+    );
+    assert!(last[1].as_f64().unwrap() >= 0.0);
+    // Kept in KiB: the sample's figure to the KiB.
+    assert_eq!(last[2].as_i64().unwrap(), rss / 1024 * 1024, "{last}");
+    assert_eq!(last[3], 1);
+    let (status, all) = server.get_json("/api/plugins/kanban/workers/history");
+    assert_eq!(status, 200);
+    assert_eq!(all["count"], 1);
+    assert_eq!(all["runs"][0]["run_id"], worker.run);
+    assert!(!all["runs"][0]["points"].as_array().unwrap().is_empty());
+    let r = server.get("/runs/999/history");
+    assert_eq!(
+        (r.status, r.detail()),
+        (404, "run 999 not found".to_owned())
+    );
+    assert_eq!(server.get("/runs/abc/history").status, 422);
+    complete_as_0_19(&w, "t_h", worker.run);
+    server.get_json("/workers/active?live=1");
+    let (_, body) = server.get_json(&format!("/runs/{}/history", worker.run));
+    assert_eq!(body["count"], 0, "{body}");
+    assert_eq!(server.get_json("/workers/history").1["count"], 0);
+}
+
+/// `--history 0`: no points, no timer.
+#[test]
+fn no_history_is_kept_when_asked_not_to() {
+    let board = Board::new("samples-nohistory");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_n");
+    let server = Server::start_with(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+        &board.path,
+        &["--quiet", "--history", "0"],
+    );
+    server.get_json("/workers/active?live=1");
+    let (_, body) = server.get_json(&format!("/runs/{}/history", worker.run));
+    assert_eq!(
+        (body["count"].clone(), body["window_s"].clone()),
+        (json!(0), json!(0))
+    );
+}
+
+/// `/runs/{id}/processes`: the worker, its tree, and what escaped it (a double-forked
+/// grandchild, a `setsid -f` child), each with its pid, command line, CPU and memory.
+#[test]
+fn a_runs_processes_are_its_tree_and_what_escaped_it() {
+    let board = Board::new("samples-processes");
+    let w = board.writer();
+    let script = "(sleep 1001 &); setsid -f sleep 1002; while :; do sleep 1000 & wait; done";
+    let worker = HermesWorker::spawn(&w, &board.path, "t_p", &["sh", "-c", script]);
+    let grandchild = process_of_run(&board.path, worker.run, &["sleep", "1001"]);
+    let _g = KillOnDrop(grandchild);
+    let setsid = process_of_run(&board.path, worker.run, &["sleep", "1002"]);
+    let _s = KillOnDrop(setsid);
+    let child = process_of_run(&board.path, worker.run, &["sleep", "1000"]);
+    let server = Server::start(&board.path);
+    let (status, body) = server.get_json(&format!("/runs/{}/processes", worker.run));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run_id"], worker.run);
+    let procs = body["processes"].as_array().unwrap();
+    assert_eq!(body["count"], procs.len());
+    let by_pid = |pid: i64| {
+        procs
+            .iter()
+            .find(|p| p["pid"] == pid)
+            .unwrap_or_else(|| panic!("{pid} not in {body}"))
+    };
+    let top = by_pid(worker.pid());
+    assert_eq!(
+        (top["member"].clone(), top["depth"].clone()),
+        (json!("worker"), json!(0))
+    );
+    assert_eq!(top["cmdline"], json!(["sh", "-c", script]));
+    assert_eq!(
+        top["rss_bytes"],
+        proc_truth(worker.pid()).rss_pages * page_size()
+    );
+    let c = by_pid(child);
+    assert_eq!(
+        (c["member"].clone(), c["depth"].clone()),
+        (json!("tree"), json!(1))
+    );
+    assert_eq!(c["ppid"], worker.pid());
+    for pid in [grandchild, setsid] {
+        let e = by_pid(pid);
+        assert_eq!(e["member"], "escaped", "{e}");
+        assert_eq!(e["depth"], Value::Null);
+        assert!(
+            e["evidence"].as_str().unwrap().starts_with("environment"),
+            "{e}"
+        );
+    }
+    assert_eq!(procs.len(), 4, "{body}");
+    let r = server.get("/runs/999/processes");
+    assert_eq!(
+        (r.status, r.detail()),
+        (404, "run 999 not found".to_owned())
+    );
+    // A run with no process: found, nothing listed.
+    let ended = insert_run(&w, &RunSpec::new("t_e").ended(now_secs()));
+    let (status, body) = server.get_json(&format!("/runs/{ended}/processes"));
+    assert_eq!((status, body["count"].clone()), (200, json!(0)));
+}
