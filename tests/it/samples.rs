@@ -1,6 +1,7 @@
 //! One pass over /proc for many viewers (`?live=1`, `/metrics`, `/workers/lingering` share
 //! samples), the history kept from them (`/runs/{id}/history`, `/workers/history`), and a
 //! run's processes (`/runs/{id}/processes`), on the real binary with real workers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use crate::common::*;
 use serde_json::{Value, json};
 
