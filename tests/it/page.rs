@@ -188,3 +188,148 @@ fn the_live_page_reaps_what_a_run_left_behind() {
         );
     assert!(gone, "{p} still runs after the reap: {state}");
 }
+
+/// The control room: a worker's card clicked opens its detail, with its process tree (the
+/// escaped member marked), its log followed (a line written during the test shows up), its
+/// times and max-runtime bar; terminate, confirmed, ends its processes, reclaims the run and
+/// shows each process's outcome.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_opens_a_workers_detail_and_terminates_it() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    let profile = temp_dir("page-detail-profile");
+    let board = Board::new("page-detail");
+    // Where the shim looks for the board's logs (`--db <dir>/kanban.db`: <dir>/kanban/logs).
+    let logs = board.path.with_file_name("kanban").join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let log = logs.join("t_d.log");
+    std::fs::write(&log, "the worker's first line\n").unwrap();
+    let w = board.writer();
+    let script = "(sleep 1001 &); while :; do sleep 1000 & wait; done";
+    let worker = HermesWorker::spawn(&w, &board.path, "t_d", &["sh", "-c", script]);
+    w.execute(
+        "UPDATE task_runs SET max_runtime_seconds = 3600 WHERE id = ?1",
+        [worker.run],
+    )
+    .unwrap();
+    let escaped = process_of_run(&board.path, worker.run, &["sleep", "1001"]);
+    let _e = KillOnDrop(escaped);
+    let child = process_of_run(&board.path, worker.run, &["sleep", "1000"]);
+    let server = Server::with_token(&board.path, "page-token", &[]);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/#token=page-token", server.addr));
+    browser.text_when(
+        "article.worker.live h2",
+        |t| t == "title of t_d",
+        "the card",
+    );
+    browser.click("article.worker.live");
+    browser.text_when("#d-title", |t| t == "title of t_d", "the detail's title");
+    // The tree: the worker, its child, and the double-forked grandchild marked escaped.
+    let tree = |b: &mut Browser, pid: i64| {
+        b.text_when(
+            &format!("#d-procs tr[data-pid=\"{pid}\"]"),
+            |_| true,
+            "a process row",
+        )
+    };
+    assert!(tree(&mut browser, worker.pid()).contains("worker"));
+    assert!(tree(&mut browser, child).contains("sleep 1000"));
+    let row = browser.text_when(
+        "#d-procs tr.escaped",
+        |t| t.contains("escaped"),
+        "the escaped member",
+    );
+    assert!(
+        row.contains(&escaped.to_string()) && row.contains("environment"),
+        "{row}"
+    );
+    // The log: its tail, then a line written now.
+    browser.text_when(
+        "#log",
+        |t| t.contains("the worker's first line"),
+        "the log's tail",
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, "written while the page follows\n".as_bytes()).unwrap();
+    browser.text_when(
+        "#log",
+        |t| t.contains("written while the page follows"),
+        "the followed line",
+    );
+    // The times and the max-runtime bar.
+    let times = browser.text_when("#d-times", |t| t.contains("claim expires"), "the times");
+    assert!(
+        times.contains("started") && times.contains("heartbeat"),
+        "{times}"
+    );
+    browser.text_when(
+        "#d-runtime-text",
+        |t| t.contains("% of its max runtime"),
+        "the bar",
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('d-runtime').hidden"),
+        false
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('d-runtime').max"),
+        3600
+    );
+    // Terminate, confirmed.
+    browser.eval("window.confirm = () => true; true");
+    browser.click("#d-terminate");
+    let outcome = browser.text_when("#outcome", |t| t.starts_with("terminated: "), "the outcome");
+    assert!(
+        outcome.contains(&format!("pid {} · ", worker.pid())),
+        "{outcome}"
+    );
+    assert!(outcome.contains(&format!("pid {escaped} · ")), "{outcome}");
+    for pid in [worker.pid(), child, escaped] {
+        assert!(!alive(pid), "{pid} still runs: {outcome}");
+    }
+    let (_, run) = server.get_json(&format!("/runs/{}", worker.run));
+    assert_eq!(run["run"]["status"], "reclaimed", "{run}");
+}
+
+/// Charts full on open: the shim's history (taken before the page opened) is drawn at the
+/// first render.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_draws_its_charts_from_the_history_on_first_load() {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    let profile = temp_dir("page-history-profile");
+    let board = Board::new("page-history");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_h");
+    let server = Server::start(&board.path);
+    // The shim's timer samples every 2 s: wait until it has three points.
+    let history = format!("/runs/{}/history", worker.run);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.get_json(&history).1["count"].as_u64().unwrap_or(0) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no history after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/", server.addr));
+    browser.text_when(
+        "article.worker.live h2",
+        |t| t == "title of t_h",
+        "the card",
+    );
+    let loaded = browser.eval("Number(document.body.dataset.historyPoints)");
+    assert!(loaded.as_u64().unwrap() >= 3, "{loaded}");
+    let drawn = browser.eval(
+        "document.querySelector('article.worker.live svg polyline.cpu').getAttribute('points').split(' ').length",
+    );
+    assert!(drawn.as_u64().unwrap() >= 3, "{drawn} points drawn");
+}
