@@ -23,6 +23,10 @@ pub struct Point {
 
 /// The memory one point takes.
 pub const POINT_BYTES: usize = std::mem::size_of::<Point>();
+/// Runs a board keeps a history of, at most: beyond them (a board with more live workers, or
+/// one whose writer forged many runs on live processes) the runs listed later get none, so
+/// a history never holds more than this many runs' points (36 MB at the default window).
+pub const MAX_RUNS: usize = 5_000;
 
 /// One sample's row, as the history reads it.
 pub struct Seen {
@@ -80,6 +84,9 @@ impl History {
         let mut runs = self.runs();
         let mut old = std::mem::take(&mut *runs);
         for s in seen {
+            if runs.len() >= MAX_RUNS {
+                break;
+            }
             let mut points = old.remove(&s.run_id).unwrap_or_default();
             if let Some((cpu, rss, processes)) = s.point {
                 let point = Point {
@@ -153,6 +160,15 @@ mod tests {
         assert_eq!(h.of(1).len(), 5);
         assert!(h.of(2).is_empty());
         assert_eq!(h.points(), 5);
+    }
+
+    #[test]
+    fn at_most_max_runs_are_kept() {
+        let h = History::new(Duration::from_secs(2), Duration::from_secs(10));
+        h.record(100, (0..MAX_RUNS as i64 + 10).map(|r| live(r, 1.0)));
+        assert_eq!(h.points(), MAX_RUNS);
+        assert!(h.of(MAX_RUNS as i64).is_empty());
+        assert_eq!(h.of(MAX_RUNS as i64 - 1).len(), 1);
     }
 
     #[test]
