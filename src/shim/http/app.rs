@@ -278,18 +278,7 @@ async fn follow(
     };
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
-    let permit = tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(&state.run_readers).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(permit)) = permit else {
-        return Err(crate::shim::board::pool::busy(
-            "kanban-workers",
-            "every reader thread was busy",
-            budget,
-        ));
-    };
+    let permit = reader(&state.run_readers, deadline, budget).await?;
     let task_state = Arc::clone(state);
     let found = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -478,18 +467,9 @@ async fn answer(
 ) -> (u16, Bytes) {
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
-    let permit = tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(readers_for(state, &read)).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(permit)) = permit else {
-        let e = crate::shim::board::pool::busy(
-            "kanban-workers",
-            "every reader thread was busy",
-            budget,
-        );
-        return (e.status, to_json(&e.body()));
+    let permit = match reader(readers_for(state, &read), deadline, budget).await {
+        Ok(permit) => permit,
+        Err(e) => return (e.status, to_json(&e.body())),
     };
     // The board being read, for the case its thread is stuck (below).
     let reading: Arc<std::sync::OnceLock<Arc<Db>>> = Arc::default();
@@ -617,6 +597,23 @@ fn ok_sample(taken: &Taken<Sample>) -> Option<&Sample> {
     taken.value.as_ref().ok()
 }
 
+/// A reader thread's permit, waited for until `deadline`; past it the 503 that says so
+/// (`budget`: the request's, for the message).
+async fn reader(
+    readers: &Arc<Semaphore>,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout_at(deadline.into(), Arc::clone(readers).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "every reader thread was busy",
+            budget,
+        )),
+    }
+}
+
 /// The board a request names, found on a reader thread within the request's budget.
 async fn find_board(
     state: &Arc<State>,
@@ -624,18 +621,7 @@ async fn find_board(
     deadline: Instant,
 ) -> Result<Arc<Db>, ApiError> {
     let budget = state.pools.busy_timeout();
-    let permit = tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(&state.list_readers).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(permit)) = permit else {
-        return Err(crate::shim::board::pool::busy(
-            "kanban-workers",
-            "every reader thread was busy",
-            budget,
-        ));
-    };
+    let permit = reader(&state.list_readers, deadline, budget).await?;
     let task_state = Arc::clone(state);
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -679,14 +665,7 @@ async fn sample(
 async fn take_sample(state: Arc<State>, db: Arc<Db>, which: Which) -> Result<Sample, ApiError> {
     let budget = state.pools.busy_timeout();
     let deadline = Instant::now() + budget;
-    let permit = tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(&state.list_readers).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(permit)) = permit else {
-        return Err(db.busy("every reader thread was busy"));
-    };
+    let permit = reader(&state.list_readers, deadline, budget).await?;
     let task_db = Arc::clone(&db);
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;

@@ -206,32 +206,41 @@ pub fn alive(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
-/// The process whose argv is `argv` and whose environment names `run` on `board` (the tests'
-/// own reading of /proc), once it exists.
-pub fn process_of_run(board: &std::path::Path, run: i64, argv: &[&str]) -> i64 {
+/// The live processes whose environment names `run` on `board` (the tests' own reading of
+/// /proc).
+pub fn processes_of_run(board: &std::path::Path, run: i64) -> Vec<i64> {
     let (run, db) = (
         format!("HERMES_KANBAN_RUN_ID={run}"),
         format!("HERMES_KANBAN_DB={}", board.display()),
     );
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        if vars.contains(&run.as_bytes()) && vars.contains(&db.as_bytes()) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The process whose argv is `argv` and whose environment names `run` on `board`, once it
+/// exists.
+pub fn process_of_run(board: &std::path::Path, run: i64, argv: &[&str]) -> i64 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-            if vars.contains(&run.as_bytes())
-                && vars.contains(&db.as_bytes())
-                && alive(pid)
-                && super::proc_truth(pid).cmdline == argv
-            {
-                return pid;
-            }
+        let found = processes_of_run(board, run)
+            .into_iter()
+            .find(|pid| super::proc_truth(*pid).cmdline == argv);
+        if let Some(pid) = found {
+            return pid;
         }
         assert!(
             std::time::Instant::now() < deadline,

@@ -345,23 +345,8 @@ fn what_escapes_during_the_grace_is_collected_again_and_killed() {
     }
     // Nothing of the run is left running anywhere. The run is this board's: other tests (in
     // this binary, or another checkout's on the machine) have runs of the same id on theirs.
-    let (run, db) = (
-        format!("HERMES_KANBAN_RUN_ID={}", worker.run),
-        format!("HERMES_KANBAN_DB={}", board.path.display()),
-    );
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        let names_run = vars.contains(&run.as_bytes()) && vars.contains(&db.as_bytes());
-        assert!(!(names_run && alive(pid)), "{pid} of the run still runs");
-    }
+    let left = processes_of_run(&board.path, worker.run);
+    assert!(left.is_empty(), "{left:?} of the run still run");
 }
 
 /// SIGTERM to the shim during a terminate's grace period: the grace ends, the worker is
