@@ -8,6 +8,15 @@ use std::process::Command;
 
 use crate::common::*;
 
+/// A fresh browser profile folder, once chromium is known to be there.
+fn browser_profile(tag: &str) -> tempfile::TempDir {
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "this test needs Debian's chromium at {CHROMIUM}"
+    );
+    temp_dir(tag)
+}
+
 /// The DOM after the page's script has run for a few (virtual) seconds.
 fn rendered(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
     let mut cmd = Command::new(CHROMIUM);
@@ -34,12 +43,8 @@ fn rendered(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
 #[test]
 #[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
 fn the_live_page_renders_the_demo_in_a_real_browser() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "this test needs Debian's chromium at {CHROMIUM}"
-    );
     let home = temp_dir("page-demo");
-    let profile = temp_dir("page-profile");
+    let profile = browser_profile("page-profile");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
     cmd.args(["demo", "--listen", "127.0.0.1:0", "--quiet"])
         .env("HOME", home.path());
@@ -97,11 +102,7 @@ const PAGE_TEXT_MAX: usize = 256;
 #[test]
 #[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
 fn the_live_page_bounds_the_text_it_shows() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "this test needs Debian's chromium at {CHROMIUM}"
-    );
-    let profile = temp_dir("page-long-profile");
+    let profile = browser_profile("page-long-profile");
     let board = Board::new("page-long");
     let task_id = format!("t_{}", "x".repeat(200 * 1024));
     insert_run(&board.writer(), &RunSpec::new(&task_id).pid(4242));
@@ -128,11 +129,7 @@ fn the_live_page_bounds_the_text_it_shows() {
 #[test]
 #[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
 fn the_live_page_shows_what_runs_left_behind() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "this test needs Debian's chromium at {CHROMIUM}"
-    );
-    let profile = temp_dir("page-left-profile");
+    let profile = browser_profile("page-left-profile");
     let board = Board::new("page-left");
     let w = board.writer();
     let worker = HermesWorker::sleep(&w, &board.path, "t_left");
@@ -154,11 +151,7 @@ fn the_live_page_shows_what_runs_left_behind() {
 #[test]
 #[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
 fn the_live_page_reaps_what_a_run_left_behind() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "this test needs Debian's chromium at {CHROMIUM}"
-    );
-    let profile = temp_dir("page-reap-profile");
+    let profile = browser_profile("page-reap-profile");
     let board = Board::new("page-reap");
     let w = board.writer();
     let worker = HermesWorker::sleep(&w, &board.path, "t_left");
@@ -196,11 +189,7 @@ fn the_live_page_reaps_what_a_run_left_behind() {
 #[test]
 #[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
 fn the_live_page_opens_a_workers_detail_and_terminates_it() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "this test needs Debian's chromium at {CHROMIUM}"
-    );
-    let profile = temp_dir("page-detail-profile");
+    let profile = browser_profile("page-detail-profile");
     let board = Board::new("page-detail");
     // Where the shim looks for the board's logs (`--db <dir>/kanban.db`: <dir>/kanban/logs).
     let logs = board.path.with_file_name("kanban").join("logs");
@@ -300,11 +289,7 @@ fn the_live_page_opens_a_workers_detail_and_terminates_it() {
 #[test]
 #[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
 fn the_live_page_draws_its_charts_from_the_history_on_first_load() {
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "this test needs Debian's chromium at {CHROMIUM}"
-    );
-    let profile = temp_dir("page-history-profile");
+    let profile = browser_profile("page-history-profile");
     let board = Board::new("page-history");
     let w = board.writer();
     let worker = HermesWorker::sleep(&w, &board.path, "t_h");
