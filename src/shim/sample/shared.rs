@@ -109,8 +109,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
                     return Ok(Arc::clone(taken));
                 }
                 let now = Instant::now();
+                // The gap is kept for at most half the request's budget: a short budget
+                // (`--busy-timeout`) gets its sample in time rather than a 503.
+                let latest = since + deadline.saturating_duration_since(since) / 2;
                 let ready = match (asker, slot.asked) {
-                    (Asker::Request, Some(asked)) => (asked + self.gap).max(now),
+                    (Asker::Request, Some(asked)) => (asked + self.gap).min(latest).max(now),
                     _ => now,
                 };
                 if slot.running {
@@ -260,6 +263,23 @@ mod tests {
             .unwrap();
         assert!(c.began >= arrived);
         assert_eq!(shared.taken(), 3);
+    }
+
+    /// A request whose budget is shorter than twice the gap waits for it only half its
+    /// budget, and gets its sample in time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_budget_is_not_spent_on_the_gap() {
+        let shared: Arc<Shared<u8>> = Arc::new(Shared::new(Duration::from_secs(60)));
+        let take = || async { Ok(1) };
+        let far = Instant::now() + Duration::from_secs(30);
+        shared
+            .get(Instant::now(), Asker::Request, far, take)
+            .await
+            .unwrap();
+        let arrived = Instant::now();
+        let deadline = arrived + Duration::from_secs(2);
+        let taken = shared.get(arrived, Asker::Request, deadline, take).await;
+        assert!(taken.is_ok_and(|t| t.began >= arrived && t.began < deadline));
     }
 
     /// A sample that fails is shared as its error; one that panics is an error too, and the
