@@ -1,7 +1,8 @@
 //! One sample shared by every request that can take it: a request waits for a sample that
 //! began at or after it arrived (never older data than a sample of its own would give), at
 //! most one sample runs at a time, and samples taken for requests begin at least `gap` apart
-//! (so many viewers polling at once cost one sample a gap, not one each). Knows nothing of
+//! (so many viewers polling at once cost one sample a gap, not one each), a request waiting
+//! for the gap at most half its budget. Knows nothing of
 //! `/proc`, SQL or HTTP: what a sample is, is the caller's `take`.
 
 use std::future::Future;
