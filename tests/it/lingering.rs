@@ -517,6 +517,13 @@ fn reap_refuses_what_terminate_refuses() {
         &board.path,
         &["--quiet", "--token-file", token.to_str().unwrap()],
     );
+    // The shim is the shell's child: dropping the server ends the shell only.
+    let shim =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.pid())).unwrap();
+    let _shim: Vec<KillOnDrop> = shim
+        .split_whitespace()
+        .map(|p| KillOnDrop(p.parse().unwrap()))
+        .collect();
     let container = Worker(
         Command::new("unshare")
             .args(["--pid", "--fork", "sleep", "1000"])

@@ -223,3 +223,67 @@ fn a_runs_processes_are_its_tree_and_what_escaped_it() {
     let (status, body) = server.get_json(&format!("/runs/{ended}/processes"));
     assert_eq!((status, body["count"].clone()), (200, json!(0)));
 }
+
+/// A board whose samples outlast their budget (its writer forged thousands of runs on a
+/// process with a large tree) holds one reader thread at a time, never all of them: the
+/// other boards are still answered. Its query is interrupted past the budget, and no second
+/// sample of it begins while one runs.
+#[test]
+fn a_board_slower_than_its_budget_does_not_starve_the_others() {
+    let root = temp_dir("samples-slow-root");
+    std::fs::set_permissions(
+        root.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let victim = create_board(&root.path().join("kanban.db"));
+    let worker = Worker::sleep();
+    insert_run(
+        &victim,
+        &RunSpec::new("t_v").pid(worker.pid()).started(now_secs()),
+    );
+    let evil_dir = root.path().join("kanban/boards/evil");
+    std::fs::create_dir_all(&evil_dir).unwrap();
+    let evil = create_board(&evil_dir.join("kanban.db"));
+    // A tree of 200 processes, and 3,000 open runs that name its root.
+    let tree = Worker::asleep(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("for i in $(seq 200); do sleep 1000 & done; exec sleep 1000"),
+    );
+    let lock = format!("{}:1", local_hostname());
+    evil.execute_batch("BEGIN").unwrap();
+    for n in 0..3000 {
+        insert_run(
+            &evil,
+            &RunSpec::new(&format!("t_{n}"))
+                .pid(tree.pid())
+                .started(now_secs())
+                .lock(Some(&lock)),
+        );
+    }
+    evil.execute_batch("COMMIT").unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    cmd.env("HERMES_KANBAN_HOME", root.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--history",
+        "0",
+        "--busy-timeout",
+        "0.5",
+    ]);
+    let server = Server::spawn(cmd, "serving board");
+    // Each is answered 503 within its budget; before the fix, each left a thread reading on,
+    // and after about a dozen no reader thread was left for any board.
+    for _ in 0..40 {
+        let r = server.get("/workers/active?live=1&board=evil");
+        assert_eq!(r.status, 503, "{}", r.detail());
+    }
+    let (status, body) = server.get_json("/workers/active?live=1");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["count"], 1);
+    let (status, body) = server.get_json("/workers/active");
+    assert_eq!(status, 200, "{body}");
+}

@@ -33,6 +33,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// read a larger one (`SQLITE_LIMIT_LENGTH`) before loading it, so one huge `metadata` cannot
 /// make each request that reads it hold copies of it.
 pub const MAX_CELL_BYTES: usize = 1024 * 1024;
+/// How long past its budget a request's query may still run once it holds its lock: then the
+/// query is interrupted (SQLite's progress handler), and the request is answered 503 anyway.
+/// A board whose queries are slow (a writer's forged thousands of runs on a large tree) never
+/// holds a reader thread longer than its budget and this.
+pub const OVERRUN: Duration = Duration::from_secs(1);
 /// Idle connections kept open.
 const MAX_IDLE: usize = 8;
 
@@ -173,7 +178,12 @@ impl Db {
             crate::views::install(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
             pooled.schema_version = version;
         }
+        let cutoff = deadline + OVERRUN;
+        let _ = pooled
+            .conn
+            .progress_handler(1000, Some(move || Instant::now() > cutoff));
         let result = f(&pooled.conn);
+        let _ = pooled.conn.progress_handler(0, None::<fn() -> bool>);
         // Keep the connection unless the board itself failed (5xx; a 404 is a good answer) or
         // it was left inside a transaction, which would pin an old snapshot of the board.
         if !matches!(&result, Err(e) if e.status >= 500) && pooled.conn.is_autocommit() {
@@ -277,6 +287,14 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             unavailable(path, &format!("is busy, retry: {message}"))
         }
+        Some(ErrorCode::OperationInterrupted) => ApiError::new(
+            503,
+            format!(
+                "board {} is busy, retry: the query ran past the request's budget \
+                 (--busy-timeout) and was interrupted",
+                path.display()
+            ),
+        ),
         Some(ErrorCode::DatabaseCorrupt) => unavailable(path, &format!("is corrupt: {message}")),
         Some(ErrorCode::TooBig) => ApiError::new(
             507,

@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::shim::ApiError;
 use crate::shim::answer as handlers;
 use crate::shim::board::file;
-use crate::shim::board::pool::{Db, Pools};
+use crate::shim::board::pool::{Db, OVERRUN, Pools};
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
@@ -58,9 +58,6 @@ fn full(bytes: Bytes) -> ResponseBody {
 const ANSWER_BUDGET_KIB: usize = 64 * 1024;
 /// Answers smaller than this are outside the budget.
 const UNBUDGETED_BYTES: usize = 64 * 1024;
-/// How long past its budget a request's query may still run once it holds its lock, before the
-/// request is answered 503 anyway (a thread stuck in the kernel, say).
-const OVERRUN: Duration = Duration::from_secs(1);
 
 /// What the App is made of (see `shim::start`).
 pub struct Config {
@@ -680,15 +677,19 @@ async fn take_sample(state: Arc<State>, db: Arc<Db>, which: Which) -> Result<Sam
         }
         Ok(sample)
     });
-    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(sample)) => sample,
-        Ok(Err(_)) => Err(ApiError::new(500, "internal error while sampling /proc")),
+    // The sample is over only when its thread is: until then no other sample of the board
+    // begins (a slow board holds one reader thread, never all of them). Its query is
+    // interrupted past the budget (`OVERRUN`); stuck in an open (a FIFO swapped in for the
+    // board, say), it is woken.
+    let mut task = std::pin::pin!(task);
+    let ended = match tokio::time::timeout_at((deadline + OVERRUN).into(), &mut task).await {
+        Ok(ended) => ended,
         Err(_) => {
-            // Stuck past the budget (a FIFO swapped in for the board, say): wake it.
             file::release_fifo_readers(db.path());
-            Err(db.busy("waited for the board"))
+            task.await
         }
-    }
+    };
+    ended.unwrap_or_else(|_| Err(ApiError::new(500, "internal error while sampling /proc")))
 }
 
 /// The history's timer: every interval, a live sample of the default board and of each board
@@ -702,7 +703,7 @@ async fn keep_history(state: Arc<State>) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        let tick = ticks.tick().await.into_std();
         if state.stopping.load(Ordering::Relaxed) {
             return;
         }
@@ -713,10 +714,14 @@ async fn keep_history(state: Arc<State>) {
             if !is_default && !db.samples().asked_within_window() {
                 continue;
             }
-            let since = Instant::now()
-                .checked_sub(interval)
-                .unwrap_or_else(Instant::now);
-            if db.samples().live.latest_since(since).is_none() {
+            // A sample begun within half an interval before this tick (a request's) stands
+            // for it; one from the tick before does not.
+            let since = tick.checked_sub(interval / 2).unwrap_or(tick);
+            // A board whose last sample failed (gone, not a board, slower than its budget)
+            // is left to the requests: the timer does not spend a reader thread on it every
+            // interval for nobody.
+            let failed = db.samples().live.latest().is_some_and(|t| t.value.is_err());
+            if !failed && db.samples().live.latest_since(since).is_none() {
                 let _ = sample(&state, &db, Which::Live, since, Asker::Timer, deadline).await;
             }
         }

@@ -1,8 +1,9 @@
 //! One sample shared by every request that can take it: a request waits for a sample that
 //! began at or after it arrived (never older data than a sample of its own would give), at
 //! most one sample runs at a time, and samples taken for requests begin at least `gap` apart
-//! (so many viewers polling at once cost one sample a gap, not one each), a request waiting
-//! for the gap at most half its budget. Knows nothing of
+//! when requests come within half a gap of each other (so many viewers polling at once cost
+//! one sample a gap, not one each, and a lone poller is never held), a request waiting for the
+//! gap at most half its budget. Knows nothing of
 //! `/proc`, SQL or HTTP: what a sample is, is the caller's `take`.
 
 use std::future::Future;
@@ -38,6 +39,10 @@ struct Slot<T> {
     latest: Option<Arc<Taken<T>>>,
     /// When the last sample taken for a request began: the next begins `gap` after it.
     asked: Option<Instant>,
+    /// When the latest request arrived: the gap is kept only among requests that arrive
+    /// within half a gap of each other (a lone poller, even one polling every gap, is never
+    /// held).
+    arrived: Option<Instant>,
     /// Samples taken so far.
     taken: u64,
 }
@@ -60,6 +65,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 running: false,
                 latest: None,
                 asked: None,
+                arrived: None,
                 taken: 0,
             }),
             done: Notify::new(),
@@ -73,6 +79,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
     /// Samples taken so far.
     pub fn taken(&self) -> u64 {
         self.slot().taken
+    }
+
+    /// The latest sample taken.
+    pub fn latest(&self) -> Option<Arc<Taken<T>>> {
+        self.slot().latest.as_ref().map(Arc::clone)
     }
 
     /// The latest sample, if it began at or after `since`.
@@ -99,6 +110,14 @@ impl<T: Send + Sync + 'static> Shared<T> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
     {
+        let crowded = asker == Asker::Request && {
+            let mut slot = self.slot();
+            let crowded = slot
+                .arrived
+                .is_some_and(|a| since.saturating_duration_since(a) < self.gap / 2);
+            slot.arrived = Some(slot.arrived.map_or(since, |a| a.max(since)));
+            crowded
+        };
         loop {
             // Registered before the slot is looked at: a sample ending in between still wakes it.
             let done = self.done.notified();
@@ -113,8 +132,8 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 // The gap is kept for at most half the request's budget: a short budget
                 // (`--busy-timeout`) gets its sample in time rather than a 503.
                 let latest = since + deadline.saturating_duration_since(since) / 2;
-                let ready = match (asker, slot.asked) {
-                    (Asker::Request, Some(asked)) => (asked + self.gap).min(latest).max(now),
+                let ready = match slot.asked {
+                    Some(asked) if crowded => (asked + self.gap).min(latest).max(now),
                     _ => now,
                 };
                 if slot.running {
@@ -240,8 +259,9 @@ mod tests {
         assert_eq!(shared.taken(), 2);
     }
 
-    /// A request's samples keep the gap: a second request right after the first waits for a
-    /// sample that begins a gap after the first began; the timer is not held to it.
+    /// Requests that come together keep the gap: a second request right after the first
+    /// waits for a sample that begins a gap after the first began; the timer is not held to
+    /// it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn samples_for_requests_keep_the_gap() {
         let gap = Duration::from_millis(200);
@@ -264,6 +284,27 @@ mod tests {
             .unwrap();
         assert!(c.began >= arrived);
         assert_eq!(shared.taken(), 3);
+    }
+
+    /// A lone poller is never held: a request more than half a gap after the one before gets a
+    /// sample at once, even within a gap of the last one's beginning.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_poller_is_not_held() {
+        let gap = Duration::from_secs(4);
+        let shared: Arc<Shared<Instant>> = Arc::new(Shared::new(gap));
+        let take = || async { Ok(Instant::now()) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let a = shared
+            .get(Instant::now(), Asker::Request, deadline, take)
+            .await
+            .unwrap();
+        tokio::time::sleep(gap / 2 + Duration::from_millis(100)).await;
+        let arrived = Instant::now();
+        let b = shared
+            .get(arrived, Asker::Request, deadline, take)
+            .await
+            .unwrap();
+        assert!(b.began >= arrived && b.began < a.began + gap);
     }
 
     /// A request whose budget is shorter than twice the gap waits for it only half its
