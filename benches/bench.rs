@@ -1112,6 +1112,42 @@ fn live_many(n: usize) {
         n,
         "every live worker alive and the run's"
     );
+    // For a profiler (`perf record`): KW_PROFILE=live|metrics|floor runs only that, 10 times
+    // (the floor: B's reads without the query).
+    if let Ok(what) = std::env::var("KW_PROFILE") {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut floors: Vec<Floor> = pids.iter().map(|p| Floor::new(*p)).collect();
+        // Said on stderr, so that a profiler can be attached (`perf record -p`) from here.
+        eprintln!("KW_PROFILE: the board is ready, {what} follows");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let t = Instant::now();
+        for _ in 0..10 {
+            match what.as_str() {
+                "live" => {
+                    std::hint::black_box(query_all(&conn, LIVE, None));
+                }
+                "metrics" => {
+                    std::hint::black_box(
+                        kanban_workers::shim::answer::metrics::metrics(&conn).unwrap(),
+                    );
+                }
+                _ => {
+                    for (f, pid) in floors.iter_mut().zip(&pids) {
+                        std::hint::black_box(f.read() + read_children(*pid, &mut buf));
+                    }
+                    std::hint::black_box(lingering_floor(uid, &mut buf));
+                }
+            }
+        }
+        println!(
+            "KW_PROFILE={what}: {:.1} ms a call",
+            t.elapsed().as_secs_f64() * 100.0
+        );
+        drop(conn);
+        drop(workers);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let mut floors: Vec<Floor> = pids.iter().map(|p| Floor::new(*p)).collect();
     let mut buf = Vec::with_capacity(64 * 1024);
     let marked = lingering_floor(uid, &mut buf);
@@ -1122,15 +1158,32 @@ fn live_many(n: usize) {
     };
     // Per round, one of each, one after the other (drift in the machine's load hits all alike).
     let rounds = 7;
-    let mut ms: [Vec<f64>; 5] = Default::default();
-    let mut ratio: [Vec<f64>; 4] = Default::default();
+    // Per round: floor A, the marks, the scan, live_workers, ?live=1's sample, /metrics.
+    let mut ms: [Vec<f64>; 6] = Default::default();
+    // live / A, / B, / D; route / D; metrics / C, / E.
+    let mut ratio: [Vec<f64>; 6] = Default::default();
     // One warm-up round (the CPU samples' first reading, the page cache), not kept.
     for round in 0..=rounds {
-        let workers_floor = time(&mut || {
+        let a = time(&mut || {
             let mut total = query_all(&conn, VIEW, None);
             for (f, pid) in floors.iter_mut().zip(&pids) {
                 total += f.read();
                 total += read_children(*pid, &mut buf);
+            }
+            total
+        });
+        // The spawn marks run_verdicts reads of a worker without a fingerprint: its environ
+        // and the fd/1 link.
+        let marks = time(&mut || {
+            let mut total = 0;
+            for pid in &pids {
+                buf.clear();
+                total += File::open(format!("/proc/{pid}/environ"))
+                    .and_then(|mut f| f.read_to_end(&mut buf))
+                    .unwrap_or(0);
+                total += std::fs::read_link(format!("/proc/{pid}/fd/1"))
+                    .map(|p| p.as_os_str().len())
+                    .unwrap_or(0);
             }
             total
         });
@@ -1152,16 +1205,25 @@ fn live_many(n: usize) {
         if round == 0 {
             continue;
         }
-        for (v, x) in ms
-            .iter_mut()
-            .zip([workers_floor, scan, live, route, metrics])
-        {
+        for (v, x) in ms.iter_mut().zip([a, marks, scan, live, route, metrics]) {
             v.push(x);
         }
-        ratio[0].push(live / workers_floor);
-        ratio[1].push(live / (workers_floor + scan));
-        ratio[2].push(metrics / (workers_floor + scan));
-        ratio[3].push(metrics / (workers_floor + 2.0 * scan));
+        let (b, c, d, e) = (
+            a + scan,
+            a + 2.0 * scan,
+            a + marks + scan,
+            a + marks + 2.0 * scan,
+        );
+        for (v, x) in ratio.iter_mut().zip([
+            live / a,
+            live / b,
+            live / d,
+            route / d,
+            metrics / c,
+            metrics / e,
+        ]) {
+            v.push(x);
+        }
     }
     let m: Vec<f64> = ms.iter_mut().map(|v| median(v)).collect();
     let r: Vec<f64> = ratio.iter_mut().map(|v| median(v)).collect();
@@ -1172,35 +1234,42 @@ fn live_many(n: usize) {
         "{n} `sleep` workers made in {made:.1} s; {owned} processes of the board owner's (uid {uid}) on the host, {marked} of them with spawn marks.\n"
     );
     println!(
-        "| what | ms per call | ratio to floor A (workers) | ratio to floor B (workers + one owner scan) | ratio to floor C (workers + two owner scans) |\n|---|---|---|---|---|"
+        "| what | ms per call | against | ratio (median of per-round ratios) |\n|---|---|---|---|"
     );
     println!(
-        "| floor A: `active_workers` + each worker's stat, statm, cmdline, fd/ (fstat), /proc/<pid> (stat) and children lists, bare | {:.1} | 1.00 | | |",
+        "| floor A: `active_workers` + each worker's stat, statm, cmdline, fd/ (fstat), /proc/<pid> (stat) and children lists, bare | {:.1} | | |",
         m[0]
     );
     println!(
-        "| scan: each /proc/<pid>'s owner (stat), and of the owner's processes environ and the fd/1 link, bare | {:.1} | | | |",
+        "| marks: each worker's environ and fd/1 link, bare (what `proc_marks` needs for a worker without a fingerprint) | {:.1} | | |",
         m[1]
     );
-    println!("| floor B = A + scan | {:.1} | | 1.00 | |", m[0] + m[1]);
     println!(
-        "| floor C = A + 2 scans | {:.1} | | | 1.00 |",
-        m[0] + 2.0 * m[1]
+        "| scan: each /proc/<pid>'s owner (stat), and of the owner's processes environ and the fd/1 link, bare (`proc_spawned`) | {:.1} | | |",
+        m[2]
     );
     println!(
-        "| `SELECT * FROM live_workers` | {:.1} | {:.2} | **{:.2}** | |",
-        m[2], r[0], r[1]
+        "| floors: B = A + scan {:.1}; C = A + 2 scans {:.1}; D = A + marks + scan {:.1}; E = A + marks + 2 scans {:.1} | | | |",
+        m[0] + m[2],
+        m[0] + 2.0 * m[2],
+        m[0] + m[1] + m[2],
+        m[0] + m[1] + 2.0 * m[2]
     );
     println!(
-        "| `?live=1`'s sample and answer: `query_rows(route_workers_live.sql)` + `rows_json` | {:.1} | {:.2} | {:.2} | |",
-        m[3],
-        m[3] / m[0],
-        m[3] / (m[0] + m[1])
+        "| `SELECT * FROM live_workers` | {:.1} | A | {:.2} |",
+        m[3], r[0]
+    );
+    println!("| | | B | {:.2} |", r[1]);
+    println!("| | | D | **{:.2}** |", r[2]);
+    println!(
+        "| `?live=1`'s sample and answer: `query_rows(route_workers_live.sql)` + `rows_json` | {:.1} | D | {:.2} |",
+        m[4], r[3]
     );
     println!(
-        "| `metrics(&conn)`: live_workers + lingering_workers + the exposition | {:.1} | | {:.2} | **{:.2}** |",
-        m[4], r[2], r[3]
+        "| `metrics(&conn)`: live_workers + lingering_workers + the exposition | {:.1} | C | {:.2} |",
+        m[5], r[4]
     );
+    println!("| | | E | **{:.2}** |", r[5]);
     drop(conn);
 
     // Through the release shim, once with its history (the default), once with --history 0.
