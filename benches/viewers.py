@@ -5,13 +5,20 @@ a random offset within the first interval (unsynchronised). A viewer late for it
 answer that took longer than the interval) skips to the next slot after now; it does not queue.
 Prints one line: ok (200s) other median_ms p90_ms max_ms requests.
 
-Usage: viewers.py HOST PORT PATH N INTERVAL SECS
+Usage: viewers.py HOST PORT PATH N INTERVAL SECS [OFFSET]
+  OFFSET: every viewer's first request that many seconds after the start (not at random).
+  VIEWERS_TRACE=1: each request on stderr.
 """
 import http.client
 import random
 import sys
 import threading
+import os
 import time
+
+# VIEWERS_TRACE=1: each request on stderr, "seconds since start, latency ms, status".
+TRACE = os.environ.get("VIEWERS_TRACE") == "1"
+START = time.monotonic()
 
 
 def viewer(host, port, path, interval, until, offset, out):
@@ -35,6 +42,8 @@ def viewer(host, port, path, interval, until, offset, out):
             conn.close()
             conn = http.client.HTTPConnection(host, port, timeout=30)
         times.append(time.monotonic() - t)
+        if TRACE:
+            print(f"{t - START:.3f} {times[-1] * 1e3:.1f} {status}", file=sys.stderr)
         if status == 200:
             ok += 1
         else:
@@ -49,13 +58,14 @@ def viewer(host, port, path, interval, until, offset, out):
 def main():
     host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     n, interval, secs = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+    fixed = float(sys.argv[7]) if len(sys.argv) > 7 else None
     start = time.monotonic()
     until = start + secs
     out = []
     threads = [
         threading.Thread(
             target=viewer,
-            args=(host, port, path, interval, until, random.uniform(0, interval), out),
+            args=(host, port, path, interval, until, fixed if fixed is not None else random.uniform(0, interval), out),
         )
         for _ in range(n)
     ]

@@ -4,7 +4,8 @@
 # and in one run, SECS seconds a phase:
 #   a. nobody watching: the shim with its history timer (the default) and a second shim with
 #      `--history 0`, side by side;
-#   b. 1 viewer polling GET /workers/active?live=1 every second;
+#   b. 1 viewer polling GET /workers/active?live=1 every second (b2: the same, its first
+#      request 0.3 s after another request's);
 #   c. 16 viewers polling it every second, each started at a random offset within the first
 #      second (benches/viewers.py: python3 threads, one kept-alive connection each).
 # For each phase: the shim's CPU (utime + stime, /proc/<pid>/stat fields 14-15, in clock ticks),
@@ -82,17 +83,20 @@ echo
 echo "| phase | shim | requests answered (200) | other | live samples taken | shim CPU s | CPU s per s | CPU s per minute | CPU ms per answered request | CPU ms per sample | latency median / p90 / max ms |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 
-# A phase: PORT PID NAME VIEWERS. Scrape, CPU window (with VIEWERS viewers, or a sleep),
-# scrape. Prints a table row and leaves "cpu_per_s cpu_per_req ok" in $T/<NAME>.
+# A phase: PORT PID NAME VIEWERS SHIM PAUSE [OFFSET]. Scrape, PAUSE seconds, the CPU window
+# (VIEWERS viewers, first requests at OFFSET or at random within the first second), scrape.
+# Prints a table row and leaves "cpu_per_s cpu_per_req ok" in $T/<NAME>.
 phase() {
-  local port=$1 pid=$2 name=$3 n=$4
+  local port=$1 pid=$2 name=$3 n=$4 pause=$6 offset=${7:-}
   local s0 s1 t0 t1 result ok=0 other=0 med=- p90=- max=- cpu
   s0=$(samples "$port")
+  sleep "$pause"
   t0=$(ticks "$pid")
   if [ "$n" -eq 0 ]; then
     sleep "$SECS"
   else
-    result=$(python3 benches/viewers.py 127.0.0.1 "$port" "$PATH_LIVE" "$n" 1 "$SECS")
+    # shellcheck disable=SC2086
+    result=$(python3 benches/viewers.py 127.0.0.1 "$port" "$PATH_LIVE" "$n" 1 "$SECS" $offset)
     read -r ok other med p90 max _ <<<"$result"
   fi
   t1=$(ticks "$pid")
@@ -138,8 +142,12 @@ print(f"History of run 1 after phase a: {len(pts)} points over {pts[-1] - pts[0]
 echo
 
 # b, c. Viewers, against the default shim (history on).
-phase $PORT_A $shim_a "b. 1 viewer" 1 "history on (default)"
-phase $PORT_A $shim_a "c. 16 viewers" 16 "history on (default)"
+# The scrape before a phase begins a request sample: the first viewer starts 1.5 s after it,
+# unless the phase is about that (b2: a lone viewer polling every second whose first request
+# comes 0.3 s after another request's sample began waits about 0.7 s at every request after).
+phase $PORT_A $shim_a "b. 1 viewer" 1 "history on (default)" 1.5
+phase $PORT_A $shim_a "b2. 1 viewer, first request 0.3 s after a scrape" 1 "history on (default)" 0 0.3
+phase $PORT_A $shim_a "c. 16 viewers" 16 "history on (default)" 1.5
 
 echo
 read -r cpu1 req1 _ <"$T/b. 1 viewer"
