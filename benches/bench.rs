@@ -19,7 +19,8 @@
 //!                               (5000) against the bare /proc reads they do (with and
 //!                               without the scan of the owner's processes), then one
 //!                               `?live=1` and one `/metrics` through the release shim and
-//!                               its peak RSS (issue 21)
+//!                               its peak RSS (issue 21). KW_PROFILE=live|metrics|floor:
+//!                               only that, 10 times, for a profiler (benches/perf_live.sh)
 //!   paced ADDR PATH CONNS MS SECONDS
 //!                               CONNS kept-alive connections, each sending GET PATH every MS
 //!                               ms (a dashboard's pace, not saturation): latency p50/p99/max;
