@@ -15,6 +15,12 @@
 //!   machine SECONDS             what this machine gives a process: how late a thread that
 //!                               sleeps 1 ms wakes, and how much of the wall time a busy
 //!                               thread on each core does not run (the floor under any p99)
+//!   live5000 [N]                `live_workers` and `/metrics` with N live `sleep` workers
+//!                               (5000) against the bare /proc reads they do (with and
+//!                               without the scan of the owner's processes), then one
+//!                               `?live=1` and one `/metrics` through the release shim and
+//!                               its peak RSS (issue 21). KW_PROFILE=live|metrics|floor:
+//!                               only that, 10 times, for a profiler (benches/perf_live.sh)
 //!   paced ADDR PATH CONNS MS SECONDS
 //!                               CONNS kept-alive connections, each sending GET PATH every MS
 //!                               ms (a dashboard's pace, not saturation): latency p50/p99/max;
@@ -56,6 +62,7 @@ fn main() {
             }
             println!("{}", path.display());
         }
+        Some("live5000") => live_many(args.get(1).map_or(5000, |n| n.parse().expect("N"))),
         Some("machine") => machine(args[1].parse().expect("SECONDS")),
         Some("paced") => paced(
             &args[1],
@@ -65,7 +72,7 @@ fn main() {
             args[5].parse().expect("SECONDS"),
         ),
         _ => eprintln!(
-            "usage: bench micro [PYTHON] | board PATH RUNS LIVE | machine SECONDS | paced ADDR PATH CONNS MS SECONDS"
+            "usage: bench micro [PYTHON] | board PATH RUNS LIVE | live5000 [N] | machine SECONDS | paced ADDR PATH CONNS MS SECONDS"
         ),
     }
 }
@@ -922,5 +929,432 @@ fn lingering(total: usize, lingering: usize) {
         let _ = c.kill();
         let _ = c.wait();
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Live `sleep` workers, killed and reaped when dropped (on a panic too); each also dies with
+/// the bench process however it ends (`PR_SET_PDEATHSIG`), so none outlives a failed run.
+struct Doomed(Vec<Child>);
+
+impl Drop for Doomed {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `program args`, quiet, killed with the bench process (see [`Doomed`]).
+fn spawn_doomed(program: &str, args: &[&str]) -> Child {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"))
+}
+
+/// The soft limits on processes and open files raised to the hard ones.
+fn raise_limits() {
+    for resource in [libc::RLIMIT_NPROC, libc::RLIMIT_NOFILE] {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls on a local struct.
+        unsafe {
+            if libc::getrlimit(resource, &mut l) == 0 {
+                l.rlim_cur = l.rlim_max;
+                libc::setrlimit(resource, &l);
+            }
+        }
+    }
+}
+
+/// A board of `live` open runs of running tasks, each with a live `sleep` worker (this host's
+/// claim, `started_at` taken before the spawns: the spawn window verifies each worker), no
+/// history. The workers die with the returned guard.
+fn make_live_board(path: &Path, live: usize) -> Doomed {
+    let lock = format!("{}:1", kanban_workers::procinfo::hostname());
+    let claimed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut workers = Doomed(Vec::with_capacity(live));
+    for _ in 0..live {
+        workers.0.push(spawn_doomed("sleep", &["3601"]));
+    }
+    // Every worker has exec'd before anything reads it.
+    for c in &workers.0 {
+        while std::fs::read(format!("/proc/{}/cmdline", c.id())).unwrap_or_default()
+            != b"sleep\x003601\x00"
+        {
+            std::thread::yield_now();
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    let mut conn = Connection::open(path).expect("create board");
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch(SCHEMA).unwrap();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut task = tx
+            .prepare("INSERT INTO tasks (id, title, assignee, status, created_at, worker_pid) VALUES (?1, ?2, 'agent', 'running', ?3, ?4)")
+            .unwrap();
+        let mut run = tx
+            .prepare(
+                "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
+                                        last_heartbeat_at, started_at, metadata)
+                 VALUES (?1, 'default', 'running', ?2, ?3 + 900, ?4, 3600, ?3, ?3, '{\"n\": 1}')",
+            )
+            .unwrap();
+        for (i, w) in workers.0.iter().enumerate() {
+            let pid = i64::from(w.id());
+            task.execute(params![
+                format!("t_live{i}"),
+                format!("live task {i}"),
+                claimed,
+                pid
+            ])
+            .unwrap();
+            run.execute(params![format!("t_live{i}"), lock, claimed, pid])
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    workers
+}
+
+/// One `GET path` on a connection of its own (`Connection: close`): status, body bytes, and
+/// the wall time from connect to the last byte, in seconds.
+fn http_once(addr: &str, path: &str) -> (u16, usize, f64) {
+    use std::io::Write;
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read");
+    let secs = t.elapsed().as_secs_f64();
+    let head = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(all.len(), |p| p + 4);
+    let status = std::str::from_utf8(all.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, all.len() - head, secs)
+}
+
+/// A field of /proc/<pid>/status, in kB.
+fn status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // After the comm: field 3 is f[0], so utime (14) is f[11], stime (15) f[12].
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Issue 21: `?live=1` and `/metrics` with `n` live workers against their floors (the same
+/// /proc reads done bare, timed in the same run, ratios within each round), then through the
+/// release shim: one of each request, their wall time and size, and the shim's peak RSS.
+fn live_many(n: usize) {
+    use std::os::unix::fs::MetadataExt;
+    raise_limits();
+    let dir = std::env::temp_dir().join(format!("kanban-workers-live{n}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kanban.db");
+    let t = Instant::now();
+    let workers = make_live_board(&path, n);
+    let made = t.elapsed().as_secs_f64();
+    let pids: Vec<u32> = workers.0.iter().map(Child::id).collect();
+    let uid = std::fs::metadata(&path).unwrap().uid();
+    let owned = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter(|e| std::fs::metadata(e.path()).map(|m| m.uid()).ok() == Some(uid))
+        .count();
+    let conn = ext_conn(&path);
+    assert_eq!(
+        query_all(&conn, LIVE_ALIVE, None),
+        n,
+        "every live worker alive and the run's"
+    );
+    // For a profiler (`perf record`): KW_PROFILE=live|metrics|floor runs only that, 10 times
+    // (the floor: B's reads without the query).
+    if let Ok(what) = std::env::var("KW_PROFILE") {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut floors: Vec<Floor> = pids.iter().map(|p| Floor::new(*p)).collect();
+        // Said on stderr, so that a profiler can be attached (`perf record -p`) from here.
+        eprintln!("KW_PROFILE: the board is ready, {what} follows");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let t = Instant::now();
+        for _ in 0..10 {
+            match what.as_str() {
+                "live" => {
+                    std::hint::black_box(query_all(&conn, LIVE, None));
+                }
+                "metrics" => {
+                    std::hint::black_box(
+                        kanban_workers::shim::answer::metrics::metrics(&conn).unwrap(),
+                    );
+                }
+                _ => {
+                    for (f, pid) in floors.iter_mut().zip(&pids) {
+                        std::hint::black_box(f.read() + read_children(*pid, &mut buf));
+                    }
+                    std::hint::black_box(lingering_floor(uid, &mut buf));
+                }
+            }
+        }
+        println!(
+            "KW_PROFILE={what}: {:.1} ms a call",
+            t.elapsed().as_secs_f64() * 100.0
+        );
+        drop(conn);
+        drop(workers);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let mut floors: Vec<Floor> = pids.iter().map(|p| Floor::new(*p)).collect();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let marked = lingering_floor(uid, &mut buf);
+    let time = |f: &mut dyn FnMut() -> usize| {
+        let t = Instant::now();
+        std::hint::black_box(f());
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    // Per round, one of each, one after the other (drift in the machine's load hits all alike).
+    let rounds = 7;
+    // Per round: floor A, the marks, the scan, live_workers, ?live=1's sample, /metrics.
+    let mut ms: [Vec<f64>; 6] = Default::default();
+    // live / A, / B, / D; route / D; metrics / C, / E.
+    let mut ratio: [Vec<f64>; 6] = Default::default();
+    // One warm-up round (the CPU samples' first reading, the page cache), not kept.
+    for round in 0..=rounds {
+        let a = time(&mut || {
+            let mut total = query_all(&conn, VIEW, None);
+            for (f, pid) in floors.iter_mut().zip(&pids) {
+                total += f.read();
+                total += read_children(*pid, &mut buf);
+            }
+            total
+        });
+        // The spawn marks run_verdicts reads of a worker without a fingerprint: its environ
+        // and the fd/1 link.
+        let marks = time(&mut || {
+            let mut total = 0;
+            for pid in &pids {
+                buf.clear();
+                total += File::open(format!("/proc/{pid}/environ"))
+                    .and_then(|mut f| f.read_to_end(&mut buf))
+                    .unwrap_or(0);
+                total += std::fs::read_link(format!("/proc/{pid}/fd/1"))
+                    .map(|p| p.as_os_str().len())
+                    .unwrap_or(0);
+            }
+            total
+        });
+        let scan = time(&mut || lingering_floor(uid, &mut buf));
+        let live = time(&mut || query_all(&conn, LIVE, None));
+        let route = time(&mut || {
+            let rows = kanban_workers::shim::sample::query_rows(
+                &conn,
+                kanban_workers::shim::answer::WORKERS_LIVE_SQL,
+            )
+            .unwrap();
+            kanban_workers::shim::answer::rows_json(b"workers", &rows, 0).len()
+        });
+        let metrics = time(&mut || {
+            kanban_workers::shim::answer::metrics::metrics(&conn)
+                .unwrap()
+                .len()
+        });
+        if round == 0 {
+            continue;
+        }
+        for (v, x) in ms.iter_mut().zip([a, marks, scan, live, route, metrics]) {
+            v.push(x);
+        }
+        let (b, c, d, e) = (
+            a + scan,
+            a + 2.0 * scan,
+            a + marks + scan,
+            a + marks + 2.0 * scan,
+        );
+        for (v, x) in ratio.iter_mut().zip([
+            live / a,
+            live / b,
+            live / d,
+            route / d,
+            metrics / c,
+            metrics / e,
+        ]) {
+            v.push(x);
+        }
+    }
+    let m: Vec<f64> = ms.iter_mut().map(|v| median(v)).collect();
+    let r: Vec<f64> = ratio.iter_mut().map(|v| median(v)).collect();
+    println!(
+        "## {n} live workers (issue 21): median of {rounds} rounds, one of each a round, ratios within each round\n"
+    );
+    println!(
+        "{n} `sleep` workers made in {made:.1} s; {owned} processes of the board owner's (uid {uid}) on the host, {marked} of them with spawn marks.\n"
+    );
+    println!(
+        "| what | ms per call | against | ratio (median of per-round ratios) |\n|---|---|---|---|"
+    );
+    println!(
+        "| floor A: `active_workers` + each worker's stat, statm, cmdline, fd/ (fstat), /proc/<pid> (stat) and children lists, bare | {:.1} | | |",
+        m[0]
+    );
+    println!(
+        "| marks: each worker's environ and fd/1 link, bare (what `proc_marks` needs for a worker without a fingerprint) | {:.1} | | |",
+        m[1]
+    );
+    println!(
+        "| scan: each /proc/<pid>'s owner (stat), and of the owner's processes environ and the fd/1 link, bare (`proc_spawned`) | {:.1} | | |",
+        m[2]
+    );
+    println!(
+        "| floors: B = A + scan {:.1}; C = A + 2 scans {:.1}; D = A + marks + scan {:.1}; E = A + marks + 2 scans {:.1} | | | |",
+        m[0] + m[2],
+        m[0] + 2.0 * m[2],
+        m[0] + m[1] + m[2],
+        m[0] + m[1] + 2.0 * m[2]
+    );
+    println!(
+        "| `SELECT * FROM live_workers` | {:.1} | A | {:.2} |",
+        m[3], r[0]
+    );
+    println!("| | | B | {:.2} |", r[1]);
+    println!("| | | D | **{:.2}** |", r[2]);
+    println!(
+        "| `?live=1`'s sample and answer: `query_rows(route_workers_live.sql)` + `rows_json` | {:.1} | D | {:.2} |",
+        m[4], r[3]
+    );
+    println!(
+        "| `metrics(&conn)`: live_workers + lingering_workers + the exposition | {:.1} | C | {:.2} |",
+        m[5], r[4]
+    );
+    println!("| | | E | **{:.2}** |", r[5]);
+    drop(conn);
+
+    // Through the release shim, once with its history (the default), once with --history 0.
+    let bin = std::env::var("KANBAN_WORKERS_BIN").map_or_else(
+        |_| {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("kanban-workers")
+        },
+        PathBuf::from,
+    );
+    println!(
+        "\n### Through HTTP: `{} serve --db BOARD --listen 127.0.0.1:18850 --quiet [--history 0]`\n",
+        bin.display()
+    );
+    println!(
+        "| shim | VmHWM at start (KiB) | idle 10 s: CPU s (live samples) | `?live=1`: ms, bytes | `/metrics`: ms, bytes | `/metrics` again, at once: ms | `?live=1` again: ms | VmRSS after (KiB) | VmHWM after (KiB) |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let addr = "127.0.0.1:18850";
+    for history in [None, Some("0")] {
+        let db = path.to_str().unwrap();
+        let mut args = vec!["serve", "--db", db, "--listen", addr, "--quiet"];
+        if let Some(h) = history {
+            args.extend(["--history", h]);
+        }
+        let shim = Doomed(vec![spawn_doomed(bin.to_str().unwrap(), &args)]);
+        let pid = shim.0[0].id();
+        let up = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(up.elapsed().as_secs() < 10, "the shim did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let hwm0 = status_kb(pid, "VmHWM");
+        let samples = |addr: &str| -> u64 {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut all = String::new();
+            s.read_to_string(&mut all).unwrap();
+            all.lines()
+                .find_map(|l| l.strip_prefix("kanban_workers_proc_samples_total{kind=\"live\"} "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        // Idle: no request for 10 s (the history's timer alone), CPU and samples before and after.
+        let c0 = cpu_secs(pid);
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        let idle_cpu = cpu_secs(pid) - c0;
+        let idle_samples = samples(addr);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let gap = std::time::Duration::from_millis(1100);
+        // Each request 1.1 s after the one before (past the 1 s between request samples),
+        // but the second /metrics, sent as the first is answered: it waits for the gap.
+        std::thread::sleep(gap);
+        let (s1, b1, t1) = http_once(addr, "/workers/active?live=1");
+        std::thread::sleep(gap);
+        let (s2, b2, t2) = http_once(addr, "/metrics");
+        let (s3, _, t3) = http_once(addr, "/metrics");
+        std::thread::sleep(gap);
+        let (s4, _, t4) = http_once(addr, "/workers/active?live=1");
+        assert!(
+            [s1, s2, s3, s4].iter().all(|s| *s == 200),
+            "statuses {s1} {s2} {s3} {s4}"
+        );
+        println!(
+            "| {} | {hwm0} | {idle_cpu:.2} ({} before the first request, its own scrape's included) | {:.0}, {b1} | {:.0}, {b2} | {:.0} | {:.0} | {} | {} |",
+            history.map_or("history on (default)", |_| "--history 0"),
+            idle_samples,
+            t1 * 1e3,
+            t2 * 1e3,
+            t3 * 1e3,
+            t4 * 1e3,
+            status_kb(pid, "VmRSS"),
+            status_kb(pid, "VmHWM"),
+        );
+        drop(shim);
+    }
+    drop(workers);
     let _ = std::fs::remove_dir_all(&dir);
 }
