@@ -3,23 +3,28 @@
 -- run's (run_verdicts), then every process of the owner whose spawn marks tie it to the run
 -- but that is outside that tree (member 'escaped', with the evidence; run_processes). The
 -- first column is the run's id: an unknown run has no row, a run with no process one row
--- whose pid is null.
+-- whose pid is null. `visible`: the process is the board owner's (kanban_workers_file_owner);
+-- another user's is not shown (the handler counts it as hidden): the shim may read what the
+-- owner could not (hidepid, root).
 WITH v AS (SELECT pid, alive FROM run_verdicts WHERE run_id = ?1),
+owner AS (
+    SELECT kanban_workers_file_owner(file) AS uid FROM pragma_database_list WHERE name = 'main'
+),
 tree AS (
     SELECT t.pid, t.ppid, t.depth,
            CASE WHEN t.depth = 0 THEN 'worker' ELSE 'tree' END AS member,
            NULL AS evidence, t.state, t.cmdline, t.cpu_percent, t.rss_bytes, t.num_threads,
-           t.start_time
+           t.start_time, t.uid
     FROM v JOIN proc_tree(v.pid) AS t
     WHERE v.alive = 1
 )
-SELECT r.id AS run_id, m.*
+SELECT r.id AS run_id, m.*, m.uid IS (SELECT uid FROM owner) AS visible
 FROM task_runs AS r
 LEFT JOIN (
     SELECT * FROM tree
     UNION ALL
     SELECT p.pid, p.ppid, NULL, 'escaped', p.evidence, p.state, p.cmdline, p.cpu_percent,
-           p.rss_bytes, NULL, p.start_time
+           p.rss_bytes, NULL, p.start_time, p.uid
     FROM run_processes AS p
     WHERE p.run_id = ?1 AND p.pid NOT IN (SELECT pid FROM tree)
 ) AS m ON 1

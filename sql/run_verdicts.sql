@@ -124,12 +124,17 @@ FROM (
                        p.rss_bytes           AS rss_bytes,
                        p.vms_bytes           AS vms_bytes,
                        p.num_threads         AS num_threads,
-                       p.num_fds             AS num_fds,
+                       -- What the board's owner could read: another user's fds are not
+                       -- (the shim may run as root; kanban_workers_file_owner: lstat).
+                       CASE WHEN o.uid IS NULL OR p.uid = o.uid THEN p.num_fds
+                       END                   AS num_fds,
                        p.start_time          AS start_time,
                        p.start_ticks         AS start_ticks,
                        p.fingerprint         AS fingerprint,
                        p.cmdline             AS cmdline,
-                       p.error               AS error,
+                       CASE WHEN p.alive = 1 AND o.uid IS NOT NULL AND p.uid IS NOT o.uid
+                            THEN coalesce(p.error, 'access denied') ELSE p.error
+                       END                   AS error,
                        CASE WHEN r.ended_at IS NULL THEN
                            CAST(strftime('%s', 'now') AS INTEGER) - r.last_heartbeat_at
                        END                   AS heartbeat_age_s,
@@ -160,6 +165,10 @@ FROM (
                                = substr(r.claim_lock, instr(r.claim_lock, ':') + 1)
                        END                   AS dispatcher_mark
                 FROM run_claims AS r
+                CROSS JOIN (
+                    SELECT kanban_workers_file_owner(file) AS uid
+                    FROM pragma_database_list WHERE name = 'main'
+                ) AS o
                 LEFT JOIN proc_stats(
                     CASE WHEN r.ended_at IS NULL
                           AND r.local

@@ -287,3 +287,33 @@ fn a_board_slower_than_its_budget_does_not_starve_the_others() {
     let (status, body) = server.get_json("/workers/active");
     assert_eq!(status, 200, "{body}");
 }
+
+/// A board owned by `nobody` whose run names another user's process (root's): the shim, as
+/// root, could read all of it, but shows only what the board's owner could: no member of its
+/// tree in `/runs/{id}/processes` (each counted as hidden), no count of its open files in
+/// `/inspect` and `?live=1` (`access denied`, as the owner would get).
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn another_users_process_is_shown_only_as_its_owner_could_see_it() {
+    require_root();
+    let ((_dir, conn), db) = nobodys_board("samples-foreign");
+    let roots = Worker::sleep();
+    let run = insert_run(
+        &conn,
+        &RunSpec::new("t_f").pid(roots.pid()).started(now_secs()),
+    );
+    let server = Server::start(&db);
+    let (status, body) = server.get_json(&format!("/runs/{run}/processes"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["processes"], json!([]), "{body}");
+    assert_eq!(
+        (body["count"].clone(), body["hidden"].clone()),
+        (json!(0), json!(1))
+    );
+    let (_, inspect) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(inspect["alive"], true, "{inspect}");
+    assert_eq!(inspect["num_fds"], Value::Null, "{inspect}");
+    assert_eq!(inspect["error"], "access denied");
+    let (_, live) = server.get_json("/workers/active?live=1");
+    assert_eq!(live["workers"][0]["num_fds"], Value::Null, "{live}");
+}

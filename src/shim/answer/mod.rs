@@ -400,23 +400,25 @@ fn field(out: &mut Vec<u8>, name: &str, kind: Kind, value: ValueRef<'_>) {
 }
 
 /// `GET /runs/{id}/processes`: the run's processes now (its worker's tree, then what escaped
-/// it), one query; 404 for an unknown run.
+/// it), one query; the board owner's only (`hidden` counts the others); 404 for an unknown
+/// run.
 pub fn processes(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(PROCESSES_SQL).map_err(err)?;
-    let names: Vec<String> = stmt
-        .column_names()
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect();
-    // The first column is the run's id: a row with a null pid is a run with no process.
-    let keys = keys(names.iter().skip(1).map(String::as_str));
+    // The first column is the run's id (a row with a null pid: a run with no process), the
+    // last whether the process is shown.
+    let shown = stmt.column_count().saturating_sub(2);
+    let keys = keys(stmt.column_names().into_iter().skip(1).take(shown));
     let mut rows = stmt.query([id]).map_err(err)?;
     let mut out = format!("{{\"run_id\":{id},\"processes\":[").into_bytes();
-    let (mut found, mut count) = (false, 0usize);
+    let (mut found, mut count, mut hidden) = (false, 0usize, 0usize);
     while let Some(row) = rows.next().map_err(err)? {
         found = true;
         if row.get_ref(1).map_err(err)? == ValueRef::Null {
+            continue;
+        }
+        if row.get_ref(shown + 1).map_err(err)? != ValueRef::Integer(1) {
+            hidden += 1;
             continue;
         }
         if count > 0 {
@@ -429,6 +431,9 @@ pub fn processes(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
         return Err(not_found(id));
     }
     list_tail(&mut out, count, now_secs());
+    // `"hidden":N` beside `count`, before the closing brace.
+    out.pop();
+    out.extend_from_slice(format!(",\"hidden\":{hidden}}}").as_bytes());
     Ok(out)
 }
 

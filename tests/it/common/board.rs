@@ -174,3 +174,29 @@ pub fn complete_as_0_19(conn: &Connection, task: &str, run: i64) {
     ))
     .unwrap();
 }
+
+/// A board owned by `nobody` (the agents' user), in a folder of its own, held open (its
+/// `-wal` and `-shm` in place, as while the owner's dispatcher runs) until dropped.
+pub fn nobodys_board(tag: &str) -> ((tempfile::TempDir, rusqlite::Connection), PathBuf) {
+    let dir = temp_dir(tag);
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let db = dir.path().join("kanban.db");
+    let conn = create_board(&db);
+    conn.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.path().join(format!("kanban.db{suffix}"));
+        if path.exists() {
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        }
+    }
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&db).unwrap()),
+        65534
+    );
+    ((dir, conn), db)
+}

@@ -4,8 +4,8 @@
 //! board's owner) must not make the shim signal a process the owner could not signal, nor one
 //! that is not the run's; the reclaim must not release a claim made since.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 
 use super::{alive, shell};
@@ -25,25 +25,6 @@ fn children(pid: i64) -> Vec<i64> {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect()
-}
-
-/// A board owned by `nobody` (the agents' user), in a folder of its own, held open (its
-/// `-wal` and `-shm` in place, as while the owner's dispatcher runs) until dropped.
-fn nobodys_board(tag: &str) -> ((tempfile::TempDir, rusqlite::Connection), PathBuf) {
-    let dir = temp_dir(tag);
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let db = dir.path().join("kanban.db");
-    let conn = create_board(&db);
-    conn.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
-        .unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = dir.path().join(format!("kanban.db{suffix}"));
-        if path.exists() {
-            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-        }
-    }
-    assert_eq!(std::fs::metadata(&db).unwrap().uid(), 65534);
-    ((dir, conn), db)
 }
 
 /// A run forged by `nobody` (the sqlite3 shell under `setpriv --reuid=nobody`) naming `pid`
