@@ -318,3 +318,68 @@ fn the_live_page_draws_its_charts_from_the_history_on_first_load() {
     );
     assert!(drawn.as_u64().unwrap() >= 3, "{drawn} points drawn");
 }
+
+/// The token in the fragment is read as written (a base64 `+` is not a space), kept for the
+/// tab and taken out of the address bar; the page works on with it.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_reads_its_token_as_written_and_hides_it() {
+    let profile = browser_profile("page-token-profile");
+    let board = Board::new("page-token");
+    let worker = Worker::sleep();
+    insert_run(
+        &board.writer(),
+        &RunSpec::new("t_t").pid(worker.pid()).started(now_secs()),
+    );
+    let token = "a+b/c=";
+    let server = Server::with_token(&board.path, token, &["--auth-reads"]);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/#token=a%2Bb/c=", server.addr));
+    browser.text_when(
+        "#status",
+        |t| t.starts_with("1 worker · updated"),
+        "the list",
+    );
+    assert_eq!(browser.eval("location.hash"), "");
+    // A "+" written as is, too.
+    browser.goto(&format!("http://{}/?x=1#token={token}", server.addr));
+    browser.text_when(
+        "#status",
+        |t| t.starts_with("1 worker · updated"),
+        "the list",
+    );
+    assert_eq!(browser.eval("location.href.includes('token')"), false);
+}
+
+/// A run id past 2^53 (a board writer can set one): JavaScript cannot hold it exactly, so two
+/// such runs would share one id; their cards are shown and cannot be acted on.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_does_not_act_on_run_ids_it_cannot_hold() {
+    let profile = browser_profile("page-bigid-profile");
+    let board = Board::new("page-bigid");
+    let w = board.writer();
+    let worker = Worker::sleep();
+    for (id, task) in [
+        (9_007_199_254_740_992_i64, "t_real"),
+        (9_007_199_254_740_993, "t_decoy"),
+    ] {
+        insert_run(
+            &w,
+            &RunSpec::new(task).pid(worker.pid()).started(now_secs()),
+        );
+        w.execute(
+            "UPDATE task_runs SET id = ?1 WHERE id = (SELECT max(id) FROM task_runs WHERE id < 1000)",
+            [id],
+        )
+        .unwrap();
+    }
+    let server = Server::start(&board.path);
+    let dom = rendered(&format!("http://{}/", server.addr), profile.path(), None);
+    assert!(
+        dom.contains("title of t_real") && dom.contains("title of t_decoy"),
+        "{dom}"
+    );
+    assert!(!dom.contains("class=\"worker live"), "{dom}");
+    assert!(dom.contains("run id too large for this page"), "{dom}");
+}

@@ -803,8 +803,34 @@ fn respond(
     if status == 401 {
         headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if content_type == routes::PAGE_CONTENT_TYPE {
+        // The page's own script and style only, its requests to this server only, never in a
+        // frame (it holds a token and a terminate button), no referrer (its address may carry
+        // the token's fragment; browsers never send fragments, but say so anyway).
+        headers.insert(
+            hyper::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+        headers.insert(
+            hyper::header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        );
+        headers.insert(
+            hyper::header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
     response
 }
+
+/// What the page may load and do.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
 
 /// Dispatch tested in-process, on `App::call` (as axum's `examples/testing` does): routing,
 /// the token, the Host check and the error answers, against a real board file. What needs a
@@ -882,6 +908,42 @@ mod tests {
 
     fn json(body: &[u8]) -> serde_json::Value {
         serde_json::from_slice(body).unwrap()
+    }
+
+    /// The page may not be framed, load anything from elsewhere or send its requests
+    /// elsewhere; no answer is sniffed as another type.
+    #[tokio::test]
+    async fn the_page_says_what_it_may_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), false, false);
+        let get = |uri: &'static str| {
+            let app = app.clone();
+            async move {
+                app.call(
+                    Request::get(uri)
+                        .header("host", "127.0.0.1")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
+                )
+                .await
+            }
+        };
+        let page = get("/").await;
+        let h = page.headers();
+        let policy = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{policy}");
+        }
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let list = get("/workers/active").await;
+        assert_eq!(list.headers()["x-content-type-options"], "nosniff");
+        assert!(list.headers().get("content-security-policy").is_none());
     }
 
     #[tokio::test]

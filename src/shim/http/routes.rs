@@ -86,10 +86,13 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
     }
 }
 
+/// The live page's content type.
+pub const PAGE_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
 /// The content type of a route's 200 answer.
 pub fn content_type(route: &Route) -> &'static str {
     match route {
-        Route::Page => "text/html; charset=utf-8",
+        Route::Page => PAGE_CONTENT_TYPE,
         Route::Read(Read::Metrics) => crate::shim::answer::metrics::CONTENT_TYPE,
         Route::FollowLog(_) => "text/event-stream",
         _ => "application/json",
