@@ -720,9 +720,15 @@ async fn keep_history(state: Arc<State>) {
             // A board whose last sample failed (gone, not a board, slower than its budget)
             // is left to the requests: the timer does not spend a reader thread on it every
             // interval for nobody.
-            let failed = db.samples().live.latest().is_some_and(|t| t.value.is_err());
-            if !failed && db.samples().live.latest_since(since).is_none() {
-                let _ = sample(&state, &db, Which::Live, since, Asker::Timer, deadline).await;
+            // A board whose sample is slow is sampled less often (TIMER_SHARE).
+            let samples = db.samples();
+            let failed = samples.live.latest().is_some_and(|t| t.value.is_err());
+            if !failed && samples.timer_due(tick) && samples.live.latest_since(since).is_none() {
+                if let Ok(taken) =
+                    sample(&state, &db, Which::Live, since, Asker::Timer, deadline).await
+                {
+                    samples.timer_took(&taken);
+                }
             }
         }
     }

@@ -26,6 +26,10 @@ pub const GAP: Duration = Duration::from_secs(1);
 /// The history's interval (the page's): a sample is taken on the timer when none was for
 /// this long.
 pub const INTERVAL: Duration = Duration::from_secs(2);
+/// The history's timer spends at most 1/`TIMER_SHARE` of a core on a board: a board whose
+/// sample takes longer than `INTERVAL / TIMER_SHARE` (0.1 s: about 700 workers here) is
+/// sampled by the timer every `TIMER_SHARE` times its sample's duration instead.
+pub const TIMER_SHARE: u32 = 20;
 /// The history kept by default (`--history`).
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -114,6 +118,8 @@ pub struct Samples {
     /// When a request last asked for this board (the timer samples a board for a window
     /// after that, the default board always).
     asked: Mutex<Option<Instant>>,
+    /// When the timer may sample the board next (see [`TIMER_SHARE`]).
+    timer_next: Mutex<Option<Instant>>,
 }
 
 impl Samples {
@@ -123,7 +129,25 @@ impl Samples {
             lingering: Arc::new(Shared::new(GAP)),
             history: History::new(INTERVAL, window),
             asked: Mutex::new(None),
+            timer_next: Mutex::new(None),
         }
+    }
+
+    /// Whether the timer may sample the board at `now`.
+    pub fn timer_due(&self, now: Instant) -> bool {
+        self.timer_next
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|next| now >= next)
+    }
+
+    /// The timer took `sample`: the next may begin an interval after it began, or
+    /// [`TIMER_SHARE`] times its duration after, whichever is later.
+    pub fn timer_took<T>(&self, sample: &Taken<T>) {
+        let wait = INTERVAL.max(sample.took * TIMER_SHARE);
+        // Half a second early: a tick that comes just before the wait is over is not skipped.
+        let next = (sample.began + wait).checked_sub(INTERVAL / 4);
+        *self.timer_next.lock().unwrap_or_else(|p| p.into_inner()) = next;
     }
 
     pub fn asked_now(&self) {
@@ -169,5 +193,34 @@ impl Samples {
         });
         self.history
             .record(u32::try_from(sample.checked_at).unwrap_or(0), seen);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn taken(took: Duration) -> Taken<()> {
+        Taken {
+            began: Instant::now(),
+            took,
+            value: Ok(()),
+        }
+    }
+
+    /// A fast board is sampled by the timer at every tick; a board whose sample takes a
+    /// second, every 20 s (the timer spends at most 1/20 of a core on it).
+    #[test]
+    fn the_timer_spends_at_most_its_share_on_a_slow_board() {
+        let samples = Samples::new(WINDOW);
+        let fast = taken(Duration::from_millis(40));
+        samples.timer_took(&fast);
+        assert!(samples.timer_due(fast.began + INTERVAL));
+        let slow = taken(Duration::from_secs(1));
+        samples.timer_took(&slow);
+        assert!(!samples.timer_due(slow.began + INTERVAL));
+        assert!(!samples.timer_due(slow.began + Duration::from_secs(19)));
+        assert!(samples.timer_due(slow.began + Duration::from_secs(20)));
     }
 }

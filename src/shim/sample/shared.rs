@@ -17,6 +17,8 @@ use crate::shim::ApiError;
 /// One sample as taken: when it began, and what it found (or why it could not).
 pub struct Taken<T> {
     pub began: Instant,
+    /// How long it took.
+    pub took: Duration,
     pub value: Result<T, ApiError>,
 }
 
@@ -188,7 +190,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
     fn finish(&self, began: Instant, value: Result<T, ApiError>) {
         {
             let mut slot = self.slot();
-            slot.latest = Some(Arc::new(Taken { began, value }));
+            slot.latest = Some(Arc::new(Taken {
+                began,
+                took: began.elapsed(),
+                value,
+            }));
             slot.running = false;
             slot.taken += 1;
         }
