@@ -265,6 +265,19 @@ mod tests {
         assert_eq!(shared.taken(), 2);
     }
 
+    /// A sample of the clock, asked for by `asker` arriving at `arrived` (a budget of 30 s).
+    async fn clock(
+        shared: &Arc<Shared<Instant>>,
+        arrived: Instant,
+        asker: Asker,
+    ) -> Arc<Taken<Instant>> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        shared
+            .get(arrived, asker, deadline, || async { Ok(Instant::now()) })
+            .await
+            .unwrap()
+    }
+
     /// Requests that come together keep the gap: a second request right after the first
     /// waits for a sample that begins a gap after the first began; the timer is not held to
     /// it.
@@ -272,22 +285,11 @@ mod tests {
     async fn samples_for_requests_keep_the_gap() {
         let gap = Duration::from_millis(200);
         let shared: Arc<Shared<Instant>> = Arc::new(Shared::new(gap));
-        let take = || async { Ok(Instant::now()) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let a = shared
-            .get(Instant::now(), Asker::Request, deadline, take)
-            .await
-            .unwrap();
-        let b = shared
-            .get(Instant::now(), Asker::Request, deadline, take)
-            .await
-            .unwrap();
+        let a = clock(&shared, Instant::now(), Asker::Request).await;
+        let b = clock(&shared, Instant::now(), Asker::Request).await;
         assert!(b.began >= a.began + gap);
         let arrived = Instant::now();
-        let c = shared
-            .get(arrived, Asker::Timer, deadline, take)
-            .await
-            .unwrap();
+        let c = clock(&shared, arrived, Asker::Timer).await;
         assert!(c.began >= arrived);
         assert_eq!(shared.taken(), 3);
     }
@@ -298,18 +300,10 @@ mod tests {
     async fn a_lone_poller_is_not_held() {
         let gap = Duration::from_secs(4);
         let shared: Arc<Shared<Instant>> = Arc::new(Shared::new(gap));
-        let take = || async { Ok(Instant::now()) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let a = shared
-            .get(Instant::now(), Asker::Request, deadline, take)
-            .await
-            .unwrap();
+        let a = clock(&shared, Instant::now(), Asker::Request).await;
         tokio::time::sleep(gap / 2 + Duration::from_millis(100)).await;
         let arrived = Instant::now();
-        let b = shared
-            .get(arrived, Asker::Request, deadline, take)
-            .await
-            .unwrap();
+        let b = clock(&shared, arrived, Asker::Request).await;
         assert!(b.began >= arrived && b.began < a.began + gap);
     }
 
