@@ -297,7 +297,21 @@ fn a_board_slower_than_its_budget_does_not_starve_the_others() {
 fn another_users_process_is_shown_only_as_its_owner_could_see_it() {
     require_root();
     let ((_dir, conn), db) = nobodys_board("samples-foreign");
-    let roots = Worker::sleep();
+    // Root's process, with a child of its own.
+    let roots = Worker::asleep(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("sleep 1000 & exec sleep 1001"),
+    );
+    let children = format!("/proc/{0}/task/{0}/children", roots.pid());
+    while proc_truth(roots.pid()).cmdline != ["sleep", "1001"]
+        || std::fs::read_to_string(&children)
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+    {
+        std::thread::yield_now();
+    }
     let run = insert_run(
         &conn,
         &RunSpec::new("t_f").pid(roots.pid()).started(now_secs()),
@@ -308,12 +322,15 @@ fn another_users_process_is_shown_only_as_its_owner_could_see_it() {
     assert_eq!(body["processes"], json!([]), "{body}");
     assert_eq!(
         (body["count"].clone(), body["hidden"].clone()),
-        (json!(0), json!(1))
+        (json!(0), json!(2))
     );
     let (_, inspect) = server.get_json(&format!("/runs/{run}/inspect"));
     assert_eq!(inspect["alive"], true, "{inspect}");
     assert_eq!(inspect["num_fds"], Value::Null, "{inspect}");
     assert_eq!(inspect["error"], "access denied");
+    // Its tree's size is not told either: the worker's own (world-readable) figures only.
+    assert_eq!(inspect["tree_processes"], 1, "{inspect}");
     let (_, live) = server.get_json("/workers/active?live=1");
     assert_eq!(live["workers"][0]["num_fds"], Value::Null, "{live}");
+    assert_eq!(live["workers"][0]["tree_processes"], 1, "{live}");
 }
