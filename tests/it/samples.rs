@@ -175,6 +175,7 @@ fn a_runs_processes_are_its_tree_and_what_escaped_it() {
     let setsid = process_of_run(&board.path, worker.run, &["sleep", "1002"]);
     let _s = KillOnDrop(setsid);
     let child = process_of_run(&board.path, worker.run, &["sleep", "1000"]);
+    let _c = KillOnDrop(child);
     let server = Server::start(&board.path);
     let (status, body) = server.get_json(&format!("/runs/{}/processes", worker.run));
     assert_eq!(status, 200, "{body}");
@@ -222,6 +223,8 @@ fn a_runs_processes_are_its_tree_and_what_escaped_it() {
     let ended = insert_run(&w, &RunSpec::new("t_e").ended(now_secs()));
     let (status, body) = server.get_json(&format!("/runs/{ended}/processes"));
     assert_eq!((status, body["count"].clone()), (200, json!(0)));
+    // The worker's loop ends before its child is killed (else it would start another).
+    drop(worker);
 }
 
 /// A board whose samples outlast their budget (its writer forged thousands of runs on a
@@ -246,11 +249,14 @@ fn a_board_slower_than_its_budget_does_not_starve_the_others() {
     std::fs::create_dir_all(&evil_dir).unwrap();
     let evil = create_board(&evil_dir.join("kanban.db"));
     // A tree of 200 processes, and 3,000 open runs that name its root.
-    let tree = Worker::asleep(
+    // In a process group of its own, all of it killed at the end (the children outlive sh).
+    let tree = Worker::asleep(std::os::unix::process::CommandExt::process_group(
         std::process::Command::new("sh")
             .arg("-c")
             .arg("for i in $(seq 200); do sleep 1000 & done; exec sleep 1000"),
-    );
+        0,
+    ));
+    let _tree_group = KillOnDrop(-tree.pid());
     let lock = format!("{}:1", local_hostname());
     evil.execute_batch("BEGIN").unwrap();
     for n in 0..3000 {
@@ -298,11 +304,13 @@ fn another_users_process_is_shown_only_as_its_owner_could_see_it() {
     require_root();
     let ((_dir, conn), db) = nobodys_board("samples-foreign");
     // Root's process, with a child of its own.
-    let roots = Worker::asleep(
+    let roots = Worker::asleep(std::os::unix::process::CommandExt::process_group(
         std::process::Command::new("sh")
             .arg("-c")
             .arg("sleep 1000 & exec sleep 1001"),
-    );
+        0,
+    ));
+    let _group = KillOnDrop(-roots.pid());
     let children = format!("/proc/{0}/task/{0}/children", roots.pid());
     while proc_truth(roots.pid()).cmdline != ["sleep", "1001"]
         || std::fs::read_to_string(&children)

@@ -61,6 +61,10 @@ pub struct Db {
     settings: Settings,
     /// Connections of this process open on the board now (see `board_file`).
     open_now: Arc<AtomicUsize>,
+    /// Held from a new connection's check to its first read: two connections opened at once
+    /// (a request's and the history timer's) each saw the other counted, skipped the check,
+    /// and one created the board's WAL side files as the wrong user.
+    opening: Mutex<()>,
     /// The samples of `/proc` its viewers share, and the history kept from them.
     samples: Samples,
 }
@@ -96,6 +100,7 @@ impl Db {
             sampler: Arc::new(CpuSampler::new()),
             settings: Settings::from_env(),
             open_now: Arc::new(AtomicUsize::new(0)),
+            opening: Mutex::new(()),
             samples: Samples::new(crate::shim::sample::WINDOW),
         }
     }
@@ -114,6 +119,7 @@ impl Db {
     /// A read-write connection to the board, checked as the pool's are, waiting up to
     /// `budget` for locks. Never pooled.
     pub fn open_writer(&self, budget: Duration) -> Result<Writer, ApiError> {
+        let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
         file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
@@ -124,6 +130,8 @@ impl Db {
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
         conn.busy_timeout(budget)
             .map_err(|e| db_error(&self.path, &e))?;
+        // Its first read (which opens the side files) while no other connection is opening.
+        schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
         Ok(Writer {
             conn,
             _open: counted,
@@ -219,7 +227,9 @@ impl Db {
     /// `deadline` at most: a request that got its thread late must not hold it a whole budget
     /// past its own.
     fn open(&self, deadline: Instant) -> Result<Pooled, ApiError> {
-        // Counted from before the check: another thread's check then sees this one coming.
+        // One connection opening at a time, counted from before its check until its first
+        // read (below, the schema's version): a later check sees it open, side files and all.
+        let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
         let file_id =
