@@ -43,11 +43,8 @@ FROM (
     JOIN run_verdicts AS v ON v.run_id = w.run_id
     LEFT JOIN proc_tree(v.pid) AS t ON t.depth > 0
         -- Only the board owner's members count (the owner could not see another user's
-        -- under hidepid; the shim may run as root): kanban_workers_file_owner, lstat.
-        AND coalesce(t.uid = (SELECT kanban_workers_file_owner(file) FROM pragma_database_list
-                              WHERE name = 'main'),
-                     (SELECT kanban_workers_file_owner(file) FROM pragma_database_list
-                      WHERE name = 'main') IS NULL)
+        -- under hidepid; the shim may run as root): run_verdicts.owner_uid.
+        AND coalesce(t.uid = v.owner_uid, v.owner_uid IS NULL)
     GROUP BY w.run_id
 ) AS l
 LEFT JOIN escaped AS e

@@ -3,13 +3,10 @@
 -- run's (run_verdicts), then every process of the owner whose spawn marks tie it to the run
 -- but that is outside that tree (member 'escaped', with the evidence; run_processes). The
 -- first column is the run's id: an unknown run has no row, a run with no process one row
--- whose pid is null. `visible`: the process is the board owner's (kanban_workers_file_owner);
+-- whose pid is null. `visible`: the process is the board owner's (run_verdicts.owner_uid);
 -- another user's is not shown (the handler counts it as hidden): the shim may read what the
 -- owner could not (hidepid, root).
-WITH v AS (SELECT pid, alive FROM run_verdicts WHERE run_id = ?1),
-owner AS (
-    SELECT kanban_workers_file_owner(file) AS uid FROM pragma_database_list WHERE name = 'main'
-),
+WITH v AS (SELECT pid, alive, owner_uid FROM run_verdicts WHERE run_id = ?1),
 tree AS (
     SELECT t.pid, t.ppid, t.depth,
            CASE WHEN t.depth = 0 THEN 'worker' ELSE 'tree' END AS member,
@@ -18,7 +15,7 @@ tree AS (
     FROM v JOIN proc_tree(v.pid) AS t
     WHERE v.alive = 1
 )
-SELECT r.id AS run_id, m.*, m.uid IS (SELECT uid FROM owner) AS visible
+SELECT r.id AS run_id, m.*, m.uid IS (SELECT owner_uid FROM v) AS visible
 FROM task_runs AS r
 LEFT JOIN (
     SELECT * FROM tree

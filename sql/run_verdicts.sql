@@ -42,7 +42,8 @@ SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local, ho
        start_time, cmdline,
        error, heartbeat_age_s, claim_expires_in_s, runtime_s,
        CASE WHEN alive = 1 THEN wedged_reason IS NOT NULL END AS wedged,
-       CASE WHEN alive = 1 THEN wedged_reason END AS wedged_reason
+       CASE WHEN alive = 1 THEN wedged_reason END AS wedged_reason,
+       owner_uid
 FROM (
     SELECT *,
            CASE WHEN reason IS NULL THEN 1
@@ -106,6 +107,7 @@ FROM (
                    END AS identity
             FROM (
                 SELECT r.id                  AS run_id,
+                       o.uid                 AS owner_uid,
                        r.task_id             AS task_id,
                        r.started_at          AS started_at,
                        r.ended_at            AS ended_at,
