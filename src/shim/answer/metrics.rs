@@ -129,7 +129,7 @@ pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
 }
 
 /// How many samples of `/proc` a board's viewers have cost: live, lingering.
-pub type Taken = Option<(u64, u64)>;
+pub type SamplesTaken = Option<(u64, u64)>;
 
 /// A cell of `rows` by column name (null when there is no such column).
 fn cell<'r>(rows: &'r Rows, row: &'r [Value], name: &str) -> ValueRef<'r> {
@@ -140,7 +140,7 @@ fn cell<'r>(rows: &'r Rows, row: &'r [Value], name: &str) -> ValueRef<'r> {
 
 /// The exposition: every active worker of the live sample, what the lingering sample found
 /// per run, and the samples taken so far.
-pub fn exposition(live: &Rows, lingering: &Rows, taken: Taken) -> Vec<u8> {
+pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken) -> Vec<u8> {
     // Per series, its sample lines.
     let mut samples: Vec<String> = vec![String::new(); SERIES.len()];
     let mut verdicts: std::collections::BTreeMap<String, u64> = Default::default();

@@ -528,7 +528,7 @@ enum Which {
 }
 
 impl Which {
-    fn shared(self, db: &Db) -> &Arc<Shared<Sample>> {
+    fn shared(self, db: &Db) -> &Arc<Shared<Arc<Sample>>> {
         match self {
             Which::Live => &db.samples().live,
             Which::Lingering => &db.samples().lingering,
@@ -549,7 +549,14 @@ async fn sampled(
     let deadline = started + budget;
     let db = find_board(state, board, deadline).await?;
     db.samples().asked_now();
-    let get = |which| sample(state, &db, which, started, Asker::Request, deadline);
+    // The sample's rows, or the error it was taken with (shared by all who waited for it).
+    let db = &db;
+    let get = |which| async move {
+        sample(state, db, which, started, Asker::Request, deadline)
+            .await?
+            .value
+            .clone()
+    };
     // The bytes are written on a blocking thread (a large board's answer takes milliseconds).
     let write = |f: Box<dyn FnOnce() -> Bytes + Send>| async move {
         tokio::task::spawn_blocking(f)
@@ -559,17 +566,11 @@ async fn sampled(
     match read {
         Read::WorkersLive => {
             let live = get(Which::Live).await?;
-            write(Box::new(move || {
-                ok_sample(&live).map_or_else(Bytes::new, |s| s.json(b"workers"))
-            }))
-            .await
+            write(Box::new(move || live.json(b"workers"))).await
         }
         Read::Lingering => {
             let left = get(Which::Lingering).await?;
-            write(Box::new(move || {
-                ok_sample(&left).map_or_else(Bytes::new, |s| s.json(b"lingering"))
-            }))
-            .await
+            write(Box::new(move || left.json(b"lingering"))).await
         }
         _ => {
             let (live, left) = tokio::join!(get(Which::Live), get(Which::Lingering));
@@ -577,21 +578,11 @@ async fn sampled(
             let samples = db.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
             write(Box::new(move || {
-                match (ok_sample(&live), ok_sample(&left)) {
-                    (Some(live), Some(left)) => {
-                        Bytes::from(handlers::metrics::exposition(&live.rows, &left.rows, taken))
-                    }
-                    _ => Bytes::new(),
-                }
+                Bytes::from(handlers::metrics::exposition(&live.rows, &left.rows, taken))
             }))
             .await
         }
     }
-}
-
-/// The sample's rows (`sample` returns only samples that were taken).
-fn ok_sample(taken: &Taken<Sample>) -> Option<&Sample> {
-    taken.value.as_ref().ok()
 }
 
 /// A reader thread's permit, waited for until `deadline`; past it the 503 that says so
@@ -637,7 +628,8 @@ async fn find_board(
 }
 
 /// A sample of the board that began at or after `since`: shared, or taken now on a reader
-/// thread (the live one recorded into the history). Its error, when it failed.
+/// thread (the live one recorded into the history), with its rows or its error. Err only
+/// when none could be had within `deadline`.
 async fn sample(
     state: &Arc<State>,
     db: &Arc<Db>,
@@ -645,21 +637,21 @@ async fn sample(
     since: Instant,
     asker: Asker,
     deadline: Instant,
-) -> Result<Arc<Taken<Sample>>, ApiError> {
+) -> Result<Arc<Taken<Arc<Sample>>>, ApiError> {
     let take = || take_sample(Arc::clone(state), Arc::clone(db), which);
-    let taken = which
+    which
         .shared(db)
         .get(since, asker, deadline, take)
         .await
-        .map_err(|Late| db.busy("waited for a sample of /proc"))?;
-    match &taken.value {
-        Ok(_) => Ok(taken),
-        Err(e) => Err(e.clone()),
-    }
+        .map_err(|Late| db.busy("waited for a sample of /proc"))
 }
 
 /// One sample, taken now on a reader thread within a budget of its own.
-async fn take_sample(state: Arc<State>, db: Arc<Db>, which: Which) -> Result<Sample, ApiError> {
+async fn take_sample(
+    state: Arc<State>,
+    db: Arc<Db>,
+    which: Which,
+) -> Result<Arc<Sample>, ApiError> {
     let budget = state.pools.busy_timeout();
     let deadline = Instant::now() + budget;
     let permit = reader(&state.list_readers, deadline, budget).await?;
@@ -675,7 +667,7 @@ async fn take_sample(state: Arc<State>, db: Arc<Db>, which: Which) -> Result<Sam
         if let Which::Live = which {
             task_db.samples().record(&sample);
         }
-        Ok(sample)
+        Ok(Arc::new(sample))
     });
     // The sample is over only when its thread is: until then no other sample of the board
     // begins (a slow board holds one reader thread, never all of them). Its query is

@@ -111,9 +111,9 @@ pub fn epoch_secs() -> i64 {
 /// A board's samples and history (one per open board: see `board::pool::Db`).
 pub struct Samples {
     /// `live_workers`' rows (`?live=1`, `/metrics`, the history).
-    pub live: Arc<Shared<Sample>>,
+    pub live: Arc<Shared<Arc<Sample>>>,
     /// `lingering_workers`' rows (`/workers/lingering`, `/metrics`).
-    pub lingering: Arc<Shared<Sample>>,
+    pub lingering: Arc<Shared<Arc<Sample>>>,
     pub history: History,
     /// When a request last asked for this board (the timer samples a board for a window
     /// after that, the default board always).
