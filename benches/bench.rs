@@ -1196,7 +1196,7 @@ fn live_many(n: usize) {
                 kanban_workers::shim::answer::WORKERS_LIVE_SQL,
             )
             .unwrap();
-            kanban_workers::shim::answer::rows_json(b"workers", &rows, 0).len()
+            kanban_workers::shim::answer::rows_json(b"workers", &rows, 0).map_or(0, |b| b.len())
         });
         let metrics = time(&mut || {
             kanban_workers::shim::answer::metrics::metrics(&conn)

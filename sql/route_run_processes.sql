@@ -3,9 +3,9 @@
 -- run's (run_verdicts), then every process of the owner whose spawn marks tie it to the run
 -- but that is outside that tree (member 'escaped', with the evidence; run_processes). The
 -- first column is the run's id: an unknown run has no row, a run with no process one row
--- whose pid is null. `visible`: the process is the board owner's (run_verdicts.owner_uid);
--- another user's is not shown (the handler counts it as hidden): the shim may read what the
--- owner could not (hidepid, root).
+-- whose pid is null. Only the board owner's processes (run_verdicts.owner_uid) are listed,
+-- and nothing says how many others there were: the shim may read what the owner could not
+-- (hidepid, root), and a board writer naming root's pid must learn nothing of its tree.
 WITH v AS (SELECT pid, alive, owner_uid FROM run_verdicts WHERE run_id = ?1),
 tree AS (
     SELECT t.pid, t.ppid, t.depth,
@@ -15,7 +15,7 @@ tree AS (
     FROM v JOIN proc_tree(v.pid) AS t
     WHERE v.alive = 1
 )
-SELECT r.id AS run_id, m.*, m.uid IS (SELECT owner_uid FROM v) AS visible
+SELECT r.id AS run_id, m.*
 FROM task_runs AS r
 LEFT JOIN (
     SELECT * FROM tree
@@ -24,6 +24,6 @@ LEFT JOIN (
            p.rss_bytes, NULL, p.start_time, p.uid
     FROM run_processes AS p
     WHERE p.run_id = ?1 AND p.pid NOT IN (SELECT pid FROM tree)
-) AS m ON 1
+) AS m ON m.uid IS (SELECT owner_uid FROM v)
 WHERE r.id = ?1
 ORDER BY m.depth IS NULL, m.depth, m.pid

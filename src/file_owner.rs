@@ -22,6 +22,25 @@ pub fn owner(path: &str) -> Option<u32> {
     meta.file_type().is_file().then(|| meta.uid())
 }
 
+/// Register the function with the owner of one file already known: a host that checked the
+/// main database's owner when it resolved the board (the shim) answers that owner for that
+/// path, so that a link swapped into the path's folders later cannot name another owner;
+/// any other path is looked at as [`owner`] does.
+pub fn register_known(conn: &Connection, path: String, uid: u32) -> Result<()> {
+    conn.create_scalar_function(
+        NAME,
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        move |ctx| {
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Text(t) if t == path.as_bytes() => Some(i64::from(uid)),
+                ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(owner).map(i64::from),
+                _ => None,
+            })
+        },
+    )
+}
+
 pub fn register(conn: &Connection) -> Result<()> {
     // It looks at files: direct SQL and the user's TEMP views only, never a database's schema.
     conn.create_scalar_function(

@@ -8,6 +8,7 @@
 //! docs/design.md says why).
 
 pub mod answer;
+pub mod beneath;
 pub mod board;
 pub mod cli;
 pub mod demo;

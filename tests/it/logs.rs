@@ -637,3 +637,158 @@ fn the_log_routes_need_the_token_where_reads_do() {
     assert_eq!(sse.status, 200);
     sse.until("log", "secret output\n");
 }
+
+/// Whoever writes the kanban root swaps `kanban.db` and `kanban/` for links into root's private
+/// folder, back and forth, while the shim (root) answers both log routes: root's 0600 log is
+/// never served. The board's owner is the uid checked when the board was resolved (not read
+/// again from the swapped path), and the logs folder is walked beneath the root without
+/// following a link. Before: root's log was served within a second.
+#[test]
+#[ignore = "needs root"]
+fn a_board_writer_swapping_links_reads_no_other_users_log() {
+    use std::os::unix::fs::{chown, lchown, symlink};
+    require_root();
+    let top = temp_dir("log-swap");
+    // The victim: root's private folder, with a board and a log laid out as a root's.
+    let victim = top.path().join("victim");
+    std::fs::create_dir_all(victim.join("kanban/logs")).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o700)).unwrap();
+    drop(create_board(&victim.join("kanban.db")));
+    let secret = victim.join("kanban/logs/t_x.log");
+    std::fs::write(&secret, "ROOT SECRET\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The kanban root, nobody's: its default board with an open run of t_x, and t_x's log.
+    let root = top.path().join("root");
+    std::fs::create_dir_all(root.join("kanban/logs")).unwrap();
+    let conn = create_board(&root.join("kanban.db"));
+    insert_run(&conn, &RunSpec::new("t_x"));
+    std::fs::write(root.join("kanban/logs/t_x.log"), "mine\n").unwrap();
+    run_ok(Command::new("chown").args(["-R", "65534:65534"]).arg(&root));
+    let (db_link, kanban_link) = (root.join("db-link"), root.join("kanban-link"));
+    symlink(victim.join("kanban.db"), &db_link).unwrap();
+    symlink(victim.join("kanban"), &kanban_link).unwrap();
+    for link in [&db_link, &kanban_link] {
+        lchown(link, Some(65534), Some(65534)).unwrap();
+    }
+    chown(top.path(), Some(0), Some(0)).unwrap();
+
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--quiet",
+        "--listen",
+        "127.0.0.1:0",
+        "--log-streams",
+        "1024",
+    ])
+    .env("HERMES_KANBAN_HOME", &root)
+    .env_remove("HERMES_KANBAN_DB")
+    .env_remove("HERMES_KANBAN_BOARD");
+    let server = Server::spawn(cmd, "serving board");
+    let (_, body) = server.get_json("/tasks/t_x/log");
+    assert_eq!(body["content"], "mine\n", "{body}");
+
+    let flipper = Flipper::start(&[
+        (root.join("kanban.db"), db_link.clone()),
+        (root.join("kanban"), kanban_link.clone()),
+    ]);
+    for _ in 0..3000 {
+        let r = server.get("/tasks/t_x/log");
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(!text.contains("ROOT SECRET"), "served root's log: {text}");
+    }
+    for _ in 0..150 {
+        let mut sse = Sse::open(&server.addr, "/runs/1/log?follow=1", &[]);
+        if sse.status != 200 {
+            continue;
+        }
+        if let Some((_, start)) = sse.next() {
+            if start["exists"] == true {
+                let next = sse.next();
+                assert!(
+                    !format!("{next:?}").contains("ROOT SECRET"),
+                    "followed root's log: {next:?}"
+                );
+            }
+        }
+    }
+    assert!(flipper.stop() > 0);
+    // Left as they were: the board's own log is served again.
+    let (_, body) = server.get_json("/tasks/t_x/log");
+    assert_eq!(body["content"], "mine\n", "{body}");
+    drop(conn);
+}
+
+/// A log is bounded by what its answer serves, not by its size on disk: a sparse file of NUL
+/// bytes (no disk at all) is 507 before it is read, and 4 MiB of NULs (24 MiB as JSON) is 507
+/// before the answer is written; a tail of either is served. Before: 4 MiB of NULs made a
+/// 24 MiB answer, and 64 MiB a 384 MiB one.
+#[test]
+fn a_log_is_bounded_by_its_served_size() {
+    let b = LogBoard::new("log-served", &["t_run", "t_sparse", "t_nuls"]);
+    std::fs::File::create(b.log("t_sparse"))
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    std::fs::write(b.log("t_nuls"), vec![0u8; 4 << 20]).unwrap();
+    let server = b.serve(&[]);
+    for (task, what) in [("t_sparse", "in size"), ("t_nuls", "as JSON")] {
+        let (status, body) = server.get_json(&format!("/tasks/{task}/log"));
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert_eq!(status, 507, "{task}: {body}");
+        assert!(
+            detail.contains(what) && detail.contains("?tail=N"),
+            "{task}: {detail}"
+        );
+        let (status, body) = server.get_json(&format!("/tasks/{task}/log?tail=1000"));
+        assert_eq!(
+            (status, body["content"].as_str().map(str::len)),
+            (200, Some(1000)),
+            "{task}"
+        );
+    }
+}
+
+/// One board's streams, never read, cannot hold every place of `--log-streams`: a board holds
+/// at most half (503 naming the board's share past it), so another board's viewer is still
+/// served; and a stream of a log that does not exist ends after 30 s, whatever
+/// `--log-idle-timeout` says. Before: the fourth stream of one board took the last place, and
+/// the missing log's streams held theirs for the idle timeout (5 minutes).
+#[test]
+fn one_board_cannot_take_every_log_stream() {
+    let root = temp_dir("log-shares");
+    let conn = create_board(&root.path().join("kanban.db"));
+    insert_run(&conn, &RunSpec::new("t_a"));
+    let ops = root.path().join("kanban/boards/ops");
+    std::fs::create_dir_all(ops.join("logs")).unwrap();
+    let ops_conn = create_board(&ops.join("kanban.db"));
+    insert_run(&ops_conn, &RunSpec::new("t_b"));
+    std::fs::write(ops.join("logs/t_b.log"), "ops line\n").unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--quiet", "--listen", "127.0.0.1:0"])
+        .args(["--log-streams", "4", "--log-idle-timeout", "600"])
+        .env("HERMES_KANBAN_HOME", root.path())
+        .env_remove("HERMES_KANBAN_DB")
+        .env_remove("HERMES_KANBAN_BOARD");
+    let server = Server::spawn(cmd, "serving board");
+    let mut held: Vec<Sse> = (0..2)
+        .map(|_| Sse::open(&server.addr, "/runs/1/log?follow=1", &[]))
+        .collect();
+    for sse in &mut held {
+        assert_eq!(sse.status, 200);
+        let (_, start) = sse.next().unwrap();
+        assert_eq!(start["exists"], false);
+    }
+    let third = server.get("/runs/1/log?follow=1");
+    assert_eq!(third.status, 503);
+    assert!(
+        third.detail().contains("this board's share"),
+        "{}",
+        third.detail()
+    );
+    let mut other = Sse::open(&server.addr, "/runs/1/log?follow=1&board=ops", &[]);
+    assert_eq!(other.status, 200);
+    other.until("log", "ops line\n");
+    // The missing log's stream ends on its own, well before the idle timeout.
+    held[0].until("end", "no log for 30s");
+}

@@ -18,7 +18,6 @@
 //! the new file is followed from its start), `end` (`{"reason"}`), and `: keepalive` comments.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,10 +26,10 @@ use std::time::{Duration, Instant};
 use hyper::body::Bytes;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::mpsc::Sender;
 
 use crate::shim::ApiError;
+use crate::shim::beneath::Dir;
 use crate::shim::board::logs::{self, LogsDir};
 use crate::shim::board::pool::{Db, query_error};
 
@@ -46,6 +45,11 @@ pub const BYTES_PER_EVENT: usize = 64 * 1024;
 const EVENTS_PER_POLL: usize = 16;
 /// Events waiting for a client: past them, the stream waits (at most the send timeout).
 pub const QUEUED_EVENTS: usize = 4;
+/// A log that does not exist for this long (from the stream's start) ends the stream, whatever
+/// `--log-idle-timeout` says: the owner creates a run's log when it spawns the worker, so a
+/// log still missing by then will most likely never come, and a stream waiting for it would
+/// hold a place among `--log-streams` for nothing.
+pub const MISSING_LOG: Duration = Duration::from_secs(30);
 /// A comment sent when nothing else was for this long, so that proxies keep the stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -97,7 +101,7 @@ pub struct Follow {
 pub async fn stream(
     follow: Follow,
     tx: Sender<Bytes>,
-    permit: OwnedSemaphorePermit,
+    permit: impl Send + 'static,
     dropped: Arc<AtomicBool>,
 ) {
     let reason = run(&follow, &tx).await;
@@ -156,6 +160,11 @@ async fn run(follow: &Follow, tx: &Sender<Bytes>) -> String {
             let reason = "the run has ended";
             let _ = send(tx, finish(reason), follow.limits.send).await;
             return reason.to_owned();
+        }
+        if !step.found && active.elapsed() >= MISSING_LOG.min(follow.limits.idle) {
+            let reason = format!("no log for {}s", active.elapsed().as_secs());
+            let _ = send(tx, finish(&reason), follow.limits.send).await;
+            return reason;
         }
         if active.elapsed() >= follow.limits.idle {
             let reason = format!("no new output for {}s", follow.limits.idle.as_secs());
@@ -220,6 +229,8 @@ fn event(kind: &str, data: &serde_json::Value) -> Bytes {
 /// What one poll found.
 struct Step {
     events: Vec<Bytes>,
+    /// A log file has been found (now or before).
+    found: bool,
     /// New log bytes were read.
     grew: bool,
     /// More is there to read now (do not wait).
@@ -237,7 +248,7 @@ struct Open {
 struct Reader {
     dir: LogsDir,
     name: Option<String>,
-    fd: Option<OwnedFd>,
+    fd: Option<Dir>,
     open: Option<Open>,
     /// The start of a character split by a read, kept for the next one.
     carry: Vec<u8>,
@@ -284,6 +295,7 @@ impl Reader {
     fn step(&mut self) -> Step {
         let mut step = Step {
             events: Vec::new(),
+            found: false,
             grew: false,
             more: false,
         };
@@ -311,6 +323,7 @@ impl Reader {
             self.attach(&mut step);
             step.more = self.open.is_some();
         }
+        step.found = self.followed;
         step
     }
 
@@ -385,7 +398,7 @@ impl Reader {
         let (Some(open), Some(fd), Some(name)) = (&self.open, &self.fd, &self.name) else {
             return false;
         };
-        LogsDir::id_at(fd, name) != open.id
+        fd.id_at(name) != open.id
     }
 
     /// What is left of a split character, replaced.

@@ -10,9 +10,47 @@ use crate::shim::board::pool::query_error;
 
 const TASK_LOG_SQL: &str = include_str!("../../../sql/route_task_log.sql");
 
-/// The most of a log read into one answer: the whole budget of answers being sent (a log asked
-/// for without `tail` and larger than this is a 507 saying to ask with `tail`).
-pub const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
+/// The most a log's `content` may take in one answer, as served: its JSON text, each escape
+/// counted (a NUL byte is six, `\u0000`; an invalid byte three, U+FFFD). A log past it, asked
+/// for without `tail`, is a 507 saying to ask with `tail`, decided from the file's size before
+/// it is read and from its escaped size before the answer is written. A `tail` (at most
+/// 2,000,000 bytes) always fits: at most 12 MB served. So one answer holds at most three times
+/// this while it is made (the bytes, the text, the JSON), and a sparse file of NULs costs the
+/// shim no more than a log of letters.
+pub const MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The bytes `bytes` take as a JSON string's contents once decoded with replacement (no more
+/// than serde_json writes: `\n`-style escapes 2, other control characters 6, an invalid
+/// sequence 3; a `\r` that universal newlines drop is still counted).
+pub fn served_len(bytes: &[u8]) -> u64 {
+    bytes
+        .utf8_chunks()
+        .map(|chunk| {
+            let valid: u64 = chunk
+                .valid()
+                .bytes()
+                .map(|b| match b {
+                    b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                    0..=0x1f => 6,
+                    _ => 1,
+                })
+                .sum();
+            valid + if chunk.invalid().is_empty() { 0 } else { 3 }
+        })
+        .sum()
+}
+
+/// The 507 of a log too large to serve whole.
+fn too_large(task_id: &str, what: &str) -> ApiError {
+    ApiError::new(
+        507,
+        format!(
+            "the log of task {task_id} is {what} over the {} MiB an answer may hold: ask with \
+             ?tail=N",
+            MAX_LOG_BYTES >> 20
+        ),
+    )
+}
 
 /// The log's bytes as the owner's text: UTF-8, invalid bytes replaced; read whole (no `tail`),
 /// the owner reads it in Python's text mode, whose universal newlines turn `\r\n` and a lone
@@ -45,19 +83,21 @@ pub fn task_log(
     let tail = tail.map(u64::from);
     let file = dir
         .open()
-        .and_then(|fd| dir.open_log(&fd, &logs::file_name(task_id)?));
+        .and_then(|d| dir.open_log(&d, &logs::file_name(task_id)?));
+    let size_now = |f: &std::fs::File| f.metadata().map_or(0, |m| m.len());
+    // Bounded before the work: the window read, then what it takes served.
+    if let Some(f) = &file {
+        if tail.is_none() && size_now(f) > MAX_LOG_BYTES {
+            return Err(too_large(task_id, "in size"));
+        }
+    }
     let read = match &file {
         Some(f) => match logs::read_tail(f, tail, MAX_LOG_BYTES) {
-            Ok((bytes, _)) => Some((bytes, f.metadata().map_or(0, |m| m.len()))),
-            Err(_) if f.metadata().is_ok_and(|m| m.len() > MAX_LOG_BYTES) => {
-                return Err(ApiError::new(
-                    507,
-                    format!(
-                        "the log of task {task_id} is over {} MiB: ask with ?tail=N",
-                        MAX_LOG_BYTES >> 20
-                    ),
-                ));
+            Ok((bytes, _)) if served_len(&bytes) > MAX_LOG_BYTES => {
+                return Err(too_large(task_id, "as JSON"));
             }
+            Ok((bytes, _)) => Some((bytes, size_now(f))),
+            Err(_) if size_now(f) > MAX_LOG_BYTES => return Err(too_large(task_id, "in size")),
             Err(_) => None,
         },
         None => None,
@@ -74,4 +114,33 @@ pub fn task_log(
         "content": content,
         "truncated": tail.is_some_and(|t| size > t),
     })))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// What serde_json writes between the quotes of the decoded text.
+    fn written(bytes: &[u8]) -> u64 {
+        serde_json::to_vec(&text(bytes, false)).unwrap().len() as u64 - 2
+    }
+
+    #[test]
+    fn the_served_length_is_what_serde_json_writes() {
+        for case in [
+            &b""[..],
+            b"plain text\n",
+            b"\0\0\0",
+            b"quote \" backslash \\ tab \t bell \x07 del \x7f",
+            "é€😀".as_bytes(),
+            b"bad \xff\xfe and cut \xe2\x82",
+            b"\x08\x0c\x1f",
+        ] {
+            assert_eq!(served_len(case), written(case), "{case:?}");
+        }
+        // A carriage return is counted even where universal newlines drop it.
+        assert_eq!(served_len(b"a\r\nb"), 6);
+        assert_eq!(served_len(&[0u8; 1024]), 6 * 1024);
+    }
 }

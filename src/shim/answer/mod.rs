@@ -203,6 +203,26 @@ fn write_object<'v>(
     Ok(())
 }
 
+/// The most an answer written from a board's rows may hold, as served (its JSON bytes, each
+/// escape counted): a board writer's rows of control characters grow six times when escaped,
+/// so the bound is on what is written, checked as it is written (507 past it). The answers
+/// being sent share 64 MiB besides (`http::app`).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// The 507 an answer past [`MAX_ANSWER_BYTES`] gets, checked after each row.
+fn within_bound(out: &[u8]) -> Result<(), ApiError> {
+    if out.len() > MAX_ANSWER_BYTES {
+        return Err(ApiError::new(
+            507,
+            format!(
+                "the answer is over {} MiB as JSON; ask for less (one run: /runs/{{id}})",
+                MAX_ANSWER_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `{"<list>": [...], "count": N, "checked_at": epoch_s}`: each row of `sql` an object.
 fn rows(conn: &Connection, sql: &str, list: &[u8]) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
@@ -216,14 +236,16 @@ fn rows(conn: &Connection, sql: &str, list: &[u8]) -> Result<Vec<u8>, ApiError> 
             out.push(b',');
         }
         write_object(&mut out, &keys, |i| row.get_ref(i).map_err(err))?;
+        within_bound(&out)?;
         count += 1;
     }
     list_tail(&mut out, count, now_secs());
     Ok(out)
 }
 
-/// The same answer from a sample's rows (taken at `checked_at`).
-pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Vec<u8> {
+/// The same answer from a sample's rows (taken at `checked_at`); 507 past
+/// [`MAX_ANSWER_BYTES`].
+pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Result<Vec<u8>, ApiError> {
     let keys = keys(rows.columns.iter().map(String::as_str));
     let mut out = list_head(list, rows.rows.len());
     for (n, row) in rows.rows.iter().enumerate() {
@@ -233,9 +255,10 @@ pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Vec<u8> {
         let _ = write_object(&mut out, &keys, |i| {
             Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from))
         });
+        within_bound(&out)?;
     }
     list_tail(&mut out, rows.rows.len(), checked_at);
-    out
+    Ok(out)
 }
 
 fn list_head(list: &[u8], rows: usize) -> Vec<u8> {
@@ -400,40 +423,32 @@ fn field(out: &mut Vec<u8>, name: &str, kind: Kind, value: ValueRef<'_>) {
 }
 
 /// `GET /runs/{id}/processes`: the run's processes now (its worker's tree, then what escaped
-/// it), one query; the board owner's only (`hidden` counts the others); 404 for an unknown
-/// run.
+/// it), one query; the board owner's only, the others neither listed nor counted; 404 for an
+/// unknown run.
 pub fn processes(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(PROCESSES_SQL).map_err(err)?;
-    // The first column is the run's id (a row with a null pid: a run with no process), the
-    // last whether the process is shown.
-    let shown = stmt.column_count().saturating_sub(2);
-    let keys = keys(stmt.column_names().into_iter().skip(1).take(shown));
+    // The first column is the run's id (a row with a null pid: a run with no process shown).
+    let keys = keys(stmt.column_names().into_iter().skip(1));
     let mut rows = stmt.query([id]).map_err(err)?;
     let mut out = format!("{{\"run_id\":{id},\"processes\":[").into_bytes();
-    let (mut found, mut count, mut hidden) = (false, 0usize, 0usize);
+    let (mut found, mut count) = (false, 0usize);
     while let Some(row) = rows.next().map_err(err)? {
         found = true;
         if row.get_ref(1).map_err(err)? == ValueRef::Null {
-            continue;
-        }
-        if row.get_ref(shown + 1).map_err(err)? != ValueRef::Integer(1) {
-            hidden += 1;
             continue;
         }
         if count > 0 {
             out.push(b',');
         }
         write_object(&mut out, &keys, |i| row.get_ref(i + 1).map_err(err))?;
+        within_bound(&out)?;
         count += 1;
     }
     if !found {
         return Err(not_found(id));
     }
     list_tail(&mut out, count, now_secs());
-    // `"hidden":N` beside `count`, before the closing brace.
-    out.pop();
-    out.extend_from_slice(format!(",\"hidden\":{hidden}}}").as_bytes());
     Ok(out)
 }
 

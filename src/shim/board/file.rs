@@ -39,7 +39,8 @@ pub fn id_of(path: &Path) -> Result<FileId, Unreadable> {
     }
 }
 
-/// Check the file SQLite is about to open (see the module's notes); its identity.
+/// Check the file SQLite is about to open (see the module's notes), owned by `owner` when
+/// given (the uid the board was checked against); its identity.
 ///
 /// Closing any descriptor of a file releases every POSIX lock this process holds on it,
 /// SQLite's included. So the file is opened here with `O_PATH`, whose close releases nothing,
@@ -47,7 +48,11 @@ pub fn id_of(path: &Path) -> Result<FileId, Unreadable> {
 /// `unlocked` says no connection of this process has the board open, and only when that
 /// header matters (the board is another user's and a side file is missing). While a
 /// connection of ours is open, the side files exist anyway: it holds them.
-pub fn check_before_open(path: &Path, unlocked: bool) -> Result<FileId, Unreadable> {
+pub fn check_before_open(
+    path: &Path,
+    unlocked: bool,
+    owner: Option<u32>,
+) -> Result<FileId, Unreadable> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::PATH.bits() as i32)
@@ -61,6 +66,11 @@ pub fn check_before_open(path: &Path, unlocked: bool) -> Result<FileId, Unreadab
         .map_err(|e| Unreadable(format!("cannot be read: {e}")))?;
     if !meta.is_file() {
         return Err(not_regular());
+    }
+    // Another uid's file where the board's checked owner had one: answered as missing (a
+    // link swapped into the path's folders since the board was resolved).
+    if owner.is_some_and(|o| o != meta.uid()) {
+        return Err(Unreadable(DOES_NOT_EXIST.to_owned()));
     }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me && unlocked {
@@ -152,7 +162,7 @@ mod tests {
     #[test]
     fn a_fifo_in_the_boards_place_is_refused_without_blocking() {
         let (dir, path) = fifo("refuse");
-        assert_eq!(check_before_open(&path, true), Err(not_regular()));
+        assert_eq!(check_before_open(&path, true, None), Err(not_regular()));
         assert_eq!(id_of(&path), Err(not_regular()));
         std::fs::remove_dir_all(dir).unwrap();
     }

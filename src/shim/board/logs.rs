@@ -8,38 +8,31 @@
 //! `<x>/kanban/boards/<slug>/logs/`.
 //!
 //! Logs can hold secrets, and the shim may run as root: a log is shown only when the board's
-//! owner could read it alone. The logs folder must resolve (links followed) to a place under
-//! the kanban root (for `--db`, under the board file's real folder); it is opened without
-//! following a link in its last component, and each log is opened from that folder's
-//! descriptor (`openat`) without following links, non-blocking, and kept only when it is a
-//! regular file owned by the board file's owner. Anything else is answered as a missing log.
+//! owner could read it alone. The owner is the uid that was checked when the board was
+//! resolved (`board::resolve`), carried here, never read again from a path. The logs folder is
+//! found beneath a folder resolved once (the kanban root; for `--db`, the board file's real
+//! folder), walked component by component without following a link, each folder on the way
+//! owned by the board's owner (`shim::beneath`); each log is opened from that folder's
+//! descriptor without following a link, non-blocking, and kept only when it is a regular file
+//! of the board's owner. Anything else is answered as a missing log.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
+use crate::shim::beneath::Dir;
 
 /// A board's logs folder, and whose logs may be shown from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogsDir {
     /// The folder as the owner names it (its `path` key is built from this).
     pub shown: PathBuf,
-    /// Its real path must stay under this one (`None`: nothing is shown).
-    pub within: Option<PathBuf>,
-    /// The board file's owner: a log of another uid is not shown (`None`: nothing is).
+    /// The folder it is found beneath: a real path, resolved once (`None`: nothing is shown).
+    pub anchor: Option<PathBuf>,
+    /// The logs folder beneath `anchor` (plain names only).
+    pub rel: PathBuf,
+    /// The board's owner, as checked (`None`: nothing is shown).
     pub owner: Option<u32>,
-}
-
-/// The folder of a board's logs, for the board root `board_root` (`<root>/kanban` or
-/// `<root>/kanban/boards/<slug>`), confined to `within`, for the board file `db`.
-pub fn logs_dir(board_root: &Path, within: Option<&Path>, db: &Path) -> LogsDir {
-    LogsDir {
-        shown: board_root.join("logs"),
-        within: within.and_then(|w| std::fs::canonicalize(w).ok()),
-        owner: std::fs::metadata(db).ok().map(|m| m.uid()),
-    }
 }
 
 /// The board root of a file the operator named: `<x>/kanban/boards/<slug>` when the file is
@@ -49,15 +42,32 @@ pub fn named_board_root(db: &Path) -> PathBuf {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if in_boards(&dir) {
+        dir
+    } else {
+        dir.join("kanban")
+    }
+}
+
+/// The logs folder of a file the operator named, relative to the file's folder: `logs` for
+/// `<x>/kanban/boards/<slug>/kanban.db`, else `kanban/logs`.
+pub fn named_logs_rel(db: &Path) -> PathBuf {
+    match db.parent() {
+        Some(dir) if in_boards(dir) => PathBuf::from("logs"),
+        _ => PathBuf::from("kanban/logs"),
+    }
+}
+
+/// `dir` is `<x>/kanban/boards/<slug>`.
+fn in_boards(dir: &Path) -> bool {
     let boards = dir.parent();
     let kanban = boards.and_then(Path::parent);
-    let in_boards = boards
+    boards
         .and_then(Path::file_name)
         .is_some_and(|n| n == "boards")
         && kanban
             .and_then(Path::file_name)
-            .is_some_and(|n| n == "kanban");
-    if in_boards { dir } else { dir.join("kanban") }
+            .is_some_and(|n| n == "kanban")
 }
 
 /// The file name of a task's log: `None` for a task id no file in the folder can have (a `/`
@@ -67,38 +77,32 @@ pub fn file_name(task_id: &str) -> Option<String> {
 }
 
 impl LogsDir {
+    /// A logs folder of which nothing is shown (no kanban root).
+    pub fn none(shown: PathBuf) -> LogsDir {
+        LogsDir {
+            shown,
+            anchor: None,
+            rel: PathBuf::new(),
+            owner: None,
+        }
+    }
+
     /// The log's path as the owner answers it (`str(worker_log_path(...))`).
     pub fn path_of(&self, task_id: &str) -> PathBuf {
         self.shown.join(format!("{task_id}.log"))
     }
 
-    /// The folder, opened: when it resolves under `within` and is a folder. `None` otherwise
-    /// (missing, or refused: the same answer).
-    pub fn open(&self) -> Option<OwnedFd> {
-        let within = self.within.as_ref()?;
-        let real = std::fs::canonicalize(&self.shown).ok()?;
-        if !real.starts_with(within) {
-            return None;
-        }
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        rustix::fs::open(&real, flags, Mode::empty()).ok()
+    /// The folder, opened beneath its anchor without following a link, every folder beneath
+    /// the anchor the board owner's. `None` otherwise (missing, or refused: the same answer).
+    pub fn open(&self) -> Option<Dir> {
+        let owner = self.owner?;
+        let anchor = Dir::open_resolved(self.anchor.as_ref()?).ok()?;
+        anchor.dir(&self.rel, Some(owner)).ok()
     }
 
     /// `name` in the opened folder `dir`, when it is a regular file of the board's owner.
-    pub fn open_log(&self, dir: &OwnedFd, name: &str) -> Option<File> {
-        let owner = self.owner?;
-        let flags =
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let file = File::from(rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?);
-        let meta = file.metadata().ok()?;
-        (meta.is_file() && meta.uid() == owner).then_some(file)
-    }
-
-    /// The identity (device, inode) of what is at `name` in `dir` now, without following a
-    /// link: a rotation shows as another inode.
-    pub fn id_at(dir: &OwnedFd, name: &str) -> Option<(u64, u64)> {
-        let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        Some((st.st_dev, st.st_ino))
+    pub fn open_log(&self, dir: &Dir, name: &str) -> Option<File> {
+        dir.file(name, self.owner?).ok()
     }
 }
 

@@ -51,6 +51,9 @@ struct Pooled {
 
 pub struct Db {
     path: PathBuf,
+    /// The board's owner, as checked when the board was resolved (`board::resolve`): a file
+    /// of another uid found at the path is refused, and the views are told this owner.
+    owner: Option<u32>,
     /// A request's budget: waiting for a reader thread and for locks, together.
     busy_timeout: Duration,
     idle: Mutex<Vec<Pooled>>,
@@ -95,6 +98,7 @@ impl Db {
     pub fn new(path: PathBuf) -> Db {
         Db {
             path,
+            owner: None,
             busy_timeout: BUSY_TIMEOUT,
             idle: Mutex::new(Vec::new()),
             sampler: Arc::new(CpuSampler::new()),
@@ -103,6 +107,17 @@ impl Db {
             opening: Mutex::new(()),
             samples: Samples::new(crate::shim::sample::WINDOW),
         }
+    }
+
+    /// The same board, whose owner was checked to be `owner`.
+    pub fn with_owner(mut self, owner: Option<u32>) -> Db {
+        self.owner = owner;
+        self
+    }
+
+    /// The board's owner, as checked when it was resolved.
+    pub fn owner(&self) -> Option<u32> {
+        self.owner
     }
 
     /// The same board keeping `window` of history (`--history`).
@@ -122,7 +137,8 @@ impl Db {
         let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
-        file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
+        file::check_before_open(&self.path, unlocked, self.owner)
+            .map_err(|e| self.unavailable(e))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
@@ -136,6 +152,16 @@ impl Db {
             conn,
             _open: counted,
         })
+    }
+
+    /// Tell a connection's views the board's owner as it was checked (`file_owner`), for the
+    /// board's path as SQLite names it; without a checked owner they look at the file.
+    fn tell_owner(&self, conn: &Connection) -> Result<(), ApiError> {
+        let (Some(uid), Some(path)) = (self.owner, conn.path()) else {
+            return Ok(());
+        };
+        crate::file_owner::register_known(conn, path.to_owned(), uid)
+            .map_err(|e| db_error(&self.path, &e))
     }
 
     /// The same board with other verdict settings (`--hostname`, `--spawn-window`).
@@ -232,8 +258,8 @@ impl Db {
         let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
         let counted = Counted::new(&self.open_now);
         let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
-        let file_id =
-            file::check_before_open(&self.path, unlocked).map_err(|e| self.unavailable(e))?;
+        let file_id = file::check_before_open(&self.path, unlocked, self.owner)
+            .map_err(|e| self.unavailable(e))?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
@@ -250,6 +276,7 @@ impl Db {
             .map_err(|e| db_error(&self.path, &e))?;
         crate::register_with(&conn, Arc::clone(&self.sampler), &self.settings)
             .map_err(|e| db_error(&self.path, &e))?;
+        self.tell_owner(&conn)?;
         let schema_version = schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
         Ok(Pooled {
             conn,
@@ -364,7 +391,7 @@ impl Pools {
     }
 
     /// The pool of the board at `path`, most recently used first.
-    pub fn get(&self, path: &Path) -> Arc<Db> {
+    pub fn get(&self, path: &Path, owner: Option<u32>) -> Arc<Db> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = open.iter().position(|db| db.path() == path) {
             let db = open.remove(i);
@@ -373,6 +400,7 @@ impl Pools {
         }
         let db = Arc::new(
             Db::new(path.to_path_buf())
+                .with_owner(owner)
                 .with_busy_timeout(self.busy_timeout)
                 .with_settings(self.settings.clone())
                 .with_history(self.history),

@@ -43,6 +43,10 @@ pub struct Boards {
     pub pinned: Option<Named>,
     /// `--db`: exactly this file, whatever the board.
     pub only: Option<Named>,
+    /// The root's real path and owner, resolved once (the first time the root exists): a
+    /// board writer who owns the folders above the root and swaps one for a link later does
+    /// not change which root, or whose, is served.
+    pub root_at: std::sync::OnceLock<(PathBuf, u32)>,
 }
 
 /// A board file the operator named (`--db`, `$HERMES_KANBAN_DB`), as it was at start: its
@@ -123,15 +127,29 @@ impl Boards {
             active: var("HERMES_KANBAN_BOARD"),
             pinned: var("HERMES_KANBAN_DB").map(|p| Named::new(Path::new(&p))),
             only: flag.map(Named::new),
+            root_at: std::sync::OnceLock::new(),
         }
     }
 
-    /// The file of the board a request names (`None`: no `?board=`).
-    pub fn resolve(&self, board: Option<&str>) -> Result<PathBuf, ApiError> {
+    /// The kanban root's real path and its owner, resolved the first time it exists and kept
+    /// (see `root_at`).
+    pub fn root_real(&self) -> Option<(&Path, u32)> {
+        use std::os::unix::fs::MetadataExt;
+        if self.root_at.get().is_none() {
+            let real = std::fs::canonicalize(self.root.as_ref()?).ok()?;
+            let owner = std::fs::metadata(&real).ok()?.uid();
+            let _ = self.root_at.set((real, owner));
+        }
+        self.root_at.get().map(|(p, o)| (p.as_path(), *o))
+    }
+
+    /// The file of the board a request names (`None`: no `?board=`), and the uid it was
+    /// checked against (carried to every later check: the pool, the logs, the signals).
+    pub fn resolve(&self, board: Option<&str>) -> Result<(PathBuf, Option<u32>), ApiError> {
         let asked = Boards::asked(board)?;
         if let Some(only) = &self.only {
             return match asked.as_deref() {
-                None | Some("default") => only.check(),
+                None | Some("default") => only.check().map(|p| (p, only.owner)),
                 Some(other) => Err(no_such_board(other)),
             };
         }
@@ -145,44 +163,53 @@ impl Boards {
             None => self.active_slug(),
         };
         if let Some(pinned) = &self.pinned {
-            return pinned.check();
+            return pinned.check().map(|p| (p, pinned.owner));
         }
         let file = self.file_of(&slug).ok_or_else(|| {
             ApiError::new(503, "no kanban root: set $HERMES_KANBAN_HOME or $HOME")
         })?;
         // Missing and refused, one answer: the one a missing board file gets from the pool.
-        self.owners(&file).ok_or_else(|| {
+        let owner = self.root_real().map(|(_, o)| o);
+        self.owners(&file).map(|p| (p, owner)).ok_or_else(|| {
             crate::shim::board::pool::unavailable(&file, crate::shim::board::file::DOES_NOT_EXIST)
         })
     }
 
-    /// The logs folder of the board a request names (see `board::logs`), the board file
-    /// being `file` (what [`Boards::resolve`] gave). `?board=` has been checked by then.
-    pub fn logs_dir(&self, board: Option<&str>, file: &Path) -> crate::shim::board::logs::LogsDir {
-        use crate::shim::board::logs;
+    /// The logs folder of the board a request names (see `board::logs`). `?board=` has been
+    /// checked by then ([`Boards::resolve`]). Its owner is the uid the board was checked
+    /// against: the `--db` or `$HERMES_KANBAN_DB` file's owner at start, else the root's.
+    pub fn logs_dir(&self, board: Option<&str>) -> crate::shim::board::logs::LogsDir {
+        use crate::shim::board::logs::{self, LogsDir};
         if let Some(only) = &self.only {
-            let within = only.path.parent().map(Path::to_path_buf);
-            return logs::logs_dir(
-                &logs::named_board_root(&only.given),
-                within.as_deref(),
-                file,
-            );
+            return LogsDir {
+                shown: logs::named_board_root(&only.given).join("logs"),
+                anchor: only.path.parent().map(Path::to_path_buf),
+                rel: logs::named_logs_rel(&only.given),
+                owner: only.owner,
+            };
         }
         let slug = match Boards::asked(board).ok().flatten() {
             Some(slug) => slug,
             None => self.active_slug(),
         };
-        let board_root = match (&self.root, slug.as_str()) {
-            (Some(root), "default") => Some(root.join("kanban")),
-            (Some(_), other) => self.board_dir(other),
-            (None, _) => None,
+        let rel = if slug == "default" {
+            PathBuf::from("kanban/logs")
+        } else {
+            Path::new("kanban/boards").join(&slug).join("logs")
         };
-        match board_root {
-            Some(dir) => logs::logs_dir(&dir, self.root.as_deref(), file),
-            None => logs::LogsDir {
-                shown: PathBuf::from("kanban/logs"),
-                within: None,
-                owner: None,
+        let (Some(root), Some((real, root_owner))) = (&self.root, self.root_real()) else {
+            return LogsDir::none(match &self.root {
+                Some(root) => root.join(&rel),
+                None => rel,
+            });
+        };
+        LogsDir {
+            shown: root.join(&rel),
+            anchor: Some(real.to_path_buf()),
+            rel,
+            owner: match &self.pinned {
+                Some(pinned) => pinned.owner,
+                None => Some(root_owner),
             },
         }
     }
@@ -227,11 +254,10 @@ impl Boards {
     /// it and the folder it resolves into are owned by the root's owner. `None` otherwise.
     pub fn owners(&self, path: &Path) -> Option<PathBuf> {
         use std::os::unix::fs::MetadataExt;
-        let root = std::fs::canonicalize(self.root.as_ref()?).ok()?;
-        let owner = std::fs::metadata(&root).ok()?.uid();
+        let (root, owner) = self.root_real()?;
         let real = std::fs::canonicalize(path).ok()?;
         let folder = real.parent()?;
-        let inside = real.starts_with(&root) && real != root;
+        let inside = real.starts_with(root) && real != root;
         let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.uid() == owner);
         (inside && owned(&real) && owned(folder)).then_some(real)
     }
@@ -261,9 +287,12 @@ impl Boards {
             return active;
         }
         let current = self
-            .root
-            .as_ref()
-            .and_then(|r| read_current(&r.join("kanban").join("current")))
+            .root_real()
+            .and_then(|(root, owner)| {
+                let root = crate::shim::beneath::Dir::open_resolved(root).ok()?;
+                let kanban = root.dir(Path::new("kanban"), Some(owner)).ok()?;
+                read_current(&kanban, owner)
+            })
             .and_then(|text| slug(&text).ok());
         match current {
             Some(s) if self.exists(&s) => s,
@@ -297,21 +326,16 @@ impl Boards {
 /// The most of `kanban/current` read. A slug is at most 64 bytes; a longer file is not a slug.
 pub const CURRENT_MAX_BYTES: usize = 256;
 
-/// The text of `kanban/current` at `path`, when it is a regular file of at most
+/// The text of `current` in the folder `kanban` (walked from the root without following a
+/// link), when it is a regular file of the root's owner `owner` of at most
 /// [`CURRENT_MAX_BYTES`] (`None`, so `default`, otherwise: the answer the owner reaches for
 /// anything longer, which is no slug either). It is read on every request that names no
 /// board, so: opened without blocking (a FIFO there would hold the thread until a writer
 /// came) and without following a link (it would lead the shim, as root perhaps, to read or
 /// block on whatever file the board's writer points it at), then checked for what was opened,
 /// and never read past the limit (a 300 MiB file was read whole, every request).
-fn read_current(path: &Path) -> Option<String> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY;
-    let file =
-        std::fs::File::from(rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty()).ok()?);
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
+fn read_current(kanban: &crate::shim::beneath::Dir, owner: u32) -> Option<String> {
+    let file = kanban.file("current", owner).ok()?;
     let mut text = Vec::with_capacity(CURRENT_MAX_BYTES + 1);
     file.take(CURRENT_MAX_BYTES as u64 + 1)
         .read_to_end(&mut text)
@@ -427,22 +451,26 @@ mod tests {
 
     #[test]
     fn current_is_read_when_small_regular_and_not_a_link() {
-        let dir = std::env::temp_dir().join(format!("kw-current-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        use crate::shim::beneath::Dir;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        let kanban = Dir::open_resolved(&dir).unwrap();
         let path = dir.join("current");
         let at_most = format!("ops{}", " ".repeat(CURRENT_MAX_BYTES - 3));
         std::fs::write(&path, &at_most).unwrap();
-        assert_eq!(read_current(&path), Some(at_most.clone()));
+        assert_eq!(read_current(&kanban, me), Some(at_most.clone()));
+        assert_eq!(read_current(&kanban, me + 1), None, "another uid's");
         std::fs::write(&path, format!("{at_most} ")).unwrap();
-        assert_eq!(read_current(&path), None, "one byte past the limit");
-        let link = dir.join("link");
-        std::fs::write(&path, "ops").unwrap();
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert_eq!(read_current(&link), None);
-        assert_eq!(read_current(&dir), None, "a folder");
-        assert_eq!(read_current(&dir.join("missing")), None);
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(read_current(&kanban, me), None, "one byte past the limit");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read_current(&kanban, me), None, "missing");
+        std::fs::write(dir.join("real"), "ops").unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), &path).unwrap();
+        assert_eq!(read_current(&kanban, me), None, "a link");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(read_current(&kanban, me), None, "a folder");
     }
 
     #[test]

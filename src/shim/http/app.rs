@@ -23,6 +23,7 @@ use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
 use crate::shim::http::routes::{self, Read, Route};
 use crate::shim::http::serve::{READERS, TERMINATORS};
+use crate::shim::http::shares::Shares;
 use crate::shim::sample::{Asker, Late, Sample, Shared, Taken, query_rows};
 
 /// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
@@ -108,6 +109,9 @@ struct State {
     answers: Arc<Semaphore>,
     /// One permit a followed log (`--log-streams`): none free is a 503.
     log_streams: Arc<Semaphore>,
+    /// Each board's share of them, and each client address's (beyond loopback): half each.
+    board_streams: Arc<Shares<std::path::PathBuf>>,
+    client_streams: Arc<Shares<std::net::IpAddr>>,
     log_idle: Duration,
 }
 
@@ -135,6 +139,8 @@ impl App {
                 header_timeout: config.header_timeout,
                 answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
                 log_streams: Arc::new(Semaphore::new(config.log_streams)),
+                board_streams: Shares::new(config.log_streams.div_ceil(2)),
+                client_streams: Shares::new(config.log_streams.div_ceil(2)),
                 log_idle: config.log_idle,
             }),
         }
@@ -205,7 +211,15 @@ where
             }
         }
         // A stream, answered on its own (its body is not one answer of bytes).
-        Ok(Route::FollowLog(id)) => match follow(state, id, query, started, method == "HEAD").await
+        Ok(Route::FollowLog(id)) => match follow(
+            state,
+            id,
+            query,
+            started,
+            method == "HEAD",
+            req.extensions().get::<super::serve::Peer>().map(|p| p.0),
+        )
+        .await
         {
             Ok(response) => {
                 log_request(state, &method, &path, query, 200, started);
@@ -262,6 +276,7 @@ async fn follow(
     query: Option<&str>,
     started: Instant,
     head: bool,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     use crate::shim::answer::follow as logs;
     let board = Boards::asked(routes::board(query).as_deref())?;
@@ -273,15 +288,26 @@ async fn follow(
             "every log stream is taken (--log-streams); retry when one has ended",
         ));
     };
+    // A client address beyond loopback holds at most its share (on loopback every local user
+    // is one address: there the board's share is what bounds one of them).
+    let client = match peer.filter(|ip| !ip.is_loopback()) {
+        Some(ip) => Some(
+            state
+                .client_streams
+                .try_take(ip)
+                .ok_or_else(|| share_taken("this client's", state.client_streams.per_key()))?,
+        ),
+        None => None,
+    };
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
     let permit = reader(&state.run_readers, deadline, budget).await?;
     let task_state = Arc::clone(state);
     let found = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let path = task_state.boards.resolve(board.as_deref())?;
-        let dir = task_state.boards.logs_dir(board.as_deref(), &path);
-        let db = task_state.pools.get(&path);
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        let dir = task_state.boards.logs_dir(board.as_deref());
+        let db = task_state.pools.get(&path, owner);
         let (task_id, _) = db.with_conn(deadline, |c| logs::run_task(c, id))?;
         Ok::<_, ApiError>((db, dir, task_id))
     });
@@ -297,6 +323,11 @@ async fn follow(
             ));
         }
     };
+    let board_share = state
+        .board_streams
+        .try_take(db.path().to_path_buf())
+        .ok_or_else(|| share_taken("this board's", state.board_streams.per_key()))?;
+    let place = (place, board_share, client);
     let mut response = Response::new(if head {
         full(Bytes::new())
     } else {
@@ -324,6 +355,17 @@ async fn follow(
         HeaderValue::from_static("no-cache"),
     );
     Ok(response)
+}
+
+/// The 503 of a stream past a board's or a client's share of `--log-streams`.
+fn share_taken(whose: &str, share: usize) -> ApiError {
+    ApiError::new(
+        503,
+        format!(
+            "{whose} share of the log streams ({share}, half of --log-streams) is taken; retry \
+             when one has ended"
+        ),
+    )
 }
 
 /// A followed log's body: the events its task sends, ending when the task drops its sender;
@@ -417,7 +459,7 @@ where
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         // Which file, found off the async worker (it reads the kanban root).
-        let path = task_state.boards.resolve(board.as_deref())?;
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         let key = (path.clone(), id);
         let fresh = task_state
             .terminating
@@ -430,7 +472,7 @@ where
                 format!("run {id} is being terminated or reaped by another request"),
             ));
         }
-        let db = task_state.pools.get(&path);
+        let db = task_state.pools.get(&path, owner);
         let budget = db.busy_timeout();
         let result = if reap {
             crate::shim::terminate::reap::run(&db, id, &ask, budget, &task_state.stopping)
@@ -475,11 +517,11 @@ async fn answer(
     // thread, and only the bytes cross to the async worker.
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let path = task_state.boards.resolve(board.as_deref())?;
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         // The log route reads a file beside the board too: where, by the owner's rules.
         let logs = matches!(read, Read::TaskLog { .. })
-            .then(|| task_state.boards.logs_dir(board.as_deref(), &path));
-        let db = task_reading.get_or_init(|| task_state.pools.get(&path));
+            .then(|| task_state.boards.logs_dir(board.as_deref()));
+        let db = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
         let history = &db.samples().history;
         let body = db.with_conn(deadline, |c| {
             handlers::handle(c, &read, logs.as_ref(), history)
@@ -558,10 +600,10 @@ async fn sampled(
             .clone()
     };
     // The bytes are written on a blocking thread (a large board's answer takes milliseconds).
-    let write = |f: Box<dyn FnOnce() -> Bytes + Send>| async move {
+    let write = |f: Box<dyn FnOnce() -> Result<Bytes, ApiError> + Send>| async move {
         tokio::task::spawn_blocking(f)
             .await
-            .map_err(|_| ApiError::new(500, "internal error while writing the answer"))
+            .map_err(|_| ApiError::new(500, "internal error while writing the answer"))?
     };
     match read {
         Read::WorkersLive => {
@@ -578,7 +620,9 @@ async fn sampled(
             let samples = db.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
             write(Box::new(move || {
-                Bytes::from(handlers::metrics::exposition(&live.rows, &left.rows, taken))
+                Ok(Bytes::from(handlers::metrics::exposition(
+                    &live.rows, &left.rows, taken,
+                )))
             }))
             .await
         }
@@ -613,8 +657,8 @@ async fn find_board(
     let task_state = Arc::clone(state);
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let path = task_state.boards.resolve(board.as_deref())?;
-        Ok::<_, ApiError>(task_state.pools.get(&path))
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        Ok::<_, ApiError>(task_state.pools.get(&path, owner))
     });
     match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
         Ok(Ok(found)) => found,

@@ -5,3 +5,4 @@ pub mod auth;
 pub mod host;
 pub mod routes;
 pub mod serve;
+pub mod shares;

@@ -51,8 +51,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of fds and the like: say so, back off briefly, keep serving.
                 crate::log!("kanban-workers: accept failed: {e}");
@@ -69,7 +69,8 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            let service = service_fn(move |req| {
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer.ip()));
                 let app = app.clone();
                 async move { Ok::<_, std::convert::Infallible>(app.call(req).await) }
             });
@@ -90,6 +91,10 @@ pub async fn serve(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
 }
+
+/// The address a request came from (a request's extension; absent for in-process calls).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// Completes once SIGINT, SIGTERM or SIGHUP arrives. A closed terminal (SIGHUP) stops the
 /// server as gracefully as SIGTERM: its default action would kill it mid-answer.

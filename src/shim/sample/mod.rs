@@ -75,7 +75,7 @@ pub struct Sample {
     pub rows: Rows,
     /// Unix epoch seconds when it was taken (`checked_at`).
     pub checked_at: i64,
-    json: OnceLock<Bytes>,
+    json: OnceLock<Result<Bytes, crate::shim::ApiError>>,
 }
 
 impl Sample {
@@ -87,15 +87,12 @@ impl Sample {
         }
     }
 
-    /// The JSON list answer (`{"<list>": [...], "count", "checked_at"}`), written once.
-    pub fn json(&self, list: &[u8]) -> Bytes {
+    /// The JSON list answer (`{"<list>": [...], "count", "checked_at"}`), written once (or
+    /// the 507 of one past its bound).
+    pub fn json(&self, list: &[u8]) -> Result<Bytes, crate::shim::ApiError> {
         self.json
             .get_or_init(|| {
-                Bytes::from(crate::shim::answer::rows_json(
-                    list,
-                    &self.rows,
-                    self.checked_at,
-                ))
+                crate::shim::answer::rows_json(list, &self.rows, self.checked_at).map(Bytes::from)
             })
             .clone()
     }

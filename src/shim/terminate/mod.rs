@@ -210,7 +210,7 @@ pub fn run(
         }
     }
     let err = |e: rusqlite::Error| db_error(db.path(), &e);
-    let policy = reaper::Policy::for_board(db.path())
+    let policy = reaper::Policy::for_board(db.path(), db.owner())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
     let run_env = reaper::RunEnv {
         run_id: id,

@@ -116,7 +116,7 @@ pub fn run(
             "nothing was signalled",
         ));
     }
-    let policy = reaper::Policy::for_board(db.path())
+    let policy = reaper::Policy::for_board(db.path(), db.owner())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
     let targets: Vec<(i32, u64)> = lingering
         .iter()

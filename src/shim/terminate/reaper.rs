@@ -45,10 +45,12 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The rules for the board at `board`, for this process. Its owner is the file's own, the
-    /// file not followed: a link there (whoever writes the board may swap one in at any
-    /// moment, to a file of root's) is refused, as is anything but a regular file.
-    pub fn for_board(board: &Path) -> std::io::Result<Policy> {
+    /// The rules for the board at `board`, for this process. Its owner is the one the board
+    /// was checked against when it was resolved (`checked`), and the file there must still be
+    /// that owner's regular file, not followed: a link there, or in its folders (whoever
+    /// writes the board may swap one in at any moment, to a file of root's), is refused, as
+    /// is anything but a regular file.
+    pub fn for_board(board: &Path, checked: Option<u32>) -> std::io::Result<Policy> {
         let meta = std::fs::symlink_metadata(board)?;
         if !meta.file_type().is_file() {
             return Err(std::io::Error::other(format!(
@@ -56,7 +58,13 @@ impl Policy {
                 board.display()
             )));
         }
-        let owner_uid = meta.uid();
+        if checked.is_some_and(|uid| uid != meta.uid()) {
+            return Err(std::io::Error::other(format!(
+                "{} is no longer the file of the board's owner (something was put in its place)",
+                board.display()
+            )));
+        }
+        let owner_uid = checked.unwrap_or(meta.uid());
         let me = i32::try_from(std::process::id()).unwrap_or(0);
         let mut lineage = vec![me];
         let mut at = me;

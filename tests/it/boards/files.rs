@@ -455,3 +455,61 @@ fn a_link_at_current_is_not_followed() {
     std::fs::copy(&elsewhere, root.join("kanban/current")).unwrap();
     assert_eq!(task_of(&s, ""), (200, json!("t_ops")));
 }
+
+/// Whoever writes the kanban root swaps `kanban/` for a link into root's private folder, where
+/// the same board path holds root's file, while the shim (root) answers
+/// `/runs/{id}/processes` for a run naming root's process: the views keep the owner the board
+/// was checked against (nobody), so root's process is never listed, and no connection is
+/// opened on root's file. Before: the views read the owner again from the swapped path.
+#[test]
+#[ignore = "needs root"]
+fn a_board_writer_swapping_folders_does_not_change_the_boards_owner() {
+    use std::os::unix::fs::{PermissionsExt, lchown, symlink};
+    require_root();
+    let top = temp_dir("boards-swap");
+    let victim = top.path().join("victim");
+    let roots_board = victim.join("kanban/boards/ops/kanban.db");
+    board_at(&roots_board, "t_root");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let root = top.path().join("root");
+    let file = root.join("kanban/boards/ops/kanban.db");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let conn = create_board(&file);
+    // Root's process, named by nobody's board.
+    let roots = Worker::asleep(Command::new("sleep").arg("1000"));
+    let run = insert_run(
+        &conn,
+        &RunSpec::new("t_f").pid(roots.pid()).started(now_secs()),
+    );
+    run_ok(Command::new("chown").args(["-R", "65534:65534"]).arg(&root));
+    let link = root.join("kanban-link");
+    symlink(victim.join("kanban"), &link).unwrap();
+    lchown(&link, Some(65534), Some(65534)).unwrap();
+    let server = serve_with(
+        &[
+            ("HERMES_KANBAN_HOME", &root),
+            ("HERMES_KANBAN_BOARD", Path::new("ops")),
+        ],
+        &[],
+    );
+    let path = format!("/runs/{run}/processes?board=ops");
+    let (status, body) = server.get_json(&path);
+    assert_eq!((status, &body["processes"]), (200, &json!([])), "{body}");
+
+    let flipper = Flipper::start(&[(root.join("kanban"), link.clone())]);
+    let mut answered = 0;
+    for _ in 0..3000 {
+        let (status, body) = server.get_json(&path);
+        if status == 200 {
+            answered += 1;
+            assert_eq!(
+                body["processes"],
+                json!([]),
+                "root's process listed: {body}"
+            );
+        }
+    }
+    assert!(flipper.stop() > 0);
+    assert!(answered > 0);
+    drop(conn);
+}

@@ -92,18 +92,21 @@ fn board_pools_are_reused_and_the_least_recently_used_is_closed() {
         std::time::Duration::ZERO,
     );
     let path = |i: usize| std::path::PathBuf::from(format!("/nonexistent/board-{i}.db"));
-    let first = pools.get(&path(0));
-    let one = pools.get(&path(1));
-    assert!(Arc::ptr_eq(&first, &pools.get(&path(0))), "reused");
+    let first = pools.get(&path(0), None);
+    let one = pools.get(&path(1), None);
+    assert!(Arc::ptr_eq(&first, &pools.get(&path(0), None)), "reused");
     for i in 2..MAX_OPEN_BOARDS {
-        pools.get(&path(i));
+        pools.get(&path(i), None);
     }
     // All eight open; board 0 used again, so board 1 is the least recently used.
-    assert!(Arc::ptr_eq(&first, &pools.get(&path(0))));
-    pools.get(&path(MAX_OPEN_BOARDS));
-    assert!(Arc::ptr_eq(&first, &pools.get(&path(0))), "board 0 kept");
+    assert!(Arc::ptr_eq(&first, &pools.get(&path(0), None)));
+    pools.get(&path(MAX_OPEN_BOARDS), None);
     assert!(
-        !Arc::ptr_eq(&one, &pools.get(&path(1))),
+        Arc::ptr_eq(&first, &pools.get(&path(0), None)),
+        "board 0 kept"
+    );
+    assert!(
+        !Arc::ptr_eq(&one, &pools.get(&path(1), None)),
         "board 1 closed, opened anew"
     );
 }

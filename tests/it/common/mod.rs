@@ -8,6 +8,7 @@
 pub mod board;
 pub mod browser;
 pub mod extension;
+pub mod flip;
 pub mod http;
 pub mod proc_truth;
 pub mod python;
@@ -17,6 +18,7 @@ pub mod workers;
 pub use board::*;
 pub use browser::*;
 pub use extension::*;
+pub use flip::*;
 pub use http::*;
 pub use proc_truth::*;
 pub use python::*;

@@ -1,0 +1,282 @@
+//! Paths found on a board, opened once beneath a checked descriptor (SECURITY.md, "Paths").
+//!
+//! Whoever writes a board may own the folders around it and swap a link in for any of them at
+//! any moment (`renameat2(RENAME_EXCHANGE)` in a loop). A path that is checked and then opened
+//! again by name can therefore be checked as one thing and opened as another. So a path is
+//! walked here once, one component at a time, each opened relative to the descriptor of the
+//! one before with `O_NOFOLLOW` (a link anywhere on the way is refused, never followed) and
+//! checked for what it is and whose it is on the descriptor itself (`fstat`); what the caller
+//! then opens is opened relative to the last descriptor. The owner that was checked is
+//! carried in the [`Dir`], never read again from a path.
+//!
+//! Component by component rather than `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`: the
+//! walk checks each folder's owner on the way, and it runs where `openat2` is missing or
+//! filtered (kernels before 5.6, older container seccomp profiles).
+//!
+//! Knows nothing of SQL or HTTP.
+
+use std::fmt;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+/// Why a path was not opened. Its text names the path and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Nothing is there.
+    Missing(PathBuf),
+    /// A link is there (never followed).
+    Link(PathBuf),
+    /// Something else than what was asked for (a file where a folder should be, a FIFO, ...).
+    NotA(PathBuf, &'static str),
+    /// Owned by another uid than the one required.
+    Owner { path: PathBuf, uid: u32, want: u32 },
+    /// `..`, `.` or an absolute path where a name beneath was asked for.
+    NotBeneath(PathBuf),
+    /// The system said no.
+    Io(PathBuf, String),
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Missing(p) => write!(f, "{} does not exist", p.display()),
+            Refused::Link(p) => write!(f, "{} is a symbolic link (not followed)", p.display()),
+            Refused::NotA(p, what) => write!(f, "{} is not {what}", p.display()),
+            Refused::Owner { path, uid, want } => write!(
+                f,
+                "{} is owned by uid {uid}, not by uid {want}",
+                path.display()
+            ),
+            Refused::NotBeneath(p) => write!(f, "{} does not name a place beneath", p.display()),
+            Refused::Io(p, e) => write!(f, "{} cannot be opened: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A folder opened without following a link anywhere on its path, and its owner as checked
+/// on its descriptor.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+    owner: u32,
+}
+
+/// Folders are opened `O_PATH`: enough to open beneath them and to `fstat` them, and a folder
+/// the shim may cross but not list (mode 0711) still opens.
+const DIR_FLAGS: OFlags = OFlags::PATH
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+impl Dir {
+    /// The folder at the absolute path `path`, whose links were resolved before (by the
+    /// operator's choice, at start): walked from `/` without following any link, so a link
+    /// swapped in since is refused.
+    pub fn open_resolved(path: &Path) -> Result<Dir, Refused> {
+        if !path.is_absolute() {
+            return Err(Refused::NotBeneath(path.to_path_buf()));
+        }
+        let fd = rustix::fs::open("/", DIR_FLAGS, Mode::empty())
+            .map_err(|e| Refused::Io(PathBuf::from("/"), e.to_string()))?;
+        let root = Dir::checked(fd, PathBuf::from("/"), None)?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        root.dir(rel, None)
+    }
+
+    /// The folder `rel` beneath this one (one or more plain names, no `..`), each folder on
+    /// the way opened without following a link and, when `owner` is given, owned by it.
+    pub fn dir(&self, rel: &Path, owner: Option<u32>) -> Result<Dir, Refused> {
+        let mut at: Option<Dir> = None;
+        for part in rel.components() {
+            let name = match part {
+                Component::Normal(name) => name,
+                Component::CurDir => continue,
+                _ => return Err(Refused::NotBeneath(rel.to_path_buf())),
+            };
+            let from = at.as_ref().unwrap_or(self);
+            let path = from.path.join(name);
+            let fd = rustix::fs::openat(&from.fd, name, DIR_FLAGS, Mode::empty())
+                .map_err(|e| from.refused(name.as_ref(), e, "a folder"))?;
+            at = Some(Dir::checked(fd, path, owner)?);
+        }
+        match at {
+            Some(dir) => Ok(dir),
+            None => Ok(Dir {
+                fd: self
+                    .fd
+                    .try_clone()
+                    .map_err(|e| Refused::Io(self.path.clone(), e.to_string()))?,
+                path: self.path.clone(),
+                owner: self.owner,
+            }),
+        }
+    }
+
+    /// The regular file `name` in this folder, opened for reading without following a link
+    /// and without blocking (a FIFO there is refused, never waited on), owned by `owner`.
+    pub fn file(&self, name: &str, owner: u32) -> Result<File, Refused> {
+        let path = self.path.join(name);
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(Refused::NotBeneath(path));
+        }
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())
+            .map_err(|e| self.refused(Path::new(name), e, "a regular file"))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| Refused::Io(path.clone(), e.to_string()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Refused::NotA(path, "a regular file"));
+        }
+        if st.st_uid != owner {
+            return Err(Refused::Owner {
+                path,
+                uid: st.st_uid,
+                want: owner,
+            });
+        }
+        Ok(File::from(fd))
+    }
+
+    /// The identity (device, inode) of what is at `name` in this folder now, no link
+    /// followed: a rotation shows as another inode.
+    pub fn id_at(&self, name: &str) -> Option<(u64, u64)> {
+        let st = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        Some((st.st_dev, st.st_ino))
+    }
+
+    /// The uid that owns this folder, as checked on its descriptor.
+    pub fn owner(&self) -> u32 {
+        self.owner
+    }
+
+    /// The path walked (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The descriptor, for `*at` calls beneath it.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    fn checked(fd: OwnedFd, path: PathBuf, owner: Option<u32>) -> Result<Dir, Refused> {
+        let st = rustix::fs::fstat(&fd).map_err(|e| Refused::Io(path.clone(), e.to_string()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+            return Err(Refused::NotA(path, "a folder"));
+        }
+        if let Some(want) = owner {
+            if st.st_uid != want {
+                return Err(Refused::Owner {
+                    path,
+                    uid: st.st_uid,
+                    want,
+                });
+            }
+        }
+        Ok(Dir {
+            fd,
+            path,
+            owner: st.st_uid,
+        })
+    }
+
+    /// What a failed `openat` of `name` here means: a link (`ELOOP`, or `ENOTDIR` on a link
+    /// where a folder was asked for), nothing there, something else, or the system's error.
+    fn refused(&self, name: &Path, e: Errno, what: &'static str) -> Refused {
+        let path = self.path.join(name);
+        let is_link = || {
+            rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
+        };
+        match e {
+            Errno::NOENT => Refused::Missing(path),
+            Errno::LOOP => Refused::Link(path),
+            Errno::NOTDIR if is_link() => Refused::Link(path),
+            Errno::NOTDIR => Refused::NotA(path, what),
+            e => Refused::Io(path, e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_link_anywhere_on_the_way_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap();
+        std::fs::create_dir_all(real.join("a/b")).unwrap();
+        std::fs::write(real.join("a/b/f"), "x").unwrap();
+        symlink(real.join("a"), real.join("l")).unwrap();
+        symlink(real.join("a/b/f"), real.join("a/b/g")).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+
+        let top = Dir::open_resolved(&real).unwrap();
+        assert_eq!(top.owner(), me);
+        let b = top.dir(Path::new("a/b"), Some(me)).unwrap();
+        assert!(b.file("f", me).is_ok());
+        assert_eq!(
+            b.file("g", me).unwrap_err(),
+            Refused::Link(real.join("a/b/g"))
+        );
+        assert_eq!(
+            top.dir(Path::new("l/b"), None).unwrap_err(),
+            Refused::Link(real.join("l"))
+        );
+        assert_eq!(
+            Dir::open_resolved(&real.join("l/b")).unwrap_err(),
+            Refused::Link(real.join("l"))
+        );
+        assert_eq!(
+            top.dir(Path::new("a/../a"), None).unwrap_err(),
+            Refused::NotBeneath(PathBuf::from("a/../a"))
+        );
+        assert_eq!(
+            top.dir(Path::new("a/b/f"), None).unwrap_err(),
+            Refused::NotA(real.join("a/b/f"), "a folder")
+        );
+        assert_eq!(
+            top.dir(Path::new("a/x"), None).unwrap_err(),
+            Refused::Missing(real.join("a/x"))
+        );
+        assert!(matches!(
+            b.file("f", me + 1).unwrap_err(),
+            Refused::Owner { uid, .. } if uid == me
+        ));
+        assert!(matches!(
+            top.dir(Path::new("a"), Some(me + 1)).unwrap_err(),
+            Refused::Owner { .. }
+        ));
+        assert_eq!(
+            b.file("../f", me).unwrap_err(),
+            Refused::NotBeneath(real.join("a/b/../f"))
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap();
+        let ok = std::process::Command::new("mkfifo")
+            .arg(real.join("p"))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let dir = Dir::open_resolved(&real).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        assert_eq!(
+            dir.file("p", me).unwrap_err(),
+            Refused::NotA(real.join("p"), "a regular file")
+        );
+    }
+}
