@@ -524,6 +524,14 @@ fn demo_serves_real_workers_and_cleans_up() {
             .unwrap(),
     );
     assert!(board.is_file());
+    // The demo's folder is private: nobody else lists or reads the board or its side files.
+    let mode = std::fs::metadata(board.parent().unwrap())
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700
+    );
     let curl = |path: &str| -> Value {
         let out =
             run_ok(Command::new("curl").args(["-s", &format!("http://{}{path}", server.addr)]));
