@@ -42,11 +42,8 @@ pub fn handle(
 ) -> Result<Vec<u8>, ApiError> {
     match read {
         Read::WorkersActive => workers_active(conn),
-        Read::WorkersLive => workers_live(conn),
         Read::Run(id) => run(conn, *id),
         Read::Inspect(id) => inspect(conn, *id),
-        Read::Metrics => metrics::metrics(conn),
-        Read::Lingering => rows(conn, LINGERING_SQL, b"lingering"),
         Read::Processes(id) => processes(conn, *id),
         Read::History(id) => run_history(conn, *id, history),
         Read::WorkersHistory => workers_history(conn, history),

@@ -21,7 +21,7 @@ use crate::shim::board::pool::{Db, OVERRUN, Pools};
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
-use crate::shim::http::routes::{self, Read, Route};
+use crate::shim::http::routes::{self, Read, Route, Sampled};
 use crate::shim::http::serve::{READERS, TERMINATORS};
 use crate::shim::http::shares::Shares;
 use crate::shim::sample::{Asker, Late, Sample, Shared, Taken, query_rows};
@@ -32,10 +32,7 @@ const RUN_READERS: usize = 4;
 /// The threads a read's query may use.
 fn readers_for<'a>(state: &'a State, read: &Read) -> &'a Arc<Semaphore> {
     match read {
-        Read::WorkersActive | Read::WorkersLive | Read::Metrics | Read::Lingering => {
-            &state.list_readers
-        }
-        Read::WorkersHistory => &state.list_readers,
+        Read::WorkersActive | Read::WorkersHistory => &state.list_readers,
         Read::Run(_)
         | Read::Inspect(_)
         | Read::TaskLog { .. }
@@ -230,13 +227,16 @@ where
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
         Ok(Route::Read(read)) => match Boards::asked(routes::board(query).as_deref()) {
-            Ok(board) if is_sampled(&read) => match sampled(state, &read, board, started).await {
-                Ok(bytes) => (200, bytes),
-                Err(e) => (e.status, to_json(&e.body())),
-            },
             Ok(board) => answer(state, read, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
+        Ok(Route::Sampled(read)) => {
+            let asked = Boards::asked(routes::board(query).as_deref());
+            match async { sampled(state, read, asked?, started).await }.await {
+                Ok(bytes) => (200, bytes),
+                Err(e) => (e.status, to_json(&e.body())),
+            }
+        }
     };
     let content_type = if status == 200 { content_type } else { JSON };
     let response = respond(status, body, method == "HEAD", content_type, &path);
@@ -555,11 +555,6 @@ async fn answer(
     }
 }
 
-/// The reads answered from the board's shared samples of `/proc` (`shim::sample`).
-fn is_sampled(read: &Read) -> bool {
-    matches!(read, Read::WorkersLive | Read::Metrics | Read::Lingering)
-}
-
 /// Which of a board's samples.
 #[derive(Clone, Copy)]
 enum Which {
@@ -583,7 +578,7 @@ impl Which {
 /// shared with every request that can take the same one.
 async fn sampled(
     state: &Arc<State>,
-    read: &Read,
+    read: Sampled,
     board: Option<String>,
     started: Instant,
 ) -> Result<Bytes, ApiError> {
@@ -606,15 +601,15 @@ async fn sampled(
             .map_err(|_| ApiError::new(500, "internal error while writing the answer"))?
     };
     match read {
-        Read::WorkersLive => {
+        Sampled::WorkersLive => {
             let live = get(Which::Live).await?;
             write(Box::new(move || live.json(b"workers"))).await
         }
-        Read::Lingering => {
+        Sampled::Lingering => {
             let left = get(Which::Lingering).await?;
             write(Box::new(move || left.json(b"lingering"))).await
         }
-        _ => {
+        Sampled::Metrics => {
             let (live, left) = tokio::join!(get(Which::Live), get(Which::Lingering));
             let (live, left) = (live?, left?);
             let samples = db.samples();

@@ -18,6 +18,8 @@ pub const ALLOW: &str = "GET, HEAD";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Read(Read),
+    /// A read answered from the board's shared samples of `/proc` (`shim::sample`).
+    Sampled(Sampled),
     /// `GET /`: the live page (it holds no data and reads no board).
     Page,
     /// `POST /runs/{id}/terminate`: end an open run's worker, reclaim its task.
@@ -28,18 +30,23 @@ pub enum Route {
     FollowLog(i64),
 }
 
+/// The reads answered from a board's shared samples, not a query of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampled {
+    /// `/workers/active?live=1`: with verdicts, live stats and tree totals.
+    WorkersLive,
+    /// `GET /workers/lingering`: the processes runs left behind.
+    Lingering,
+    /// `GET /metrics`: Prometheus text.
+    Metrics,
+}
+
 /// The routes that answer with one query over a board.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Read {
     WorkersActive,
-    /// `/workers/active?live=1`: with verdicts, live stats and tree totals.
-    WorkersLive,
     Run(i64),
     Inspect(i64),
-    /// `GET /metrics`: Prometheus text.
-    Metrics,
-    /// `GET /workers/lingering`: the processes runs left behind.
-    Lingering,
     /// `GET /runs/{id}/processes`: the run's processes now (tree, then escaped members).
     Processes(i64),
     /// `GET /runs/{id}/history`: the run's CPU and memory over the history's window.
@@ -60,7 +67,7 @@ pub const MAX_TAIL: u32 = 2_000_000;
 /// Map a method, a path and its query string to a route, or to the error to answer.
 pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     let route = match (match_path(path)?, live(query)?) {
-        (Route::Read(Read::WorkersActive), true) => Route::Read(Read::WorkersLive),
+        (Route::Read(Read::WorkersActive), true) => Route::Sampled(Sampled::WorkersLive),
         (Route::Read(Read::TaskLog { task_id, .. }), _) => Route::Read(Read::TaskLog {
             task_id,
             tail: tail(query)?,
@@ -93,7 +100,7 @@ pub const PAGE_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 pub fn content_type(route: &Route) -> &'static str {
     match route {
         Route::Page => PAGE_CONTENT_TYPE,
-        Route::Read(Read::Metrics) => crate::shim::answer::metrics::CONTENT_TYPE,
+        Route::Sampled(Sampled::Metrics) => crate::shim::answer::metrics::CONTENT_TYPE,
         Route::FollowLog(_) => "text/event-stream",
         _ => "application/json",
     }
@@ -264,9 +271,9 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
     };
     match segments.as_slice() {
         ["workers", "active"] => Ok(Route::Read(Read::WorkersActive)),
-        ["workers", "lingering"] => Ok(Route::Read(Read::Lingering)),
+        ["workers", "lingering"] => Ok(Route::Sampled(Sampled::Lingering)),
         ["workers", "history"] => Ok(Route::Read(Read::WorkersHistory)),
-        ["metrics"] => Ok(Route::Read(Read::Metrics)),
+        ["metrics"] => Ok(Route::Sampled(Sampled::Metrics)),
         [""] => Ok(Route::Page),
         ["runs", id] if !id.is_empty() => Ok(Route::Read(Read::Run(run_id(id)?))),
         ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Read(Read::Inspect(run_id(id)?))),
@@ -339,7 +346,7 @@ mod tests {
             );
             assert_eq!(
                 route("GET", &format!("{prefix}/workers/lingering"), None),
-                Ok(Route::Read(Read::Lingering))
+                Ok(Route::Sampled(Sampled::Lingering))
             );
             assert_eq!(
                 route("POST", &format!("{prefix}/runs/3/reap"), None),
@@ -480,9 +487,12 @@ mod tests {
     fn live_is_read_from_the_query_string() {
         for (query, expected) in [
             (None, Ok(Route::Read(Read::WorkersActive))),
-            (Some("live=1"), Ok(Route::Read(Read::WorkersLive))),
-            (Some("live=true"), Ok(Route::Read(Read::WorkersLive))),
-            (Some("board=x&live=1"), Ok(Route::Read(Read::WorkersLive))),
+            (Some("live=1"), Ok(Route::Sampled(Sampled::WorkersLive))),
+            (Some("live=true"), Ok(Route::Sampled(Sampled::WorkersLive))),
+            (
+                Some("board=x&live=1"),
+                Ok(Route::Sampled(Sampled::WorkersLive)),
+            ),
             (Some("live=0"), Ok(Route::Read(Read::WorkersActive))),
             (Some("live=false"), Ok(Route::Read(Read::WorkersActive))),
             (Some("other=1"), Ok(Route::Read(Read::WorkersActive))),
