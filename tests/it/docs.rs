@@ -4,7 +4,7 @@
 //! the docs lead somewhere.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kanban_workers::{FUNCTIONS, views::VIEWS};
 use rusqlite::Connection;
@@ -385,4 +385,54 @@ fn every_route_is_routed_listed_and_documented() {
             }
         }
     }
+}
+
+/// Every path of the project's files named in the docs (`src/...`, `tests/...`, `sql/...`, ...)
+/// exists: a file that moves takes its mentions with it.
+#[test]
+fn every_project_path_named_in_the_docs_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut docs: Vec<PathBuf> = [
+        "README.md",
+        "SECURITY.md",
+        "RELIABILITY.md",
+        "BENCHMARKS.md",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    let tops = [
+        "src/",
+        "tests/",
+        "sql/",
+        "benches/",
+        "examples/",
+        "hermes/",
+        "python/",
+    ];
+    let mut missing = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || "_-./*".contains(c)));
+        // A glob (`sql/route_*.sql`) names no one file.
+        let paths = words.filter(|w| tops.iter().any(|t| w.starts_with(t)) && !w.contains('*'));
+        for word in paths {
+            let named = word.trim_end_matches(['.', ',']);
+            if !root.join(named).exists() {
+                missing.push(format!("{}: {named}", doc.display()));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "named in the docs, not in the project: {missing:#?}"
+    );
 }
