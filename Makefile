@@ -91,14 +91,17 @@ hermes-venv:
 	    touch $(HERMES_VENV)/.installed; } || \
 	  { rm -rf $(HERMES_VENV); echo "cannot install hermes-agent 0.19.0 (no PyPI?)"; }; }
 
-# Builds the .so and the wheel first, so the tests never load a stale one.
+# Builds the .so and the wheel first, so the tests never load a stale one. `.ci/leftovers` runs
+# the tests in a session of their own, with a marker in their environment, and fails (killing
+# them) if a process they started is still running after them: it would hold this make's
+# stdout and stderr open, and whoever waits for them (CI, a pipe) would hang.
 test: ext $(if $(HAVE_VENV),wheel) hermes-venv
 	@.ci/deps report
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_workers_tab (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_task_log_matches_the_owners_handler (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_WHEEL=$(CURDIR)/$(WHEEL) \
 		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
-		$(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
+		.ci/leftovers $(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
 		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler)
 
 # A throwaway board with real workers, queried through the sqlite3 shell.

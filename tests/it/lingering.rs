@@ -517,7 +517,8 @@ fn reap_refuses_what_terminate_refuses() {
         &board.path,
         &["--quiet", "--token-file", token.to_str().unwrap()],
     );
-    // The shim is the shell's child: dropping the server ends the shell only.
+    // The shim is the shell's child (dropping the server ends both; these guards end it
+    // even if that changes).
     let shim =
         std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.pid())).unwrap();
     let _shim: Vec<KillOnDrop> = shim

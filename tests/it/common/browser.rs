@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// A child killed and reaped on drop, with everything it started ([`super::end_child`]).
 pub struct Killed(pub Child);
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        super::end_child(&mut self.0);
     }
 }
 

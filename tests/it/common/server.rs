@@ -11,7 +11,8 @@ use tempfile::TempDir;
 use super::board::temp_dir;
 use super::http::{HttpResponse, http_request};
 
-/// The server as a child process; SIGKILLed on drop, [`Server::stop`] for a clean stop.
+/// The server as a child process; SIGKILLed on drop (with what it started), [`Server::stop`]
+/// for a clean stop.
 pub struct Server {
     pub child: Child,
     pub addr: String,
@@ -132,8 +133,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // With what it started (a shim behind a shell: the shell's child).
+        super::end_child(&mut self.child);
     }
 }
 

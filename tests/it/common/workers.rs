@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::proc_truth::proc_truth;
 
-/// A real worker process (`sleep`), killed and reaped on drop.
+/// A real worker process (`sleep`), killed and reaped on drop with everything it started
+/// ([`end_child`]).
 pub struct Worker(pub Child);
 
 impl Worker {
@@ -77,9 +78,128 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        end_child(&mut self.0);
     }
+}
+
+/// The parent, process group and session of each live (not zombie) process but this one.
+fn live_processes() -> Vec<(i64, i64, i64, i64)> {
+    let me = i64::from(std::process::id());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        // After the name: state, ppid, pgrp, session.
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().take(4).collect();
+        if pid == me || f.len() < 4 || f[0] == "Z" || f[0] == "X" {
+            continue;
+        }
+        let id = |s: &str| s.parse::<i64>().unwrap_or(0);
+        found.push((pid, id(f[1]), id(f[2]), id(f[3])));
+    }
+    found
+}
+
+/// Ends everything `root` started: its descendants, every member of a session or process
+/// group one of them leads (what double-forked or `setsid`'ed away from the tree), and every
+/// live process `also` picks (what escaped with a run's environment), from any depth. All are
+/// stopped (SIGSTOP) until no new one appears, so that none can start another (a shell's
+/// `while :; do sleep 1000 & wait; done`) or escape between the scan and the kill, then
+/// SIGKILLed. `root` itself is stopped during the sweep, then killed too, or, with
+/// `keep_root`, let go on (a dispatcher that reaps its worker, then exits).
+///
+/// `root` must be our own child, not yet reaped: then neither its pid nor the session or
+/// group it leads can name another process.
+pub fn end_tree(root: i64, keep_root: bool, also: &dyn Fn(i64) -> bool) {
+    let signal = |pid: i64, sig: i32| {
+        // SAFETY: kill has no memory-safety preconditions; every pid here is one this test
+        // started (see above), or a process that carries its run's environment.
+        unsafe { libc::kill(pid as i32, sig) };
+    };
+    let mut stopped: Vec<i64> = vec![root];
+    signal(root, libc::SIGSTOP);
+    for _ in 0..100 {
+        let procs = live_processes();
+        let mut members = stopped.clone();
+        let mut i = 0;
+        loop {
+            let before = members.len();
+            for &(pid, ppid, pgrp, session) in &procs {
+                if pid != 1
+                    && !members.contains(&pid)
+                    && (members.contains(&ppid)
+                        || members.contains(&pgrp)
+                        || members.contains(&session)
+                        || (i == 0 && also(pid)))
+                {
+                    members.push(pid);
+                }
+            }
+            i += 1;
+            if members.len() == before {
+                break;
+            }
+        }
+        let new: Vec<i64> = members
+            .into_iter()
+            .filter(|p| !stopped.contains(p))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for pid in new {
+            signal(pid, libc::SIGSTOP);
+            stopped.push(pid);
+        }
+    }
+    for &pid in &stopped[1..] {
+        signal(pid, libc::SIGKILL);
+    }
+    let last = if keep_root {
+        libc::SIGCONT
+    } else {
+        libc::SIGKILL
+    };
+    signal(root, last);
+}
+
+/// Whether `child` has not been reaped yet (it runs, or is a zombie): its pid is still ours.
+fn unreaped(child: &Child) -> bool {
+    // SAFETY: an all-zero siginfo_t is a valid value for waitid to overwrite.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child with a valid siginfo_t; WNOWAIT leaves it unreaped.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            child.id(),
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    rc == 0
+}
+
+/// Kill and reap a child together with everything it started ([`end_tree`]): what every
+/// guard of a process does when dropped, so that a test ends what it started on success and
+/// on failure (a process left running holds the runner's stdout and stderr open: whoever
+/// waits for them hangs; `.ci/leftovers` fails CI on one).
+pub fn end_child(child: &mut Child) {
+    if unreaped(child) {
+        end_tree(i64::from(child.id()), false, &|_| false);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A worker spawned exactly as the board's owner spawns one (hermes-agent 0.19.0's
@@ -91,6 +211,7 @@ pub struct HermesWorker {
     dispatcher: Child,
     pub run: i64,
     pid: i64,
+    board: std::path::PathBuf,
 }
 
 impl HermesWorker {
@@ -140,6 +261,13 @@ impl HermesWorker {
             .read_line(&mut line)
             .unwrap();
         let pid: i64 = line.trim().parse().expect("the worker's pid");
+        // Ended when dropped from here on, the rest of the set-up failing too.
+        let worker = HermesWorker {
+            dispatcher,
+            run,
+            pid,
+            board: board.to_path_buf(),
+        };
         conn.execute(
             "UPDATE task_runs SET worker_pid = ?1 WHERE id = ?2",
             rusqlite::params![pid, run],
@@ -163,11 +291,7 @@ impl HermesWorker {
             );
             std::thread::yield_now();
         }
-        HermesWorker {
-            dispatcher,
-            run,
-            pid,
-        }
+        worker
     }
 
     pub fn pid(&self) -> i64 {
@@ -181,7 +305,15 @@ impl HermesWorker {
 
 impl Drop for HermesWorker {
     fn drop(&mut self) {
-        // Closing its stdin makes the dispatcher end (and reap) its worker, then exit.
+        // The worker, what it started (its own session: what left its tree stays there), and
+        // whatever carries the run's environment (what left the session too), all killed; the
+        // dispatcher goes on: closing its stdin makes it reap its worker, then exit.
+        let (board, run) = (self.board.clone(), self.run);
+        if unreaped(&self.dispatcher) {
+            end_tree(i64::from(self.dispatcher.id()), true, &|pid| {
+                environ_names_run(pid, &board, run)
+            });
+        }
         drop(self.dispatcher.stdin.take());
         let _ = self.dispatcher.wait();
     }
@@ -206,13 +338,20 @@ pub fn alive(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
-/// The live processes whose environment names `run` on `board` (the tests' own reading of
-/// /proc).
-pub fn processes_of_run(board: &std::path::Path, run: i64) -> Vec<i64> {
+/// Whether the environment of `pid` names `run` on `board`.
+fn environ_names_run(pid: i64, board: &std::path::Path, run: i64) -> bool {
     let (run, db) = (
         format!("HERMES_KANBAN_RUN_ID={run}"),
         format!("HERMES_KANBAN_DB={}", board.display()),
     );
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+    vars.contains(&run.as_bytes()) && vars.contains(&db.as_bytes())
+}
+
+/// The live processes whose environment names `run` on `board` (the tests' own reading of
+/// /proc).
+pub fn processes_of_run(board: &std::path::Path, run: i64) -> Vec<i64> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry
@@ -222,9 +361,7 @@ pub fn processes_of_run(board: &std::path::Path, run: i64) -> Vec<i64> {
         else {
             continue;
         };
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        if vars.contains(&run.as_bytes()) && vars.contains(&db.as_bytes()) && alive(pid) {
+        if environ_names_run(pid, board, run) && alive(pid) {
             found.push(pid);
         }
     }

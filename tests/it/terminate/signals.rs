@@ -332,20 +332,24 @@ fn a_dispatcher_beside_terminates_loses_nothing() {
     let runs: Vec<i64> = workers.iter().map(|wk| wk.run).collect();
     drop(w);
     let server = server_with_token(&board);
-    let dispatcher = Command::new("/usr/bin/python3")
-        .arg(format!("{MANIFEST_DIR}/tests/fixtures/dispatcher.py"))
-        .arg(&board.path)
-        .arg("100")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if a terminate below fails (it would go on writing the board after the test).
+    let mut dispatcher = Killed(
+        Command::new("/usr/bin/python3")
+            .arg(format!("{MANIFEST_DIR}/tests/fixtures/dispatcher.py"))
+            .arg(&board.path)
+            .arg("100")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     for run in &runs {
         let r = terminate(&server, *run, r#"{"grace_seconds": 1}"#);
         assert_eq!(r.status, 200, "{:?}", r.json());
     }
-    let out = dispatcher.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut stdout = Vec::new();
+    std::io::Read::read_to_end(&mut dispatcher.0.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(dispatcher.0.wait().unwrap().success());
+    let report: Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(report["busy_errors"], 0, "{report}");
     assert_eq!(report["runs"].as_array().unwrap().len(), 100, "{report}");
     assert_eq!(
