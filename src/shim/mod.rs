@@ -47,3 +47,16 @@ impl ApiError {
         body
     }
 }
+
+/// Untrusted text for an error message: at most 100 characters, control characters escaped.
+pub fn shown(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(100)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().count() > 100 {
+        out.push_str("...");
+    }
+    out
+}

@@ -5,13 +5,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::shim::board::pool::Pools;
 use crate::shim::board::resolve::Boards;
 use crate::shim::cli::{Args, Mode};
 use crate::shim::demo::Demo;
 use crate::shim::http::app::{App, Config};
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
+use crate::shim::sample::{OpenBoards, Samples};
 
 /// What a start refused: the message, and the exit code (2: the command line or its files).
 #[derive(Debug)]
@@ -57,8 +57,12 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
             board.display()
         );
     }
+    let history = args.history;
     let app = App::new(Config {
-        pools: Pools::new(args.busy_timeout, args.settings.clone(), args.history),
+        pools: OpenBoards::new(args.busy_timeout, args.settings.clone(), move || {
+            Samples::new(history)
+        }),
+        history,
         boards,
         log_requests: !args.quiet,
         auth,

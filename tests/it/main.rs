@@ -54,3 +54,6 @@ mod sqlite_versions;
 
 /// One pass over /proc for many viewers, the history kept from it, a run's processes.
 mod samples;
+
+// The layers, read from the source.
+mod layers;

@@ -31,7 +31,8 @@ use tokio::sync::mpsc::Sender;
 use crate::shim::ApiError;
 use crate::shim::beneath::Dir;
 use crate::shim::board::logs::{self, LogsDir};
-use crate::shim::board::pool::{Db, query_error};
+use crate::shim::board::pool::query_error;
+use crate::shim::sample::Board;
 
 const RUN_LOG_SQL: &str = include_str!("../../../sql/route_run_log.sql");
 
@@ -83,7 +84,7 @@ pub fn run_task(conn: &Connection, run_id: i64) -> Result<(String, bool), ApiErr
 
 /// What one stream follows.
 pub struct Follow {
-    pub db: Arc<Db>,
+    pub db: Arc<Board>,
     pub run_id: i64,
     pub task_id: String,
     pub dir: LogsDir,

@@ -13,7 +13,6 @@ use serde_json::Value;
 
 use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
-use crate::shim::http::routes::Read;
 use crate::shim::sample::Rows;
 use crate::shim::sample::history::{History, Point};
 
@@ -29,6 +28,26 @@ const WORKERS_HISTORY_SQL: &str = include_str!("../../../sql/route_workers_histo
 pub const PAGE: &str = include_str!("page.html");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
+
+/// The routes that answer with one query over a board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    WorkersActive,
+    Run(i64),
+    Inspect(i64),
+    /// `GET /runs/{id}/processes`: the run's processes now (tree, then escaped members).
+    Processes(i64),
+    /// `GET /runs/{id}/history`: the run's CPU and memory over the history's window.
+    History(i64),
+    /// `GET /workers/history`: every active worker's history.
+    WorkersHistory,
+    /// `GET /tasks/{task_id}/log?tail=N`: the owner's log route (the task looked up, then its
+    /// log file read).
+    TaskLog {
+        task_id: String,
+        tail: Option<u32>,
+    },
+}
 
 /// The read's answer (JSON, or Prometheus text for `/metrics`), serialized. `logs`: the
 /// board's logs folder, for the log route; `history`: the board's. The shim answers

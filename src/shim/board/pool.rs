@@ -24,7 +24,6 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::shim::ApiError;
 use crate::shim::board::file::{self, FileId, Unreadable};
-use crate::shim::sample::Samples;
 use crate::{CpuSampler, Settings};
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
@@ -49,7 +48,9 @@ struct Pooled {
     schema_version: i64,
 }
 
-pub struct Db {
+/// `X`: what the layers above keep per board (the shim: its samples of `/proc`); this layer
+/// only holds it.
+pub struct Db<X = ()> {
     path: PathBuf,
     /// The board's owner, as checked when the board was resolved (`board::resolve`): a file
     /// of another uid found at the path is refused, and the views are told this owner.
@@ -68,8 +69,8 @@ pub struct Db {
     /// (a request's and the history timer's) each saw the other counted, skipped the check,
     /// and one created the board's WAL side files as the wrong user.
     opening: Mutex<()>,
-    /// The samples of `/proc` its viewers share, and the history kept from them.
-    samples: Samples,
+    /// What the layers above keep per board.
+    extra: X,
 }
 
 /// Counts one open connection while it lives.
@@ -94,8 +95,8 @@ pub struct Writer {
     _open: Counted,
 }
 
-impl Db {
-    pub fn new(path: PathBuf) -> Db {
+impl Db<()> {
+    pub fn new(path: PathBuf) -> Db<()> {
         Db {
             path,
             owner: None,
@@ -105,12 +106,34 @@ impl Db {
             settings: Settings::from_env(),
             open_now: Arc::new(AtomicUsize::new(0)),
             opening: Mutex::new(()),
-            samples: Samples::new(crate::shim::sample::WINDOW),
+            extra: (),
+        }
+    }
+}
+
+impl<X> Db<X> {
+    /// The same board, holding `extra` for the layers above.
+    pub fn with_extra<Y>(self, extra: Y) -> Db<Y> {
+        Db {
+            path: self.path,
+            owner: self.owner,
+            busy_timeout: self.busy_timeout,
+            idle: self.idle,
+            sampler: self.sampler,
+            settings: self.settings,
+            open_now: self.open_now,
+            opening: self.opening,
+            extra,
         }
     }
 
+    /// What the layers above keep for this board.
+    pub fn extra(&self) -> &X {
+        &self.extra
+    }
+
     /// The same board, whose owner was checked to be `owner`.
-    pub fn with_owner(mut self, owner: Option<u32>) -> Db {
+    pub fn with_owner(mut self, owner: Option<u32>) -> Self {
         self.owner = owner;
         self
     }
@@ -118,17 +141,6 @@ impl Db {
     /// The board's owner, as checked when it was resolved.
     pub fn owner(&self) -> Option<u32> {
         self.owner
-    }
-
-    /// The same board keeping `window` of history (`--history`).
-    pub fn with_history(mut self, window: Duration) -> Db {
-        self.samples = Samples::new(window);
-        self
-    }
-
-    /// The samples its viewers share, and its history.
-    pub fn samples(&self) -> &Samples {
-        &self.samples
     }
 
     /// A read-write connection to the board, checked as the pool's are, waiting up to
@@ -165,13 +177,13 @@ impl Db {
     }
 
     /// The same board with other verdict settings (`--hostname`, `--spawn-window`).
-    pub fn with_settings(mut self, settings: Settings) -> Db {
+    pub fn with_settings(mut self, settings: Settings) -> Self {
         self.settings = settings;
         self
     }
 
     /// The same board with another request budget (`--busy-timeout`).
-    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Db {
+    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
         self
     }
@@ -359,39 +371,39 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
 /// The boards open now, one [`Db`] (its own pool) each, opened when first asked for and kept
 /// for the next requests; past [`MAX_OPEN_BOARDS`], the least recently used is closed (its
 /// connections close once the requests using them end).
-pub struct Pools {
+pub struct Pools<X = ()> {
     busy_timeout: Duration,
     settings: Settings,
-    history: Duration,
-    open: Mutex<Vec<Arc<Db>>>,
+    /// What each board opened gets to hold for the layers above (`Db::extra`).
+    make: Box<dyn Fn() -> X + Send + Sync>,
+    open: Mutex<Vec<Arc<Db<X>>>>,
 }
 
 /// Boards kept open at once.
 pub const MAX_OPEN_BOARDS: usize = 8;
 
-impl Pools {
-    /// `history`: how long each board keeps its workers' points (`--history`).
-    pub fn new(busy_timeout: Duration, settings: Settings, history: Duration) -> Pools {
+impl<X> Pools<X> {
+    /// `make`: what each board opened holds for the layers above.
+    pub fn new(
+        busy_timeout: Duration,
+        settings: Settings,
+        make: impl Fn() -> X + Send + Sync + 'static,
+    ) -> Pools<X> {
         Pools {
             busy_timeout,
             settings,
-            history,
+            make: Box::new(make),
             open: Mutex::new(Vec::new()),
         }
     }
 
     /// The boards open now, most recently used first.
-    pub fn open_now(&self) -> Vec<Arc<Db>> {
+    pub fn open_now(&self) -> Vec<Arc<Db<X>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// How long each board keeps its workers' points.
-    pub fn history(&self) -> Duration {
-        self.history
-    }
-
     /// The pool of the board at `path`, most recently used first.
-    pub fn get(&self, path: &Path, owner: Option<u32>) -> Arc<Db> {
+    pub fn get(&self, path: &Path, owner: Option<u32>) -> Arc<Db<X>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = open.iter().position(|db| db.path() == path) {
             let db = open.remove(i);
@@ -400,10 +412,10 @@ impl Pools {
         }
         let db = Arc::new(
             Db::new(path.to_path_buf())
+                .with_extra((self.make)())
                 .with_owner(owner)
                 .with_busy_timeout(self.busy_timeout)
-                .with_settings(self.settings.clone())
-                .with_history(self.history),
+                .with_settings(self.settings.clone()),
         );
         open.insert(0, Arc::clone(&db));
         open.truncate(MAX_OPEN_BOARDS);

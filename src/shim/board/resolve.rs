@@ -389,7 +389,7 @@ pub fn slug(raw: &str) -> Result<String, ApiError> {
             format!(
                 "invalid board slug '{}': must be 1-64 chars, lowercase alphanumerics / hyphens / \
                  underscores, not starting with '-' or '_'",
-                crate::shim::http::routes::shown(raw)
+                crate::shim::shown(raw)
             ),
         ))
     }

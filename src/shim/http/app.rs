@@ -17,14 +17,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::shim::ApiError;
 use crate::shim::answer as handlers;
 use crate::shim::board::file;
-use crate::shim::board::pool::{Db, OVERRUN, Pools};
+use crate::shim::board::pool::OVERRUN;
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
 use crate::shim::http::routes::{self, Read, Route, Sampled};
 use crate::shim::http::serve::{READERS, TERMINATORS};
 use crate::shim::http::shares::Shares;
-use crate::shim::sample::{Asker, Late, Sample, Shared, Taken, query_rows};
+use crate::shim::sample::{
+    Asker, Board, Late, OpenBoards, Rows, Sample, Shared, Taken, query_rows,
+};
 
 /// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
 const RUN_READERS: usize = 4;
@@ -60,7 +62,10 @@ const UNBUDGETED_BYTES: usize = 64 * 1024;
 /// What the App is made of (see `shim::start`).
 pub struct Config {
     /// One pool of connections per board asked for.
-    pub pools: Pools,
+    pub pools: OpenBoards,
+    /// How long each board keeps its workers' points (`--history`; zero: no history, no
+    /// timer).
+    pub history: Duration,
     /// Which file a request's `?board=` names.
     pub boards: Boards,
     pub log_requests: bool,
@@ -81,7 +86,8 @@ pub struct Config {
 
 struct State {
     /// One pool of connections per board asked for.
-    pools: Pools,
+    pools: OpenBoards,
+    history: Duration,
     /// Which file a request's `?board=` names.
     boards: Boards,
     auth: Auth,
@@ -123,6 +129,7 @@ impl App {
         App {
             state: Arc::new(State {
                 pools: config.pools,
+                history: config.history,
                 boards: config.boards,
                 auth: config.auth,
                 log_requests: config.log_requests,
@@ -511,7 +518,7 @@ async fn answer(
         Err(e) => return (e.status, to_json(&e.body())),
     };
     // The board being read, for the case its thread is stuck (below).
-    let reading: Arc<std::sync::OnceLock<Arc<Db>>> = Arc::default();
+    let reading: Arc<std::sync::OnceLock<Arc<Board>>> = Arc::default();
     let (task_state, task_reading) = (Arc::clone(state), Arc::clone(&reading));
     // Query and serialize on the blocking thread: the row values are built and freed on one
     // thread, and only the bytes cross to the async worker.
@@ -565,7 +572,7 @@ enum Which {
 }
 
 impl Which {
-    fn shared(self, db: &Db) -> &Arc<Shared<Arc<Sample>>> {
+    fn shared(self, db: &Board) -> &Arc<Shared<Arc<Sample>>> {
         match self {
             Which::Live => &db.samples().live,
             Which::Lingering => &db.samples().lingering,
@@ -603,11 +610,11 @@ async fn sampled(
     match read {
         Sampled::WorkersLive => {
             let live = get(Which::Live).await?;
-            write(Box::new(move || live.json(b"workers"))).await
+            write(Box::new(move || live.answer(list_of(b"workers")))).await
         }
         Sampled::Lingering => {
             let left = get(Which::Lingering).await?;
-            write(Box::new(move || left.json(b"lingering"))).await
+            write(Box::new(move || left.answer(list_of(b"lingering")))).await
         }
         Sampled::Metrics => {
             let (live, left) = tokio::join!(get(Which::Live), get(Which::Lingering));
@@ -622,6 +629,11 @@ async fn sampled(
             .await
         }
     }
+}
+
+/// The JSON list `{"<list>": [...], "count", "checked_at"}` of a sample's rows.
+fn list_of(list: &'static [u8]) -> impl FnOnce(&Rows, i64) -> Result<Bytes, ApiError> {
+    move |rows, checked_at| handlers::rows_json(list, rows, checked_at).map(Bytes::from)
 }
 
 /// A reader thread's permit, waited for until `deadline`; past it the 503 that says so
@@ -646,7 +658,7 @@ async fn find_board(
     state: &Arc<State>,
     board: Option<String>,
     deadline: Instant,
-) -> Result<Arc<Db>, ApiError> {
+) -> Result<Arc<Board>, ApiError> {
     let budget = state.pools.busy_timeout();
     let permit = reader(&state.list_readers, deadline, budget).await?;
     let task_state = Arc::clone(state);
@@ -671,7 +683,7 @@ async fn find_board(
 /// when none could be had within `deadline`.
 async fn sample(
     state: &Arc<State>,
-    db: &Arc<Db>,
+    db: &Arc<Board>,
     which: Which,
     since: Instant,
     asker: Asker,
@@ -688,7 +700,7 @@ async fn sample(
 /// One sample, taken now on a reader thread within a budget of its own.
 async fn take_sample(
     state: Arc<State>,
-    db: Arc<Db>,
+    db: Arc<Board>,
     which: Which,
 ) -> Result<Arc<Sample>, ApiError> {
     let budget = state.pools.busy_timeout();
@@ -727,7 +739,7 @@ async fn take_sample(
 /// asked for within the window, unless one was taken in that interval (for a request, or
 /// already). Returns at once when no history is kept (`--history 0`).
 async fn keep_history(state: Arc<State>) {
-    if state.pools.history().is_zero() {
+    if state.history.is_zero() {
         return;
     }
     let interval = crate::shim::sample::INTERVAL;
@@ -782,7 +794,7 @@ impl AsRef<[u8]> for Answer {
 /// is dropped and the answer is a 503.
 async fn budgeted(
     state: &State,
-    db: &Db,
+    db: &Board,
     body: Vec<u8>,
     deadline: Instant,
 ) -> Result<Bytes, ApiError> {
@@ -900,11 +912,10 @@ mod tests {
             Auth::open()
         };
         App::new(Config {
-            pools: Pools::new(
-                Duration::from_secs(5),
-                crate::Settings::from_env(),
-                Duration::ZERO,
-            ),
+            pools: OpenBoards::new(Duration::from_secs(5), crate::Settings::from_env(), || {
+                crate::shim::sample::Samples::new(Duration::ZERO)
+            }),
+            history: Duration::ZERO,
             boards: Boards::from_env(Some(&board), &|_| None),
             auth,
             log_requests: false,

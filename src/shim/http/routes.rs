@@ -41,25 +41,7 @@ pub enum Sampled {
     Metrics,
 }
 
-/// The routes that answer with one query over a board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Read {
-    WorkersActive,
-    Run(i64),
-    Inspect(i64),
-    /// `GET /runs/{id}/processes`: the run's processes now (tree, then escaped members).
-    Processes(i64),
-    /// `GET /runs/{id}/history`: the run's CPU and memory over the history's window.
-    History(i64),
-    /// `GET /workers/history`: every active worker's history.
-    WorkersHistory,
-    /// `GET /tasks/{task_id}/log?tail=N`: the owner's log route (the task looked up, then its
-    /// log file read).
-    TaskLog {
-        task_id: String,
-        tail: Option<u32>,
-    },
-}
+pub use crate::shim::answer::Read;
 
 /// `tail`'s bounds (bytes), the owner's.
 pub const MAX_TAIL: u32 = 2_000_000;
@@ -311,18 +293,7 @@ fn not_found(path: &str) -> ApiError {
     ApiError::new(404, format!("no route for {}", shown(path)))
 }
 
-/// Untrusted text for an error message: at most 100 characters, control characters escaped.
-pub fn shown(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(100)
-        .flat_map(char::escape_default)
-        .collect();
-    if text.chars().count() > 100 {
-        out.push_str("...");
-    }
-    out
-}
+pub use crate::shim::shown;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

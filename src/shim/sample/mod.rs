@@ -70,12 +70,12 @@ pub fn query_rows(conn: &Connection, sql: &str) -> Result<Rows, ApiError> {
     Ok(Rows { columns, rows })
 }
 
-/// One sample: its rows, when it was taken, and its JSON list once a request has asked.
+/// One sample: its rows, when it was taken, and its answer once a request has asked.
 pub struct Sample {
     pub rows: Rows,
     /// Unix epoch seconds when it was taken (`checked_at`).
     pub checked_at: i64,
-    json: OnceLock<Result<Bytes, crate::shim::ApiError>>,
+    answer: OnceLock<Result<Bytes, crate::shim::ApiError>>,
 }
 
 impl Sample {
@@ -83,17 +83,19 @@ impl Sample {
         Sample {
             rows,
             checked_at: epoch_secs(),
-            json: OnceLock::new(),
+            answer: OnceLock::new(),
         }
     }
 
-    /// The JSON list answer (`{"<list>": [...], "count", "checked_at"}`), written once (or
-    /// the 507 of one past its bound).
-    pub fn json(&self, list: &[u8]) -> Result<Bytes, crate::shim::ApiError> {
-        self.json
-            .get_or_init(|| {
-                crate::shim::answer::rows_json(list, &self.rows, self.checked_at).map(Bytes::from)
-            })
+    /// The answer written from this sample by `write` (given the rows and when they were
+    /// taken), written once and shared by every request that takes this sample (or the error
+    /// `write` gave). The writer is the caller's: this layer knows no answer's format.
+    pub fn answer(
+        &self,
+        write: impl FnOnce(&Rows, i64) -> Result<Bytes, crate::shim::ApiError>,
+    ) -> Result<Bytes, crate::shim::ApiError> {
+        self.answer
+            .get_or_init(|| write(&self.rows, self.checked_at))
             .clone()
     }
 }
@@ -105,7 +107,20 @@ pub fn epoch_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// A board's samples and history (one per open board: see `board::pool::Db`).
+/// A board as the shim opens it: its pool of connections, holding its samples.
+pub type Board = crate::shim::board::pool::Db<Samples>;
+
+/// The boards open now, each holding its samples.
+pub type OpenBoards = crate::shim::board::pool::Pools<Samples>;
+
+impl Board {
+    /// The samples its viewers share, and its history.
+    pub fn samples(&self) -> &Samples {
+        self.extra()
+    }
+}
+
+/// A board's samples and history (one per open board: see [`Board`]).
 pub struct Samples {
     /// `live_workers`' rows (`?live=1`, `/metrics`, the history).
     pub live: Arc<Shared<Arc<Sample>>>,

@@ -26,7 +26,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
 use crate::shim::ApiError;
-use crate::shim::board::pool::{Db, db_error, query_error};
+use crate::shim::board::pool::{db_error, query_error};
+use crate::shim::sample::Board;
 
 const READ_SQL: &str = include_str!("../../../sql/route_terminate_read.sql");
 const RECLAIM_TASK_SQL: &str = include_str!("../../../sql/reclaim_task.sql");
@@ -168,7 +169,7 @@ pub(crate) fn as_json(o: &reaper::Outcome) -> Value {
 /// Do it (on a blocking thread: it waits for the worker to end). The answer's body.
 /// `stopping` is set when the shim is shutting down: the grace period ends at once.
 pub fn run(
-    db: &Db,
+    db: &Board,
     id: i64,
     ask: &Ask,
     budget: Duration,

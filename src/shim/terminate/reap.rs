@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 use super::{Ask, as_json, reaper, refused_error, survivors_error};
 use crate::shim::ApiError;
-use crate::shim::board::pool::{Db, query_error};
+use crate::shim::board::pool::query_error;
+use crate::shim::sample::Board;
 
 const READ_SQL: &str = include_str!("../../../sql/route_reap_read.sql");
 
@@ -70,7 +71,7 @@ fn read(conn: &Connection, id: i64) -> Result<Option<(String, bool, Vec<Lingerin
 
 /// Do it (on a blocking thread: it waits for the processes to end). The answer's body.
 pub fn run(
-    db: &Db,
+    db: &Board,
     id: i64,
     ask: &Ask,
     budget: Duration,

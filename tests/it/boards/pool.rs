@@ -89,7 +89,7 @@ fn board_pools_are_reused_and_the_least_recently_used_is_closed() {
     let pools = Pools::new(
         std::time::Duration::from_secs(5),
         kanban_workers::Settings::from_env(),
-        std::time::Duration::ZERO,
+        || (),
     );
     let path = |i: usize| std::path::PathBuf::from(format!("/nonexistent/board-{i}.db"));
     let first = pools.get(&path(0), None);

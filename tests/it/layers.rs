@@ -1,0 +1,182 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The house's layers, read from the `use` lines and paths of the source: imports go one way.
+//! - The library: the /proc readers (`procinfo`, `marks`, `tree`, `cpu`) know nothing of
+//!   SQLite or of the SQL layer; the SQL functions and views know nothing of the shim.
+//! - The shim's rooms, lowest first: the shared errors and helpers (`shim::ApiError`,
+//!   `beneath`, `log`, `process`), `board`, `sample`, then `answer` and `terminate` beside
+//!   each other, `http`, and the entry points (`demo`, `hermes`, `cli`, `start`). A room
+//!   imports only rooms below it: no circle.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The source without its `#[cfg(test)]` module (tests may reach anywhere) and comments.
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = match text.find("#[cfg(test)]\n#[allow") {
+        Some(at) => &text[..at],
+        None => &text[..],
+    };
+    text.lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !t.starts_with("//")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The names reached as `<prefix><name>` in `code`, and as `use <prefix>{a, b::c}` groups.
+fn reached(code: &str, prefix: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (at, _) in code.match_indices(prefix) {
+        let rest = &code[at + prefix.len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = &group[..group.find('}').unwrap_or(group.len())];
+            for item in inner.split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// A shim room's rank (a room imports only lower ranks); `None` for what is not a room (the
+/// shim's own items, `ApiError` and `shown`: rank 0).
+fn rank(room: &str) -> usize {
+    match room {
+        "beneath" | "log" | "process" => 0,
+        "board" => 1,
+        "sample" => 2,
+        "answer" | "terminate" => 3,
+        "http" => 4,
+        "demo" | "hermes" => 5,
+        "cli" => 6,
+        "start" => 7,
+        _ => 0,
+    }
+}
+
+#[test]
+fn the_shims_rooms_import_only_rooms_below_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/shim");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&root).unwrap();
+        let room = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if room == "mod" {
+            continue;
+        }
+        let code = code(file);
+        for to in reached(&code, "crate::shim::") {
+            if to != room && rank(&to) >= rank(&room) {
+                wrong.push(format!("{} ({room}) imports {to}", rel.display()));
+            }
+        }
+        // Within a room, `super::` stays inside it.
+        if code.contains("super::super::") {
+            wrong.push(format!("{}: super::super:: leaves its room", rel.display()));
+        }
+    }
+    assert!(wrong.is_empty(), "imports against the layers: {wrong:#?}");
+    // Every room is ranked (a new one must be placed).
+    for file in &files {
+        let rel = file.strip_prefix(&root).unwrap();
+        let room = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let room = room.trim_end_matches(".rs");
+        assert!(
+            room == "mod"
+                || [
+                    "beneath",
+                    "log",
+                    "process",
+                    "board",
+                    "sample",
+                    "answer",
+                    "terminate",
+                    "http",
+                    "demo",
+                    "hermes",
+                    "cli",
+                    "start"
+                ]
+                .contains(&room),
+            "src/shim/{room} has no place in the layers: rank it in tests/it/layers.rs"
+        );
+    }
+}
+
+#[test]
+fn the_proc_readers_know_nothing_of_sqlite_and_the_sql_layer_nothing_of_the_shim() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let proc_layer = ["procinfo", "marks", "tree", "cpu"];
+    let mut wrong = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if path.extension().is_none_or(|e| e != "rs")
+            || ["main", "cdylib", "lib"].contains(&name.as_str())
+        {
+            continue;
+        }
+        let code = code(&path);
+        let reached = reached(&code, "crate::");
+        if proc_layer.contains(&name.as_str()) {
+            if code.contains("rusqlite") {
+                wrong.push(format!("src/{name}.rs (a /proc reader) uses rusqlite"));
+            }
+            for to in reached.iter().filter(|t| !proc_layer.contains(&t.as_str())) {
+                wrong.push(format!("src/{name}.rs (a /proc reader) imports {to}"));
+            }
+        } else {
+            for bad in ["shim", "hyper", "tokio"] {
+                if reached.contains(bad) || code.contains(&format!("{bad}::")) {
+                    wrong.push(format!("src/{name}.rs (the SQL layer) uses {bad}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports against the layers: {wrong:#?}");
+}
