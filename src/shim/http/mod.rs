@@ -1,8 +1,13 @@
 //! HTTP: the accept loop, request lines to routes, the Host check and the token.
 
+mod act;
 pub mod app;
 pub mod auth;
 pub mod host;
+mod reads;
+mod respond;
 pub mod routes;
+mod sampled;
 pub mod serve;
 pub mod shares;
+mod stream;

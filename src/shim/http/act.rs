@@ -1,0 +1,99 @@
+//! `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the body read, then the act on
+//! a thread of the terminators' own.
+
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::Request;
+use hyper::body::{Body, Bytes};
+
+use crate::shim::ApiError;
+use crate::shim::http::routes;
+use crate::shim::http::serve::TERMINATORS;
+
+use super::app::State;
+
+/// `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the token (always), a body of at
+/// most a few KiB, the board, then `terminate::run` or `terminate::reap::run` on a blocking
+/// thread of its own (each waits for processes to end).
+pub(super) async fn act<B>(
+    state: &Arc<State>,
+    id: i64,
+    reap: bool,
+    req: Request<B>,
+    query: Option<&str>,
+) -> Result<Vec<u8>, ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::Limited;
+    state.auth.check_acting(req.headers())?;
+    // A body that does not arrive in time is not waited for past the header timeout.
+    let collect = Limited::new(req.into_body(), crate::shim::terminate::MAX_BODY).collect();
+    let body = tokio::time::timeout(state.header_timeout, collect)
+        .await
+        .map_err(|_| ApiError::new(408, "terminate: the body did not arrive in time"))?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::new(
+                    413,
+                    format!(
+                        "terminate: the body is over {} bytes",
+                        crate::shim::terminate::MAX_BODY
+                    ),
+                )
+            } else {
+                ApiError::new(400, format!("terminate: the body could not be read: {e}"))
+            }
+        })?
+        .to_bytes();
+    let ask = crate::shim::terminate::parse_body(&body)?;
+    // Threads of its own: a termination waits out a grace period, and must never hold a
+    // thread a read is waiting for. None free: 503 at once (each may take a minute).
+    let Ok(permit) = Arc::clone(&state.terminators).try_acquire_owned() else {
+        return Err(ApiError::new(
+            503,
+            format!("{TERMINATORS} terminations are under way; retry when one has ended"),
+        ));
+    };
+    let (task_state, board) = (Arc::clone(state), routes::board(query));
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        // Which file, found off the async worker (it reads the kanban root).
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        let key = (path.clone(), id);
+        let fresh = task_state
+            .terminating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+        if !fresh {
+            return Err(ApiError::new(
+                409,
+                format!("run {id} is being terminated or reaped by another request"),
+            ));
+        }
+        let db = task_state.pools.get(&path, owner);
+        let budget = db.busy_timeout();
+        let result = if reap {
+            crate::shim::terminate::reap::run(&db, id, &ask, budget, &task_state.stopping)
+        } else {
+            crate::shim::terminate::run(&db, id, &ask, budget, &task_state.stopping)
+        };
+        task_state
+            .terminating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        result
+    });
+    task.await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            500,
+            "internal error while terminating the run",
+        ))
+    })
+}

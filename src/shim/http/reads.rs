@@ -1,0 +1,187 @@
+//! A read on a reader thread within the request's budget: which threads it may use, the
+//! board found, its one query, and the answer's share of the bytes in flight.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::shim::ApiError;
+use crate::shim::answer as handlers;
+use crate::shim::board::file;
+use crate::shim::board::pool::OVERRUN;
+use crate::shim::http::routes::Read;
+use crate::shim::sample::Board;
+
+use super::app::State;
+use super::respond::*;
+
+/// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
+pub(super) const RUN_READERS: usize = 4;
+
+/// The threads a read's query may use.
+pub(super) fn readers_for<'a>(state: &'a State, read: &Read) -> &'a Arc<Semaphore> {
+    match read {
+        Read::WorkersActive | Read::WorkersHistory => &state.list_readers,
+        Read::Run(_)
+        | Read::Inspect(_)
+        | Read::TaskLog { .. }
+        | Read::Processes(_)
+        | Read::History(_) => &state.run_readers,
+    }
+}
+
+/// The answers built and not yet sent, all connections together, in KiB. An answer waits for
+/// its share within the request's budget (503 past it); one larger than the whole budget takes
+/// all of it. With clients that do not read, memory stays bounded by this, not by their number.
+pub(super) const ANSWER_BUDGET_KIB: usize = 64 * 1024;
+/// Answers smaller than this are outside the budget.
+pub(super) const UNBUDGETED_BYTES: usize = 64 * 1024;
+
+/// Find the board and run the route's query on a blocking thread (the async worker does no
+/// file or database I/O), within the request's budget (`--busy-timeout`, counted from
+/// `started`): waiting for a free thread and waiting for the board's locks both count, and
+/// past the budget the answer is a 503 at once.
+pub(super) async fn answer(
+    state: &Arc<State>,
+    read: Read,
+    board: Option<String>,
+    started: Instant,
+) -> (u16, Bytes) {
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    let permit = match reader(readers_for(state, &read), deadline, budget).await {
+        Ok(permit) => permit,
+        Err(e) => return (e.status, to_json(&e.body())),
+    };
+    // The board being read, for the case its thread is stuck (below).
+    let reading: Arc<std::sync::OnceLock<Arc<Board>>> = Arc::default();
+    let (task_state, task_reading) = (Arc::clone(state), Arc::clone(&reading));
+    // Query and serialize on the blocking thread: the row values are built and freed on one
+    // thread, and only the bytes cross to the async worker.
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        // The log route reads a file beside the board too: where, by the owner's rules.
+        let logs = matches!(read, Read::TaskLog { .. })
+            .then(|| task_state.boards.logs_dir(board.as_deref()));
+        let db = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
+        let history = &db.samples().history;
+        let body = db.with_conn(deadline, |c| {
+            handlers::handle(c, &read, logs.as_ref(), history)
+        })?;
+        Ok::<_, ApiError>((Arc::clone(db), body))
+    });
+    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
+        Ok(Ok(Ok((db, body)))) => match budgeted(state, &db, body, deadline).await {
+            Ok(bytes) => (200, bytes),
+            Err(e) => (e.status, to_json(&e.body())),
+        },
+        Ok(Ok(Err(e))) => (e.status, to_json(&e.body())),
+        Ok(Err(_)) => {
+            let e = ApiError::new(500, "internal error while answering the request");
+            (e.status, to_json(&e.body()))
+        }
+        Err(_) => {
+            // The thread is stuck past the budget: maybe in SQLite's open of a FIFO swapped in
+            // for the board. Wake it, and answer now; its permit returns when it ends.
+            let e = match reading.get() {
+                Some(db) => {
+                    file::release_fifo_readers(db.path());
+                    db.busy("waited for the board")
+                }
+                None => {
+                    crate::shim::board::pool::busy("kanban-workers", "waited for the board", budget)
+                }
+            };
+            (e.status, to_json(&e.body()))
+        }
+    }
+}
+
+/// A reader thread's permit, waited for until `deadline`; past it the 503 that says so
+/// (`budget`: the request's, for the message).
+pub(super) async fn reader(
+    readers: &Arc<Semaphore>,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout_at(deadline.into(), Arc::clone(readers).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "every reader thread was busy",
+            budget,
+        )),
+    }
+}
+
+/// The board a request names, found on a reader thread within the request's budget.
+pub(super) async fn find_board(
+    state: &Arc<State>,
+    board: Option<String>,
+    deadline: Instant,
+) -> Result<Arc<Board>, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let permit = reader(&state.list_readers, deadline, budget).await?;
+    let task_state = Arc::clone(state);
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        Ok::<_, ApiError>(task_state.pools.get(&path, owner))
+    });
+    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(_)) => Err(ApiError::new(500, "internal error while finding the board")),
+        Err(_) => Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "waited for the board",
+            budget,
+        )),
+    }
+}
+
+/// An answer's bytes, holding their share of [`ANSWER_BUDGET_KIB`] until hyper has written
+/// the last of them (the share returns when the last `Bytes` of it is dropped).
+pub(super) struct Answer {
+    body: Vec<u8>,
+    _share: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Answer {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// `body` with its share of the answer budget, waited for until `deadline`; past it the body
+/// is dropped and the answer is a 503.
+pub(super) async fn budgeted(
+    state: &State,
+    db: &Board,
+    body: Vec<u8>,
+    deadline: Instant,
+) -> Result<Bytes, ApiError> {
+    // Small answers (a run, an inspection, an error) never wait: they are what a dashboard
+    // needs most, and all of them together cost less than one large answer.
+    if body.len() < UNBUDGETED_BYTES {
+        return Ok(Bytes::from(body));
+    }
+    let kib = body.len().div_ceil(1024).clamp(1, ANSWER_BUDGET_KIB);
+    let share = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&state.answers).acquire_many_owned(kib as u32),
+    )
+    .await;
+    match share {
+        Ok(Ok(share)) => Ok(Bytes::from_owner(Answer {
+            body,
+            _share: share,
+        })),
+        _ => Err(db.busy(&format!(
+            "{} MiB of answers were still being sent to other clients",
+            ANSWER_BUDGET_KIB / 1024
+        ))),
+    }
+}

@@ -1,0 +1,191 @@
+//! The reads answered from a board's shared samples (`?live=1`, `/workers/lingering`,
+//! `/metrics`), and the history's timer that samples when nobody asks.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use hyper::body::Bytes;
+
+use crate::shim::ApiError;
+use crate::shim::answer as handlers;
+use crate::shim::board::file;
+use crate::shim::board::pool::OVERRUN;
+use crate::shim::http::routes::Sampled;
+use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Taken, query_rows};
+
+use super::app::State;
+use super::reads::*;
+
+/// Which of a board's samples.
+#[derive(Clone, Copy)]
+pub(super) enum Which {
+    /// `live_workers` (`?live=1`, `/metrics`, the history).
+    Live,
+    /// `lingering_workers` (`/workers/lingering`, `/metrics`).
+    Lingering,
+}
+
+impl Which {
+    fn shared(self, db: &Board) -> &Arc<Shared<Arc<Sample>>> {
+        match self {
+            Which::Live => &db.samples().live,
+            Which::Lingering => &db.samples().lingering,
+        }
+    }
+}
+
+/// `?live=1`, `/metrics`, `/workers/lingering`: the board found (on a reader thread), then
+/// the answer written from a sample that began at or after the request arrived (`started`),
+/// shared with every request that can take the same one.
+pub(super) async fn sampled(
+    state: &Arc<State>,
+    read: Sampled,
+    board: Option<String>,
+    started: Instant,
+) -> Result<Bytes, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    let db = find_board(state, board, deadline).await?;
+    db.samples().asked_now();
+    // The sample's rows, or the error it was taken with (shared by all who waited for it).
+    let db = &db;
+    let get = |which| async move {
+        sample(state, db, which, started, Asker::Request, deadline)
+            .await?
+            .value
+            .clone()
+    };
+    // The bytes are written on a blocking thread (a large board's answer takes milliseconds).
+    let write = |f: Box<dyn FnOnce() -> Result<Bytes, ApiError> + Send>| async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| ApiError::new(500, "internal error while writing the answer"))?
+    };
+    match read {
+        Sampled::WorkersLive => {
+            let live = get(Which::Live).await?;
+            write(Box::new(move || live.answer(list_of(b"workers")))).await
+        }
+        Sampled::Lingering => {
+            let left = get(Which::Lingering).await?;
+            write(Box::new(move || left.answer(list_of(b"lingering")))).await
+        }
+        Sampled::Metrics => {
+            let (live, left) = tokio::join!(get(Which::Live), get(Which::Lingering));
+            let (live, left) = (live?, left?);
+            let samples = db.samples();
+            let taken = Some((samples.live.taken(), samples.lingering.taken()));
+            write(Box::new(move || {
+                Ok(Bytes::from(handlers::metrics::exposition(
+                    &live.rows, &left.rows, taken,
+                )))
+            }))
+            .await
+        }
+    }
+}
+
+/// The JSON list `{"<list>": [...], "count", "checked_at"}` of a sample's rows.
+pub(super) fn list_of(list: &'static [u8]) -> impl FnOnce(&Rows, i64) -> Result<Bytes, ApiError> {
+    move |rows, checked_at| handlers::rows_json(list, rows, checked_at).map(Bytes::from)
+}
+
+/// A sample of the board that began at or after `since`: shared, or taken now on a reader
+/// thread (the live one recorded into the history), with its rows or its error. Err only
+/// when none could be had within `deadline`.
+pub(super) async fn sample(
+    state: &Arc<State>,
+    db: &Arc<Board>,
+    which: Which,
+    since: Instant,
+    asker: Asker,
+    deadline: Instant,
+) -> Result<Arc<Taken<Arc<Sample>>>, ApiError> {
+    let take = || take_sample(Arc::clone(state), Arc::clone(db), which);
+    which
+        .shared(db)
+        .get(since, asker, deadline, take)
+        .await
+        .map_err(|Late| db.busy("waited for a sample of /proc"))
+}
+
+/// One sample, taken now on a reader thread within a budget of its own.
+pub(super) async fn take_sample(
+    state: Arc<State>,
+    db: Arc<Board>,
+    which: Which,
+) -> Result<Arc<Sample>, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let deadline = Instant::now() + budget;
+    let permit = reader(&state.list_readers, deadline, budget).await?;
+    let task_db = Arc::clone(&db);
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let sql = match which {
+            Which::Live => handlers::WORKERS_LIVE_SQL,
+            Which::Lingering => handlers::LINGERING_SQL,
+        };
+        let rows = task_db.with_conn(deadline, |c| query_rows(c, sql))?;
+        let sample = Sample::new(rows);
+        if let Which::Live = which {
+            task_db.samples().record(&sample);
+        }
+        Ok(Arc::new(sample))
+    });
+    // The sample is over only when its thread is: until then no other sample of the board
+    // begins (a slow board holds one reader thread, never all of them). Its query is
+    // interrupted past the budget (`OVERRUN`); stuck in an open (a FIFO swapped in for the
+    // board, say), it is woken.
+    let mut task = std::pin::pin!(task);
+    let ended = match tokio::time::timeout_at((deadline + OVERRUN).into(), &mut task).await {
+        Ok(ended) => ended,
+        Err(_) => {
+            file::release_fifo_readers(db.path());
+            task.await
+        }
+    };
+    ended.unwrap_or_else(|_| Err(ApiError::new(500, "internal error while sampling /proc")))
+}
+
+/// The history's timer: every interval, a live sample of the default board and of each board
+/// asked for within the window, unless one was taken in that interval (for a request, or
+/// already). Returns at once when no history is kept (`--history 0`).
+pub(super) async fn keep_history(state: Arc<State>) {
+    if state.history.is_zero() {
+        return;
+    }
+    let interval = crate::shim::sample::INTERVAL;
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let tick = ticks.tick().await.into_std();
+        if state.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let deadline = Instant::now() + state.pools.busy_timeout();
+        let default = find_board(&state, None, deadline).await.ok();
+        for db in state.pools.open_now() {
+            let is_default = default.as_ref().is_some_and(|d| Arc::ptr_eq(d, &db));
+            if !is_default && !db.samples().asked_within_window() {
+                continue;
+            }
+            // A sample begun within half an interval before this tick (a request's) stands
+            // for it; one from the tick before does not.
+            let since = tick.checked_sub(interval / 2).unwrap_or(tick);
+            // A board whose last sample failed (gone, not a board, slower than its budget)
+            // is left to the requests: the timer does not spend a reader thread on it every
+            // interval for nobody.
+            // A board whose sample is slow is sampled less often (TIMER_SHARE).
+            let samples = db.samples();
+            let failed = samples.live.latest().is_some_and(|t| t.value.is_err());
+            if !failed && samples.timer_due(tick) && samples.live.latest_since(since).is_none() {
+                if let Ok(taken) =
+                    sample(&state, &db, Which::Live, since, Asker::Timer, deadline).await
+                {
+                    samples.timer_took(&taken);
+                }
+            }
+        }
+    }
+}

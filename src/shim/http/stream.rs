@@ -1,0 +1,148 @@
+//! `GET /runs/{id}/log?follow=1`: a place among the streams (the board's and the client's
+//! shares), the run found, then the events of `answer::follow` as the body.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use http_body_util::BodyExt;
+use hyper::Response;
+use hyper::body::{Body, Bytes, Frame};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+
+use crate::shim::ApiError;
+use crate::shim::board::pool::OVERRUN;
+use crate::shim::board::resolve::Boards;
+use crate::shim::http::routes;
+
+use super::app::State;
+use super::reads::*;
+use super::respond::*;
+
+/// `GET /runs/{id}/log?follow=1`: the parameters, a place among the streams (503 when none is
+/// free), the board and the run found on a reader thread within the request's budget, then
+/// the stream (`answer::follow`) on a task of its own, its events through a short channel.
+pub(super) async fn follow(
+    state: &Arc<State>,
+    id: i64,
+    query: Option<&str>,
+    started: Instant,
+    head: bool,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    use crate::shim::answer::follow as logs;
+    let board = Boards::asked(routes::board(query).as_deref())?;
+    routes::follow(query)?;
+    let tail = routes::follow_tail(query)?;
+    let Ok(place) = Arc::clone(&state.log_streams).try_acquire_owned() else {
+        return Err(ApiError::new(
+            503,
+            "every log stream is taken (--log-streams); retry when one has ended",
+        ));
+    };
+    // A client address beyond loopback holds at most its share (on loopback every local user
+    // is one address: there the board's share is what bounds one of them).
+    let client = match peer.filter(|ip| !ip.is_loopback()) {
+        Some(ip) => Some(
+            state
+                .client_streams
+                .try_take(ip)
+                .ok_or_else(|| share_taken("this client's", state.client_streams.per_key()))?,
+        ),
+        None => None,
+    };
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    let permit = reader(&state.run_readers, deadline, budget).await?;
+    let task_state = Arc::clone(state);
+    let found = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        let dir = task_state.boards.logs_dir(board.as_deref());
+        let db = task_state.pools.get(&path, owner);
+        let (task_id, _) = db.with_conn(deadline, |c| logs::run_task(c, id))?;
+        Ok::<_, ApiError>((db, dir, task_id))
+    });
+    let (db, dir, task_id) = match tokio::time::timeout_at((deadline + OVERRUN).into(), found).await
+    {
+        Ok(Ok(found)) => found?,
+        Ok(Err(_)) => return Err(ApiError::new(500, "internal error while finding the run")),
+        Err(_) => {
+            return Err(crate::shim::board::pool::busy(
+                "kanban-workers",
+                "waited for the board",
+                budget,
+            ));
+        }
+    };
+    let board_share = state
+        .board_streams
+        .try_take(db.path().to_path_buf())
+        .ok_or_else(|| share_taken("this board's", state.board_streams.per_key()))?;
+    let place = (place, board_share, client);
+    let mut response = Response::new(if head {
+        full(Bytes::new())
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::channel(logs::QUEUED_EVENTS);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let stream = logs::Follow {
+            db,
+            run_id: id,
+            task_id,
+            dir,
+            tail,
+            limits: logs::Limits {
+                idle: state.log_idle,
+                send: state.header_timeout,
+            },
+            stopping: Arc::clone(&state.stopping),
+        };
+        tokio::spawn(logs::stream(stream, tx, place, Arc::clone(&dropped)));
+        Events { rx, dropped }.boxed_unsync()
+    });
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    Ok(response)
+}
+
+/// The 503 of a stream past a board's or a client's share of `--log-streams`.
+pub(super) fn share_taken(whose: &str, share: usize) -> ApiError {
+    ApiError::new(
+        503,
+        format!(
+            "{whose} share of the log streams ({share}, half of --log-streams) is taken; retry \
+             when one has ended"
+        ),
+    )
+}
+
+/// A followed log's body: the events its task sends, ending when the task drops its sender;
+/// in an error when the client was dropped for not reading (hyper then closes the connection
+/// rather than end the body cleanly).
+pub(super) struct Events {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Body for Events {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.rx.poll_recv(cx).map(|event| match event {
+            Some(bytes) => Some(Ok(Frame::data(bytes))),
+            None if self.dropped.load(Ordering::Relaxed) => Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client did not read its log stream",
+            ))),
+            None => None,
+        })
+    }
+}
