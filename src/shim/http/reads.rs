@@ -51,17 +51,13 @@ pub(super) async fn answer(
 ) -> (u16, Bytes) {
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
-    let permit = match reader(readers_for(state, &read), deadline, budget).await {
-        Ok(permit) => permit,
-        Err(e) => return (e.status, to_json(&e.body())),
-    };
     // The board being read, for the case its thread is stuck (below).
     let reading: Arc<std::sync::OnceLock<Arc<Board>>> = Arc::default();
     let (task_state, task_reading) = (Arc::clone(state), Arc::clone(&reading));
+    let readers = readers_for(state, &read);
     // Query and serialize on the blocking thread: the row values are built and freed on one
     // thread, and only the bytes cross to the async worker.
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let work = move || {
         let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         // The log route reads a file beside the board too: where, by the owner's rules.
         let logs = matches!(read, Read::TaskLog { .. })
@@ -71,33 +67,70 @@ pub(super) async fn answer(
         let body = db.with_conn(deadline, |c| {
             handlers::handle(c, &read, logs.as_ref(), history)
         })?;
-        Ok::<_, ApiError>((Arc::clone(db), body))
-    });
-    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(Ok((db, body)))) => match budgeted(state, &db, body, deadline).await {
+        Ok((Arc::clone(db), body))
+    };
+    // Stuck past the budget: maybe in SQLite's open of a FIFO swapped in for the board. Wake
+    // it, and answer now.
+    let stuck = || {
+        Some(match reading.get() {
+            Some(db) => {
+                file::release_fifo_readers(db.path());
+                db.busy("waited for the board")
+            }
+            None => waited(budget),
+        })
+    };
+    let done = on_reader(
+        readers,
+        deadline,
+        budget,
+        "answering the request",
+        work,
+        stuck,
+    )
+    .await;
+    match done {
+        Ok((db, body)) => match budgeted(state, &db, body, deadline).await {
             Ok(bytes) => (200, bytes),
             Err(e) => (e.status, to_json(&e.body())),
         },
-        Ok(Ok(Err(e))) => (e.status, to_json(&e.body())),
-        Ok(Err(_)) => {
-            let e = ApiError::new(500, "internal error while answering the request");
-            (e.status, to_json(&e.body()))
-        }
-        Err(_) => {
-            // The thread is stuck past the budget: maybe in SQLite's open of a FIFO swapped in
-            // for the board. Wake it, and answer now; its permit returns when it ends.
-            let e = match reading.get() {
-                Some(db) => {
-                    file::release_fifo_readers(db.path());
-                    db.busy("waited for the board")
-                }
-                None => {
-                    crate::shim::board::pool::busy("kanban-workers", "waited for the board", budget)
-                }
-            };
-            (e.status, to_json(&e.body()))
-        }
+        Err(e) => (e.status, to_json(&e.body())),
     }
+}
+
+/// Run `work` on one of `readers`' blocking threads within the budget that ends at `deadline`
+/// (`budget` long, for the messages): a 503 when no thread is free by then; past the deadline
+/// (and [`OVERRUN`], the time an interrupted query takes to return) `stuck` says what to
+/// answer now (`Some`), or that the thread is waited for still (`None`). The thread keeps its
+/// permit until it ends either way. `what` names the work in the 500 of a thread that
+/// panicked.
+pub(super) async fn on_reader<T: Send + 'static>(
+    readers: &Arc<Semaphore>,
+    deadline: Instant,
+    budget: Duration,
+    what: &str,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    stuck: impl FnOnce() -> Option<ApiError>,
+) -> Result<T, ApiError> {
+    let permit = reader(readers, deadline, budget).await?;
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    });
+    let mut task = std::pin::pin!(task);
+    let ended = match tokio::time::timeout_at((deadline + OVERRUN).into(), &mut task).await {
+        Ok(ended) => ended,
+        Err(_) => match stuck() {
+            Some(e) => return Err(e),
+            None => task.await,
+        },
+    };
+    ended.unwrap_or_else(|_| Err(ApiError::new(500, format!("internal error while {what}"))))
+}
+
+/// The 503 of a request that waited for its board for its whole budget.
+pub(super) fn waited(budget: Duration) -> ApiError {
+    crate::shim::board::pool::busy("kanban-workers", "waited for the board", budget)
 }
 
 /// A reader thread's permit, waited for until `deadline`; past it the 503 that says so
@@ -124,22 +157,21 @@ pub(super) async fn find_board(
     deadline: Instant,
 ) -> Result<Arc<Board>, ApiError> {
     let budget = state.pools.busy_timeout();
-    let permit = reader(&state.list_readers, deadline, budget).await?;
     let task_state = Arc::clone(state);
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let work = move || {
         let (path, owner) = task_state.boards.resolve(board.as_deref())?;
-        Ok::<_, ApiError>(task_state.pools.get(&path, owner))
-    });
-    match tokio::time::timeout_at((deadline + OVERRUN).into(), task).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(_)) => Err(ApiError::new(500, "internal error while finding the board")),
-        Err(_) => Err(crate::shim::board::pool::busy(
-            "kanban-workers",
-            "waited for the board",
-            budget,
-        )),
-    }
+        Ok(task_state.pools.get(&path, owner))
+    };
+    let stuck = || Some(waited(budget));
+    on_reader(
+        &state.list_readers,
+        deadline,
+        budget,
+        "finding the board",
+        work,
+        stuck,
+    )
+    .await
 }
 
 /// An answer's bytes, holding their share of [`ANSWER_BUDGET_KIB`] until hyper has written

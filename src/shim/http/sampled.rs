@@ -10,7 +10,6 @@ use hyper::body::Bytes;
 use crate::shim::ApiError;
 use crate::shim::answer as handlers;
 use crate::shim::board::file;
-use crate::shim::board::pool::OVERRUN;
 use crate::shim::http::routes::Sampled;
 use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Taken, query_rows};
 
@@ -118,10 +117,8 @@ pub(super) async fn take_sample(
 ) -> Result<Arc<Sample>, ApiError> {
     let budget = state.pools.busy_timeout();
     let deadline = Instant::now() + budget;
-    let permit = reader(&state.list_readers, deadline, budget).await?;
     let task_db = Arc::clone(&db);
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let work = move || {
         let sql = match which {
             Which::Live => handlers::WORKERS_LIVE_SQL,
             Which::Lingering => handlers::LINGERING_SQL,
@@ -132,20 +129,24 @@ pub(super) async fn take_sample(
             task_db.samples().record(&sample);
         }
         Ok(Arc::new(sample))
-    });
+    };
     // The sample is over only when its thread is: until then no other sample of the board
     // begins (a slow board holds one reader thread, never all of them). Its query is
     // interrupted past the budget (`OVERRUN`); stuck in an open (a FIFO swapped in for the
-    // board, say), it is woken.
-    let mut task = std::pin::pin!(task);
-    let ended = match tokio::time::timeout_at((deadline + OVERRUN).into(), &mut task).await {
-        Ok(ended) => ended,
-        Err(_) => {
-            file::release_fifo_readers(db.path());
-            task.await
-        }
+    // board, say), it is woken, and waited for still.
+    let stuck = || {
+        file::release_fifo_readers(db.path());
+        None
     };
-    ended.unwrap_or_else(|_| Err(ApiError::new(500, "internal error while sampling /proc")))
+    on_reader(
+        &state.list_readers,
+        deadline,
+        budget,
+        "sampling /proc",
+        work,
+        stuck,
+    )
+    .await
 }
 
 /// The history's timer: every interval, a live sample of the default board and of each board

@@ -11,7 +11,6 @@ use hyper::body::{Body, Bytes, Frame};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::shim::ApiError;
-use crate::shim::board::pool::OVERRUN;
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::routes;
 
@@ -53,28 +52,24 @@ pub(super) async fn follow(
     };
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
-    let permit = reader(&state.run_readers, deadline, budget).await?;
     let task_state = Arc::clone(state);
-    let found = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let work = move || {
         let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         let dir = task_state.boards.logs_dir(board.as_deref());
         let db = task_state.pools.get(&path, owner);
         let (task_id, _) = db.with_conn(deadline, |c| logs::run_task(c, id))?;
-        Ok::<_, ApiError>((db, dir, task_id))
-    });
-    let (db, dir, task_id) = match tokio::time::timeout_at((deadline + OVERRUN).into(), found).await
-    {
-        Ok(Ok(found)) => found?,
-        Ok(Err(_)) => return Err(ApiError::new(500, "internal error while finding the run")),
-        Err(_) => {
-            return Err(crate::shim::board::pool::busy(
-                "kanban-workers",
-                "waited for the board",
-                budget,
-            ));
-        }
+        Ok((db, dir, task_id))
     };
+    let stuck = || Some(waited(budget));
+    let (db, dir, task_id) = on_reader(
+        &state.run_readers,
+        deadline,
+        budget,
+        "finding the run",
+        work,
+        stuck,
+    )
+    .await?;
     let board_share = state
         .board_streams
         .try_take(db.path().to_path_buf())
