@@ -5,20 +5,16 @@
 //! function for anything that is not an integer pid. Only the files the query's columns need
 //! are read (`environ` and `fd/1` need the process's uid or root). Every callback is guarded.
 
-use std::borrow::Cow;
 use std::ffi::{CStr, c_int};
-use std::marker::PhantomData;
 
 use rusqlite::types::Value;
-use rusqlite::vtab::{
-    Context, Filters, IndexInfo, Module, VTab, VTabConfig, VTabConnection, VTabCursor,
-};
-use rusqlite::{Connection, Result, ffi};
+use rusqlite::vtab::{Filters, IndexInfo};
+use rusqlite::{Connection, Result};
 
 use crate::marks::{self, Marks, WantMarks};
-use crate::vtab::{self, Column};
+use crate::vtab::{self, Column, Slot, TableFunction};
 
-pub const NAME: &str = "proc_marks";
+pub const NAME: &str = ProcMarks::TEXT_NAME;
 
 /// The values a `proc_marks` row holds: each column of [`COLUMNS`] names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +124,6 @@ pub const COLUMNS: &[Column<MarkCol>] = &[
     },
 ];
 
-const COL_QUERY_PID: c_int = COLUMNS.len() as c_int;
 const IDX_STATUS: c_int = 2;
 const IDX_ENVIRON: c_int = 4;
 const IDX_STDOUT: c_int = 8;
@@ -160,81 +155,34 @@ fn plan_bits(col_used: u64) -> c_int {
     bits
 }
 
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    vtab::guarded(NAME, what, f)
-}
-
 pub fn register(conn: &Connection) -> Result<()> {
-    const MODULE: Module<ProcMarksTab> = Module::eponymous_only_module();
-    conn.create_module(c"proc_marks", &MODULE, None)
+    vtab::register::<ProcMarks>(conn, ())
 }
 
-#[repr(C)]
-struct ProcMarksTab {
-    /// Base class. Must be first.
-    base: ffi::sqlite3_vtab,
-}
+/// `proc_marks`, as the shell in [`crate::vtab`] runs it.
+struct ProcMarks;
 
-// SAFETY: `ProcMarksTab` is `repr(C)` with `sqlite3_vtab` as its first field, as rusqlite's
-// `VTab` requires; it holds no pointers into SQLite.
-unsafe impl<'vtab> VTab<'vtab> for ProcMarksTab {
+impl TableFunction for ProcMarks {
+    const NAME: &'static CStr = c"proc_marks";
+    type Col = MarkCol;
+    const COLUMNS: &'static [Column<MarkCol>] = COLUMNS;
+    const ARGUMENT: &'static str = "query_pid";
+    const COST: f64 = 1.0;
+    const ROWS: i64 = 1;
     type Aux = ();
-    type Cursor = ProcMarksCursor<'vtab>;
+    type Row = Marks;
+    type Rows = Option<Marks>;
 
-    fn connect(
-        db: &mut VTabConnection,
-        _aux: Option<&()>,
-        _module_name: &[u8],
-        _database_name: &[u8],
-        _table_name: &[u8],
-        _args: &[&[u8]],
-    ) -> Result<(Cow<'static, CStr>, Self)> {
-        guarded("connect", || {
-            // As proc_stats: direct SQL and the user's TEMP views only.
-            db.config(VTabConfig::DirectOnly)?;
-            let decl = vtab::declaration(NAME, COLUMNS, "", "query_pid")?;
-            Ok((
-                Cow::Owned(decl),
-                ProcMarksTab {
-                    base: ffi::sqlite3_vtab::default(),
-                },
-            ))
-        })
+    fn is_argument(column: Slot<MarkCol>) -> bool {
+        // `pid = ?` gives it too.
+        matches!(column, Slot::Argument | Slot::Column(MarkCol::Pid))
     }
 
-    fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
-        guarded("best_index", || {
-            Ok(vtab::one_pid_plan(
-                info,
-                |col| {
-                    col == COL_QUERY_PID
-                        || usize::try_from(col).ok() == vtab::position(COLUMNS, MarkCol::Pid)
-                },
-                plan_bits,
-            ))
-        })
+    fn idx_bits(info: &mut IndexInfo) -> c_int {
+        plan_bits(info.col_used())
     }
 
-    fn open(&'vtab mut self) -> Result<ProcMarksCursor<'vtab>> {
-        Ok(ProcMarksCursor {
-            base: ffi::sqlite3_vtab_cursor::default(),
-            row: None,
-            phantom: PhantomData,
-        })
-    }
-}
-
-#[repr(C)]
-struct ProcMarksCursor<'vtab> {
-    /// Base class. Must be first.
-    base: ffi::sqlite3_vtab_cursor,
-    row: Option<Marks>,
-    phantom: PhantomData<&'vtab ProcMarksTab>,
-}
-
-impl ProcMarksCursor<'_> {
-    fn load(&mut self, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
-        self.row = None;
+    fn filter(_: &(), row: &mut Option<Marks>, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
         let Some(pid) = vtab::pid_argument(NAME, idx_num, args)? else {
             return Ok(());
         };
@@ -243,26 +191,21 @@ impl ProcMarksCursor<'_> {
             environ: idx_num & IDX_ENVIRON != 0,
             stdout: idx_num & IDX_STDOUT != 0,
         };
-        self.row = marks::read(pid, want);
+        *row = marks::read(pid, want);
         Ok(())
     }
 
-    fn value(&self, col: c_int) -> Value {
-        let Some(m) = &self.row else {
-            return Value::Null;
-        };
+    fn value(m: &Marks, column: Slot<MarkCol>) -> Value {
         let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
         let env = |f: fn(&marks::SpawnEnv) -> &Option<String>| {
             m.env.as_ref().map_or(Value::Null, |e| text(f(e)))
         };
-        let Some(column) = usize::try_from(col).ok().and_then(|i| COLUMNS.get(i)) else {
-            return if col == COL_QUERY_PID {
-                Value::Integer(m.pid.into())
-            } else {
-                Value::Null
-            };
+        let id = match column {
+            Slot::Column(id) => id,
+            Slot::Argument => return Value::Integer(m.pid.into()),
+            Slot::Extra(_) => return Value::Null,
         };
-        match column.id {
+        match id {
             MarkCol::Pid => Value::Integer(m.pid.into()),
             MarkCol::StartTicks => Value::Integer(i64::try_from(m.start_ticks).unwrap_or(i64::MAX)),
             MarkCol::Ppid => Value::Integer(m.ppid.into()),
@@ -281,30 +224,9 @@ impl ProcMarksCursor<'_> {
             MarkCol::Error => text(&m.error),
         }
     }
-}
 
-// SAFETY: `ProcMarksCursor` is `repr(C)` with `sqlite3_vtab_cursor` as its first field, as
-// rusqlite's `VTabCursor` requires.
-unsafe impl VTabCursor for ProcMarksCursor<'_> {
-    fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
-        guarded("filter", || self.load(idx_num, args))
-    }
-
-    fn next(&mut self) -> Result<()> {
-        self.row = None;
-        Ok(())
-    }
-
-    fn eof(&self) -> bool {
-        self.row.is_none()
-    }
-
-    fn column(&self, ctx: &mut Context, i: c_int) -> Result<()> {
-        guarded("column", || ctx.set_result(&self.value(i)))
-    }
-
-    fn rowid(&self) -> Result<i64> {
-        Ok(self.row.as_ref().map_or(0, |r| r.pid.into()))
+    fn rowid(m: &Marks) -> i64 {
+        m.pid.into()
     }
 }
 
@@ -315,6 +237,9 @@ mod tests {
     #[test]
     fn every_column_names_its_own_value() {
         vtab::assert_each_id_is_its_name(COLUMNS);
-        assert_eq!(COL_QUERY_PID as usize, COLUMNS.len());
+        assert_eq!(
+            vtab::slot::<ProcMarks>(COLUMNS.len() as c_int),
+            Some(Slot::Argument)
+        );
     }
 }

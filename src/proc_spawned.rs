@@ -6,20 +6,16 @@
 //! NULL gives no rows; anything that is not a uid is an SQL error naming the function. Every
 //! callback is guarded.
 
-use std::borrow::Cow;
 use std::ffi::{CStr, c_int};
-use std::marker::PhantomData;
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::vtab::{
-    Context, Filters, IndexInfo, Module, VTab, VTabConfig, VTabConnection, VTabCursor,
-};
-use rusqlite::{Connection, Error, Result, ffi};
+use rusqlite::vtab::Filters;
+use rusqlite::{Connection, Error, Result};
 
 use crate::marks::{self, Marks};
-use crate::vtab::{self, Column};
+use crate::vtab::{self, Column, Many, Slot, TableFunction};
 
-pub const NAME: &str = "proc_spawned";
+pub const NAME: &str = ProcSpawned::TEXT_NAME;
 
 /// The values a `proc_spawned` row holds: each column of [`COLUMNS`] names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,15 +97,8 @@ pub const COLUMNS: &[Column<SpawnedCol>] = &[
     },
 ];
 
-const COL_QUERY_UID: c_int = COLUMNS.len() as c_int;
-
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    vtab::guarded(NAME, what, f)
-}
-
 pub fn register(conn: &Connection) -> Result<()> {
-    const MODULE: Module<ProcSpawnedTab> = Module::eponymous_only_module();
-    conn.create_module(c"proc_spawned", &MODULE, None)
+    vtab::register::<ProcSpawned>(conn, ())
 }
 
 /// Validate the uid argument: `Ok(None)` for NULL (no rows), an error for anything but an
@@ -148,86 +137,22 @@ pub fn scan(uid: u32) -> Vec<Marks> {
     out
 }
 
-#[repr(C)]
-struct ProcSpawnedTab {
-    /// Base class. Must be first.
-    base: ffi::sqlite3_vtab,
-}
+/// `proc_spawned`, as the shell in [`crate::vtab`] runs it.
+struct ProcSpawned;
 
-// SAFETY: `ProcSpawnedTab` is `repr(C)` with `sqlite3_vtab` as its first field, as rusqlite's
-// `VTab` requires; it holds no pointers into SQLite.
-unsafe impl<'vtab> VTab<'vtab> for ProcSpawnedTab {
+impl TableFunction for ProcSpawned {
+    const NAME: &'static CStr = c"proc_spawned";
+    type Col = SpawnedCol;
+    const COLUMNS: &'static [Column<SpawnedCol>] = COLUMNS;
+    const ARGUMENT: &'static str = "query_uid";
+    /// A pass over /proc: costly, but the same whatever the order.
+    const COST: f64 = 1e4;
+    const ROWS: i64 = 20;
     type Aux = ();
-    type Cursor = ProcSpawnedCursor<'vtab>;
+    type Row = Marks;
+    type Rows = Many<Marks>;
 
-    fn connect(
-        db: &mut VTabConnection,
-        _aux: Option<&()>,
-        _module_name: &[u8],
-        _database_name: &[u8],
-        _table_name: &[u8],
-        _args: &[&[u8]],
-    ) -> Result<(Cow<'static, CStr>, Self)> {
-        guarded("connect", || {
-            // It reads other processes' environments: direct SQL and TEMP views only.
-            db.config(VTabConfig::DirectOnly)?;
-            let decl = vtab::declaration(NAME, COLUMNS, "", "query_uid")?;
-            Ok((
-                Cow::Owned(decl),
-                ProcSpawnedTab {
-                    base: ffi::sqlite3_vtab::default(),
-                },
-            ))
-        })
-    }
-
-    fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
-        guarded("best_index", || {
-            let (chosen, unusable) = vtab::argument_constraint(info, |c| c == COL_QUERY_UID);
-            match chosen {
-                Some(i) => {
-                    let mut usage = info.constraint_usage(i);
-                    usage.set_argv_index(1);
-                    usage.set_omit(true);
-                    info.set_idx_num(vtab::IDX_ARG);
-                    // A pass over /proc: costly, but the same whatever the order.
-                    info.set_estimated_cost(1e4);
-                    info.set_estimated_rows(20);
-                    Ok(true)
-                }
-                None if unusable => Ok(false),
-                None => {
-                    info.set_idx_num(0);
-                    info.set_estimated_cost(1e12);
-                    Ok(true)
-                }
-            }
-        })
-    }
-
-    fn open(&'vtab mut self) -> Result<ProcSpawnedCursor<'vtab>> {
-        Ok(ProcSpawnedCursor {
-            base: ffi::sqlite3_vtab_cursor::default(),
-            rows: Vec::new(),
-            at: 0,
-            phantom: PhantomData,
-        })
-    }
-}
-
-#[repr(C)]
-struct ProcSpawnedCursor<'vtab> {
-    /// Base class. Must be first.
-    base: ffi::sqlite3_vtab_cursor,
-    rows: Vec<Marks>,
-    at: usize,
-    phantom: PhantomData<&'vtab ProcSpawnedTab>,
-}
-
-impl ProcSpawnedCursor<'_> {
-    fn load(&mut self, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
-        self.rows.clear();
-        self.at = 0;
+    fn filter(_: &(), rows: &mut Many<Marks>, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
         if idx_num & vtab::IDX_ARG == 0 || args.is_empty() {
             return Err(Error::ModuleError(format!(
                 "{NAME}: a uid argument is required, as in SELECT * FROM {NAME}(1000)"
@@ -237,22 +162,20 @@ impl ProcSpawnedCursor<'_> {
         let Some(uid) = parse_uid(ValueRef::from(&value)).map_err(Error::ModuleError)? else {
             return Ok(());
         };
-        self.rows = scan(uid);
+        rows.set(scan(uid));
         Ok(())
     }
 
-    fn value(&self, col: c_int) -> Value {
-        let Some(m) = self.rows.get(self.at) else {
-            return Value::Null;
-        };
+    fn value(m: &Marks, column: Slot<SpawnedCol>) -> Value {
         let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
         let env = |f: fn(&marks::SpawnEnv) -> &Option<String>| {
             m.env.as_ref().map_or(Value::Null, |e| text(f(e)))
         };
-        let Some(column) = usize::try_from(col).ok().and_then(|i| COLUMNS.get(i)) else {
+        // The argument column gives NULL.
+        let Slot::Column(id) = column else {
             return Value::Null;
         };
-        match column.id {
+        match id {
             SpawnedCol::Pid => Value::Integer(m.pid.into()),
             SpawnedCol::StartTicks => {
                 Value::Integer(i64::try_from(m.start_ticks).unwrap_or(i64::MAX))
@@ -267,30 +190,9 @@ impl ProcSpawnedCursor<'_> {
             SpawnedCol::Stdout => text(&m.stdout),
         }
     }
-}
 
-// SAFETY: `ProcSpawnedCursor` is `repr(C)` with `sqlite3_vtab_cursor` as its first field, as
-// rusqlite's `VTabCursor` requires.
-unsafe impl VTabCursor for ProcSpawnedCursor<'_> {
-    fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
-        guarded("filter", || self.load(idx_num, args))
-    }
-
-    fn next(&mut self) -> Result<()> {
-        self.at += 1;
-        Ok(())
-    }
-
-    fn eof(&self) -> bool {
-        self.at >= self.rows.len()
-    }
-
-    fn column(&self, ctx: &mut Context, i: c_int) -> Result<()> {
-        guarded("column", || ctx.set_result(&self.value(i)))
-    }
-
-    fn rowid(&self) -> Result<i64> {
-        Ok(self.rows.get(self.at).map_or(0, |r| r.pid.into()))
+    fn rowid(m: &Marks) -> i64 {
+        m.pid.into()
     }
 }
 
@@ -302,7 +204,10 @@ mod tests {
     #[test]
     fn every_column_names_its_own_value() {
         vtab::assert_each_id_is_its_name(COLUMNS);
-        assert_eq!(COL_QUERY_UID as usize, COLUMNS.len());
+        assert_eq!(
+            vtab::slot::<ProcSpawned>(COLUMNS.len() as c_int),
+            Some(Slot::Argument)
+        );
     }
 
     #[test]

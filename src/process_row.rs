@@ -153,11 +153,6 @@ const IDX_CMDLINE: c_int = 4;
 const IDX_FDS: c_int = 8;
 const IDX_UID: c_int = 16;
 
-/// The position of a column in [`COLUMNS`] (and in the table's declaration).
-pub(crate) fn position(id: Col) -> Option<usize> {
-    vtab::position(COLUMNS, id)
-}
-
 /// Which optional files the columns in SQLite's usage mask need (`IDX_*` bits).
 pub(crate) fn plan_bits(col_used: u64) -> c_int {
     let used = |id: Col| vtab::is_used(COLUMNS, col_used, id);

@@ -1,14 +1,21 @@
-//! The toolkit the table-valued functions share (`proc_stats`, `proc_tree`, `proc_marks`):
-//! how a column is described, the table's declaration, finding the pid argument among the
-//! planner's constraints, parsing it, and the guard that turns a panic into an SQL error.
-//! Knows nothing of procfs.
+//! The table-valued functions' shell and toolkit (`proc_stats`, `proc_tree`, `proc_marks`,
+//! `proc_spawned`). A function is written safely, as a `TableFunction`: its name, its columns,
+//! its plan's figures, what `filter` loads from its argument and each column's value. `Tab` and
+//! `Cursor` make any such function a virtual table, the unsafe part written once; `register`
+//! registers it. Also here: how a column is described, the table's declaration, the one plan
+//! every function follows, parsing the pid argument, and the guard that turns a panic into an
+//! SQL error. Knows nothing of procfs.
 
-use std::ffi::{CString, c_int};
+use std::borrow::Cow;
+use std::ffi::{CStr, CString, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::vtab::{Filters, IndexConstraintOp, IndexInfo};
-use rusqlite::{Error, Result};
+use rusqlite::vtab::{
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
+    VTabCursor,
+};
+use rusqlite::{Connection, Error, Result, ffi};
 
 use crate::procinfo::PID_MAX_LIMIT;
 
@@ -59,17 +66,278 @@ pub(crate) fn declaration<C>(
     CString::new(sql).map_err(|e| Error::ModuleError(format!("{name}: {e}")))
 }
 
-/// The constraint that gives a function its argument: the first usable `=` on a column for
-/// which `is_argument` holds; and whether such a constraint exists but is not usable yet (the
-/// value comes from a table not yet scanned: SQLite must try another order).
-pub(crate) fn argument_constraint(
-    info: &IndexInfo,
-    is_argument: impl Fn(c_int) -> bool,
-) -> (Option<usize>, bool) {
+/// One table-valued function, written safely: [`Tab`] and [`Cursor`] make it a virtual table
+/// and [`register`] registers it. Its table is `CREATE TABLE x(<COLUMNS>, <EXTRA>, <ARGUMENT>
+/// HIDDEN)`; the argument comes from an `=` on a column for which `is_argument` holds (SQL's
+/// `f(x)` is `= x` on the hidden one), and `filter` loads the rows it gives.
+pub(crate) trait TableFunction: Sized + 'static {
+    /// The name SQL calls it by, as registered.
+    const NAME: &'static CStr;
+    /// [`Self::NAME`] as text, as its errors begin (computed, never set).
+    const TEXT_NAME: &'static str = text_name(Self::NAME);
+    /// Which value a visible column holds.
+    type Col: Copy + PartialEq + 'static;
+    /// Its visible columns, in order: the declaration's first.
+    const COLUMNS: &'static [Column<Self::Col>];
+    /// Further visible columns after them, each as declared (`"depth INTEGER"`).
+    const EXTRA: &'static [&'static str] = &[];
+    /// The name of the hidden argument column, the last.
+    const ARGUMENT: &'static str;
+    /// The plan's estimate with the argument: its cost...
+    const COST: f64;
+    /// ...and the rows it gives.
+    const ROWS: i64;
+    /// State given at registration (the [`crate::CpuSampler`]), shared by its cursors.
+    type Aux: Clone + Default + Send + Sync + 'static;
+    /// One row.
+    type Row;
+    /// A cursor's rows: `Option<Row>` for a function of at most one row, [`Many`] for more.
+    type Rows: Rows<Self::Row>;
+
+    /// Whether an `=` on `column` gives the argument: the hidden column unless it says more.
+    fn is_argument(column: Slot<Self::Col>) -> bool {
+        column == Slot::Argument
+    }
+    /// The `idx_num` bits beside [`IDX_ARG`] of a plan that has the argument (which files the
+    /// query's columns need, further arguments it takes from argv 2 on). None by default.
+    fn idx_bits(_info: &mut IndexInfo) -> c_int {
+        0
+    }
+    /// Load `rows` (empty when called) for the plan `idx_num` and its `args`.
+    fn filter(
+        aux: &Self::Aux,
+        rows: &mut Self::Rows,
+        idx_num: c_int,
+        args: &Filters<'_>,
+    ) -> Result<()>;
+    /// The value of `column` in `row`.
+    fn value(row: &Self::Row, column: Slot<Self::Col>) -> Value;
+    /// The rowid of `row` (its pid).
+    fn rowid(row: &Self::Row) -> i64;
+}
+
+/// A column of a function's table, by what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot<C> {
+    /// One of its `COLUMNS`.
+    Column(C),
+    /// One of its `EXTRA` columns, by its position among them.
+    Extra(usize),
+    /// The hidden argument column.
+    Argument,
+}
+
+/// The column at position `col` of function `F`'s table, if any.
+pub(crate) fn slot<F: TableFunction>(col: c_int) -> Option<Slot<F::Col>> {
+    let i = usize::try_from(col).ok()?;
+    if let Some(c) = F::COLUMNS.get(i) {
+        return Some(Slot::Column(c.id));
+    }
+    let extra = i - F::COLUMNS.len();
+    if extra < F::EXTRA.len() {
+        Some(Slot::Extra(extra))
+    } else if extra == F::EXTRA.len() {
+        Some(Slot::Argument)
+    } else {
+        None
+    }
+}
+
+/// `name` as text: in constants only, so a name that is not UTF-8 fails the build.
+#[allow(clippy::panic)]
+const fn text_name(name: &'static CStr) -> &'static str {
+    match name.to_str() {
+        Ok(text) => text,
+        Err(_) => panic!("a table function's name is UTF-8"),
+    }
+}
+
+/// Function `F`'s table declaration.
+pub(crate) fn declare<F: TableFunction>() -> Result<CString> {
+    let extra: String = F::EXTRA.iter().map(|c| format!("{c}, ")).collect();
+    declaration(F::TEXT_NAME, F::COLUMNS, &extra, F::ARGUMENT)
+}
+
+/// The rows a cursor walks, from its `filter` to past the last.
+pub(crate) trait Rows<R>: Default {
+    /// The current row; `None` past the last.
+    fn current(&self) -> Option<&R>;
+    fn advance(&mut self);
+    /// No rows (before `filter` loads them).
+    fn clear(&mut self);
+}
+
+/// At most one row: nothing allocated.
+impl<R> Rows<R> for Option<R> {
+    fn current(&self) -> Option<&R> {
+        self.as_ref()
+    }
+    fn advance(&mut self) {
+        *self = None;
+    }
+    fn clear(&mut self) {
+        *self = None;
+    }
+}
+
+/// Any number of rows; `clear` keeps the allocation for the next `filter`.
+pub(crate) struct Many<R> {
+    rows: Vec<R>,
+    at: usize,
+}
+
+impl<R> Default for Many<R> {
+    fn default() -> Self {
+        Many {
+            rows: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<R> Many<R> {
+    pub(crate) fn push(&mut self, row: R) {
+        self.rows.push(row);
+    }
+    /// These rows instead.
+    pub(crate) fn set(&mut self, rows: Vec<R>) {
+        self.rows = rows;
+        self.at = 0;
+    }
+}
+
+impl<R> Rows<R> for Many<R> {
+    fn current(&self) -> Option<&R> {
+        self.rows.get(self.at)
+    }
+    fn advance(&mut self) {
+        self.at += 1;
+    }
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.at = 0;
+    }
+}
+
+/// Register function `F` on `conn`, with `aux` as its shared state.
+pub(crate) fn register<F: TableFunction>(conn: &Connection, aux: F::Aux) -> Result<()> {
+    conn.create_module(F::NAME, &Tab::<F>::MODULE, Some(aux))
+}
+
+/// Function `F`'s virtual table.
+#[repr(C)]
+pub(crate) struct Tab<F: TableFunction> {
+    /// Base class. Must be first.
+    base: ffi::sqlite3_vtab,
+    aux: F::Aux,
+}
+
+impl<F: TableFunction> Tab<F> {
+    const MODULE: Module<'static, Tab<F>> = Module::eponymous_only_module();
+}
+
+/// A cursor over function `F`'s rows.
+#[repr(C)]
+pub(crate) struct Cursor<F: TableFunction> {
+    /// Base class. Must be first.
+    base: ffi::sqlite3_vtab_cursor,
+    aux: F::Aux,
+    rows: F::Rows,
+}
+
+// SAFETY: `Tab` is `repr(C)` with `sqlite3_vtab` as its first field, as rusqlite's `VTab`
+// requires; it holds no pointers into SQLite. Every callback runs under `guarded`: a panic
+// becomes an SQL error, never an unwind across SQLite's frames (rusqlite does not catch it).
+unsafe impl<'vtab, F: TableFunction> VTab<'vtab> for Tab<F> {
+    type Aux = F::Aux;
+    type Cursor = Cursor<F>;
+
+    fn connect(
+        db: &mut VTabConnection,
+        aux: Option<&F::Aux>,
+        _module_name: &[u8],
+        _database_name: &[u8],
+        _table_name: &[u8],
+        _args: &[&[u8]],
+    ) -> Result<(Cow<'static, CStr>, Self)> {
+        guarded(F::TEXT_NAME, "connect", || {
+            // Direct use only: a view or trigger stored in a database file (someone else's
+            // schema) cannot call a function that reads processes (their environments, for
+            // proc_marks and proc_spawned) behind the user's back, even with trusted_schema on.
+            // TEMP views and triggers, which only the user can make, can.
+            db.config(VTabConfig::DirectOnly)?;
+            let tab = Tab {
+                base: ffi::sqlite3_vtab::default(),
+                aux: aux.cloned().unwrap_or_default(),
+            };
+            Ok((Cow::Owned(declare::<F>()?), tab))
+        })
+    }
+
+    fn best_index(&self, info: &mut IndexInfo) -> Result<bool> {
+        guarded(F::TEXT_NAME, "best_index", || Ok(plan::<F>(info)))
+    }
+
+    fn open(&'vtab mut self) -> Result<Cursor<F>> {
+        guarded(F::TEXT_NAME, "open", || {
+            Ok(Cursor {
+                base: ffi::sqlite3_vtab_cursor::default(),
+                aux: self.aux.clone(),
+                rows: F::Rows::default(),
+            })
+        })
+    }
+}
+
+// SAFETY: `Cursor` is `repr(C)` with `sqlite3_vtab_cursor` as its first field, as rusqlite's
+// `VTabCursor` requires. Every callback runs under `guarded`, as `Tab`'s.
+unsafe impl<F: TableFunction> VTabCursor for Cursor<F> {
+    fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
+        guarded(F::TEXT_NAME, "filter", || {
+            self.rows.clear();
+            F::filter(&self.aux, &mut self.rows, idx_num, args)
+        })
+    }
+
+    fn next(&mut self) -> Result<()> {
+        guarded(F::TEXT_NAME, "next", || {
+            self.rows.advance();
+            Ok(())
+        })
+    }
+
+    fn eof(&self) -> bool {
+        // A panic ends the rows: eof has no error to give.
+        guarded(F::TEXT_NAME, "eof", || Ok(self.rows.current().is_none())).unwrap_or(true)
+    }
+
+    fn column(&self, ctx: &mut Context, i: c_int) -> Result<()> {
+        guarded(F::TEXT_NAME, "column", || {
+            let value = match (self.rows.current(), slot::<F>(i)) {
+                (Some(row), Some(column)) => F::value(row, column),
+                _ => Value::Null,
+            };
+            ctx.set_result(&value)
+        })
+    }
+
+    fn rowid(&self) -> Result<i64> {
+        guarded(F::TEXT_NAME, "rowid", || {
+            Ok(self.rows.current().map_or(0, F::rowid))
+        })
+    }
+}
+
+/// The plan of every function: the argument from the first usable `=` on a column for which
+/// `is_argument` holds, `IDX_ARG | idx_bits` as `idx_num` and the function's estimate. Without
+/// the argument, a plan SQLite avoids (the cursor then names the missing argument); with it only
+/// from a table not yet scanned, `false`: SQLite must try another order.
+fn plan<F: TableFunction>(info: &mut IndexInfo) -> bool {
     let mut chosen = None;
     let mut unusable = false;
     for (i, c) in info.constraints().enumerate() {
-        if !is_argument(c.column()) || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
+        if !slot::<F>(c.column()).is_some_and(F::is_argument)
+            || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
         {
             continue;
         }
@@ -79,29 +347,15 @@ pub(crate) fn argument_constraint(
             chosen = Some(i);
         }
     }
-    (chosen, unusable)
-}
-
-/// The plan of a function of one pid giving one row (`proc_stats`, `proc_marks`): the pid from
-/// the first usable `=` on a column for which `is_argument` holds, and `IDX_ARG | bits(mask)`
-/// as `idx_num`, `bits` saying which files the query's columns need. Without the argument, a
-/// plan SQLite avoids (the cursor then names the missing argument); with it only from a table
-/// not yet scanned, `false`: SQLite must try another order.
-pub(crate) fn one_pid_plan(
-    info: &mut IndexInfo,
-    is_argument: impl Fn(c_int) -> bool,
-    bits: impl Fn(u64) -> c_int,
-) -> bool {
-    let (chosen, unusable) = argument_constraint(info, is_argument);
     match chosen {
         Some(i) => {
             let mut usage = info.constraint_usage(i);
             usage.set_argv_index(1);
             usage.set_omit(true);
-            let bits = bits(info.col_used());
+            let bits = F::idx_bits(info);
             info.set_idx_num(IDX_ARG | bits);
-            info.set_estimated_cost(1.0);
-            info.set_estimated_rows(1);
+            info.set_estimated_cost(F::COST);
+            info.set_estimated_rows(F::ROWS);
             true
         }
         None if unusable => false,
