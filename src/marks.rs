@@ -11,9 +11,6 @@
 use procfs::ProcError;
 use procfs::process::{FDTarget, Process};
 
-/// `PF_KTHREAD` in the `flags` of `/proc/<pid>/stat`: a kernel thread.
-const PF_KTHREAD: u32 = 0x0020_0000;
-
 /// Which files to read beyond `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WantMarks {
@@ -82,7 +79,8 @@ pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
         ppid: stat.ppid,
         session: stat.session,
         pgrp: stat.pgrp,
-        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        kernel_thread: procfs::process::StatFlags::from_bits_retain(stat.flags)
+            .contains(procfs::process::StatFlags::PF_KTHREAD),
         ..Marks::default()
     };
     if want.status {
@@ -166,7 +164,8 @@ pub fn read_spawned(process: &Process, buf: &mut Vec<u8>) -> Option<Marks> {
         ppid: stat.ppid,
         session: stat.session,
         pgrp: stat.pgrp,
-        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        kernel_thread: procfs::process::StatFlags::from_bits_retain(stat.flags)
+            .contains(procfs::process::StatFlags::PF_KTHREAD),
         env,
         stdout,
         ..Marks::default()

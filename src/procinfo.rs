@@ -301,11 +301,10 @@ fn note(info: &mut ProcInfo, message: String) {
     }
 }
 
-/// ESRCH on Linux: what reading a file of an ended process returns.
-const ESRCH: i32 = 3;
-
+/// Reading a file of an ended process fails with ENOENT, or ESRCH once it is being reaped.
 fn is_gone(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ESRCH)
+    e.kind() == io::ErrorKind::NotFound
+        || e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error())
 }
 
 /// Number of open descriptors. Opening `fd/` is the permission check (the kernel denies it

@@ -110,10 +110,10 @@ pub fn board(query: Option<&str>) -> Option<String> {
 /// A parameter's value, decoded as a form value; the last one wins (as the owner's framework
 /// reads a scalar). `None` when absent.
 fn param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').rev().find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| decode(value))
-    })
+    form_urlencoded::parse(query?.as_bytes())
+        .filter(|(key, _)| key == name)
+        .last()
+        .map(|(_, value)| value.into_owned())
 }
 
 /// `tail`: absent, or an integer of bytes within 1..=2,000,000 (422 otherwise, as the owner's
@@ -191,44 +191,17 @@ pub fn follow_tail(query: Option<&str>) -> Result<u32, ApiError> {
 /// A path segment, percent-decoded (`%XX`; `+` stays), invalid UTF-8 replaced, as the owner's
 /// framework decodes a path parameter.
 fn decode_segment(segment: &str) -> String {
-    decode(&segment.replace('+', "%2B"))
-}
-
-fn decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The `live` parameter: `1`/`true` or `0`/`false` (absent: false); anything else is a 422.
 fn live(query: Option<&str>) -> Result<bool, ApiError> {
     let mut live = false;
-    for pair in query.unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key != "live" {
-            continue;
-        }
-        live = match value {
+    let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes());
+    for (_, value) in pairs.filter(|(key, _)| key == "live") {
+        live = match value.as_ref() {
             "1" | "true" => true,
             "0" | "false" => false,
             other => {
