@@ -108,7 +108,7 @@ fn make_board_with_retries(
     earlier: usize,
     detached: bool,
 ) -> Vec<Child> {
-    let lock = format!("{}:1", kanban_workers::procinfo::hostname());
+    let lock = format!("{}:1", kanban_workers::proc::info::hostname());
     let workers: Vec<Child> = (0..live).map(|_| spawn_sleep(detached)).collect();
     let mut conn = Connection::open(path).expect("create board");
     conn.pragma_update(None, "journal_mode", "wal").unwrap();
@@ -308,7 +308,7 @@ fn micro(python: Option<PathBuf>) {
                 std::hint::black_box(floor.read());
             }),
             per_call_us(1, n, || {
-                std::hint::black_box(kanban_workers::procinfo::read(pid as i32));
+                std::hint::black_box(kanban_workers::proc::info::read(pid as i32));
             }),
             per_call_us(1, n, || {
                 std::hint::black_box(query_all(&mem, sql_all, Some(i64::from(pid))));
@@ -550,10 +550,10 @@ fn liveness() {
             .spawn()
             .expect("spawn the tree");
         let root = shell.id() as i32;
-        while kanban_workers::tree::members(root).len() < 200 {
+        while kanban_workers::proc::tree::members(root).len() < 200 {
             std::thread::yield_now();
         }
-        let members: Vec<i32> = kanban_workers::tree::members(root)
+        let members: Vec<i32> = kanban_workers::proc::tree::members(root)
             .iter()
             .map(|m| m.pid)
             .collect();
@@ -986,7 +986,7 @@ fn raise_limits() {
 /// claim, `started_at` taken before the spawns: the spawn window verifies each worker), no
 /// history. The workers die with the returned guard.
 fn make_live_board(path: &Path, live: usize) -> Doomed {
-    let lock = format!("{}:1", kanban_workers::procinfo::hostname());
+    let lock = format!("{}:1", kanban_workers::proc::info::hostname());
     let claimed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

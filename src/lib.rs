@@ -2,10 +2,10 @@
 //!
 //! [`register`] adds, on one connection:
 //! - table-valued functions over Linux procfs: `proc_stats(pid)` (one process's live stats,
-//!   [`proc_stats`]), `proc_tree(pid)` (a process and its descendants, [`proc_tree`]),
-//!   `proc_marks(pid)` (how a process was started, [`proc_marks`]), `proc_spawned(uid)` (a
-//!   user's processes that carry the owner's spawn marks, [`proc_spawned`]);
-//! - TEMP views ([`views`], SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
+//!   [`proc_stats`](surface::proc_stats)), `proc_tree(pid)` (a process and its descendants, [`proc_tree`](surface::proc_tree)),
+//!   `proc_marks(pid)` (how a process was started, [`proc_marks`](surface::proc_marks)), `proc_spawned(uid)` (a
+//!   user's processes that carry the owner's spawn marks, [`proc_spawned`](surface::proc_spawned));
+//! - TEMP views ([`views`](surface::views), SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
 //!   running tasks), `run_verdicts` (the truth about each run's worker), `live_workers`,
 //!   `run_processes` (every live process a run of the board's spawned) and
 //!   `lingering_workers` (those that outlived their run);
@@ -16,32 +16,24 @@
 //! The same code is the loadable extension (`libkanban_workers.so`, see `src/cdylib.rs`) and
 //! what the HTTP shim registers in-process: one implementation of each thing.
 
-pub mod cpu;
-pub mod file_owner;
-pub mod marks;
-pub mod proc_marks;
-pub mod proc_spawned;
-pub mod proc_stats;
-pub mod proc_tree;
-pub mod process_row;
-pub mod procinfo;
-pub mod same_file;
-pub mod settings;
+pub mod proc;
 #[cfg(feature = "server")]
 pub mod shim;
-pub mod tree;
-pub mod version;
-pub mod views;
-pub mod vtab;
+pub mod surface;
+
+use surface::{
+    file_owner, proc_marks, proc_spawned, proc_stats, proc_tree, same_file, settings, version,
+    views,
+};
 
 use std::sync::Arc;
 
-pub use cpu::CpuSampler;
+pub use proc::cpu::CpuSampler;
 /// The rusqlite this library is built with (pinned, see docs/design.md): open connections with
 /// it, so that they are of the type [`register`] takes.
 pub use rusqlite;
 use rusqlite::{Connection, Result};
-pub use settings::Settings;
+pub use surface::settings::Settings;
 
 /// Every SQL function this library registers (table-valued and scalar).
 pub const FUNCTIONS: &[&str] = &[

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(Command::Version) => {
             return say(&format!(
                 "kanban-workers {}\n",
-                kanban_workers::version::VERSION
+                kanban_workers::surface::version::VERSION
             ));
         }
         Err(e) => return fail(&e, 2),

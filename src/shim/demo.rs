@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
 
-use crate::procinfo::{self, Reading};
+use crate::proc::info::{self as procinfo, Reading};
 
 const SCHEMA: &str = include_str!("../../sql/kanban_schema.sql");
 

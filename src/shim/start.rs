@@ -119,7 +119,7 @@ impl Started {
         let _ = writeln!(
             out,
             "kanban-workers {}: serving board {} on http://{addr}",
-            crate::version::VERSION,
+            crate::surface::version::VERSION,
             self.board.display()
         );
         if let Some(d) = &self.demo {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use kanban_workers::{FUNCTIONS, views::VIEWS};
+use kanban_workers::{FUNCTIONS, surface::views::VIEWS};
 use rusqlite::Connection;
 
 const SQL_DOCS: &str = include_str!("../../docs/sql.md");
@@ -56,7 +56,7 @@ fn every_function_view_and_column_is_documented() {
     assert!(
         SQL_DOCS.contains(&format!(
             "| `depth` | INTEGER | {} |",
-            kanban_workers::proc_tree::DEPTH_DOC
+            kanban_workers::surface::proc_tree::DEPTH_DOC
         )),
         "docs/sql.md's proc_tree table lacks depth"
     );
@@ -72,21 +72,21 @@ fn every_function_view_and_column_is_documented() {
     };
     rows(
         "proc_stats",
-        kanban_workers::process_row::COLUMNS
+        kanban_workers::surface::process_row::COLUMNS
             .iter()
             .map(|c| (c.name, c.sql_type, c.doc))
             .collect(),
     );
     rows(
         "proc_marks",
-        kanban_workers::proc_marks::COLUMNS
+        kanban_workers::surface::proc_marks::COLUMNS
             .iter()
             .map(|c| (c.name, c.sql_type, c.doc))
             .collect(),
     );
     rows(
         "proc_spawned",
-        kanban_workers::proc_spawned::COLUMNS
+        kanban_workers::surface::proc_spawned::COLUMNS
             .iter()
             .map(|c| (c.name, c.sql_type, c.doc))
             .collect(),

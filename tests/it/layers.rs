@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The house's layers, read from the `use` lines and paths of the source: imports go one way.
-//! - The library: the /proc readers (`procinfo`, `marks`, `tree`, `cpu`) know nothing of
-//!   SQLite or of the SQL layer; the SQL functions and views know nothing of the shim.
+//! - The library: the /proc readers (`src/proc/`) know nothing of SQLite or of the SQL
+//!   surface; the SQL functions and views (`src/surface/`) know nothing of the shim.
 //! - The shim's rooms, lowest first: the shared errors and helpers (`shim::ApiError`,
 //!   `beneath`, `log`, `process`), `board`, `sample`, then `answer` and `terminate` beside
 //!   each other, `http`, and the entry points (`demo`, `hermes`, `cli`, `start`). A room
@@ -149,34 +149,34 @@ fn the_shims_rooms_import_only_rooms_below_them() {
 #[test]
 fn the_proc_readers_know_nothing_of_sqlite_and_the_sql_layer_nothing_of_the_shim() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let proc_layer = ["procinfo", "marks", "tree", "cpu"];
     let mut wrong = Vec::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
-            continue;
-        };
-        if path.extension().is_none_or(|e| e != "rs")
-            || ["main", "cdylib", "lib"].contains(&name.as_str())
-        {
-            continue;
+    let mut readers = Vec::new();
+    rust_files(&src.join("proc"), &mut readers);
+    for path in &readers {
+        let code = code(path);
+        let name = path.strip_prefix(&src).unwrap().display().to_string();
+        if code.contains("rusqlite") {
+            wrong.push(format!("src/{name} (a /proc reader) uses rusqlite"));
         }
-        let code = code(&path);
+        for to in reached(&code, "crate::").iter().filter(|t| *t != "proc") {
+            wrong.push(format!("src/{name} (a /proc reader) imports {to}"));
+        }
+    }
+    let mut surface = Vec::new();
+    rust_files(&src.join("surface"), &mut surface);
+    for path in &surface {
+        let code = code(path);
+        let name = path.strip_prefix(&src).unwrap().display().to_string();
         let reached = reached(&code, "crate::");
-        if proc_layer.contains(&name.as_str()) {
-            if code.contains("rusqlite") {
-                wrong.push(format!("src/{name}.rs (a /proc reader) uses rusqlite"));
-            }
-            for to in reached.iter().filter(|t| !proc_layer.contains(&t.as_str())) {
-                wrong.push(format!("src/{name}.rs (a /proc reader) imports {to}"));
-            }
-        } else {
-            for bad in ["shim", "hyper", "tokio"] {
-                if reached.contains(bad) || code.contains(&format!("{bad}::")) {
-                    wrong.push(format!("src/{name}.rs (the SQL layer) uses {bad}"));
-                }
+        for bad in ["shim", "hyper", "tokio"] {
+            if reached.contains(bad) || code.contains(&format!("{bad}::")) {
+                wrong.push(format!("src/{name} (the SQL surface) uses {bad}"));
             }
         }
     }
+    assert!(
+        readers.len() >= 4 && surface.len() >= 10,
+        "the layers' folders moved"
+    );
     assert!(wrong.is_empty(), "imports against the layers: {wrong:#?}");
 }

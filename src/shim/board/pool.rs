@@ -172,7 +172,7 @@ impl<X> Db<X> {
         let (Some(uid), Some(path)) = (self.owner, conn.path()) else {
             return Ok(());
         };
-        crate::file_owner::register_known(conn, path.to_owned(), uid)
+        crate::surface::file_owner::register_known(conn, path.to_owned(), uid)
             .map_err(|e| db_error(&self.path, &e))
     }
 
@@ -221,7 +221,7 @@ impl<X> Db<X> {
         // schema they were installed on, so install them again.
         let version = schema_version(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
         if version != pooled.schema_version {
-            crate::views::install(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
+            crate::surface::views::install(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
             pooled.schema_version = version;
         }
         let cutoff = deadline + OVERRUN;

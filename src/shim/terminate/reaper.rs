@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use procfs::process::Process;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
-use crate::marks::{self, Marks, WantMarks};
+use crate::proc::marks::{self, Marks, WantMarks};
 
 /// How often the members are looked at while waiting for them to end.
 const POLL: Duration = Duration::from_millis(20);
@@ -202,7 +202,7 @@ fn candidates(roots: &[i32], leader: Option<i32>, run: &RunEnv, owner_uid: u32) 
         }
     };
     for root in roots {
-        for m in crate::tree::members(*root) {
+        for m in crate::proc::tree::members(*root) {
             push(m.pid, &mut pids);
         }
     }

@@ -545,7 +545,7 @@ fn loading_and_querying_writes_nothing_to_the_database_file() {
             .prepare("SELECT name FROM sqlite_temp_schema WHERE type = 'view' ORDER BY name")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .expect("temp views");
-        let mut views: Vec<&str> = kanban_workers::views::VIEWS
+        let mut views: Vec<&str> = kanban_workers::surface::views::VIEWS
             .iter()
             .map(|(n, _)| *n)
             .collect();
@@ -633,7 +633,7 @@ fn a_database_schema_cannot_call_proc_stats() {
     let v: String = conn
         .query_row("SELECT v FROM version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, kanban_workers::version::VERSION);
+    assert_eq!(v, kanban_workers::surface::version::VERSION);
 }
 
 /// The guard docs/sql.md recommends for untrusted pids, taken from the docs as written: every

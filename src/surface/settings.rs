@@ -13,7 +13,7 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, Result};
 
-use crate::procinfo;
+use crate::proc::info as procinfo;
 
 pub const HOSTNAME: &str = "kanban_workers_hostname";
 pub const SPAWN_WINDOW: &str = "kanban_workers_spawn_window";

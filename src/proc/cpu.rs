@@ -44,7 +44,7 @@ impl CpuSampler {
         cpu_ticks: u64,
         start_ms: Option<u64>,
     ) -> f64 {
-        let hz = crate::procinfo::host().ticks_per_second as f64;
+        let hz = crate::proc::info::host().ticks_per_second as f64;
         let now = Instant::now();
         // A poisoned lock only means another thread panicked mid-update: the map is still valid.
         let mut samples = match self.samples.lock() {
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn first_sample_is_lifetime_average_and_repeats_within_interval() {
         let s = CpuSampler::new();
-        let hz = crate::procinfo::host().ticks_per_second;
+        let hz = crate::proc::info::host().ticks_per_second;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

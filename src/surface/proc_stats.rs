@@ -1,5 +1,5 @@
-//! `proc_stats(pid)`: an eponymous table-valued function over [`crate::procinfo`], its row
-//! described in [`crate::process_row`].
+//! `proc_stats(pid)`: an eponymous table-valued function over [`crate::proc::info`], its row
+//! described in [`crate::surface::process_row`].
 //!
 //! One row for a pid >= 1 (alive, zombie or gone), no row for NULL, an SQL error naming the
 //! function for anything else. Usable as `proc_stats(?)`, as `proc_stats WHERE pid = ?`
@@ -13,9 +13,9 @@ use rusqlite::types::Value;
 use rusqlite::vtab::{Filters, IndexInfo};
 use rusqlite::{Connection, Result};
 
-use crate::cpu::CpuSampler;
-use crate::process_row::{COLUMNS, Col, Row, plan_bits, want_from_plan};
-use crate::vtab::{self, Column, Slot, TableFunction};
+use crate::proc::cpu::CpuSampler;
+use crate::surface::process_row::{COLUMNS, Col, Row, plan_bits, want_from_plan};
+use crate::surface::vtab::{self, Column, Slot, TableFunction};
 
 pub const NAME: &str = ProcStats::TEXT_NAME;
 
@@ -24,7 +24,7 @@ pub fn register(conn: &Connection, sampler: Arc<CpuSampler>) -> Result<()> {
     vtab::register::<ProcStats>(conn, sampler)
 }
 
-/// `proc_stats`, as the shell in [`crate::vtab`] runs it.
+/// `proc_stats`, as the shell in [`crate::surface::vtab`] runs it.
 struct ProcStats;
 
 impl TableFunction for ProcStats {

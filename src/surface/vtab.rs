@@ -17,7 +17,7 @@ use rusqlite::vtab::{
 };
 use rusqlite::{Connection, Error, Result, ffi};
 
-use crate::procinfo::PID_MAX_LIMIT;
+use crate::proc::info::PID_MAX_LIMIT;
 
 /// One visible column of a table-valued function: which value (`id`, the function's own enum,
 /// so a value is found by what it is, never by its position), its name, SQL type and meaning.

@@ -13,14 +13,17 @@ use rusqlite::{Connection, Result};
 
 /// `(name, SQL)` of every view, in installation order.
 pub const VIEWS: &[(&str, &str)] = &[
-    ("run_claims", include_str!("../sql/run_claims.sql")),
-    ("active_workers", include_str!("../sql/active_workers.sql")),
-    ("run_verdicts", include_str!("../sql/run_verdicts.sql")),
-    ("run_processes", include_str!("../sql/run_processes.sql")),
-    ("live_workers", include_str!("../sql/live_workers.sql")),
+    ("run_claims", include_str!("../../sql/run_claims.sql")),
+    (
+        "active_workers",
+        include_str!("../../sql/active_workers.sql"),
+    ),
+    ("run_verdicts", include_str!("../../sql/run_verdicts.sql")),
+    ("run_processes", include_str!("../../sql/run_processes.sql")),
+    ("live_workers", include_str!("../../sql/live_workers.sql")),
     (
         "lingering_workers",
-        include_str!("../sql/lingering_workers.sql"),
+        include_str!("../../sql/lingering_workers.sql"),
     ),
 ];
 

@@ -1,5 +1,5 @@
 //! `proc_spawned(uid)`: an eponymous table-valued function listing the live processes of real
-//! user `uid` (the board owner's) that carry the owner's spawn marks ([`crate::marks`]): a
+//! user `uid` (the board owner's) that carry the owner's spawn marks ([`crate::proc::marks`]): a
 //! `HERMES_KANBAN_*` environment, or stdout on a task's log file. One pass over `/proc`; of a
 //! process of another user nothing but the owner of its `/proc/<pid>` is looked at (one
 //! `fstat`), so its environment and fds are never read (SECURITY.md). Zombies are left out.
@@ -12,8 +12,8 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::vtab::Filters;
 use rusqlite::{Connection, Error, Result};
 
-use crate::marks::{self, Marks};
-use crate::vtab::{self, Column, Many, Slot, TableFunction};
+use crate::proc::marks::{self, Marks};
+use crate::surface::vtab::{self, Column, Many, Slot, TableFunction};
 
 pub const NAME: &str = ProcSpawned::TEXT_NAME;
 
@@ -137,7 +137,7 @@ pub fn scan(uid: u32) -> Vec<Marks> {
     out
 }
 
-/// `proc_spawned`, as the shell in [`crate::vtab`] runs it.
+/// `proc_spawned`, as the shell in [`crate::surface::vtab`] runs it.
 struct ProcSpawned;
 
 impl TableFunction for ProcSpawned {

@@ -1,6 +1,6 @@
 //! `proc_tree(pid)`: an eponymous table-valued function, one row per process of the tree
 //! rooted at `pid` (the root included, then its descendants breadth first, see
-//! [`crate::tree`]): every `proc_stats` column, then `depth` (0 for the root). No row for NULL
+//! [`crate::proc::tree`]): every `proc_stats` column, then `depth` (0 for the root). No row for NULL
 //! or a pid that is gone; an SQL error naming the function for anything that is not an
 //! integer pid. Each member is read as `proc_stats` reads one process, only the files the
 //! query's columns need. Every callback is guarded: a panic becomes an SQL error.
@@ -12,10 +12,10 @@ use rusqlite::types::Value;
 use rusqlite::vtab::{Filters, IndexConstraintOp, IndexInfo};
 use rusqlite::{Connection, Result};
 
-use crate::cpu::CpuSampler;
-use crate::process_row::{COLUMNS, Col, Row, plan_bits, want_from_plan};
-use crate::tree;
-use crate::vtab::{self, Column, Many, Slot, TableFunction};
+use crate::proc::cpu::CpuSampler;
+use crate::proc::tree;
+use crate::surface::process_row::{COLUMNS, Col, Row, plan_bits, want_from_plan};
+use crate::surface::vtab::{self, Column, Many, Slot, TableFunction};
 
 pub const NAME: &str = ProcTree::TEXT_NAME;
 /// `depth`, after the `proc_stats` columns.
@@ -31,7 +31,7 @@ pub fn register(conn: &Connection, sampler: Arc<CpuSampler>) -> Result<()> {
     vtab::register::<ProcTree>(conn, sampler)
 }
 
-/// `proc_tree`, as the shell in [`crate::vtab`] runs it.
+/// `proc_tree`, as the shell in [`crate::surface::vtab`] runs it.
 struct ProcTree;
 
 /// A row: one member's reading, its depth and the tree's root (the argument).

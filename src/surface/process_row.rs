@@ -6,9 +6,9 @@ use std::ffi::c_int;
 
 use rusqlite::types::Value;
 
-use crate::cpu::CpuSampler;
-use crate::procinfo::{self, ProcInfo, Reading, Want};
-use crate::vtab::{self, Column};
+use crate::proc::cpu::CpuSampler;
+use crate::proc::info::{self as procinfo, ProcInfo, Reading, Want};
+use crate::surface::vtab::{self, Column};
 
 /// The values a process's row holds: each column of [`COLUMNS`] names one, so a value is found
 /// by what it is, never by its position.

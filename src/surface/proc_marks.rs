@@ -1,4 +1,4 @@
-//! `proc_marks(pid)`: an eponymous table-valued function over [`crate::marks`]: how a process
+//! `proc_marks(pid)`: an eponymous table-valued function over [`crate::proc::marks`]: how a process
 //! was started (session, group, parent, real uid, namespace init, kernel thread, the owner's
 //! `HERMES_KANBAN_*` spawn environment, where its stdout goes). One row for a live process
 //! (zombies included), no row for NULL or a pid that is gone, an SQL error naming the
@@ -11,8 +11,8 @@ use rusqlite::types::Value;
 use rusqlite::vtab::{Filters, IndexInfo};
 use rusqlite::{Connection, Result};
 
-use crate::marks::{self, Marks, WantMarks};
-use crate::vtab::{self, Column, Slot, TableFunction};
+use crate::proc::marks::{self, Marks, WantMarks};
+use crate::surface::vtab::{self, Column, Slot, TableFunction};
 
 pub const NAME: &str = ProcMarks::TEXT_NAME;
 
@@ -159,7 +159,7 @@ pub fn register(conn: &Connection) -> Result<()> {
     vtab::register::<ProcMarks>(conn, ())
 }
 
-/// `proc_marks`, as the shell in [`crate::vtab`] runs it.
+/// `proc_marks`, as the shell in [`crate::surface::vtab`] runs it.
 struct ProcMarks;
 
 impl TableFunction for ProcMarks {
