@@ -1,13 +1,38 @@
 //! `kanban-workers hermes install|uninstall`: write (or remove) the Hermes dashboard plugin
 //! whose Workers tab shows this board's workers (docs/hermes.md). The plugin's files live in
 //! `hermes/` at the repository's root and are embedded here; install adds `shim.json` (this
-//! binary's absolute path) and a record of what it wrote, and uninstall removes exactly what
-//! the record names. Nothing else of the user's Hermes files is touched: enabling the plugin
-//! is the owner's own `hermes plugins enable kanban-workers`.
+//! binary's absolute path) and a record of what it wrote. Nothing else of the user's Hermes
+//! files is touched: enabling the plugin is the owner's own `hermes plugins enable
+//! kanban-workers`.
+//!
+//! A Hermes home is written by its owner's agents, who may plant a link anywhere in it or swap
+//! a folder for one while this runs (SECURITY.md, "hermes install"). So:
+//! - only the home's owner may run them: a caller whose effective uid is not the owner of the
+//!   home is refused (root included: `sudo -u <owner> kanban-workers hermes install`), so
+//!   whatever the home's files make this do, their owner could do alone;
+//! - the home (the operator's choice: the flag, `$HERMES_HOME`, `~/.hermes`) is resolved once
+//!   (its links followed), then walked from `/` without following a link and checked, on its
+//!   descriptor, to be a folder of the caller's; nothing is then named by path again: each
+//!   folder beneath is opened from the one before's descriptor (`O_NOFOLLOW | O_DIRECTORY`)
+//!   and checked on its own descriptor (a folder, the caller's);
+//! - everything in the plugin's folder is looked at (without following links) before the
+//!   first write or removal: a link, or a file or folder of another owner, anywhere on the way
+//!   is refused with its path, as is a file install does not write (someone else's plugin of
+//!   that name, a file added since);
+//! - files are written to a new temporary name (`O_CREAT | O_EXCL | O_NOFOLLOW`) and renamed
+//!   into place (`renameat`), never written through an existing name;
+//! - only the fixed names install writes (and the fixed names of the dashboard's bytecode of
+//!   the backend) are removed, with `unlinkat` from their folder's descriptor; never a name a
+//!   record file or a folder's listing gives (a listing only decides to refuse).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 /// The plugin's name: its folder, its manifest's name, its routes' prefix.
 pub const PLUGIN: &str = "kanban-workers";
@@ -17,6 +42,12 @@ pub const RECORD: &str = ".kanban-workers-install";
 const CREATED_PLUGINS: &str = "# created the plugins folder";
 /// The file holding the binary the plugin's backend runs.
 const SHIM_JSON: &str = "dashboard/shim.json";
+/// The folder of the dashboard's bytecode of the backend (made by Python, not by install).
+const PYCACHE: &str = "dashboard/__pycache__";
+/// The folders install makes in the plugin's folder, parents first.
+const FOLDERS: &[&str] = &["dashboard", "dashboard/dist"];
+/// The largest record read (install writes well under 1 KiB).
+const RECORD_MAX: u64 = 64 * 1024;
 
 /// The embedded files, by their path inside the plugin's folder.
 pub const FILES: &[(&str, &str)] = &[
@@ -105,16 +136,18 @@ pub fn run(
     exe: &Path,
 ) -> Result<String, String> {
     let home = hermes_home(args, env)?;
-    if !home.is_dir() {
-        return Err(format!(
-            "HERMES_HOME {} does not exist or is not a folder (is Hermes installed? pass \
-             --hermes-home PATH or set $HERMES_HOME); nothing written",
-            home.display()
-        ));
-    }
+    let uid = rustix::process::geteuid().as_raw();
+    let walk = Walk {
+        uid,
+        nothing: match args.action {
+            Action::Install => "nothing written",
+            Action::Uninstall => "nothing removed",
+        },
+    };
+    let home = walk.home(&home, args.action)?;
     match args.action {
-        Action::Install => install(&home, exe),
-        Action::Uninstall => uninstall(&home),
+        Action::Install => install(&walk, &home, exe),
+        Action::Uninstall => uninstall(&walk, &home),
     }
 }
 
@@ -131,71 +164,346 @@ fn contents(exe: &Path) -> Result<Vec<(&'static str, String)>, String> {
     Ok(files)
 }
 
-/// The record of an earlier install in `dir`: the files it wrote and whether it created the
-/// plugins folder. None when there is no record.
-fn read_record(dir: &Path) -> Result<Option<(Vec<String>, bool)>, String> {
-    let path = dir.join(RECORD);
-    match std::fs::symlink_metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        Ok(m) if !m.file_type().is_file() => {
-            return Err(format!(
-                "{} is not a regular file; nothing done",
-                path.display()
-            ));
-        }
-        Ok(_) => {}
-    }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let created = text.lines().any(|l| l == CREATED_PLUGINS);
-    let files = text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    Ok(Some((files, created)))
+/// `rel` (a path inside the plugin's folder) as its folder and its name.
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
 }
 
-/// Every file and link under `dir`, relative to it, with `/` between the parts.
-fn entries(dir: &Path) -> Result<Vec<String>, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), String> {
-        let list =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        for entry in list {
-            let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-            let path = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if kind.is_dir() {
-                walk(root, &path, out)?;
-            } else {
-                let rel = path.strip_prefix(root).unwrap_or(&path);
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
+/// The names of the files install writes in the plugin's folder `folder` ("" for the
+/// plugin's own): the only names it replaces, and (with the bytecode's) the only ones
+/// uninstall removes.
+fn written_in(folder: &str) -> Vec<&'static str> {
+    FILES
+        .iter()
+        .map(|(rel, _)| *rel)
+        .chain([SHIM_JSON, RECORD])
+        .filter(|rel| split(rel).0 == folder)
+        .map(|rel| split(rel).1)
+        .collect()
+}
+
+/// The folders in the plugin's folder that install makes or the dashboard's Python does.
+fn is_known_folder(rel: &str) -> bool {
+    FOLDERS.contains(&rel) || rel == PYCACHE
+}
+
+/// The names Python gives its bytecode of `plugin_api.py` in `__pycache__`
+/// (`plugin_api.<cache tag>[.opt-N].pyc`, CPython's and PyPy's 3.x tags): a fixed list, the
+/// only names uninstall removes there.
+fn bytecode_names() -> impl Iterator<Item = String> {
+    ["cpython-3", "pypy3"]
+        .into_iter()
+        .flat_map(|implementation| {
+            (0..100).flat_map(move |minor| {
+                ["", ".opt-1", ".opt-2"]
+                    .into_iter()
+                    .map(move |opt| format!("plugin_api.{implementation}{minor}{opt}.pyc"))
+            })
+        })
 }
 
 /// Python's bytecode of the backend, written by the dashboard when it imports plugin_api.py:
 /// the one kind of file the plugin's folder gains that install did not write.
-fn is_bytecode(rel: &str) -> bool {
-    rel.strip_prefix("dashboard/__pycache__/plugin_api.")
-        .is_some_and(|rest| rest.ends_with(".pyc") && !rest.contains('/'))
+fn is_bytecode(name: &str) -> bool {
+    name.starts_with("plugin_api.") && bytecode_names().any(|n| n == name)
 }
 
-/// The files in `dir` that neither the record nor Python's bytecode of the backend explains.
-fn foreign(dir: &Path, recorded: &[String]) -> Result<Vec<String>, String> {
-    Ok(entries(dir)?
-        .into_iter()
-        .filter(|rel| rel != RECORD && !recorded.contains(rel) && !is_bytecode(rel))
-        .collect())
+/// A folder opened without following a link on its way, checked on its descriptor.
+struct Folder {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// How the walk checks what it finds: the caller's uid (the home's owner), and what the
+/// action does not do when it refuses ("nothing written", "nothing removed").
+struct Walk {
+    uid: u32,
+    nothing: &'static str,
+}
+
+/// Folders beneath the home are opened to be listed; the home and the folders above it only
+/// to open beneath them (a folder above may be one the caller can cross but not list).
+const DIR_READ: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+const DIR_PATH: OFlags = OFlags::PATH
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+impl Walk {
+    /// The home: resolved once (the operator's choice), walked from `/` without following a
+    /// link, a folder the caller owns.
+    fn home(&self, home: &Path, action: Action) -> Result<Folder, String> {
+        let missing = || {
+            format!(
+                "HERMES_HOME {} does not exist or is not a folder (is Hermes installed? pass \
+                 --hermes-home PATH or set $HERMES_HOME); {}",
+                home.display(),
+                self.nothing
+            )
+        };
+        let real = std::fs::canonicalize(home).map_err(|_| missing())?;
+        let mut at = Folder {
+            fd: rustix::fs::open("/", DIR_PATH, Mode::empty())
+                .map_err(|e| format!("cannot open /: {e}; {}", self.nothing))?,
+            path: PathBuf::from("/"),
+        };
+        for part in real.components() {
+            let Component::Normal(name) = part else {
+                continue;
+            };
+            at = match self.open(&at, name, DIR_PATH)? {
+                Some(fd) => Folder {
+                    fd,
+                    path: at.path.join(name),
+                },
+                None => return Err(missing()),
+            };
+        }
+        let st = rustix::fs::fstat(&at.fd).map_err(|e| self.io(&at.path, e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+            return Err(missing());
+        }
+        if st.st_uid != self.uid {
+            let owner = user_name(st.st_uid);
+            let (named, sudo) = match &owner {
+                Some(name) => (format!(" ({name})"), name.clone()),
+                None => (String::new(), format!("'#{}'", st.st_uid)),
+            };
+            let verb = match action {
+                Action::Install => "install",
+                Action::Uninstall => "uninstall",
+            };
+            return Err(format!(
+                "HERMES_HOME {} is owned by uid {}{named}, and this runs as uid {}: only the \
+                 home's owner may install or uninstall its plugins (its agents can write \
+                 there); run it as the owner: sudo -u {sudo} kanban-workers hermes {verb} --hermes-home \
+                 {}; {}",
+                at.path.display(),
+                st.st_uid,
+                self.uid,
+                at.path.display(),
+                self.nothing
+            ));
+        }
+        Ok(at)
+    }
+
+    /// The folder `name` in `parent`, opened without following a link and checked on its
+    /// descriptor to be a folder of the caller's; None when nothing is there.
+    fn folder(&self, parent: &Folder, name: &str) -> Result<Option<Folder>, String> {
+        let path = parent.path.join(name);
+        let Some(fd) = self.open(parent, name.as_ref(), DIR_READ)? else {
+            return Ok(None);
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.io(&path, e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+            return Err(format!(
+                "{} is not a folder; {}",
+                path.display(),
+                self.nothing
+            ));
+        }
+        self.owned(&path, st.st_uid)?;
+        Ok(Some(Folder { fd, path }))
+    }
+
+    /// `openat(parent, name, flags)` of a folder, a link there refused by name.
+    fn open(
+        &self,
+        parent: &Folder,
+        name: &OsStr,
+        flags: OFlags,
+    ) -> Result<Option<OwnedFd>, String> {
+        let path = parent.path.join(name);
+        match rustix::fs::openat(&parent.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(Errno::LOOP) => Err(self.link(&path)),
+            Err(Errno::NOTDIR) => {
+                let is_link = rustix::fs::statat(&parent.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+                Err(if is_link {
+                    self.link(&path)
+                } else {
+                    format!(
+                        "{} is not a folder (or was replaced as it was opened); {}",
+                        path.display(),
+                        self.nothing
+                    )
+                })
+            }
+            Err(e) => Err(self.io(&path, e)),
+        }
+    }
+
+    /// The folder `name` in `parent`, made (0755) when missing, then opened as [`Self::folder`].
+    fn make(&self, parent: &Folder, name: &str) -> Result<Folder, String> {
+        let path = parent.path.join(name);
+        match rustix::fs::mkdirat(&parent.fd, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+        self.folder(parent, name)?
+            .ok_or_else(|| format!("{} vanished as it was made", path.display()))
+    }
+
+    fn owned(&self, path: &Path, uid: u32) -> Result<(), String> {
+        if uid == self.uid {
+            return Ok(());
+        }
+        Err(format!(
+            "{} is owned by uid {uid}, not by uid {} (the Hermes home's owner, who runs this); {}",
+            path.display(),
+            self.uid,
+            self.nothing
+        ))
+    }
+
+    fn link(&self, path: &Path) -> String {
+        format!(
+            "{} is a symbolic link (not followed: install and uninstall never go through one); \
+             {}",
+            path.display(),
+            self.nothing
+        )
+    }
+
+    fn io(&self, path: &Path, e: Errno) -> String {
+        format!("cannot read {}: {e}; {}", path.display(), self.nothing)
+    }
+
+    /// The record of an earlier install in the plugin's folder: whether it created the
+    /// plugins folder. None when there is no record.
+    fn record(&self, plugin: &Folder) -> Result<Option<bool>, String> {
+        let path = plugin.path.join(RECORD);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&plugin.fd, RECORD, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::LOOP) => return Err(self.link(&path)),
+            Err(e) => return Err(self.io(&path, e)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.io(&path, e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(format!(
+                "{} is not a regular file; {}",
+                path.display(),
+                self.nothing
+            ));
+        }
+        self.owned(&path, st.st_uid)?;
+        let mut text = String::new();
+        std::fs::File::from(fd)
+            .take(RECORD_MAX)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read {}: {e}; {}", path.display(), self.nothing))?;
+        Ok(Some(text.lines().any(|l| l == CREATED_PLUGINS)))
+    }
+
+    /// Everything in the plugin's folder, looked at without following a link: a link, or a
+    /// file or folder of another owner, refused by its path; the folders install knows
+    /// opened (by their path in the plugin's folder); and what install does not write (with a
+    /// record; without one, everything there) returned as foreign.
+    fn survey(&self, plugin: &Folder, recorded: bool) -> Result<Survey, String> {
+        let mut survey = Survey::default();
+        self.survey_in(plugin, "", recorded, &mut survey)?;
+        Ok(survey)
+    }
+
+    fn survey_in(
+        &self,
+        dir: &Folder,
+        rel: &str,
+        recorded: bool,
+        survey: &mut Survey,
+    ) -> Result<(), String> {
+        let list = rustix::fs::Dir::read_from(&dir.fd).map_err(|e| self.io(&dir.path, e))?;
+        let mut names = Vec::new();
+        for entry in list {
+            let entry = entry.map_err(|e| self.io(&dir.path, e))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            match std::str::from_utf8(name) {
+                Ok(name) => names.push(name.to_owned()),
+                Err(_) => survey
+                    .foreign
+                    .push(join(rel, &String::from_utf8_lossy(name))),
+            }
+        }
+        names.sort();
+        let files = written_in(rel);
+        for name in names {
+            let here = join(rel, &name);
+            let path = dir.path.join(&name);
+            let st = match rustix::fs::statat(&dir.fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(self.io(&path, e)),
+            };
+            let kind = FileType::from_raw_mode(st.st_mode);
+            if kind == FileType::Symlink {
+                return Err(self.link(&path));
+            }
+            self.owned(&path, st.st_uid)?;
+            // Without a record nothing there is install's.
+            let file = recorded
+                && (files.contains(&name.as_str()) || (rel == PYCACHE && is_bytecode(&name)));
+            let folder = recorded && is_known_folder(&here);
+            match kind {
+                FileType::Directory if folder => {
+                    let Some(sub) = self.folder(dir, &name)? else {
+                        continue;
+                    };
+                    self.survey_in(&sub, &here, recorded, survey)?;
+                    survey.folders.push((here, sub));
+                }
+                FileType::Directory => survey.foreign.push(format!("{here}/")),
+                FileType::RegularFile if file => {}
+                _ => survey.foreign.push(here),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`Walk::survey`] found.
+#[derive(Default)]
+struct Survey {
+    /// The folders install knows, opened, by their path in the plugin's folder.
+    folders: Vec<(String, Folder)>,
+    /// What install did not write, by its path in the plugin's folder (a folder ends in `/`).
+    foreign: Vec<String>,
+}
+
+impl Survey {
+    fn take(&mut self, rel: &str) -> Option<Folder> {
+        let at = self.folders.iter().position(|(r, _)| r == rel)?;
+        Some(self.folders.remove(at).1)
+    }
+}
+
+fn join(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+/// The user name of `uid` in /etc/passwd, for a message.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 fn refuse_foreign(dir: &Path, foreign: &[String], what: &str) -> String {
@@ -206,48 +514,34 @@ fn refuse_foreign(dir: &Path, foreign: &[String], what: &str) -> String {
     )
 }
 
-fn install(home: &Path, exe: &Path) -> Result<String, String> {
-    let plugins = home.join("plugins");
-    let dir = plugins.join(PLUGIN);
-    let mut created_plugins = false;
-    match std::fs::metadata(&plugins) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(format!(
-                "{} is not a folder; nothing written",
-                plugins.display()
-            ));
-        }
-        Err(_) => created_plugins = true,
-    }
+fn install(walk: &Walk, home: &Folder, exe: &Path) -> Result<String, String> {
     let files = contents(exe)?;
-    match std::fs::symlink_metadata(&dir) {
-        Ok(m) if !m.is_dir() => {
-            return Err(format!(
-                "{} exists and is not a folder; nothing written",
-                dir.display()
-            ));
-        }
-        Ok(_) => {
-            let (recorded, created) = read_record(&dir)?.unwrap_or_default();
-            let extra = foreign(&dir, &recorded)?;
-            if !extra.is_empty() {
-                return Err(refuse_foreign(&dir, &extra, "nothing written"));
-            }
-            created_plugins = created;
-        }
-        Err(_) => {}
-    }
-    let mkdir = |d: &Path| {
-        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))
+    // Everything is looked at before the first write.
+    let plugins = walk.folder(home, "plugins")?;
+    let mut created_plugins = plugins.is_none();
+    let plugin = match &plugins {
+        Some(p) => walk.folder(p, PLUGIN)?,
+        None => None,
     };
-    for (rel, text) in &files {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            mkdir(parent)?;
+    let mut survey = Survey::default();
+    if let Some(plugin) = &plugin {
+        let record = walk.record(plugin)?;
+        survey = walk.survey(plugin, record.is_some())?;
+        if !survey.foreign.is_empty() {
+            return Err(refuse_foreign(&plugin.path, &survey.foreign, walk.nothing));
         }
-        write_file(&path, text)?;
+        created_plugins = record.unwrap_or(false);
     }
+    let plugins = match plugins {
+        Some(p) => p,
+        None => walk.make(home, "plugins")?,
+    };
+    let plugin = match plugin {
+        Some(p) => p,
+        None => walk.make(&plugins, PLUGIN)?,
+    };
+    // The record first: an install that stops half-way (an error, a kill) leaves a folder
+    // that install can finish and uninstall can remove.
     let mut record = String::from(
         "# Written by `kanban-workers hermes install`; `kanban-workers hermes uninstall` \
          removes exactly these.\n",
@@ -260,88 +554,161 @@ fn install(home: &Path, exe: &Path) -> Result<String, String> {
         record.push_str(rel);
         record.push('\n');
     }
-    write_file(&dir.join(RECORD), &record)?;
+    write_file(&plugin, RECORD, &record)?;
+    let mut folders: Vec<(&str, Folder)> = Vec::new();
+    for rel in FOLDERS {
+        let folder = match survey.take(rel) {
+            Some(f) => f,
+            None => {
+                let (parent, name) = split(rel);
+                let parent = folders
+                    .iter()
+                    .find(|(r, _)| *r == parent)
+                    .map_or(&plugin, |(_, f)| f);
+                walk.make(parent, name)?
+            }
+        };
+        folders.push((rel, folder));
+    }
+    for (rel, text) in &files {
+        let (parent, name) = split(rel);
+        let folder = folders
+            .iter()
+            .find(|(r, _)| *r == parent)
+            .map_or(&plugin, |(_, f)| f);
+        write_file(folder, name, text)?;
+    }
     Ok(format!(
         "Installed the Workers tab (a Hermes dashboard plugin) into {}.\n\
          Its backend runs {} (set $KANBAN_WORKERS_BIN to run another).\n\
          Left to do:\n  \
            1. hermes plugins enable {PLUGIN}\n  \
            2. restart the dashboard (hermes dashboard); the tab is at /workers\n",
-        dir.display(),
+        plugin.path.display(),
         exe.display()
     ))
 }
 
-/// Write `text` to `path` (0644), replacing an earlier file of ours.
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(fail)?;
-    f.write_all(text.as_bytes()).map_err(fail)
+/// Write `text` as `name` in `dir` (0644 less the umask): to a new temporary name
+/// (`O_CREAT | O_EXCL | O_NOFOLLOW`: never through a name that exists), then renamed into
+/// place, so an earlier file of ours is replaced, never written through.
+fn write_file(dir: &Folder, name: &str, text: &str) -> Result<(), String> {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let path = dir.path.join(name);
+    let fail = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let tmp = format!(
+        ".{name}.kanban-workers-{}-{}.tmp",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    );
+    let flags = OFlags::WRONLY
+        | OFlags::CREATE
+        | OFlags::EXCL
+        | OFlags::NOFOLLOW
+        | OFlags::NOCTTY
+        | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o644))
+        .map_err(|e| fail(&e))?;
+    let written = std::fs::File::from(fd)
+        .write_all(text.as_bytes())
+        .map_err(|e| fail(&e))
+        .and_then(|()| {
+            rustix::fs::renameat(&dir.fd, tmp.as_str(), &dir.fd, name).map_err(|e| fail(&e))
+        });
+    if written.is_err() {
+        // The name this call just made, and no other.
+        let _ = rustix::fs::unlinkat(&dir.fd, tmp.as_str(), AtFlags::empty());
+    }
+    written
 }
 
-fn uninstall(home: &Path) -> Result<String, String> {
-    let plugins = home.join("plugins");
-    let dir = plugins.join(PLUGIN);
-    match std::fs::symlink_metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(format!(
-                "{} is not a folder; nothing removed",
-                dir.display()
-            ));
-        }
-        Err(_) => {
-            return Err(format!(
-                "{} does not exist: nothing to uninstall",
-                dir.display()
-            ));
-        }
+/// Remove the file `name` from `dir` (its descriptor: never through a link); gone already is
+/// fine.
+fn remove_file(dir: &Folder, name: &str) -> Result<(), String> {
+    match rustix::fs::unlinkat(&dir.fd, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(format!(
+            "cannot remove {}: {e}",
+            dir.path.join(name).display()
+        )),
     }
-    let Some((recorded, created_plugins)) = read_record(&dir)? else {
+}
+
+/// Remove the (empty) folder `name` from `dir`; gone already is fine.
+fn remove_folder(dir: &Folder, name: &str) -> Result<(), String> {
+    match rustix::fs::unlinkat(&dir.fd, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(format!(
+            "cannot remove {}: {e}",
+            dir.path.join(name).display()
+        )),
+    }
+}
+
+fn uninstall(walk: &Walk, home: &Folder) -> Result<String, String> {
+    let nothing_there = || {
+        format!(
+            "{} does not exist: nothing to uninstall",
+            home.path.join("plugins").join(PLUGIN).display()
+        )
+    };
+    // Everything is looked at before the first removal.
+    let plugins = walk.folder(home, "plugins")?.ok_or_else(nothing_there)?;
+    let plugin = walk.folder(&plugins, PLUGIN)?.ok_or_else(nothing_there)?;
+    let Some(created_plugins) = walk.record(&plugin)? else {
         return Err(format!(
             "{} has no {RECORD}: it was not written by `kanban-workers hermes install`; \
              nothing removed",
-            dir.display()
+            plugin.path.display()
         ));
     };
-    let extra = foreign(&dir, &recorded)?;
-    if !extra.is_empty() {
-        return Err(refuse_foreign(&dir, &extra, "nothing removed"));
+    let mut survey = walk.survey(&plugin, true)?;
+    if !survey.foreign.is_empty() {
+        return Err(refuse_foreign(&plugin.path, &survey.foreign, walk.nothing));
     }
-    let remove = |p: &Path| match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(format!("cannot remove {}: {e}", p.display()))
-        }
-        _ => Ok(()),
-    };
-    for rel in entries(&dir)? {
-        if rel != RECORD {
-            remove(&dir.join(rel))?;
-        }
-    }
-    remove(&dir.join(RECORD))?;
-    // The folders install made, deepest first; each must now be empty.
-    for sub in ["dashboard/dist", "dashboard/__pycache__", "dashboard", ""] {
-        let d = dir.join(sub);
-        if d.is_dir() {
-            std::fs::remove_dir(&d).map_err(|e| format!("cannot remove {}: {e}", d.display()))?;
+    // The fixed names, from their folders' descriptors, deepest folder first; each folder
+    // is then removed from its parent's descriptor (only when empty: a name there since
+    // makes it fail, and nothing else is removed).
+    let mut folders: Vec<&str> = FOLDERS.iter().copied().chain([PYCACHE]).collect();
+    folders.sort_by_key(|rel| std::cmp::Reverse(rel.len()));
+    let mut opened: Vec<(&str, Folder)> = Vec::new();
+    for rel in folders {
+        if let Some(folder) = survey.take(rel) {
+            opened.push((rel, folder));
         }
     }
+    for (rel, folder) in &opened {
+        if *rel == PYCACHE {
+            for name in bytecode_names() {
+                remove_file(folder, &name)?;
+            }
+        } else {
+            for name in written_in(rel) {
+                remove_file(folder, name)?;
+            }
+        }
+        let (parent, name) = split(rel);
+        let parent = opened
+            .iter()
+            .find(|(r, _)| *r == parent)
+            .map_or(&plugin, |(_, f)| f);
+        remove_folder(parent, name)?;
+    }
+    for name in written_in("") {
+        if name != RECORD {
+            remove_file(&plugin, name)?;
+        }
+    }
+    remove_file(&plugin, RECORD)?;
+    remove_folder(&plugins, PLUGIN)?;
     if created_plugins {
         // Only when nothing else was put there since.
-        let _ = std::fs::remove_dir(&plugins);
+        let _ = rustix::fs::unlinkat(&home.fd, "plugins", AtFlags::REMOVEDIR);
     }
     Ok(format!(
         "Removed {}.\nThe dashboard's config.yaml still lists it in plugins.enabled: run \
          `hermes plugins disable {PLUGIN}` if you like, then restart the dashboard.\n",
-        dir.display()
+        plugin.path.display()
     ))
 }
 
@@ -358,8 +725,319 @@ mod tests {
     }
     const EXE: &str = "/opt/kw/bin/kanban-workers";
 
-    fn all_files(home: &Path) -> Vec<String> {
-        entries(home).unwrap()
+    /// Every file and link under `root` (links as `name -> target`, never followed), relative
+    /// to it: what the tests compare before and after.
+    fn all_files(root: &Path) -> Vec<String> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let m = std::fs::symlink_metadata(&path).unwrap();
+                if m.file_type().is_symlink() {
+                    let to = std::fs::read_link(&path).unwrap();
+                    out.push(format!("{rel} -> {}", to.display()));
+                } else if m.is_dir() {
+                    walk(root, &path, out);
+                } else {
+                    out.push(rel);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, root, &mut out);
+        out.sort();
+        out
+    }
+
+    /// A folder standing for a root-only one (`/root`, `/etc/...`): what it holds, with
+    /// each file's text, so that a file rewritten, added or removed there shows.
+    fn snapshot(dir: &Path) -> Vec<(String, String)> {
+        all_files(dir)
+            .into_iter()
+            .map(|rel| {
+                let text = std::fs::read_to_string(dir.join(&rel)).unwrap();
+                (rel, text)
+            })
+            .collect()
+    }
+
+    fn victim() -> tempfile::TempDir {
+        let v = tempfile::tempdir().unwrap();
+        for name in ["manifest.json", "index.js", "style.css", "plugin.yaml"] {
+            std::fs::write(v.path().join(name), format!("root's {name}\n")).unwrap();
+        }
+        std::fs::create_dir(v.path().join("dist")).unwrap();
+        std::fs::write(v.path().join("dist/index.js"), "root's dist/index.js\n").unwrap();
+        v
+    }
+
+    /// Add `lines` to the record of the install in `dir`, as an agent who can write there
+    /// can.
+    fn forge_record(dir: &Path, lines: &[&str]) {
+        let path = dir.join(RECORD);
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Install into a home where a folder on the plugin's way is a link (planted by the
+    /// agents who own the home: `dashboard -> /root-only`, `plugins -> /root-only`), with or
+    /// without a forged record naming it: refused, with a message naming the link, and nothing
+    /// is written in the link's target nor anywhere in the home.
+    #[test]
+    fn install_writes_nothing_through_a_planted_link() {
+        let no_env = |_: &str| None;
+        let install = |home: &Path| {
+            run(&args(Action::Install, Some(home)), &no_env, Path::new(EXE)).unwrap_err()
+        };
+        // dashboard -> the victim, the record forged to name it (else it is an unknown file).
+        for forged in [true, false] {
+            let home = tempfile::tempdir().unwrap();
+            let target = victim();
+            let before_target = snapshot(target.path());
+            let dir = home.path().join("plugins/kanban-workers");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::os::unix::fs::symlink(target.path(), dir.join("dashboard")).unwrap();
+            if forged {
+                forge_record(&dir, &["dashboard"]);
+            }
+            let before = all_files(home.path());
+            let e = install(home.path());
+            assert!(
+                e.contains("plugins/kanban-workers/dashboard") && e.contains("symbolic link"),
+                "forged {forged}: {e}"
+            );
+            assert!(e.contains("nothing written"), "{e}");
+            assert_eq!(snapshot(target.path()), before_target, "forged {forged}");
+            assert_eq!(all_files(home.path()), before, "forged {forged}");
+        }
+        // plugins -> the victim: nothing created there.
+        let home = tempfile::tempdir().unwrap();
+        let target = victim();
+        let before_target = snapshot(target.path());
+        std::os::unix::fs::symlink(target.path(), home.path().join("plugins")).unwrap();
+        let e = install(home.path());
+        assert!(e.contains("plugins") && e.contains("symbolic link"), "{e}");
+        assert_eq!(snapshot(target.path()), before_target);
+        // The plugin's folder itself a link, and a file of ours a link (to the victim's).
+        for (name, to) in [("", "."), ("plugin.yaml", "plugin.yaml")] {
+            let home = tempfile::tempdir().unwrap();
+            let target = victim();
+            let before_target = snapshot(target.path());
+            let plugins = home.path().join("plugins");
+            std::fs::create_dir(&plugins).unwrap();
+            if name.is_empty() {
+                std::os::unix::fs::symlink(target.path(), plugins.join(PLUGIN)).unwrap();
+            } else {
+                std::fs::create_dir(plugins.join(PLUGIN)).unwrap();
+                std::os::unix::fs::symlink(target.path().join(to), plugins.join(PLUGIN).join(name))
+                    .unwrap();
+                forge_record(&plugins.join(PLUGIN), &[name]);
+            }
+            let e = install(home.path());
+            assert!(e.contains("symbolic link"), "{name:?}: {e}");
+            assert_eq!(snapshot(target.path()), before_target, "{name:?}");
+        }
+    }
+
+    /// Uninstall where a folder of the installed plugin was replaced by a link to a folder
+    /// holding files of the names install writes (`dashboard/dist -> /root-only`), the record
+    /// forged to name the link: refused with a message naming it, and nothing is removed, in
+    /// the link's target or in the plugin.
+    #[test]
+    fn uninstall_removes_nothing_through_a_linked_subfolder() {
+        let no_env = |_: &str| None;
+        let home = tempfile::tempdir().unwrap();
+        run(
+            &args(Action::Install, Some(home.path())),
+            &no_env,
+            Path::new(EXE),
+        )
+        .unwrap();
+        let dir = home.path().join("plugins/kanban-workers");
+        let target = victim();
+        let before_target = snapshot(target.path());
+        std::fs::remove_dir_all(dir.join("dashboard/dist")).unwrap();
+        std::os::unix::fs::symlink(target.path(), dir.join("dashboard/dist")).unwrap();
+        forge_record(&dir, &["dashboard/dist"]);
+        let before = all_files(home.path());
+        let e = run(
+            &args(Action::Uninstall, Some(home.path())),
+            &no_env,
+            Path::new(EXE),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("plugins/kanban-workers/dashboard/dist") && e.contains("symbolic link"),
+            "{e}"
+        );
+        assert!(e.contains("nothing removed"), "{e}");
+        assert_eq!(snapshot(target.path()), before_target);
+        assert_eq!(all_files(home.path()), before);
+    }
+
+    /// The attack as it was found: the agents swap `dashboard/dist` for a link to a root-only
+    /// folder and back (`renameat2(RENAME_EXCHANGE)`, in a loop) while root installs and
+    /// uninstalls. The folder's files (named as install's) are never removed nor rewritten,
+    /// and nothing is added there. Before: root removed the link target's `index.js` within a
+    /// few runs.
+    #[test]
+    fn a_subfolder_swapped_for_a_link_mid_run_reaches_nothing_behind_it() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let no_env = |_: &str| None;
+        let home = tempfile::tempdir().unwrap();
+        run(
+            &args(Action::Install, Some(home.path())),
+            &no_env,
+            Path::new(EXE),
+        )
+        .unwrap();
+        let dir = home.path().join("plugins/kanban-workers");
+        let target = victim();
+        let before_target = snapshot(target.path());
+        // The link waits beside the home (in a folder of the agents' own), swapped in and out.
+        let spare = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(target.path(), spare.path().join("dist")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let stop = Arc::clone(&stop);
+            let a = dir.join("dashboard/dist");
+            let b = spare.path().join("dist");
+            let to = target.path().to_path_buf();
+            std::thread::spawn(move || {
+                let is_link = |p: &Path| {
+                    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+                };
+                let mut swaps = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // A link removed (uninstall before this fix took it, as a file it listed)
+                    // is planted again.
+                    if !is_link(&a) && !is_link(&b) {
+                        let _ = std::fs::remove_dir_all(&b);
+                        let _ = std::os::unix::fs::symlink(&to, &b);
+                    }
+                    let exchanged = rustix::fs::renameat_with(
+                        rustix::fs::CWD,
+                        &a,
+                        rustix::fs::CWD,
+                        &b,
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    );
+                    if exchanged.is_ok() {
+                        swaps += 1;
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                swaps
+            })
+        };
+        let started = std::time::Instant::now();
+        let mut runs = 0;
+        let mut reached = None;
+        while started.elapsed() < std::time::Duration::from_secs(2) {
+            for action in [Action::Uninstall, Action::Install] {
+                let said = run(&args(action, Some(home.path())), &no_env, Path::new(EXE));
+                runs += 1;
+                // An install stopped half-way without its record (as the code before this
+                // fix left one) is cleared by hand, as its owner would, and tried again.
+                if said.is_err_and(|e| e.contains("not written by")) {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+            if snapshot(target.path()) != before_target {
+                reached = Some(runs);
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        assert!(swaps > 0, "the swapper never swapped");
+        let changed: Vec<String> = {
+            let now = snapshot(target.path());
+            let mut said: Vec<String> = before_target
+                .iter()
+                .filter(|f| !now.contains(f))
+                .map(|(rel, _)| match now.iter().any(|(r, _)| r == rel) {
+                    true => format!("{rel} rewritten"),
+                    false => format!("{rel} removed"),
+                })
+                .collect();
+            said.extend(
+                now.iter()
+                    .filter(|(rel, _)| !before_target.iter().any(|(r, _)| r == rel))
+                    .map(|(rel, _)| format!("{rel} added")),
+            );
+            said
+        };
+        assert_eq!(
+            reached, None,
+            "the link's target was changed after {runs} runs ({swaps} swaps): {changed:?}"
+        );
+        assert_eq!(snapshot(target.path()), before_target);
+    }
+
+    /// A home another user owns (the agents', while this runs as root) is refused, install
+    /// and uninstall alike, with a message saying to run as its owner; nothing is written or
+    /// removed. So is a folder or file of another owner inside the caller's own plugin.
+    #[test]
+    fn refuses_a_home_or_a_plugin_file_of_another_owner() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!(
+                "skipped: refuses_a_home_or_a_plugin_file_of_another_owner needs root (chown)"
+            );
+            return;
+        }
+        const NOBODY: u32 = 65534;
+        let no_env = |_: &str| None;
+        let go = |action, home: &Path| run(&args(action, Some(home)), &no_env, Path::new(EXE));
+        // Nobody's empty home: install refused, nothing written.
+        let home = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(home.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+        let e = go(Action::Install, home.path()).unwrap_err();
+        assert!(
+            e.contains("owned by uid 65534") && e.contains("sudo -u"),
+            "{e}"
+        );
+        assert!(e.contains("nothing written"), "{e}");
+        assert_eq!(all_files(home.path()), Vec::<String>::new());
+        // A plugin installed there earlier (the home chowned after): uninstall refused too.
+        let home = tempfile::tempdir().unwrap();
+        go(Action::Install, home.path()).unwrap();
+        std::os::unix::fs::chown(home.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+        let before = all_files(home.path());
+        for action in [Action::Uninstall, Action::Install] {
+            let e = go(action, home.path()).unwrap_err();
+            assert!(e.contains("owned by uid 65534"), "{e}");
+            assert_eq!(all_files(home.path()), before);
+        }
+        // The home is ours, a folder or a file in the plugin is nobody's.
+        for rel in [
+            "plugins",
+            "plugins/kanban-workers/dashboard",
+            "plugins/kanban-workers/dashboard/manifest.json",
+        ] {
+            let home = tempfile::tempdir().unwrap();
+            go(Action::Install, home.path()).unwrap();
+            std::os::unix::fs::chown(home.path().join(rel), Some(NOBODY), Some(NOBODY)).unwrap();
+            let before = all_files(home.path());
+            for action in [Action::Uninstall, Action::Install] {
+                let e = go(action, home.path()).unwrap_err();
+                assert!(
+                    e.contains(rel) && e.contains("owned by uid 65534"),
+                    "{rel}: {e}"
+                );
+                assert_eq!(all_files(home.path()), before, "{rel}");
+            }
+        }
     }
 
     /// Install writes exactly the plugin's files (and its record) into
