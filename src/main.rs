@@ -12,7 +12,7 @@ use kanban_workers::shim::{log, process, start};
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(args)) => args,
-        Ok(Command::Help) => return say(cli::USAGE),
+        Ok(Command::Help) => return say(&cli::usage()),
         Ok(Command::Hermes(args)) => return hermes(&args),
         Ok(Command::Version) => {
             return say(&format!(

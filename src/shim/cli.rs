@@ -17,7 +17,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 pub const DEFAULT_LOG_STREAMS: usize = 16;
 pub const DEFAULT_LOG_IDLE: Duration = Duration::from_secs(300);
 
-pub const USAGE: &str = "\
+/// What the usage says before the options.
+const USAGE_HEAD: &str = "\
 kanban-workers: the kanban board's workers over HTTP
 
 routes (also under /api/plugins/kanban/; ?board=<slug> on each):
@@ -45,43 +46,239 @@ usage:
                                     (HERMES_HOME: the flag, else $HERMES_HOME, else ~/.hermes)
 
 options:
-  --db PATH         the board file (default: $HERMES_KANBAN_DB, else $HERMES_KANBAN_HOME/kanban.db,
-                    else ~/.hermes/kanban.db)
-  --listen ADDR     address to listen on, HOST:PORT (default 127.0.0.1:8765; port 0 picks a
-                    free port; a host name such as localhost is resolved)
-  --allow-remote    allow a non-loopback --listen address
-  --token-file PATH a file holding the access token (or $KANBAN_WORKERS_TOKEN_FILE; never the
-                    token itself on the command line), one line. Accepted as Authorization:
-                    Bearer <t> or X-Hermes-Session-Token: <t>. Read again when it changes
-  --auth-reads      require the token on every route (it is required beyond loopback anyway)
-  --allow-host NAME also answer requests whose Host header is NAME (repeatable); on a loopback
-                    address only loopback names (localhost, 127.0.0.1, [::1]) are answered
-                    otherwise, so that a web page cannot read the routes by DNS rebinding
-  --quiet           no log line per request
-  --nice N          run at niceness N, 0-19 (default 10: the board's own processes come first)
-  --header-timeout SECS
-                    close a connection that has not sent a complete request head within SECS,
-                    a kept-alive one idle that long, and one that leaves its answer unread
-                    that long (default 10)
-  --hostname NAME   this host's name in claim locks (default: the system's, or
-                    $KANBAN_WORKERS_HOSTNAME); a claim naming another host is never read here
-  --spawn-window SECS
-                    a run without a recorded fingerprint is its worker's when the process
-                    started within SECS after the run's started_at (default 60)
-  --max-connections N
-                    connections served at once, 1-65536 (default 256); more wait to be accepted
-  --busy-timeout SECS
-                    a request's budget: waiting for a reader thread and for the board's locks
-                    together; past it the answer is 503 (default 5; fractions allowed)
-  --log-streams N   logs followed at once, 1-1024 (default 16); more are answered 503
-  --log-idle-timeout SECS
-                    a followed log that gets no new byte for SECS ends (default 300)
-  --history SECS    keep each live worker's CPU and memory for SECS, a point every 2 s, from
-                    the samples requests share and, when nobody asks, one every 2 s
-                    (default 900; 0: no history and no sampling when nobody asks)
-  -h, --help        this text
-  -V, --version     the version
 ";
+
+/// One option, defined once: the parser and the usage text both come from [`FLAGS`].
+struct Flag {
+    /// The long name, without `--`.
+    name: &'static str,
+    /// The value's name in the usage (`None`: a switch, which takes no value).
+    value: Option<&'static str>,
+    /// What it does, a line each (wrapped as shown).
+    help: &'static [&'static str],
+    /// Set it from its value (`""` for a switch); an error names the flag.
+    set: fn(&mut Args, &str) -> Result<(), String>,
+}
+
+/// Every option of `serve`, `demo` and no subcommand, in the order the usage lists them.
+const FLAGS: &[Flag] = &[
+    Flag {
+        name: "db",
+        value: Some("PATH"),
+        help: &[
+            "the board file (default: $HERMES_KANBAN_DB, else $HERMES_KANBAN_HOME/kanban.db,",
+            "else ~/.hermes/kanban.db)",
+        ],
+        set: |a, v| {
+            a.db = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Flag {
+        name: "listen",
+        value: Some("ADDR"),
+        help: &[
+            "address to listen on, HOST:PORT (default 127.0.0.1:8765; port 0 picks a",
+            "free port; a host name such as localhost is resolved)",
+        ],
+        set: |a, v| {
+            a.listen = listen_address(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "allow-remote",
+        value: None,
+        help: &["allow a non-loopback --listen address"],
+        set: |a, _| {
+            a.allow_remote = true;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "token-file",
+        value: Some("PATH"),
+        help: &[
+            "a file holding the access token (or $KANBAN_WORKERS_TOKEN_FILE; never the",
+            "token itself on the command line), one line. Accepted as Authorization:",
+            "Bearer <t> or X-Hermes-Session-Token: <t>. Read again when it changes",
+        ],
+        set: |a, v| {
+            a.token_file = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Flag {
+        name: "auth-reads",
+        value: None,
+        help: &["require the token on every route (it is required beyond loopback anyway)"],
+        set: |a, _| {
+            a.auth_reads = true;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "allow-host",
+        value: Some("NAME"),
+        help: &[
+            "also answer requests whose Host header is NAME (repeatable); on a loopback",
+            "address only loopback names (localhost, 127.0.0.1, [::1]) are answered",
+            "otherwise, so that a web page cannot read the routes by DNS rebinding",
+        ],
+        set: |a, v| {
+            let name = v.trim().to_ascii_lowercase();
+            if name.is_empty() || name.contains(['/', ' ', '@']) {
+                return Err(format!("--allow-host: '{name}' is not a host name"));
+            }
+            a.allowed_hosts.push(name);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "quiet",
+        value: None,
+        help: &["no log line per request"],
+        set: |a, _| {
+            a.quiet = true;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "nice",
+        value: Some("N"),
+        help: &["run at niceness N, 0-19 (default 10: the board's own processes come first)"],
+        set: |a, v| {
+            a.nice = in_range("--nice", v, 0..=19, "a niceness from 0 to 19")?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "header-timeout",
+        value: Some("SECS"),
+        help: &[
+            "close a connection that has not sent a complete request head within SECS,",
+            "a kept-alive one idle that long, and one that leaves its answer unread",
+            "that long (default 10)",
+        ],
+        set: |a, v| {
+            let what = "a number of seconds from 1 to 3600";
+            a.header_timeout =
+                Duration::from_secs(in_range("--header-timeout", v, 1..=3600, what)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "hostname",
+        value: Some("NAME"),
+        help: &[
+            "this host's name in claim locks (default: the system's, or",
+            "$KANBAN_WORKERS_HOSTNAME); a claim naming another host is never read here",
+        ],
+        set: |a, v| {
+            let name = v.trim().to_owned();
+            if name.is_empty() || name.contains(':') {
+                return Err(format!("--hostname: '{name}' is not a host name"));
+            }
+            a.hostname = Some(name);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "spawn-window",
+        value: Some("SECS"),
+        help: &[
+            "a run without a recorded fingerprint is its worker's when the process",
+            "started within SECS after the run's started_at (default 60)",
+        ],
+        set: |a, v| {
+            let what = "a number of seconds from 0 to 86400";
+            a.spawn_window_s = Some(in_range("--spawn-window", v, 0..=86_400, what)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "max-connections",
+        value: Some("N"),
+        help: &["connections served at once, 1-65536 (default 256); more wait to be accepted"],
+        set: |a, v| {
+            let what = "a number from 1 to 65536";
+            a.max_connections = in_range("--max-connections", v, 1..=65536, what)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "busy-timeout",
+        value: Some("SECS"),
+        help: &[
+            "a request's budget: waiting for a reader thread and for the board's locks",
+            "together; past it the answer is 503 (default 5; fractions allowed)",
+        ],
+        set: |a, v| {
+            let what = "a number of seconds from 0.05 to 600";
+            let secs = in_range("--busy-timeout", v, 0.05..=600.0, what)?;
+            a.busy_timeout = Duration::from_secs_f64(secs);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "log-streams",
+        value: Some("N"),
+        help: &["logs followed at once, 1-1024 (default 16); more are answered 503"],
+        set: |a, v| {
+            a.log_streams = in_range("--log-streams", v, 1..=1024, "a number from 1 to 1024")?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "log-idle-timeout",
+        value: Some("SECS"),
+        help: &["a followed log that gets no new byte for SECS ends (default 300)"],
+        set: |a, v| {
+            let what = "a number of seconds from 1 to 86400";
+            a.log_idle = Duration::from_secs(in_range("--log-idle-timeout", v, 1..=86_400, what)?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "history",
+        value: Some("SECS"),
+        help: &[
+            "keep each live worker's CPU and memory for SECS, a point every 2 s, from",
+            "the samples requests share and, when nobody asks, one every 2 s",
+            "(default 900; 0: no history and no sampling when nobody asks)",
+        ],
+        set: |a, v| {
+            let what = "a number of seconds from 0 to 86400";
+            a.history = Duration::from_secs(in_range("--history", v, 0..=86_400, what)?);
+            Ok(())
+        },
+    },
+];
+
+/// The usage text (`--help`): the routes and commands, then each of [`FLAGS`].
+pub fn usage() -> String {
+    const COLUMN: usize = 20;
+    let mut out = String::from(USAGE_HEAD);
+    let indent = " ".repeat(COLUMN);
+    for flag in FLAGS {
+        let head = match flag.value {
+            Some(value) => format!("  --{} {value}", flag.name),
+            None => format!("  --{}", flag.name),
+        };
+        let mut lines = flag.help.iter();
+        if head.len() < COLUMN {
+            out.push_str(&format!("{head:COLUMN$}{}\n", lines.next().unwrap_or(&"")));
+        } else {
+            out.push_str(&head);
+            out.push('\n');
+        }
+        for line in lines {
+            out.push_str(&format!("{indent}{line}\n"));
+        }
+    }
+    out.push_str("  -h, --help        this text\n  -V, --version     the version\n");
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -96,6 +293,8 @@ pub struct Args {
     pub mode: Mode,
     pub db: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// `--allow-remote`: a non-loopback `listen` is refused without it.
+    pub allow_remote: bool,
     /// Host header names answered besides the loopback ones (see `shim::host`).
     pub allowed_hosts: Vec<String>,
     /// `--token-file`.
@@ -104,7 +303,7 @@ pub struct Args {
     pub auth_reads: bool,
     pub quiet: bool,
     pub header_timeout: Duration,
-    /// A request's budget (thread and lock waits); see `shim::db`.
+    /// A request's budget (thread and lock waits); see `board::pool`.
     pub busy_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
@@ -113,10 +312,46 @@ pub struct Args {
     pub log_idle: Duration,
     /// `--history`: how long each live worker's points are kept (zero: none).
     pub history: Duration,
-    /// The host name and spawn window of the verdicts.
-    pub settings: crate::Settings,
+    /// `--hostname`, `--spawn-window`: over the environment's and the system's settings
+    /// (`start` reads those).
+    pub hostname: Option<String>,
+    pub spawn_window_s: Option<i64>,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
     pub nice: i32,
+}
+
+impl Default for Args {
+    fn default() -> Args {
+        Args {
+            mode: Mode::Auto,
+            db: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8765)),
+            allow_remote: false,
+            allowed_hosts: Vec::new(),
+            token_file: None,
+            auth_reads: false,
+            quiet: false,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            busy_timeout: crate::shim::board::pool::BUSY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            log_streams: DEFAULT_LOG_STREAMS,
+            log_idle: DEFAULT_LOG_IDLE,
+            history: crate::shim::sample::WINDOW,
+            hostname: None,
+            spawn_window_s: None,
+            nice: DEFAULT_NICE,
+        }
+    }
+}
+
+impl Args {
+    /// The verdicts' settings: the system's and the environment's, overridden by the flags.
+    pub fn settings(&self, from_env: crate::Settings) -> crate::Settings {
+        crate::Settings {
+            hostname: self.hostname.clone().unwrap_or(from_env.hostname),
+            spawn_window_s: self.spawn_window_s.unwrap_or(from_env.spawn_window_s),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -129,27 +364,14 @@ pub enum Command {
 }
 
 /// Parse the arguments (without the program name). Every problem is a message for exit 2.
+/// Reads nothing but them (the environment is read in `start`).
 pub fn parse<I>(args: I) -> Result<Command, String>
 where
     I: IntoIterator,
     I::Item: Into<std::ffi::OsString>,
 {
     use lexopt::prelude::*;
-    let mut mode = Mode::Auto;
-    let mut db = None;
-    let mut listen = None;
-    let mut allow_remote = false;
-    let mut allowed_hosts = Vec::new();
-    let mut token_file = None;
-    let mut auth_reads = false;
-    let mut quiet = false;
-    let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
-    let mut busy_timeout = crate::shim::board::pool::BUSY_TIMEOUT;
-    let mut max_connections = DEFAULT_MAX_CONNECTIONS;
-    let (mut log_streams, mut log_idle) = (DEFAULT_LOG_STREAMS, DEFAULT_LOG_IDLE);
-    let mut history = crate::shim::sample::WINDOW;
-    let mut settings = crate::Settings::from_env();
-    let mut nice = DEFAULT_NICE;
+    let mut a = Args::default();
     let mut parser = lexopt::Parser::from_args(args);
     let mut first = true;
     while let Some(arg) = parser.next().map_err(message)? {
@@ -158,134 +380,37 @@ where
             Value(v) if was_first && v == "hermes" => {
                 return crate::shim::hermes::parse(&mut parser).map(Command::Hermes);
             }
-            Value(v) if mode == Mode::Auto && v == "serve" => mode = Mode::Serve,
-            Value(v) if mode == Mode::Auto && v == "demo" => mode = Mode::Demo,
+            Value(v) if a.mode == Mode::Auto && v == "serve" => a.mode = Mode::Serve,
+            Value(v) if a.mode == Mode::Auto && v == "demo" => a.mode = Mode::Demo,
             Value(v) => {
                 return Err(format!(
                     "unexpected argument '{}' (see --help)",
                     v.to_string_lossy()
                 ));
             }
-            Long("db") => db = Some(PathBuf::from(text(&mut parser, "--db")?)),
-            Long("listen") => listen = Some(listen_address(&text(&mut parser, "--listen")?)?),
-            Long("nice") => {
-                nice = in_range(
-                    "--nice",
-                    &text(&mut parser, "--nice")?,
-                    0..=19,
-                    "a niceness from 0 to 19",
-                )?;
-            }
-            Long("allow-remote") => allow_remote = true,
-            Long("token-file") => {
-                token_file = Some(PathBuf::from(text(&mut parser, "--token-file")?))
-            }
-            Long("auth-reads") => auth_reads = true,
-            Long("allow-host") => {
-                let name = text(&mut parser, "--allow-host")?
-                    .trim()
-                    .to_ascii_lowercase();
-                if name.is_empty() || name.contains(['/', ' ', '@']) {
-                    return Err(format!("--allow-host: '{name}' is not a host name"));
-                }
-                allowed_hosts.push(name);
-            }
-            Long("quiet") => quiet = true,
-            Long("header-timeout") => {
-                let what = "a number of seconds from 1 to 3600";
-                let secs = in_range(
-                    "--header-timeout",
-                    &text(&mut parser, "--header-timeout")?,
-                    1..=3600,
-                    what,
-                )?;
-                header_timeout = Duration::from_secs(secs);
-            }
-            Long("hostname") => {
-                let name = text(&mut parser, "--hostname")?.trim().to_owned();
-                if name.is_empty() || name.contains(':') {
-                    return Err(format!("--hostname: '{name}' is not a host name"));
-                }
-                settings.hostname = name;
-            }
-            Long("spawn-window") => {
-                let what = "a number of seconds from 0 to 86400";
-                settings.spawn_window_s = in_range(
-                    "--spawn-window",
-                    &text(&mut parser, "--spawn-window")?,
-                    0..=86_400,
-                    what,
-                )?;
-            }
-            Long("max-connections") => {
-                let what = "a number from 1 to 65536";
-                max_connections = in_range(
-                    "--max-connections",
-                    &text(&mut parser, "--max-connections")?,
-                    1..=65536,
-                    what,
-                )?;
-            }
-            Long("busy-timeout") => {
-                let what = "a number of seconds from 0.05 to 600";
-                let secs = in_range(
-                    "--busy-timeout",
-                    &text(&mut parser, "--busy-timeout")?,
-                    0.05..=600.0,
-                    what,
-                )?;
-                busy_timeout = Duration::from_secs_f64(secs);
-            }
-            Long("log-streams") => {
-                let value = text(&mut parser, "--log-streams")?;
-                log_streams =
-                    in_range("--log-streams", &value, 1..=1024, "a number from 1 to 1024")?;
-            }
-            Long("log-idle-timeout") => {
-                let value = text(&mut parser, "--log-idle-timeout")?;
-                let what = "a number of seconds from 1 to 86400";
-                log_idle =
-                    Duration::from_secs(in_range("--log-idle-timeout", &value, 1..=86_400, what)?);
-            }
-            Long("history") => {
-                let value = text(&mut parser, "--history")?;
-                let what = "a number of seconds from 0 to 86400";
-                history = Duration::from_secs(in_range("--history", &value, 0..=86_400, what)?);
-            }
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
+            Long(name) => {
+                let Some(flag) = FLAGS.iter().find(|f| f.name == name) else {
+                    return Err(message(arg.unexpected()));
+                };
+                let value = match flag.value {
+                    Some(_) => text(&mut parser, &format!("--{}", flag.name))?,
+                    None => String::new(),
+                };
+                (flag.set)(&mut a, &value)?;
+            }
             other => return Err(message(other.unexpected())),
         }
     }
-    let listen = match listen {
-        Some(a) => a,
-        None => DEFAULT_LISTEN
-            .parse()
-            .map_err(|_| "bad default address".to_owned())?,
-    };
-    if !listen.ip().is_loopback() && !allow_remote {
+    if !a.listen.ip().is_loopback() && !a.allow_remote {
         return Err(format!(
-            "refusing to listen on {listen}: not a loopback address, and the routes show this \
-             machine's processes. Pass --allow-remote to do it anyway."
+            "refusing to listen on {}: not a loopback address, and the routes show this \
+             machine's processes. Pass --allow-remote to do it anyway.",
+            a.listen
         ));
     }
-    Ok(Command::Run(Args {
-        mode,
-        db,
-        listen,
-        allowed_hosts,
-        token_file,
-        auth_reads,
-        quiet,
-        header_timeout,
-        busy_timeout,
-        max_connections,
-        log_streams,
-        log_idle,
-        history,
-        settings,
-        nice,
-    }))
+    Ok(Command::Run(a))
 }
 
 /// What a command-line error says.
@@ -380,7 +505,7 @@ mod tests {
         ]);
         assert_eq!(a.nice, 19);
         assert_eq!(a.header_timeout, Duration::from_secs(3600));
-        assert_eq!(a.settings.spawn_window_s, 0);
+        assert_eq!(a.spawn_window_s, Some(0));
         assert_eq!(a.max_connections, 1);
         assert_eq!(a.busy_timeout, Duration::from_millis(50));
         for (flag, bad, range) in [

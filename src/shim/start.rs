@@ -39,15 +39,16 @@ pub struct Started {
 /// workers are tied to the thread that spawns them.
 pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Started, Refused> {
     let auth = auth(args, env)?;
+    let settings = args.settings(crate::Settings::from_env());
     let boards = Boards::from_env(args.db.as_deref(), env);
     let (board, boards, demo) = match args.mode {
-        Mode::Demo => demo(&args.settings.hostname)?,
+        Mode::Demo => demo(&settings.hostname)?,
         _ => match boards.at_start() {
             Ok(path) => (path, boards, None),
             Err(e) if args.mode == Mode::Serve => return Err(refused(e, 2)),
             Err(e) => {
                 crate::log!("kanban-workers: {e}\nStarting a demo board instead.\n");
-                demo(&args.settings.hostname)?
+                demo(&settings.hostname)?
             }
         },
     };
@@ -59,9 +60,7 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
     }
     let history = args.history;
     let app = App::new(Config {
-        pools: OpenBoards::new(args.busy_timeout, args.settings.clone(), move || {
-            Samples::new(history)
-        }),
+        pools: OpenBoards::new(args.busy_timeout, settings, move || Samples::new(history)),
         history,
         boards,
         log_requests: !args.quiet,

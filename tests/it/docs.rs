@@ -329,7 +329,8 @@ fn the_readme_links_to_files_that_exist_and_stays_short() {
 #[test]
 fn every_command_line_option_is_documented() {
     let http = include_str!("../../docs/http.md");
-    let options: Vec<&str> = kanban_workers::shim::cli::USAGE
+    let usage = kanban_workers::shim::cli::usage();
+    let options: Vec<&str> = usage
         .split_whitespace()
         .filter(|w| w.starts_with("--"))
         .map(|w| w.trim_end_matches([',', '.', ':', ')']))
@@ -349,7 +350,8 @@ fn every_command_line_option_is_documented() {
 fn every_route_is_routed_listed_and_documented() {
     use kanban_workers::shim::http::routes::route;
     let http = include_str!("../../docs/http.md");
-    let listed: Vec<(&str, &str)> = kanban_workers::shim::cli::USAGE
+    let usage = kanban_workers::shim::cli::usage();
+    let listed: Vec<(&str, &str)> = usage
         .lines()
         .filter_map(|l| {
             let mut words = l.split_whitespace();
