@@ -17,25 +17,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 pub const DEFAULT_LOG_STREAMS: usize = 16;
 pub const DEFAULT_LOG_IDLE: Duration = Duration::from_secs(300);
 
-/// What the usage says before the options.
+/// What the usage says before the routes (`routes::ROUTES` lists them).
 const USAGE_HEAD: &str = "\
 kanban-workers: the kanban board's workers over HTTP
 
 routes (also under /api/plugins/kanban/; ?board=<slug> on each):
-  GET  /                        the live page
-  GET  /workers/active          every worker running now (?live=1: verdicts, stats, trees)
-  GET  /workers/lingering       every process a run left behind (its run has ended)
-  GET  /runs/{run_id}           one run
-  GET  /runs/{run_id}/inspect   the verdict and live stats of a run's worker
-  GET  /metrics                 Prometheus exposition of the live workers
-  POST /runs/{run_id}/terminate end a verified worker's processes, reclaim its task (token)
-  POST /runs/{run_id}/reap      end what an ended run left behind; writes nothing (token)
-  GET  /tasks/{task_id}/log     a task's worker log, the owner's route (?tail=N bytes)
-  GET  /runs/{run_id}/log       ?follow=1: the run's log as Server-Sent Events, to its end
-  GET  /runs/{run_id}/processes the run's processes now: its worker's tree, what escaped it
-  GET  /runs/{run_id}/history   the run's CPU and memory over the last --history seconds
-  GET  /workers/history         the same for every active worker
+";
 
+/// What the usage says after the routes, before the options.
+const USAGE_COMMANDS: &str = "\
 usage:
   kanban-workers [OPTIONS]          serve the default board if there is one, else a demo board
   kanban-workers serve [OPTIONS]    serve a board
@@ -259,6 +249,9 @@ const FLAGS: &[Flag] = &[
 pub fn usage() -> String {
     const COLUMN: usize = 20;
     let mut out = String::from(USAGE_HEAD);
+    out.push_str(&crate::shim::http::routes::usage_lines());
+    out.push('\n');
+    out.push_str(USAGE_COMMANDS);
     let indent = " ".repeat(COLUMN);
     for flag in FLAGS {
         let head = match flag.value {

@@ -215,36 +215,145 @@ fn live(query: Option<&str>) -> Result<bool, ApiError> {
     Ok(live)
 }
 
+/// One route, defined once: its method, its path (`{name}` stands for one non-empty segment),
+/// what the usage says of it, and how its segments become a [`Route`]. The router
+/// ([`route`]) and the usage's list of routes both come from [`ROUTES`].
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub help: &'static str,
+    /// The route, from the segments that `{name}`s stand for, in order.
+    make: fn(&[&str]) -> Result<Route, ApiError>,
+}
+
+/// The run id of a route's first `{run_id}`.
+fn first_id(captured: &[&str]) -> Result<i64, ApiError> {
+    run_id(captured.first().copied().unwrap_or(""))
+}
+
+/// Every route, in the order the usage lists them.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: "GET",
+        path: "/",
+        help: "the live page",
+        make: |_| Ok(Route::Page),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/workers/active",
+        help: "every worker running now (?live=1: verdicts, stats, trees)",
+        make: |_| Ok(Route::Read(Read::WorkersActive)),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/workers/lingering",
+        help: "every process a run left behind (its run has ended)",
+        make: |_| Ok(Route::Sampled(Sampled::Lingering)),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/runs/{run_id}",
+        help: "one run",
+        make: |c| Ok(Route::Read(Read::Run(first_id(c)?))),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/runs/{run_id}/inspect",
+        help: "the verdict and live stats of a run's worker",
+        make: |c| Ok(Route::Read(Read::Inspect(first_id(c)?))),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/metrics",
+        help: "Prometheus exposition of the live workers",
+        make: |_| Ok(Route::Sampled(Sampled::Metrics)),
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/runs/{run_id}/terminate",
+        help: "end a verified worker's processes, reclaim its task (token)",
+        make: |c| Ok(Route::Terminate(first_id(c)?)),
+    },
+    RouteSpec {
+        method: "POST",
+        path: "/runs/{run_id}/reap",
+        help: "end what an ended run left behind; writes nothing (token)",
+        make: |c| Ok(Route::Reap(first_id(c)?)),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/tasks/{task_id}/log",
+        help: "a task's worker log, the owner's route (?tail=N bytes)",
+        make: |c| {
+            Ok(Route::Read(Read::TaskLog {
+                task_id: decode_segment(c.first().copied().unwrap_or("")),
+                tail: None,
+            }))
+        },
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/runs/{run_id}/log",
+        help: "?follow=1: the run's log as Server-Sent Events, to its end",
+        make: |c| Ok(Route::FollowLog(first_id(c)?)),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/runs/{run_id}/processes",
+        help: "the run's processes now: its worker's tree, what escaped it",
+        make: |c| Ok(Route::Read(Read::Processes(first_id(c)?))),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/runs/{run_id}/history",
+        help: "the run's CPU and memory over the last --history seconds",
+        make: |c| Ok(Route::Read(Read::History(first_id(c)?))),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/workers/history",
+        help: "the same for every active worker",
+        make: |_| Ok(Route::Read(Read::WorkersHistory)),
+    },
+];
+
+/// The usage's list of routes, one line each, from [`ROUTES`].
+pub fn usage_lines() -> String {
+    ROUTES
+        .iter()
+        .map(|r| format!("  {:<4} {:<24} {}\n", r.method, r.path, r.help))
+        .collect()
+}
+
 fn match_path(path: &str) -> Result<Route, ApiError> {
     let local = match path.strip_prefix(PLUGIN_PREFIX) {
         Some(rest) if rest.starts_with('/') => rest,
         _ => path,
     };
-    let segments: Vec<&str> = match local.strip_prefix('/') {
-        Some(rest) => rest.split('/').collect(),
-        None => return Err(not_found(path)),
+    let Some(rest) = local.strip_prefix('/') else {
+        return Err(not_found(path));
     };
-    match segments.as_slice() {
-        ["workers", "active"] => Ok(Route::Read(Read::WorkersActive)),
-        ["workers", "lingering"] => Ok(Route::Sampled(Sampled::Lingering)),
-        ["workers", "history"] => Ok(Route::Read(Read::WorkersHistory)),
-        ["metrics"] => Ok(Route::Sampled(Sampled::Metrics)),
-        [""] => Ok(Route::Page),
-        ["runs", id] if !id.is_empty() => Ok(Route::Read(Read::Run(run_id(id)?))),
-        ["runs", id, "inspect"] if !id.is_empty() => Ok(Route::Read(Read::Inspect(run_id(id)?))),
-        ["runs", id, "terminate"] if !id.is_empty() => Ok(Route::Terminate(run_id(id)?)),
-        ["runs", id, "reap"] if !id.is_empty() => Ok(Route::Reap(run_id(id)?)),
-        ["runs", id, "log"] if !id.is_empty() => Ok(Route::FollowLog(run_id(id)?)),
-        ["runs", id, "processes"] if !id.is_empty() => {
-            Ok(Route::Read(Read::Processes(run_id(id)?)))
+    let segments: Vec<&str> = rest.split('/').collect();
+    for spec in ROUTES {
+        let pattern: Vec<&str> = spec.path[1..].split('/').collect();
+        if pattern.len() != segments.len() {
+            continue;
         }
-        ["runs", id, "history"] if !id.is_empty() => Ok(Route::Read(Read::History(run_id(id)?))),
-        ["tasks", task, "log"] if !task.is_empty() => Ok(Route::Read(Read::TaskLog {
-            task_id: decode_segment(task),
-            tail: None,
-        })),
-        _ => Err(not_found(path)),
+        let mut captured = Vec::new();
+        let matched = pattern.iter().zip(&segments).all(|(p, s)| {
+            if p.starts_with('{') {
+                captured.push(*s);
+                !s.is_empty()
+            } else {
+                p == s
+            }
+        });
+        if matched {
+            return (spec.make)(&captured);
+        }
     }
+    Err(not_found(path))
 }
 
 /// A run id is a positive 64-bit integer written in decimal digits.
