@@ -388,7 +388,7 @@ where
                     return Err(message(arg.unexpected()));
                 };
                 let value = match flag.value {
-                    Some(_) => text(&mut parser, &format!("--{}", flag.name))?,
+                    Some(_) => value_text(&mut parser, &format!("--{}", flag.name))?,
                     None => String::new(),
                 };
                 (flag.set)(&mut a, &value)?;
@@ -420,7 +420,7 @@ fn message(e: lexopt::Error) -> String {
 }
 
 /// The value of `flag`, as text: a value that is not UTF-8 is an error naming the flag.
-fn text(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+fn value_text(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
     let value = parser.value().map_err(message)?;
     value
         .into_string()

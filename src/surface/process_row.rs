@@ -230,7 +230,7 @@ impl Col {
             return match self {
                 Col::Pid => Value::Integer(row.pid),
                 Col::Alive => Value::Integer(0),
-                Col::Reason => text("no such process"),
+                Col::Reason => text_value("no such process"),
                 _ => Value::Null,
             };
         };
@@ -247,15 +247,15 @@ impl Col {
             Col::Alive => Value::Integer(if info.is_zombie() { 0 } else { 1 }),
             Col::Reason => {
                 if info.is_zombie() {
-                    text("zombie")
+                    text_value("zombie")
                 } else {
                     Value::Null
                 }
             }
-            Col::Error => info.error.as_deref().map_or(Value::Null, text),
+            Col::Error => info.error.as_deref().map_or(Value::Null, text_value),
             Col::State => info
                 .state
-                .map_or(Value::Null, |s| text(procinfo::state_word(s))),
+                .map_or(Value::Null, |s| text_value(procinfo::state_word(s))),
             Col::Ppid => info.ppid.map_or(Value::Null, |p| Value::Integer(p.into())),
             Col::Uid => info.uid.map_or(Value::Null, |u| Value::Integer(u.into())),
             Col::NumThreads => info.num_threads.map_or(Value::Null, Value::Integer),
@@ -279,7 +279,7 @@ impl Col {
     }
 }
 
-fn text(s: &str) -> Value {
+fn text_value(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 

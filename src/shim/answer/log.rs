@@ -55,7 +55,7 @@ fn too_large(task_id: &str, what: &str) -> ApiError {
 /// The log's bytes as the owner's text: UTF-8, invalid bytes replaced; read whole (no `tail`),
 /// the owner reads it in Python's text mode, whose universal newlines turn `\r\n` and a lone
 /// `\r` into `\n` (a tail is decoded from bytes, as they are).
-fn text(bytes: &[u8], universal_newlines: bool) -> String {
+fn owner_text(bytes: &[u8], universal_newlines: bool) -> String {
     let text = String::from_utf8_lossy(bytes);
     if universal_newlines && text.contains('\r') {
         text.replace("\r\n", "\n").replace('\r', "\n")
@@ -103,7 +103,7 @@ pub fn task_log(
         None => None,
     };
     let (exists, size, content) = match read {
-        Some((bytes, size)) => (true, size, text(&bytes, tail.is_none())),
+        Some((bytes, size)) => (true, size, owner_text(&bytes, tail.is_none())),
         None => (false, 0, String::new()),
     };
     Ok(super::to_bytes(&json!({
@@ -123,7 +123,7 @@ mod tests {
 
     /// What serde_json writes between the quotes of the decoded text.
     fn written(bytes: &[u8]) -> u64 {
-        serde_json::to_vec(&text(bytes, false)).unwrap().len() as u64 - 2
+        serde_json::to_vec(&owner_text(bytes, false)).unwrap().len() as u64 - 2
     }
 
     #[test]

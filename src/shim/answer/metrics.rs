@@ -103,7 +103,7 @@ pub fn escape(value: &str) -> String {
     out
 }
 
-fn text(v: ValueRef<'_>) -> String {
+fn label_text(v: ValueRef<'_>) -> String {
     match v {
         ValueRef::Null => String::new(),
         ValueRef::Integer(i) => i.to_string(),
@@ -147,14 +147,14 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken) -> Vec<u8>
     let count = live.rows.len();
     for row in &live.rows {
         let get = |name: &str| cell(live, row, name);
-        *verdicts.entry(text(get("verdict"))).or_default() += 1;
+        *verdicts.entry(label_text(get("verdict"))).or_default() += 1;
         let labels = format!(
             "run_id=\"{}\",task_id=\"{}\",assignee=\"{}\",profile=\"{}\",host=\"{}\"",
-            escape(&text(get("run_id"))),
-            escape(&text(get("task_id"))),
-            escape(&text(get("task_assignee"))),
-            escape(&text(get("profile"))),
-            escape(&text(get("worker_host"))),
+            escape(&label_text(get("run_id"))),
+            escape(&label_text(get("task_id"))),
+            escape(&label_text(get("task_assignee"))),
+            escape(&label_text(get("profile"))),
+            escape(&label_text(get("worker_host"))),
         );
         for (i, (name, _, _, column)) in SERIES.iter().enumerate() {
             if let Some(value) = number(get(column)) {
@@ -208,7 +208,7 @@ fn left_behind(lingering: &Rows, out: &mut String) {
             ValueRef::Integer(i) => Some(i),
             _ => None,
         };
-        let entry = runs.entry((run, text(get("task_id")))).or_default();
+        let entry = runs.entry((run, label_text(get("task_id")))).or_default();
         entry.0 += 1;
         if let ValueRef::Integer(rss) = get("rss_bytes") {
             entry.1 = Some(entry.1.unwrap_or(0).saturating_add(rss));

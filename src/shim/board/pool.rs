@@ -50,7 +50,7 @@ struct Pooled {
 
 /// `X`: what the layers above keep per board (the shim: its samples of `/proc`); this layer
 /// only holds it.
-pub struct Db<X = ()> {
+pub struct BoardPool<X = ()> {
     path: PathBuf,
     /// The board's owner, as checked when the board was resolved (`board::resolve`): a file
     /// of another uid found at the path is refused, and the views are told this owner.
@@ -95,9 +95,9 @@ pub struct Writer {
     _open: Counted,
 }
 
-impl Db<()> {
-    pub fn new(path: PathBuf) -> Db<()> {
-        Db {
+impl BoardPool<()> {
+    pub fn new(path: PathBuf) -> BoardPool<()> {
+        BoardPool {
             path,
             owner: None,
             busy_timeout: BUSY_TIMEOUT,
@@ -111,10 +111,10 @@ impl Db<()> {
     }
 }
 
-impl<X> Db<X> {
+impl<X> BoardPool<X> {
     /// The same board, holding `extra` for the layers above.
-    pub fn with_extra<Y>(self, extra: Y) -> Db<Y> {
-        Db {
+    pub fn with_extra<Y>(self, extra: Y) -> BoardPool<Y> {
+        BoardPool {
             path: self.path,
             owner: self.owner,
             busy_timeout: self.busy_timeout,
@@ -368,28 +368,28 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
     }
 }
 
-/// The boards open now, one [`Db`] (its own pool) each, opened when first asked for and kept
+/// The boards open now, one [`BoardPool`] (its own pool) each, opened when first asked for and kept
 /// for the next requests; past [`MAX_OPEN_BOARDS`], the least recently used is closed (its
 /// connections close once the requests using them end).
-pub struct Pools<X = ()> {
+pub struct BoardPools<X = ()> {
     busy_timeout: Duration,
     settings: Settings,
-    /// What each board opened gets to hold for the layers above (`Db::extra`).
+    /// What each board opened gets to hold for the layers above (`BoardPool::extra`).
     make: Box<dyn Fn() -> X + Send + Sync>,
-    open: Mutex<Vec<Arc<Db<X>>>>,
+    open: Mutex<Vec<Arc<BoardPool<X>>>>,
 }
 
 /// Boards kept open at once.
 pub const MAX_OPEN_BOARDS: usize = 8;
 
-impl<X> Pools<X> {
+impl<X> BoardPools<X> {
     /// `make`: what each board opened holds for the layers above.
     pub fn new(
         busy_timeout: Duration,
         settings: Settings,
         make: impl Fn() -> X + Send + Sync + 'static,
-    ) -> Pools<X> {
-        Pools {
+    ) -> BoardPools<X> {
+        BoardPools {
             busy_timeout,
             settings,
             make: Box::new(make),
@@ -398,12 +398,12 @@ impl<X> Pools<X> {
     }
 
     /// The boards open now, most recently used first.
-    pub fn open_now(&self) -> Vec<Arc<Db<X>>> {
+    pub fn open_now(&self) -> Vec<Arc<BoardPool<X>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The pool of the board at `path`, most recently used first.
-    pub fn get(&self, path: &Path, owner: Option<u32>) -> Arc<Db<X>> {
+    pub fn get(&self, path: &Path, owner: Option<u32>) -> Arc<BoardPool<X>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = open.iter().position(|db| db.path() == path) {
             let db = open.remove(i);
@@ -411,7 +411,7 @@ impl<X> Pools<X> {
             return db;
         }
         let db = Arc::new(
-            Db::new(path.to_path_buf())
+            BoardPool::new(path.to_path_buf())
                 .with_extra((self.make)())
                 .with_owner(owner)
                 .with_busy_timeout(self.busy_timeout)

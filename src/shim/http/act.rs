@@ -16,7 +16,7 @@ use super::app::State;
 /// `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the token (always), a body of at
 /// most a few KiB, the board, then `terminate::run` or `terminate::reap::run` on a blocking
 /// thread of its own (each waits for processes to end).
-pub(super) async fn act<B>(
+pub(super) async fn terminate_or_reap<B>(
     state: &Arc<State>,
     id: i64,
     reap: bool,

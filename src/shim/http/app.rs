@@ -37,12 +37,12 @@ pub struct Config {
     /// How long each board keeps its workers' points (`--history`; zero: no history, no
     /// timer).
     pub history: Duration,
-    /// Which file a request's `?board=` names.
+    /// SampleKind file a request's `?board=` names.
     pub boards: Boards,
     pub log_requests: bool,
     /// Who may ask.
     pub auth: Auth,
-    /// Which `Host` names are answered.
+    /// SampleKind `Host` names are answered.
     pub hosts: HostPolicy,
     /// How long a client may take to send its request head, stay idle between requests, or
     /// leave its answer unread.
@@ -59,7 +59,7 @@ pub(super) struct State {
     /// One pool of connections per board asked for.
     pub(super) pools: OpenBoards,
     pub(super) history: Duration,
-    /// Which file a request's `?board=` names.
+    /// SampleKind file a request's `?board=` names.
     pub(super) boards: Boards,
     pub(super) auth: Auth,
     pub(super) log_requests: bool,
@@ -180,7 +180,7 @@ where
         Ok(route @ (Route::Terminate(id) | Route::Reap(id))) => {
             let query = query.map(str::to_owned);
             let reap = matches!(route, Route::Reap(_));
-            match act(state, id, reap, req, query.as_deref()).await {
+            match terminate_or_reap(state, id, reap, req, query.as_deref()).await {
                 Ok(body) => (200, Bytes::from(body)),
                 Err(e) => (e.status, to_json(&e.body())),
             }

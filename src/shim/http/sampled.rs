@@ -16,20 +16,20 @@ use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Taken, query
 use super::app::State;
 use super::reads::*;
 
-/// Which of a board's samples.
+/// SampleKind of a board's samples.
 #[derive(Clone, Copy)]
-pub(super) enum Which {
+pub(super) enum SampleKind {
     /// `live_workers` (`?live=1`, `/metrics`, the history).
     Live,
     /// `lingering_workers` (`/workers/lingering`, `/metrics`).
     Lingering,
 }
 
-impl Which {
+impl SampleKind {
     fn shared(self, db: &Board) -> &Arc<Shared<Arc<Sample>>> {
         match self {
-            Which::Live => &db.samples().live,
-            Which::Lingering => &db.samples().lingering,
+            SampleKind::Live => &db.samples().live,
+            SampleKind::Lingering => &db.samples().lingering,
         }
     }
 }
@@ -63,15 +63,15 @@ pub(super) async fn sampled(
     };
     match read {
         Sampled::WorkersLive => {
-            let live = get(Which::Live).await?;
+            let live = get(SampleKind::Live).await?;
             write(Box::new(move || live.answer(list_of(b"workers")))).await
         }
         Sampled::Lingering => {
-            let left = get(Which::Lingering).await?;
+            let left = get(SampleKind::Lingering).await?;
             write(Box::new(move || left.answer(list_of(b"lingering")))).await
         }
         Sampled::Metrics => {
-            let (live, left) = tokio::join!(get(Which::Live), get(Which::Lingering));
+            let (live, left) = tokio::join!(get(SampleKind::Live), get(SampleKind::Lingering));
             let (live, left) = (live?, left?);
             let samples = db.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
@@ -96,7 +96,7 @@ pub(super) fn list_of(list: &'static [u8]) -> impl FnOnce(&Rows, i64) -> Result<
 pub(super) async fn sample(
     state: &Arc<State>,
     db: &Arc<Board>,
-    which: Which,
+    which: SampleKind,
     since: Instant,
     asker: Asker,
     deadline: Instant,
@@ -113,19 +113,19 @@ pub(super) async fn sample(
 pub(super) async fn take_sample(
     state: Arc<State>,
     db: Arc<Board>,
-    which: Which,
+    which: SampleKind,
 ) -> Result<Arc<Sample>, ApiError> {
     let budget = state.pools.busy_timeout();
     let deadline = Instant::now() + budget;
     let task_db = Arc::clone(&db);
     let work = move || {
         let sql = match which {
-            Which::Live => handlers::WORKERS_LIVE_SQL,
-            Which::Lingering => handlers::LINGERING_SQL,
+            SampleKind::Live => handlers::WORKERS_LIVE_SQL,
+            SampleKind::Lingering => handlers::LINGERING_SQL,
         };
         let rows = task_db.with_conn(deadline, |c| query_rows(c, sql))?;
         let sample = Sample::new(rows);
-        if let Which::Live = which {
+        if let SampleKind::Live = which {
             task_db.samples().record(&sample);
         }
         Ok(Arc::new(sample))
@@ -182,7 +182,7 @@ pub(super) async fn keep_history(state: Arc<State>) {
             let failed = samples.live.latest().is_some_and(|t| t.value.is_err());
             if !failed && samples.timer_due(tick) && samples.live.latest_since(since).is_none() {
                 if let Ok(taken) =
-                    sample(&state, &db, Which::Live, since, Asker::Timer, deadline).await
+                    sample(&state, &db, SampleKind::Live, since, Asker::Timer, deadline).await
                 {
                     samples.timer_took(&taken);
                 }

@@ -108,10 +108,10 @@ pub fn epoch_secs() -> i64 {
 }
 
 /// A board as the shim opens it: its pool of connections, holding its samples.
-pub type Board = crate::shim::board::pool::Db<Samples>;
+pub type Board = crate::shim::board::pool::BoardPool<Samples>;
 
 /// The boards open now, each holding its samples.
-pub type OpenBoards = crate::shim::board::pool::Pools<Samples>;
+pub type OpenBoards = crate::shim::board::pool::BoardPools<Samples>;
 
 impl Board {
     /// The samples its viewers share, and its history.

@@ -3,7 +3,7 @@
 
 use crate::common::{Board, create_board};
 use kanban_workers::shim::ApiError;
-use kanban_workers::shim::board::pool::{Db, db_error};
+use kanban_workers::shim::board::pool::{BoardPool, db_error};
 use rusqlite::Connection;
 
 /// A board with one running task.
@@ -23,7 +23,7 @@ fn board(tag: &str) -> Board {
 fn pooled_connections_cannot_write() {
     let board = board("ro");
     let path = board.path.clone();
-    let db = Db::new(path.clone());
+    let db = BoardPool::new(path.clone());
     let attempts = [
         "DELETE FROM tasks",
         "UPDATE tasks SET status = 'done'",
@@ -58,8 +58,8 @@ fn pooled_connections_cannot_write() {
 fn a_replaced_board_file_is_reopened() {
     let board = board("replace");
     let path = board.path.clone();
-    let db = Db::new(path.clone());
-    let count = |db: &Db| {
+    let db = BoardPool::new(path.clone());
+    let count = |db: &BoardPool| {
         db.with_conn(
             std::time::Instant::now() + std::time::Duration::from_secs(5),
             |c| {
@@ -84,9 +84,9 @@ fn a_replaced_board_file_is_reopened() {
 /// used one is closed (asking for it again opens a new pool).
 #[test]
 fn board_pools_are_reused_and_the_least_recently_used_is_closed() {
-    use kanban_workers::shim::board::pool::{MAX_OPEN_BOARDS, Pools};
+    use kanban_workers::shim::board::pool::{BoardPools, MAX_OPEN_BOARDS};
     use std::sync::Arc;
-    let pools = Pools::new(
+    let pools = BoardPools::new(
         std::time::Duration::from_secs(5),
         kanban_workers::Settings::from_env(),
         || (),
@@ -128,7 +128,7 @@ fn a_link_in_the_boards_path_is_not_followed_by_sqlite() {
         if linked.ends_with("link.db") {
             std::os::unix::fs::symlink(&board.path, &linked).unwrap();
         }
-        let db = Db::new(linked.clone());
+        let db = BoardPool::new(linked.clone());
         let err = db
             .with_conn(deadline(), |_| Ok(()))
             .expect_err("a link followed");
@@ -136,6 +136,6 @@ fn a_link_in_the_boards_path_is_not_followed_by_sqlite() {
         assert!(err.detail.contains("cannot be opened"), "{}", err.detail);
         assert!(db.open_writer(std::time::Duration::from_secs(1)).is_err());
     }
-    let db = Db::new(board.path.clone());
+    let db = BoardPool::new(board.path.clone());
     assert!(db.with_conn(deadline(), |_| Ok(())).is_ok());
 }
