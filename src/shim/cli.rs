@@ -288,7 +288,7 @@ pub struct Args {
     pub listen: SocketAddr,
     /// `--allow-remote`: a non-loopback `listen` is refused without it.
     pub allow_remote: bool,
-    /// Host header names answered besides the loopback ones (see `shim::host`).
+    /// Host header names answered besides the loopback ones (see `http::host`).
     pub allowed_hosts: Vec<String>,
     /// `--token-file`.
     pub token_file: Option<PathBuf>,

@@ -22,7 +22,7 @@ use crate::proc::info::PID_MAX_LIMIT;
 /// One visible column of a table-valued function: which value (`id`, the function's own enum,
 /// so a value is found by what it is, never by its position), its name, SQL type and meaning.
 /// A function's `COLUMNS` is the single source for its declaration, for which value each
-/// position holds, and for the docs check (`tests/docs.rs`: `docs/sql.md` has the row
+/// position holds, and for the docs check (`tests/it/docs.rs`: `docs/sql.md` has the row
 /// `| `name` | sql_type | doc |`).
 #[derive(Debug)]
 pub struct Column<C: 'static> {

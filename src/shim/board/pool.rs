@@ -6,7 +6,7 @@
 //!   a link swapped into that path after the board was checked (the board's writer can do it
 //!   at any moment) makes SQLite refuse the open instead of following it out of the owner's
 //!   reach. Terminate's writer too.
-//! - Before a connection is opened, the file is checked (`board_file`): a regular file, and not
+//! - Before a connection is opened, the file is checked (`board::file`): a regular file, and not
 //!   one whose WAL side files this process would create as another user than the owner.
 //! - A busy timeout so a reader waits briefly instead of failing while a writer holds a lock
 //!   it needs (WAL readers rarely do: only during recovery), set to what is left of the
@@ -63,7 +63,7 @@ pub struct BoardPool<X = ()> {
     sampler: Arc<CpuSampler>,
     /// The host name and spawn window the verdicts use.
     settings: Settings,
-    /// Connections of this process open on the board now (see `board_file`).
+    /// Connections of this process open on the board now (see `board::file`).
     open_now: Arc<AtomicUsize>,
     /// Held from a new connection's check to its first read: two connections opened at once
     /// (a request's and the history timer's) each saw the other counted, skipped the check,

@@ -23,9 +23,9 @@
 //!   loopback, and terminate write to it and signal that user's processes. A file the operator
 //!   names (`--db`, `$HERMES_KANBAN_DB`) is the operator's choice and is not checked: the
 //!   board's writer cannot set either. Only `stat`s and `realpath`: no descriptor of a board is
-//!   opened (or closed) here (see `board_file`).
+//!   opened (or closed) here (see `board::file`).
 //! - The file a request gets is the board's real path (an operator-named file's too, once it
-//!   exists), which the pool opens without following links (see `db`).
+//!   exists), which the pool opens without following links (see `board::pool`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -216,7 +216,7 @@ impl Boards {
 
     /// The board served when a request names none, as the start checks it: `--db`, else `$HERMES_KANBAN_DB`, else the
     /// active board under the kanban root (`$HERMES_KANBAN_HOME`, else the Hermes root derived
-    /// from `$HERMES_HOME`, else `~/.hermes`; see `shim::boards`). An explicit path (flag or
+    /// from `$HERMES_HOME`, else `~/.hermes`; see the module's notes). An explicit path (flag or
     /// `$HERMES_KANBAN_DB`) is taken as given, even if the file is not there yet (the server
     /// answers 503 until it is); a board found under the root must exist. The error lists every
     /// place tried.
