@@ -199,6 +199,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     );
     let live_pid = made["live"]["pid"].as_i64().unwrap();
     let dead_run = made["dead"]["run"].as_i64().unwrap();
+    let window_run = made["window"]["run"].as_i64().unwrap();
 
     // The dashboard, on a port of its choosing.
     let log = home.join("dashboard.log");
@@ -250,6 +251,16 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         "{live}"
     );
     assert_eq!(by_run(dead_run)["reason"], "process not found");
+    // What terminate would do, before the click, from the shim.
+    assert_eq!(live["terminate_offer"], "terminate", "{live}");
+    let dead_row = by_run(dead_run);
+    assert_eq!(dead_row["terminate_offer"], "reclaim", "{dead_row}");
+    let window_row = by_run(window_run);
+    assert_eq!(
+        (window_row["identity"].clone(), window_row["terminate_offer"].clone()),
+        ("started with the run".into(), serde_json::Value::Null),
+        "{window_row}"
+    );
     let terminate = format!("/api/plugins/kanban-workers/runs/{live_run}/terminate?board=ops");
     assert_eq!(http_post(&dash_addr, &terminate, &[]).status, 401);
 
@@ -316,6 +327,24 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         "the dead card",
     );
     assert!(dead.contains("Refactor the billing module"), "{dead}");
+    // Each card says before the click what terminate would do: the dead one reclaims only, the
+    // one whose identity rests on the spawn window cannot be terminated from here.
+    assert!(
+        dead.contains("Reclaim…") && dead.contains("terminate reclaims only"),
+        "{dead}"
+    );
+    let window_card = format!("[data-kw-run=\"{window_run}\"]");
+    let window = browser.text_when(
+        &window_card,
+        |t| t.contains("identity rests on the spawn window"),
+        "the spawn-window card's reason",
+    );
+    assert!(window.contains("Translate the release notes"), "{window}");
+    let disabled = browser.eval(&format!(
+        "document.querySelector('{}').disabled",
+        format!("{window_card} [data-kw-action=\"terminate\"]").replace('\'', "\\'")
+    ));
+    assert_eq!(disabled, serde_json::Value::Bool(true), "{window}");
     let nav = browser.eval(
         "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')).join(' ')",
     );
@@ -346,7 +375,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     // The card is gone (the run ended); the dead one is still there.
     browser.text_when(
         "[data-kw-status]",
-        |t| t.starts_with("1 worker "),
+        |t| t.starts_with("2 workers "),
         "the count after terminate",
     );
 

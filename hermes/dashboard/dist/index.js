@@ -171,23 +171,32 @@
         confirming
           ? h("div", { className: "kw-confirm", role: "alertdialog" },
             h("div", { className: "text-sm" },
-              `Terminate run ${clip(w.run_id)}? Its worker's processes get SIGTERM, then SIGKILL ` +
-              `after 5 s, and task ${clip(w.task_id)} goes back to ready. Only a verified ` +
-              `worker is signalled.`),
+              `Terminate run ${clip(w.run_id)}? ` + (w.terminate_offer === "reclaim"
+                ? `Nothing is signalled (its process is gone); task ${clip(w.task_id)} goes back to ready.`
+                : `Its worker (pid ${clip(w.worker_pid)}) and its process tree get SIGTERM, then ` +
+                  `SIGKILL after 5 s, and task ${clip(w.task_id)} goes back to ready.`)),
             h("div", { className: "flex gap-2" },
               h(Button, {
                 size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-terminate",
                 onClick: function () { props.onTerminate(w); },
-              }, busy ? "Terminating…" : "Terminate"),
+              }, busy ? "Terminating…" : (w.terminate_offer === "reclaim" ? "Reclaim" : "Terminate")),
               h(Button, {
                 size: "sm", className: "h-8", disabled: busy, "data-kw-action": "cancel",
                 onClick: function () { props.onConfirm(null); },
               }, "Cancel")))
-          : h("div", null,
+          : h("div", { className: "kw-offer flex items-center gap-2 flex-wrap" },
+            // What terminate would do, said before the click: the shim's own terminate_offer
+            // and terminate_note (one source for this tab and the shim's page).
             h(Button, {
               size: "sm", className: "h-8", "data-kw-action": "terminate",
-              onClick: function () { props.onConfirm(w.run_id); },
-            }, "Terminate…"))));
+              disabled: !w.terminate_offer,
+              title: w.terminate_note ? clip(w.terminate_note) : undefined,
+              onClick: function () { if (w.terminate_offer) props.onConfirm(w.run_id); },
+            }, w.terminate_offer === "reclaim" ? "Reclaim…" : "Terminate…"),
+            w.terminate_note
+              ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
+                clip(w.terminate_note))
+              : null)));
   }
 
   function WorkersPage() {
