@@ -287,3 +287,21 @@ async def terminate(run_id: str, request: Request, board: str = ""):
         return JSONResponse(status_code=413, content={"detail": f"the body is over {_BODY_MAX} bytes"})
     path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/terminate"
     return await _forward("POST", path, _board(board), body or b"{}", _TERMINATE_TIMEOUT_S)
+
+
+@router.get("/lingering")
+async def lingering(board: str = ""):
+    """What ended runs left behind, each process with whether the shim may signal it and why
+    not (the shim's /workers/lingering)."""
+    return await _forward("GET", "/workers/lingering", _board(board))
+
+
+@router.post("/runs/{run_id}/reap")
+async def reap(run_id: str, request: Request, board: str = ""):
+    """The shim's reap of what an ended run left behind (signals only; writes nothing)."""
+    body = await request.body()
+    if len(body) > _BODY_MAX:
+        return JSONResponse(status_code=413, content={"detail": f"the body is over {_BODY_MAX} bytes"})
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/reap"
+    return await _forward("POST", path, _board(board), body or b"{}", _TERMINATE_TIMEOUT_S)
+

@@ -200,6 +200,10 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     let live_pid = made["live"]["pid"].as_i64().unwrap();
     let dead_run = made["dead"]["run"].as_i64().unwrap();
     let window_run = made["window"]["run"].as_i64().unwrap();
+    let (left_run, left_pid) = (
+        made["left"]["run"].as_i64().unwrap(),
+        made["left"]["pid"].as_i64().unwrap(),
+    );
 
     // The dashboard, on a port of its choosing.
     let log = home.join("dashboard.log");
@@ -260,6 +264,22 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         (window_row["identity"].clone(), window_row["terminate_offer"].clone()),
         ("started with the run".into(), serde_json::Value::Null),
         "{window_row}"
+    );
+    // What the ended run left behind, through the plugin.
+    let r = http_get(
+        &dash_addr,
+        "/api/plugins/kanban-workers/lingering?board=ops",
+        &session,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let left = r.json();
+    assert!(
+        left["lingering"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pid"] == left_pid && p["run_id"] == left_run && p["may_signal"] == true),
+        "{left}"
     );
     let terminate = format!("/api/plugins/kanban-workers/runs/{live_run}/terminate?board=ops");
     assert_eq!(http_post(&dash_addr, &terminate, &[]).status, 401);
@@ -377,6 +397,39 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         "[data-kw-status]",
         |t| t.starts_with("2 workers "),
         "the count after terminate",
+    );
+
+    // Reap what the ended run left behind, from the tab: confirmed first, each process's
+    // outcome shown, the process gone.
+    let left_row = format!("[data-kw-left-run=\"{left_run}\"]");
+    let listed = browser.text_when(
+        &left_row,
+        |t| t.contains(&format!("pid {left_pid}")),
+        "the left-behind row",
+    );
+    assert!(listed.contains("Regenerate the API docs"), "{listed}");
+    assert!(Path::new(&format!("/proc/{left_pid}")).exists());
+    browser.click(&format!("{left_row} [data-kw-action=\"reap\"]"));
+    browser.text_when(
+        &format!("{left_row} [role=\"alertdialog\"]"),
+        |t| t.contains(&format!("pid {left_pid}")),
+        "the reap's confirmation",
+    );
+    browser.click(&format!("{left_row} [data-kw-action=\"confirm-reap\"]"));
+    let reaped = browser.text_when(
+        &format!("[data-kw-outcome=\"{left_run}\"]"),
+        |t| t.contains("reaped"),
+        "the reap's outcome",
+    );
+    assert!(
+        reaped.contains(&format!("pid {left_pid}"))
+            && (reaped.contains("exited") || reaped.contains("killed")),
+        "{reaped}"
+    );
+    let state = std::fs::read_to_string(format!("/proc/{left_pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        "the reaped process is still running: {state}"
     );
 
     // The board, read with SQLite: the owner's reclaim.

@@ -123,9 +123,12 @@
       role: "status",
     },
       h("div", { className: "kw-outcome-head" },
-        h("strong", null, o.ok
-          ? `Run ${clip(o.run_id)} terminated: task ${clip(o.task_id)} reclaimed (back to ready)`
-          : `Run ${clip(o.run_id)} not terminated: ${clip(o.detail)}`),
+        h("strong", null, o.reap
+          ? (o.ok ? `Run ${clip(o.run_id)}: what it left behind was reaped`
+            : `Run ${clip(o.run_id)}: nothing reaped: ${clip(o.detail)}`)
+          : (o.ok
+            ? `Run ${clip(o.run_id)} terminated: task ${clip(o.task_id)} reclaimed (back to ready)`
+            : `Run ${clip(o.run_id)} not terminated: ${clip(o.detail)}`)),
         h(Button, { size: "sm", className: "h-7 text-xs", onClick: props.onDismiss }, "Dismiss")),
       o.worker ? h("div", { className: "text-xs text-muted-foreground" },
         `worker: ${clip(o.worker)}${o.evidence ? " · " + clip(o.evidence) : ""}`) : null,
@@ -199,6 +202,68 @@
               : null)));
   }
 
+  // What ended runs left behind (the shim's lingering_workers), a run a row, each process
+  // with whether the shim may signal it; Reap… where it may (the confirmation names the pids),
+  // disabled with the shim's reason where it may not.
+  function LeftBehind(props) {
+    const rows = props.rows || [];
+    const runs = [];
+    const byRun = new Map();
+    rows.forEach(function (r) {
+      if (!byRun.has(r.run_id)) { byRun.set(r.run_id, []); runs.push(r.run_id); }
+      byRun.get(r.run_id).push(r);
+    });
+    return h(Card, { className: "kw-left", "data-kw-left": "" },
+      h(CardContent, { className: "p-4 flex flex-col gap-2" },
+        h("div", { className: "text-sm font-medium" }, "Left behind"),
+        runs.length === 0
+          ? h("div", { className: "text-xs text-muted-foreground" },
+            "No process outlived its run on this board.")
+          : runs.map(function (runId) {
+            const procs = byRun.get(runId);
+            const first = procs[0];
+            const refused = procs.filter(function (p) { return !p.may_signal; });
+            const confirming = props.confirming === runId;
+            const busy = props.busy === runId;
+            return h("div", { key: runId, className: "kw-left-run", "data-kw-left-run": String(runId) },
+              h("div", { className: "kw-meta text-xs" },
+                `run ${clip(runId)} · ${clip(first.task_title || first.task_id)} · ended ` +
+                `${clip(first.outcome || "")} · ${procs.length} process${procs.length === 1 ? "" : "es"}`),
+              h("ul", { className: "kw-processes" }, procs.map(function (p) {
+                const argv = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : (p.cmdline || "");
+                return h("li", { key: p.pid, "data-kw-left-pid": String(p.pid) },
+                  h("span", { className: "kw-mono" }, `pid ${clip(p.pid)}`), " · ",
+                  `outlived by ${ago(p.outlived_s).replace(" ago", "")} · ${bytes(p.rss_bytes)} · `,
+                  h("span", { className: "kw-mono text-muted-foreground" }, clip(argv)));
+              })),
+              confirming
+                ? h("div", { className: "kw-confirm", role: "alertdialog" },
+                  h("div", { className: "text-sm" },
+                    `Reap run ${clip(runId)}? ` +
+                    `pid ${procs.map(function (p) { return clip(p.pid); }).join(", ")} get SIGTERM, ` +
+                    "then SIGKILL after 5 s. Nothing is written to the board."),
+                  h("div", { className: "flex gap-2" },
+                    h(Button, {
+                      size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-reap",
+                      onClick: function () { props.onReap(runId); },
+                    }, busy ? "Reaping…" : "Reap"),
+                    h(Button, {
+                      size: "sm", className: "h-8", disabled: busy, "data-kw-action": "cancel",
+                      onClick: function () { props.onConfirm(null); },
+                    }, "Cancel")))
+                : h("div", { className: "flex items-center gap-2 flex-wrap" },
+                  h(Button, {
+                    size: "sm", className: "h-8", "data-kw-action": "reap",
+                    disabled: refused.length > 0,
+                    onClick: function () { if (refused.length === 0) props.onConfirm(runId); },
+                  }, "Reap…"),
+                  refused.length > 0
+                    ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
+                      `not reaped from here: pid ${clip(refused[0].pid)}: ${clip(refused[0].refusal)}`)
+                    : null));
+          })));
+  }
+
   function WorkersPage() {
     const [board, setBoard] = useState(function () { return readSelectedBoard(); });
     const [boardList, setBoardList] = useState([]);
@@ -208,6 +273,9 @@
     const [confirming, setConfirming] = useState(null);
     const [busy, setBusy] = useState(null);
     const [outcomes, setOutcomes] = useState([]);
+    const [left, setLeft] = useState([]);
+    const [reapConfirming, setReapConfirming] = useState(null);
+    const [reaping, setReaping] = useState(null);
     const boardRef = useRef(board);
     boardRef.current = board;
 
@@ -223,6 +291,11 @@
 
     const load = useCallback(function () {
       const asked = board;
+      SDK.fetchJSON(withBoard(API + "/lingering", asked))
+        .then(function (res) {
+          if (boardRef.current === asked) setLeft((res && res.lingering) || []);
+        })
+        .catch(function () { /* shown with the workers' error */ });
       return SDK.fetchJSON(withBoard(API + "/workers", asked))
         .then(function (res) {
           if (boardRef.current !== asked) return;
@@ -268,6 +341,29 @@
             return [outcome].concat(list.filter(function (o) { return o.run_id !== w.run_id; }));
           });
           setBusy(null); setConfirming(null);
+          load();
+        });
+    }, [board, load]);
+
+    const reap = useCallback(function (runId) {
+      setReaping(runId);
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(runId)}/reap`, board), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: "{}",
+      })
+        .then(function (res) {
+          return { run_id: runId, task_id: res.task_id, ok: true, reap: true, processes: res.processes || [] };
+        })
+        .catch(function (e) {
+          const err = apiError(e);
+          return { run_id: runId, ok: false, reap: true, detail: err.detail, processes: err.processes || [] };
+        })
+        .then(function (outcome) {
+          setOutcomes(function (list) {
+            return [outcome].concat(list.filter(function (o) { return o.run_id !== runId; }));
+          });
+          setReaping(null); setReapConfirming(null);
           load();
         });
     }, [board, load]);
@@ -321,7 +417,11 @@
           onConfirm: setConfirming,
           onTerminate: terminate,
         });
-      })));
+      })),
+      h(LeftBehind, {
+        rows: left, confirming: reapConfirming, busy: reaping,
+        onConfirm: setReapConfirming, onReap: reap,
+      }));
   }
 
   if (window.__HERMES_PLUGINS__ && typeof window.__HERMES_PLUGINS__.register === "function") {
