@@ -29,7 +29,7 @@ import urllib.parse
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 router = APIRouter()
@@ -39,6 +39,8 @@ _HERE = Path(__file__).resolve().parent
 # out its grace period, up to 60 s, then 2 s for SIGKILL).
 _START_TIMEOUT_S = 20
 _READ_TIMEOUT_S = 30
+# A followed log: the shim sends a keepalive every 15 s, so a read this long means it is gone.
+_STREAM_READ_TIMEOUT_S = 60
 _TERMINATE_TIMEOUT_S = 90
 _BODY_MAX = 4096
 
@@ -304,4 +306,73 @@ async def reap(run_id: str, request: Request, board: str = ""):
         return JSONResponse(status_code=413, content={"detail": f"the body is over {_BODY_MAX} bytes"})
     path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/reap"
     return await _forward("POST", path, _board(board), body or b"{}", _TERMINATE_TIMEOUT_S)
+
+
+@router.get("/runs/{run_id}/processes")
+async def processes(run_id: str, board: str = ""):
+    """A run's processes now: its worker's tree, then what escaped it (the board owner's only)."""
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/processes"
+    return await _forward("GET", path, _board(board))
+
+
+@router.get("/runs/{run_id}/history")
+async def history(run_id: str, board: str = ""):
+    """A run's tree CPU, memory and process count over the shim's history window."""
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/history"
+    return await _forward("GET", path, _board(board))
+
+
+def _open_stream(path, query):
+    """A connection to the shim and its answer's head, the body left to read (a stream)."""
+    addr, token = _shim.ensure()
+    host, _, port = addr.rpartition(":")
+    url = path + "?" + urllib.parse.urlencode(query)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=_STREAM_READ_TIMEOUT_S)
+    try:
+        conn.request("GET", url, headers=headers)
+        return conn, conn.getresponse()
+    except ConnectionError:
+        conn.close()
+        _shim.gone(addr)
+        raise _Unavailable("the kanban-workers shim did not answer")
+    except BaseException:
+        conn.close()
+        raise
+
+
+@router.get("/runs/{run_id}/log")
+async def follow_log(run_id: str, board: str = "", tail: str = ""):
+    """A run's log followed live (the shim's Server-Sent Events, passed through as they come;
+    the stream ends when the run has ended, the log idles, or the browser leaves)."""
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/log"
+    query = {"follow": "1", **_board(board), **({"tail": tail} if tail else {})}
+    try:
+        conn, r = await run_in_threadpool(_open_stream, path, query)
+    except _Unavailable as e:
+        return JSONResponse(status_code=503, content={"detail": str(e)})
+    except OSError as e:
+        return JSONResponse(status_code=502, content={"detail": f"the kanban-workers shim: {e}"})
+    if r.status != 200:
+        data = await run_in_threadpool(r.read)
+        conn.close()
+        if r.status == 401:
+            return JSONResponse(status_code=502,
+                                content={"detail": "the kanban-workers shim refused the plugin's token"})
+        return Response(content=data, status_code=r.status, media_type="application/json")
+
+    async def events():
+        try:
+            while True:
+                chunk = await run_in_threadpool(r.read1, 65536)
+                if not chunk:
+                    return
+                yield chunk
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
 

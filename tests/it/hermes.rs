@@ -365,6 +365,41 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         format!("{window_card} [data-kw-action=\"terminate\"]").replace('\'', "\\'")
     ));
     assert_eq!(disabled, serde_json::Value::Bool(true), "{window}");
+    // The live worker's detail, opened from its card with the keyboard's button: its tree
+    // with the member that escaped it (and the evidence), its runtime, its history's chart.
+    browser.click(&format!("{live_card} [data-kw-action=\"details\"]"));
+    let detail = format!("[data-kw-detail=\"{live_run}\"]");
+    let tree = browser.text_when(
+        &detail,
+        |t| t.contains("escaped (environment") && t.contains("sleep 1001"),
+        "the detail's tree with its escaped member",
+    );
+    assert!(tree.contains(&format!("pid {live_pid}")), "{tree}");
+    assert!(tree.contains("Started") && tree.contains("Claim expires"), "{tree}");
+    browser.text_when(
+        &format!("{detail} svg[data-kw-chart=\"drawn\"]"),
+        |_| true,
+        "the detail's chart, drawn from the history",
+    );
+    // Its log, followed live: a line the worker's log gains now appears in the tab.
+    browser.text_when(
+        &format!("{detail} [data-kw-log-status]"),
+        |t| t == "following" || t.starts_with("waiting"),
+        "the log stream's start",
+    );
+    let log_file = PathBuf::from(made["live"]["log"].as_str().unwrap());
+    let line = "a line the worker wrote while the tab was open";
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&log_file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()))
+        .unwrap();
+    browser.text_when(
+        &format!("{detail} [data-kw-log]"),
+        |t| t.contains(line),
+        "the line appended to the log, followed",
+    );
     let nav = browser.eval(
         "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')).join(' ')",
     );

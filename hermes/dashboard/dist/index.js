@@ -147,6 +147,143 @@
           "No process was signalled (the worker was already gone).") : null));
   }
 
+  // A worker's detail, opened from its card: its times and runtime against its limit, its
+  // tree's CPU and memory over the shim's history, and its processes now (the worker's tree,
+  // then what escaped it, each with its evidence). Refreshed with the list.
+  function Chart(props) {
+    const points = props.points || [];
+    const W = 320, H = 64;
+    if (points.length < 1) {
+      return h("div", { className: "text-xs text-muted-foreground", "data-kw-chart": "empty" },
+        "No history yet (a point every 2 s).");
+    }
+    const t0 = points[0][0], t1 = Math.max(points[points.length - 1][0], t0 + 1);
+    const line = function (col) {
+      const max = Math.max.apply(null, points.map(function (p) { return Number(p[col]) || 0; })) || 1;
+      return points.map(function (p) {
+        const x = ((p[0] - t0) / (t1 - t0)) * W;
+        const y = H - ((Number(p[col]) || 0) / max) * (H - 4) - 2;
+        return x.toFixed(1) + "," + y.toFixed(1);
+      }).join(" ");
+    };
+    return h("svg", {
+      className: "kw-chart", viewBox: `0 0 ${W} ${H}`, width: "100%", height: H,
+      role: "img", "aria-label": "CPU and memory of the worker's tree over time", "data-kw-chart": "drawn",
+    },
+      h("polyline", { points: line(1), fill: "none", stroke: "currentColor", strokeWidth: 1.5, className: "kw-chart-cpu" }),
+      h("polyline", { points: line(2), fill: "none", stroke: "currentColor", strokeWidth: 1, strokeDasharray: "3 2", className: "kw-chart-rss" }));
+  }
+
+  function when(epoch) {
+    if (epoch === null || epoch === undefined) return "–";
+    return new Date(Number(epoch) * 1000).toLocaleTimeString();
+  }
+
+  // The run's log, followed live through the plugin (the shim's Server-Sent Events, read with
+  // the dashboard's own authenticated fetch, so no token is handled here); the last 64 Ki
+  // characters kept, a rotation and the end said. Shown as text.
+  const LOG_KEEP = 64 * 1024;
+  function LogView(props) {
+    const [text, setText] = useState("");
+    const [status, setStatus] = useState("connecting…");
+    useEffect(function () {
+      const ctl = new AbortController();
+      let buffered = "";
+      let kept = "";
+      const url = withBoard(`${API}/runs/${encodeURIComponent(props.runId)}/log?follow=1`, props.board);
+      const handle = function (block) {
+        let kind = "", data = "";
+        block.split("\n").forEach(function (line) {
+          if (line.startsWith("event: ")) kind = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        });
+        if (!kind) return;
+        let value = null;
+        try { value = JSON.parse(data); } catch (_e) { return; }
+        if (kind === "log" && typeof value === "string") {
+          kept = (kept + value).slice(-LOG_KEEP);
+          setText(kept);
+        } else if (kind === "start") {
+          setStatus(value && value.exists ? "following" : "waiting for the log to appear");
+        } else if (kind === "rotated") {
+          kept = (kept + "\n[the log was rotated]\n").slice(-LOG_KEEP);
+          setText(kept);
+        } else if (kind === "end") {
+          setStatus("ended: " + clip(value && value.reason));
+        }
+      };
+      SDK.authedFetch(url, { signal: ctl.signal, headers: { Accept: "text/event-stream" } })
+        .then(function (res) {
+          if (!res.ok || !res.body) {
+            return res.text().then(function (t) {
+              setStatus("unavailable: " + clip(apiError(new Error(res.status + ": " + t)).detail));
+            });
+          }
+          const reader = res.body.getReader();
+          const decoder = new TextDecoder();
+          const pump = function () {
+            return reader.read().then(function (step) {
+              if (step.done) return;
+              buffered += decoder.decode(step.value, { stream: true });
+              let at;
+              while ((at = buffered.indexOf("\n\n")) >= 0) {
+                handle(buffered.slice(0, at));
+                buffered = buffered.slice(at + 2);
+              }
+              return pump();
+            });
+          };
+          return pump();
+        })
+        .catch(function (e) {
+          if (!ctl.signal.aborted) setStatus("unavailable: " + clip(e && e.message));
+        });
+      return function () { ctl.abort(); };
+    }, [props.runId, props.board]);
+    return h("div", { className: "flex flex-col gap-1" },
+      h("div", { className: "text-xs font-medium" }, "Log ",
+        h("span", { className: "text-muted-foreground", "data-kw-log-status": "" }, status)),
+      h("pre", { className: "kw-log kw-mono text-xs", "data-kw-log": "" }, text));
+  }
+
+  function Detail(props) {
+    const w = props.worker;
+    const d = props.detail || {};
+    const procs = (d.processes && d.processes.processes) || [];
+    const limit = Number(w.max_runtime_seconds) || 0;
+    const runtime = Number(w.runtime_s) || 0;
+    return h("div", { className: "kw-detail flex flex-col gap-2", "data-kw-detail": String(w.run_id) },
+      h("div", { className: "kw-stats" },
+        h(Stat, { label: "Started", value: when(w.started_at) }),
+        h(Stat, { label: "Heartbeat", value: w.last_heartbeat_at ? when(w.last_heartbeat_at) : "none yet" }),
+        h(Stat, { label: "Claim expires", value: w.claim_expires_in_s === null || w.claim_expires_in_s === undefined ? "–" : `in ${clip(w.claim_expires_in_s)} s` })),
+      limit > 0
+        ? h("div", { className: "text-xs", "data-kw-runtime": "" },
+          h("progress", { max: limit, value: Math.min(runtime, limit), className: "kw-runtime" }),
+          ` ${Math.round(runtime)} s of ${limit} s (max_runtime_seconds)`)
+        : h("div", { className: "text-xs text-muted-foreground", "data-kw-runtime": "" },
+          `running ${Math.round(runtime)} s; no max_runtime_seconds`),
+      h("div", { className: "text-xs text-muted-foreground" }, "CPU (solid) and memory (dashed) of the whole tree"),
+      h(Chart, { points: d.history && d.history.points }),
+      h("div", { className: "text-xs font-medium" }, "Processes"),
+      d.error
+        ? h("div", { className: "text-xs", role: "alert" }, clip(d.error))
+        : h("ul", { className: "kw-processes", "data-kw-tree": "" }, procs.map(function (p) {
+          const argv = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : (p.cmdline || "");
+          const depth = p.depth === null || p.depth === undefined ? 0 : Number(p.depth);
+          return h("li", {
+            key: p.pid, "data-kw-process": String(p.pid), "data-kw-member": clip(p.member),
+            style: { paddingLeft: (depth * 12) + "px" },
+          },
+            h("span", { className: "kw-mono" }, `pid ${clip(p.pid)}`), " ",
+            h(Badge, { variant: "outline" }, clip(p.member)), " ",
+            p.member === "escaped" ? `escaped (${clip(p.evidence || "")}) · ` : "",
+            `${percent(p.cpu_percent)} · ${bytes(p.rss_bytes)} · `,
+            h("span", { className: "kw-mono text-muted-foreground" }, clip(argv)));
+        })),
+      h(LogView, { runId: w.run_id, board: props.board }));
+  }
+
   function WorkerCard(props) {
     const w = props.worker;
     const v = verdict(w);
@@ -157,7 +294,11 @@
       "data-kw-run": String(w.run_id),
     },
       h(CardContent, { className: "p-4 flex flex-col gap-2" },
-        h("div", { className: "kw-title" }, clip(w.task_title || w.task_id)),
+        h("button", {
+          type: "button", className: "kw-title text-left", "data-kw-action": "details",
+          "aria-expanded": props.open ? "true" : "false",
+          onClick: function () { props.onOpen(props.open ? null : w.run_id); },
+        }, clip(w.task_title || w.task_id)),
         h("div", { className: "kw-meta text-xs text-muted-foreground" },
           `run ${clip(w.run_id)} · ${clip(w.task_id)} · ${clip(w.task_assignee || "–")} · ` +
           `${clip(w.worker_host || "local")} · pid ${clip(w.worker_pid)}`),
@@ -171,6 +312,7 @@
           h(Stat, { label: "Heartbeat", value: ago(w.heartbeat_age_s) }),
           h(Stat, { label: "Wedged", value: w.alive === true ? (w.wedged ? "yes" : "no") : "–" }),
           h(Stat, { label: "Runtime", value: w.runtime_s === null || w.runtime_s === undefined ? "–" : ago(w.runtime_s).replace(" ago", "") })),
+        props.open ? h(Detail, { worker: w, detail: props.detail, board: props.board }) : null,
         confirming
           ? h("div", { className: "kw-confirm", role: "alertdialog" },
             h("div", { className: "text-sm" },
@@ -274,6 +416,10 @@
     const [busy, setBusy] = useState(null);
     const [outcomes, setOutcomes] = useState([]);
     const [left, setLeft] = useState([]);
+    const [open, setOpen] = useState(null);
+    const [detail, setDetail] = useState({});
+    const openRef = useRef(open);
+    openRef.current = open;
     const [reapConfirming, setReapConfirming] = useState(null);
     const [reaping, setReaping] = useState(null);
     const boardRef = useRef(board);
@@ -289,8 +435,28 @@
         .catch(function () { /* the switcher is optional */ });
     }, []);
 
+    const loadDetail = useCallback(function (runId) {
+      if (runId === null) return;
+      const asked = board;
+      const run = encodeURIComponent(runId);
+      Promise.all([
+        SDK.fetchJSON(withBoard(`${API}/runs/${run}/processes`, asked)),
+        SDK.fetchJSON(withBoard(`${API}/runs/${run}/history`, asked)),
+      ])
+        .then(function (both) {
+          if (boardRef.current !== asked || openRef.current !== runId) return;
+          setDetail({ run_id: runId, processes: both[0], history: both[1] });
+        })
+        .catch(function (e) {
+          if (openRef.current === runId) setDetail({ run_id: runId, error: apiError(e).detail });
+        });
+    }, [board]);
+
+    useEffect(function () { setDetail({}); loadDetail(open); }, [open, loadDetail]);
+
     const load = useCallback(function () {
       const asked = board;
+      loadDetail(openRef.current);
       SDK.fetchJSON(withBoard(API + "/lingering", asked))
         .then(function (res) {
           if (boardRef.current === asked) setLeft((res && res.lingering) || []);
@@ -305,7 +471,7 @@
           if (boardRef.current !== asked) return;
           setError(apiError(e).detail);
         });
-    }, [board]);
+    }, [board, loadDetail]);
 
     useEffect(function () {
       load();
@@ -315,7 +481,7 @@
 
     const switchBoard = useCallback(function (slug) {
       if (!slug || slug === board) return;
-      setData(null); setError(null); setConfirming(null);
+      setData(null); setError(null); setConfirming(null); setOpen(null);
       setBoard(slug);
       writeSelectedBoard(slug);
     }, [board]);
@@ -414,6 +580,10 @@
           key: w.run_id, worker: w,
           confirming: confirming === w.run_id,
           busy: busy === w.run_id,
+          open: open === w.run_id,
+          board: board,
+          detail: detail.run_id === w.run_id ? detail : null,
+          onOpen: setOpen,
           onConfirm: setConfirming,
           onTerminate: terminate,
         });
