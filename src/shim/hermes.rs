@@ -60,9 +60,15 @@ pub const FILES: &[(&str, &str)] = &[
         "dashboard/plugin_api.py",
         include_str!("../../hermes/dashboard/plugin_api.py"),
     ),
+    // The tab's script, with the control room's logic it shares with the shim's page at its
+    // head (one source: src/shim/answer/control.js).
     (
         "dashboard/dist/index.js",
-        include_str!("../../hermes/dashboard/dist/index.js"),
+        concat!(
+            include_str!("answer/control.js"),
+            "\n",
+            include_str!("../../hermes/dashboard/dist/index.js")
+        ),
     ),
     (
         "dashboard/dist/style.css",

@@ -28,15 +28,12 @@
   // The kanban tab's own board pin: both tabs show the same board.
   const LS_BOARD_KEY = "hermes.kanban.selectedBoard";
   const REFRESH_MS = 2000;
-  // The most characters of one board value shown (a title or an id can be of any size).
-  const TEXT_MAX = 256;
-
-  function clip(value) {
-    const s = value === null || value === undefined ? "" : String(value);
-    const cps = Array.from(s.length > 2 * TEXT_MAX ? s.slice(0, 2 * TEXT_MAX) : s);
-    if (cps.length <= TEXT_MAX && s.length <= 2 * TEXT_MAX) return s;
-    return cps.slice(0, TEXT_MAX - 1).join("") + "…";
-  }
+  // The control room's logic, shared with the shim's page (control.js, written at the head of
+  // this script by `kanban-workers hermes install`).
+  const C = window.KWControl || (typeof KWControl !== "undefined" ? KWControl : null);
+  if (!C) return;
+  const { clip, bytes, percent } = C;
+  const ago = C.since;
 
   function readSelectedBoard() {
     // ?board= in the tab's address first (a link to one board), then the kanban tab's pin.
@@ -84,29 +81,9 @@
     return { status: m ? Number(m[1]) : null, detail: body || raw, processes: null };
   }
 
-  function bytes(n) {
-    if (n === null || n === undefined) return "–";
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return n.toFixed(i ? 1 : 0) + " " + units[i];
-  }
-  function ago(s) {
-    if (s === null || s === undefined) return "–";
-    return s < 120 ? s + " s ago" : Math.round(s / 60) + " min ago";
-  }
-  function percent(p) {
-    return p === null || p === undefined ? "–" : Number(p).toFixed(1) + " %";
-  }
-
   // What the verdict says, and how it looks.
   function verdict(w) {
-    if (w.alive === true) {
-      if (w.wedged) return { text: "wedged: " + (w.wedged_reason || ""), tone: "wedged" };
-      return { text: "alive · " + (w.identity || "unverified"), tone: "alive" };
-    }
-    if (w.alive === null) return { text: w.reason || "another host's worker", tone: "far" };
-    return { text: w.reason || "not alive", tone: "dead" };
+    return { text: C.verdict(w), tone: C.tone(w) };
   }
 
   function Stat(props) {
@@ -157,15 +134,8 @@
       return h("div", { className: "text-xs text-muted-foreground", "data-kw-chart": "empty" },
         "No history yet (a point every 2 s).");
     }
-    const t0 = points[0][0], t1 = Math.max(points[points.length - 1][0], t0 + 1);
-    const line = function (col) {
-      const max = Math.max.apply(null, points.map(function (p) { return Number(p[col]) || 0; })) || 1;
-      return points.map(function (p) {
-        const x = ((p[0] - t0) / (t1 - t0)) * W;
-        const y = H - ((Number(p[col]) || 0) / max) * (H - 4) - 2;
-        return x.toFixed(1) + "," + y.toFixed(1);
-      }).join(" ");
-    };
+    const t0 = points[0][0], t1 = points[points.length - 1][0];
+    const line = function (col) { return C.polyline(points, col, W, H, t0, t1, 0); };
     return h("svg", {
       className: "kw-chart", viewBox: `0 0 ${W} ${H}`, width: "100%", height: H,
       role: "img", "aria-label": "CPU and memory of the worker's tree over time", "data-kw-chart": "drawn",
@@ -182,7 +152,6 @@
   // The run's log, followed live through the plugin (the shim's Server-Sent Events, read with
   // the dashboard's own authenticated fetch, so no token is handled here); the last 64 Ki
   // characters kept, a rotation and the end said. Shown as text.
-  const LOG_KEEP = 64 * 1024;
   function LogView(props) {
     const [text, setText] = useState("");
     const [status, setStatus] = useState("connecting…");
@@ -192,21 +161,15 @@
       let kept = "";
       const url = withBoard(`${API}/runs/${encodeURIComponent(props.runId)}/log?follow=1`, props.board);
       const handle = function (block) {
-        let kind = "", data = "";
-        block.split("\n").forEach(function (line) {
-          if (line.startsWith("event: ")) kind = line.slice(7);
-          else if (line.startsWith("data: ")) data += line.slice(6);
-        });
-        if (!kind) return;
-        let value = null;
-        try { value = JSON.parse(data); } catch (_e) { return; }
+        const ev = C.sseEvent(block);
+        const kind = ev.kind, value = ev.value;
         if (kind === "log" && typeof value === "string") {
-          kept = (kept + value).slice(-LOG_KEEP);
+          kept = C.keepTail(kept, value);
           setText(kept);
         } else if (kind === "start") {
           setStatus(value && value.exists ? "following" : "waiting for the log to appear");
         } else if (kind === "rotated") {
-          kept = (kept + "\n[the log was rotated]\n").slice(-LOG_KEEP);
+          kept = C.keepTail(kept, "\n— the log was rotated —\n");
           setText(kept);
         } else if (kind === "end") {
           setStatus("ended: " + clip(value && value.reason));
@@ -316,10 +279,7 @@
         confirming
           ? h("div", { className: "kw-confirm", role: "alertdialog" },
             h("div", { className: "text-sm" },
-              `Terminate run ${clip(w.run_id)}? ` + (w.terminate_offer === "reclaim"
-                ? `Nothing is signalled (its process is gone); task ${clip(w.task_id)} goes back to ready.`
-                : `Its worker (pid ${clip(w.worker_pid)}) and its process tree get SIGTERM, then ` +
-                  `SIGKILL after 5 s, and task ${clip(w.task_id)} goes back to ready.`)),
+              `Terminate run ${clip(w.run_id)}? ` + C.offer(w).confirm),
             h("div", { className: "flex gap-2" },
               h(Button, {
                 size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-terminate",
@@ -334,13 +294,13 @@
             // and terminate_note (one source for this tab and the shim's page).
             h(Button, {
               size: "sm", className: "h-8", "data-kw-action": "terminate",
-              disabled: !w.terminate_offer,
-              title: w.terminate_note ? clip(w.terminate_note) : undefined,
-              onClick: function () { if (w.terminate_offer) props.onConfirm(w.run_id); },
-            }, w.terminate_offer === "reclaim" ? "Reclaim…" : "Terminate…"),
-            w.terminate_note
+              disabled: !C.offer(w).enabled,
+              title: C.offer(w).note ? clip(C.offer(w).note) : undefined,
+              onClick: function () { if (C.offer(w).enabled) props.onConfirm(w.run_id); },
+            }, C.offer(w).label),
+            C.offer(w).note
               ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
-                clip(w.terminate_note))
+                clip(C.offer(w).note))
               : null)));
   }
 

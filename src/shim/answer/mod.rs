@@ -24,8 +24,14 @@ pub const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingeri
 const PROCESSES_SQL: &str = include_str!("../../../sql/route_run_processes.sql");
 const HISTORY_SQL: &str = include_str!("../../../sql/route_run_history.sql");
 const WORKERS_HISTORY_SQL: &str = include_str!("../../../sql/route_workers_history.sql");
-/// The live page: one file, no external assets, no build step.
-pub const PAGE: &str = include_str!("page.html");
+/// The live page, one file, no external assets, no build step: `page.html` with the control room's logic (`control.js`, shared with the
+/// Hermes Workers tab) inlined where it says so.
+pub static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    include_str!("page.html").replacen("/* kanban-workers: control.js */", CONTROL_JS, 1)
+});
+
+/// The control room's logic, one source for the page and the Workers tab.
+pub const CONTROL_JS: &str = include_str!("control.js");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
 
@@ -565,6 +571,29 @@ pub fn workers_history(conn: &Connection, history: &History) -> Result<Vec<u8>, 
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    /// The control room's logic has one source: the page carries it whole, where its marker
+    /// was, and the Workers tab's installed script begins with it.
+    #[test]
+    fn the_page_and_the_tab_share_one_control_js() {
+        assert!(PAGE.contains(CONTROL_JS));
+        assert!(!PAGE.contains("/* kanban-workers: control.js */"));
+        let tab = crate::shim::hermes::FILES
+            .iter()
+            .find(|(name, _)| *name == "dashboard/dist/index.js")
+            .map(|(_, text)| *text)
+            .unwrap_or_default();
+        assert!(
+            tab.starts_with(CONTROL_JS),
+            "the tab's script does not start with control.js"
+        );
+        for uses in ["KWControl.offer", "KWControl.verdict", "KWControl.sseEvent"] {
+            assert!(PAGE.contains(uses), "the page does not use {uses}");
+        }
+        for uses in ["C.offer(", "C.verdict(", "C.sseEvent(", "C.polyline("] {
+            assert!(tab.contains(uses), "the tab does not use {uses}");
+        }
+    }
 
     #[test]
     fn thinned_keeps_at_most_max_evenly_with_the_latest() {

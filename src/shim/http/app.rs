@@ -176,7 +176,7 @@ where
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
-        Ok(Route::Page) => (200, Bytes::from_static(handlers::PAGE.as_bytes())),
+        Ok(Route::Page) => (200, Bytes::from_static(handlers::PAGE.as_str().as_bytes())),
         Ok(route @ (Route::Terminate(id) | Route::Reap(id))) => {
             let query = query.map(str::to_owned);
             let reap = matches!(route, Route::Reap(_));

@@ -1,0 +1,103 @@
+// kanban-workers: the control room's logic, one source for the shim's live page and the Hermes
+// Workers tab (each renders it its own way: the page with the DOM, the tab with the
+// dashboard's React). Pure functions over the shim's answers: no DOM, no fetch. The shim
+// inlines this file into its page; `kanban-workers hermes install` writes it at the head of
+// the tab's script. What the shim would do and why (`terminate_offer`, `terminate_note`,
+// `may_signal`, `refusal`) is computed in SQL and only shown from here.
+const KWControl = (() => {
+  "use strict";
+  // The most characters (code points) of one board value shown: a title or an id can be of any
+  // size, and CSS would hide the excess, not drop it. Longer values are cut and end in "…".
+  const TEXT_MAX = 256;
+  function clip(value) {
+    const s = value === null || value === undefined ? "" : String(value);
+    if (s.length <= TEXT_MAX) return s;
+    // 2 * TEXT_MAX UTF-16 units hold at least TEXT_MAX code points; only the last may be cut.
+    const head = Array.from(s.slice(0, 2 * TEXT_MAX));
+    if (s.length <= 2 * TEXT_MAX && head.length <= TEXT_MAX) return s;
+    return head.slice(0, TEXT_MAX - 1).join("") + "…";
+  }
+  function bytes(n) {
+    if (n === null || n === undefined) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return n.toFixed(i ? 1 : 0) + " " + units[i];
+  }
+  function percent(p) {
+    return p === null || p === undefined ? "–" : Number(p).toFixed(1) + " %";
+  }
+  // A length of time in seconds: "42 s", "3 min".
+  function duration(s) {
+    if (s === null || s === undefined) return "–";
+    return Math.abs(s) < 120 ? Math.round(s) + " s" : Math.round(s / 60) + " min";
+  }
+  // An age that may be negative (a clock ahead of this one): "3 s ago", or "ahead by 3 s".
+  function since(s) {
+    if (s === null || s === undefined) return "–";
+    return s >= 0 ? duration(s) + " ago" : "ahead by " + duration(-s);
+  }
+  // What the verdict says of a worker, and its tone: alive, wedged, far (another host's,
+  // nothing read) or dead.
+  function verdict(w) {
+    if (w.alive === true) {
+      return w.wedged ? "wedged: " + (w.wedged_reason || "") : "alive · " + (w.identity || "unverified");
+    }
+    if (w.alive === null) return w.reason || "another host's worker";
+    return w.reason || "not alive";
+  }
+  function tone(w) {
+    if (w.alive === true) return w.wedged ? "wedged" : "alive";
+    return w.alive === null ? "far" : "dead";
+  }
+  // A run id the routes take (a positive integer) that a JavaScript number holds exactly: two
+  // runs past 2^53 could share one, so such a run is shown and never acted on.
+  function actionable(id) { return Number.isSafeInteger(id) && id > 0; }
+  // What terminate would do, said before the click (the shim's terminate_offer and
+  // terminate_note): the button's label, whether it is offered, the note, and what the
+  // confirmation says will be signalled.
+  function offer(w) {
+    const enabled = actionable(w.run_id) && (w.terminate_offer === "terminate" || w.terminate_offer === "reclaim");
+    const reclaim = w.terminate_offer === "reclaim";
+    return {
+      enabled,
+      label: reclaim ? "Reclaim…" : "Terminate…",
+      note: w.terminate_note || (actionable(w.run_id) ? "" : "a run id this page cannot hold exactly: not acted on"),
+      confirm: reclaim
+        ? `Nothing is signalled (its process is gone); task ${clip(w.task_id)} goes back to ready.`
+        : `Its worker (pid ${clip(w.worker_pid)}) and its process tree get SIGTERM, then SIGKILL ` +
+          `after the grace period, and task ${clip(w.task_id)} goes back to ready.`,
+    };
+  }
+  // One Server-Sent Event's text (`event: ...`, `data: ...` lines) as {kind, value}: the value
+  // parsed as JSON where it is.
+  function sseEvent(raw) {
+    let kind = "message";
+    const data = [];
+    for (const l of raw.split("\n")) {
+      if (l.startsWith("event:")) kind = l.slice(6).trim();
+      else if (l.startsWith("data:")) data.push(l.slice(5).replace(/^ /, ""));
+    }
+    let value;
+    try { value = JSON.parse(data.join("\n")); } catch (_e) { value = data.join("\n"); }
+    return { kind, value };
+  }
+  // The last LOG_MAX characters of a followed log, `more` appended.
+  const LOG_MAX = 64 * 1024;
+  function keepTail(text, more) {
+    const t = text + more;
+    return t.length > LOG_MAX ? t.slice(t.length - LOG_MAX) : t;
+  }
+  // A chart's line: `points` ([t, ...columns]), column `col`, in a box W x H from t0 to t1.
+  function polyline(points, col, W, H, t0, t1, max) {
+    const top = max > 0 ? max : Math.max(...points.map(p => Number(p[col]) || 0), 1);
+    const span = Math.max(t1 - t0, 1);
+    return points.map(p =>
+      (((p[0] - t0) / span) * W).toFixed(1) + "," +
+      (H - 2 - ((Number(p[col]) || 0) / top) * (H - 4)).toFixed(1)).join(" ");
+  }
+  return Object.freeze({
+    TEXT_MAX, LOG_MAX, clip, bytes, percent, duration, since, verdict, tone, actionable, offer,
+    sseEvent, keepTail, polyline,
+  });
+})();
