@@ -49,7 +49,7 @@ export KANBAN_WORKERS_NOEXT_PYTHON := $(NOEXT_PYTHON)
 HERMES_VENV   := target/hermes-venv
 HERMES_PYTHON ?= python3
 
-.PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv
+.PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv screenshots
 
 ext:
 	$(CARGO) build --release --example kanban_workers --no-default-features \
@@ -103,6 +103,17 @@ test: ext $(if $(HAVE_VENV),wheel) hermes-venv
 		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
 		.ci/leftovers $(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
 		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler)
+
+# The Workers tab in the real Hermes dashboard, as its test leaves it (a worker's detail open),
+# at a desktop and a narrow width: docs/img/workers-tab-{desktop,narrow}.png, for
+# docs/hermes.md. The same harness as the test (tests/it/hermes.rs), so the pictures show what
+# the code does.
+screenshots: ext hermes-venv
+	@test -f $(HERMES_VENV)/.installed || { echo "screenshots need hermes-agent 0.19.0 (make hermes-venv)" >&2; exit 1; }
+	mkdir -p docs/img
+	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_SCREENSHOTS=$(CURDIR)/docs/img \
+		.ci/leftovers $(CARGO) test --test it -- --include-ignored --exact \
+		hermes::the_workers_tab_in_the_real_hermes_dashboard
 
 # A throwaway board with real workers, queried through the sqlite3 shell.
 demo: ext

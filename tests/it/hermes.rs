@@ -261,7 +261,10 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     assert_eq!(dead_row["terminate_offer"], "reclaim", "{dead_row}");
     let window_row = by_run(window_run);
     assert_eq!(
-        (window_row["identity"].clone(), window_row["terminate_offer"].clone()),
+        (
+            window_row["identity"].clone(),
+            window_row["terminate_offer"].clone()
+        ),
         ("started with the run".into(), serde_json::Value::Null),
         "{window_row}"
     );
@@ -375,7 +378,10 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         "the detail's tree with its escaped member",
     );
     assert!(tree.contains(&format!("pid {live_pid}")), "{tree}");
-    assert!(tree.contains("Started") && tree.contains("Claim expires"), "{tree}");
+    assert!(
+        tree.contains("Started") && tree.contains("Claim expires"),
+        "{tree}"
+    );
     browser.text_when(
         &format!("{detail} svg[data-kw-chart=\"drawn\"]"),
         |_| true,
@@ -400,6 +406,12 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         |t| t.contains(line),
         "the line appended to the log, followed",
     );
+    // `make screenshots`: the tab as this test leaves it here (a worker's detail open, the
+    // left-behind section below), at a desktop and a narrow width, for docs/hermes.md.
+    if let Some(dir) = std::env::var_os("KANBAN_WORKERS_SCREENSHOTS") {
+        screenshot(&mut browser, &PathBuf::from(&dir).join("workers-tab-desktop.png"), 1280, false);
+        screenshot(&mut browser, &PathBuf::from(&dir).join("workers-tab-narrow.png"), 390, true);
+    }
     let nav = browser.eval(
         "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')).join(' ')",
     );
@@ -463,7 +475,13 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     );
     let state = std::fs::read_to_string(format!("/proc/{left_pid}/stat")).unwrap_or_default();
     assert!(
-        state.is_empty() || state.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        state.is_empty()
+            || state
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z'),
         "the reaped process is still running: {state}"
     );
 
@@ -557,3 +575,30 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         "{dash_log}"
     );
 }
+
+/// The whole page in `browser` at `width` CSS pixels (a phone's, when `mobile`), as a PNG at
+/// `path`; the width is restored after.
+fn screenshot(browser: &mut Browser, path: &Path, width: u32, mobile: bool) {
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}),
+    );
+    // A layout at the new width before the capture.
+    browser.eval("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+    let shot = browser.call(
+        "Page.captureScreenshot",
+        serde_json::json!({"format": "png", "captureBeyondViewport": true}),
+    );
+    let data = shot["data"].as_str().expect("a screenshot").to_owned();
+    let mut decode = Command::new("base64")
+        .arg("-d")
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(path).expect("the screenshot's file"))
+        .spawn()
+        .expect("base64");
+    std::io::Write::write_all(decode.stdin.as_mut().unwrap(), data.as_bytes()).unwrap();
+    drop(decode.stdin.take());
+    assert!(decode.wait().unwrap().success());
+    browser.call("Emulation.clearDeviceMetricsOverride", serde_json::json!({}));
+}
+

@@ -110,7 +110,7 @@
       o.worker ? h("div", { className: "text-xs text-muted-foreground" },
         `worker: ${clip(o.worker)}${o.evidence ? " · " + clip(o.evidence) : ""}`) : null,
       o.processes && o.processes.length
-        ? h("ul", { className: "kw-processes" }, o.processes.map(function (p, i) {
+        ? h("ul", { className: "kw-processes text-xs" }, o.processes.map(function (p, i) {
           const argv = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : (p.cmdline || "");
           return h("li", { key: i, "data-kw-process": String(p.pid) },
             h("span", { className: "kw-mono" }, `pid ${clip(p.pid)}`), " ",
@@ -231,7 +231,7 @@
       h("div", { className: "text-xs font-medium" }, "Processes"),
       d.error
         ? h("div", { className: "text-xs", role: "alert" }, clip(d.error))
-        : h("ul", { className: "kw-processes", "data-kw-tree": "" }, procs.map(function (p) {
+        : h("ul", { className: "kw-processes text-xs", "data-kw-tree": "" }, procs.map(function (p) {
           const argv = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : (p.cmdline || "");
           const depth = p.depth === null || p.depth === undefined ? 0 : Number(p.depth);
           return h("li", {
@@ -331,7 +331,7 @@
               h("div", { className: "kw-meta text-xs" },
                 `run ${clip(runId)} · ${clip(first.task_title || first.task_id)} · ended ` +
                 `${clip(first.outcome || "")} · ${procs.length} process${procs.length === 1 ? "" : "es"}`),
-              h("ul", { className: "kw-processes" }, procs.map(function (p) {
+              h("ul", { className: "kw-processes text-xs" }, procs.map(function (p) {
                 const argv = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : (p.cmdline || "");
                 return h("li", { key: p.pid, "data-kw-left-pid": String(p.pid) },
                   h("span", { className: "kw-mono" }, `pid ${clip(p.pid)}`), " · ",
