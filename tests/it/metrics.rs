@@ -66,9 +66,10 @@ fn metrics_labels_are_bounded_whatever_the_board_holds() {
         "a line of {longest} bytes"
     );
     assert!(text.len() < 32 * 1024, "{} bytes", text.len());
+    // The run's text is on its info series only, once.
     let line = text
         .lines()
-        .find(|l| l.starts_with("kanban_worker_alive{"))
+        .find(|l| l.starts_with("kanban_run_info{"))
         .unwrap();
     let value = |label: &str| {
         let from = line.find(&format!("{label}=\"")).unwrap() + label.len() + 2;
@@ -108,6 +109,13 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     )
     .unwrap();
     insert_run(&w, &RunSpec::new("t_gone").pid(gone).started(now_secs()));
+    // The owner's distributed workers stamp the host: its machine id, beside the board.
+    std::fs::create_dir_all(board.dir.path().join("kanban")).unwrap();
+    std::fs::write(
+        board.dir.path().join("kanban/machine-id"),
+        "6f1c2a7e-0b9d-4e1a-9c55-1d2e3f4a5b6c\n",
+    )
+    .unwrap();
     insert_run(
         &w,
         &RunSpec::new("t_far")
@@ -136,15 +144,31 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     );
     assert!(text.contains("kanban_workers_by_verdict{verdict=\"process not found\"} 1\n"));
     assert!(text.contains("kanban_workers_by_verdict{verdict=\"remote\"} 1\n"));
-    let labels = format!(
-        "run_id=\"{live_run}\",task_id=\"t_\\\"quoted\\\"\\\\back\\nnewline\",assignee=\"agent \\\"x\\\"\\\\y\\nz\",profile=\"default\",host=\"{}\"",
-        local_hostname()
+    // Per worker, only what identifies it; what describes the run, once, on its info series.
+    let labels = format!("host=\"{}\",run_id=\"{live_run}\"", local_hostname());
+    let info = format!(
+        "kanban_run_info{{{labels},task_id=\"t_\\\"quoted\\\"\\\\back\\nnewline\",assignee=\"agent \\\"x\\\"\\\\y\\nz\",profile=\"default\",board=\"default\"}} 1\n"
+    );
+    assert!(text.contains(&info), "{text}");
+    assert!(
+        text.contains(&format!(
+            "kanban_workers_host_info{{host=\"{}\",machine_id=\"6f1c2a7e-0b9d-4e1a-9c55-1d2e3f4a5b6c\",version=\"{}\"}} 1\n",
+            local_hostname(),
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
     );
     let rss = proc_truth(live.pid()).rss_pages * page_size();
     assert!(
-        text.contains(&format!("kanban_worker_rss_bytes{{{labels}}} {rss}\n")),
+        text.contains(&format!("kanban_worker_tree_rss_bytes{{{labels}}} {rss}\n")),
         "{text}"
     );
+    // A fleet's budget: six series per worker, plus one info series per run.
+    let per_worker = text
+        .lines()
+        .filter(|l| l.starts_with("kanban_worker_") && l.contains(&labels))
+        .count();
+    assert_eq!(per_worker, 6, "{text}");
     assert!(
         text.contains(&format!("kanban_worker_alive{{{labels}}} 1\n")),
         "{text}"
@@ -209,7 +233,8 @@ fn a_real_prometheus_scrapes_the_shim() {
             .expect("prometheus (Debian's prometheus package; .ci/run installs it)"),
     );
     let addr = format!("127.0.0.1:{port}");
-    let query = "/api/v1/query?query=kanban_worker_alive%7Btask_id%3D%22t_scraped%22%7D";
+    // A worker's value joined to its run's description, as a fleet asks for it.
+    let query = "/api/v1/query?query=kanban_worker_alive%20*%20on%20(host%2C%20run_id)%20group_left%20(task_id)%20kanban_run_info%7Btask_id%3D%22t_scraped%22%7D";
     // Ask until the first scrape is in (Prometheus scrapes every second); give up after 60 s.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let answer = loop {
@@ -236,6 +261,7 @@ fn a_real_prometheus_scrapes_the_shim() {
     let result = &answer["data"]["result"][0];
     assert_eq!(result["metric"]["job"], "kanban-workers");
     assert_eq!(result["metric"]["run_id"], "1");
+    assert_eq!(result["metric"]["task_id"], "t_scraped");
     assert_eq!(result["value"][1], "1");
     let _ = prometheus.0.kill();
 }

@@ -1,8 +1,13 @@
 //! `GET /metrics`: the live workers in the Prometheus text exposition format (0.0.4), written
 //! from the board's samples (`sql/route_workers_live.sql` and `sql/route_workers_lingering.sql`,
-//! shared with `?live=1` and `/workers/lingering`: see `shim::sample`). Per worker, labels `run_id`,
-//! `task_id`, `assignee`, `profile`, `host`: user text, escaped as the format says (backslash,
-//! double quote, newline) and cut to at most [`LABEL_MAX_BYTES`]; no label such as a title.
+//! shared with `?live=1` and `/workers/lingering`: see `shim::sample`).
+//!
+//! Series a fleet can afford (docs/metrics.md): per worker, a few values labelled only by what
+//! identifies it, `host` and `run_id`; what describes a run (task, assignee, profile, board)
+//! once, on `kanban_run_info` (joinable in PromQL `on (host, run_id)`); this shim once, on
+//! `kanban_workers_host_info` (its host name, the Hermes machine id where the board has one, the
+//! version). Label values are user text, escaped as the format says (backslash, double quote,
+//! newline) and cut to at most [`LABEL_MAX_BYTES`]; no label such as a title.
 
 use std::fmt::Write as _;
 
@@ -14,7 +19,7 @@ use crate::shim::sample::{Rows, query_rows};
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// One per-worker series: name, type, help, the column it reads.
+/// One per-worker series: name, type, help, the column it reads. Labels: `host`, `run_id`.
 const SERIES: &[(&str, &str, &str, &str)] = &[
     (
         "kanban_worker_alive",
@@ -29,21 +34,15 @@ const SERIES: &[(&str, &str, &str, &str)] = &[
         "wedged",
     ),
     (
-        "kanban_worker_rss_bytes",
-        "gauge",
-        "resident memory of the worker process",
-        "rss_bytes",
-    ),
-    (
         "kanban_worker_tree_rss_bytes",
         "gauge",
-        "resident memory of the worker's process tree",
+        "resident memory of the worker's process tree (its escaped members included)",
         "tree_rss_bytes",
     ),
     (
         "kanban_worker_tree_processes",
         "gauge",
-        "processes in the worker's tree, itself included",
+        "processes in the worker's tree, itself and its escaped members included",
         "tree_processes",
     ),
     (
@@ -53,24 +52,24 @@ const SERIES: &[(&str, &str, &str, &str)] = &[
         "cpu_seconds",
     ),
     (
-        "kanban_worker_threads",
-        "gauge",
-        "threads of the worker process",
-        "num_threads",
-    ),
-    (
-        "kanban_worker_open_fds",
-        "gauge",
-        "open file descriptors of the worker process",
-        "num_fds",
-    ),
-    (
         "kanban_worker_heartbeat_age_seconds",
         "gauge",
         "seconds since the run's last heartbeat",
         "heartbeat_age_s",
     ),
 ];
+
+/// What the exposition says of this shim (`kanban_workers_host_info`) and of the board
+/// (`kanban_run_info`'s `board`).
+#[derive(Debug, Clone, Default)]
+pub struct HostInfo {
+    /// This host's name in claim locks (`--hostname`).
+    pub host: String,
+    /// The Hermes machine id (`<kanban root>/kanban/machine-id`), where the board has one.
+    pub machine_id: Option<String>,
+    /// The board's slug.
+    pub board: String,
+}
 
 /// The most bytes of a label value as served (escaped, the marker included).
 pub const LABEL_MAX_BYTES: usize = 256;
@@ -125,7 +124,7 @@ fn number(v: ValueRef<'_>) -> Option<String> {
 pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
     let live = query_rows(conn, super::WORKERS_LIVE_SQL)?;
     let lingering = query_rows(conn, super::LINGERING_SQL)?;
-    Ok(exposition(&live, &lingering, None))
+    Ok(exposition(&live, &lingering, None, &HostInfo::default()))
 }
 
 /// How many samples of `/proc` a board's viewers have cost: live, lingering.
@@ -139,30 +138,45 @@ fn cell<'r>(rows: &'r Rows, row: &'r [Value], name: &str) -> ValueRef<'r> {
 }
 
 /// The exposition: every active worker of the live sample, what the lingering sample found
-/// per run, and the samples taken so far.
-pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken) -> Vec<u8> {
+/// per run, the samples taken so far, and this shim.
+pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken, host: &HostInfo) -> Vec<u8> {
     // Per series, its sample lines.
     let mut samples: Vec<String> = vec![String::new(); SERIES.len()];
+    let mut info = String::new();
     let mut verdicts: std::collections::BTreeMap<String, u64> = Default::default();
     let count = live.rows.len();
+    let board = escape(&host.board);
     for row in &live.rows {
         let get = |name: &str| cell(live, row, name);
         *verdicts.entry(label_text(get("verdict"))).or_default() += 1;
         let labels = format!(
-            "run_id=\"{}\",task_id=\"{}\",assignee=\"{}\",profile=\"{}\",host=\"{}\"",
-            escape(&label_text(get("run_id"))),
-            escape(&label_text(get("task_id"))),
-            escape(&label_text(get("task_assignee"))),
-            escape(&label_text(get("profile"))),
+            "host=\"{}\",run_id=\"{}\"",
             escape(&label_text(get("worker_host"))),
+            escape(&label_text(get("run_id"))),
         );
         for (i, (name, _, _, column)) in SERIES.iter().enumerate() {
             if let Some(value) = number(get(column)) {
                 let _ = writeln!(samples[i], "{name}{{{labels}}} {value}");
             }
         }
+        let _ = writeln!(
+            info,
+            "kanban_run_info{{{labels},task_id=\"{}\",assignee=\"{}\",profile=\"{}\",board=\"{board}\"}} 1",
+            escape(&label_text(get("task_id"))),
+            escape(&label_text(get("task_assignee"))),
+            escape(&label_text(get("profile"))),
+        );
     }
-    let mut out = String::with_capacity(1024 + 256 * count);
+    let mut out = String::with_capacity(1024 + 512 * count);
+    out.push_str("# HELP kanban_workers_host_info This shim: its host name in claim locks, the Hermes machine id where the board has one, its version.\n");
+    out.push_str("# TYPE kanban_workers_host_info gauge\n");
+    let _ = writeln!(
+        out,
+        "kanban_workers_host_info{{host=\"{}\",machine_id=\"{}\",version=\"{}\"}} 1",
+        escape(&host.host),
+        escape(host.machine_id.as_deref().unwrap_or("")),
+        crate::surface::version::VERSION
+    );
     out.push_str("# HELP kanban_workers_active Workers running now: open runs, with a pid, of running tasks.\n");
     out.push_str("# TYPE kanban_workers_active gauge\n");
     let _ = writeln!(out, "kanban_workers_active {count}");
@@ -175,6 +189,11 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken) -> Vec<u8>
             escape(verdict)
         );
     }
+    out.push_str(
+        "# HELP kanban_run_info What describes an active run, once (join on host and run_id).\n",
+    );
+    out.push_str("# TYPE kanban_run_info gauge\n");
+    out.push_str(&info);
     for ((name, kind, help, _), lines) in SERIES.iter().zip(&samples) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");

@@ -127,6 +127,11 @@ impl<X> BoardPool<X> {
         }
     }
 
+    /// The verdicts' settings of its connections (the host name, the spawn window).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// What the layers above keep for this board.
     pub fn extra(&self) -> &X {
         &self.extra

@@ -214,6 +214,45 @@ impl Boards {
         }
     }
 
+    /// The slug of the board a request names: `?board=` as checked, else the active board's
+    /// (`default` for a file named by `--db`).
+    pub fn slug_of(&self, board: Option<&str>) -> String {
+        match Boards::asked(board).ok().flatten() {
+            Some(slug) => slug,
+            None if self.only.is_some() => "default".to_owned(),
+            None => self.active_slug(),
+        }
+    }
+
+    /// The Hermes machine id of this host's boards (`<kanban root>/kanban/machine-id`, written
+    /// by the owner's distributed workers; for `--db`, beside the board), when it is there: a
+    /// regular file of the board's owner, found beneath the root without following a link, one
+    /// line of at most 64 letters, digits and `-`. `None` otherwise.
+    pub fn machine_id(&self) -> Option<String> {
+        use std::io::Read as _;
+        let (anchor, owner) = match &self.only {
+            Some(only) => (only.path.parent()?.to_path_buf(), only.owner?),
+            None => {
+                let (root, owner) = self.root_real()?;
+                (root.to_path_buf(), owner)
+            }
+        };
+        let dir = crate::shim::beneath::Dir::open_resolved(&anchor).ok()?;
+        let kanban = dir.dir(Path::new("kanban"), Some(owner)).ok()?;
+        let mut text = String::new();
+        kanban
+            .file("machine-id", owner)
+            .ok()?
+            .take(128)
+            .read_to_string(&mut text)
+            .ok()?;
+        let id = text.trim();
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        valid.then(|| id.to_owned())
+    }
+
     /// The board served when a request names none, as the start checks it: `--db`, else `$HERMES_KANBAN_DB`, else the
     /// active board under the kanban root (`$HERMES_KANBAN_HOME`, else the Hermes root derived
     /// from `$HERMES_HOME`, else `~/.hermes`; see the module's notes). An explicit path (flag or

@@ -45,6 +45,7 @@ pub(super) async fn sampled(
 ) -> Result<Bytes, ApiError> {
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
+    let slug = state.boards.slug_of(board.as_deref());
     let db = find_board(state, board, deadline).await?;
     db.samples().asked_now();
     // The sample's rows, or the error it was taken with (shared by all who waited for it).
@@ -75,9 +76,15 @@ pub(super) async fn sampled(
             let (live, left) = (live?, left?);
             let samples = db.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
+            let (task_state, hostname) = (Arc::clone(state), db.settings().hostname.clone());
             write(Box::new(move || {
+                let host = handlers::metrics::HostInfo {
+                    host: hostname,
+                    machine_id: task_state.boards.machine_id(),
+                    board: slug,
+                };
                 Ok(Bytes::from(handlers::metrics::exposition(
-                    &live.rows, &left.rows, taken,
+                    &live.rows, &left.rows, taken, &host,
                 )))
             }))
             .await
