@@ -409,8 +409,18 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     // `make screenshots`: the tab as this test leaves it here (a worker's detail open, the
     // left-behind section below), at a desktop and a narrow width, for docs/hermes.md.
     if let Some(dir) = std::env::var_os("KANBAN_WORKERS_SCREENSHOTS") {
-        screenshot(&mut browser, &PathBuf::from(&dir).join("workers-tab-desktop.png"), 1280, false);
-        screenshot(&mut browser, &PathBuf::from(&dir).join("workers-tab-narrow.png"), 390, true);
+        screenshot(
+            &mut browser,
+            &PathBuf::from(&dir).join("workers-tab-desktop.png"),
+            1280,
+            false,
+        );
+        screenshot(
+            &mut browser,
+            &PathBuf::from(&dir).join("workers-tab-narrow.png"),
+            390,
+            true,
+        );
     }
     let nav = browser.eval(
         "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')).join(' ')",
@@ -599,6 +609,8 @@ fn screenshot(browser: &mut Browser, path: &Path, width: u32, mobile: bool) {
     std::io::Write::write_all(decode.stdin.as_mut().unwrap(), data.as_bytes()).unwrap();
     drop(decode.stdin.take());
     assert!(decode.wait().unwrap().success());
-    browser.call("Emulation.clearDeviceMetricsOverride", serde_json::json!({}));
+    browser.call(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    );
 }
-
