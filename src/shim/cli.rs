@@ -230,6 +230,19 @@ const FLAGS: &[Flag] = &[
         },
     },
     Flag {
+        name: "prometheus",
+        value: Some("URL"),
+        help: &[
+            "a Prometheus-compatible query API (http://HOST:PORT[/PREFIX]) that scrapes",
+            "this board's shims: GET /fleet/workers then lists every host's workers",
+        ],
+        set: |a, v| {
+            crate::shim::fleet::prom::Prometheus::parse(v)?;
+            a.prometheus = Some(v.to_owned());
+            Ok(())
+        },
+    },
+    Flag {
         name: "history",
         value: Some("SECS"),
         help: &[
@@ -309,6 +322,8 @@ pub struct Args {
     /// (`start` reads those).
     pub hostname: Option<String>,
     pub spawn_window_s: Option<i64>,
+    /// `--prometheus`: the query API `GET /fleet/workers` asks (checked by the parser).
+    pub prometheus: Option<String>,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
     pub nice: i32,
 }
@@ -332,6 +347,7 @@ impl Default for Args {
             history: crate::shim::sample::WINDOW,
             hostname: None,
             spawn_window_s: None,
+            prometheus: None,
             nice: DEFAULT_NICE,
         }
     }
@@ -349,7 +365,7 @@ impl Args {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    Run(Args),
+    Run(Box<Args>),
     /// `kanban-workers hermes install|uninstall`.
     Hermes(crate::shim::hermes::Args),
     Help,
@@ -403,7 +419,7 @@ where
             a.listen
         ));
     }
-    Ok(Command::Run(a))
+    Ok(Command::Run(Box::new(a)))
 }
 
 /// What a command-line error says.

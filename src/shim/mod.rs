@@ -12,6 +12,7 @@ pub mod beneath;
 pub mod board;
 pub mod cli;
 pub mod demo;
+pub mod fleet;
 pub mod hermes;
 pub mod http;
 pub mod log;

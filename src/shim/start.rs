@@ -70,6 +70,11 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
         max_connections: args.max_connections,
         log_streams: args.log_streams,
         log_idle: args.log_idle,
+        // Checked by the parser: a bad address never gets here.
+        prometheus: args
+            .prometheus
+            .as_deref()
+            .and_then(|u| crate::shim::fleet::prom::Prometheus::parse(u).ok()),
     });
     Ok(Started { app, board, demo })
 }

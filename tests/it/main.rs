@@ -57,3 +57,6 @@ mod samples;
 
 // The layers, read from the source.
 mod layers;
+
+/// The fleet through Prometheus.
+mod fleet;

@@ -147,7 +147,8 @@ fn metrics_are_valid_exposition_with_hostile_labels() {
     // Per worker, only what identifies it; what describes the run, once, on its info series.
     let labels = format!("host=\"{}\",run_id=\"{live_run}\"", local_hostname());
     let info = format!(
-        "kanban_run_info{{{labels},task_id=\"t_\\\"quoted\\\"\\\\back\\nnewline\",assignee=\"agent \\\"x\\\"\\\\y\\nz\",profile=\"default\",board=\"default\"}} 1\n"
+        "kanban_run_info{{{labels},task_id=\"t_\\\"quoted\\\"\\\\back\\nnewline\",assignee=\"agent \\\"x\\\"\\\\y\\nz\",profile=\"default\",board=\"default\",worker_pid=\"{}\"}} 1\n",
+        live.pid()
     );
     assert!(text.contains(&info), "{text}");
     assert!(

@@ -161,10 +161,11 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken, host: &Hos
         }
         let _ = writeln!(
             info,
-            "kanban_run_info{{{labels},task_id=\"{}\",assignee=\"{}\",profile=\"{}\",board=\"{board}\"}} 1",
+            "kanban_run_info{{{labels},task_id=\"{}\",assignee=\"{}\",profile=\"{}\",board=\"{board}\",worker_pid=\"{}\"}} 1",
             escape(&label_text(get("task_id"))),
             escape(&label_text(get("task_assignee"))),
             escape(&label_text(get("profile"))),
+            escape(&label_text(get("worker_pid"))),
         );
     }
     let mut out = String::with_capacity(1024 + 512 * count);
@@ -176,6 +177,13 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken, host: &Hos
         escape(&host.host),
         escape(host.machine_id.as_deref().unwrap_or("")),
         crate::surface::version::VERSION
+    );
+    out.push_str("# HELP kanban_workers_exposition_time_seconds When this exposition was written (Unix seconds): the age of a host's data, also after its target went down.\n");
+    out.push_str("# TYPE kanban_workers_exposition_time_seconds gauge\n");
+    let _ = writeln!(
+        out,
+        "kanban_workers_exposition_time_seconds {}",
+        crate::shim::sample::epoch_secs()
     );
     out.push_str("# HELP kanban_workers_active Workers running now: open runs, with a pid, of running tasks.\n");
     out.push_str("# TYPE kanban_workers_active gauge\n");

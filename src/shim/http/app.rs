@@ -53,6 +53,8 @@ pub struct Config {
     pub log_streams: usize,
     /// A followed log with no new byte for this long ends (`--log-idle-timeout`).
     pub log_idle: Duration,
+    /// `--prometheus`: the query API `/fleet/workers` asks.
+    pub prometheus: Option<crate::shim::fleet::prom::Prometheus>,
 }
 
 pub(super) struct State {
@@ -87,6 +89,7 @@ pub(super) struct State {
     pub(super) board_streams: Arc<Shares<std::path::PathBuf>>,
     pub(super) client_streams: Arc<Shares<std::net::IpAddr>>,
     pub(super) log_idle: Duration,
+    pub(super) prometheus: Option<crate::shim::fleet::prom::Prometheus>,
 }
 
 /// Answers requests. Cheap to clone (one shared state).
@@ -117,6 +120,7 @@ impl App {
                 board_streams: Shares::new(config.log_streams.div_ceil(2)),
                 client_streams: Shares::new(config.log_streams.div_ceil(2)),
                 log_idle: config.log_idle,
+                prometheus: config.prometheus,
             }),
         }
     }
@@ -208,6 +212,13 @@ where
             Ok(board) => answer(state, read, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
+        Ok(Route::Fleet) => {
+            let asked = Boards::asked(routes::board(query).as_deref());
+            match async { fleet(state, asked?, started).await }.await {
+                Ok(bytes) => (200, bytes),
+                Err(e) => (e.status, to_json(&e.body())),
+            }
+        }
         Ok(Route::Sampled(read)) => {
             let asked = Boards::asked(routes::board(query).as_deref());
             match async { sampled(state, read, asked?, started).await }.await {
@@ -304,6 +315,7 @@ mod tests {
             max_connections: 16,
             log_streams: 4,
             log_idle: Duration::from_secs(300),
+            prometheus: None,
         })
     }
 

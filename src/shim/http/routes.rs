@@ -26,6 +26,9 @@ pub enum Route {
     Terminate(i64),
     /// `POST /runs/{id}/reap`: end what an ended run left behind (writes nothing).
     Reap(i64),
+    /// `GET /fleet/workers`: every host's workers, this one's from `/proc`, the others' from
+    /// the Prometheus-compatible query API `--prometheus` names.
+    Fleet,
     /// `GET /runs/{id}/log?follow=1`: Server-Sent Events (`follow` is checked by its handler).
     FollowLog(i64),
 }
@@ -315,6 +318,12 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/workers/history",
         help: "the same for every active worker",
         make: |_| Ok(Route::Read(Read::WorkersHistory)),
+    },
+    RouteSpec {
+        method: "GET",
+        path: "/fleet/workers",
+        help: "every host's workers (--prometheus): this one's, the others' as scraped",
+        make: |_| Ok(Route::Fleet),
     },
 ];
 

@@ -92,6 +92,42 @@ pub(super) async fn sampled(
     }
 }
 
+/// `GET /fleet/workers`: this host's workers from the board's live sample (as `?live=1`), the
+/// other hosts' from the query API (`shim::fleet`), all within the request's budget.
+pub(super) async fn fleet(
+    state: &Arc<State>,
+    board: Option<String>,
+    started: Instant,
+) -> Result<Bytes, ApiError> {
+    let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    let slug = state.boards.slug_of(board.as_deref());
+    let db = find_board(state, board, deadline).await?;
+    db.samples().asked_now();
+    let live = sample(
+        state,
+        &db,
+        SampleKind::Live,
+        started,
+        Asker::Request,
+        deadline,
+    )
+    .await?
+    .value
+    .clone()?;
+    let list = handlers::rows_json(b"workers", &live.rows, live.checked_at)?;
+    let rows: serde_json::Value = serde_json::from_slice(&list)
+        .map_err(|_| ApiError::new(500, "internal error while reading the live sample"))?;
+    let local = crate::shim::fleet::Local {
+        host: db.settings().hostname.clone(),
+        workers: rows["workers"].as_array().cloned().unwrap_or_default(),
+        checked_at: live.checked_at,
+    };
+    let answer =
+        crate::shim::fleet::workers(state.prometheus.as_ref(), &slug, local, deadline).await?;
+    Ok(Bytes::from(handlers::to_bytes(&answer)))
+}
+
 /// The JSON list `{"<list>": [...], "count", "checked_at"}` of a sample's rows.
 pub(super) fn list_of(list: &'static [u8]) -> impl FnOnce(&Rows, i64) -> Result<Bytes, ApiError> {
     move |rows, checked_at| handlers::rows_json(list, rows, checked_at).map(Bytes::from)

@@ -35,7 +35,7 @@ proptest! {
                 prop_assert!(!task_id.is_empty());
                 prop_assert!(tail.is_none_or(|t| (1..=2_000_000).contains(&t)));
             }
-            Ok(Route::Read(Read::WorkersActive | Read::WorkersHistory) | Route::Sampled(_) | Route::Page) => {}
+            Ok(Route::Read(Read::WorkersActive | Read::WorkersHistory) | Route::Sampled(_) | Route::Fleet | Route::Page) => {}
             Err(e) => {
                 prop_assert!(matches!(e.status, 404 | 405 | 422), "{}", e.status);
                 prop_assert!(!e.detail.is_empty());
