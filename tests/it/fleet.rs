@@ -45,6 +45,7 @@ fn host<'a>(body: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::V
 }
 
 #[test]
+#[ignore = "needs prometheus and chromium: `make test` runs it where they exist (.ci/run installs them)"]
 fn the_fleet_lists_every_hosts_workers_through_prometheus() {
     let here = local_hostname();
     // This host's board and worker.
@@ -158,6 +159,28 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
         ),
         "{there}"
     );
+
+    // The live page shows the fleet by host; another host's worker is acted on at its shim.
+    let profile = temp_dir("fleet-chromium");
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/", fleet.addr));
+    let shown = browser.text_when(
+        "[data-fleet-host=\"gpu-box-7\"]",
+        |t| t.contains("t_there"),
+        "the other host in the page's fleet",
+    );
+    assert!(
+        shown.contains(&format!("pid {}", worker_b.pid())),
+        "{shown}"
+    );
+    let href = browser.eval("document.querySelector('[data-fleet-act=\"gpu-box-7\"]').href");
+    assert_eq!(href, serde_json::json!(format!("http://{}/", shim_b.addr)));
+    browser.text_when(
+        &format!("[data-fleet-host=\"{here}\"]"),
+        |t| t.contains("this host") && t.contains("t_here"),
+        "this host in the page's fleet",
+    );
+    drop(browser);
 
     // The other host goes down: listed as unreachable, with what it last reported.
     let as_of = there["as_of"].as_i64().unwrap();
