@@ -21,6 +21,12 @@
 //!                               `?live=1` and one `/metrics` through the release shim and
 //!                               its peak RSS (issue 21). KW_PROFILE=live|metrics|floor:
 //!                               only that, 10 times, for a profiler (benches/perf_live.sh)
+//!   inspect [SO...]             `/runs/{id}/inspect` of a live worker (issue 29): the route's
+//!                               handler on a connection set up as the shim's pool sets it up,
+//!                               its query through each loadable extension SO given (say the
+//!                               build before a change and after it, loaded side by side),
+//!                               its parts, against the bare /proc reads it needs.
+//!                               KW_PROFILE=inspect: only the handler, 10 s, for a profiler
 //!   paced ADDR PATH CONNS MS SECONDS
 //!                               CONNS kept-alive connections, each sending GET PATH every MS
 //!                               ms (a dashboard's pace, not saturation): latency p50/p99/max;
@@ -63,6 +69,7 @@ fn main() {
             println!("{}", path.display());
         }
         Some("live5000") => live_many(args.get(1).map_or(5000, |n| n.parse().expect("N"))),
+        Some("inspect") => inspect(&args[1..]),
         Some("machine") => machine(args[1].parse().expect("SECONDS")),
         Some("paced") => paced(
             &args[1],
@@ -72,7 +79,7 @@ fn main() {
             args[5].parse().expect("SECONDS"),
         ),
         _ => eprintln!(
-            "usage: bench micro [PYTHON] | board PATH RUNS LIVE | live5000 [N] | machine SECONDS | paced ADDR PATH CONNS MS SECONDS"
+            "usage: bench micro [PYTHON] | board PATH RUNS LIVE | live5000 [N] | inspect [SO...] | machine SECONDS | paced ADDR PATH CONNS MS SECONDS"
         ),
     }
 }
@@ -1356,5 +1363,203 @@ fn live_many(n: usize) {
         drop(shim);
     }
     drop(workers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The bare /proc reads `/runs/{id}/inspect` of a live worker without a fingerprint needs, into
+/// reused buffers, parsing nothing: `stat`, `statm`, `cmdline`, an open + `fstat` of `fd/`, a
+/// `stat` of `/proc/<pid>` (proc_stats), `environ` and the `fd/1` link (the spawn marks), and
+/// each thread's `children` list (the tree below the worker).
+struct InspectFloor {
+    files: [PathBuf; 4],
+    fd: PathBuf,
+    dir: PathBuf,
+    fd1: PathBuf,
+    pid: u32,
+    buf: Vec<u8>,
+}
+
+impl InspectFloor {
+    fn new(pid: u32) -> InspectFloor {
+        let dir = PathBuf::from(format!("/proc/{pid}"));
+        InspectFloor {
+            files: ["stat", "statm", "cmdline", "environ"].map(|f| dir.join(f)),
+            fd: dir.join("fd"),
+            fd1: dir.join("fd/1"),
+            pid,
+            dir,
+            buf: Vec::with_capacity(16384),
+        }
+    }
+    fn read(&mut self) -> usize {
+        let mut total = 0;
+        for p in &self.files {
+            self.buf.clear();
+            total += File::open(p)
+                .and_then(|mut f| f.read_to_end(&mut self.buf))
+                .unwrap_or(0);
+        }
+        total += File::open(&self.fd)
+            .and_then(|f| f.metadata())
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        total += std::fs::metadata(&self.dir)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        total += std::fs::read_link(&self.fd1).map_or(0, |l| l.as_os_str().len());
+        total += read_children(self.pid, &mut self.buf);
+        total
+    }
+}
+
+/// `inspect [SO...]`: what one `/runs/{id}/inspect` of a live worker costs, and where.
+fn inspect(sos: &[String]) {
+    use kanban_workers::surface::file_owner;
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::env::temp_dir().join(format!("kanban-workers-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("board.db");
+    let mut workers = make_board(&path, 100_000, 50, false);
+    // The shim's pool: a read-only connection, the surface registered, the checked owner told.
+    let shim = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .unwrap();
+    kanban_workers::register(&shim).unwrap();
+    let owner = std::fs::symlink_metadata(&path).unwrap().uid();
+    file_owner::register_known(&shim, shim.path().unwrap().to_owned(), owner).unwrap();
+    // Each extension given, loaded into a connection of its own (as a `sqlite3` user would).
+    let loaded: Vec<(String, Connection)> = sos
+        .iter()
+        .map(|so| {
+            let conn =
+                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            // SAFETY: loading a build of this library named on the command line.
+            unsafe {
+                conn.load_extension_enable().unwrap();
+                conn.load_extension(so, None::<&str>).unwrap();
+            }
+            conn.load_extension_disable().unwrap();
+            (so.clone(), conn)
+        })
+        .collect();
+    let (run, pid): (i64, i64) = shim
+        .query_row(
+            "SELECT id, worker_pid FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let body = kanban_workers::shim::answer::inspect(&shim, run).unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&body));
+    assert!(body.starts_with(format!("{{\"run_id\":{run},\"alive\":true").as_bytes()));
+    // KW_PROFILE=inspect: only the handler, for 10 s, for a profiler.
+    if std::env::var("KW_PROFILE").is_ok_and(|w| w == "inspect") {
+        eprintln!("board is ready");
+        let until = Instant::now() + std::time::Duration::from_secs(10);
+        while Instant::now() < until {
+            std::hint::black_box(kanban_workers::shim::answer::inspect(&shim, run).unwrap());
+        }
+        for w in &mut workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let sql = include_str!("../sql/route_inspect.sql");
+    let mut floor = InspectFloor::new(pid as u32);
+    // What each part costs alone, on the shim's connection.
+    let parts: &[(&str, &str)] = &[
+        (
+            "`proc_stats(pid)`, every column",
+            "SELECT * FROM proc_stats(?1)",
+        ),
+        (
+            "`proc_marks(pid)`, the columns run_verdicts reads",
+            "SELECT start_ticks, env_run_id, env_board, stdout, session FROM proc_marks(?1)",
+        ),
+        (
+            "`proc_tree(pid)`, depth > 0",
+            "SELECT count(*), sum(rss_bytes) FROM proc_tree(?1) WHERE depth > 0",
+        ),
+        (
+            "the board's file and owner as run_verdicts reads them (`kanban_workers_board_file()`)",
+            "SELECT file, kanban_workers_file_owner(file)
+             FROM (SELECT kanban_workers_board_file() AS file) WHERE ?1 IS NOT NULL",
+        ),
+        (
+            "the same through `pragma_database_list` (as run_verdicts read them before, twice)",
+            "SELECT file, kanban_workers_file_owner(file)
+             FROM pragma_database_list WHERE name = 'main' AND ?1 IS NOT NULL",
+        ),
+    ];
+    let (rounds, n) = (31, 400);
+    let mut names: Vec<String> = vec![
+        "floor: the bare /proc reads (stat, statm, cmdline, fd/, /proc/<pid>, environ, fd/1, children)".into(),
+        "the route's handler, `answer::inspect` (query + JSON), the shim's connection".into(),
+    ];
+    names.extend(
+        loaded
+            .iter()
+            .map(|(so, _)| format!("`route_inspect.sql` through `{so}`")),
+    );
+    names.extend(parts.iter().map(|(what, _)| format!("part: {what}")));
+    let mut us: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..rounds {
+        let mut round = vec![
+            per_call_us(1, n, || {
+                std::hint::black_box(floor.read());
+            }),
+            per_call_us(1, n, || {
+                std::hint::black_box(kanban_workers::shim::answer::inspect(&shim, run).unwrap());
+            }),
+        ];
+        for (_, conn) in &loaded {
+            round.push(per_call_us(1, n, || {
+                std::hint::black_box(query_all(conn, sql, Some(run)));
+            }));
+        }
+        for (_, part) in parts {
+            round.push(per_call_us(1, n, || {
+                std::hint::black_box(query_all(&shim, part, Some(pid)));
+            }));
+        }
+        for (i, t) in round.iter().enumerate() {
+            us[i].push(*t);
+            ratios[i].push(t / round[0]);
+        }
+    }
+    // The second extension against the first, round by round (before the medians sort).
+    let mut second: Vec<f64> = if loaded.len() >= 2 {
+        (0..rounds).map(|k| us[3][k] / us[2][k]).collect()
+    } else {
+        Vec::new()
+    };
+    println!(
+        "## `/runs/{{id}}/inspect` of a live worker (100k runs, 50 live; medians of {rounds} rounds of {n} calls)\n"
+    );
+    println!("| what | µs per call | ratio to floor (median of per-round ratios) |\n|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {:.1} | {:.2} |",
+            median(&mut us[i]),
+            median(&mut ratios[i])
+        );
+    }
+    if !second.is_empty() {
+        println!(
+            "\nThe second extension's query against the first's: {:.3}x (median of per-round ratios)",
+            median(&mut second)
+        );
+    }
+    for w in &mut workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    drop(shim);
+    drop(loaded);
     let _ = std::fs::remove_dir_all(&dir);
 }

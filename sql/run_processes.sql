@@ -3,8 +3,8 @@
 -- Installed as a TEMP view; lingering_workers (what outlived its run) and live_workers (what
 -- escaped an open run's tree) read it.
 --
--- The board's owner is the main database file's (kanban_workers_file_owner: lstat, a link
--- names no one). proc_spawned lists that user's processes whose environment carries
+-- The board's owner is the main database file's (kanban_workers_board_file, then
+-- kanban_workers_file_owner: lstat, a link names no one). proc_spawned lists that user's processes whose environment carries
 -- HERMES_KANBAN_* or whose stdout is a task's log file: of other users' processes nothing
 -- but the owner of /proc/<pid> is looked at. A process whose HERMES_KANBAN_DB names another
 -- board (another file) belongs to that board and is left out, whatever its stdout.
@@ -40,7 +40,7 @@ WITH spawned AS {materialized} (
             FROM (
                 SELECT file, kanban_workers_file_owner(file) AS owner_uid,
                        rtrim(file, replace(file, '/', '')) AS dir
-                FROM pragma_database_list WHERE name = 'main'
+                FROM (SELECT kanban_workers_board_file() AS file)
             ) AS b
             CROSS JOIN proc_spawned(b.owner_uid) AS s
         ) AS l

@@ -153,8 +153,7 @@ FROM (
                        -- The marks, when they are the same process's (the same start ticks).
                        CASE WHEN m.start_ticks = p.start_ticks THEN
                            m.env_run_id = CAST(r.id AS TEXT)
-                           AND kanban_workers_same_file(m.env_board,
-                                   (SELECT file FROM pragma_database_list WHERE name = 'main'))
+                           AND kanban_workers_same_file(m.env_board, o.file)
                        END                   AS env_mark,
                        CASE WHEN m.start_ticks = p.start_ticks THEN
                            substr(m.stdout, -length('/logs/' || r.task_id || '.log'))
@@ -167,9 +166,11 @@ FROM (
                                = substr(r.claim_lock, instr(r.claim_lock, ':') + 1)
                        END                   AS dispatcher_mark
                 FROM run_claims AS r
+                -- The board's file (the main database's, kept by the connection) and its
+                -- owner, looked up once a query.
                 CROSS JOIN (
-                    SELECT kanban_workers_file_owner(file) AS uid
-                    FROM pragma_database_list WHERE name = 'main'
+                    SELECT file, kanban_workers_file_owner(file) AS uid
+                    FROM (SELECT kanban_workers_board_file() AS file)
                 ) AS o
                 LEFT JOIN proc_stats(
                     CASE WHEN r.ended_at IS NULL

@@ -11,7 +11,7 @@
 //!   `lingering_workers` (those that outlived their run);
 //! - scalar functions: `kanban_workers_version()`, `kanban_workers_hostname()`,
 //!   `kanban_workers_spawn_window()`, `kanban_workers_epoch()`, `kanban_workers_same_file(a,
-//!   b)`, `kanban_workers_file_owner(path)`.
+//!   b)`, `kanban_workers_file_owner(path)`, `kanban_workers_board_file()`.
 //!
 //! The same code is the loadable extension (`libkanban_workers.so`, see `src/cdylib.rs`) and
 //! what the HTTP shim registers in-process: one implementation of each thing.
@@ -22,8 +22,8 @@ pub mod shim;
 pub mod surface;
 
 use surface::{
-    file_owner, proc_marks, proc_spawned, proc_stats, proc_tree, same_file, settings, version,
-    views,
+    board_file, file_owner, proc_marks, proc_spawned, proc_stats, proc_tree, same_file, settings,
+    version, views,
 };
 
 use std::sync::Arc;
@@ -42,6 +42,7 @@ pub const FUNCTIONS: &[&str] = &[
     proc_marks::NAME,
     proc_spawned::NAME,
     file_owner::NAME,
+    board_file::NAME,
     same_file::NAME,
     version::NAME,
     settings::HOSTNAME,
@@ -84,6 +85,7 @@ pub fn register_with(
     proc_marks::register(conn)?;
     proc_spawned::register(conn)?;
     file_owner::register(conn)?;
+    board_file::register(conn)?;
     same_file::register(conn)?;
     views::install(conn)
 }

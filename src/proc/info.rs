@@ -10,11 +10,13 @@
 //! a half-read row would mix two processes, so any "not found" discards the whole reading.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::sync::OnceLock;
 
-use procfs::ProcError;
-use procfs::process::Process;
+use procfs::process::{Process, Stat, StatM};
+use procfs::{FromRead, ProcError};
+
+use crate::proc::file::read_into;
 
 /// The kernel's hard upper bound for a pid (`PID_MAX_LIMIT` on 64-bit Linux, 2^22).
 /// `/proc/sys/kernel/pid_max` can be raised at run time up to this value, never beyond.
@@ -207,14 +209,19 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
     // `stat` is read last: a process cannot come back from being a zombie, so if `stat` still
     // shows it alive, the files read before it came from the live process. A process that
     // became a zombie meanwhile is reported as a zombie (its memory and fds are then zeros).
-    if let Some(statm) = optional(&mut info, "statm", want.memory, || process.statm())? {
+    // Each file's bytes read by hand into one buffer (`proc::file`: no `statx` and `lseek` a
+    // file), then parsed by the crate's own parsers.
+    let mut buf = Vec::new();
+    if let Some(statm) = optional(&mut info, "statm", want.memory, || {
+        read_into(process, "statm", &mut buf)?;
+        StatM::from_read(&buf[..])
+    })? {
         info.rss_bytes = Some(statm.resident.saturating_mul(page));
         info.vms_bytes = Some(statm.size.saturating_mul(page));
     }
     info.cmdline = optional(&mut info, "cmdline", want.cmdline, || {
-        let mut data = Vec::new();
-        process.open_relative("cmdline")?.read_to_end(&mut data)?;
-        Ok(split_cmdline(&data))
+        read_into(process, "cmdline", &mut buf)?;
+        Ok(split_cmdline(&buf))
     })?;
     if want.fds {
         match count_fds(pid) {
@@ -228,7 +235,10 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
         }
     }
     info.uid = optional(&mut info, "", want.uid, || process.uid())?;
-    if let Some(stat) = optional(&mut info, "stat", true, || process.stat())? {
+    if let Some(stat) = optional(&mut info, "stat", true, || {
+        read_into(process, "stat", &mut buf)?;
+        Stat::from_read(&buf[..])
+    })? {
         info.state = Some(stat.state);
         info.ppid = Some(stat.ppid);
         info.num_threads = Some(stat.num_threads);

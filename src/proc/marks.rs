@@ -8,8 +8,14 @@
 //! (the rest may hold secrets and is dropped as it is read). `environ` and the `fd/1` link are
 //! readable by the process's own uid and root only; elsewhere they are `None` with `error`.
 
-use procfs::ProcError;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
 use procfs::process::{FDTarget, Process};
+use procfs::{FromRead, ProcError, ProcErrorExt};
+
+use crate::proc::file;
 
 /// Which files to read beyond `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,11 +73,86 @@ pub struct Marks {
 
 /// The marks of `pid`, or `None` when there is no such process (or it ended while read).
 pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
+    read_with(pid, want, None)
+}
+
+/// Spawn environments already read, each kept for the process it was read from: its pid, its
+/// start ticks, and where its exec laid out its program, arguments and environment (`stat`'s
+/// `startcode`, `endcode`, `arg_start`, `arg_end`, `env_start`, `env_end`). An exec keeps the
+/// pid and the start ticks but lays the new environment out afresh, so its environment is
+/// read again. What a process later writes over its own environment's memory
+/// (setproctitle) is not seen: the marks are those its exec gave it. Only the four
+/// `HERMES_KANBAN_*` variables are kept, as everywhere. One per connection (`proc_marks`);
+/// a full cache starts afresh.
+#[derive(Debug, Default)]
+pub struct EnvCache {
+    envs: Mutex<HashMap<ExecKey, SpawnEnv>>,
+}
+
+/// A process's exec, as `stat` shows it: pid, start ticks, then the six addresses.
+type ExecKey = (i32, u64, [u64; 6]);
+
+/// Environments kept per cache before it starts afresh.
+const MAX_ENVS: usize = 4096;
+
+impl EnvCache {
+    pub fn new() -> EnvCache {
+        EnvCache::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecKey, SpawnEnv>> {
+        // A poisoned lock only means another thread panicked mid-update: the map is valid.
+        self.envs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, key: &ExecKey) -> Option<SpawnEnv> {
+        self.lock().get(key).cloned()
+    }
+
+    fn keep(&self, key: ExecKey, env: &SpawnEnv) {
+        let mut envs = self.lock();
+        if envs.len() >= MAX_ENVS {
+            envs.clear();
+        }
+        envs.insert(key, env.clone());
+    }
+}
+
+/// The key of the process `stat` shows, when it shows where its exec laid it out (the
+/// addresses are 0 for a kernel thread, a zombie, or a reader without the right to see them,
+/// which is also the right to read `environ`): then nothing is kept.
+fn exec_key(pid: i32, stat: &procfs::process::Stat) -> Option<ExecKey> {
+    let layout = [
+        stat.startcode,
+        stat.endcode,
+        stat.arg_start?,
+        stat.arg_end?,
+        stat.env_start?,
+        stat.env_end?,
+    ];
+    (layout[4] != 0 && layout[5] != 0).then_some((pid, stat.starttime, layout))
+}
+
+/// As [`read`], the spawn environment taken from `cache` when it holds this process's (see
+/// [`EnvCache`]), and kept there when read. Reads, all through the one handle on
+/// `/proc/<pid>` but the `fd/1` link: the link (by path, one system call), then `stat`, then
+/// `status` and `environ` as asked. The link is read after the handle was opened and before
+/// its `stat`: should the pid be another process's by then, that `stat` fails (the handle
+/// names the process it was opened on) and nothing is returned. The first file that could not
+/// be read is named in `error` in the order `status`, `environ`, `fd/1`.
+pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks> {
     if pid < 1 {
         return None;
     }
     let process = Process::new(pid).ok()?;
-    let stat = process.stat().ok()?;
+    let link = want.stdout.then(|| {
+        std::fs::read_link(format!("/proc/{pid}/fd/1"))
+            .map_err(|e| file::error(&process, "fd/1", e))
+    });
+    let mut buf = Vec::new();
+    let stat = file::read_into(&process, "stat", &mut buf)
+        .and_then(|()| procfs::process::Stat::from_read(&buf[..]))
+        .ok()?;
     let mut marks = Marks {
         pid,
         start_ticks: stat.starttime,
@@ -94,34 +175,51 @@ pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
         }
     }
     if want.environ {
-        // The raw bytes, only the four variables kept (procfs' `environ` builds a map of
-        // every variable: a third of `live_workers`' time at 5,000 workers, BENCHMARKS.md).
-        let raw = process.open_relative("environ").and_then(|mut f| {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut f, &mut buf)
-                .map(|_| buf)
-                .map_err(|e| match e.raw_os_error() {
-                    // ESRCH: the process ended while read (procfs says NotFound, as here).
-                    Some(3) => ProcError::NotFound(None),
-                    _ => ProcError::from(e),
-                })
+        let key = exec_key(pid, &stat);
+        let known = cache.zip(key.as_ref()).and_then(|(c, k)| c.get(k));
+        marks.env = match known {
+            Some(env) => Some(env),
+            // The raw bytes, only the four variables kept (procfs' `environ` builds a map of
+            // every variable: a third of `live_workers`' time at 5,000 workers, BENCHMARKS.md).
+            None => {
+                let raw = file::read_into(&process, "environ", &mut buf);
+                let env = optional(&mut marks, "environ", raw)?.map(|()| spawn_env(&buf));
+                if let (Some(cache), Some(key), Some(env)) = (cache, key, &env) {
+                    cache.keep(key, env);
+                }
+                env
+            }
+        };
+    }
+    if let Some(link) = link {
+        let target = link.and_then(|path| {
+            path.to_string_lossy()
+                .parse::<FDTarget>()
+                .map_err(|e| e.error_path(Path::new(&format!("/proc/{pid}/fd/1"))))
         });
-        marks.env = optional(&mut marks, "environ", raw)?.map(|buf| spawn_env(&buf));
+        marks.stdout = match target {
+            Ok(target) => Some(describe(target)),
+            // Read before `stat` showed the process alive: fd 1 is closed. Nothing to say
+            // about stdout, and nothing went wrong.
+            Err(ProcError::NotFound(_)) => None,
+            Err(e) => optional::<()>(&mut marks, "fd/1", Err(e))?.map(|()| String::new()),
+        };
     }
-    if want.stdout {
-        marks.stdout =
-            optional(&mut marks, "fd/1", process.fd_from_fd(1))?.map(|fd| match fd.target {
-                FDTarget::Path(path) => path.to_string_lossy().into_owned(),
-                FDTarget::Pipe(inode) => format!("pipe:[{inode}]"),
-                FDTarget::Socket(inode) => format!("socket:[{inode}]"),
-                other => format!("{other:?}"),
-            });
-    }
-    // Every file above was read through the one handle on /proc/<pid> opened before the first
-    // `stat`: should the pid be another process's by now, those reads failed (the handle names
+    // Every file above but the link was read through the one handle on /proc/<pid> opened
+    // first: should the pid be another process's by now, those reads failed (the handle names
     // the process it was opened on), so they are the process whose start ticks `stat` gave. No
     // second `stat` (it was 13% of `live_workers` at 5,000 workers, BENCHMARKS.md).
     Some(marks)
+}
+
+/// Where a descriptor points, as the marks say it.
+fn describe(target: FDTarget) -> String {
+    match target {
+        FDTarget::Path(path) => path.to_string_lossy().into_owned(),
+        FDTarget::Pipe(inode) => format!("pipe:[{inode}]"),
+        FDTarget::Socket(inode) => format!("socket:[{inode}]"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The marks of a process found by a pass over `/proc` (`proc_spawned`), when it carries the
@@ -273,5 +371,65 @@ mod tests {
         }
         let me = read(std::process::id() as i32, WantMarks::ALL).unwrap();
         assert!(!me.kernel_thread);
+    }
+
+    /// Wait until `pid`'s argv is `argv` (its exec done).
+    fn wait_for_exec(pid: i32, argv: &[u8]) {
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != argv {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_environment_is_kept_per_exec() {
+        use std::io::Write;
+        // A shell that waits for a line, then execs sleep under another run's environment:
+        // the same pid and start ticks, a new environment.
+        let mut child = Command::new("sh")
+            .args(["-c", "read x; exec env HERMES_KANBAN_RUN_ID=2 sleep 100"])
+            .env("HERMES_KANBAN_RUN_ID", "1")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        wait_for_exec(
+            pid,
+            b"sh\x00-c\x00read x; exec env HERMES_KANBAN_RUN_ID=2 sleep 100\x00",
+        );
+        let cache = EnvCache::new();
+        let run_id = |m: Option<Marks>| m.and_then(|m| m.env).and_then(|e| e.run_id);
+        let before = read_with(pid, WantMarks::ALL, Some(&cache));
+        let ticks = before.as_ref().map(|m| m.start_ticks);
+        assert_eq!(run_id(before), Some("1".to_owned()));
+        // Kept: asked again, the same.
+        assert_eq!(
+            run_id(read_with(pid, WantMarks::ALL, Some(&cache))),
+            Some("1".to_owned())
+        );
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        wait_for_exec(pid, b"sleep\x00100\x00");
+        let after = read_with(pid, WantMarks::ALL, Some(&cache));
+        assert_eq!(after.as_ref().map(|m| m.start_ticks), ticks);
+        assert_eq!(run_id(after), Some("2".to_owned()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(read_with(pid, WantMarks::ALL, Some(&cache)), None);
+    }
+
+    #[test]
+    fn a_closed_stdout_is_no_stdout_and_no_error() {
+        let mut child = Command::new("sh")
+            .args(["-c", "exec sleep 100 >&-"])
+            .env("HERMES_KANBAN_RUN_ID", "7")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        wait_for_exec(pid, b"sleep\x00100\x00");
+        let marks = read(pid, WantMarks::ALL).unwrap();
+        assert_eq!(marks.stdout, None);
+        assert_eq!(marks.error, None);
+        assert_eq!(marks.env.and_then(|e| e.run_id).as_deref(), Some("7"));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

@@ -75,28 +75,72 @@ enum Children {
 
 /// The children of `pid` from its threads' `children` files. Hand-written rather than the
 /// `procfs` crate's `Process::tasks` + `Task::children`, which open each directory first and
-/// cost 1.55x this on a walk (docs/design.md): this is the hot path of `live_workers`.
+/// cost 1.55x this on a walk (docs/design.md): this is the hot path of `live_workers`. The
+/// `task/` folder is opened once and listed without the `fstat` std's `read_dir` adds, and each
+/// thread's list is opened beneath it and read without std's `statx` (BENCHMARKS.md, issue 29).
 fn children_files(pid: i32) -> Children {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+    use rustix::fs::{Dir, Mode, OFlags, openat};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(fd) = openat(
+        rustix::fs::CWD,
+        format!("/proc/{pid}/task"),
+        flags,
+        Mode::empty(),
+    ) else {
+        return Children::Gone;
+    };
+    let Ok(mut dir) = Dir::new(fd) else {
+        return Children::Gone;
+    };
+    let tids: Vec<i32> = dir
+        .by_ref()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().ok()?.parse().ok())
+        .collect();
+    let Ok(at) = dir.fd() else {
         return Children::Gone;
     };
     let mut children = Vec::new();
     let mut any = false;
-    for task in tasks.flatten() {
-        let mut path = task.path();
-        path.push("children");
-        if let Ok(text) = fs::read_to_string(&path) {
-            any = true;
-            children.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
+    let mut buf = Vec::new();
+    for tid in tids {
+        let list = openat(
+            at,
+            format!("{tid}/children"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        if let Ok(list) = list {
+            if read_to_end(fs::File::from(list), &mut buf).is_ok() {
+                any = true;
+                children.extend(
+                    buf.split(u8::is_ascii_whitespace)
+                        .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok()),
+                );
+            }
         }
     }
     if any {
         Children::Listed(children)
     } else {
         Children::Unlisted
+    }
+}
+
+/// The bytes of `file` into `buf` (cleared first), read until the end, without the `statx`
+/// std's `read_to_end` spends sizing a file that /proc says is empty (a `children` list is a
+/// record per child: a read may end early at a record's edge, so only an empty read is the end).
+fn read_to_end(mut file: fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    let mut chunk = [0u8; 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! shell, [`vtab`]), the scalar functions, and the TEMP views installed from `sql/`. Knows
 //! nothing of the shim (checked by `tests/it/layers.rs`).
 
+pub mod board_file;
 pub mod file_owner;
 pub mod proc_marks;
 pub mod proc_spawned;

@@ -3,15 +3,18 @@
 //! `HERMES_KANBAN_*` spawn environment, where its stdout goes). One row for a live process
 //! (zombies included), no row for NULL or a pid that is gone, an SQL error naming the
 //! function for anything that is not an integer pid. Only the files the query's columns need
-//! are read (`environ` and `fd/1` need the process's uid or root). Every callback is guarded.
+//! are read (`environ` and `fd/1` need the process's uid or root). A process's spawn
+//! environment is read once per connection and exec ([`marks::EnvCache`]): a dashboard asking
+//! about the same worker every few seconds reads its `environ` once. Every callback is guarded.
 
 use std::ffi::{CStr, c_int};
+use std::sync::Arc;
 
 use rusqlite::types::Value;
 use rusqlite::vtab::{Filters, IndexInfo};
 use rusqlite::{Connection, Result};
 
-use crate::proc::marks::{self, Marks, WantMarks};
+use crate::proc::marks::{self, EnvCache, Marks, WantMarks};
 use crate::surface::vtab::{self, Column, Slot, TableFunction};
 
 pub const NAME: &str = ProcMarks::TEXT_NAME;
@@ -155,8 +158,9 @@ fn plan_bits(col_used: u64) -> c_int {
     bits
 }
 
+/// Register `proc_marks` on `conn`, with a spawn-environment cache of its own.
 pub fn register(conn: &Connection) -> Result<()> {
-    vtab::register::<ProcMarks>(conn, ())
+    vtab::register::<ProcMarks>(conn, Arc::new(EnvCache::new()))
 }
 
 /// `proc_marks`, as the shell in [`crate::surface::vtab`] runs it.
@@ -169,7 +173,7 @@ impl TableFunction for ProcMarks {
     const ARGUMENT: &'static str = "query_pid";
     const COST: f64 = 1.0;
     const ROWS: i64 = 1;
-    type Aux = ();
+    type Aux = Arc<EnvCache>;
     type Row = Marks;
     type Rows = Option<Marks>;
 
@@ -182,7 +186,12 @@ impl TableFunction for ProcMarks {
         plan_bits(info.col_used())
     }
 
-    fn filter(_: &(), row: &mut Option<Marks>, idx_num: c_int, args: &Filters<'_>) -> Result<()> {
+    fn filter(
+        cache: &Arc<EnvCache>,
+        row: &mut Option<Marks>,
+        idx_num: c_int,
+        args: &Filters<'_>,
+    ) -> Result<()> {
         let Some(pid) = vtab::pid_argument(NAME, idx_num, args)? else {
             return Ok(());
         };
@@ -191,7 +200,7 @@ impl TableFunction for ProcMarks {
             environ: idx_num & IDX_ENVIRON != 0,
             stdout: idx_num & IDX_STDOUT != 0,
         };
-        *row = marks::read(pid, want);
+        *row = marks::read_with(pid, want, Some(cache));
         Ok(())
     }
 

@@ -900,8 +900,7 @@ fn proc_marks_reads_the_owners_spawn_marks() {
     let detour = board.path.parent().unwrap().join("logs/../kanban.db");
     let same: (i64, i64, Option<i64>) = conn
         .query_row(
-            "SELECT kanban_workers_same_file(?1, (SELECT file FROM pragma_database_list
-                                                  WHERE name = 'main')),
+            "SELECT kanban_workers_same_file(?1, kanban_workers_board_file()),
                     kanban_workers_same_file(?1, ?2), kanban_workers_same_file(?1, ?3)",
             rusqlite::params![
                 detour.to_str().unwrap(),
@@ -912,6 +911,17 @@ fn proc_marks_reads_the_owners_spawn_marks() {
         )
         .unwrap();
     assert_eq!(same, (1, 0, None));
+    // The board's file, kept by the connection, is the one the pragma names.
+    let (kept, named): (String, String) = conn
+        .query_row(
+            "SELECT kanban_workers_board_file(),
+                    (SELECT file FROM pragma_database_list WHERE name = 'main')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kept, named);
+    assert!(kept.ends_with("kanban.db"), "{kept}");
     // No row for a pid that is gone, an error naming the function for a bad one.
     let gone = Worker::sleep().end();
     let n: i64 = conn

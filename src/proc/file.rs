@@ -1,0 +1,114 @@
+//! One file of `/proc/<pid>` that the kernel writes whole at each read (`stat`, `statm`,
+//! `cmdline`, `environ`), read through the process's directory handle (so a pid reused
+//! meanwhile cannot mix two processes) in the fewest system calls: open, one read, close.
+//! Knows nothing of SQLite.
+//!
+//! std's `read_to_end` on a `File` first asks the file's size (`statx`) and position (`lseek`)
+//! to size its buffer; /proc's files say 0, so both calls are wasted, and it then grows its
+//! reads from a 32-byte probe (8 reads for a 3 KiB `environ`) and reads once more for the end.
+//! Here each read asks for 4 KiB, and a read that gives fewer bytes than asked is the end, as
+//! procps reads these files: `stat` and `statm` are made by one `show` into a buffer that
+//! grows until it holds them, `cmdline` and `environ` are copied from the process's memory
+//! until their end or the reader's count (BENCHMARKS.md, issue 29). Not for files of many
+//! records (`maps`, `children`): those may end a read early at a record's edge.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use procfs::ProcError;
+use procfs::process::Process;
+
+/// Bytes asked for by each read.
+const CHUNK: usize = 4096;
+
+/// The bytes of `/proc/<pid>/<file>` into `buf` (cleared first): one of the files the kernel
+/// writes whole at each read (see above). Errors as the procfs crate's own readers give them,
+/// naming the file: a process that is gone is `NotFound` (ENOENT or ESRCH), another user's
+/// file `PermissionDenied`.
+pub fn read_into(process: &Process, file: &str, buf: &mut Vec<u8>) -> procfs::ProcResult<()> {
+    buf.clear();
+    let mut f = process.open_relative(file)?;
+    loop {
+        let at = buf.len();
+        buf.resize(at + CHUNK, 0);
+        match f.read(&mut buf[at..]) {
+            Ok(n) => {
+                buf.truncate(at + n);
+                if n < CHUNK {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
+            Err(e) => {
+                buf.truncate(at);
+                return Err(error(process, file, e));
+            }
+        }
+    }
+}
+
+/// A read's error as the procfs crate maps the errors of its readers (`wrap_io_error`).
+pub fn error(process: &Process, file: &str, e: io::Error) -> ProcError {
+    let path = PathBuf::from(format!("/proc/{}/{file}", process.pid()));
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => ProcError::PermissionDenied(Some(path)),
+        io::ErrorKind::NotFound => ProcError::NotFound(Some(path)),
+        _ if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => {
+            ProcError::NotFound(Some(path))
+        }
+        _ => ProcError::Io(e, Some(path)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_the_kernel_gives_and_what_the_crate_parses() {
+        let me = Process::myself().unwrap();
+        let mut buf = Vec::new();
+        read_into(&me, "cmdline", &mut buf).unwrap();
+        assert_eq!(buf, std::fs::read("/proc/self/cmdline").unwrap());
+        read_into(&me, "statm", &mut buf).unwrap();
+        assert!(buf.ends_with(b"\n") && buf.len() < CHUNK);
+        read_into(&me, "stat", &mut buf).unwrap();
+        let stat = <procfs::process::Stat as procfs::FromRead>::from_read(&buf[..]).unwrap();
+        assert_eq!(stat.starttime, me.stat().unwrap().starttime);
+        assert!(matches!(
+            read_into(&me, "no-such-file", &mut buf),
+            Err(ProcError::NotFound(Some(_)))
+        ));
+    }
+
+    #[test]
+    fn an_environment_longer_than_one_read_is_read_whole() {
+        // Over three reads' worth, and a variable that straddles the reads' edges.
+        let long = "x".repeat(3 * CHUNK + 123);
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .env("KW_LONG", &long)
+            .env("KW_AFTER", "end")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            != b"sleep\x00100\x00"
+        {
+            std::thread::yield_now();
+        }
+        let process = Process::new(pid).unwrap();
+        let mut buf = Vec::new();
+        read_into(&process, "environ", &mut buf).unwrap();
+        assert_eq!(buf, std::fs::read(format!("/proc/{pid}/environ")).unwrap());
+        assert!(buf.len() > 3 * CHUNK);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: the handle's files are gone.
+        assert!(matches!(
+            read_into(&process, "environ", &mut buf),
+            Err(ProcError::NotFound(_))
+        ));
+    }
+}
