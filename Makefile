@@ -77,6 +77,78 @@ py-tools:
 		$(PY_TOOLS)/bin/pip install -q --disable-pip-version-check $(PY_PINS); \
 		echo "$(PY_PINS)" > $(PY_TOOLS)/.installed; }
 
+# The manylinux_2_17 wheels, x86_64 and aarch64, for glibc 2.17+ (Debian 11, Ubuntu 20.04,
+# RHEL 8, Amazon Linux 2; Graviton, Raspberry Pi, Docker on Apple Silicon): docs/wheel.md.
+# Both artifacts of each, built as `make ext` and `make release` build them but with
+# cargo-zigbuild (zig from PyPI's ziglang, pinned here, into the tools venv) against glibc 2.17,
+# in a target dir of their own (target/zig: the native builds are never invalidated), stripped
+# by rustc; each wheel written by wheels/write_wheel.py (same files and METADATA as maturin's).
+# Not part of `make test`: a CI step of its own runs `make wheels`, then `make wheels-test`
+# (x86_64 installed and run; aarch64 run under qemu-user in an arm64 userland that
+# wheels/arm64-root.sh unpacks into target/arm64-root; needs qemu-user-static, installed when
+# missing if run as root).
+ZIG_PINS     := ziglang==0.17.1 cargo-zigbuild==0.24.1
+ZIG_DIR      := target/zig
+CROSS_GLIBC  := 2.17
+CROSS_ARCHS  := x86_64 aarch64
+# PEP 600's tag and its legacy alias, for pip 19.3 to 20.2 (Ubuntu 20.04's, RHEL 8's).
+CROSS_PLATFORM = manylinux_2_17_$(1).manylinux2014_$(1)
+CROSS_WHEELS := $(foreach a,$(CROSS_ARCHS),target/wheels/kanban_workers-$(VERSION)-py3-none-$(call CROSS_PLATFORM,$(a)).whl)
+ARM64_ROOT   := target/arm64-root
+QEMU_AARCH64 ?= qemu-aarch64-static
+# The venv's bin first on PATH: cargo finds cargo-zigbuild there, and it finds zig (`python3 -m
+# ziglang`). SQLITE3_NO_PKG_CONFIG: libsqlite3-sys would otherwise ask pkg-config for the host's
+# -lsqlite3 for the .so, which zig's linker keeps (the .so must take SQLite from its host).
+# zig's cache (its glibc 2.17 stubs, compiler-rt) in the target dir too.
+ZIGBUILD = PATH="$(CURDIR)/$(PY_TOOLS)/bin:$$PATH" SQLITE3_NO_PKG_CONFIG=1 \
+	ZIG_GLOBAL_CACHE_DIR="$(CURDIR)/$(ZIG_DIR)/zig-cache" \
+	CARGO_PROFILE_RELEASE_STRIP=symbols $(CARGO) zigbuild --release --target-dir $(ZIG_DIR)
+
+.PHONY: wheels wheels-test zig-tools arm64-root
+
+zig-tools: py-tools
+	@[ "$$(cat $(PY_TOOLS)/.installed-zig 2>/dev/null)" = "$(ZIG_PINS)" ] || { \
+		set -e; echo "$(PY_TOOLS): pip install $(ZIG_PINS)"; \
+		$(PY_TOOLS)/bin/pip install -q --disable-pip-version-check $(ZIG_PINS); \
+		echo "$(ZIG_PINS)" > $(PY_TOOLS)/.installed-zig; }
+	@for arch in $(CROSS_ARCHS); do \
+		rustup target list --installed 2>/dev/null | grep -qx "$$arch-unknown-linux-gnu" || \
+		rustup target add "$$arch-unknown-linux-gnu" || exit 1; done
+
+wheels: zig-tools
+	@set -e; for arch in $(CROSS_ARCHS); do \
+		target=$$arch-unknown-linux-gnu; \
+		echo "$$arch: the .so (make ext's build) and the binary (make release's), glibc $(CROSS_GLIBC)"; \
+		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC) --example kanban_workers \
+			--no-default-features --features loadable_extension; \
+		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC); \
+		$(PY_TOOLS)/bin/python wheels/write_wheel.py \
+			--platform $(call CROSS_PLATFORM,$$arch) \
+			--so $(ZIG_DIR)/$$target/release/examples/libkanban_workers.so \
+			--bin $(ZIG_DIR)/$$target/release/kanban-workers --out target/wheels; \
+	done
+	@for w in $(CROSS_WHEELS); do test -f $$w; done
+
+# qemu-user-static (Debian's package) and the arm64 userland it runs the aarch64 wheel in.
+arm64-root:
+	@command -v $(QEMU_AARCH64) >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing qemu-user-static (Debian's package)"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq qemu-user-static >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq qemu-user-static; }; \
+		else \
+			echo "make wheels-test runs the aarch64 wheel under $(QEMU_AARCH64): sudo apt-get install qemu-user-static" >&2; \
+			exit 1; \
+		fi; }
+	wheels/arm64-root.sh $(ARM64_ROOT)
+
+# Each wheel installed and run (wheels/test.py); under .ci/leftovers, as `make test`: it fails
+# if a process the tests started (a qemu'd sleep, a shim) is left running.
+wheels-test: wheels arm64-root
+	.ci/leftovers $(PYTHON) wheels/test.py --wheels target/wheels --py-tools $(PY_TOOLS) \
+		--arm64-root $(ARM64_ROOT) --qemu $(QEMU_AARCH64)
+
 # Debian's python3 can make a venv (python3-venv): the wheel is built and its tests run; where
 # it cannot, they are skipped (.ci/deps says so and how to get it).
 HAVE_VENV := $(shell $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null && echo yes)
