@@ -169,6 +169,12 @@ class _Shim:
         os.replace(partial, token_file)
         argv = [binary, "serve", "--listen", "127.0.0.1:0", "--token-file", token_file,
                 "--auth-reads", "--quiet"]
+        # The fleet (docs/fleet.md): the Prometheus-compatible query API the dashboard's
+        # environment names, asked by the shim for every host's workers. No token of ours is
+        # ever sent there.
+        prometheus = os.environ.get("KANBAN_WORKERS_PROMETHEUS", "").strip()
+        if prometheus:
+            argv += ["--prometheus", prometheus]
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -279,6 +285,13 @@ def _board(board):
 async def workers(board: str = ""):
     """Every worker of the board, with its verdict and live stats (the shim's ?live=1)."""
     return await _forward("GET", "/workers/active", {"live": "1", **_board(board)})
+
+
+@router.get("/fleet")
+async def fleet(board: str = ""):
+    """Every host's workers through Prometheus (the shim's /fleet/workers): ``prometheus`` is
+    null when the dashboard's environment names no query API ($KANBAN_WORKERS_PROMETHEUS)."""
+    return await _forward("GET", "/fleet/workers", _board(board))
 
 
 @router.post("/runs/{run_id}/terminate")

@@ -5,7 +5,7 @@
 //! its `/proc`, the other host's from the series, a host whose target went down kept with what
 //! it last reported, and a query API that does not answer named in a 502 or a 504.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -71,39 +71,9 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
     let shim_a = serve(&a.path, &[]);
     let shim_b = serve(&b.path, &["--hostname", "gpu-box-7"]);
 
-    let dir = temp_dir("fleet-prometheus");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kanban-workers\n    static_configs:\n      - targets: ['{}', '{}']\n",
-            shim_a.addr, shim_b.addr
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let prometheus = Worker(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian's prometheus package; .ci/run installs it)"),
-    );
+    let prometheus = Prometheus::scraping(&[&shim_a.addr, &shim_b.addr]);
     // The shim a user asks, on this host, with the query API.
-    let fleet = serve(
-        &a.path,
-        &["--prometheus", &format!("http://127.0.0.1:{port}")],
-    );
+    let fleet = serve(&a.path, &["--prometheus", &prometheus.url]);
 
     let body = fleet_when(
         &fleet,
@@ -195,7 +165,7 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
     assert!(there["as_of"].as_i64().unwrap() >= as_of, "{there}");
 
     // The query API gone: a 502 naming it, this host's workers not passed off as the fleet.
-    drop(prometheus);
+    prometheus.end();
     let r = fleet.get("/fleet/workers");
     assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
     assert!(

@@ -121,7 +121,7 @@ fn http_post(addr: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
 }
 
 #[test]
-#[ignore = "needs hermes-agent 0.19.0 in target/hermes-venv and chromium: `make test` installs the first (PyPI) and runs it where both exist"]
+#[ignore = "needs hermes-agent 0.19.0 in target/hermes-venv, chromium and prometheus: `make test` installs the first (PyPI) and runs it where all exist"]
 fn the_workers_tab_in_the_real_hermes_dashboard() {
     let venv = venv();
     let python = venv.join("bin/python");
@@ -205,6 +205,29 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         made["left"]["pid"].as_i64().unwrap(),
     );
 
+    // Another host, for the fleet: a kanban root of its own whose `ops` board has one run,
+    // claimed by `gpu-box-7`, which its shim says it is; a real Prometheus scrapes that shim,
+    // and the dashboard's environment names Prometheus (KANBAN_WORKERS_PROMETHEUS).
+    let far_root = temp_dir("hermes-far-host");
+    let far_folder = far_root.path().join("kanban/boards/ops");
+    std::fs::create_dir_all(&far_folder).unwrap();
+    let far_worker = Worker::sleep();
+    let far_run = insert_run(
+        &create_board(&far_folder.join("kanban.db")),
+        &RunSpec::new("t_far")
+            .pid(far_worker.pid())
+            .started(now_secs())
+            .lock(Some("gpu-box-7:1")),
+    );
+    let mut far = Command::new(BIN);
+    far.env("HERMES_KANBAN_HOME", far_root.path())
+        .env("HERMES_KANBAN_BOARD", "ops")
+        .env_remove("HERMES_KANBAN_DB")
+        .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
+        .args(["--hostname", "gpu-box-7"]);
+    let far_shim = Server::spawn(far, "serving board");
+    let prometheus = Prometheus::scraping(&[&far_shim.addr]);
+
     // The dashboard, on a port of its choosing.
     let log = home.join("dashboard.log");
     let mut dash = Command::new(&hermes);
@@ -212,6 +235,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     let mut dash = Killed(
         dash.args(["dashboard", "--no-open", "--port", "0"])
             .env("HERMES_DASHBOARD_SESSION_TOKEN", SESSION)
+            .env("KANBAN_WORKERS_PROMETHEUS", &prometheus.url)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -406,6 +430,29 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         |t| t.contains(line),
         "the line appended to the log, followed",
     );
+    // The fleet, below: the other host's worker through Prometheus, with a link to act on it
+    // at that host's own shim (never from here); this host's workers listed first.
+    let fleet = browser.text_when(
+        "[data-kw-fleet-host=\"gpu-box-7\"]",
+        |t| t.contains(&format!("run {far_run} · t_far · pid {}", far_worker.pid())),
+        "the other host in the tab's fleet",
+    );
+    assert!(fleet.contains("up") && fleet.contains("alive"), "{fleet}");
+    let href = browser
+        .eval("document.querySelector('[data-kw-fleet-act=\"gpu-box-7\"]').getAttribute('href')");
+    assert_eq!(
+        href,
+        serde_json::json!(format!("http://{}/?board=ops", far_shim.addr))
+    );
+    let first = browser
+        .eval("document.querySelector('[data-kw-fleet-host]').getAttribute('data-kw-fleet-host')");
+    assert_eq!(first, serde_json::json!(local_hostname()));
+    let status = browser.text_when(
+        "[data-kw-fleet-status]",
+        |t| t.contains(&prometheus.url),
+        "the fleet's source",
+    );
+    assert!(status.contains("2 hosts"), "{status}");
     // `make screenshots`: the tab as this test leaves it here (a worker's detail open, the
     // left-behind section below), at a desktop and a narrow width, for docs/hermes.md.
     if let Some(dir) = std::env::var_os("KANBAN_WORKERS_SCREENSHOTS") {

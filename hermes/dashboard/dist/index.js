@@ -366,6 +366,44 @@
           })));
   }
 
+  // Every host's workers, when the dashboard's environment names a Prometheus
+  // ($KANBAN_WORKERS_PROMETHEUS; docs/fleet.md): grouped by host, this one first, stale data
+  // marked with its age; another host's worker is acted on at that host's own shim (a link),
+  // never from here. Not shown without a Prometheus.
+  function Fleet(props) {
+    const f = props.fleet;
+    if (!f || (f.ok && f.answer.prometheus === null)) return null;
+    const hosts = f.ok ? C.fleetHosts(f.answer, props.board ? "board=" + encodeURIComponent(props.board) : "") : [];
+    return h(Card, { className: "kw-fleet", "data-kw-fleet": "" },
+      h(CardContent, { className: "p-4 flex flex-col gap-2" },
+        h("div", { className: "flex items-center gap-2 flex-wrap" },
+          h("div", { className: "text-sm font-medium" }, "Fleet"),
+          h("div", { className: "text-xs text-muted-foreground", "data-kw-fleet-status": "" },
+            f.ok
+              ? `${hosts.length} host${hosts.length === 1 ? "" : "s"} · from ${clip(f.answer.prometheus)}`
+              : "unavailable: " + clip(f.detail))),
+        hosts.map(function (host) {
+          return h("div", {
+            key: host.host, className: cn("kw-fleet-host", host.stale && "kw-stale"),
+            "data-kw-fleet-host": host.host,
+          },
+            h("div", { className: "flex items-center gap-2 flex-wrap" },
+              h(Badge, { variant: host.up ? (host.stale ? "secondary" : "default") : "destructive" },
+                host.up ? (host.stale ? "stale" : "up") : "unreachable"),
+              h("span", { className: "text-sm" }, host.title)),
+            h("ul", { className: "kw-processes text-xs" }, host.workers.map(function (w) {
+              return h("li", { key: String(w.run_id) },
+                h("span", { className: "kw-mono" }, w.line),
+                host.act
+                  ? h("a", {
+                    href: host.act.href, target: "_blank", rel: "noopener noreferrer",
+                    className: "kw-act-link", "data-kw-fleet-act": host.host,
+                  }, " " + host.act.label)
+                  : null);
+            })));
+        })));
+  }
+
   function WorkersPage() {
     const [board, setBoard] = useState(function () { return readSelectedBoard(); });
     const [boardList, setBoardList] = useState([]);
@@ -382,6 +420,7 @@
     openRef.current = open;
     const [reapConfirming, setReapConfirming] = useState(null);
     const [reaping, setReaping] = useState(null);
+    const [fleet, setFleet] = useState(null);
     const boardRef = useRef(board);
     boardRef.current = board;
 
@@ -422,6 +461,13 @@
           if (boardRef.current === asked) setLeft((res && res.lingering) || []);
         })
         .catch(function () { /* shown with the workers' error */ });
+      SDK.fetchJSON(withBoard(API + "/fleet", asked))
+        .then(function (res) {
+          if (boardRef.current === asked) setFleet({ ok: true, answer: res || {} });
+        })
+        .catch(function (e) {
+          if (boardRef.current === asked) setFleet({ ok: false, detail: apiError(e).detail });
+        });
       return SDK.fetchJSON(withBoard(API + "/workers", asked))
         .then(function (res) {
           if (boardRef.current !== asked) return;
@@ -551,7 +597,8 @@
       h(LeftBehind, {
         rows: left, confirming: reapConfirming, busy: reaping,
         onConfirm: setReapConfirming, onReap: reap,
-      }));
+      }),
+      h(Fleet, { fleet: fleet, board: board }));
   }
 
   if (window.__HERMES_PLUGINS__ && typeof window.__HERMES_PLUGINS__.register === "function") {

@@ -96,8 +96,41 @@ const KWControl = (() => {
       (((p[0] - t0) / span) * W).toFixed(1) + "," +
       (H - 2 - ((Number(p[col]) || 0) / top) * (H - 4)).toFixed(1)).join(" ");
   }
+  // The fleet (GET fleet/workers) as both views show it: its hosts in the answer's order (this
+  // one first), each with its title, whether its data is stale (its target down, or older than
+  // STALE_S), and its workers' lines; for another host's worker, where to act on it: that
+  // host's own shim, the target Prometheus scrapes, with the board's query (`query`, "" for
+  // none). Never from here, and no link for a target that is not a plain host:port.
+  const STALE_S = 30;
+  const TARGET = /^[A-Za-z0-9.:\[\]-]+$/;
+  function fleetHosts(answer, query) {
+    const checked = answer && answer.checked_at;
+    return ((answer && answer.hosts) || []).map(function (h) {
+      const age = typeof h.as_of === "number" && typeof checked === "number" ? checked - h.as_of : null;
+      const local = h.source === "local";
+      const target = !local && typeof h.instance === "string" && TARGET.test(h.instance) ? h.instance : null;
+      return {
+        host: clip(h.host),
+        up: h.up === true,
+        local,
+        stale: h.up !== true || age === null || age > STALE_S,
+        title: `${clip(h.host)} · ${h.up ? "up" : "unreachable"} · data ${since(age)}` +
+          (local ? " · this host" : ""),
+        act: target
+          ? { href: `http://${target}/` + (query ? "?" + query : ""), label: `act on ${clip(h.host)}` }
+          : null,
+        workers: (h.workers || []).map(function (w) {
+          return {
+            run_id: w.run_id,
+            line: clip(`run ${w.run_id} · ${w.task_id ?? "–"} · pid ${w.worker_pid ?? "–"} · ` +
+              `${w.verdict ?? "–"} · ${bytes(w.tree_rss_bytes)}`),
+          };
+        }),
+      };
+    });
+  }
   return Object.freeze({
-    TEXT_MAX, LOG_MAX, clip, bytes, percent, duration, since, verdict, tone, actionable, offer,
-    sseEvent, keepTail, polyline,
+    TEXT_MAX, LOG_MAX, STALE_S, clip, bytes, percent, duration, since, verdict, tone, actionable,
+    offer, sseEvent, keepTail, polyline, fleetHosts,
   });
 })();
