@@ -3,7 +3,9 @@
 //! second host simulated by a shim whose `--hostname` its board's claims name), and a third
 //! shim on the first host asked `GET /fleet/workers` with `--prometheus`: its own workers from
 //! its `/proc`, the other host's from the series, a host whose target went down kept with what
-//! it last reported, and a query API that does not answer named in a 502 or a 504.
+//! it last reported, and a query API that does not answer named in a 502 or a 504. Then three
+//! hosts, each in UTS, pid and mount namespaces of its own (its host name, its /proc, its
+//! board and workers, its shim as the namespace's init), scraped by a real Prometheus.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -216,4 +218,210 @@ fn the_fleets_alerting_rules_pass_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A host simulated on this machine: `unshare --uts --pid --mount-proc` running a shell that
+/// names the host, starts its worker (`sleep`, its pid as the namespace sees it written to a
+/// file) and becomes the host's shim, pid 1 of the namespace (`--kill-child`: it ends with
+/// `unshare`, and everything in the namespace with it). Its board claims the worker's run for
+/// the host.
+struct NsHost {
+    name: &'static str,
+    board: Board,
+    shim: Server,
+    /// The worker's pid as the host sees it.
+    worker: i64,
+    run: i64,
+}
+
+impl NsHost {
+    fn start(name: &'static str, listen: &str, extra: &[&str]) -> NsHost {
+        let board = Board::new(&format!("ns-{name}"));
+        let pid_file = board.path.with_file_name("worker.pid");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--uts", "--pid", "--mount-proc", "--kill-child", "sh", "-c"])
+            .arg(
+                "hostname \"$1\" && { sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > \"$2\"; } \
+                 && shift 2 && exec \"$@\"",
+            )
+            .args(["sh", name])
+            .arg(&pid_file)
+            .arg(BIN)
+            .args(["serve", "--db"])
+            .arg(&board.path)
+            .args(["--listen", listen, "--quiet"])
+            .args(extra);
+        let shim = Server::spawn(cmd, "serving board");
+        let worker: i64 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let run = insert_run(
+            &board.writer(),
+            &RunSpec::new(&format!("t_{name}"))
+                .pid(worker)
+                .started(now_secs())
+                .lock(Some(&format!("{name}:1"))),
+        );
+        NsHost {
+            name,
+            board,
+            shim,
+            worker,
+            run,
+        }
+    }
+
+    /// The namespace's init (the shim) as this machine sees it: `unshare`'s child.
+    fn init(&self) -> i64 {
+        let pid = self.shim.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .expect("unshare's child")
+            .parse()
+            .unwrap()
+    }
+
+    /// One more worker started inside the host's namespaces (`nsenter`), and its run claimed
+    /// on the host's board: (run, pid as the host sees it).
+    fn start_worker(&self, task: &str) -> (i64, i64) {
+        let out = Command::new("nsenter")
+            .args([
+                "--target",
+                &self.init().to_string(),
+                "--pid",
+                "--mount",
+                "--uts",
+            ])
+            .args([
+                "sh",
+                "-c",
+                "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let pid: i64 = String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let run = insert_run(
+            &self.board.writer(),
+            &RunSpec::new(task)
+                .pid(pid)
+                .started(now_secs())
+                .lock(Some(&format!("{}:1", self.name))),
+        );
+        (run, pid)
+    }
+}
+
+fn worker<'a>(
+    body: &'a serde_json::Value,
+    host_name: &str,
+    run: i64,
+) -> Option<&'a serde_json::Value> {
+    host(body, host_name)?["workers"]
+        .as_array()?
+        .iter()
+        .find(|w| w["run_id"] == run)
+}
+
+#[test]
+#[ignore = "needs root (namespaces), prometheus and chromium: `make test` runs it as root where they exist"]
+fn three_hosts_in_namespaces_through_prometheus() {
+    require_root();
+    // The host people look from asks Prometheus, which scrapes all three: its port is chosen
+    // first, since each needs the other's address.
+    let prometheus_port = free_port();
+    let url = format!("http://127.0.0.1:{prometheus_port}");
+    let alpha = NsHost::start("alpha", "127.0.0.1:0", &["--prometheus", &url]);
+    let beta = NsHost::start("beta", "127.0.0.1:0", &[]);
+    let gamma = NsHost::start("gamma", "127.0.0.1:0", &[]);
+    let prometheus = Prometheus::on_port(
+        prometheus_port,
+        &[&alpha.shim.addr, &beta.shim.addr, &gamma.shim.addr],
+    );
+
+    // From alpha: every host's worker with its host and its pid as its host sees it.
+    let body = fleet_when(
+        &alpha.shim,
+        |b| worker(b, "beta", beta.run).is_some() && worker(b, "gamma", gamma.run).is_some(),
+        "beta's and gamma's workers through Prometheus",
+    );
+    let hosts: Vec<&str> = body["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["alpha", "beta", "gamma"], "{body}");
+    assert_eq!(body["hosts"][0]["source"], "local");
+    for h in [&alpha, &beta, &gamma] {
+        let w = worker(&body, h.name, h.run).unwrap_or_else(|| panic!("{}: {body}", h.name));
+        assert_eq!(
+            (
+                w["worker_pid"].clone(),
+                w["task_id"].clone(),
+                w["verdict"].clone()
+            ),
+            (
+                h.worker.into(),
+                format!("t_{}", h.name).into(),
+                "alive".into()
+            ),
+            "{}: {body}",
+            h.name
+        );
+    }
+    // Each namespace counts its pids afresh: the three workers have one pid, three processes.
+    assert_eq!((alpha.worker, beta.worker), (gamma.worker, gamma.worker));
+
+    // A worker started on beta now appears from alpha (Prometheus scrapes every second).
+    let (late_run, late_pid) = beta.start_worker("t_beta_late");
+    let body = fleet_when(
+        &alpha.shim,
+        |b| worker(b, "beta", late_run).is_some(),
+        "the worker started on beta",
+    );
+    assert_eq!(
+        worker(&body, "beta", late_run).unwrap()["worker_pid"],
+        late_pid
+    );
+
+    // Alpha's page shows the three hosts; beta's worker is acted on at beta's shim.
+    let profile = temp_dir("ns-fleet-chromium");
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/", alpha.shim.addr));
+    for h in ["alpha", "beta", "gamma"] {
+        browser.text_when(
+            &format!("[data-fleet-host=\"{h}\"]"),
+            |t| t.contains(&format!("t_{h}")),
+            "each host in alpha's page",
+        );
+    }
+    let href = browser.eval("document.querySelector('[data-fleet-act=\"beta\"]').href");
+    assert_eq!(
+        href,
+        serde_json::json!(format!("http://{}/", beta.shim.addr))
+    );
+    drop(browser);
+
+    // Beta's shim ends (and its namespace with it): beta is listed unreachable, with what it
+    // last reported.
+    let beta_name = beta.name;
+    let beta_run = beta.run;
+    drop(beta);
+    let body = fleet_when(
+        &alpha.shim,
+        |b| host(b, beta_name).is_some_and(|h| h["up"] == false),
+        "beta down",
+    );
+    assert!(worker(&body, beta_name, beta_run).is_some(), "{body}");
+    assert_eq!(host(&body, "gamma").unwrap()["up"], true, "{body}");
+    prometheus.end();
 }

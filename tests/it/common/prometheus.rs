@@ -18,6 +18,11 @@ pub struct Prometheus {
 impl Prometheus {
     /// Prometheus scraping `targets` (`host:port`, the job `kanban-workers`) every second.
     pub fn scraping(targets: &[&str]) -> Prometheus {
+        Prometheus::on_port(free_port(), targets)
+    }
+
+    /// The same, listening on `port` (from [`free_port`], for a URL needed before it starts).
+    pub fn on_port(port: u16, targets: &[&str]) -> Prometheus {
         let dir = temp_dir("prometheus");
         let config = dir.path().join("prometheus.yml");
         let list = targets
@@ -32,11 +37,6 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let process = Worker(
             Command::new("prometheus")
                 .arg(format!("--config.file={}", config.display()))
@@ -61,4 +61,13 @@ impl Prometheus {
     pub fn end(self) {
         drop(self);
     }
+}
+
+/// A loopback port free now (the kernel's choice), for a server started with it next.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
