@@ -47,6 +47,9 @@ pub struct SpawnEnv {
     pub board: Option<String>,
     /// `HERMES_KANBAN_CLAIM_LOCK`.
     pub claim_lock: Option<String>,
+    /// `HERMES_MACHINE_ID`: the Hermes machine id of the host that spawned it (distributed
+    /// workers, docs/fleet.md).
+    pub machine_id: Option<String>,
 }
 
 /// One process's marks. Fields not asked for, or not readable, are `None`.
@@ -270,14 +273,20 @@ pub fn read_spawned(process: &Process, buf: &mut Vec<u8>) -> Option<Marks> {
     })
 }
 
-/// The four `HERMES_KANBAN_*` variables of a raw `environ` (NUL-separated `KEY=value`).
+/// The four `HERMES_KANBAN_*` variables and `HERMES_MACHINE_ID` of a raw `environ`
+/// (NUL-separated `KEY=value`); nothing else is kept (a worker's environment holds secrets:
+/// API keys, a coordinator's token).
 fn spawn_env(raw: &[u8]) -> SpawnEnv {
     let mut env = SpawnEnv::default();
+    let value = |v: &[u8]| Some(String::from_utf8_lossy(v).into_owned());
     for var in raw.split(|b| *b == 0) {
+        if let Some(v) = var.strip_prefix(b"HERMES_MACHINE_ID=") {
+            env.machine_id = value(v);
+            continue;
+        }
         let Some(rest) = var.strip_prefix(b"HERMES_KANBAN_") else {
             continue;
         };
-        let value = |v: &[u8]| Some(String::from_utf8_lossy(v).into_owned());
         if let Some(v) = rest.strip_prefix(b"RUN_ID=") {
             env.run_id = value(v);
         } else if let Some(v) = rest.strip_prefix(b"TASK=") {

@@ -65,6 +65,19 @@ const FLAGS: &[Flag] = &[
         },
     },
     Flag {
+        name: "no-board",
+        value: None,
+        help: &[
+            "serve no board: this host runs workers dispatched from a board on another",
+            "host; its user's processes carrying a run's marks are listed and exported",
+            "(docs/fleet.md)",
+        ],
+        set: |a, _| {
+            a.no_board = true;
+            Ok(())
+        },
+    },
+    Flag {
         name: "listen",
         value: Some("ADDR"),
         help: &[
@@ -324,6 +337,8 @@ pub struct Args {
     pub spawn_window_s: Option<i64>,
     /// `--prometheus`: the query API `GET /fleet/workers` asks (checked by the parser).
     pub prometheus: Option<String>,
+    /// `--no-board`: no board here, the user's marked processes are the workers.
+    pub no_board: bool,
     /// Scheduling niceness for the whole server (0 keeps the inherited priority).
     pub nice: i32,
 }
@@ -348,6 +363,7 @@ impl Default for Args {
             hostname: None,
             spawn_window_s: None,
             prometheus: None,
+            no_board: false,
             nice: DEFAULT_NICE,
         }
     }

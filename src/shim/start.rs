@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::shim::board::empty::EmptyBoard;
 use crate::shim::board::resolve::Boards;
 use crate::shim::cli::{Args, Mode};
 use crate::shim::demo::Demo;
@@ -33,6 +34,8 @@ pub struct Started {
     /// The board served when a request names none.
     pub board: PathBuf,
     pub demo: Option<Demo>,
+    /// `--no-board`: the private empty board served (removed when dropped).
+    pub empty: Option<EmptyBoard>,
 }
 
 /// Build the App for `args`, with the environment `env`. Call on the main thread: a demo's
@@ -41,6 +44,19 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
     let auth = auth(args, env)?;
     let settings = args.settings(crate::Settings::from_env());
     let boards = Boards::from_env(args.db.as_deref(), env);
+    if args.no_board {
+        if args.db.is_some() || args.mode == Mode::Demo {
+            return Err(refused(
+                "--no-board serves no board: it takes neither --db nor demo",
+                2,
+            ));
+        }
+        let empty = EmptyBoard::create().map_err(|e| refused(e, 1))?;
+        let boards = Boards::from_env(Some(&empty.path), &|_| None);
+        let mut started = serve(args, auth, settings, empty.path.clone(), boards, None);
+        started.empty = Some(empty);
+        return Ok(started);
+    }
     let (board, boards, demo) = match args.mode {
         Mode::Demo => demo(&settings.hostname)?,
         _ => match boards.at_start() {
@@ -58,6 +74,18 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
             board.display()
         );
     }
+    Ok(serve(args, auth, settings, board, boards, demo))
+}
+
+/// The App serving `board` (the default) and what `boards` names.
+fn serve(
+    args: &Args,
+    auth: Auth,
+    settings: crate::Settings,
+    board: PathBuf,
+    boards: Boards,
+    demo: Option<Demo>,
+) -> Started {
     let history = args.history;
     let app = App::new(Config {
         pools: OpenBoards::new(args.busy_timeout, settings, move || Samples::new(history)),
@@ -75,8 +103,14 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
             .prometheus
             .as_deref()
             .and_then(|u| crate::shim::fleet::prom::Prometheus::parse(u).ok()),
+        no_board: args.no_board,
     });
-    Ok(Started { app, board, demo })
+    Started {
+        app,
+        board,
+        demo,
+        empty: None,
+    }
 }
 
 /// The token: required on every route with --auth-reads and beyond loopback.
@@ -120,12 +154,21 @@ impl Started {
         if self.demo.is_some() {
             let _ = writeln!(out, "The live page: http://{addr}/");
         }
-        let _ = writeln!(
-            out,
-            "kanban-workers {}: serving board {} on http://{addr}",
-            crate::surface::version::VERSION,
-            self.board.display()
-        );
+        if self.empty.is_some() {
+            let _ = writeln!(
+                out,
+                "kanban-workers {}: serving no board (--no-board): the workers are uid {}'s processes that carry a run's marks, on http://{addr}",
+                crate::surface::version::VERSION,
+                rustix::process::geteuid().as_raw()
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "kanban-workers {}: serving board {} on http://{addr}",
+                crate::surface::version::VERSION,
+                self.board.display()
+            );
+        }
         if let Some(d) = &self.demo {
             let _ = writeln!(out, "\nA demo board with real worker processes. Try:");
             let _ = writeln!(out, "  curl -s http://{addr}/workers/active");

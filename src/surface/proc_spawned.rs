@@ -29,6 +29,7 @@ pub enum SpawnedCol {
     EnvTaskId,
     EnvBoard,
     EnvClaimLock,
+    EnvMachineId,
     Stdout,
 }
 
@@ -88,6 +89,12 @@ pub const COLUMNS: &[Column<SpawnedCol>] = &[
         name: "env_claim_lock",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_CLAIM_LOCK of its environment",
+    },
+    Column {
+        id: SpawnedCol::EnvMachineId,
+        name: "env_machine_id",
+        sql_type: "TEXT",
+        doc: "HERMES_MACHINE_ID of its environment: the Hermes machine id of the host that spawned it",
     },
     Column {
         id: SpawnedCol::Stdout,
@@ -187,6 +194,7 @@ impl TableFunction for ProcSpawned {
             SpawnedCol::EnvTaskId => env(|e| &e.task_id),
             SpawnedCol::EnvBoard => env(|e| &e.board),
             SpawnedCol::EnvClaimLock => env(|e| &e.claim_lock),
+            SpawnedCol::EnvMachineId => env(|e| &e.machine_id),
             SpawnedCol::Stdout => text(&m.stdout),
         }
     }

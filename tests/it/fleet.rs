@@ -425,3 +425,141 @@ fn three_hosts_in_namespaces_through_prometheus() {
     assert_eq!(host(&body, "gamma").unwrap()["up"], true, "{body}");
     prometheus.end();
 }
+
+/// The coordinator layout: a board host whose run's worker runs on a host with no board. That
+/// host (its own namespaces) runs `serve --no-board`: its user's processes that carry a run's
+/// marks are its workers, exported; the board host's `/fleet/workers` lists them under that
+/// host where its board has the run (and the task), and nothing else of theirs. The
+/// coordinator's token in a worker's environment is in no row, label or answer.
+#[test]
+#[ignore = "needs root (namespaces) and prometheus: `make test` runs it as root where it exists"]
+fn a_host_with_no_board_exports_its_workers_to_the_board_host() {
+    require_root();
+    const TOKEN: &str = "coordinator-token-never-to-be-served-4f1c";
+    let board = Board::new("coordinator");
+    let run = insert_run(
+        &board.writer(),
+        &RunSpec::new("t_remote")
+            .pid(1)
+            .started(now_secs())
+            .lock(Some("worker-host:1")),
+    );
+    // The worker host: its worker (the run's marks, the machine id, the coordinator's
+    // token), and a marked process of a run this board does not have.
+    let folder = temp_dir("no-board-host");
+    let pid_file = folder.path().join("worker.pid");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--uts", "--pid", "--mount-proc", "--kill-child", "sh", "-c"])
+        .arg(
+            "hostname worker-host && { \
+               env HERMES_KANBAN_RUN_ID=\"$1\" HERMES_KANBAN_TASK=t_remote HERMES_MACHINE_ID=m-worker-1 \
+                   HERMES_KANBAN_COORDINATOR_TOKEN=\"$3\" HERMES_COORDINATOR_TOKEN=\"$3\" \
+                   sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > \"$2\"; \
+               env HERMES_KANBAN_RUN_ID=987654 HERMES_KANBAN_TASK=t_elsewhere \
+                   sleep 1000 </dev/null >/dev/null 2>&1 & } \
+             && shift 3 && exec \"$@\"",
+        )
+        .args(["sh", &run.to_string()])
+        .arg(&pid_file)
+        .arg(TOKEN)
+        .arg(BIN)
+        .args(["serve", "--no-board", "--listen", "127.0.0.1:0", "--quiet"]);
+    let worker_host = Server::spawn(cmd, "serving no board");
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    board
+        .writer()
+        .execute(
+            "UPDATE task_runs SET worker_pid = ?1 WHERE id = ?2",
+            [pid, run],
+        )
+        .unwrap();
+
+    // Its own answers: both marked runs, with their machine id; no token.
+    let (status, live) = worker_host.get_json("/workers/active?live=1");
+    assert_eq!(status, 200, "{live}");
+    let runs: Vec<(i64, String, i64)> = live["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["run_id"].as_i64().unwrap(),
+                w["task_id"].as_str().unwrap().to_owned(),
+                w["tree_processes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(runs.contains(&(run, "t_remote".to_owned(), 1)), "{live}");
+    assert!(
+        runs.contains(&(987_654, "t_elsewhere".to_owned(), 1)),
+        "{live}"
+    );
+    let mine = live["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["run_id"] == run)
+        .unwrap();
+    assert_eq!(
+        (mine["worker_pid"].clone(), mine["machine_id"].clone()),
+        (pid.into(), "m-worker-1".into()),
+        "{mine}"
+    );
+    let metrics = worker_host.get("/metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.contains(&format!(
+            "kanban_run_info{{host=\"worker-host\",run_id=\"{run}\",task_id=\"t_remote\""
+        )),
+        "{text}"
+    );
+
+    // The board host asks Prometheus, which scrapes both.
+    let prometheus_port = free_port();
+    let url = format!("http://127.0.0.1:{prometheus_port}");
+    let here = local_hostname();
+    let coordinator = serve(&board.path, &["--prometheus", &url]);
+    let prometheus = Prometheus::on_port(prometheus_port, &[&coordinator.addr, &worker_host.addr]);
+    let body = fleet_when(
+        &coordinator,
+        |b| worker(b, "worker-host", run).is_some(),
+        "the no-board host's worker, joined on the board's run",
+    );
+    let theirs = worker(&body, "worker-host", run).unwrap();
+    assert_eq!(
+        (
+            theirs["task_id"].clone(),
+            theirs["worker_pid"].clone(),
+            theirs["verdict"].clone(),
+            theirs["tree_processes"].clone()
+        ),
+        ("t_remote".into(), pid.into(), "alive".into(), 1.into()),
+        "{body}"
+    );
+    // The run this board does not have is not listed; the board's own view of its run says
+    // it is another host's.
+    assert!(worker(&body, "worker-host", 987_654).is_none(), "{body}");
+    let local = worker(&body, &here, run).unwrap();
+    assert_eq!(local["verdict"], "remote", "{body}");
+
+    // The token: in no answer, no label.
+    for (what, text) in [
+        ("?live=1", live.to_string()),
+        ("/metrics", text),
+        ("/fleet/workers", body.to_string()),
+        (
+            "the coordinator's ?live=1",
+            coordinator.get_json("/workers/active?live=1").1.to_string(),
+        ),
+    ] {
+        assert!(
+            !text.contains(TOKEN),
+            "{what} serves the coordinator's token: {text}"
+        );
+    }
+    prometheus.end();
+}

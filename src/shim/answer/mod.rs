@@ -19,6 +19,9 @@ use crate::shim::sample::history::{History, Point};
 const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
 /// The live sample's query (`?live=1`, `/metrics`, the history).
 pub const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
+/// The live sample's query of a shim with no board (`serve --no-board`): its user's processes
+/// that carry a run's marks, in the rows of [`WORKERS_LIVE_SQL`].
+pub const WORKERS_MARKED_SQL: &str = include_str!("../../../sql/route_workers_marked.sql");
 /// The lingering sample's query (`/workers/lingering`, `/metrics`).
 pub const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
 const PROCESSES_SQL: &str = include_str!("../../../sql/route_run_processes.sql");

@@ -9,7 +9,7 @@
 
 pub mod prom;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -121,7 +121,10 @@ pub async fn workers(
         .map(|(i, _)| i)
         .collect();
     // Every series asked for now (up hosts) and as last known (down ones), at once.
-    let mut queries = vec![format!("kanban_run_info{{board=\"{board}\"}}")];
+    // This board's runs, and those of hosts with no board (`serve --no-board`: no board
+    // label), which are kept below only where this board has the run.
+    let boards = format!("{}|", regex_escape(board));
+    let mut queries = vec![format!("kanban_run_info{{board=~\"{boards}\"}}")];
     queries.extend(VALUES.iter().map(|(name, _)| (*name).to_owned()));
     if !down.is_empty() {
         let instances = down
@@ -130,7 +133,7 @@ pub async fn workers(
             .collect::<Vec<_>>()
             .join("|");
         queries.push(format!(
-            "last_over_time(kanban_run_info{{board=\"{board}\",instance=~\"{instances}\"}}[{LAST_KNOWN}])"
+            "last_over_time(kanban_run_info{{board=~\"{boards}\",instance=~\"{instances}\"}}[{LAST_KNOWN}])"
         ));
         for (name, _) in VALUES {
             queries.push(format!(
@@ -149,6 +152,13 @@ pub async fn workers(
             done.map_err(|_| ApiError::new(500, "internal error while asking Prometheus"))?;
         vectors[i] = answer(got)?;
     }
+    // This board's open runs (all of them, another host's too), by run id: a boardless host's
+    // worker is listed only under the run of this board it carries the marks of.
+    let open: HashMap<String, String> = local
+        .workers
+        .iter()
+        .map(|w| (text_of(&w["run_id"]), text_of(&w["task_id"])))
+        .collect();
     let n = 1 + VALUES.len();
     let (now_vectors, last_vectors) = vectors.split_at(n.min(vectors.len()));
     for (instance, host) in hosts.iter_mut() {
@@ -159,7 +169,7 @@ pub async fn workers(
         };
         host.insert(
             "workers".into(),
-            Value::Array(remote_workers(from, instance)),
+            Value::Array(remote_workers(from, instance, &open)),
         );
     }
     let mut list = vec![mine];
@@ -179,8 +189,13 @@ fn answer(got: Result<Vec<Series>, Failed>) -> Result<Vec<Series>, ApiError> {
 }
 
 /// One host's workers from `vectors` (`kanban_run_info`, then each of [`VALUES`]), those of
-/// its target `instance`.
-fn remote_workers(vectors: &[Vec<Series>], instance: &str) -> Vec<Value> {
+/// its target `instance`. A run without a board label (a host with no board) is listed only
+/// when `open` (this board's open runs: run id to task id) has it, with the same task.
+fn remote_workers(
+    vectors: &[Vec<Series>],
+    instance: &str,
+    open: &HashMap<String, String>,
+) -> Vec<Value> {
     let Some((info, values)) = vectors.split_first() else {
         return Vec::new();
     };
@@ -189,6 +204,10 @@ fn remote_workers(vectors: &[Vec<Series>], instance: &str) -> Vec<Value> {
     for run in info.iter().filter(|s| of(s)) {
         let label = |k: &str| run.labels.get(k).cloned();
         let run_id = label("run_id").unwrap_or_default();
+        let boardless = label("board").is_none_or(|b| b.is_empty());
+        if boardless && open.get(&run_id) != Some(&label("task_id").unwrap_or_default()) {
+            continue;
+        }
         let mut w = Map::new();
         w.insert("run_id".into(), number_or_text(&run_id));
         w.insert("task_id".into(), json!(label("task_id")));
@@ -235,6 +254,15 @@ fn local_worker(row: &Value) -> Value {
         w.insert((*key).into(), value);
     }
     Value::Object(w)
+}
+
+/// A row's value as the text a label carries (a number without quotes).
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 fn float(v: f64) -> Value {

@@ -37,12 +37,12 @@ pub struct Config {
     /// How long each board keeps its workers' points (`--history`; zero: no history, no
     /// timer).
     pub history: Duration,
-    /// SampleKind file a request's `?board=` names.
+    /// Which file a request's `?board=` names.
     pub boards: Boards,
     pub log_requests: bool,
     /// Who may ask.
     pub auth: Auth,
-    /// SampleKind `Host` names are answered.
+    /// Which `Host` names are answered.
     pub hosts: HostPolicy,
     /// How long a client may take to send its request head, stay idle between requests, or
     /// leave its answer unread.
@@ -55,13 +55,16 @@ pub struct Config {
     pub log_idle: Duration,
     /// `--prometheus`: the query API `/fleet/workers` asks.
     pub prometheus: Option<crate::shim::fleet::prom::Prometheus>,
+    /// `--no-board`: the board is a private empty one, and the workers are the user's
+    /// processes that carry a run's marks (`sql/route_workers_marked.sql`).
+    pub no_board: bool,
 }
 
 pub(super) struct State {
     /// One pool of connections per board asked for.
     pub(super) pools: OpenBoards,
     pub(super) history: Duration,
-    /// SampleKind file a request's `?board=` names.
+    /// Which file a request's `?board=` names.
     pub(super) boards: Boards,
     pub(super) auth: Auth,
     pub(super) log_requests: bool,
@@ -90,6 +93,8 @@ pub(super) struct State {
     pub(super) client_streams: Arc<Shares<std::net::IpAddr>>,
     pub(super) log_idle: Duration,
     pub(super) prometheus: Option<crate::shim::fleet::prom::Prometheus>,
+    /// `--no-board` (see [`Config::no_board`]).
+    pub(super) no_board: bool,
 }
 
 /// Answers requests. Cheap to clone (one shared state).
@@ -121,6 +126,7 @@ impl App {
                 client_streams: Shares::new(config.log_streams.div_ceil(2)),
                 log_idle: config.log_idle,
                 prometheus: config.prometheus,
+                no_board: config.no_board,
             }),
         }
     }
@@ -316,6 +322,7 @@ mod tests {
             log_streams: 4,
             log_idle: Duration::from_secs(300),
             prometheus: None,
+            no_board: false,
         })
     }
 

@@ -16,7 +16,7 @@ use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Taken, query
 use super::app::State;
 use super::reads::*;
 
-/// SampleKind of a board's samples.
+/// Which of a board's samples.
 #[derive(Clone, Copy)]
 pub(super) enum SampleKind {
     /// `live_workers` (`?live=1`, `/metrics`, the history).
@@ -81,7 +81,13 @@ pub(super) async fn sampled(
                 let host = handlers::metrics::HostInfo {
                     host: hostname,
                     machine_id: task_state.boards.machine_id(),
-                    board: slug,
+                    // No board here: no board label (a coordinator keeps these runs where
+                    // its board has them, `shim::fleet`).
+                    board: if task_state.no_board {
+                        String::new()
+                    } else {
+                        slug
+                    },
                 };
                 Ok(Bytes::from(handlers::metrics::exposition(
                     &live.rows, &left.rows, taken, &host,
@@ -161,8 +167,10 @@ pub(super) async fn take_sample(
     let budget = state.pools.busy_timeout();
     let deadline = Instant::now() + budget;
     let task_db = Arc::clone(&db);
+    let no_board = state.no_board;
     let work = move || {
         let sql = match which {
+            SampleKind::Live if no_board => handlers::WORKERS_MARKED_SQL,
             SampleKind::Live => handlers::WORKERS_LIVE_SQL,
             SampleKind::Lingering => handlers::LINGERING_SQL,
         };

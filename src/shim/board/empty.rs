@@ -1,0 +1,34 @@
+//! The board of a shim that serves none (`serve --no-board`, the coordinator layout:
+//! docs/fleet.md): a fresh private folder (mode 0700, a random name) holding a board with the
+//! owner's schema and no run. Every route then answers as on an empty board, and the views
+//! name the shim's user as the board's owner: the workers listed and exported are that
+//! user's processes carrying a run's marks (`sql/route_workers_marked.sql`). Removed when
+//! dropped.
+
+use std::path::PathBuf;
+
+const SCHEMA: &str = include_str!("../../../sql/kanban_schema.sql");
+
+pub struct EmptyBoard {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl EmptyBoard {
+    pub fn create() -> Result<EmptyBoard, String> {
+        // Private (0700): tempfile makes folders 0777 less the umask.
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+        let dir = tempfile::Builder::new()
+            .prefix("kanban-workers-no-board-")
+            .permissions(private)
+            .tempdir()
+            .map_err(|e| format!("create a folder for the empty board: {e}"))?;
+        let path = dir.path().join("kanban.db");
+        let made = rusqlite::Connection::open(&path).and_then(|conn| {
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            conn.execute_batch(SCHEMA)
+        });
+        made.map_err(|e| format!("the empty board {}: {e}", path.display()))?;
+        Ok(EmptyBoard { _dir: dir, path })
+    }
+}
