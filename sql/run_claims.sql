@@ -12,16 +12,32 @@
 -- instantiation, kanban_workers_epoch(): the claim was written on this host under another
 -- name (a host renamed since, #73277). The whole epoch is compared, not the boot id alone:
 -- a container on the same kernel shares the boot id, not pid 1. host_note says so.
--- {worker_started_at} is replaced at install (NULL on boards without the column).
+-- Where the owner's distributed workers stamp the run's host (task_runs.machine_id, a Hermes
+-- machine id) and this host's is known (kanban_workers_machine_id()), locality follows the
+-- machine id, not the claim's host name: two hosts may share a name (containers), and a
+-- coordinator's claim may name the coordinator. host_note says when the two disagree.
+-- {worker_started_at} and {machine_id} are replaced at install (NULL on boards without the
+-- column).
 CREATE TEMP VIEW run_claims AS
 SELECT *,
-       (worker_host IS NULL OR worker_host = kanban_workers_hostname() OR this_boot) AS local,
-       CASE WHEN worker_host <> kanban_workers_hostname() AND this_boot
+       CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
+            THEN run_machine_id = kanban_workers_machine_id()
+            ELSE (worker_host IS NULL OR worker_host = kanban_workers_hostname() OR this_boot)
+       END AS local,
+       CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
+            THEN CASE WHEN run_machine_id <> kanban_workers_machine_id()
+                          THEN 'the run''s machine_id ' || run_machine_id || ' is not this host''s ('
+                               || kanban_workers_machine_id() || ')'
+                      WHEN coalesce(worker_host <> kanban_workers_hostname(), 0)
+                          THEN 'the claim names ' || worker_host || ', but the run''s machine_id is this host''s'
+                 END
+            WHEN worker_host <> kanban_workers_hostname() AND this_boot
             THEN 'renamed host: the claim names ' || worker_host || ', but its fingerprint '
                  || 'carries this host''s boot (' || kanban_workers_epoch() || ')'
        END AS host_note
 FROM (
     SELECT r.*,
+           nullif({machine_id}, '') AS run_machine_id,
            nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host,
            coalesce(typeof({worker_started_at}) = 'text'
                     AND kanban_workers_epoch() GLOB '?*:?*'

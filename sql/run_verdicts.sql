@@ -70,6 +70,9 @@ FROM (
         SELECT *,
                CASE WHEN ended_at IS NOT NULL THEN 'run already ended'
                     WHEN worker_pid IS NULL THEN 'no worker_pid recorded'
+                    -- A note on a run that is not this host's: machine ids decided.
+                    WHEN NOT local AND host_note IS NOT NULL
+                        THEN 'worker runs on another machine: ' || host_note
                     WHEN NOT local THEN 'worker runs on host ' || worker_host
                     WHEN typeof(worker_pid) <> 'integer' THEN 'invalid worker_pid'
                     WHEN p_alive IS NOT 1 THEN 'process not found'

@@ -48,6 +48,7 @@ pub const FUNCTIONS: &[&str] = &[
     settings::HOSTNAME,
     settings::SPAWN_WINDOW,
     settings::EPOCH,
+    settings::MACHINE_ID,
 ];
 
 /// Register every function and install the TEMP views on `conn`, with CPU samples private to

@@ -375,6 +375,7 @@ impl Args {
         crate::Settings {
             hostname: self.hostname.clone().unwrap_or(from_env.hostname),
             spawn_window_s: self.spawn_window_s.unwrap_or(from_env.spawn_window_s),
+            machine_id: from_env.machine_id,
         }
     }
 }

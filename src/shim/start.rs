@@ -42,8 +42,11 @@ pub struct Started {
 /// workers are tied to the thread that spawns them.
 pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Started, Refused> {
     let auth = auth(args, env)?;
-    let settings = args.settings(crate::Settings::from_env());
+    let mut settings = args.settings(crate::Settings::from_env());
     let boards = Boards::from_env(args.db.as_deref(), env);
+    // This host's Hermes machine id, where the environment does not say it: the kanban
+    // root's `kanban/machine-id` (for --db, beside the board), read once.
+    settings.machine_id = settings.machine_id.or_else(|| boards.machine_id());
     if args.no_board {
         if args.db.is_some() || args.mode == Mode::Demo {
             return Err(refused(

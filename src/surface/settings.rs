@@ -6,9 +6,13 @@
 //!   host's whatever host name it was written under (a renamed host).
 //! - `kanban_workers_spawn_window()`: seconds after a run's `started_at` within which its
 //!   worker process may have started, for runs without a recorded fingerprint.
+//! - `kanban_workers_machine_id()`: this host's Hermes machine id (the owner's distributed
+//!   workers stamp it on `task_runs.machine_id`), NULL when not known: where both are known, a
+//!   run's locality follows it rather than its claim's host name.
 //!
-//! Both come from the system and the environment for the loadable extension
-//! (`KANBAN_WORKERS_HOSTNAME`, `KANBAN_WORKERS_SPAWN_WINDOW`), and from flags for the shim.
+//! They come from the system and the environment for the loadable extension
+//! (`KANBAN_WORKERS_HOSTNAME`, `KANBAN_WORKERS_SPAWN_WINDOW`, `KANBAN_WORKERS_MACHINE_ID`),
+//! and from flags and the kanban root's `kanban/machine-id` for the shim.
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, Result};
@@ -18,6 +22,7 @@ use crate::proc::info as procinfo;
 pub const HOSTNAME: &str = "kanban_workers_hostname";
 pub const SPAWN_WINDOW: &str = "kanban_workers_spawn_window";
 pub const EPOCH: &str = "kanban_workers_epoch";
+pub const MACHINE_ID: &str = "kanban_workers_machine_id";
 /// The default spawn window, seconds: the owner records the pid right after the spawn, so a
 /// worker starts within seconds of its claim; a minute leaves room for a loaded host.
 pub const DEFAULT_SPAWN_WINDOW_S: i64 = 60;
@@ -28,6 +33,17 @@ pub struct Settings {
     pub hostname: String,
     /// See [`DEFAULT_SPAWN_WINDOW_S`].
     pub spawn_window_s: i64,
+    /// This host's Hermes machine id, when known (see [`machine_id`]).
+    pub machine_id: Option<String>,
+}
+
+/// `text` as a Hermes machine id: trimmed, 1 to 64 letters, digits and `-`; `None` otherwise.
+pub fn machine_id(text: &str) -> Option<String> {
+    let id = text.trim();
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then(|| id.to_owned())
 }
 
 impl Settings {
@@ -43,6 +59,7 @@ impl Settings {
                 .and_then(|w| w.trim().parse().ok())
                 .filter(|w| (0..=86_400).contains(w))
                 .unwrap_or(DEFAULT_SPAWN_WINDOW_S),
+            machine_id: var("KANBAN_WORKERS_MACHINE_ID").and_then(|m| machine_id(&m)),
         }
     }
 }
@@ -64,6 +81,14 @@ pub fn register(conn: &Connection, settings: &Settings) -> Result<()> {
         0,
         constant | FunctionFlags::SQLITE_DIRECTONLY,
         |_| Ok(procinfo::epoch().to_owned()),
+    )?;
+    // Machine facts again: direct SQL and TEMP views only.
+    let machine = settings.machine_id.clone();
+    conn.create_scalar_function(
+        MACHINE_ID,
+        0,
+        constant | FunctionFlags::SQLITE_DIRECTONLY,
+        move |_| Ok(machine.clone()),
     )?;
     let window = settings.spawn_window_s;
     conn.create_scalar_function(

@@ -5,8 +5,8 @@
 //! a view then fails with SQLite's own "no such table" error).
 //!
 //! `run_verdicts` reads `task_runs.worker_started_at` where the board has that column and
-//! NULL where it does not (older boards): the view is written for the schema it is installed
-//! on. [`install`] again (the shim does when the board's schema changes; a `sqlite3` user
+//! NULL where it does not (older boards), and `run_claims` `task_runs.machine_id` the same way:
+//! the view is written for the schema it is installed on. [`install`] again (the shim does when the board's schema changes; a `sqlite3` user
 //! loads the extension again) picks up a column the owner added since.
 
 use rusqlite::{Connection, Result};
@@ -59,10 +59,22 @@ pub fn install(conn: &Connection) -> Result<()> {
     } else {
         "NULL"
     };
+    // `task_runs.machine_id`, where the owner's distributed workers stamp it.
+    let has_machine_id: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('task_runs') WHERE name = 'machine_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    let machine_id = if has_machine_id {
+        "r.machine_id"
+    } else {
+        "NULL"
+    };
     for (name, sql) in VIEWS {
         conn.execute_batch(&format!("DROP VIEW IF EXISTS temp.{name}"))?;
         let sql = sql
             .replace("{worker_started_at}", fingerprint)
+            .replace("{machine_id}", machine_id)
             .replace("{materialized}", materialized);
         conn.execute_batch(&sql)?;
     }

@@ -563,3 +563,93 @@ fn a_host_with_no_board_exports_its_workers_to_the_board_host() {
     }
     prometheus.end();
 }
+
+/// Where the board stamps a run's host (`task_runs.machine_id`, the owner's distributed
+/// workers) and this host's machine id is known (the kanban root's `kanban/machine-id`; for
+/// `--db`, beside the board), a run's locality follows the machine id, not the claim's host
+/// name: a claim naming this host on another machine is another host's run (never read
+/// here), and a claim naming another host on this machine is this host's.
+#[test]
+fn locality_follows_the_runs_machine_id() {
+    let here = local_hostname();
+    let board = Board::new("machine-id");
+    let w = board.writer();
+    w.execute_batch("ALTER TABLE task_runs ADD COLUMN machine_id TEXT")
+        .unwrap();
+    std::fs::create_dir_all(board.dir.path().join("kanban")).unwrap();
+    std::fs::write(board.dir.path().join("kanban/machine-id"), "m-this-host\n").unwrap();
+    let worker = Worker::sleep();
+    let elsewhere = insert_run(
+        &w,
+        &RunSpec::new("t_elsewhere")
+            .pid(worker.pid())
+            .started(now_secs())
+            .lock(Some(&format!("{here}:1"))),
+    );
+    let mine = insert_run(
+        &w,
+        &RunSpec::new("t_mine")
+            .pid(worker.pid())
+            .started(now_secs())
+            .lock(Some("coordinator:1")),
+    );
+    let unstamped = insert_run(
+        &w,
+        &RunSpec::new("t_unstamped")
+            .pid(worker.pid())
+            .started(now_secs())
+            .lock(Some("far-away:1")),
+    );
+    w.execute(
+        "UPDATE task_runs SET machine_id = ?1 WHERE id = ?2",
+        rusqlite::params!["m-other-host", elsewhere],
+    )
+    .unwrap();
+    w.execute(
+        "UPDATE task_runs SET machine_id = ?1 WHERE id = ?2",
+        rusqlite::params!["m-this-host", mine],
+    )
+    .unwrap();
+    drop(w);
+    let server = Server::with_token(&board.path, "machine-id-token", &[]);
+    let inspect = |run: i64| {
+        let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let far = inspect(elsewhere);
+    assert_eq!(
+        (far["local"].clone(), far["alive"].clone()),
+        (false.into(), serde_json::Value::Null),
+        "{far}"
+    );
+    assert_eq!(
+        far["reason"],
+        "worker runs on another machine: the run's machine_id m-other-host is not this host's (m-this-host)",
+        "{far}"
+    );
+    let near = inspect(mine);
+    assert_eq!(
+        (near["local"].clone(), near["alive"].clone()),
+        (true.into(), true.into()),
+        "{near}"
+    );
+    assert_eq!(
+        near["host_note"], "the claim names coordinator, but the run's machine_id is this host's",
+        "{near}"
+    );
+    // A run the board did not stamp: its claim's host name decides, as before.
+    let old = inspect(unstamped);
+    assert_eq!(
+        (old["local"].clone(), old["reason"].clone()),
+        (false.into(), "worker runs on host far-away".into()),
+        "{old}"
+    );
+    // Terminate follows the same locality: the far run is refused as another host's.
+    let r = server.post(
+        &format!("/runs/{elsewhere}/terminate"),
+        "{}",
+        Some("machine-id-token"),
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+}

@@ -552,6 +552,51 @@ fn hostname_and_spawn_window_come_from_the_system_or_the_environment() {
     );
 }
 
+/// This host's machine id for the extension: `$KANBAN_WORKERS_MACHINE_ID` (checked: a value
+/// that is not one is none), and with it a run stamped with another machine is not this
+/// host's, whatever its claim names — through the `sqlite3` shell.
+#[test]
+fn the_machine_id_comes_from_the_environment_and_decides_locality() {
+    let board = Board::new("verdict-machine");
+    let w = board.writer();
+    w.execute_batch("ALTER TABLE task_runs ADD COLUMN machine_id TEXT")
+        .unwrap();
+    let run = insert_run(
+        &w,
+        &RunSpec::new("t_m")
+            .pid(1)
+            .started(now_secs())
+            .lock(Some(&format!("{}:1", local_hostname()))),
+    );
+    w.execute(
+        "UPDATE task_runs SET machine_id = 'm-elsewhere' WHERE id = ?1",
+        [run],
+    )
+    .unwrap();
+    drop(w);
+    let query = "SELECT coalesce(kanban_workers_machine_id(), 'NULL') || ' ' || local \
+                 FROM run_claims";
+    let ask = |machine: Option<&str>| {
+        let mut cmd = Command::new("sqlite3");
+        match machine {
+            Some(m) => cmd.env("KANBAN_WORKERS_MACHINE_ID", m),
+            None => cmd.env_remove("KANBAN_WORKERS_MACHINE_ID"),
+        };
+        run_ok(
+            cmd.arg(&board.path)
+                .arg(format!(".load {}", so_stem()))
+                .arg(query),
+        )
+        .trim()
+        .to_owned()
+    };
+    // Unknown here: the claim's host name decides (this host's).
+    assert_eq!(ask(None), "NULL 1");
+    assert_eq!(ask(Some("not a machine id!")), "NULL 1");
+    assert_eq!(ask(Some("m-elsewhere")), "m-elsewhere 1");
+    assert_eq!(ask(Some("m-here")), "m-here 0");
+}
+
 /// `active_workers` gives exactly the reference's rows for every row the owner's lifecycle
 /// writes: retries (ended runs of a running task), an open run whose task's current_run_id is
 /// NULL, two open runs of one task, runs of tasks in other states, runs without pid. The one

@@ -246,11 +246,7 @@ impl Boards {
             .take(128)
             .read_to_string(&mut text)
             .ok()?;
-        let id = text.trim();
-        let valid = !id.is_empty()
-            && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        valid.then(|| id.to_owned())
+        crate::surface::settings::machine_id(&text)
     }
 
     /// The board served when a request names none, as the start checks it: `--db`, else `$HERMES_KANBAN_DB`, else the

@@ -77,10 +77,11 @@ pub(super) async fn sampled(
             let samples = db.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
             let (task_state, hostname) = (Arc::clone(state), db.settings().hostname.clone());
+            let machine_id = db.settings().machine_id.clone();
             write(Box::new(move || {
                 let host = handlers::metrics::HostInfo {
                     host: hostname,
-                    machine_id: task_state.boards.machine_id(),
+                    machine_id: task_state.boards.machine_id().or(machine_id),
                     // No board here: no board label (a coordinator keeps these runs where
                     // its board has them, `shim::fleet`).
                     board: if task_state.no_board {
