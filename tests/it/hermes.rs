@@ -468,6 +468,14 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
             390,
             true,
         );
+        // The bottom of the tab: what runs left behind, and the fleet.
+        browser.eval("document.querySelector('[data-kw-fleet]').scrollIntoView({block: 'end'})");
+        screenshot(
+            &mut browser,
+            &PathBuf::from(&dir).join("workers-tab-fleet.png"),
+            1280,
+            false,
+        );
     }
     let nav = browser.eval(
         "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')).join(' ')",
