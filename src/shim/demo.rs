@@ -11,8 +11,6 @@ use rusqlite::{Connection, params};
 
 use crate::proc::info::{self as procinfo, Reading};
 
-const SCHEMA: &str = include_str!("../../sql/kanban_schema.sql");
-
 /// A demo task and its run: id, title, assignee, task status, worker pid, age of the run in
 /// seconds, when it ended, and what it shows.
 type DemoRow = (
@@ -98,106 +96,117 @@ impl Demo {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         let lock = format!("{host}:{}", std::process::id());
-        let conn = Connection::open(&self.board)?;
-        conn.pragma_update(None, "journal_mode", "wal")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn = crate::shim::board::empty::make(&self.board)?;
         // A newer board: each run records its worker's fingerprint, so the demo's workers are
         // verified (the owner writes it right after the spawn, as here).
         conn.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")?;
-        let mut task = conn.prepare(
-            "INSERT INTO tasks (id, title, assignee, status, created_at, started_at, claim_lock, claim_expires, worker_pid)
-             VALUES (?1, ?2, ?3, ?4, ?5 - 600, ?5 - 300, ?6, ?5 + 900, ?7)",
-        )?;
-        let mut run = conn.prepare(
-            "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
-                                    last_heartbeat_at, started_at, ended_at, outcome, summary, metadata)
-             VALUES (?1, 'default', ?2, ?3, ?4 + 900, ?5, 3600, ?4 - 20, ?4 - ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        let rows: [DemoRow; 5] = [
-            (
-                "t_a1f3",
-                "Summarise the nightly test failures",
-                "analyst",
-                "running",
-                Some(sleeper_pid),
-                300,
-                None,
-                "a running worker (sleeping)",
-            ),
-            (
-                "t_b27c",
-                "Refactor the billing module",
-                "coder",
-                "running",
-                Some(busy_pid),
-                240,
-                None,
-                "a running worker (busy now and then)",
-            ),
-            (
-                "t_c9d0",
-                "Draft the release notes",
-                "writer",
-                "running",
-                Some(gone_pid),
-                200,
-                None,
-                "a worker whose process is gone",
-            ),
-            (
-                "t_d412",
-                "Triage new issues",
-                "triager",
-                "running",
-                None,
-                5,
-                None,
-                "a claim whose worker has no pid yet",
-            ),
-            (
-                "t_e5b8",
-                "Update the changelog",
-                "writer",
-                "done",
-                Some(sleeper_pid),
-                900,
-                Some(now - 600),
-                "an ended run",
-            ),
-        ];
-        for (id, title, assignee, status, pid, age, ended, what) in rows {
-            task.execute(params![id, title, assignee, status, now, lock, pid])?;
-            let (run_status, outcome, summary) = match ended {
-                Some(_) => ("done", Some("completed"), Some("changelog updated")),
-                None => ("running", None, None),
-            };
-            run.execute(params![
-                id,
-                run_status,
-                lock,
-                now,
-                pid,
-                age,
-                ended,
-                outcome,
-                summary,
-                r#"{"attempt": 1}"#
-            ])?;
-            let run_id = conn.last_insert_rowid();
-            if let Some(Reading::Found(info)) =
-                pid.and_then(|p| i32::try_from(p).ok()).map(procinfo::read)
-            {
-                if let Some(ticks) = info.start_ticks {
-                    conn.execute(
-                        "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
-                        params![procinfo::fingerprint(ticks), run_id],
-                    )?;
-                }
-            }
+        for row in rows(sleeper_pid, busy_pid, gone_pid, now) {
+            let what = row.7;
+            let run_id = insert(&conn, row, now, &lock)?;
             self.runs.push((what, run_id));
         }
         Ok(())
     }
+}
+
+/// The demo's tasks, one run each: two live workers (`sleeper`, `busy`), one whose process is
+/// `gone`, a claim without a pid, and an ended run.
+fn rows(sleeper: i64, busy: i64, gone: i64, now: i64) -> [DemoRow; 5] {
+    [
+        (
+            "t_a1f3",
+            "Summarise the nightly test failures",
+            "analyst",
+            "running",
+            Some(sleeper),
+            300,
+            None,
+            "a running worker (sleeping)",
+        ),
+        (
+            "t_b27c",
+            "Refactor the billing module",
+            "coder",
+            "running",
+            Some(busy),
+            240,
+            None,
+            "a running worker (busy now and then)",
+        ),
+        (
+            "t_c9d0",
+            "Draft the release notes",
+            "writer",
+            "running",
+            Some(gone),
+            200,
+            None,
+            "a worker whose process is gone",
+        ),
+        (
+            "t_d412",
+            "Triage new issues",
+            "triager",
+            "running",
+            None,
+            5,
+            None,
+            "a claim whose worker has no pid yet",
+        ),
+        (
+            "t_e5b8",
+            "Update the changelog",
+            "writer",
+            "done",
+            Some(sleeper),
+            900,
+            Some(now - 600),
+            "an ended run",
+        ),
+    ]
+}
+
+/// One demo task and its run, claimed with `lock`, the run's fingerprint recorded when its
+/// worker lives (as the owner writes it right after the spawn). The run's id.
+fn insert(conn: &Connection, row: DemoRow, now: i64, lock: &str) -> rusqlite::Result<i64> {
+    let (id, title, assignee, status, pid, age, ended, _) = row;
+    conn.prepare_cached(
+        "INSERT INTO tasks (id, title, assignee, status, created_at, started_at, claim_lock, claim_expires, worker_pid)
+         VALUES (?1, ?2, ?3, ?4, ?5 - 600, ?5 - 300, ?6, ?5 + 900, ?7)",
+    )?
+    .execute(params![id, title, assignee, status, now, lock, pid])?;
+    let (run_status, outcome, summary) = match ended {
+        Some(_) => ("done", Some("completed"), Some("changelog updated")),
+        None => ("running", None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
+                                last_heartbeat_at, started_at, ended_at, outcome, summary, metadata)
+         VALUES (?1, 'default', ?2, ?3, ?4 + 900, ?5, 3600, ?4 - 20, ?4 - ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        id,
+        run_status,
+        lock,
+        now,
+        pid,
+        age,
+        ended,
+        outcome,
+        summary,
+        r#"{"attempt": 1}"#
+    ])?;
+    let run_id = conn.last_insert_rowid();
+    if let Some(Reading::Found(info)) = pid.and_then(|p| i32::try_from(p).ok()).map(procinfo::read)
+    {
+        if let Some(ticks) = info.start_ticks {
+            conn.execute(
+                "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
+                params![procinfo::fingerprint(ticks), run_id],
+            )?;
+        }
+    }
+    Ok(run_id)
 }
 
 impl Drop for Demo {

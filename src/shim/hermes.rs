@@ -460,46 +460,10 @@ fn install(caller: &Caller, home: &Dir, exe: &Path) -> Result<String, String> {
     };
     // The record first: an install that stops half-way (an error, a kill) leaves a folder
     // that install can finish and uninstall can remove.
-    let mut record = String::from(
-        "# Written by `kanban-workers hermes install`; `kanban-workers hermes uninstall` \
-         removes exactly these.\n",
-    );
-    if created_plugins {
-        record.push_str(CREATED_PLUGINS);
-        record.push('\n');
-    }
-    for (rel, _) in &files {
-        record.push_str(rel);
-        record.push('\n');
-    }
     plugin
-        .write_new(RECORD, record.as_bytes(), 0o644)
+        .write_new(RECORD, record(created_plugins, &files).as_bytes(), 0o644)
         .map_err(|r| caller.say(r))?;
-    let mut folders: Vec<(&str, Dir)> = Vec::new();
-    for rel in FOLDERS {
-        let folder = match survey.take(rel) {
-            Some(f) => f,
-            None => {
-                let (parent, name) = split(rel);
-                let parent = folders
-                    .iter()
-                    .find(|(r, _)| *r == parent)
-                    .map_or(&plugin, |(_, f)| f);
-                caller.make(parent, name)?
-            }
-        };
-        folders.push((rel, folder));
-    }
-    for (rel, text) in &files {
-        let (parent, name) = split(rel);
-        let folder = folders
-            .iter()
-            .find(|(r, _)| *r == parent)
-            .map_or(&plugin, |(_, f)| f);
-        folder
-            .write_new(name, text.as_bytes(), 0o644)
-            .map_err(|r| caller.say(r))?;
-    }
+    write_files(caller, &plugin, &mut survey, &files)?;
     Ok(format!(
         "Installed the Workers tab (a Hermes dashboard plugin) into {}.\n\
          Its backend runs {} (set $KANBAN_WORKERS_BIN to run another).\n\
@@ -509,6 +473,60 @@ fn install(caller: &Caller, home: &Dir, exe: &Path) -> Result<String, String> {
         plugin.path().display(),
         exe.display()
     ))
+}
+
+/// The install's record: a line per file it writes (and one when it made `plugins/`), what
+/// uninstall removes.
+fn record(created_plugins: bool, files: &[(&str, String)]) -> String {
+    let mut record = String::from(
+        "# Written by `kanban-workers hermes install`; `kanban-workers hermes uninstall` \
+         removes exactly these.\n",
+    );
+    if created_plugins {
+        record.push_str(CREATED_PLUGINS);
+        record.push('\n');
+    }
+    for (rel, _) in files {
+        record.push_str(rel);
+        record.push('\n');
+    }
+    record
+}
+
+/// The plugin's folders (those `survey` found, else made) and its files, each written new
+/// beneath its folder's descriptor.
+fn write_files(
+    caller: &Caller,
+    plugin: &Dir,
+    survey: &mut Survey,
+    files: &[(&str, String)],
+) -> Result<(), String> {
+    let mut folders: Vec<(&str, Dir)> = Vec::new();
+    for rel in FOLDERS {
+        let folder = match survey.take(rel) {
+            Some(f) => f,
+            None => {
+                let (parent, name) = split(rel);
+                let parent = folders
+                    .iter()
+                    .find(|(r, _)| *r == parent)
+                    .map_or(plugin, |(_, f)| f);
+                caller.make(parent, name)?
+            }
+        };
+        folders.push((rel, folder));
+    }
+    for (rel, text) in files {
+        let (parent, name) = split(rel);
+        let folder = folders
+            .iter()
+            .find(|(r, _)| *r == parent)
+            .map_or(plugin, |(_, f)| f);
+        folder
+            .write_new(name, text.as_bytes(), 0o644)
+            .map_err(|r| caller.say(r))?;
+    }
+    Ok(())
 }
 
 fn uninstall(caller: &Caller, home: &Dir) -> Result<String, String> {

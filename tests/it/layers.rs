@@ -185,3 +185,84 @@ fn the_proc_readers_know_nothing_of_sqlite_and_the_sql_layer_nothing_of_the_shim
     );
     assert!(wrong.is_empty(), "imports against the layers: {wrong:#?}");
 }
+
+/// The longest a function may be, in lines from its `fn` to its closing brace (issue 26).
+const FUNCTION_MAX_LINES: usize = 80;
+
+/// Every function of `src/` outside its `#[cfg(test)]` modules, as rustfmt lays it out: from a
+/// line that declares a `fn` with a body to the line that closes it at the same indentation.
+/// (name, file, first line, lines).
+fn functions() -> Vec<(String, PathBuf, usize, usize)> {
+    let mut files = Vec::new();
+    rust_files(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+        &mut files,
+    );
+    let mut out = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let closes = |l: &str, at: usize| l.trim_end() == format!("{}}}", " ".repeat(at));
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            // A test module: skipped to its end.
+            if line.trim() == "#[cfg(test)]" {
+                let mut j = i + 1;
+                while j < lines.len() && lines[j].trim_start().starts_with("#[") {
+                    j += 1;
+                }
+                let at = lines.get(j).map_or(0, |l| indent(l));
+                while j < lines.len() && !closes(lines[j], at) {
+                    j += 1;
+                }
+                i = j + 1;
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let fn_at = words.iter().position(|w| *w == "fn");
+            let declares = fn_at.is_some_and(|k| {
+                words[..k].iter().all(|w| {
+                    ["pub", "async", "unsafe", "const", "extern"].contains(w)
+                        || w.starts_with("pub(")
+                })
+            });
+            if declares && !line.trim_end().ends_with(';') {
+                let name: String = words[fn_at.unwrap() + 1]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let at = indent(line);
+                let mut j = i;
+                while j < lines.len() && !closes(lines[j], at) {
+                    j += 1;
+                }
+                out.push((name, path.clone(), i + 1, j + 1 - i));
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_80_lines() {
+    let all = functions();
+    assert!(all.len() > 200, "found only {} functions", all.len());
+    let long: Vec<String> = all
+        .iter()
+        .filter(|(_, _, _, n)| *n > FUNCTION_MAX_LINES)
+        .map(|(name, path, line, n)| {
+            let rel = path
+                .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                .unwrap_or(path);
+            format!("{}:{line} {name}: {n} lines", rel.display())
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "functions over {FUNCTION_MAX_LINES} lines (split them):\n{}",
+        long.join("\n")
+    );
+}

@@ -169,34 +169,8 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken, host: &Hos
         );
     }
     let mut out = String::with_capacity(1024 + 512 * count);
-    out.push_str("# HELP kanban_workers_host_info This shim: its host name in claim locks, the Hermes machine id where the board has one, its version.\n");
-    out.push_str("# TYPE kanban_workers_host_info gauge\n");
-    let _ = writeln!(
-        out,
-        "kanban_workers_host_info{{host=\"{}\",machine_id=\"{}\",version=\"{}\"}} 1",
-        escape(&host.host),
-        escape(host.machine_id.as_deref().unwrap_or("")),
-        crate::surface::version::VERSION
-    );
-    out.push_str("# HELP kanban_workers_exposition_time_seconds When this exposition was written (Unix seconds): the age of a host's data, also after its target went down.\n");
-    out.push_str("# TYPE kanban_workers_exposition_time_seconds gauge\n");
-    let _ = writeln!(
-        out,
-        "kanban_workers_exposition_time_seconds {}",
-        crate::shim::sample::epoch_secs()
-    );
-    out.push_str("# HELP kanban_workers_active Workers running now: open runs, with a pid, of running tasks.\n");
-    out.push_str("# TYPE kanban_workers_active gauge\n");
-    let _ = writeln!(out, "kanban_workers_active {count}");
-    out.push_str("# HELP kanban_workers_by_verdict Active workers by verdict: alive, remote, or why not alive.\n");
-    out.push_str("# TYPE kanban_workers_by_verdict gauge\n");
-    for (verdict, n) in &verdicts {
-        let _ = writeln!(
-            out,
-            "kanban_workers_by_verdict{{verdict=\"{}\"}} {n}",
-            escape(verdict)
-        );
-    }
+    this_shim(&mut out, host);
+    by_verdict(&mut out, count, &verdicts);
     out.push_str(
         "# HELP kanban_run_info What describes an active run, once (join on host and run_id).\n",
     );
@@ -221,6 +195,43 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken, host: &Hos
         );
     }
     out.into_bytes()
+}
+
+/// `kanban_workers_host_info` and `kanban_workers_exposition_time_seconds`: this shim, and
+/// when it wrote this exposition.
+fn this_shim(out: &mut String, host: &HostInfo) {
+    out.push_str("# HELP kanban_workers_host_info This shim: its host name in claim locks, the Hermes machine id where the board has one, its version.\n");
+    out.push_str("# TYPE kanban_workers_host_info gauge\n");
+    let _ = writeln!(
+        out,
+        "kanban_workers_host_info{{host=\"{}\",machine_id=\"{}\",version=\"{}\"}} 1",
+        escape(&host.host),
+        escape(host.machine_id.as_deref().unwrap_or("")),
+        crate::surface::version::VERSION
+    );
+    out.push_str("# HELP kanban_workers_exposition_time_seconds When this exposition was written (Unix seconds): the age of a host's data, also after its target went down.\n");
+    out.push_str("# TYPE kanban_workers_exposition_time_seconds gauge\n");
+    let _ = writeln!(
+        out,
+        "kanban_workers_exposition_time_seconds {}",
+        crate::shim::sample::epoch_secs()
+    );
+}
+
+/// `kanban_workers_active` (`count`) and `kanban_workers_by_verdict`.
+fn by_verdict(out: &mut String, count: usize, verdicts: &std::collections::BTreeMap<String, u64>) {
+    out.push_str("# HELP kanban_workers_active Workers running now: open runs, with a pid, of running tasks.\n");
+    out.push_str("# TYPE kanban_workers_active gauge\n");
+    let _ = writeln!(out, "kanban_workers_active {count}");
+    out.push_str("# HELP kanban_workers_by_verdict Active workers by verdict: alive, remote, or why not alive.\n");
+    out.push_str("# TYPE kanban_workers_by_verdict gauge\n");
+    for (verdict, n) in verdicts {
+        let _ = writeln!(
+            out,
+            "kanban_workers_by_verdict{{verdict=\"{}\"}} {n}",
+            escape(verdict)
+        );
+    }
 }
 
 /// `kanban_workers_lingering` and, per run that left processes behind (a process tied to a

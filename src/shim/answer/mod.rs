@@ -399,44 +399,55 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
             }
             finish_reason(&mut out, reason);
         }
-        None => {
-            out.extend_from_slice(b"\"alive\":true,");
-            field(&mut out, "pid", Kind::Plain, get("worker_pid")?);
-            for name in [
-                "cpu_percent",
-                "memory_rss_bytes",
-                "memory_vms_bytes",
-                "num_threads",
-                "num_fds",
-                "status",
-                "create_time",
-                "cmdline",
-                "identity",
-                "evidence",
-                "signalable",
-                "local",
-                "worker_host",
-                "tree_processes",
-                "tree_rss_bytes",
-                "tree_cpu_percent",
-                "heartbeat_age_s",
-                "wedged",
-                "wedged_reason",
-            ] {
-                put(&mut out, name)?;
-            }
-            if let error @ ValueRef::Text(_) = get("error")? {
-                field(&mut out, "error", Kind::Plain, error);
-            }
-            // A claim written under another name on this host (renamed since): say so.
-            if let note @ ValueRef::Text(_) = get("host_note")? {
-                field(&mut out, "host_note", Kind::Plain, note);
-            }
-            out.pop();
-            out.push(b'}');
-        }
+        None => write_alive(&mut out, &get)?,
     }
     Ok(out)
+}
+
+/// What `/inspect` says of an alive worker after its pid, in this order.
+const ALIVE_FIELDS: &[&str] = &[
+    "cpu_percent",
+    "memory_rss_bytes",
+    "memory_vms_bytes",
+    "num_threads",
+    "num_fds",
+    "status",
+    "create_time",
+    "cmdline",
+    "identity",
+    "evidence",
+    "signalable",
+    "local",
+    "worker_host",
+    "tree_processes",
+    "tree_rss_bytes",
+    "tree_cpu_percent",
+    "heartbeat_age_s",
+    "wedged",
+    "wedged_reason",
+];
+
+/// An alive worker's answer from `"alive":true` on, `get` reading the row's columns by name;
+/// the object closed.
+fn write_alive<'r>(
+    out: &mut Vec<u8>,
+    get: &dyn Fn(&str) -> Result<ValueRef<'r>, ApiError>,
+) -> Result<(), ApiError> {
+    out.extend_from_slice(b"\"alive\":true,");
+    field(out, "pid", Kind::Plain, get("worker_pid")?);
+    for name in ALIVE_FIELDS {
+        field(out, name, kind_of(name), get(name)?);
+    }
+    if let error @ ValueRef::Text(_) = get("error")? {
+        field(out, "error", Kind::Plain, error);
+    }
+    // A note on the claim's host (renamed since, or the run's machine id says otherwise).
+    if let note @ ValueRef::Text(_) = get("host_note")? {
+        field(out, "host_note", Kind::Plain, note);
+    }
+    out.pop();
+    out.push(b'}');
+    Ok(())
 }
 
 /// `"reason":"..."}`: the last key of a not-alive answer.

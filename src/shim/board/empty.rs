@@ -5,7 +5,9 @@
 //! user's processes carrying a run's marks (`sql/route_workers_marked.sql`). Removed when
 //! dropped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
 
 const SCHEMA: &str = include_str!("../../../sql/kanban_schema.sql");
 
@@ -24,11 +26,15 @@ impl EmptyBoard {
             .tempdir()
             .map_err(|e| format!("create a folder for the empty board: {e}"))?;
         let path = dir.path().join("kanban.db");
-        let made = rusqlite::Connection::open(&path).and_then(|conn| {
-            conn.pragma_update(None, "journal_mode", "wal")?;
-            conn.execute_batch(SCHEMA)
-        });
-        made.map_err(|e| format!("the empty board {}: {e}", path.display()))?;
+        make(&path).map_err(|e| format!("the empty board {}: {e}", path.display()))?;
         Ok(EmptyBoard { _dir: dir, path })
     }
+}
+
+/// A new board at `path` (WAL, the owner's schema, no row), and a connection to it.
+pub fn make(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
 }

@@ -86,72 +86,13 @@ pub async fn workers(
         )),
     );
     let (up, written, info) = (answer(up)?, answer(written)?, answer(info)?);
-    // The other hosts, by their scrape target.
-    let mut hosts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for s in &info {
-        let (Some(instance), Some(host)) = (s.labels.get("instance"), s.labels.get("host")) else {
-            continue;
-        };
-        if *host == local.host {
-            continue;
-        }
-        let is_up = up
-            .iter()
-            .any(|u| u.labels.get("instance") == Some(instance) && u.value == 1.0);
-        let as_of = written
-            .iter()
-            .find(|w| w.labels.get("instance") == Some(instance))
-            .map(|w| w.value as i64);
-        let mut h = Map::new();
-        h.insert("host".into(), json!(host));
-        h.insert("up".into(), json!(is_up));
-        h.insert("as_of".into(), json!(as_of));
-        h.insert("source".into(), json!("prometheus"));
-        h.insert("instance".into(), json!(instance));
-        h.insert(
-            "machine_id".into(),
-            json!(s.labels.get("machine_id").filter(|m| !m.is_empty())),
-        );
-        h.insert("workers".into(), json!([]));
-        hosts.insert(instance.clone(), h);
-    }
+    let mut hosts = other_hosts(&up, &written, &info, &local.host);
     let down: Vec<&String> = hosts
         .iter()
         .filter(|(_, h)| h["up"] == false)
         .map(|(i, _)| i)
         .collect();
-    // Every series asked for now (up hosts) and as last known (down ones), at once.
-    // This board's runs, and those of hosts with no board (`serve --no-board`: no board
-    // label), which are kept below only where this board has the run.
-    let boards = format!("{}|", regex_escape(board));
-    let mut queries = vec![format!("kanban_run_info{{board=~\"{boards}\"}}")];
-    queries.extend(VALUES.iter().map(|(name, _)| (*name).to_owned()));
-    if !down.is_empty() {
-        let instances = down
-            .iter()
-            .map(|i| regex_escape(i))
-            .collect::<Vec<_>>()
-            .join("|");
-        queries.push(format!(
-            "last_over_time(kanban_run_info{{board=~\"{boards}\",instance=~\"{instances}\"}}[{LAST_KNOWN}])"
-        ));
-        for (name, _) in VALUES {
-            queries.push(format!(
-                "last_over_time({name}{{instance=~\"{instances}\"}}[{LAST_KNOWN}])"
-            ));
-        }
-    }
-    let mut set = tokio::task::JoinSet::new();
-    for (i, q) in queries.into_iter().enumerate() {
-        let asked = ask(q);
-        set.spawn(async move { (i, asked.await) });
-    }
-    let mut vectors: Vec<Vec<Series>> = vec![Vec::new(); set.len()];
-    while let Some(done) = set.join_next().await {
-        let (i, got) =
-            done.map_err(|_| ApiError::new(500, "internal error while asking Prometheus"))?;
-        vectors[i] = answer(got)?;
-    }
+    let vectors = ask_all(prom, worker_queries(board, &down), deadline).await?;
     // This board's open runs (all of them, another host's too), by run id: a boardless host's
     // worker is listed only under the run of this board it carries the marks of.
     let open: HashMap<String, String> = local
@@ -177,6 +118,94 @@ pub async fn workers(
     others.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
     list.extend(others);
     Ok(json!({"hosts": list, "checked_at": now, "prometheus": prom.url}))
+}
+
+/// The other hosts, by their scrape target: every `kanban_workers_host_info` series but this
+/// host's, with whether its target is up, when its shim last wrote its exposition, its Hermes
+/// machine id, and no workers yet.
+fn other_hosts(
+    up: &[Series],
+    written: &[Series],
+    info: &[Series],
+    this_host: &str,
+) -> BTreeMap<String, Map<String, Value>> {
+    let mut hosts = BTreeMap::new();
+    for s in info {
+        let (Some(instance), Some(host)) = (s.labels.get("instance"), s.labels.get("host")) else {
+            continue;
+        };
+        if host == this_host {
+            continue;
+        }
+        let is_up = up
+            .iter()
+            .any(|u| u.labels.get("instance") == Some(instance) && u.value == 1.0);
+        let as_of = written
+            .iter()
+            .find(|w| w.labels.get("instance") == Some(instance))
+            .map(|w| w.value as i64);
+        let mut h = Map::new();
+        h.insert("host".into(), json!(host));
+        h.insert("up".into(), json!(is_up));
+        h.insert("as_of".into(), json!(as_of));
+        h.insert("source".into(), json!("prometheus"));
+        h.insert("instance".into(), json!(instance));
+        h.insert(
+            "machine_id".into(),
+            json!(s.labels.get("machine_id").filter(|m| !m.is_empty())),
+        );
+        h.insert("workers".into(), json!([]));
+        hosts.insert(instance.clone(), h);
+    }
+    hosts
+}
+
+/// The queries for every host's workers: `kanban_run_info` of this board (and of hosts with no
+/// board) and each of [`VALUES`] now, then the same as last known for the targets that are
+/// `down`.
+fn worker_queries(board: &str, down: &[&String]) -> Vec<String> {
+    // This board's runs, and those of hosts with no board (`serve --no-board`: no board
+    // label), which are kept only where this board has the run (`remote_workers`).
+    let boards = format!("{}|", regex_escape(board));
+    let mut queries = vec![format!("kanban_run_info{{board=~\"{boards}\"}}")];
+    queries.extend(VALUES.iter().map(|(name, _)| (*name).to_owned()));
+    if !down.is_empty() {
+        let instances = down
+            .iter()
+            .map(|i| regex_escape(i))
+            .collect::<Vec<_>>()
+            .join("|");
+        queries.push(format!(
+            "last_over_time(kanban_run_info{{board=~\"{boards}\",instance=~\"{instances}\"}}[{LAST_KNOWN}])"
+        ));
+        for (name, _) in VALUES {
+            queries.push(format!(
+                "last_over_time({name}{{instance=~\"{instances}\"}}[{LAST_KNOWN}])"
+            ));
+        }
+    }
+    queries
+}
+
+/// Every query asked at once, within `deadline`: their vectors in the queries' order, or the
+/// first failure's answer.
+async fn ask_all(
+    prom: &Prometheus,
+    queries: Vec<String>,
+    deadline: Instant,
+) -> Result<Vec<Vec<Series>>, ApiError> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, q) in queries.into_iter().enumerate() {
+        let prom = prom.clone();
+        set.spawn(async move { (i, prom.query(&q, deadline).await) });
+    }
+    let mut vectors: Vec<Vec<Series>> = vec![Vec::new(); set.len()];
+    while let Some(done) = set.join_next().await {
+        let (i, got) =
+            done.map_err(|_| ApiError::new(500, "internal error while asking Prometheus"))?;
+        vectors[i] = answer(got)?;
+    }
+    Ok(vectors)
 }
 
 /// A query's vector, or the answer its failure gets: 504 when the query API is late, 502

@@ -27,29 +27,8 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    use http_body_util::Limited;
     state.auth.check_acting(req.headers())?;
-    // A body that does not arrive in time is not waited for past the header timeout.
-    let collect = Limited::new(req.into_body(), crate::shim::terminate::MAX_BODY).collect();
-    let body = tokio::time::timeout(state.header_timeout, collect)
-        .await
-        .map_err(|_| ApiError::new(408, "terminate: the body did not arrive in time"))?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::new(
-                    413,
-                    format!(
-                        "terminate: the body is over {} bytes",
-                        crate::shim::terminate::MAX_BODY
-                    ),
-                )
-            } else {
-                ApiError::new(400, format!("terminate: the body could not be read: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(state, req).await?;
     let ask = crate::shim::terminate::parse_body(&body)?;
     // Threads of its own: a termination waits out a grace period, and must never hold a
     // thread a read is waiting for. None free: 503 at once (each may take a minute).
@@ -96,4 +75,34 @@ where
             "internal error while terminating the run",
         ))
     })
+}
+
+/// The request's body, at most [`crate::shim::terminate::MAX_BODY`] bytes (413 past it), not
+/// waited for past the header timeout (408).
+async fn read_body<B>(state: &State, req: Request<B>) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::Limited;
+    let collect = Limited::new(req.into_body(), crate::shim::terminate::MAX_BODY).collect();
+    let body = tokio::time::timeout(state.header_timeout, collect)
+        .await
+        .map_err(|_| ApiError::new(408, "terminate: the body did not arrive in time"))?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::new(
+                    413,
+                    format!(
+                        "terminate: the body is over {} bytes",
+                        crate::shim::terminate::MAX_BODY
+                    ),
+                )
+            } else {
+                ApiError::new(400, format!("terminate: the body could not be read: {e}"))
+            }
+        })?;
+    Ok(body.to_bytes())
 }

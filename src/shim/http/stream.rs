@@ -75,25 +75,36 @@ pub(super) async fn follow(
         .try_take(db.path().to_path_buf())
         .ok_or_else(|| share_taken("this board's", state.board_streams.per_key()))?;
     let place = (place, board_share, client);
-    let mut response = Response::new(if head {
-        full(Bytes::new())
-    } else {
-        let (tx, rx) = tokio::sync::mpsc::channel(logs::QUEUED_EVENTS);
-        let dropped = Arc::new(AtomicBool::new(false));
-        let stream = logs::Follow {
-            db,
-            run_id: id,
-            task_id,
-            dir,
-            tail,
-            limits: logs::Limits {
-                idle: state.log_idle,
-                send: state.header_timeout,
-            },
-            stopping: Arc::clone(&state.stopping),
-        };
-        tokio::spawn(logs::stream(stream, tx, place, Arc::clone(&dropped)));
-        Events { rx, dropped }.boxed_unsync()
+    let stream = (!head).then(|| logs::Follow {
+        db,
+        run_id: id,
+        task_id,
+        dir,
+        tail,
+        limits: logs::Limits {
+            idle: state.log_idle,
+            send: state.header_timeout,
+        },
+        stopping: Arc::clone(&state.stopping),
+    });
+    Ok(events(stream, place))
+}
+
+/// The answer of a followed log: Server-Sent Events from `stream` run on a task of its own
+/// (holding `place` until it ends) through a short channel; none for a HEAD request.
+fn events(
+    stream: Option<crate::shim::answer::follow::Follow>,
+    place: impl Send + 'static,
+) -> Response<ResponseBody> {
+    use crate::shim::answer::follow as logs;
+    let mut response = Response::new(match stream {
+        None => full(Bytes::new()),
+        Some(stream) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(logs::QUEUED_EVENTS);
+            let dropped = Arc::new(AtomicBool::new(false));
+            tokio::spawn(logs::stream(stream, tx, place, Arc::clone(&dropped)));
+            Events { rx, dropped }.boxed_unsync()
+        }
     });
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -101,7 +112,7 @@ pub(super) async fn follow(
         hyper::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    Ok(response)
+    response
 }
 
 /// The 503 of a stream past a board's or a client's share of `--log-streams`.

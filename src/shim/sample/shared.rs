@@ -7,6 +7,7 @@
 //! `/proc`, SQL or HTTP: what a sample is, is the caller's `take`.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -112,43 +113,15 @@ impl<T: Send + Sync + 'static> Shared<T> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
     {
-        let crowded = asker == Asker::Request && {
-            let mut slot = self.slot();
-            let crowded = slot
-                .arrived
-                .is_some_and(|a| since.saturating_duration_since(a) < self.gap / 2);
-            slot.arrived = Some(slot.arrived.map_or(since, |a| a.max(since)));
-            crowded
-        };
+        let crowded = self.arrive(since, asker);
         loop {
             // Registered before the slot is looked at: a sample ending in between still wakes it.
             let done = self.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            let next = {
-                let mut slot = self.slot();
-                if let Some(taken) = slot.latest.as_ref().filter(|t| t.began >= since) {
-                    return Ok(Arc::clone(taken));
-                }
-                let now = Instant::now();
-                // The gap is kept for at most half the request's budget: a short budget
-                // (`--busy-timeout`) gets its sample in time rather than a 503.
-                let latest = since + deadline.saturating_duration_since(since) / 2;
-                let ready = match slot.asked {
-                    Some(asked) if crowded => (asked + self.gap).min(latest).max(now),
-                    _ => now,
-                };
-                if slot.running {
-                    Next::Wait
-                } else if ready > now {
-                    Next::Sleep(ready)
-                } else {
-                    slot.running = true;
-                    if asker == Asker::Request {
-                        slot.asked = Some(now);
-                    }
-                    Next::Start(now)
-                }
+            let next = match self.next(since, asker, deadline, crowded) {
+                ControlFlow::Break(taken) => return Ok(taken),
+                ControlFlow::Continue(next) => next,
             };
             match next {
                 Next::Wait => {
@@ -185,6 +158,55 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 }
             }
         }
+    }
+
+    /// A request arriving for a sample that began at or after `since`: whether it is crowded
+    /// (another arrived within half the gap before it: the gap between samples is then kept).
+    fn arrive(&self, since: Instant, asker: Asker) -> bool {
+        if asker != Asker::Request {
+            return false;
+        }
+        let mut slot = self.slot();
+        let crowded = slot
+            .arrived
+            .is_some_and(|a| since.saturating_duration_since(a) < self.gap / 2);
+        slot.arrived = Some(slot.arrived.map_or(since, |a| a.max(since)));
+        crowded
+    }
+
+    /// What to do now, from the slot: `Break` with a sample that began at or after `since`;
+    /// else wait for the one under way, sleep until the gap allows one, or start one now (the
+    /// slot then says one is running).
+    fn next(
+        &self,
+        since: Instant,
+        asker: Asker,
+        deadline: Instant,
+        crowded: bool,
+    ) -> ControlFlow<Arc<Taken<T>>, Next> {
+        let mut slot = self.slot();
+        if let Some(taken) = slot.latest.as_ref().filter(|t| t.began >= since) {
+            return ControlFlow::Break(Arc::clone(taken));
+        }
+        let now = Instant::now();
+        // The gap is kept for at most half the request's budget: a short budget
+        // (`--busy-timeout`) gets its sample in time rather than a 503.
+        let latest = since + deadline.saturating_duration_since(since) / 2;
+        let ready = match slot.asked {
+            Some(asked) if crowded => (asked + self.gap).min(latest).max(now),
+            _ => now,
+        };
+        ControlFlow::Continue(if slot.running {
+            Next::Wait
+        } else if ready > now {
+            Next::Sleep(ready)
+        } else {
+            slot.running = true;
+            if asker == Asker::Request {
+                slot.asked = Some(now);
+            }
+            Next::Start(now)
+        })
     }
 
     fn finish(&self, began: Instant, value: Result<T, ApiError>) {

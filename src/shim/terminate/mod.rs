@@ -177,39 +177,7 @@ pub fn run(
 ) -> Result<Vec<u8>, ApiError> {
     let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
-    if found.ended {
-        return Err(ApiError::new(409, format!("run {id} already ended")));
-    }
-    if found.task_status.as_deref() != Some("running") {
-        return Err(not_reclaimable(id, &found.task_id));
-    }
-    if found.current_run_id.is_some_and(|r| r != id) {
-        return Err(claimed_again(id, &found.task_id));
-    }
-    let signalled = found.signalable;
-    if !signalled {
-        if found.alive.is_none() {
-            return Err(ApiError::new(
-                409,
-                format!(
-                    "run {id}: worker runs on host {}; not signalled from here, the claim is kept",
-                    found.worker_host.as_deref().unwrap_or("?")
-                ),
-            ));
-        }
-        if found.alive == Some(1) {
-            return Err(ApiError::new(
-                409,
-                format!(
-                    "run {id}: the worker's identity is unverified (identity: {}; evidence: {}): \
-                     only a fingerprint or the owner's spawn environment proves a pid is the \
-                     run's worker; it is not signalled and keeps its claim",
-                    found.identity.as_deref().unwrap_or("none"),
-                    found.evidence.as_deref().unwrap_or("none"),
-                ),
-            ));
-        }
-    }
+    terminable(id, &found)?;
     let err = |e: rusqlite::Error| db_error(db.path(), &e);
     let policy = reaper::Policy::for_board(db.path(), db.owner())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
@@ -218,24 +186,7 @@ pub fn run(
         board: db.path().to_path_buf(),
     };
     // Who would be signalled, checked before anything is: a refusal changes nothing.
-    let members = match (signalled, found.worker_pid, found.start_ticks) {
-        (true, Some(pid), Some(ticks)) => {
-            let pid = i32::try_from(pid).unwrap_or(0);
-            let ticks = u64::try_from(ticks).unwrap_or(0);
-            match reaper::collect(pid, ticks, &run_env, &policy) {
-                reaper::Collected::Gone => Vec::new(),
-                reaper::Collected::Members(m) => m,
-                reaper::Collected::Refused(refused) => {
-                    return Err(refused_error(
-                        &format!("run {id}: not signalled"),
-                        &refused,
-                        "nothing was signalled or written",
-                    ));
-                }
-            }
-        }
-        _ => Vec::new(),
-    };
+    let members = members(id, &found, &run_env, &policy)?;
     // A write lock now (released at once): a busy board answers 503 before any signal.
     let mut writer = db.open_writer(budget)?;
     writer
@@ -263,6 +214,99 @@ pub fn run(
         // is written (the answer says so).
         let _ = writer.conn.busy_timeout(STOPPING_LOCK_WAIT.min(budget));
     }
+    reclaim(&mut writer.conn, db, id, &found, ask, &outcomes, &processes)?;
+    let body = json!({
+        "ok": true,
+        "run_id": id,
+        "task_id": found.task_id,
+        "reason": ask.reason,
+        "worker": found.reason.as_deref().unwrap_or("alive"),
+        "evidence": found.evidence,
+        "processes": processes,
+    });
+    Ok(body.to_string().into_bytes())
+}
+
+/// Whether the run may be terminated at all: open, its task running and still its own, and
+/// its worker one the shim may signal, or gone (reclaimed without a signal). The 404 or 409
+/// otherwise, before anything is signalled or written.
+fn terminable(id: i64, found: &Found) -> Result<(), ApiError> {
+    if found.ended {
+        return Err(ApiError::new(409, format!("run {id} already ended")));
+    }
+    if found.task_status.as_deref() != Some("running") {
+        return Err(not_reclaimable(id, &found.task_id));
+    }
+    if found.current_run_id.is_some_and(|r| r != id) {
+        return Err(claimed_again(id, &found.task_id));
+    }
+    if found.signalable {
+        return Ok(());
+    }
+    if found.alive.is_none() {
+        return Err(ApiError::new(
+            409,
+            format!(
+                "run {id}: worker runs on host {}; not signalled from here, the claim is kept",
+                found.worker_host.as_deref().unwrap_or("?")
+            ),
+        ));
+    }
+    if found.alive == Some(1) {
+        return Err(ApiError::new(
+            409,
+            format!(
+                "run {id}: the worker's identity is unverified (identity: {}; evidence: {}): \
+                 only a fingerprint or the owner's spawn environment proves a pid is the \
+                 run's worker; it is not signalled and keeps its claim",
+                found.identity.as_deref().unwrap_or("none"),
+                found.evidence.as_deref().unwrap_or("none"),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The processes a terminate of a signalable worker would signal (its tree, by the reaper's
+/// rules); none for a worker that is gone. A member the rules refuse is the 409 that says
+/// nothing was signalled or written.
+fn members(
+    id: i64,
+    found: &Found,
+    run_env: &reaper::RunEnv,
+    policy: &reaper::Policy,
+) -> Result<Vec<reaper::Member>, ApiError> {
+    let (true, Some(pid), Some(ticks)) = (found.signalable, found.worker_pid, found.start_ticks)
+    else {
+        return Ok(Vec::new());
+    };
+    let pid = i32::try_from(pid).unwrap_or(0);
+    let ticks = u64::try_from(ticks).unwrap_or(0);
+    match reaper::collect(pid, ticks, run_env, policy) {
+        reaper::Collected::Gone => Ok(Vec::new()),
+        reaper::Collected::Members(m) => Ok(m),
+        reaper::Collected::Refused(refused) => Err(refused_error(
+            &format!("run {id}: not signalled"),
+            &refused,
+            "nothing was signalled or written",
+        )),
+    }
+}
+
+/// The reclaim, written as the owner writes one, in one transaction on the board's writer:
+/// the task back to ready, the run ended, the event. Every statement must change exactly one
+/// row, or nothing is written (409: the task was claimed again meanwhile), the processes'
+/// outcomes kept in the answer.
+fn reclaim(
+    conn: &mut Connection,
+    db: &Board,
+    id: i64,
+    found: &Found,
+    ask: &Ask,
+    outcomes: &[reaper::Outcome],
+    processes: &[Value],
+) -> Result<(), ApiError> {
+    let err = |e: rusqlite::Error| db_error(db.path(), &e);
     let reason = ask.reason.clone();
     let error = format!(
         "manual_reclaim: {}",
@@ -277,13 +321,11 @@ pub fn run(
         "worker_evidence": found.evidence,
         "signalled": outcomes.iter().filter(|o| !o.signals.is_empty()).map(|o| o.pid).collect::<Vec<_>>(),
     });
-    let tx = writer
-        .conn
+    let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
-    // Every statement must change exactly one row, or nothing is written: the task may have
-    // been claimed again meanwhile (the owner's lock names the dispatcher, the same for each
-    // of its claims, so the run id is compared too).
+    // The owner's lock names the dispatcher, the same for each of its claims, so the run id
+    // is compared too.
     let changed = [
         tx.execute(
             RECLAIM_TASK_SQL,
@@ -304,17 +346,7 @@ pub fn run(
         e.extra = Some(json!({ "processes": processes }));
         return Err(e);
     }
-    tx.commit().map_err(err)?;
-    let body = json!({
-        "ok": true,
-        "run_id": id,
-        "task_id": found.task_id,
-        "reason": ask.reason,
-        "worker": found.reason.as_deref().unwrap_or("alive"),
-        "evidence": found.evidence,
-        "processes": processes,
-    });
-    Ok(body.to_string().into_bytes())
+    tx.commit().map_err(err)
 }
 
 fn not_reclaimable(id: i64, task: &str) -> ApiError {

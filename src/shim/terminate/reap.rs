@@ -97,6 +97,32 @@ pub fn run(
     if lingering.is_empty() {
         return Ok(done(Vec::new()));
     }
+    let (members, policy) = members(id, &lingering, db)?;
+    if stopping.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            503,
+            format!("run {id}: the shim is stopping; nothing was signalled"),
+        ));
+    }
+    let run_env = reaper::RunEnv {
+        run_id: id,
+        board: db.path().to_path_buf(),
+    };
+    let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
+    let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
+    survivors_error(id, &outcomes, &processes, "")?;
+    Ok(done(processes))
+}
+
+/// The processes a reap would signal, and the board's signal rules: every process the run left
+/// behind, each proven the run's by its environment or fingerprint and held by a pidfd. A
+/// process not proven, or one the reaper's rules refuse, is the 409 that says nothing was
+/// signalled.
+fn members(
+    id: i64,
+    lingering: &[Lingering],
+    db: &Board,
+) -> Result<(Vec<reaper::Member>, reaper::Policy), ApiError> {
     // The evidence first: only a process the run's environment or fingerprint proves is its.
     let weak: Vec<reaper::Refused> = lingering
         .iter()
@@ -128,29 +154,13 @@ pub fn run(
             ))
         })
         .collect();
-    let members = match reaper::collect_lingering(&targets, &policy) {
-        reaper::Collected::Members(m) => m,
-        reaper::Collected::Refused(refused) => {
-            return Err(refused_error(
-                &format!("run {id}: not reaped"),
-                &refused,
-                "nothing was signalled",
-            ));
-        }
-        reaper::Collected::Gone => Vec::new(),
-    };
-    if stopping.load(Ordering::Relaxed) {
-        return Err(ApiError::new(
-            503,
-            format!("run {id}: the shim is stopping; nothing was signalled"),
-        ));
+    match reaper::collect_lingering(&targets, &policy) {
+        reaper::Collected::Members(m) => Ok((m, policy)),
+        reaper::Collected::Refused(refused) => Err(refused_error(
+            &format!("run {id}: not reaped"),
+            &refused,
+            "nothing was signalled",
+        )),
+        reaper::Collected::Gone => Ok((Vec::new(), policy)),
     }
-    let run_env = reaper::RunEnv {
-        run_id: id,
-        board: db.path().to_path_buf(),
-    };
-    let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
-    let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
-    survivors_error(id, &outcomes, &processes, "")?;
-    Ok(done(processes))
 }

@@ -390,16 +390,7 @@ pub fn terminate(
     policy: &Policy,
     stopping: &AtomicBool,
 ) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    let outcome = |m: &Member| Outcome {
-        pid: m.pid,
-        cmdline: m.cmdline.clone(),
-        signals: Vec::new(),
-        outcome: "gone",
-        appeared: m.appeared,
-        refused: None,
-    };
-    outcomes.extend(members.iter().map(outcome));
+    let mut outcomes: Vec<Outcome> = members.iter().map(first_outcome).collect();
     for (m, o) in members.iter().zip(outcomes.iter_mut()) {
         match signal(m, Signal::TERM, policy) {
             Signalled::Delivered => o.signals.push("SIGTERM"),
@@ -415,66 +406,8 @@ pub fn terminate(
     // One deadline for every round: the kill phase is bounded (the stop bound counts on it).
     let kill_deadline = Instant::now() + KILL_WAIT;
     for _ in 0..KILL_ROUNDS {
-        // What appeared: new children of members still running, new members of the session
-        // and group, new processes whose environment names the run.
-        let running: Vec<i32> = members
-            .iter()
-            .filter(|m| is_running(m))
-            .map(|m| m.pid)
-            .collect();
-        let known: HashSet<i32> = members
-            .iter()
-            .map(|m| m.pid)
-            .chain(outcomes.iter().map(|o| o.pid))
-            .collect();
-        let mut new = 0;
-        for pid in candidates(&running, leader, run, policy.owner_uid) {
-            if known.contains(&pid) {
-                continue;
-            }
-            let Some((fd, m)) = hold(pid) else { continue };
-            new += 1;
-            let member = Member {
-                pid,
-                start_ticks: m.start_ticks,
-                cmdline: cmdline(pid),
-                appeared: true,
-                pidfd: fd,
-            };
-            let mut o = outcome(&member);
-            if let Some(reason) = policy.refusal(&m) {
-                o.outcome = "survived";
-                o.refused = Some(reason);
-                outcomes.push(o);
-                continue;
-            }
-            outcomes.push(o);
-            members.push(member);
-        }
-        let mut killed = 0;
-        for m in &members {
-            let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) else {
-                continue;
-            };
-            if o.refused.is_some() || o.signals.contains(&"SIGKILL") {
-                continue;
-            }
-            if o.signals.is_empty() && !m.appeared {
-                continue;
-            }
-            match signal(m, Signal::KILL, policy) {
-                Signalled::Delivered => {
-                    o.signals.push("SIGKILL");
-                    killed += 1;
-                }
-                Signalled::Ended if !o.signals.is_empty() => o.outcome = "exited",
-                Signalled::Ended => {}
-                Signalled::Refused(reason) => {
-                    o.outcome = "survived";
-                    o.refused = Some(reason);
-                }
-            }
-        }
+        let new = take_appeared(&mut members, &mut outcomes, leader, run, policy);
+        let killed = kill_remaining(&members, &mut outcomes, policy);
         if new == 0 && killed == 0 {
             break;
         }
@@ -491,6 +424,95 @@ pub fn terminate(
         }
     }
     outcomes
+}
+
+/// A member's outcome before anything was sent to it.
+fn first_outcome(m: &Member) -> Outcome {
+    Outcome {
+        pid: m.pid,
+        cmdline: m.cmdline.clone(),
+        signals: Vec::new(),
+        outcome: "gone",
+        appeared: m.appeared,
+        refused: None,
+    }
+}
+
+/// What appeared since the members were collected (new children of members still running,
+/// new members of the leader's session and group, new processes whose environment names the
+/// run), each held by a pidfd: a new member, or an outcome refused by `policy`. How many.
+fn take_appeared(
+    members: &mut Vec<Member>,
+    outcomes: &mut Vec<Outcome>,
+    leader: Option<i32>,
+    run: &RunEnv,
+    policy: &Policy,
+) -> usize {
+    let running: Vec<i32> = members
+        .iter()
+        .filter(|m| is_running(m))
+        .map(|m| m.pid)
+        .collect();
+    let known: HashSet<i32> = members
+        .iter()
+        .map(|m| m.pid)
+        .chain(outcomes.iter().map(|o| o.pid))
+        .collect();
+    let mut new = 0;
+    for pid in candidates(&running, leader, run, policy.owner_uid) {
+        if known.contains(&pid) {
+            continue;
+        }
+        let Some((fd, m)) = hold(pid) else { continue };
+        new += 1;
+        let member = Member {
+            pid,
+            start_ticks: m.start_ticks,
+            cmdline: cmdline(pid),
+            appeared: true,
+            pidfd: fd,
+        };
+        let mut o = first_outcome(&member);
+        if let Some(reason) = policy.refusal(&m) {
+            o.outcome = "survived";
+            o.refused = Some(reason);
+            outcomes.push(o);
+            continue;
+        }
+        outcomes.push(o);
+        members.push(member);
+    }
+    new
+}
+
+/// SIGKILL to every member that got SIGTERM (or appeared since) and is not refused or killed
+/// already. How many were sent.
+fn kill_remaining(members: &[Member], outcomes: &mut [Outcome], policy: &Policy) -> usize {
+    let mut killed = 0;
+    for m in members {
+        let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) else {
+            continue;
+        };
+        if o.refused.is_some() || o.signals.contains(&"SIGKILL") {
+            continue;
+        }
+        if o.signals.is_empty() && !m.appeared {
+            continue;
+        }
+        match signal(m, Signal::KILL, policy) {
+            Signalled::Delivered => {
+                o.signals.push("SIGKILL");
+                killed += 1;
+            }
+            Signalled::Ended if !o.signals.is_empty() => o.outcome = "exited",
+            Signalled::Ended => {}
+            Signalled::Refused(reason) => {
+                o.outcome = "survived";
+                o.refused = Some(reason);
+            }
+        }
+    }
+    killed
 }
 
 fn wait_until_ended(members: &[Member], deadline: Instant, stopping: Option<&AtomicBool>) {
