@@ -35,3 +35,13 @@ wait_for() {
   echo "no server on port $1" >&2
   return 1
 }
+
+# The Python reference's virtualenv (FastAPI, uvicorn, psutil) in target/bench-venv, made once.
+# Sets $venv.
+reference_venv() {
+  venv=target/bench-venv
+  if ! "$venv/bin/python" -c 'import fastapi, uvicorn, psutil' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q fastapi uvicorn psutil
+  fi
+}

@@ -16,11 +16,7 @@ rounds=${1:-5}
 secs=${2:-5}
 source benches/common.sh
 bench_setup
-venv=target/bench-venv
-if ! "$venv/bin/python" -c 'import fastapi, uvicorn, psutil' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q fastapi uvicorn psutil
-fi
+reference_venv
 mkdir -p target/bench
 "$bench" machine 10
 echo

@@ -12,11 +12,7 @@ results=$out/results.md
 
 source benches/common.sh
 bench_setup
-venv=target/bench-venv
-if ! "$venv/bin/python" -c 'import fastapi, uvicorn, psutil' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q fastapi uvicorn psutil
-fi
+reference_venv
 
 {
   echo "# Benchmark results"

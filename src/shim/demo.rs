@@ -59,12 +59,7 @@ fn spawn_worker(script: &str) -> std::io::Result<Child> {
 impl Demo {
     /// The demo board, its claims naming `hostname` (the name the verdicts compare with).
     pub fn create(hostname: &str) -> Result<Demo, String> {
-        // Private (0700): tempfile makes folders 0777 less the umask (0755 here).
-        let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
-        let dir = tempfile::Builder::new()
-            .prefix("kanban-workers-demo-")
-            .permissions(private)
-            .tempdir()
+        let dir = crate::shim::board::empty::private_dir("kanban-workers-demo-")
             .map_err(|e| format!("create a folder for the demo board: {e}"))?;
         let mut demo = Demo {
             board: dir.path().join("kanban.db"),

@@ -49,23 +49,13 @@ pub fn install(conn: &Connection) -> Result<()> {
     } else {
         ""
     };
-    let has_fingerprint: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('task_runs') WHERE name = 'worker_started_at'",
-        [],
-        |r| r.get(0),
-    )?;
-    let fingerprint = if has_fingerprint {
+    let fingerprint = if has_column(conn, "worker_started_at")? {
         "r.worker_started_at"
     } else {
         "NULL"
     };
     // `task_runs.machine_id`, where the owner's distributed workers stamp it.
-    let has_machine_id: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('task_runs') WHERE name = 'machine_id'",
-        [],
-        |r| r.get(0),
-    )?;
-    let machine_id = if has_machine_id {
+    let machine_id = if has_column(conn, "machine_id")? {
         "r.machine_id"
     } else {
         "NULL"
@@ -79,4 +69,13 @@ pub fn install(conn: &Connection) -> Result<()> {
         conn.execute_batch(&sql)?;
     }
     Ok(())
+}
+
+/// Whether the board's `task_runs` has the column `name` now.
+fn has_column(conn: &Connection, name: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('task_runs') WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
 }

@@ -205,44 +205,14 @@ fn a_real_prometheus_scrapes_the_shim() {
             .started(now_secs()),
     );
     let server = Server::start(&board.path);
-    let dir = temp_dir("prometheus");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kanban-workers\n    static_configs:\n      - targets: ['{}']\n",
-            server.addr
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut prometheus = Worker(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian's prometheus package; .ci/run installs it)"),
-    );
-    let addr = format!("127.0.0.1:{port}");
+    let mut prometheus = Prometheus::scraping(&[&server.addr]);
+    let addr = prometheus.url.trim_start_matches("http://").to_owned();
     // A worker's value joined to its run's description, as a fleet asks for it.
     let query = "/api/v1/query?query=kanban_worker_alive%20*%20on%20(host%2C%20run_id)%20group_left%20(task_id)%20kanban_run_info%7Btask_id%3D%22t_scraped%22%7D";
     // Ask until the first scrape is in (Prometheus scrapes every second); give up after 60 s.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let answer = loop {
-        assert!(
-            prometheus.0.try_wait().unwrap().is_none(),
-            "prometheus exited"
-        );
+        assert!(!prometheus.exited(), "prometheus exited");
         if let Ok(stream) = std::net::TcpStream::connect(&addr) {
             drop(stream);
             let body = http_request(&addr, "GET", query, &[]).json();
@@ -264,5 +234,5 @@ fn a_real_prometheus_scrapes_the_shim() {
     assert_eq!(result["metric"]["run_id"], "1");
     assert_eq!(result["metric"]["task_id"], "t_scraped");
     assert_eq!(result["value"][1], "1");
-    let _ = prometheus.0.kill();
+    prometheus.end();
 }

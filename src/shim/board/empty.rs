@@ -18,17 +18,22 @@ pub struct EmptyBoard {
 
 impl EmptyBoard {
     pub fn create() -> Result<EmptyBoard, String> {
-        // Private (0700): tempfile makes folders 0777 less the umask.
-        let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
-        let dir = tempfile::Builder::new()
-            .prefix("kanban-workers-no-board-")
-            .permissions(private)
-            .tempdir()
+        let dir = private_dir("kanban-workers-no-board-")
             .map_err(|e| format!("create a folder for the empty board: {e}"))?;
         let path = dir.path().join("kanban.db");
         make(&path).map_err(|e| format!("the empty board {}: {e}", path.display()))?;
         Ok(EmptyBoard { _dir: dir, path })
     }
+}
+
+/// A fresh folder of mode 0700 with a random name after `prefix` (never one another user made
+/// first; tempfile alone makes folders 0777 less the umask), removed when dropped.
+pub fn private_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(private)
+        .tempdir()
 }
 
 /// A new board at `path` (WAL, the owner's schema, no row), and a connection to it.

@@ -57,6 +57,11 @@ impl Prometheus {
         }
     }
 
+    /// Whether it has exited (it should not have).
+    pub fn exited(&mut self) -> bool {
+        self.process.0.try_wait().map_or(true, |s| s.is_some())
+    }
+
     /// End it now (its query API then refuses connections).
     pub fn end(self) {
         drop(self);
