@@ -2,7 +2,8 @@
 # Instructions per request in the shim, counted by callgrind (repeatable on a noisy machine).
 # For each path: the shim runs under callgrind twice, once answering N requests on one
 # kept-alive connection and once answering none; (total(N) - total(0)) / N is the cost of one
-# request, start-up and shutdown cancelled out.
+# request, start-up and shutdown cancelled out. `--history 0`: no timer sampling /proc of the
+# live workers meanwhile (callgrind aborts on those reads, and they are no request's cost).
 # usage: benches/callgrind.sh [N]    (from the repository root; needs valgrind)
 #        BIN=path/to/kanban-workers benches/callgrind.sh   measures another build of the shim
 set -euo pipefail
@@ -19,7 +20,7 @@ trap 'kill_workers "$board"; rm -rf "$dir"' EXIT
 count() {
   local out="$dir/cg.${1//\//_}.$2" so="$dir/stdout.$RANDOM$RANDOM"
   valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "${BIN:-target/release/kanban-workers}" serve --db "$board" --listen 127.0.0.1:0 --quiet --nice 0 \
+    "${BIN:-target/release/kanban-workers}" serve --db "$board" --listen 127.0.0.1:0 --quiet --nice 0 --history 0 \
     >"$so" 2>"$dir/stderr" &
   local vg=$!
   local port=""

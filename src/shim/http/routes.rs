@@ -343,26 +343,34 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
     let Some(rest) = local.strip_prefix('/') else {
         return Err(not_found(path));
     };
-    let segments: Vec<&str> = rest.split('/').collect();
     for spec in ROUTES {
-        let pattern: Vec<&str> = spec.path[1..].split('/').collect();
-        if pattern.len() != segments.len() {
-            continue;
-        }
-        let mut captured = Vec::new();
-        let matched = pattern.iter().zip(&segments).all(|(p, s)| {
-            if p.starts_with('{') {
-                captured.push(*s);
-                !s.is_empty()
-            } else {
-                p == s
-            }
-        });
-        if matched {
-            return (spec.make)(&captured);
+        if let Some((captured, n)) = matches(&spec.path[1..], rest) {
+            return (spec.make)(&captured[..n]);
         }
     }
     Err(not_found(path))
+}
+
+/// What `pattern`'s `{...}` segments capture of `path` (and how many), when `path` matches it:
+/// as many segments, each literal one equal, each captured one not empty. Allocates nothing
+/// (it runs for every route on every request).
+fn matches<'p>(pattern: &str, path: &'p str) -> Option<([&'p str; 2], usize)> {
+    let mut captured = [""; 2];
+    let mut n = 0;
+    let mut segments = path.split('/');
+    for p in pattern.split('/') {
+        let s = segments.next()?;
+        if p.starts_with('{') {
+            if s.is_empty() || n == captured.len() {
+                return None;
+            }
+            captured[n] = s;
+            n += 1;
+        } else if p != s {
+            return None;
+        }
+    }
+    segments.next().is_none().then_some((captured, n))
 }
 
 /// A run id is a positive 64-bit integer written in decimal digits.
