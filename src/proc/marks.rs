@@ -1,7 +1,7 @@
 //! The marks a process carries of how it was started, from procfs: its session and group,
 //! its parent, its real uid, whether it is a pid namespace's init or a kernel thread, the
 //! owner's spawn environment (`HERMES_KANBAN_*`) and where its stdout goes. What the identity
-//! verdict (sql/run_verdicts.sql) and the signal rules (`shim::reaper`) read. Knows nothing of
+//! verdict (sql/run_verdicts.sql) and the signal rules (`shim::terminate::signal`) read. Knows nothing of
 //! SQLite.
 //!
 //! Only the `HERMES_KANBAN_*` variables the owner's spawn sets are kept from the environment

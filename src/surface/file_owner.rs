@@ -3,7 +3,7 @@
 //! looked at, or is not text. The views ask it for the board's owner, the main database
 //! file's: `proc_spawned` then lists that user's processes only, and `lingering_workers`
 //! says which of them the signal rules allow (SECURITY.md). The same rule as the shim's
-//! `reaper::Policy` (a link swapped in for the board names no owner).
+//! `shim::terminate::signal::Policy` (a link swapped in for the board names no owner).
 
 use std::os::unix::fs::MetadataExt;
 

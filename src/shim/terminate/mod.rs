@@ -6,7 +6,7 @@
 //! 2. Only a worker whose identity holds (`signalable`: `verified` by its fingerprint, or by
 //!    the owner's `spawn marks`) is signalled, and only the process the verdict was made on
 //!    (its start ticks): its whole tree, the session and process group it leads and the
-//!    processes whose environment names the run (`reaper`), each checked by the signal rules
+//!    processes whose environment names the run (`signal`), each checked by the signal rules
 //!    first (a refusal is a 409 and nothing is done), SIGTERM, the grace period, what appeared
 //!    meanwhile, SIGKILL. A worker that survives keeps its claim (409, listing what survived).
 //!    An unverified worker, or another host's, is not signalled and keeps its claim (409); a
@@ -16,7 +16,7 @@
 //!    so a board busy past the budget answers 503 having changed nothing.
 
 pub mod reap;
-pub mod reaper;
+pub mod signal;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -116,7 +116,7 @@ const STOPPING_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// A 409 for members the rules refuse: `what` and the first refusal, `nothing` (what was not
 /// done), and every refused member in `processes`.
-pub(crate) fn refused_error(what: &str, refused: &[reaper::Refused], nothing: &str) -> ApiError {
+pub(crate) fn refused_error(what: &str, refused: &[signal::Refused], nothing: &str) -> ApiError {
     let (pid, reason) = refused
         .first()
         .map_or((0, ""), |r| (r.pid, r.reason.as_str()));
@@ -132,7 +132,7 @@ pub(crate) fn refused_error(what: &str, refused: &[reaper::Refused], nothing: &s
 /// `then` says what follows from it.
 pub(crate) fn survivors_error(
     id: i64,
-    outcomes: &[reaper::Outcome],
+    outcomes: &[signal::Outcome],
     processes: &[Value],
     then: &str,
 ) -> Result<(), ApiError> {
@@ -154,7 +154,7 @@ pub(crate) fn survivors_error(
     Err(e)
 }
 
-pub(crate) fn as_json(o: &reaper::Outcome) -> Value {
+pub(crate) fn as_json(o: &signal::Outcome) -> Value {
     let mut v =
         json!({"pid": o.pid, "cmdline": o.cmdline, "signals": o.signals, "outcome": o.outcome});
     if o.appeared {
@@ -179,9 +179,9 @@ pub fn run(
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     terminable(id, &found)?;
     let err = |e: rusqlite::Error| db_error(db.path(), &e);
-    let policy = reaper::Policy::for_board(db.path(), db.owner())
+    let policy = signal::Policy::for_board(db.path(), db.owner())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
-    let run_env = reaper::RunEnv {
+    let run_env = signal::RunEnv {
         run_id: id,
         board: db.path().to_path_buf(),
     };
@@ -201,7 +201,7 @@ pub fn run(
             format!("run {id}: the shim is stopping; nothing was signalled or written"),
         ));
     }
-    let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
+    let outcomes = signal::terminate(members, ask.grace, &run_env, &policy, stopping);
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
     survivors_error(
         id,
@@ -267,25 +267,25 @@ fn terminable(id: i64, found: &Found) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The processes a terminate of a signalable worker would signal (its tree, by the reaper's
+/// The processes a terminate of a signalable worker would signal (its tree, by the signal
 /// rules); none for a worker that is gone. A member the rules refuse is the 409 that says
 /// nothing was signalled or written.
 fn members(
     id: i64,
     found: &Found,
-    run_env: &reaper::RunEnv,
-    policy: &reaper::Policy,
-) -> Result<Vec<reaper::Member>, ApiError> {
+    run_env: &signal::RunEnv,
+    policy: &signal::Policy,
+) -> Result<Vec<signal::Member>, ApiError> {
     let (true, Some(pid), Some(ticks)) = (found.signalable, found.worker_pid, found.start_ticks)
     else {
         return Ok(Vec::new());
     };
     let pid = i32::try_from(pid).unwrap_or(0);
     let ticks = u64::try_from(ticks).unwrap_or(0);
-    match reaper::collect(pid, ticks, run_env, policy) {
-        reaper::Collected::Gone => Ok(Vec::new()),
-        reaper::Collected::Members(m) => Ok(m),
-        reaper::Collected::Refused(refused) => Err(refused_error(
+    match signal::collect(pid, ticks, run_env, policy) {
+        signal::Collected::Gone => Ok(Vec::new()),
+        signal::Collected::Members(m) => Ok(m),
+        signal::Collected::Refused(refused) => Err(refused_error(
             &format!("run {id}: not signalled"),
             &refused,
             "nothing was signalled or written",
@@ -303,7 +303,7 @@ fn reclaim(
     id: i64,
     found: &Found,
     ask: &Ask,
-    outcomes: &[reaper::Outcome],
+    outcomes: &[signal::Outcome],
     processes: &[Value],
 ) -> Result<(), ApiError> {
     let err = |e: rusqlite::Error| db_error(db.path(), &e);

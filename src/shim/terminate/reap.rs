@@ -1,15 +1,15 @@
 //! `POST /runs/{run_id}/reap`: end what an ended run left behind (`lingering_workers`). It
 //! writes nothing to the board (the run has ended already); it signals, by the rules
-//! terminate follows (SECURITY.md, `reaper`):
+//! terminate follows (SECURITY.md, `signal`):
 //!
 //! 1. 404 for an unknown run, 409 for an open one (terminate ends an open run's worker and
 //!    reclaims its task). The run's rows of `lingering_workers` (`sql/route_reap_read.sql`):
 //!    each process with the start ticks the view read it with. None: 200, `"processes": []`.
 //! 2. A process whose evidence is weak (`signalable` 0: its log file or the spawned event
-//!    alone) is refused; every other one is held by a pidfd and checked by `reaper::Policy`
+//!    alone) is refused; every other one is held by a pidfd and checked by `signal::Policy`
 //!    (the board owner's real uid; never the shim, its ancestors, its session or group, a
 //!    namespace's init, a kernel thread). One refusal: 409 naming it, nothing signalled.
-//! 3. SIGTERM, the grace period, what appeared meanwhile, SIGKILL (`reaper::terminate`, every
+//! 3. SIGTERM, the grace period, what appeared meanwhile, SIGKILL (`signal::terminate`, every
 //!    member checked again before each signal). A survivor: 409 with the processes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
-use super::{Ask, as_json, reaper, refused_error, survivors_error};
+use super::{Ask, as_json, refused_error, signal, survivors_error};
 use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
 use crate::shim::sample::Board;
@@ -104,11 +104,11 @@ pub fn run(
             format!("run {id}: the shim is stopping; nothing was signalled"),
         ));
     }
-    let run_env = reaper::RunEnv {
+    let run_env = signal::RunEnv {
         run_id: id,
         board: db.path().to_path_buf(),
     };
-    let outcomes = reaper::terminate(members, ask.grace, &run_env, &policy, stopping);
+    let outcomes = signal::terminate(members, ask.grace, &run_env, &policy, stopping);
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
     survivors_error(id, &outcomes, &processes, "")?;
     Ok(done(processes))
@@ -116,18 +116,18 @@ pub fn run(
 
 /// The processes a reap would signal, and the board's signal rules: every process the run left
 /// behind, each proven the run's by its environment or fingerprint and held by a pidfd. A
-/// process not proven, or one the reaper's rules refuse, is the 409 that says nothing was
+/// process not proven, or one the signal rules refuse, is the 409 that says nothing was
 /// signalled.
 fn members(
     id: i64,
     lingering: &[Lingering],
     db: &Board,
-) -> Result<(Vec<reaper::Member>, reaper::Policy), ApiError> {
+) -> Result<(Vec<signal::Member>, signal::Policy), ApiError> {
     // The evidence first: only a process the run's environment or fingerprint proves is its.
-    let weak: Vec<reaper::Refused> = lingering
+    let weak: Vec<signal::Refused> = lingering
         .iter()
         .filter(|l| !l.signalable)
-        .map(|l| reaper::Refused {
+        .map(|l| signal::Refused {
             pid: i32::try_from(l.pid).unwrap_or(0),
             cmdline: l.cmdline.clone(),
             reason: l
@@ -143,7 +143,7 @@ fn members(
             "nothing was signalled",
         ));
     }
-    let policy = reaper::Policy::for_board(db.path(), db.owner())
+    let policy = signal::Policy::for_board(db.path(), db.owner())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
     let targets: Vec<(i32, u64)> = lingering
         .iter()
@@ -154,13 +154,13 @@ fn members(
             ))
         })
         .collect();
-    match reaper::collect_lingering(&targets, &policy) {
-        reaper::Collected::Members(m) => Ok((m, policy)),
-        reaper::Collected::Refused(refused) => Err(refused_error(
+    match signal::collect_lingering(&targets, &policy) {
+        signal::Collected::Members(m) => Ok((m, policy)),
+        signal::Collected::Refused(refused) => Err(refused_error(
             &format!("run {id}: not reaped"),
             &refused,
             "nothing was signalled",
         )),
-        reaper::Collected::Gone => Ok((Vec::new(), policy)),
+        signal::Collected::Gone => Ok((Vec::new(), policy)),
     }
 }
