@@ -11,7 +11,7 @@ use crate::shim::ApiError;
 use crate::shim::answer as handlers;
 use crate::shim::board::file;
 use crate::shim::http::routes::Sampled;
-use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Taken, query_rows};
+use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Timed, query_rows};
 
 use super::app::State;
 use super::reads::*;
@@ -150,7 +150,7 @@ pub(super) async fn sample(
     since: Instant,
     asker: Asker,
     deadline: Instant,
-) -> Result<Arc<Taken<Arc<Sample>>>, ApiError> {
+) -> Result<Arc<Timed<Arc<Sample>>>, ApiError> {
     let take = || take_sample(Arc::clone(state), Arc::clone(db), which);
     which
         .shared(db)

@@ -18,7 +18,7 @@ use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
 
 pub use history::History;
-pub use shared::{Asker, Late, Shared, Taken};
+pub use shared::{Asker, Late, Shared, Timed};
 
 /// Samples for requests begin at least this far apart: 16 viewers polling every second cost
 /// about one sample a second, and a request waits at most this long for its own.
@@ -155,7 +155,7 @@ impl Samples {
 
     /// The timer took `sample`: the next may begin an interval after it began, or
     /// [`TIMER_SHARE`] times its duration after, whichever is later.
-    pub fn timer_took<T>(&self, sample: &Taken<T>) {
+    pub fn timer_took<T>(&self, sample: &Timed<T>) {
         let wait = INTERVAL.max(sample.took * TIMER_SHARE);
         // Half a second early: a tick that comes just before the wait is over is not skipped.
         let next = (sample.began + wait).checked_sub(INTERVAL / 4);
@@ -213,8 +213,8 @@ impl Samples {
 mod tests {
     use super::*;
 
-    fn taken(took: Duration) -> Taken<()> {
-        Taken {
+    fn taken(took: Duration) -> Timed<()> {
+        Timed {
             began: Instant::now(),
             took,
             value: Ok(()),

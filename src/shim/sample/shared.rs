@@ -15,8 +15,9 @@ use tokio::sync::Notify;
 
 use crate::shim::ApiError;
 
-/// One sample as taken: when it began, and what it found (or why it could not).
-pub struct Taken<T> {
+/// One sample with its times: when it began, how long it took, and what it found (or why it
+/// could not).
+pub struct Timed<T> {
     pub began: Instant,
     /// How long it took.
     pub took: Duration,
@@ -39,7 +40,7 @@ pub struct Shared<T> {
 
 struct Slot<T> {
     running: bool,
-    latest: Option<Arc<Taken<T>>>,
+    latest: Option<Arc<Timed<T>>>,
     /// When the last sample taken for a request began: the next begins `gap` after it.
     asked: Option<Instant>,
     /// When the latest request arrived: the gap is kept only among requests that arrive
@@ -85,12 +86,12 @@ impl<T: Send + Sync + 'static> Shared<T> {
     }
 
     /// The latest sample taken.
-    pub fn latest(&self) -> Option<Arc<Taken<T>>> {
+    pub fn latest(&self) -> Option<Arc<Timed<T>>> {
         self.slot().latest.as_ref().map(Arc::clone)
     }
 
     /// The latest sample, if it began at or after `since`.
-    pub fn latest_since(&self, since: Instant) -> Option<Arc<Taken<T>>> {
+    pub fn latest_since(&self, since: Instant) -> Option<Arc<Timed<T>>> {
         self.slot()
             .latest
             .as_ref()
@@ -108,7 +109,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         asker: Asker,
         deadline: Instant,
         take: F,
-    ) -> Result<Arc<Taken<T>>, Late>
+    ) -> Result<Arc<Timed<T>>, Late>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
@@ -183,7 +184,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         asker: Asker,
         deadline: Instant,
         crowded: bool,
-    ) -> ControlFlow<Arc<Taken<T>>, Next> {
+    ) -> ControlFlow<Arc<Timed<T>>, Next> {
         let mut slot = self.slot();
         if let Some(taken) = slot.latest.as_ref().filter(|t| t.began >= since) {
             return ControlFlow::Break(Arc::clone(taken));
@@ -212,7 +213,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
     fn finish(&self, began: Instant, value: Result<T, ApiError>) {
         {
             let mut slot = self.slot();
-            slot.latest = Some(Arc::new(Taken {
+            slot.latest = Some(Arc::new(Timed {
                 began,
                 took: began.elapsed(),
                 value,
@@ -292,7 +293,7 @@ mod tests {
         shared: &Arc<Shared<Instant>>,
         arrived: Instant,
         asker: Asker,
-    ) -> Arc<Taken<Instant>> {
+    ) -> Arc<Timed<Instant>> {
         let deadline = Instant::now() + Duration::from_secs(30);
         shared
             .get(arrived, asker, deadline, || async { Ok(Instant::now()) })
