@@ -60,6 +60,14 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
             .started(now_secs())
             .lock(Some(&format!("{here}:1"))),
     );
+    // A run of this board whose worker the other host runs (its claim names it).
+    let far_on_a = insert_run(
+        &a.writer(),
+        &RunSpec::new("t_far_on_a")
+            .pid(1)
+            .started(now_secs())
+            .lock(Some("gpu-box-7:2")),
+    );
     // The other host: its claims name it, and its shim says it is it.
     let b = Board::new("fleet-b");
     let worker_b = Worker::sleep();
@@ -152,6 +160,15 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
         |t| t.contains("this host") && t.contains("t_here"),
         "this host in the page's fleet",
     );
+    // This board's run on the other host: its detail links to that host's shim.
+    browser.click(&format!("[data-run-id=\"{far_on_a}\"]"));
+    browser.text_when(
+        "#d-offer",
+        |t| t.contains("another host's worker") && t.contains("act on gpu-box-7"),
+        "the other host's worker's link in its detail",
+    );
+    let href = browser.eval("document.querySelector('#d-offer [data-act-elsewhere]').href");
+    assert_eq!(href, serde_json::json!(format!("http://{}/", shim_b.addr)));
     drop(browser);
 
     // The other host goes down: listed as unreachable, with what it last reported.

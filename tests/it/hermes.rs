@@ -550,6 +550,36 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         "the reaped process is still running: {state}"
     );
 
+    // A run of this board whose worker another host runs (its claim names gpu-box-7): its
+    // terminate stays refused here, and the card links to gpu-box-7's own shim, from the fleet.
+    let far_here = insert_run(
+        &rusqlite::Connection::open(&board).unwrap(),
+        &RunSpec::new("t_far_here")
+            .pid(far_worker.pid())
+            .started(now_secs())
+            .lock(Some("gpu-box-7:1")),
+    );
+    let far_card = format!("[data-kw-run=\"{far_here}\"]");
+    let far_text = browser.text_when(
+        &far_card,
+        |t| t.contains("act on gpu-box-7"),
+        "the other host's worker's link",
+    );
+    assert!(far_text.contains("another host's worker"), "{far_text}");
+    let disabled = browser.eval(&format!(
+        "document.querySelector('{}').disabled",
+        format!("{far_card} [data-kw-action=\"terminate\"]").replace('\'', "\\'")
+    ));
+    assert_eq!(disabled, serde_json::Value::Bool(true), "{far_text}");
+    let href = browser.eval(&format!(
+        "document.querySelector('{}').getAttribute('href')",
+        format!("{far_card} [data-kw-act-elsewhere]").replace('\'', "\\'")
+    ));
+    assert_eq!(
+        href,
+        serde_json::json!(format!("http://{}/?board=ops", far_shim.addr))
+    );
+
     // The board, read with SQLite: the owner's reclaim.
     let db =
         rusqlite::Connection::open_with_flags(&board, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -301,6 +301,13 @@
             C.offer(w).note
               ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
                 clip(C.offer(w).note))
+              : null,
+            // Another host's worker: act on it at that host's shim, when the fleet knows it.
+            props.elsewhere
+              ? h("a", {
+                href: props.elsewhere.href, target: "_blank", rel: "noopener noreferrer",
+                className: "kw-act-link text-xs", "data-kw-act-elsewhere": "",
+              }, props.elsewhere.label)
               : null)));
   }
 
@@ -541,6 +548,10 @@
     }, [board, load]);
 
     const workers = (data && data.workers) || [];
+    // The fleet's hosts, for the link on another host's worker.
+    const fleetLinks = fleet && fleet.ok
+      ? C.fleetHosts(fleet.answer, board ? "board=" + encodeURIComponent(board) : "")
+      : [];
     const selectProps = {
       value: board || "default",
       className: "h-8 min-w-[200px]",
@@ -589,6 +600,7 @@
           open: open === w.run_id,
           board: board,
           detail: detail.run_id === w.run_id ? detail : null,
+          elsewhere: C.actOn(w, fleetLinks),
           onOpen: setOpen,
           onConfirm: setConfirming,
           onTerminate: terminate,

@@ -129,8 +129,15 @@ const KWControl = (() => {
       };
     });
   }
+  // Where to act on another host's worker (`w.alive` null: the shim refuses it here): that
+  // host's shim, when the fleet (`fleetHosts`' answer) knows its target; else null.
+  function actOn(w, hosts) {
+    if (!w || w.alive !== null || !w.worker_host) return null;
+    const host = (hosts || []).find(function (h) { return h.host === clip(w.worker_host) && h.act; });
+    return host ? host.act : null;
+  }
   return Object.freeze({
     TEXT_MAX, LOG_MAX, STALE_S, clip, bytes, percent, duration, since, verdict, tone, actionable,
-    offer, sseEvent, keepTail, polyline, fleetHosts,
+    offer, sseEvent, keepTail, polyline, fleetHosts, actOn,
   });
 })();

@@ -291,10 +291,13 @@ impl<X> BoardPool<X> {
         let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit)
             .map_err(|e| db_error(&self.path, &e))?;
+        // The schema's version read before the views are written for the schema: should the
+        // owner migrate the board in between, the version kept is the older one and the next
+        // use installs them again (read after, a migration in between was never seen).
+        let schema_version = schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
         crate::register_with(&conn, Arc::clone(&self.sampler), &self.settings)
             .map_err(|e| db_error(&self.path, &e))?;
         self.tell_owner(&conn)?;
-        let schema_version = schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
         Ok(Pooled {
             conn,
             _open: counted,
