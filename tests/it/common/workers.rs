@@ -373,9 +373,15 @@ pub fn processes_of_run(board: &std::path::Path, run: i64) -> Vec<i64> {
 pub fn process_of_run(board: &std::path::Path, run: i64, argv: &[&str]) -> i64 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
+        // Its argv read without failing: a process of the run found a moment ago (a shell of
+        // the spawn, say) may have ended since.
+        let wanted: Vec<u8> = argv
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
         let found = processes_of_run(board, run)
             .into_iter()
-            .find(|pid| super::proc_truth(*pid).cmdline == argv);
+            .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted));
         if let Some(pid) = found {
             return pid;
         }
