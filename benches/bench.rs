@@ -1371,43 +1371,32 @@ fn live_many(n: usize) {
 /// `stat` of `/proc/<pid>` (proc_stats), `environ` and the `fd/1` link (the spawn marks), and
 /// each thread's `children` list (the tree below the worker).
 struct InspectFloor {
-    files: [PathBuf; 4],
-    fd: PathBuf,
-    dir: PathBuf,
+    /// What `proc_stats` reads ([`Floor`]).
+    floor: Floor,
+    environ: PathBuf,
     fd1: PathBuf,
     pid: u32,
-    buf: Vec<u8>,
 }
 
 impl InspectFloor {
     fn new(pid: u32) -> InspectFloor {
         let dir = PathBuf::from(format!("/proc/{pid}"));
         InspectFloor {
-            files: ["stat", "statm", "cmdline", "environ"].map(|f| dir.join(f)),
-            fd: dir.join("fd"),
+            floor: Floor::new(pid),
+            environ: dir.join("environ"),
             fd1: dir.join("fd/1"),
             pid,
-            dir,
-            buf: Vec::with_capacity(16384),
         }
     }
     fn read(&mut self) -> usize {
-        let mut total = 0;
-        for p in &self.files {
-            self.buf.clear();
-            total += File::open(p)
-                .and_then(|mut f| f.read_to_end(&mut self.buf))
-                .unwrap_or(0);
-        }
-        total += File::open(&self.fd)
-            .and_then(|f| f.metadata())
-            .map(|m| m.len() as usize)
-            .unwrap_or(0);
-        total += std::fs::metadata(&self.dir)
-            .map(|m| m.len() as usize)
+        let mut total = self.floor.read();
+        let buf = &mut self.floor.buf;
+        buf.clear();
+        total += File::open(&self.environ)
+            .and_then(|mut f| f.read_to_end(buf))
             .unwrap_or(0);
         total += std::fs::read_link(&self.fd1).map_or(0, |l| l.as_os_str().len());
-        total += read_children(self.pid, &mut self.buf);
+        total += read_children(self.pid, buf);
         total
     }
 }
