@@ -86,13 +86,15 @@ mod tests {
     fn an_environment_longer_than_one_read_is_read_whole() {
         // Over three reads' worth, and a variable that straddles the reads' edges.
         let long = "x".repeat(3 * CHUNK + 123);
-        let mut child = std::process::Command::new("sleep")
-            .arg("100")
-            .env("KW_LONG", &long)
-            .env("KW_AFTER", "end")
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
+        let mut child = crate::proc::Ended(
+            std::process::Command::new("sleep")
+                .arg("100")
+                .env("KW_LONG", &long)
+                .env("KW_AFTER", "end")
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.pid();
         while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
             != b"sleep\x00100\x00"
         {
@@ -103,8 +105,7 @@ mod tests {
         read_into(&process, "environ", &mut buf).unwrap();
         assert_eq!(buf, std::fs::read(format!("/proc/{pid}/environ")).unwrap());
         assert!(buf.len() > 3 * CHUNK);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.end();
         // Reaped: the handle's files are gone.
         assert!(matches!(
             read_into(&process, "environ", &mut buf),

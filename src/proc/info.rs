@@ -360,14 +360,15 @@ mod tests {
 
     #[test]
     fn process_that_ends_between_open_and_read_is_gone() {
-        let mut child = Command::new("sleep")
-            .arg("1000")
-            .spawn()
-            .expect("spawn sleep");
-        let pid = child.id() as i32;
+        let mut child = crate::proc::Ended(
+            Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .expect("spawn sleep"),
+        );
+        let pid = child.pid();
         let process = Process::new(pid).expect("open /proc/<pid>");
-        child.kill().expect("kill");
-        child.wait().expect("reap");
+        child.end();
         assert_eq!(read_process(&process, pid, Want::ALL), Reading::Gone);
     }
 

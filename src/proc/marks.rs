@@ -326,6 +326,7 @@ fn optional<T>(marks: &mut Marks, file: &str, read: procfs::ProcResult<T>) -> Op
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::proc::Ended;
     use std::process::{Command, Stdio};
 
     #[test]
@@ -333,16 +334,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kw-marks-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("t_1.log");
-        let mut child = Command::new("sleep")
-            .arg("100")
-            .env("HERMES_KANBAN_RUN_ID", "42")
-            .env("HERMES_KANBAN_TASK", "t_1")
-            .env("HERMES_KANBAN_DB", "/x/kanban.db")
-            .env("SECRET", "not kept")
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
+        let mut child = Ended(
+            Command::new("sleep")
+                .arg("100")
+                .env("HERMES_KANBAN_RUN_ID", "42")
+                .env("HERMES_KANBAN_TASK", "t_1")
+                .env("HERMES_KANBAN_DB", "/x/kanban.db")
+                .env("SECRET", "not kept")
+                .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.pid();
         // The environment is in place once the child has exec'd (its cmdline is sleep's).
         while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
             != b"sleep\x00100\x00"
@@ -360,8 +363,7 @@ mod tests {
         assert_eq!(marks.namespace_init, Some(false));
         assert!(!marks.kernel_thread);
         assert!(marks.error.is_none(), "{:?}", marks.error);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.end();
         assert_eq!(read(pid, WantMarks::ALL), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -394,13 +396,15 @@ mod tests {
         use std::io::Write;
         // A shell that waits for a line, then execs sleep under another run's environment:
         // the same pid and start ticks, a new environment.
-        let mut child = Command::new("sh")
-            .args(["-c", "read x; exec env HERMES_KANBAN_RUN_ID=2 sleep 100"])
-            .env("HERMES_KANBAN_RUN_ID", "1")
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
+        let mut child = Ended(
+            Command::new("sh")
+                .args(["-c", "read x; exec env HERMES_KANBAN_RUN_ID=2 sleep 100"])
+                .env("HERMES_KANBAN_RUN_ID", "1")
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.pid();
         wait_for_exec(
             pid,
             b"sh\x00-c\x00read x; exec env HERMES_KANBAN_RUN_ID=2 sleep 100\x00",
@@ -415,30 +419,41 @@ mod tests {
             run_id(read_with(pid, WantMarks::ALL, Some(&cache))),
             Some("1".to_owned())
         );
-        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
         wait_for_exec(pid, b"sleep\x00100\x00");
         let after = read_with(pid, WantMarks::ALL, Some(&cache));
         assert_eq!(after.as_ref().map(|m| m.start_ticks), ticks);
         assert_eq!(run_id(after), Some("2".to_owned()));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.end();
         assert_eq!(read_with(pid, WantMarks::ALL, Some(&cache)), None);
     }
 
     #[test]
     fn a_closed_stdout_is_no_stdout_and_no_error() {
-        let mut child = Command::new("sh")
-            .args(["-c", "exec sleep 100 >&-"])
-            .env("HERMES_KANBAN_RUN_ID", "7")
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
+        // The C locale: sleep opens no locale file at its start (the lowest free descriptor,
+        // 1 here, would be taken by it for a moment), and it is read once asleep.
+        let mut child = Ended(
+            Command::new("sh")
+                .args(["-c", "exec sleep 100 >&-"])
+                .env("HERMES_KANBAN_RUN_ID", "7")
+                .env("LC_ALL", "C")
+                .env_remove("LANG")
+                .env_remove("LANGUAGE")
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.pid();
         wait_for_exec(pid, b"sleep\x00100\x00");
+        while !matches!(
+            crate::proc::info::read(pid),
+            crate::proc::info::Reading::Found(ref i) if i.state == Some('S')
+        ) {
+            std::thread::yield_now();
+        }
         let marks = read(pid, WantMarks::ALL).unwrap();
         assert_eq!(marks.stdout, None);
         assert_eq!(marks.error, None);
         assert_eq!(marks.env.and_then(|e| e.run_id).as_deref(), Some("7"));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.end();
     }
 }

@@ -11,3 +11,28 @@ pub mod file;
 pub mod info;
 pub mod marks;
 pub mod tree;
+
+/// For the tests: a child process killed and reaped when dropped, so that a failed assertion
+/// never leaves it running (`.ci/leftovers` fails the run then).
+#[cfg(test)]
+pub(crate) struct Ended(pub std::process::Child);
+
+#[cfg(test)]
+impl Ended {
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    /// Kill and reap it now (dropping it again does nothing more).
+    pub fn end(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(test)]
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

@@ -177,12 +177,14 @@ mod tests {
 
     #[test]
     fn the_scan_and_the_children_files_agree_on_our_own_children() {
-        let mut kids: Vec<std::process::Child> = (0..3)
+        let kids: Vec<crate::proc::Ended> = (0..3)
             .map(|_| {
-                std::process::Command::new("sleep")
-                    .arg("100")
-                    .spawn()
-                    .unwrap()
+                crate::proc::Ended(
+                    std::process::Command::new("sleep")
+                        .arg("100")
+                        .spawn()
+                        .unwrap(),
+                )
             })
             .collect();
         let me = std::process::id() as i32;
@@ -193,12 +195,8 @@ mod tests {
         by_files.sort_unstable();
         by_scan.sort_unstable();
         for kid in &kids {
-            let pid = kid.id() as i32;
+            let pid = kid.pid();
             assert!(by_files.contains(&pid) && by_scan.contains(&pid), "{pid}");
-        }
-        for kid in &mut kids {
-            let _ = kid.kill();
-            let _ = kid.wait();
         }
     }
 }
