@@ -52,11 +52,12 @@ HERMES_PYTHON ?= python3
 .PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv screenshots
 
 ext:
-	$(CARGO) build --release --example kanban_workers --no-default-features \
+	$(CARGO) build --release -p kanban-workers --example kanban_workers --no-default-features \
 		--features loadable_extension --target-dir $(EXT_DIR)
 	mkdir -p target/release
 	cp $(EXT_DIR)/release/examples/libkanban_workers.so $(SO)
 
+# Both packages: the library (the root) and the binary (server/, with the library's `server`).
 release: ext
 	$(CARGO) build --release
 
@@ -119,9 +120,9 @@ wheels: zig-tools
 	@set -e; for arch in $(CROSS_ARCHS); do \
 		target=$$arch-unknown-linux-gnu; \
 		echo "$$arch: the .so (make ext's build) and the binary (make release's), glibc $(CROSS_GLIBC)"; \
-		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC) --example kanban_workers \
+		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC) -p kanban-workers --example kanban_workers \
 			--no-default-features --features loadable_extension; \
-		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC); \
+		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC) -p kanban-workers-server; \
 		$(PY_TOOLS)/bin/python wheels/write_wheel.py \
 			--platform $(call CROSS_PLATFORM,$$arch) \
 			--so $(ZIG_DIR)/$$target/release/examples/libkanban_workers.so \
@@ -163,15 +164,18 @@ hermes-venv:
 	    touch $(HERMES_VENV)/.installed; } || \
 	  { rm -rf $(HERMES_VENV); echo "cannot install hermes-agent 0.19.0 (no PyPI?)"; }; }
 
-# Builds the .so and the wheel first, so the tests never load a stale one. `.ci/leftovers` runs
+# Builds the .so, the wheel and the binary (server/, debug as the tests) first, so the tests
+# never run a stale one. `.ci/leftovers` runs
 # the tests in a session of their own, with a marker in their environment, and fails (killing
 # them) if a process they started is still running after them: it would hold this make's
 # stdout and stderr open, and whoever waits for them (CI, a pipe) would hang.
 test: ext $(if $(HAVE_VENV),wheel) hermes-venv
 	@.ci/deps report
+	$(CARGO) build -p kanban-workers-server
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_workers_tab (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_task_log_matches_the_owners_handler (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_WHEEL=$(CURDIR)/$(WHEEL) \
+		KANBAN_WORKERS_BIN=$(CURDIR)/target/debug/kanban-workers \
 		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
 		.ci/leftovers $(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
 		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler)
@@ -194,7 +198,7 @@ demo: ext
 # Both builds of the library: the normal one (shim, tests, benches) and the loadable .so's.
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --release --example kanban_workers --no-default-features \
+	$(CARGO) clippy --release -p kanban-workers --example kanban_workers --no-default-features \
 		--features loadable_extension --target-dir $(EXT_DIR) -- -D warnings
 
 fmt-check:

@@ -20,7 +20,7 @@ fn setup(tag: &str) -> (Board, std::path::PathBuf) {
 }
 
 fn serve(board: &Board, extra: &[&str]) -> Server {
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let mut args = vec!["--quiet"];
     args.extend_from_slice(extra);
     Server::start_with(bin, &board.path, &args)
@@ -90,7 +90,7 @@ fn auth_reads_requires_the_token_on_every_route() {
 #[test]
 fn the_token_file_may_be_named_by_the_environment() {
     let (board, token) = setup("auth-env");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.env("KANBAN_WORKERS_TOKEN_FILE", &token);
     let s = Server::start_with(cmd, &board.path, &["--quiet", "--auth-reads"]);
     assert_eq!(s.get("/runs/1").status, 401);
@@ -106,7 +106,7 @@ fn the_token_file_may_be_named_by_the_environment() {
 #[test]
 fn beyond_loopback_a_token_is_required_to_start_and_on_every_route() {
     let (board, token) = setup("auth-remote");
-    let refused = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let refused = Command::new(shim_bin())
         .env_remove("KANBAN_WORKERS_TOKEN_FILE")
         .args(["serve", "--db"])
         .arg(&board.path)
@@ -123,7 +123,7 @@ fn beyond_loopback_a_token_is_required_to_start_and_on_every_route() {
         ),
         (vec!["--token", TOKEN], "unknown argument"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+        let out = Command::new(shim_bin())
             .env_remove("KANBAN_WORKERS_TOKEN_FILE")
             .args(["serve", "--db"])
             .arg(&board.path)
@@ -136,7 +136,7 @@ fn beyond_loopback_a_token_is_required_to_start_and_on_every_route() {
             "{flags:?}"
         );
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.arg("serve")
         .arg("--db")
         .arg(&board.path)
@@ -251,7 +251,7 @@ fn a_deleted_token_file_refuses_the_protected_routes_with_a_message() {
 /// `kanban-workers serve` with `token_file` as the token file: its exit code and stderr, or
 /// `None` if it did not exit within 60 s (then it is killed).
 fn start_with_token_file(board: &Board, token_file: &std::path::Path) -> Option<(i32, String)> {
-    let child = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let child = Command::new(shim_bin())
         .args(["serve", "--quiet", "--listen", "127.0.0.1:0", "--db"])
         .arg(&board.path)
         .arg("--token-file")

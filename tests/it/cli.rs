@@ -9,7 +9,7 @@ use crate::common::*;
 /// An argument that is not UTF-8 is a clear error and exit 2 (it was a panic, exit 101).
 #[test]
 fn an_argument_that_is_not_utf8_is_an_error_not_a_panic() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let out = Command::new(shim_bin())
         .args(["serve", "--db"])
         .arg(std::ffi::OsStr::from_bytes(b"\xff.db"))
         .output()
@@ -27,7 +27,7 @@ fn an_argument_that_is_not_utf8_is_an_error_not_a_panic() {
 /// its workers are this host's (they all showed as another host's).
 #[test]
 fn the_demo_claims_with_the_hostname_it_is_given() {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.args([
         "demo",
         "--listen",
@@ -59,7 +59,7 @@ fn the_demo_never_uses_a_folder_made_before_it() {
     cmd.arg("-c")
         .arg(r#"ln -s "$0" "$TMPDIR/kanban-workers-demo-$$" && exec "$@""#)
         .arg(planted.path())
-        .arg(env!("CARGO_BIN_EXE_kanban-workers"))
+        .arg(shim_bin())
         .args(["demo", "--listen", "127.0.0.1:0", "--quiet"])
         .env("TMPDIR", tmp.path());
     let server = Server::spawn(cmd, "serving board");

@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kanban-workers");
-
 fn serve(board: &std::path::Path, extra: &[&str]) -> Server {
     let mut args = vec!["--quiet"];
     args.extend_from_slice(extra);
-    Server::start_with(Command::new(BIN), board, &args)
+    Server::start_with(Command::new(shim_bin()), board, &args)
 }
 
 /// Ask `fleet` for `/fleet/workers` until `ok` holds (Prometheus scrapes every second); give
@@ -263,7 +261,7 @@ impl NsHost {
             )
             .args(["sh", name])
             .arg(&pid_file)
-            .arg(BIN)
+            .arg(shim_bin())
             .args(["serve", "--db"])
             .arg(&board.path)
             .args(["--listen", listen, "--quiet"])
@@ -479,7 +477,7 @@ fn a_host_with_no_board_exports_its_workers_to_the_board_host() {
         .args(["sh", &run.to_string()])
         .arg(&pid_file)
         .arg(TOKEN)
-        .arg(BIN)
+        .arg(shim_bin())
         .args(["serve", "--no-board", "--listen", "127.0.0.1:0", "--quiet"]);
     let worker_host = Server::spawn(cmd, "serving no board");
     let pid: i64 = std::fs::read_to_string(&pid_file)

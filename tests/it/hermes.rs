@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 const SESSION: &str = "dashboard-session-token-for-the-test";
-const BIN: &str = env!("CARGO_BIN_EXE_kanban-workers");
 
 /// The venv `make test` prepares (or $KANBAN_WORKERS_HERMES_VENV).
 fn venv() -> PathBuf {
@@ -156,7 +155,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
 
     // Installed by our command, enabled by the owner's.
     let said = run_ok(
-        Command::new(BIN)
+        Command::new(shim_bin())
             .args(["hermes", "install", "--hermes-home"])
             .arg(home),
     );
@@ -219,7 +218,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
             .started(now_secs())
             .lock(Some("gpu-box-7:1")),
     );
-    let mut far = Command::new(BIN);
+    let mut far = Command::new(shim_bin());
     far.env("HERMES_KANBAN_HOME", far_root.path())
         .env("HERMES_KANBAN_BOARD", "ops")
         .env_remove("HERMES_KANBAN_DB")
@@ -314,7 +313,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     // The shim the plugin started: the dashboard's child, on loopback, behind its own token.
     let shim = descendants(dash_pid)
         .into_iter()
-        .find(|p| cmdline(*p).first().map(String::as_str) == Some(BIN))
+        .find(|p| cmdline(*p).first().map(String::as_str) == Some(shim_bin()))
         .expect("the plugin's shim, a child of the dashboard");
     let argv = cmdline(shim);
     assert!(argv.iter().any(|a| a == "--auth-reads"), "{argv:?}");
@@ -638,7 +637,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     unsafe { libc::kill(dash_pid as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Path::new(&format!("/proc/{shim}")).exists()
-        && cmdline(shim).first().map(String::as_str) == Some(BIN)
+        && cmdline(shim).first().map(String::as_str) == Some(shim_bin())
     {
         assert!(
             Instant::now() < deadline,
@@ -653,7 +652,7 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
 
     // Uninstall leaves the owner's files, and only them.
     let said = run_ok(
-        Command::new(BIN)
+        Command::new(shim_bin())
             .args(["hermes", "uninstall", "--hermes-home"])
             .arg(home),
     );

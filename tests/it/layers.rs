@@ -189,15 +189,14 @@ fn the_proc_readers_know_nothing_of_sqlite_and_the_sql_layer_nothing_of_the_shim
 /// The longest a function may be, in lines from its `fn` to its closing brace (issue 26).
 const FUNCTION_MAX_LINES: usize = 80;
 
-/// Every function of `src/` outside its `#[cfg(test)]` modules, as rustfmt lays it out: from a
+/// Every function of `src/` and `server/src/` outside its `#[cfg(test)]` modules, as rustfmt lays it out: from a
 /// line that declares a `fn` with a body to the line that closes it at the same indentation.
 /// (name, file, first line, lines).
 fn functions() -> Vec<(String, PathBuf, usize, usize)> {
     let mut files = Vec::new();
-    rust_files(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
-        &mut files,
-    );
+    for dir in ["src", "server/src"] {
+        rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut files);
+    }
     let mut out = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
@@ -265,4 +264,48 @@ fn no_function_is_longer_than_80_lines() {
         "functions over {FUNCTION_MAX_LINES} lines (split them):\n{}",
         long.join("\n")
     );
+}
+
+/// The library's users get the SQL functions and views, not the shim: without features, the
+/// library's dependencies (from the lockfile, through `cargo tree`) hold no tokio and no
+/// hyper; the binary's package asks for `server`, and gets them (issue 26).
+#[test]
+fn the_library_alone_brings_no_tokio_and_no_hyper() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = |package: &str| {
+        let out = std::process::Command::new(&cargo)
+            .args([
+                "tree",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "-p",
+                package,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cargo tree -p {package}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let names: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect();
+        names
+    };
+    let library = tree("kanban-workers");
+    assert!(library.contains("rusqlite") && library.contains("procfs"));
+    for shim_only in ["tokio", "hyper", "hyper-util"] {
+        assert!(
+            !library.contains(shim_only),
+            "the library's default build depends on {shim_only}"
+        );
+    }
+    let binary = tree("kanban-workers-server");
+    assert!(binary.contains("tokio") && binary.contains("hyper"));
 }

@@ -504,14 +504,10 @@ fn reap_refuses_what_terminate_refuses() {
     std::fs::write(&token, TOKEN).unwrap();
     // The shim behind a shell that stays its parent, both with the run's environment.
     let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "\"$0\" \"$@\"; exit $?",
-        env!("CARGO_BIN_EXE_kanban-workers"),
-    ])
-    .env("HERMES_KANBAN_RUN_ID", shim_run.to_string())
-    .env("HERMES_KANBAN_TASK", "t_shim")
-    .env("HERMES_KANBAN_DB", &board.path);
+    cmd.args(["-c", "\"$0\" \"$@\"; exit $?", shim_bin()])
+        .env("HERMES_KANBAN_RUN_ID", shim_run.to_string())
+        .env("HERMES_KANBAN_TASK", "t_shim")
+        .env("HERMES_KANBAN_DB", &board.path);
     let server = Server::start_with(
         cmd,
         &board.path,

@@ -13,8 +13,6 @@ use std::sync::mpsc;
 
 use crate::common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kanban-workers");
-
 /// A board at `<dir>/kanban.db` (served with `--db`, so its logs are `<dir>/kanban/logs/`),
 /// with the tasks `t_*` of `tasks` and one open run of the first.
 struct LogBoard {
@@ -68,7 +66,7 @@ impl LogBoard {
     fn serve(&self, extra: &[&str]) -> Server {
         let mut args = vec!["--quiet"];
         args.extend_from_slice(extra);
-        Server::start_with(Command::new(BIN), &self.board.path, &args)
+        Server::start_with(Command::new(shim_bin()), &self.board.path, &args)
     }
 }
 
@@ -512,7 +510,7 @@ fn streams_are_capped_and_end_when_idle() {
 fn a_client_that_does_not_read_is_dropped() {
     let b = LogBoard::new("log-slow", &["t_run"]);
     b.append("t_run", b"start\n");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(shim_bin());
     cmd.args(["serve", "--db"]).arg(&b.board.path).args([
         "--listen",
         "127.0.0.1:0",
@@ -672,7 +670,7 @@ fn a_board_writer_swapping_links_reads_no_other_users_log() {
     }
     chown(top.path(), Some(0), Some(0)).unwrap();
 
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(shim_bin());
     cmd.args([
         "serve",
         "--quiet",
@@ -764,7 +762,7 @@ fn one_board_cannot_take_every_log_stream() {
     let ops_conn = create_board(&ops.join("kanban.db"));
     insert_run(&ops_conn, &RunSpec::new("t_b"));
     std::fs::write(ops.join("logs/t_b.log"), "ops line\n").unwrap();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(shim_bin());
     cmd.args(["serve", "--quiet", "--listen", "127.0.0.1:0"])
         .args(["--log-streams", "4", "--log-idle-timeout", "600"])
         .env("HERMES_KANBAN_HOME", root.path())

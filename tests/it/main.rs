@@ -2,6 +2,13 @@
 //! own, each linking tokio, hyper and SQLite (see "Tests" in docs/design.md). Modules are
 //! grouped by the behaviour they test; `tests/it/common/` holds the helpers they share.
 
+// The tests run the shim, which is the library's `server` feature; `cargo test` at the root
+// builds the workspace, whose binary package (server/) asks for it.
+#[cfg(not(feature = "server"))]
+compile_error!(
+    "tests/it needs the library's `server` feature: run `make test` or `cargo test` at the root"
+);
+
 mod common;
 
 /// The HTTP contract of the routes: the real binary over loopback, and routing properties.

@@ -45,7 +45,7 @@ fn rendered(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
 fn the_live_page_renders_the_demo_in_a_real_browser() {
     let home = temp_dir("page-demo");
     let profile = browser_profile("page-profile");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.args(["demo", "--listen", "127.0.0.1:0", "--quiet"])
         .env("HOME", home.path());
     let server = Server::spawn(cmd, "curl -s http://");

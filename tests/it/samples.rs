@@ -54,7 +54,7 @@ fn viewers_asking_at_once_share_a_sample() {
     );
     // No timer: only the requests' samples are counted.
     let server = Server::start_with(
-        std::process::Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+        std::process::Command::new(shim_bin()),
         &board.path,
         &["--quiet", "--history", "0"],
     );
@@ -150,7 +150,7 @@ fn no_history_is_kept_when_asked_not_to() {
     let w = board.writer();
     let worker = HermesWorker::sleep(&w, &board.path, "t_n");
     let server = Server::start_with(
-        std::process::Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+        std::process::Command::new(shim_bin()),
         &board.path,
         &["--quiet", "--history", "0"],
     );
@@ -269,7 +269,7 @@ fn a_board_slower_than_its_budget_does_not_starve_the_others() {
         );
     }
     evil.execute_batch("COMMIT").unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = std::process::Command::new(shim_bin());
     cmd.env("HERMES_KANBAN_HOME", root.path()).args([
         "serve",
         "--listen",

@@ -233,7 +233,7 @@ fn another_hosts_claim_is_not_read_locally() {
                "reason": "worker runs on host gpu-box-7"})
     );
     // --hostname makes that host this one.
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let as_gpu = Server::start_with(bin, &board.path, &["--quiet", "--hostname", "gpu-box-7"]);
     let (_, body) = as_gpu.get_json(&format!("/runs/{remote}/inspect"));
     assert_eq!(body["alive"], true, "{body}");

@@ -18,7 +18,7 @@ fn board_at(path: &Path, task: &str) {
 
 /// The shim started with only `env` (no `--db`): the owner's users' way.
 fn serve_with(env: &[(&str, &Path)], extra: &[&str]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     for var in [
         "HERMES_KANBAN_DB",
         "HERMES_KANBAN_HOME",
@@ -293,7 +293,7 @@ fn a_board_file_linked_into_another_users_folder_is_refused_as_missing() {
 /// stderr. Fails the test if it starts serving instead.
 fn start_on_default(root: &Path) -> (Option<i32>, String) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let mut child = Command::new(shim_bin())
         .env_remove("HERMES_KANBAN_DB")
         .env_remove("HERMES_KANBAN_BOARD")
         .env("HERMES_KANBAN_HOME", root)

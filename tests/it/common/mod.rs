@@ -6,6 +6,7 @@
 // promtool, the Hermes venv) or that need root: a build without them must not warn.
 #![allow(dead_code, unused_imports)]
 
+pub mod binary;
 pub mod board;
 pub mod browser;
 pub mod extension;
@@ -17,6 +18,7 @@ pub mod python;
 pub mod server;
 pub mod workers;
 
+pub use binary::*;
 pub use board::*;
 pub use browser::*;
 pub use extension::*;

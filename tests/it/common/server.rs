@@ -1,5 +1,6 @@
 //! The real `kanban-workers` binary, serving a board on a free loopback port.
 
+use super::binary::shim_bin;
 use std::fs;
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
@@ -22,11 +23,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(db: &Path) -> Server {
-        Server::start_with(
-            Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
-            db,
-            &["--quiet"],
-        )
+        Server::start_with(Command::new(shim_bin()), db, &["--quiet"])
     }
 
     /// Start `cmd` (the binary, possibly behind setpriv) as `serve --db <db> --listen 127.0.0.1:0`.
@@ -82,11 +79,7 @@ impl Server {
         let path = file.to_str().expect("a UTF-8 path").to_owned();
         args.push(&path);
         args.extend_from_slice(extra);
-        Server::start_with(
-            Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
-            board,
-            &args,
-        )
+        Server::start_with(Command::new(shim_bin()), board, &args)
     }
 
     pub fn pid(&self) -> i64 {
@@ -143,7 +136,7 @@ pub fn dir_for_nobody(tag: &str) -> (TempDir, PathBuf) {
     let dir = temp_dir(tag);
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod dir");
     let bin = dir.path().join("kanban-workers");
-    fs::copy(env!("CARGO_BIN_EXE_kanban-workers"), &bin).expect("copy binary");
+    fs::copy(shim_bin(), &bin).expect("copy binary");
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod binary");
     (dir, bin)
 }

@@ -32,8 +32,7 @@ fn open_sockets(pid: i64) -> usize {
 fn the_open_file_limit_is_raised_to_the_hard_limit() {
     let board = Board::new("bounds-nofile");
     let mut cmd = Command::new("prlimit");
-    cmd.arg("--nofile=256:8192")
-        .arg(env!("CARGO_BIN_EXE_kanban-workers"));
+    cmd.arg("--nofile=256:8192").arg(shim_bin());
     let server = Server::start_with(cmd, &board.path, &["--quiet"]);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
     let line = limits
@@ -51,7 +50,7 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
 fn connections_past_the_cap_wait_to_be_accepted() {
     use std::sync::mpsc;
     let board = Board::new("bounds-conns");
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     // A long header timeout: a kept-alive client holds its slot until it leaves.
     let server = Server::start_with(
         bin,
@@ -126,7 +125,7 @@ fn clients_that_do_not_read_cannot_exhaust_memory() {
     }
     w.execute_batch("COMMIT").unwrap();
     drop(w);
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let server = Server::start_with(
         bin,
         &board.path,

@@ -240,7 +240,7 @@ fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 #[test]
 fn idle_and_slow_clients_do_not_block_others_and_are_closed() {
     let board = Board::new("rel-idle");
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
     let mut idle: Vec<TcpStream> = (0..300).map(|_| connect(&server.addr)).collect();
     let mut slow = connect(&server.addr);
@@ -314,7 +314,7 @@ fn hostile_paths_get_clear_answers_and_the_server_stays_up() {
 #[test]
 fn bad_heads_on_a_kept_alive_connection_close_it() {
     let board = Board::new("rel-keepalive");
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let server = Server::start_with(bin, &board.path, &["--quiet", "--header-timeout", "1"]);
     let good = b"GET /workers/active HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(40_000));
@@ -408,7 +408,7 @@ fn a_request_slower_than_the_header_timeout_is_still_answered() {
     let conn = Connection::open(&board.path).unwrap();
     // A rollback journal: an exclusive lock there keeps readers out (WAL would let them in).
     conn.pragma_update(None, "journal_mode", "delete").unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     // A budget far past the header timeout: the request is still waiting for the lock when the
     // probe below is closed.
     let server = Server::start_with(
@@ -460,7 +460,7 @@ fn a_request_slower_than_the_header_timeout_is_still_answered() {
 #[test]
 fn a_stderr_that_is_not_read_does_not_hold_up_requests() {
     let board = Board::new("rel-stderr-full");
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     // Not --quiet: a log line (about 60 bytes here) for every request; a pipe holds 64 KiB.
     let mut server = Server::start_with(bin, &board.path, &[]);
     let mut stream = connect(&server.addr);
@@ -492,7 +492,7 @@ fn a_stderr_that_is_not_read_does_not_hold_up_requests() {
 #[test]
 fn closing_the_reader_of_stderr_does_not_silence_the_server() {
     let board = Board::new("rel-stderr");
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     // Not --quiet: a log line for every request.
     let mut server = Server::start_with(bin, &board.path, &[]);
     assert_eq!(server.get("/workers/active").status, 200);
@@ -526,7 +526,7 @@ fn a_locked_board_answers_every_request_within_its_budget() {
     let board = Board::new("rel-locked");
     let conn = Connection::open(&board.path).unwrap();
     conn.pragma_update(None, "journal_mode", "delete").unwrap();
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let server = Server::start_with(bin, &board.path, &["--quiet", "--busy-timeout", "2"]);
     assert_eq!(server.get("/workers/active").status, 200);
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();

@@ -435,11 +435,7 @@ fn serving_never_writes_to_the_board() {
 #[test]
 fn logs_one_line_per_request_and_stops_cleanly_on_sigterm() {
     let board = Board::new("http-log");
-    let server = Server::start_with(
-        Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
-        &board.path,
-        &[],
-    );
+    let server = Server::start_with(Command::new(shim_bin()), &board.path, &[]);
     assert_eq!(server.get("/workers/active").status, 200);
     assert_eq!(server.get("/runs/abc").status, 422);
     let (ok, stderr) = server.stop();
@@ -456,7 +452,7 @@ fn logs_one_line_per_request_and_stops_cleanly_on_sigterm() {
 #[test]
 fn serve_without_a_board_says_which_paths_were_tried() {
     let home = temp_dir("http-home");
-    let out = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let out = Command::new(shim_bin())
         .arg("serve")
         .env_remove("HERMES_KANBAN_DB")
         .env_remove("HERMES_KANBAN_HOME")
@@ -474,7 +470,7 @@ fn serve_without_a_board_says_which_paths_were_tried() {
     );
     assert!(err.contains("$HERMES_KANBAN_DB (not set)"), "{err}");
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let refused = Command::new(shim_bin())
         .args(["serve", "--db", "x.db", "--listen", "0.0.0.0:0"])
         .output()
         .unwrap();
@@ -485,7 +481,7 @@ fn serve_without_a_board_says_which_paths_were_tried() {
 #[test]
 fn board_from_hermes_kanban_home() {
     let board = Board::new("http-env");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.env_remove("HERMES_KANBAN_DB")
         .env("HERMES_KANBAN_HOME", board.dir.path())
         .args(["--listen", "127.0.0.1:0", "--quiet"]);
@@ -503,7 +499,7 @@ fn board_from_hermes_kanban_home() {
 #[test]
 fn demo_serves_real_workers_and_cleans_up() {
     let home = temp_dir("http-demo");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.args(["demo", "--listen", "127.0.0.1:0", "--quiet"])
         .env("HOME", home.path());
     let server = Server::spawn(cmd, "curl -s http://");
@@ -604,13 +600,13 @@ fn server_runs_at_lower_priority_by_default() {
     let board = Board::new("http-nice");
     let default = Server::start(&board.path);
     assert_eq!(niceness(default.pid()), 10);
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let unchanged = Server::start_with(bin, &board.path, &["--quiet", "--nice", "0"]);
     assert_eq!(
         niceness(unchanged.pid()),
         niceness(i64::from(std::process::id()))
     );
-    let bad = Command::new(env!("CARGO_BIN_EXE_kanban-workers"))
+    let bad = Command::new(shim_bin())
         .args(["serve", "--nice", "-5"])
         .output()
         .unwrap();
@@ -658,7 +654,7 @@ fn foreign_host_names_are_refused_on_loopback() {
     let r = http_raw(&server.addr, twice);
     assert_eq!(r.status, 400);
     assert!(r.detail().contains("more than one Host"), "{}", r.detail());
-    let bin = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let bin = Command::new(shim_bin());
     let named = Server::start_with(
         bin,
         &board.path,
@@ -685,7 +681,7 @@ fn foreign_host_names_are_refused_on_loopback() {
 #[test]
 fn sighup_stops_gracefully_and_listen_takes_a_host_name() {
     let board = Board::new("http-hup");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanban-workers"));
+    let mut cmd = Command::new(shim_bin());
     cmd.arg("serve")
         .arg("--db")
         .arg(&board.path)

@@ -61,11 +61,7 @@ fn shim_with_a_parent(db: &Path) -> Server {
     let token = db.with_file_name("token");
     std::fs::write(&token, TOKEN).unwrap();
     let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "\"$0\" \"$@\"; exit $?",
-        env!("CARGO_BIN_EXE_kanban-workers"),
-    ]);
+    cmd.args(["-c", "\"$0\" \"$@\"; exit $?", shim_bin()]);
     Server::start_with(
         cmd,
         db,
@@ -170,7 +166,7 @@ fn one_foreign_member_and_nothing_is_signalled() {
     }
     let run = forge_run(&db, "t_1", worker.pid());
     let server = Server::start_with(
-        Command::new(env!("CARGO_BIN_EXE_kanban-workers")),
+        Command::new(shim_bin()),
         &db,
         &["--quiet", "--token-file", token.to_str().unwrap()],
     );
@@ -382,7 +378,7 @@ fn a_pid_reused_between_the_verdict_and_the_signal_is_never_signalled() {
         Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "/usr/bin/python3"])
             .arg(format!("{MANIFEST_DIR}/tests/fixtures/pid_reuse.py"))
-            .arg(env!("CARGO_BIN_EXE_kanban-workers"))
+            .arg(shim_bin())
             .arg(dir.path()),
     );
     let report: Value = serde_json::from_str(out.trim()).unwrap();
