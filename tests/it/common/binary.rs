@@ -14,47 +14,44 @@ use super::MANIFEST_DIR;
 pub fn shim_bin() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("KANBAN_WORKERS_BIN") {
-            let p = PathBuf::from(p);
-            assert!(
-                p.is_file(),
-                "KANBAN_WORKERS_BIN={} does not exist",
-                p.display()
-            );
-            return p.display().to_string();
-        }
-        // This test binary is target/<profile>/deps/it-<hash>: the binary is built beside.
-        let exe = std::env::current_exe().expect("this test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary is in target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target/<profile>");
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args([
-                "build",
-                "-p",
-                "kanban-workers-server",
-                "--bin",
-                "kanban-workers",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(MANIFEST_DIR)
-            .stdout(Stdio::null());
-        if release {
-            build.arg("--release");
-        }
-        let status = build
-            .status()
-            .expect("run `cargo build -p kanban-workers-server`");
-        assert!(
-            status.success(),
-            "`cargo build -p kanban-workers-server` failed"
-        );
-        profile_dir.join("kanban-workers").display().to_string()
+        super::given_or_built("KANBAN_WORKERS_BIN", build)
+            .display()
+            .to_string()
     })
+}
+
+/// `cargo build -p kanban-workers-server`, beside this test binary (target/<profile>/deps/it-<hash>):
+/// the same profile and target dir.
+fn build() -> PathBuf {
+    let exe = std::env::current_exe().expect("this test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target/<profile>");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "-p",
+            "kanban-workers-server",
+            "--bin",
+            "kanban-workers",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(MANIFEST_DIR)
+        .stdout(Stdio::null());
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .expect("run `cargo build -p kanban-workers-server`");
+    assert!(
+        status.success(),
+        "`cargo build -p kanban-workers-server` failed"
+    );
+    profile_dir.join("kanban-workers")
 }

@@ -1,7 +1,6 @@
 //! The built loadable extension, loaded through rusqlite's `load_extension`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use rusqlite::Connection;
@@ -14,23 +13,10 @@ use super::MANIFEST_DIR;
 pub fn so_path() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
     SO.get_or_init(|| {
-        if let Ok(p) = std::env::var("KANBAN_WORKERS_SO") {
-            let p = PathBuf::from(p);
-            assert!(
-                p.is_file(),
-                "KANBAN_WORKERS_SO={} does not exist",
-                p.display()
-            );
-            return p;
-        }
-        let status = Command::new("make")
-            .arg("ext")
-            .current_dir(MANIFEST_DIR)
-            .stdout(Stdio::null())
-            .status()
-            .expect("run `make ext` to build the extension");
-        assert!(status.success(), "`make ext` failed");
-        PathBuf::from(MANIFEST_DIR).join("target/release/libkanban_workers.so")
+        super::given_or_built("KANBAN_WORKERS_SO", || {
+            super::make("ext");
+            PathBuf::from(MANIFEST_DIR).join("target/release/libkanban_workers.so")
+        })
     })
 }
 

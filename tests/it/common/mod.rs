@@ -32,6 +32,30 @@ pub use workers::*;
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// A built artifact the tests use: the path in `var` (`make test` builds it first and passes
+/// it), which must exist; without `var`, what `build` builds (a bare `cargo test`).
+pub fn given_or_built(var: &str, build: impl FnOnce() -> std::path::PathBuf) -> std::path::PathBuf {
+    match std::env::var_os(var) {
+        Some(p) => {
+            let p = std::path::PathBuf::from(p);
+            assert!(p.is_file(), "{var}={} does not exist", p.display());
+            p
+        }
+        None => build(),
+    }
+}
+
+/// `make <target>` at the root, its output kept out of the tests' (a failure fails the test).
+pub fn make(target: &str) {
+    let status = std::process::Command::new("make")
+        .arg(target)
+        .current_dir(MANIFEST_DIR)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("run `make {target}`: {e}"));
+    assert!(status.success(), "`make {target}` failed");
+}
+
 /// What a test that needs root says when it is run without it. Such tests are
 /// `#[ignore = "needs root"]`: `make test` runs them when it runs as root (as CI does), and
 /// `cargo test -- --include-ignored` asks for them explicitly.

@@ -2,7 +2,6 @@
 //! maturin, auditwheel, pysqlite3-binary and apsw from PyPI).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use super::MANIFEST_DIR;
@@ -10,15 +9,7 @@ use super::MANIFEST_DIR;
 /// `make wheel`, once per test binary, unless `make test` already ran it and said so.
 fn make_wheel() {
     static MADE: OnceLock<()> = OnceLock::new();
-    MADE.get_or_init(|| {
-        let status = Command::new("make")
-            .arg("wheel")
-            .current_dir(MANIFEST_DIR)
-            .stdout(Stdio::null())
-            .status()
-            .expect("run `make wheel`");
-        assert!(status.success(), "`make wheel` failed");
-    });
+    MADE.get_or_init(|| super::make("wheel"));
 }
 
 fn made(var: &str) -> Option<PathBuf> {
