@@ -54,7 +54,7 @@ def version():
     import tomllib
 
     with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
-        return tomllib.load(f)["package"]["version"]
+        return tomllib.load(f)["workspace"]["package"]["version"]  # both packages inherit it
 
 
 def wheel(arch):

@@ -6,8 +6,8 @@
 
 The same files, at the same paths, as the wheel maturin builds (`make wheel`): the package
 `kanban_workers` (python/kanban_workers/__init__.py and the `.so`), the binary in the scripts
-(on the venv's PATH), and METADATA from pyproject.toml (the version from Cargo.toml, the README
-as description), written as maturin writes it. maturin is not used here: it would package the
+(on the venv's PATH), and METADATA from pyproject.toml (the version from Cargo.toml's
+[workspace.package], the README as description), written as maturin writes it. maturin is not used here: it would package the
 one `.so` that `make wheel` copies into python/ (its `include`), and the cross wheels must carry
 their own. The stdlib only (tomllib: Python 3.11+). Prints the wheel's path.
 """
@@ -36,7 +36,7 @@ def metadata():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
     with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
-        version = tomllib.load(f)["package"]["version"]
+        version = tomllib.load(f)["workspace"]["package"]["version"]  # both packages inherit it
     with open(os.path.join(ROOT, project["readme"]), encoding="utf-8") as f:
         readme = f.read()
     lines = ["Metadata-Version: 2.4", f"Name: {project['name']}", f"Version: {version}"]
