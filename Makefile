@@ -164,11 +164,11 @@ hermes-venv:
 	    touch $(HERMES_VENV)/.installed; } || \
 	  { rm -rf $(HERMES_VENV); echo "cannot install hermes-agent 0.19.0 (no PyPI?)"; }; }
 
-# Builds the .so, the wheel and the binary (server/, debug as the tests) first, so the tests
-# never run a stale one. `.ci/leftovers` runs
-# the tests in a session of their own, with a marker in their environment, and fails (killing
-# them) if a process they started is still running after them: it would hold this make's
-# stdout and stderr open, and whoever waits for them (CI, a pipe) would hang.
+# Builds the .so, the wheel and the binary (server/, in the tests' debug profile) first, so the
+# tests never run a stale one. `.ci/leftovers` runs the tests in a session of their own, with a
+# marker in their environment, and fails (killing them) if a process they started is still
+# running after them: it would hold this make's stdout and stderr open, and whoever waits for
+# them (CI, a pipe) would hang.
 test: ext $(if $(HAVE_VENV),wheel) hermes-venv
 	@.ci/deps report
 	$(CARGO) build -p kanban-workers-server

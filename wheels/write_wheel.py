@@ -7,9 +7,9 @@
 The same files, at the same paths, as the wheel maturin builds (`make wheel`): the package
 `kanban_workers` (python/kanban_workers/__init__.py and the `.so`), the binary in the scripts
 (on the venv's PATH), and METADATA from pyproject.toml (the version from Cargo.toml's
-[workspace.package], the README as description), written as maturin writes it. maturin is not used here: it would package the
-one `.so` that `make wheel` copies into python/ (its `include`), and the cross wheels must carry
-their own. The stdlib only (tomllib: Python 3.11+). Prints the wheel's path.
+[workspace.package], the README as description), written as maturin writes it. maturin is not
+used here: it would package the one `.so` that `make wheel` copies into python/ (its
+`include`), and the cross wheels must carry their own. The stdlib only (tomllib: Python 3.11+). Prints the wheel's path.
 """
 
 import argparse

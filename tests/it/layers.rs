@@ -189,8 +189,9 @@ fn the_proc_readers_know_nothing_of_sqlite_and_the_sql_layer_nothing_of_the_shim
 /// The longest a function may be, in lines from its `fn` to its closing brace (issue 26).
 const FUNCTION_MAX_LINES: usize = 80;
 
-/// Every function of `src/` and `server/src/` outside its `#[cfg(test)]` modules, as rustfmt lays it out: from a
-/// line that declares a `fn` with a body to the line that closes it at the same indentation.
+/// Every function of `src/` and `server/src/` outside its `#[cfg(test)]` modules, as rustfmt
+/// lays it out: from a line that declares a `fn` with a body to the line that closes it at the
+/// same indentation.
 /// (name, file, first line, lines).
 fn functions() -> Vec<(String, PathBuf, usize, usize)> {
     let mut files = Vec::new();
@@ -292,11 +293,10 @@ fn the_library_alone_brings_no_tokio_and_no_hyper() {
             "cargo tree -p {package}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let names: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-            .collect();
-        names
+            .collect::<BTreeSet<String>>()
     };
     let library = tree("kanban-workers");
     assert!(library.contains("rusqlite") && library.contains("procfs"));

@@ -20,8 +20,8 @@ pub fn shim_bin() -> &'static str {
     })
 }
 
-/// `cargo build -p kanban-workers-server`, beside this test binary (target/<profile>/deps/it-<hash>):
-/// the same profile and target dir.
+/// `cargo build -p kanban-workers-server` with this test binary's profile and target dir (it
+/// is target/<profile>/deps/it-<hash>): the binary is target/<profile>/kanban-workers.
 fn build() -> PathBuf {
     let exe = std::env::current_exe().expect("this test binary's path");
     let profile_dir = exe

@@ -32,13 +32,14 @@ pub use workers::*;
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-/// A built artifact the tests use: the path in `var` (`make test` builds it first and passes
-/// it), which must exist; without `var`, what `build` builds (a bare `cargo test`).
+/// What `make test` built before the tests (the `.so`, the binary, the wheel, the tools venv):
+/// the path in `var`, which must exist; without `var` (a bare `cargo test`), what `build`
+/// builds.
 pub fn given_or_built(var: &str, build: impl FnOnce() -> std::path::PathBuf) -> std::path::PathBuf {
     match std::env::var_os(var) {
         Some(p) => {
             let p = std::path::PathBuf::from(p);
-            assert!(p.is_file(), "{var}={} does not exist", p.display());
+            assert!(p.exists(), "{var}={} does not exist", p.display());
             p
         }
         None => build(),

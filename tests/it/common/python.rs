@@ -12,17 +12,13 @@ fn make_wheel() {
     MADE.get_or_init(|| super::make("wheel"));
 }
 
-fn made(var: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var_os(var)?);
-    assert!(p.exists(), "{var}={} does not exist", p.display());
-    Some(p)
-}
-
 /// The wheel `make wheel` built (`KANBAN_WORKERS_WHEEL` from `make test`).
 pub fn wheel_path() -> PathBuf {
-    if let Some(p) = made("KANBAN_WORKERS_WHEEL") {
-        return p;
-    }
+    super::given_or_built("KANBAN_WORKERS_WHEEL", only_wheel)
+}
+
+/// The one wheel in target/wheels after `make wheel` (which empties it first).
+fn only_wheel() -> PathBuf {
     make_wheel();
     let dir = Path::new(MANIFEST_DIR).join("target/wheels");
     let wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -41,9 +37,8 @@ pub fn wheel_path() -> PathBuf {
 
 /// The tools venv (`KANBAN_WORKERS_PY_TOOLS` from `make test`).
 pub fn py_tools() -> PathBuf {
-    if let Some(p) = made("KANBAN_WORKERS_PY_TOOLS") {
-        return p;
-    }
-    make_wheel();
-    Path::new(MANIFEST_DIR).join("target/py-tools")
+    super::given_or_built("KANBAN_WORKERS_PY_TOOLS", || {
+        make_wheel();
+        Path::new(MANIFEST_DIR).join("target/py-tools")
+    })
 }
