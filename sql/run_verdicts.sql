@@ -47,7 +47,7 @@ SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local, ho
 FROM (
     SELECT *,
            CASE WHEN reason IS NULL THEN 1
-                WHEN NOT local AND ended_at IS NULL AND worker_pid IS NOT NULL THEN NULL
+                WHEN ended_at IS NULL AND worker_pid IS NOT NULL AND NOT local THEN NULL
                 ELSE 0
            END AS alive,
            nullif(rtrim(
@@ -168,13 +168,15 @@ FROM (
                            CAST(p.ppid AS TEXT)
                                = substr(r.claim_lock, instr(r.claim_lock, ':') + 1)
                        END                   AS dispatcher_mark
-                FROM run_claims AS r
                 -- The board's file (the main database's, kept by the connection) and its
-                -- owner, looked up once a query.
-                CROSS JOIN (
+                -- owner, looked up once a query. First, and crossed: SQLite reads its one row
+                -- as a co-routine (where run_verdicts is a query's first table), without
+                -- building a table of it at each query.
+                FROM (
                     SELECT file, kanban_workers_file_owner(file) AS uid
                     FROM (SELECT kanban_workers_board_file() AS file)
                 ) AS o
+                CROSS JOIN run_claims AS r
                 LEFT JOIN proc_stats(
                     CASE WHEN r.ended_at IS NULL
                           AND r.local
