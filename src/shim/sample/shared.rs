@@ -233,7 +233,8 @@ mod tests {
 
     /// Sixteen requests arriving while a sample they cannot take (it began before them) is
     /// under way share the next one: two samples for seventeen requests, each answered with
-    /// a sample that began at or after it arrived.
+    /// a sample that began at or after it arrived. (Found flaky by a `make test` run: the
+    /// first request may be answered with the second sample, which is as fresh.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_that_arrive_together_share_one_sample() {
         let shared: Arc<Shared<u64>> = Arc::new(Shared::new(Duration::ZERO));
@@ -254,11 +255,12 @@ mod tests {
             }
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        let first_arrived = Instant::now();
         let first = {
             let (shared, take) = (Arc::clone(&shared), take.clone());
             tokio::spawn(async move {
                 shared
-                    .get(Instant::now(), Asker::Request, deadline, take)
+                    .get(first_arrived, Asker::Request, deadline, take)
                     .await
             })
         };
@@ -277,8 +279,11 @@ mod tests {
             ));
         }
         release.send(true).unwrap();
+        // The first request gets the first sample, or the second when that one ended before the
+        // first request's task looked again (it too began after the first request arrived).
         let first = first.await.unwrap().unwrap();
-        assert_eq!(first.value, Ok(1));
+        assert!(first.began >= first_arrived);
+        assert!(matches!(first.value, Ok(1 | 2)), "{:?}", first.value);
         for (arrived, waiter) in later {
             let taken = waiter.await.unwrap().unwrap();
             assert!(taken.began >= arrived);
