@@ -10,6 +10,8 @@
 # round: wrk -t2 -c8 req/s, p50 and p99, and the server's CPU per request (utime + stime of
 # its process over the run), then the medians of the per-round ratios. Each shim runs alone
 # (started for its run, stopped after); the reference stays up, idle between its runs.
+#        PIN=1 benches/inspect.sh ...   the servers on CPU 0 and the load generator on CPU 1
+#                                       (wrk -t1), so that they do not take turns on one core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -26,8 +28,11 @@ sos+=("$PWD/target/release/libkanban_workers.so")
 "$bench" inspect "${sos[@]}" 2>/dev/null
 echo
 
+# PIN=1: who runs where (see the usage above).
+srv="" gen="" threads=2
+if [ -n "${PIN:-}" ]; then srv="taskset -c 0" gen="taskset -c 1" threads=1; fi
 fresh_board target/bench/board-inspect.db 100000 50
-"$venv/bin/python" benches/reference/app.py --db "$board" --port 18766 >/dev/null 2>&1 &
+$srv "$venv/bin/python" benches/reference/app.py --db "$board" --port 18766 >/dev/null 2>&1 &
 pids+=($!); py_pid=$!
 wait_for 18766
 run=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
@@ -38,7 +43,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() {
   local t0 t1 o
   t0=$(ticks "$2")
-  o=$(wrk -t2 -c8 -d"${secs}s" --latency "http://127.0.0.1:$1$path")
+  o=$($gen wrk -t$threads -c8 -d"${secs}s" --latency "http://127.0.0.1:$1$path")
   t1=$(ticks "$2")
   echo "$o" | awk -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" '
     /Requests\/sec/ {rps = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
@@ -50,13 +55,13 @@ load() {
 # every 10 ms each), and for the after build the floor of this machine and load generator, a
 # path no route matches (a JSON 404: no board, no /proc) at full speed.
 shim() {
-  "$2" serve --db "$board" --listen 127.0.0.1:18767 --quiet >/dev/null 2>&1 &
+  $srv "$2" serve --db "$board" --listen 127.0.0.1:18767 --quiet >/dev/null 2>&1 &
   local pid=$!
   pids+=("$pid")
   wait_for 18767
-  wrk -t2 -c8 -d1s "http://127.0.0.1:18767$path" >/dev/null
+  $gen wrk -t$threads -c8 -d1s "http://127.0.0.1:18767$path" >/dev/null
   echo "$1 $(load 18767 $pid)"
-  echo "$1 $("$bench" paced 127.0.0.1:18767 "$path" 8 10 "$secs")" >>"$paced"
+  echo "$1 $($gen "$bench" paced 127.0.0.1:18767 "$path" 8 10 "$secs")" >>"$paced"
   if [ "$1" = after ]; then
     echo "no-route $(path=/api/plugins/kanban/no-such-route load 18767 $pid)" >>"$floor"
   fi
@@ -69,12 +74,12 @@ floor=target/bench/inspect-floor.txt
 : >"$floor"
 rows=target/bench/inspect-rows.txt
 : >"$rows"
-echo "### \`$path\`, wrk -t2 -c8 -d${secs}s, ${rounds} rounds"
+echo "### \`$path\`, wrk -t$threads -c8 -d${secs}s, ${rounds} rounds${PIN:+, servers on CPU 0, wrk on CPU 1}"
 echo
 echo "| round | server | req/s | p50 | p99 | CPU µs / request |"
 echo "|---|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
-  wrk -t2 -c8 -d1s "http://127.0.0.1:18766$path" >/dev/null
+  $gen wrk -t$threads -c8 -d1s "http://127.0.0.1:18766$path" >/dev/null
   echo "python $(load 18766 $py_pid)" >>"$rows"
   [ -n "${BEFORE:-}" ] && shim before "$BEFORE/kanban-workers" >>"$rows"
   shim after target/release/kanban-workers >>"$rows"

@@ -341,3 +341,53 @@ fn another_users_process_is_shown_only_as_its_owner_could_see_it() {
     assert_eq!(live["workers"][0]["num_fds"], Value::Null, "{live}");
     assert_eq!(live["workers"][0]["tree_processes"], 1, "{live}");
 }
+
+/// A run's `/inspect` and `/processes` asked by many at once are shared by the requests asking
+/// for the same one (`RunReads`): each request gets its own run's answer, whichever other runs
+/// and boards are asked meanwhile, and each a whole one.
+#[test]
+fn run_reads_asked_at_once_answer_each_its_own_run() {
+    let board = Board::new("run-reads-shared");
+    let w = board.writer();
+    let (a, b) = (Worker::sleep(), Worker::sleep());
+    let run_a = insert_run(&w, &RunSpec::new("t_a").pid(a.pid()).started(now_secs()));
+    let run_b = insert_run(&w, &RunSpec::new("t_b").pid(b.pid()).started(now_secs()));
+    let server = Server::start(&board.path);
+    let asks: Vec<(String, i64, i64)> = (0..24)
+        .map(|i| match i % 4 {
+            0 => (format!("/runs/{run_a}/inspect"), run_a, a.pid()),
+            1 => (format!("/runs/{run_b}/inspect"), run_b, b.pid()),
+            2 => (format!("/runs/{run_a}/processes"), run_a, a.pid()),
+            _ => (format!("/runs/{run_b}/inspect?board=nope"), 0, 0),
+        })
+        .collect();
+    let gate = std::sync::Barrier::new(asks.len());
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let asked: Vec<_> = asks
+            .iter()
+            .map(|(path, _, _)| {
+                s.spawn(|| {
+                    gate.wait();
+                    server.get_json(path)
+                })
+            })
+            .collect();
+        asked.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for ((path, run, pid), (status, body)) in asks.iter().zip(&answers) {
+        if *run == 0 {
+            // `--db` serves one file: another board is a 404, shared as any answer is.
+            assert_eq!(*status, 404, "{path}: {body}");
+            continue;
+        }
+        assert_eq!(*status, 200, "{path}: {body}");
+        if path.ends_with("/inspect") {
+            assert_eq!(body["run_id"], *run, "{path}: {body}");
+            assert_eq!(body["pid"], *pid, "{path}: {body}");
+            assert_eq!(body["alive"], true, "{path}: {body}");
+        } else {
+            assert_eq!(body["run_id"], *run, "{path}: {body}");
+            assert_eq!(body["processes"][0]["pid"], *pid, "{path}: {body}");
+        }
+    }
+}

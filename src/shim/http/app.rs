@@ -95,6 +95,9 @@ pub(super) struct State {
     pub(super) prometheus: Option<crate::shim::fleet::prom::Prometheus>,
     /// `--no-board` (see [`Config::no_board`]).
     pub(super) no_board: bool,
+    /// The reads of one run's processes under way, shared by the requests asking for the same
+    /// one at once (see [`RunReads`]).
+    pub(super) run_reads: RunReads,
 }
 
 /// Answers requests. Cheap to clone (one shared state).
@@ -127,6 +130,7 @@ impl App {
                 log_idle: config.log_idle,
                 prometheus: config.prometheus,
                 no_board: config.no_board,
+                run_reads: RunReads::default(),
             }),
         }
     }
@@ -215,7 +219,7 @@ where
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
         Ok(Route::Read(read)) => match Boards::asked(routes::board(query).as_deref()) {
-            Ok(board) => answer(state, read, board, started).await,
+            Ok(board) => shared_answer(state, read, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
         Ok(Route::Fleet) => {

@@ -1,7 +1,8 @@
 //! A read on a reader thread within the request's budget: which threads it may use, the
 //! board found, its one query, and the answer's share of the bytes in flight.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
@@ -12,7 +13,7 @@ use crate::shim::answer as handlers;
 use crate::shim::board::file;
 use crate::shim::board::pool::OVERRUN;
 use crate::shim::http::routes::Read;
-use crate::shim::sample::Board;
+use crate::shim::sample::{Asker, Board, Shared};
 
 use super::app::State;
 use super::respond::*;
@@ -95,6 +96,85 @@ pub(super) async fn answer(
             Err(e) => (e.status, to_json(&e.body())),
         },
         Err(e) => (e.status, to_json(&e.body())),
+    }
+}
+
+/// The reads of one run's processes (`/runs/{id}/inspect`, `/runs/{id}/processes`) under way,
+/// by board asked for (`?board=` as checked) and read. Requests asking for the same read at
+/// once share it, as the lists share their samples (`shim::sample::Shared`, no gap): a request
+/// gets the answer of a read that began at or after it arrived, never an older one than a read
+/// of its own would give, and at most one read of each runs at a time. Eight dashboards
+/// polling one run's detail cost one walk of its processes, not eight.
+#[derive(Default)]
+pub(super) struct RunReads {
+    /// Held weakly: a read's slot lives while a request waits on it, then goes.
+    slots: std::sync::Mutex<HashMap<RunReadKey, Weak<RunRead>>>,
+}
+
+/// Which read: the board asked for (`?board=` as checked) and the read.
+type RunReadKey = (Option<String>, Read);
+
+/// One read's slot: its answer, status and bytes, shared.
+type RunRead = Shared<(u16, Bytes)>;
+
+/// Slots kept before those no request holds are dropped.
+const RUN_READ_SLOTS: usize = 64;
+
+impl RunReads {
+    /// Whether `read` is shared (it reads the run's processes).
+    pub(super) fn shares(read: &Read) -> bool {
+        matches!(read, Read::Inspect(_) | Read::Processes(_))
+    }
+
+    /// The slot of `read` on the board asked for, made when no request holds one.
+    fn slot(&self, board: &Option<String>, read: &Read) -> Arc<RunRead> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (board.clone(), read.clone());
+        if let Some(held) = slots.get(&key).and_then(Weak::upgrade) {
+            return held;
+        }
+        if slots.len() >= RUN_READ_SLOTS {
+            slots.retain(|_, slot| slot.strong_count() > 0);
+        }
+        let slot = Arc::new(Shared::new(Duration::ZERO));
+        slots.insert(key, Arc::downgrade(&slot));
+        slot
+    }
+}
+
+/// [`answer`], shared with the requests asking for the same read at once when it is one run's
+/// processes (see [`RunReads`]): the read began at or after `started`, within the request's
+/// budget (a 503 past it). Any other read is answered alone.
+pub(super) async fn shared_answer(
+    state: &Arc<State>,
+    read: Read,
+    board: Option<String>,
+    started: Instant,
+) -> (u16, Bytes) {
+    if !RunReads::shares(&read) {
+        return answer(state, read, board, started).await;
+    }
+    let budget = state.pools.busy_timeout();
+    let slot = state.run_reads.slot(&board, &read);
+    let task_state = Arc::clone(state);
+    // The read runs on a task of its own (it ends, and is shared, even when this request
+    // stops waiting), with the budget of a request arriving when it begins.
+    let take = move || {
+        let (state, read, board) = (Arc::clone(&task_state), read.clone(), board.clone());
+        async move { Ok(answer(&state, read, board, Instant::now()).await) }
+    };
+    match slot
+        .get(started, Asker::Request, started + budget, take)
+        .await
+    {
+        Ok(taken) => match &taken.value {
+            Ok((status, body)) => (*status, body.clone()),
+            Err(e) => (e.status, to_json(&e.body())),
+        },
+        Err(_) => {
+            let e = waited(budget);
+            (e.status, to_json(&e.body()))
+        }
     }
 }
 
