@@ -194,20 +194,20 @@ where
         Ok(route @ (Route::Terminate(id) | Route::Reap(id))) => {
             let query = query.map(str::to_owned);
             let reap = matches!(route, Route::Reap(_));
-            match terminate_or_reap(state, id, reap, req, query.as_deref()).await {
+            match Box::pin(terminate_or_reap(state, id, reap, req, query.as_deref())).await {
                 Ok(body) => (200, Bytes::from(body)),
                 Err(e) => (e.status, to_json(&e.body())),
             }
         }
         // A stream, answered on its own (its body is not one answer of bytes).
-        Ok(Route::FollowLog(id)) => match follow(
+        Ok(Route::FollowLog(id)) => match Box::pin(follow(
             state,
             id,
             query,
             started,
             method == "HEAD",
             req.extensions().get::<super::serve::Peer>().map(|p| p.0),
-        )
+        ))
         .await
         {
             Ok(response) => {
@@ -224,14 +224,14 @@ where
         },
         Ok(Route::Fleet) => {
             let asked = Boards::asked(routes::board(query).as_deref());
-            match async { fleet(state, asked?, started).await }.await {
+            match Box::pin(async { fleet(state, asked?, started).await }).await {
                 Ok(bytes) => (200, bytes),
                 Err(e) => (e.status, to_json(&e.body())),
             }
         }
         Ok(Route::Sampled(read)) => {
             let asked = Boards::asked(routes::board(query).as_deref());
-            match async { sampled(state, read, asked?, started).await }.await {
+            match Box::pin(async { sampled(state, read, asked?, started).await }).await {
                 Ok(bytes) => (200, bytes),
                 Err(e) => (e.status, to_json(&e.body())),
             }

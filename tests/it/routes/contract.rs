@@ -354,6 +354,11 @@ fn head_answers_headers_without_a_body() {
     let board = Board::new("http-head");
     let server = Server::start(&board.path);
     let get = server.get("/workers/active");
+    // A whole body's length, as hyper writes it.
+    assert_eq!(
+        get.header("content-length"),
+        Some(get.body.len().to_string().as_str())
+    );
     let head = http_request(&server.addr, "HEAD", "/workers/active", &[]);
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
