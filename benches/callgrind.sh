@@ -46,11 +46,27 @@ PY
 }
 
 printf '| path | instructions a request (callgrind, %d requests on one connection) |\n|---|---|\n' "$n"
-# /runs/1 is an ended run: inspect answers without reading /proc. A live run's inspect is not
-# measured here: valgrind 3.19's callgrind aborts on it ("vgCallgrind_post_signal" assertion,
-# with the old binary too); `bench micro` times proc_stats instead.
-for path in /no-such-route /workers/active /runs/1 /runs/1/inspect; do
+# /runs/1 is an ended run: inspect answers without reading /proc; the live run's inspect reads
+# its worker's /proc. (valgrind 3.19 could not run a /proc read until rustix took the auxiliary
+# vector from glibc, `use-libc-auxv`: it aborted in rustix's own reading of it.)
+live=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
+for path in /no-such-route /workers/active /runs/1 /runs/1/inspect "/runs/$live/inspect"; do
   base=$(count "$path" 0)
   total=$(count "$path" "$n")
   printf '| `%s` | %s |\n' "$path" $(( (total - base) / n ))
 done
+
+# proc_stats through the loadable extension (SO=path/to/libkanban_workers.so for another
+# build), in the sqlite3 shell: one query calling it N + 1 times on a live worker, minus once.
+so=${SO:-target/release/libkanban_workers.so}
+pid=$(sqlite3 "$board" "SELECT worker_pid FROM task_runs WHERE id = $live")
+calls() {
+  local out="$dir/cg.proc_stats.$1"
+  printf '.load %s\nWITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d)\nSELECT count(p.pid) FROM k, proc_stats(%d + 0 * k.i) AS p;\n' \
+    "${so%.so}" "$1" "$pid" >"$dir/calls.sql"
+  valgrind --tool=callgrind --callgrind-out-file="$out" sqlite3 :memory: <"$dir/calls.sql" >/dev/null 2>&1
+  sed -n 's/^summary: //p;s/^totals: //p' "$out" | head -1
+}
+base=$(calls 1)
+total=$(calls $((n + 1)))
+printf '\n| `proc_stats(pid)` of a live worker, `%s` | %s instructions a call |\n' "$so" $(( (total - base) / n ))

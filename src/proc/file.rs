@@ -6,19 +6,19 @@
 //! std's `read_to_end` on a `File` first asks the file's size (`statx`) and position (`lseek`)
 //! to size its buffer; /proc's files say 0, so both calls are wasted, and it then grows its
 //! reads from a 32-byte probe (8 reads for a 3 KiB `environ`) and reads once more for the end.
-//! Here each read asks for 4 KiB, and a read that gives fewer bytes than asked is the end, as
-//! procps reads these files: `stat` and `statm` are made by one `show` into a buffer that
-//! grows until it holds them, `cmdline` and `environ` are copied from the process's memory
+//! Here each read asks for at least 4 KiB (the reused buffer's spare room, not zeroed first),
+//! and a read that gives fewer bytes than asked is the end, as procps reads these files:
+//! `stat` and `statm` are made by one `show` into a buffer that grows until it holds them, `cmdline` and `environ` are copied from the process's memory
 //! until their end or the reader's count (BENCHMARKS.md, issue 29). Not for files of many
 //! records (`maps`, `children`): those may end a read early at a record's edge.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 
 use procfs::ProcError;
 use procfs::process::Process;
 
-/// Bytes asked for by each read.
+/// Bytes of room made before each read (at least).
 const CHUNK: usize = 4096;
 
 /// The bytes of `/proc/<pid>/<file>` into `buf` (cleared first): one of the files the kernel
@@ -27,22 +27,15 @@ const CHUNK: usize = 4096;
 /// file `PermissionDenied`.
 pub fn read_into(process: &Process, file: &str, buf: &mut Vec<u8>) -> procfs::ProcResult<()> {
     buf.clear();
-    let mut f = process.open_relative(file)?;
+    let f = process.open_relative(file)?;
     loop {
-        let at = buf.len();
-        buf.resize(at + CHUNK, 0);
-        match f.read(&mut buf[at..]) {
-            Ok(n) => {
-                buf.truncate(at + n);
-                if n < CHUNK {
-                    return Ok(());
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
-            Err(e) => {
-                buf.truncate(at);
-                return Err(error(process, file, e));
-            }
+        // Read into the buffer's spare room, not zeroed first (rustix sets the length).
+        buf.reserve(CHUNK);
+        let asked = buf.capacity() - buf.len();
+        match rustix::io::read(&f, rustix::buffer::spare_capacity(buf)) {
+            Ok(n) if n < asked => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(error(process, file, e.into())),
         }
     }
 }
