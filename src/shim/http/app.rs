@@ -130,7 +130,7 @@ impl App {
                 log_idle: config.log_idle,
                 prometheus: config.prometheus,
                 no_board: config.no_board,
-                run_reads: RunReads::default(),
+                run_reads: RunReads::new(config.max_connections),
             }),
         }
     }

@@ -105,10 +105,23 @@ pub(super) async fn answer(
 /// gets the answer of a read that began at or after it arrived, never an older one than a read
 /// of its own would give, and at most one read of each runs at a time. Eight dashboards
 /// polling one run's detail cost one walk of its processes, not eight.
-#[derive(Default)]
+///
+/// A read runs on a task of its own, so that it ends and is shared even when the request that
+/// began it leaves. Such tasks are bounded as requests are: each holds one of `tasks` (as many
+/// as `--max-connections`), taken by the request that began it within its budget, and the read
+/// keeps that request's deadline; clients that ask and hang up at once cannot queue reads
+/// beyond that.
 pub(super) struct RunReads {
-    /// Held weakly: a read's slot lives while a request waits on it, then goes.
-    slots: std::sync::Mutex<HashMap<RunReadKey, Weak<RunRead>>>,
+    /// Held weakly: a read's slot lives while a request waits on it or its read runs.
+    slots: std::sync::Mutex<Slots>,
+    tasks: Arc<Semaphore>,
+}
+
+struct Slots {
+    by_key: HashMap<RunReadKey, Weak<RunRead>>,
+    /// The size at which slots no one holds are next dropped (twice the live ones, at least
+    /// [`RUN_READ_SLOTS`]): each new key does not scan them all.
+    prune_at: usize,
 }
 
 /// Which read: the board asked for (`?board=` as checked) and the read.
@@ -121,6 +134,17 @@ type RunRead = Shared<(u16, Bytes)>;
 const RUN_READ_SLOTS: usize = 64;
 
 impl RunReads {
+    /// `tasks`: the reads under way at most (`--max-connections`).
+    pub(super) fn new(tasks: usize) -> RunReads {
+        RunReads {
+            slots: std::sync::Mutex::new(Slots {
+                by_key: HashMap::new(),
+                prune_at: RUN_READ_SLOTS,
+            }),
+            tasks: Arc::new(Semaphore::new(tasks.max(1))),
+        }
+    }
+
     /// Whether `read` is shared (it reads the run's processes).
     pub(super) fn shares(read: &Read) -> bool {
         matches!(read, Read::Inspect(_) | Read::Processes(_))
@@ -130,21 +154,23 @@ impl RunReads {
     fn slot(&self, board: &Option<String>, read: &Read) -> Arc<RunRead> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let key = (board.clone(), read.clone());
-        if let Some(held) = slots.get(&key).and_then(Weak::upgrade) {
+        if let Some(held) = slots.by_key.get(&key).and_then(Weak::upgrade) {
             return held;
         }
-        if slots.len() >= RUN_READ_SLOTS {
-            slots.retain(|_, slot| slot.strong_count() > 0);
+        if slots.by_key.len() >= slots.prune_at {
+            slots.by_key.retain(|_, slot| slot.strong_count() > 0);
+            slots.prune_at = (slots.by_key.len() * 2).max(RUN_READ_SLOTS);
         }
         let slot = Arc::new(Shared::new(Duration::ZERO));
-        slots.insert(key, Arc::downgrade(&slot));
+        slots.by_key.insert(key, Arc::downgrade(&slot));
         slot
     }
 }
 
 /// [`answer`], shared with the requests asking for the same read at once when it is one run's
-/// processes (see [`RunReads`]): the read began at or after `started`, within the request's
-/// budget (a 503 past it). Any other read is answered alone.
+/// processes (see [`RunReads`]): the read began at or after `started`, and this request waits
+/// for it as long as a read of its own could take (its budget, then [`OVERRUN`]). Any other
+/// read is answered alone.
 pub(super) async fn shared_answer(
     state: &Arc<State>,
     read: Read,
@@ -155,16 +181,37 @@ pub(super) async fn shared_answer(
         return answer(state, read, board, started).await;
     }
     let budget = state.pools.busy_timeout();
+    let deadline = started + budget;
+    // One of the bounded tasks, which the read takes along should this request begin it.
+    let task = match tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&state.run_reads.tasks).acquire_owned(),
+    )
+    .await
+    {
+        Ok(Ok(task)) => std::sync::Mutex::new(Some(task)),
+        _ => {
+            let e = crate::shim::board::pool::busy(
+                "kanban-workers",
+                "every read of a run's processes was taken",
+                budget,
+            );
+            return (e.status, to_json(&e.body()));
+        }
+    };
     let slot = state.run_reads.slot(&board, &read);
     let task_state = Arc::clone(state);
-    // The read runs on a task of its own (it ends, and is shared, even when this request
-    // stops waiting), with the budget of a request arriving when it begins.
+    // The read keeps this request's deadline, as a read of its own would.
     let take = move || {
         let (state, read, board) = (Arc::clone(&task_state), read.clone(), board.clone());
-        async move { Ok(answer(&state, read, board, Instant::now()).await) }
+        let task = task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        async move {
+            let _task = task;
+            Ok(answer(&state, read, board, started).await)
+        }
     };
     match slot
-        .get(started, Asker::Request, started + budget, take)
+        .get(started, Asker::Request, deadline + OVERRUN, take)
         .await
     {
         Ok(taken) => match &taken.value {
