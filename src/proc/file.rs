@@ -8,9 +8,10 @@
 //! reads from a 32-byte probe (8 reads for a 3 KiB `environ`) and reads once more for the end.
 //! Here each read asks for at least 4 KiB (the reused buffer's spare room, not zeroed first),
 //! and a read that gives fewer bytes than asked is the end, as procps reads these files:
-//! `stat` and `statm` are made by one `show` into a buffer that grows until it holds them, `cmdline` and `environ` are copied from the process's memory
-//! until their end or the reader's count (BENCHMARKS.md, issue 29). Not for files of many
-//! records (`maps`, `children`): those may end a read early at a record's edge.
+//! `stat` and `statm` are made by one `show` into a buffer that grows until it holds them,
+//! `cmdline` and `environ` are copied from the process's memory until their end or the
+//! reader's count (BENCHMARKS.md, issue 29). Not for files of many records (`maps`,
+//! `children`): those may end a read early at a record's edge.
 
 use std::io;
 use std::path::PathBuf;

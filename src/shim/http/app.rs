@@ -163,6 +163,9 @@ impl App {
     }
 }
 
+/// One request's response. The rare answers' futures (terminate and reap, a log followed, the
+/// fleet, the samples) are boxed: hyper moves this future for every request, and it is as large
+/// as its largest branch (BENCHMARKS.md: 700 instructions a read).
 async fn handle<B>(state: &Arc<State>, req: Request<B>) -> Response<ResponseBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -219,7 +222,7 @@ where
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
         Ok(Route::Read(read)) => match Boards::asked(routes::board(query).as_deref()) {
-            Ok(board) => shared_answer(state, read, board, started).await,
+            Ok(board) => answer(state, read, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
         Ok(Route::Fleet) => {

@@ -44,7 +44,7 @@ pub(super) const UNBUDGETED_BYTES: usize = 64 * 1024;
 /// file or database I/O), within the request's budget (`--busy-timeout`, counted from
 /// `started`): waiting for a free thread and waiting for the board's locks both count, and
 /// past the budget the answer is a 503 at once.
-pub(super) async fn answer(
+async fn answer_alone(
     state: &Arc<State>,
     read: Read,
     board: Option<String>,
@@ -167,48 +167,33 @@ impl RunReads {
     }
 }
 
-/// [`answer`], shared with the requests asking for the same read at once when it is one run's
-/// processes (see [`RunReads`]): the read began at or after `started`, and this request waits
-/// for it as long as a read of its own could take (its budget, then [`OVERRUN`]). Any other
-/// read is answered alone.
-pub(super) async fn shared_answer(
+/// A read's answer: shared with the requests asking for the same read at once when it is one
+/// run's processes (see [`RunReads`]), else [`answer_alone`]. A shared read began at or after
+/// `started`, and this request waits for it as long as a read of its own could take (its
+/// budget, then [`OVERRUN`]).
+pub(super) async fn answer(
     state: &Arc<State>,
     read: Read,
     board: Option<String>,
     started: Instant,
 ) -> (u16, Bytes) {
     if !RunReads::shares(&read) {
-        return answer(state, read, board, started).await;
+        return answer_alone(state, read, board, started).await;
     }
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
     // One of the bounded tasks, which the read takes along should this request begin it.
-    let task = match tokio::time::timeout_at(
-        deadline.into(),
-        Arc::clone(&state.run_reads.tasks).acquire_owned(),
-    )
-    .await
-    {
-        Ok(Ok(task)) => std::sync::Mutex::new(Some(task)),
-        _ => {
-            let e = crate::shim::board::pool::busy(
-                "kanban-workers",
-                "every read of a run's processes was taken",
-                budget,
-            );
-            return (e.status, to_json(&e.body()));
-        }
+    let waiting = "every read of a run's processes was taken";
+    let task = match permit(&state.run_reads.tasks, deadline, budget, waiting).await {
+        Ok(task) => task,
+        Err(e) => return (e.status, to_json(&e.body())),
     };
     let slot = state.run_reads.slot(&board, &read);
     let task_state = Arc::clone(state);
     // The read keeps this request's deadline, as a read of its own would.
-    let take = move || {
-        let (state, read, board) = (Arc::clone(&task_state), read.clone(), board.clone());
-        let task = task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        async move {
-            let _task = task;
-            Ok(answer(&state, read, board, started).await)
-        }
+    let take = move || async move {
+        let _task = task;
+        Ok(answer_alone(&task_state, read, board, started).await)
     };
     match slot
         .get(started, Asker::Request, deadline + OVERRUN, take)
@@ -239,7 +224,7 @@ pub(super) async fn on_reader<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     stuck: impl FnOnce() -> Option<ApiError>,
 ) -> Result<T, ApiError> {
-    let permit = reader(readers, deadline, budget).await?;
+    let permit = permit(readers, deadline, budget, "every reader thread was busy").await?;
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work()
@@ -260,18 +245,19 @@ pub(super) fn waited(budget: Duration) -> ApiError {
     crate::shim::board::pool::busy("kanban-workers", "waited for the board", budget)
 }
 
-/// A reader thread's permit, waited for until `deadline`; past it the 503 that says so
-/// (`budget`: the request's, for the message).
-pub(super) async fn reader(
-    readers: &Arc<Semaphore>,
+/// One of `permits` (a reader thread's, a shared read's), waited for until `deadline`; past it
+/// the 503 that says what all of them were (`waiting`), for the request's `budget`.
+pub(super) async fn permit(
+    permits: &Arc<Semaphore>,
     deadline: Instant,
     budget: Duration,
+    waiting: &str,
 ) -> Result<OwnedSemaphorePermit, ApiError> {
-    match tokio::time::timeout_at(deadline.into(), Arc::clone(readers).acquire_owned()).await {
+    match tokio::time::timeout_at(deadline.into(), Arc::clone(permits).acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
         _ => Err(crate::shim::board::pool::busy(
             "kanban-workers",
-            "every reader thread was busy",
+            waiting,
             budget,
         )),
     }
@@ -342,5 +328,56 @@ pub(super) async fn budgeted(
             "{} MiB of answers were still being sent to other clients",
             ANSWER_BUDGET_KIB / 1024
         ))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// One slot a read while a request holds it: the same board and read share it; another
+    /// run, route or board has its own; once no one holds it, the next request gets a new one.
+    #[test]
+    fn a_slot_is_one_read_of_one_board_while_held() {
+        let reads = RunReads::new(4);
+        let default = None;
+        let other = Some("other".to_owned());
+        let a = reads.slot(&default, &Read::Inspect(1));
+        assert!(Arc::ptr_eq(&a, &reads.slot(&default, &Read::Inspect(1))));
+        for (board, read) in [
+            (&default, Read::Inspect(2)),
+            (&default, Read::Processes(1)),
+            (&other, Read::Inspect(1)),
+        ] {
+            assert!(
+                !Arc::ptr_eq(&a, &reads.slot(board, &read)),
+                "{board:?} {read:?}"
+            );
+        }
+        let weak = Arc::downgrade(&a);
+        drop(a);
+        assert!(weak.upgrade().is_none());
+        let again = reads.slot(&default, &Read::Inspect(1));
+        assert_eq!(Arc::strong_count(&again), 1);
+    }
+
+    /// Slots no one holds are dropped as keys come and go: the map stays near the slots held.
+    #[test]
+    fn slots_no_one_holds_are_dropped() {
+        let reads = RunReads::new(4);
+        let held: Vec<_> = (0..10)
+            .map(|i| reads.slot(&None, &Read::Inspect(i)))
+            .collect();
+        for i in 10..10_000 {
+            drop(reads.slot(&None, &Read::Inspect(i)));
+        }
+        let slots = reads.slots.lock().unwrap();
+        assert!(
+            slots.by_key.len() <= RUN_READ_SLOTS,
+            "{}",
+            slots.by_key.len()
+        );
+        assert_eq!(held.len(), 10);
     }
 }

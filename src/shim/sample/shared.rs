@@ -101,8 +101,8 @@ impl<T: Send + Sync + 'static> Shared<T> {
 
     /// A sample that began at or after `since`: the latest if it did, else the next one,
     /// begun by this call with `take` (on a task of its own, so it ends and is shared even
-    /// when this caller stops waiting) when none is under way and the gap allows. `Late` when
-    /// none could be had by `deadline`.
+    /// when this caller stops waiting) when none is under way and the gap allows; `take` is
+    /// called at most once. `Late` when none could be had by `deadline`.
     pub async fn get<F, Fut>(
         self: &Arc<Self>,
         since: Instant,
@@ -111,7 +111,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         take: F,
     ) -> Result<Arc<Timed<T>>, Late>
     where
-        F: Fn() -> Fut,
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
     {
         let crowded = self.arrive(since, asker);
@@ -150,12 +150,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
                         });
                         me.finish(began, value);
                     });
-                    if tokio::time::timeout_at(deadline.into(), done)
-                        .await
-                        .is_err()
-                    {
-                        return Err(Late);
-                    }
+                    // The sample begun here (or a later one) ends it: `take` is called once.
+                    return match tokio::time::timeout_at(deadline.into(), done).await {
+                        Ok(()) => self.latest_since(since).ok_or(Late),
+                        Err(_) => Err(Late),
+                    };
                 }
             }
         }
