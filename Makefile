@@ -81,14 +81,19 @@ py-tools:
 # The manylinux_2_17 wheels, x86_64 and aarch64, for glibc 2.17+ (Debian 11, Ubuntu 20.04,
 # RHEL 8, Amazon Linux 2; Graviton, Raspberry Pi, Docker on Apple Silicon): docs/wheel.md.
 # Both artifacts of each, built as `make ext` and `make release` build them but with
-# cargo-zigbuild (zig from PyPI's ziglang, pinned here, into the tools venv) against glibc 2.17,
-# in a target dir of their own (target/zig: the native builds are never invalidated), stripped
-# by rustc; each wheel written by wheels/write_wheel.py (same files and METADATA as maturin's).
-# Not part of `make test`: a CI step of its own runs `make wheels`, then `make wheels-test`
-# (x86_64 installed and run; aarch64 run under qemu-user in an arm64 userland that
-# wheels/arm64-root.sh unpacks into target/arm64-root; needs qemu-user-static, installed when
-# missing if run as root).
-ZIG_PINS     := ziglang==0.17.1 cargo-zigbuild==0.24.1
+# cargo-zigbuild (and zig from PyPI's ziglang) against glibc 2.17, in a target dir of their own
+# (target/zig: the native builds are never invalidated), stripped by rustc; each wheel written
+# by wheels/write_wheel.py (same files and METADATA as maturin's). The two tools are the only
+# ones it installs: from wheels/requirements.txt (every file's sha256, --require-hashes) into a
+# venv of their own, target/zig-tools (no test tool: the release's build job runs `make wheels`
+# alone, docs/release.md). Not part of `make test`: a CI step of its own runs `make wheels`,
+# then `make wheels-test` (x86_64 installed and run; aarch64 run under qemu-user in an arm64
+# userland that wheels/arm64-root.sh unpacks into target/arm64-root; needs qemu-user-static,
+# installed when missing if run as root). `make wheels-test WHEELS_PREBUILT=1` tests the cross
+# wheels already in target/wheels instead of building them (the release's test job: the wheels
+# its build job made).
+ZIG_REQS     := wheels/requirements.txt
+ZIG_TOOLS    := target/zig-tools
 ZIG_DIR      := target/zig
 CROSS_GLIBC  := 2.17
 CROSS_ARCHS  := x86_64 aarch64
@@ -101,17 +106,20 @@ QEMU_AARCH64 ?= qemu-aarch64-static
 # ziglang`). SQLITE3_NO_PKG_CONFIG: libsqlite3-sys would otherwise ask pkg-config for the host's
 # -lsqlite3 for the .so, which zig's linker keeps (the .so must take SQLite from its host).
 # zig's cache (its glibc 2.17 stubs, compiler-rt) in the target dir too.
-ZIGBUILD = PATH="$(CURDIR)/$(PY_TOOLS)/bin:$$PATH" SQLITE3_NO_PKG_CONFIG=1 \
+ZIGBUILD = PATH="$(CURDIR)/$(ZIG_TOOLS)/bin:$$PATH" SQLITE3_NO_PKG_CONFIG=1 \
 	ZIG_GLOBAL_CACHE_DIR="$(CURDIR)/$(ZIG_DIR)/zig-cache" \
 	CARGO_PROFILE_RELEASE_STRIP=symbols $(CARGO) zigbuild --release --target-dir $(ZIG_DIR)
 
 .PHONY: wheels wheels-test zig-tools arm64-root
 
-zig-tools: py-tools
-	@[ "$$(cat $(PY_TOOLS)/.installed-zig 2>/dev/null)" = "$(ZIG_PINS)" ] || { \
-		set -e; echo "$(PY_TOOLS): pip install $(ZIG_PINS)"; \
-		$(PY_TOOLS)/bin/pip install -q --disable-pip-version-check $(ZIG_PINS); \
-		echo "$(ZIG_PINS)" > $(PY_TOOLS)/.installed-zig; }
+# Made again whenever the requirements change (the stamp is a copy of them).
+zig-tools:
+	@cmp -s $(ZIG_REQS) $(ZIG_TOOLS)/.installed || { \
+		set -e; rm -rf $(ZIG_TOOLS); $(PYTHON) -m venv $(ZIG_TOOLS); \
+		echo "$(ZIG_TOOLS): pip install --require-hashes -r $(ZIG_REQS)"; \
+		$(ZIG_TOOLS)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps \
+			-r $(ZIG_REQS); \
+		cp $(ZIG_REQS) $(ZIG_TOOLS)/.installed; }
 	@for arch in $(CROSS_ARCHS); do \
 		rustup target list --installed 2>/dev/null | grep -qx "$$arch-unknown-linux-gnu" || \
 		rustup target add "$$arch-unknown-linux-gnu" || exit 1; done
@@ -123,7 +131,7 @@ wheels: zig-tools
 		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC) -p kanban-workers --example kanban_workers \
 			--no-default-features --features loadable_extension; \
 		$(ZIGBUILD) --target $$target.$(CROSS_GLIBC) -p kanban-workers-server; \
-		$(PY_TOOLS)/bin/python wheels/write_wheel.py \
+		$(ZIG_TOOLS)/bin/python wheels/write_wheel.py \
 			--platform $(call CROSS_PLATFORM,$$arch) \
 			--so $(ZIG_DIR)/$$target/release/examples/libkanban_workers.so \
 			--bin $(ZIG_DIR)/$$target/release/kanban-workers --out target/wheels; \
@@ -146,7 +154,8 @@ arm64-root:
 
 # Each wheel installed and run (wheels/test.py); under .ci/leftovers, as `make test`: it fails
 # if a process the tests started (a qemu'd sleep, a shim) is left running.
-wheels-test: wheels arm64-root
+wheels-test: $(if $(WHEELS_PREBUILT),,wheels) arm64-root py-tools
+	@for w in $(CROSS_WHEELS); do test -f $$w || { echo "$$w is missing" >&2; exit 1; }; done
 	.ci/leftovers $(PYTHON) wheels/test.py --wheels target/wheels --py-tools $(PY_TOOLS) \
 		--arm64-root $(ARM64_ROOT) --qemu $(QEMU_AARCH64)
 
