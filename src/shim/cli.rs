@@ -112,6 +112,20 @@ const FLAGS: &[Flag] = &[
         },
     },
     Flag {
+        name: "metrics-token-file",
+        value: Some("PATH"),
+        help: &[
+            "a file holding a second token whose only scope is kanban.metrics: it reads",
+            "GET /metrics and nothing else (or $KANBAN_WORKERS_METRICS_TOKEN_FILE). Give",
+            "this one to Prometheus, never the --token-file one: whatever Prometheus sends to",
+            "its targets, every target learns (docs/metrics.md)",
+        ],
+        set: |a, v| {
+            a.metrics_token_file = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Flag {
         name: "auth-reads",
         value: None,
         help: &["require the token on every route (it is required beyond loopback anyway)"],
@@ -318,6 +332,8 @@ pub struct Args {
     pub allowed_hosts: Vec<String>,
     /// `--token-file`.
     pub token_file: Option<PathBuf>,
+    /// `--metrics-token-file`.
+    pub metrics_token_file: Option<PathBuf>,
     /// `--auth-reads`.
     pub auth_reads: bool,
     pub quiet: bool,
@@ -352,6 +368,7 @@ impl Default for Args {
             allow_remote: false,
             allowed_hosts: Vec::new(),
             token_file: None,
+            metrics_token_file: None,
             auth_reads: false,
             quiet: false,
             header_timeout: DEFAULT_HEADER_TIMEOUT,

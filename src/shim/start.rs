@@ -119,26 +119,39 @@ fn serve(
 /// The token: required on every route with --auth-reads and beyond loopback.
 fn auth(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Auth, Refused> {
     let required = args.auth_reads || !args.listen.ip().is_loopback();
-    let file = args.token_file.clone().or_else(|| {
-        env("KANBAN_WORKERS_TOKEN_FILE")
-            .filter(|f| !f.is_empty())
-            .map(Into::into)
-    });
-    match file {
-        Some(file) => Auth::from_file(&file, required).map_err(|e| refused(e, 2)),
-        None if required => Err(refused(
-            format!(
-                "{} needs a token: pass --token-file PATH (or set $KANBAN_WORKERS_TOKEN_FILE) \
-                 naming a file that holds it",
-                if args.auth_reads {
-                    "--auth-reads"
-                } else {
-                    "listening beyond loopback"
-                }
-            ),
-            2,
-        )),
-        None => Ok(Auth::open()),
+    let from_env = |var: &str| env(var).filter(|f| !f.is_empty()).map(PathBuf::from);
+    let file = args
+        .token_file
+        .clone()
+        .or_else(|| from_env("KANBAN_WORKERS_TOKEN_FILE"));
+    let metrics = args
+        .metrics_token_file
+        .clone()
+        .or_else(|| from_env("KANBAN_WORKERS_METRICS_TOKEN_FILE"));
+    let auth = match file {
+        Some(file) => Auth::from_file(&file, required).map_err(|e| refused(e, 2))?,
+        // A host only scraped may hold the metrics token alone: every other route then
+        // refuses every request (no token can pass them).
+        None if required && metrics.is_some() => Auth::none_but_scoped(),
+        None if required => {
+            return Err(refused(
+                format!(
+                    "{} needs a token: pass --token-file PATH (or set $KANBAN_WORKERS_TOKEN_FILE) \
+                     naming a file that holds it",
+                    if args.auth_reads {
+                        "--auth-reads"
+                    } else {
+                        "listening beyond loopback"
+                    }
+                ),
+                2,
+            ));
+        }
+        None => Auth::open(),
+    };
+    match metrics {
+        Some(m) => auth.with_metrics_token(&m).map_err(|e| refused(e, 2)),
+        None => Ok(auth),
     }
 }
 

@@ -339,3 +339,112 @@ fn token_files_no_header_can_carry_are_refused_at_start_and_on_reload() {
     std::fs::write(&token, TOKEN).unwrap();
     assert_eq!(with_bearer(&s, TOKEN).status, 200);
 }
+
+const METRICS_TOKEN: &str = "scrape-only-token-for-prometheus";
+
+/// Credentials do one job (issue 35, item 3): the metrics token (`--metrics-token-file`, scope
+/// kanban.metrics, the one Prometheus holds, so the one every scraped host learns) reads
+/// `/metrics` and nothing else: every other read, the logs, the fleet and every action are a
+/// 403 naming its scope. The admin token reads and acts as before. One token for both is
+/// refused at start. Before: one token scraped, read logs and terminated on every host.
+#[test]
+fn a_metrics_token_reads_metrics_and_nothing_else() {
+    let (board, token) = setup("auth-metrics-scope");
+    let metrics = board.dir.path().join("metrics-token");
+    std::fs::write(&metrics, format!("{METRICS_TOKEN}\n")).unwrap();
+    let s = serve(
+        &board,
+        &[
+            "--token-file",
+            token.to_str().unwrap(),
+            "--metrics-token-file",
+            metrics.to_str().unwrap(),
+            "--auth-reads",
+        ],
+    );
+    let bearer = |t: &str| format!("Bearer {t}");
+    let ask = |method: &str, path: &str, t: &str| {
+        http_request(&s.addr, method, path, &[("Authorization", &bearer(t))])
+    };
+    for path in ["/metrics", "/api/plugins/kanban/metrics"] {
+        let r = ask("GET", path, METRICS_TOKEN);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(String::from_utf8_lossy(&r.body).contains("kanban_workers_host_info"));
+        assert_eq!(ask("HEAD", path, METRICS_TOKEN).status, 200, "{path}");
+        assert_eq!(ask("GET", path, TOKEN).status, 200, "{path}");
+    }
+    for (method, path) in [
+        ("GET", "/workers/active"),
+        ("GET", "/workers/active?live=1"),
+        ("GET", "/runs/1"),
+        ("GET", "/runs/1/inspect"),
+        ("GET", "/runs/1/processes"),
+        ("GET", "/runs/1/log"),
+        ("GET", "/tasks/t_1/log"),
+        ("GET", "/workers/lingering"),
+        ("GET", "/fleet/workers"),
+        ("POST", "/runs/1/terminate"),
+        ("POST", "/runs/1/reap"),
+    ] {
+        let r = ask(method, path, METRICS_TOKEN);
+        assert_eq!(r.status, 403, "{method} {path}");
+        assert_eq!(
+            r.detail(),
+            "this token's scope is kanban.metrics: it reads GET /metrics only",
+            "{method} {path}"
+        );
+        // The admin token passes the check (the route answers as it would: not a 401/403).
+        let r = ask(method, path, TOKEN);
+        assert!(
+            !matches!(r.status, 401 | 403),
+            "{method} {path}: {}",
+            r.status
+        );
+    }
+    // A wrong token is still a 401, whatever the route.
+    assert_eq!(ask("GET", "/metrics", "nope").status, 401);
+
+    // The same token in both files: refused at start, naming why.
+    let same = board.dir.path().join("same-token");
+    std::fs::write(&same, TOKEN).unwrap();
+    let out = Command::new(shim_bin())
+        .args(["serve", "--quiet", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&board.path)
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--metrics-token-file")
+        .arg(&same)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds the same token as --token-file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A host that is only scraped: beyond loopback with the metrics token alone. /metrics
+    // answers it; nothing else answers anyone.
+    let mut cmd = Command::new(shim_bin());
+    cmd.env_remove("KANBAN_WORKERS_TOKEN_FILE")
+        .args(["serve", "--db"])
+        .arg(&board.path)
+        .args(["--listen", "0.0.0.0:0", "--allow-remote", "--quiet"])
+        .arg("--metrics-token-file")
+        .arg(&metrics);
+    let scraped = Server::spawn(cmd, "serving board");
+    let port = scraped.addr.rsplit(':').next().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let auth = bearer(METRICS_TOKEN);
+    let with = [("Authorization", auth.as_str())];
+    assert_eq!(http_request(&addr, "GET", "/metrics", &with).status, 200);
+    assert_eq!(
+        http_request(&addr, "GET", "/workers/active", &with).status,
+        403
+    );
+    assert_eq!(http_request(&addr, "GET", "/metrics", &[]).status, 401);
+    assert_eq!(
+        http_request(&addr, "POST", "/runs/1/terminate", &with).status,
+        403
+    );
+}

@@ -66,7 +66,8 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
             .started(now_secs())
             .lock(Some("gpu-box-7:2")),
     );
-    // The other host: its claims name it, and its shim says it is it.
+    // The other host: its claims name it, and its shim says it is it. It reports this board's
+    // run too (its copy of the run: same id, same task), so that run links to it.
     let b = Board::new("fleet-b");
     let worker_b = Worker::sleep();
     let run_b = insert_run(
@@ -76,6 +77,15 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
             .started(now_secs())
             .lock(Some("gpu-box-7:1")),
     );
+    let far_worker = Worker::sleep();
+    let far_on_b = insert_run(
+        &b.writer(),
+        &RunSpec::new("t_far_on_a")
+            .pid(far_worker.pid())
+            .started(now_secs())
+            .lock(Some("gpu-box-7:2")),
+    );
+    assert_eq!(far_on_b, far_on_a);
     let shim_a = serve(&a.path, &[]);
     let shim_b = serve(&b.path, &["--hostname", "gpu-box-7"]);
 
@@ -92,14 +102,18 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
         "the other host's workers through Prometheus",
     );
     let hosts = body["hosts"].as_array().unwrap();
-    // This host first, from its own /proc; once (its own series are not listed again).
+    // This host first, from its own /proc. The other shim on this host (shim_a: another
+    // target that says it is this host) is listed too, under its own target, the name flagged
+    // as claimed twice: a host is its target, never hidden by the name it gives.
     assert_eq!(hosts[0]["host"], here.as_str(), "{body}");
     assert_eq!(hosts[0]["source"], "local");
-    assert_eq!(
-        hosts.iter().filter(|h| h["host"] == here.as_str()).count(),
-        1,
-        "{body}"
-    );
+    let namesakes: Vec<&serde_json::Value> = hosts
+        .iter()
+        .filter(|h| h["host"] == here.as_str() && h["source"] == "prometheus")
+        .collect();
+    assert_eq!(namesakes.len(), 1, "{body}");
+    assert_eq!(namesakes[0]["instance"], shim_a.addr.as_str());
+    assert_eq!(hosts[0]["same_name"], serde_json::json!([shim_a.addr]));
     let mine = &hosts[0]["workers"][0];
     assert_eq!(
         (
@@ -119,7 +133,12 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
         there["as_of"].as_i64().unwrap() >= now_secs() - 30,
         "{there}"
     );
-    let theirs = &there["workers"][0];
+    let theirs = there["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["run_id"] == run_b && w["task_id"] == "t_there")
+        .unwrap();
     assert_eq!(
         (
             theirs["run_id"].clone(),
@@ -178,7 +197,14 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
         "the down host",
     );
     let there = host(&body, "gpu-box-7").unwrap();
-    assert_eq!(there["workers"][0]["run_id"], run_b, "{there}");
+    assert!(
+        there["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["run_id"] == run_b && w["task_id"] == "t_there"),
+        "{there}"
+    );
     assert!(there["as_of"].as_i64().unwrap() >= as_of, "{there}");
 
     // The query API gone: a 502 naming it, this host's workers not passed off as the fleet.
@@ -191,6 +217,7 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
         r.detail()
     );
     drop(worker_b);
+    drop(far_worker);
 }
 
 /// A query API that accepts and never answers: a 504 within the request's budget, naming it.

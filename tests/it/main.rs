@@ -67,3 +67,6 @@ mod layers;
 
 /// The fleet through Prometheus.
 mod fleet;
+
+/// The fleet's data as hostile input: a compromised host, a hostile query API (issue 35).
+mod fleet_trust;

@@ -391,12 +391,15 @@
               : "unavailable: " + clip(f.detail))),
         hosts.map(function (host) {
           return h("div", {
-            key: host.host, className: cn("kw-fleet-host", host.stale && "kw-stale"),
-            "data-kw-fleet-host": host.host,
+            key: host.key, className: cn("kw-fleet-host", host.stale && "kw-stale"),
+            "data-kw-fleet-host": host.host, "data-kw-fleet-target": host.key,
           },
             h("div", { className: "flex items-center gap-2 flex-wrap" },
               h(Badge, { variant: host.up ? (host.stale ? "secondary" : "default") : "destructive" },
                 host.up ? (host.stale ? "stale" : "up") : "unreachable"),
+              host.conflict
+                ? h(Badge, { variant: "destructive", "data-kw-fleet-conflict": "" }, "name claimed twice")
+                : null,
               h("span", { className: "text-sm" }, host.title)),
             h("ul", { className: "kw-processes text-xs" }, host.workers.map(function (w) {
               return h("li", { key: String(w.run_id) },

@@ -97,10 +97,12 @@ const KWControl = (() => {
       (H - 2 - ((Number(p[col]) || 0) / top) * (H - 4)).toFixed(1)).join(" ");
   }
   // The fleet (GET fleet/workers) as both views show it: its hosts in the answer's order (this
-  // one first), each with its title, whether its data is stale (its target down, or older than
-  // STALE_S), and its workers' lines; for another host's worker, where to act on it: that
-  // host's own shim, the target Prometheus scrapes, with the board's query (`query`, "" for
-  // none). Never from here, and no link for a target that is not a plain host:port.
+  // one first), each keyed by its scrape target (`key`: what a host cannot choose; its name is
+  // what it says), titled with its name and its target, a name another target also claims
+  // flagged (`conflict`), whether its data is stale (its target down, or older than STALE_S),
+  // and its workers' lines; for another host, where to act on its workers: that host's own
+  // shim, the target Prometheus scrapes, with the board's query (`query`, "" for none). Never
+  // from here, and no link for a target that is not a plain host:port.
   const STALE_S = 30;
   const TARGET = /^[A-Za-z0-9.:\[\]-]+$/;
   function fleetHosts(answer, query) {
@@ -108,20 +110,33 @@ const KWControl = (() => {
     return ((answer && answer.hosts) || []).map(function (h) {
       const age = typeof h.as_of === "number" && typeof checked === "number" ? checked - h.as_of : null;
       const local = h.source === "local";
-      const target = !local && typeof h.instance === "string" && TARGET.test(h.instance) ? h.instance : null;
+      const instance = typeof h.instance === "string" ? clip(h.instance) : null;
+      const target = !local && instance && TARGET.test(h.instance) ? h.instance : null;
+      const others = Array.isArray(h.same_name) ? h.same_name.filter(o => typeof o === "string").map(clip) : [];
+      const conflict = others.length > 0;
       return {
+        key: local ? "local" : (instance || clip(h.host)),
         host: clip(h.host),
+        instance,
         up: h.up === true,
         local,
+        conflict,
         stale: h.up !== true || age === null || age > STALE_S,
-        title: `${clip(h.host)} · ${h.up ? "up" : "unreachable"} · data ${since(age)}` +
-          (local ? " · this host" : ""),
+        title: `${clip(h.host)}` + (instance ? ` (${instance})` : "") +
+          ` · ${h.up ? "up" : "unreachable"} · data ${since(age)}` +
+          (local ? " · this host" : "") +
+          (conflict ? ` · ⚠ name also claimed by ${others.join(", ")}` : "") +
+          (Number(h.workers_left_out) > 0 ? ` · ${Number(h.workers_left_out)} more not listed` : ""),
         act: target
-          ? { href: `http://${target}/` + (query ? "?" + query : ""), label: `act on ${clip(h.host)}` }
+          ? { href: `http://${target}/` + (query ? "?" + query : ""), label: `act on ${clip(h.host)} at ${clip(target)}` }
           : null,
         workers: (h.workers || []).map(function (w) {
           return {
             run_id: w.run_id,
+            task_id: w.task_id,
+            // Its shim read the worker from its own /proc (another shim of the board exports
+            // the run with no value of it).
+            runs_there: w.alive !== null && w.alive !== undefined,
             line: clip(`run ${w.run_id} · ${w.task_id ?? "–"} · pid ${w.worker_pid ?? "–"} · ` +
               `${w.verdict ?? "–"} · ${bytes(w.tree_rss_bytes)}`),
           };
@@ -129,12 +144,17 @@ const KWControl = (() => {
       };
     });
   }
-  // Where to act on another host's worker (`w.alive` null: the shim refuses it here): that
-  // host's shim, when the fleet (`fleetHosts`' answer) knows its target; else null.
+  // Where to act on another host's worker (`w.alive` null: the shim refuses it here): the shim
+  // of the one target that reports this run of this board (same run and task) as a worker it
+  // reads itself, whatever the names say; none when no target, or more than one, does.
   function actOn(w, hosts) {
     if (!w || w.alive !== null || !w.worker_host) return null;
-    const host = (hosts || []).find(function (h) { return h.host === clip(w.worker_host) && h.act; });
-    return host ? host.act : null;
+    const reporting = (hosts || []).filter(function (h) {
+      return !h.local && h.act && h.workers.some(function (x) {
+        return x.run_id === w.run_id && x.task_id === w.task_id && x.runs_there;
+      });
+    });
+    return reporting.length === 1 ? reporting[0].act : null;
   }
   return Object.freeze({
     TEXT_MAX, LOG_MAX, STALE_S, clip, bytes, percent, duration, since, verdict, tone, actionable,

@@ -98,6 +98,8 @@ pub(super) struct State {
     /// The reads of one run's processes under way, shared by the requests asking for the same
     /// one at once (see [`RunReads`]).
     pub(super) run_reads: RunReads,
+    /// The address this shim listens on, once bound (its own scrape target, `shim::fleet`).
+    pub(super) listening: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// Answers requests. Cheap to clone (one shared state).
@@ -131,6 +133,7 @@ impl App {
                 prometheus: config.prometheus,
                 no_board: config.no_board,
                 run_reads: RunReads::new(config.max_connections),
+                listening: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -152,6 +155,11 @@ impl App {
     /// The shim is stopping: terminations in their grace period end it at once.
     pub fn stop(&self) {
         self.state.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Say where the shim listens (`serve`, once bound).
+    pub fn listening_on(&self, addr: std::net::SocketAddr) {
+        let _ = self.state.listening.set(addr);
     }
 
     pub fn header_timeout(&self) -> Duration {
@@ -183,10 +191,12 @@ where
     // (opened non-blocking, a regular file only) when it has changed; see `auth`.
     let route = routes::route(&method, &path, query);
     let page = matches!(route, Ok(Route::Page));
+    // The one route a metrics token (scope kanban.metrics) may read.
+    let metrics = matches!(route, Ok(Route::Sampled(routes::Sampled::Metrics)));
     let routed = check_host(&state.hosts, &req)
         .and_then(|()| match page {
             true => Ok(()),
-            false => state.auth.check(req.headers()),
+            false => state.auth.check(req.headers(), metrics),
         })
         .and(route);
     let content_type = routed.as_ref().map_or(JSON, routes::content_type);

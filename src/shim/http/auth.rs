@@ -255,9 +255,31 @@ impl TokenFile {
     }
 }
 
+/// The scope of a token (named as Hermes names its service tokens' scopes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `--token-file`'s: every route, acting (terminate, reap) and reading logs and trees
+    /// included. Per host; never given to Prometheus.
+    Admin,
+    /// `--metrics-token-file`'s, `kanban.metrics`: `GET /metrics` and nothing else. What
+    /// Prometheus holds, and so what every target it scrapes learns.
+    Metrics,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Admin => "kanban.admin",
+            Scope::Metrics => "kanban.metrics",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Auth {
     token: Option<Arc<TokenFile>>,
+    /// The token whose only scope is [`Scope::Metrics`].
+    metrics: Option<Arc<TokenFile>>,
     /// Every request needs the token (`--auth-reads`, or a listener beyond loopback).
     required: bool,
 }
@@ -267,9 +289,23 @@ impl std::fmt::Debug for Auth {
         // Never the token itself.
         f.debug_struct("Auth")
             .field("token_file", &self.token.as_ref().map(|t| t.path.clone()))
+            .field(
+                "metrics_token_file",
+                &self.metrics.as_ref().map(|t| t.path.clone()),
+            )
             .field("required", &self.required)
             .finish()
     }
+}
+
+/// What a request's headers offered, against the tokens configured.
+enum Offered {
+    /// A token of this scope.
+    Token(Scope),
+    /// A token, none of ours.
+    Wrong,
+    /// No token at all.
+    Nothing,
 }
 
 impl Auth {
@@ -277,7 +313,18 @@ impl Auth {
     pub fn open() -> Auth {
         Auth {
             token: None,
+            metrics: None,
             required: false,
+        }
+    }
+
+    /// No admin token, every route needing one: only a scoped token added with
+    /// [`Auth::with_metrics_token`] is accepted, where its scope reaches.
+    pub fn none_but_scoped() -> Auth {
+        Auth {
+            token: None,
+            metrics: None,
+            required: true,
         }
     }
 
@@ -285,33 +332,53 @@ impl Auth {
     /// changes; `required`: on every route. An unfit file is an error naming the file and
     /// what is wrong with it.
     pub fn from_file(file: &Path, required: bool) -> Result<Auth, String> {
-        let first = read(file);
-        if let Err(unfit) = &first.token {
-            return Err(format!("the token file {} {unfit}", file.display()));
-        }
         Ok(Auth {
-            token: Some(Arc::new(TokenFile {
-                path: file.to_path_buf(),
-                last: Mutex::new(first),
-            })),
+            token: Some(token_file(file)?),
+            metrics: None,
             required,
         })
+    }
+
+    /// This policy, also accepting the token in `file` for `GET /metrics` only
+    /// ([`Scope::Metrics`]). It must differ from the admin token (one credential, one job).
+    pub fn with_metrics_token(mut self, file: &Path) -> Result<Auth, String> {
+        let metrics = token_file(file)?;
+        if let (Some(admin), Ok(m)) = (&self.token, metrics.current()) {
+            if admin.current().is_ok_and(|a| bool::from(a.ct_eq(&m))) {
+                return Err(format!(
+                    "the metrics token file {} holds the same token as --token-file: a \
+                     metrics token reads /metrics only, so it must be another token",
+                    file.display()
+                ));
+            }
+        }
+        self.metrics = Some(metrics);
+        Ok(self)
     }
 
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }
 
-    /// `Ok` when a request with `headers` may be answered.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// `Ok` when a request with `headers` may be answered; `metrics`: it asks for `/metrics`
+    /// (which the metrics token may read).
+    pub fn check(&self, headers: &HeaderMap, metrics: bool) -> Result<(), ApiError> {
         if !self.required {
             return Ok(());
         }
-        self.check_token(headers)
+        match self.offered(headers)? {
+            Offered::Token(Scope::Admin) => Ok(()),
+            Offered::Token(Scope::Metrics) if metrics => Ok(()),
+            Offered::Token(scope) => Err(out_of_scope(scope)),
+            Offered::Wrong => Err(unauthorized("the token is wrong")),
+            Offered::Nothing => Err(unauthorized(
+                "a token is required: send it as Authorization: Bearer <token> or X-Hermes-Session-Token: <token>",
+            )),
+        }
     }
 
-    /// `Ok` when a request that acts (terminate, reap) may: the token always, and none configured
-    /// is a 403 saying how to configure one.
+    /// `Ok` when a request that acts (terminate, reap) may: the admin token always, and none
+    /// configured is a 403 saying how to configure one.
     pub fn check_acting(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if self.token.is_none() {
             return Err(ApiError::new(
@@ -321,14 +388,19 @@ impl Auth {
                  Authorization: Bearer <token> or X-Hermes-Session-Token: <token>",
             ));
         }
-        self.check_token(headers)
+        match self.offered(headers)? {
+            Offered::Token(Scope::Admin) => Ok(()),
+            Offered::Token(scope) => Err(out_of_scope(scope)),
+            Offered::Wrong => Err(unauthorized("the token is wrong")),
+            Offered::Nothing => Err(unauthorized(
+                "a token is required: send it as Authorization: Bearer <token> or X-Hermes-Session-Token: <token>",
+            )),
+        }
     }
 
-    fn check_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(file) = &self.token else {
-            return Err(unauthorized("no token is configured"));
-        };
-        let token = file.current().map_err(unusable)?;
+    /// Which of the tokens the headers offer (each candidate compared with each token in
+    /// constant time). A token file that is unfit now is a 503 unless another token matched.
+    fn offered(&self, headers: &HeaderMap) -> Result<Offered, ApiError> {
         let bearer = headers
             .get_all(hyper::header::AUTHORIZATION)
             .iter()
@@ -341,22 +413,55 @@ impl Auth {
             .get_all(SESSION_HEADER)
             .iter()
             .map(|v| v.as_bytes().trim_ascii());
-        let mut offered = false;
-        let mut matched = subtle::Choice::from(0);
-        for candidate in bearer.chain(session) {
-            offered = true;
-            matched |= matches(&token, candidate);
+        let candidates: Vec<&[u8]> = bearer.chain(session).collect();
+        let mut unfit = None;
+        for (file, scope) in [(&self.token, Scope::Admin), (&self.metrics, Scope::Metrics)] {
+            let Some(file) = file else { continue };
+            match file.current() {
+                Ok(token) => {
+                    let mut matched = subtle::Choice::from(0);
+                    for candidate in &candidates {
+                        matched |= matches(&token, candidate);
+                    }
+                    if bool::from(matched) {
+                        return Ok(Offered::Token(scope));
+                    }
+                }
+                Err(e) => unfit = unfit.or(Some(e)),
+            }
         }
-        if bool::from(matched) {
-            Ok(())
-        } else if offered {
-            Err(unauthorized("the token is wrong"))
-        } else {
-            Err(unauthorized(
-                "a token is required: send it as Authorization: Bearer <token> or X-Hermes-Session-Token: <token>",
-            ))
+        if let Some(e) = unfit {
+            return Err(unusable(e));
         }
+        Ok(match candidates.is_empty() {
+            true => Offered::Nothing,
+            false => Offered::Wrong,
+        })
     }
+}
+
+/// The token file at `file`, read once now: an error naming the file and what is wrong with
+/// it when it is unfit.
+fn token_file(file: &Path) -> Result<Arc<TokenFile>, String> {
+    let first = read(file);
+    if let Err(unfit) = &first.token {
+        return Err(format!("the token file {} {unfit}", file.display()));
+    }
+    Ok(Arc::new(TokenFile {
+        path: file.to_path_buf(),
+        last: Mutex::new(first),
+    }))
+}
+
+/// A right token asking beyond its scope: 403 (it is known; it may not do this).
+fn out_of_scope(scope: Scope) -> ApiError {
+    ApiError::new(
+        403,
+        format!(
+            "this token's scope is {}: it reads GET /metrics only",
+            scope.name()
+        ),
+    )
 }
 
 fn unauthorized(detail: &str) -> ApiError {

@@ -10,6 +10,7 @@ use hyper::body::Bytes;
 use crate::shim::ApiError;
 use crate::shim::answer as handlers;
 use crate::shim::board::file;
+use crate::shim::fleet::Pool as _;
 use crate::shim::http::routes::Sampled;
 use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Timed, query_rows};
 
@@ -100,7 +101,10 @@ pub(super) async fn sampled(
 }
 
 /// `GET /fleet/workers`: this host's workers from the board's live sample (as `?live=1`), the
-/// other hosts' from the query API (`shim::fleet`), all within the request's budget.
+/// other hosts' from the query API (`shim::fleet`), all within the request's budget: the
+/// async worker only asks and reads; every parse and the assembly run on the list readers'
+/// threads ([`FleetPool`]), each answer of the query API holding its share of the answer
+/// budget while it is read and parsed.
 pub(super) async fn fleet(
     state: &Arc<State>,
     board: Option<String>,
@@ -122,17 +126,86 @@ pub(super) async fn fleet(
     .await?
     .value
     .clone()?;
-    let list = handlers::rows_json(b"workers", &live.rows, live.checked_at)?;
-    let rows: serde_json::Value = serde_json::from_slice(&list)
-        .map_err(|_| ApiError::new(500, "internal error while reading the live sample"))?;
-    let local = crate::shim::fleet::Local {
-        host: db.settings().hostname.clone(),
-        workers: rows["workers"].as_array().cloned().unwrap_or_default(),
-        checked_at: live.checked_at,
+    let pool = FleetPool {
+        state: Arc::clone(state),
+        db: Arc::clone(&db),
+        deadline,
+        budget,
     };
-    let answer =
-        crate::shim::fleet::workers(state.prometheus.as_ref(), &slug, local, deadline).await?;
-    Ok(Bytes::from(handlers::to_bytes(&answer)))
+    let host = db.settings().hostname.clone();
+    let listen = state.listening.get().copied();
+    let local = pool
+        .run(move || {
+            let list = handlers::rows_json(b"workers", &live.rows, live.checked_at)?;
+            let rows: serde_json::Value = serde_json::from_slice(&list)
+                .map_err(|_| ApiError::new(500, "internal error while reading the live sample"))?;
+            Ok(crate::shim::fleet::Local {
+                host,
+                workers: match rows {
+                    serde_json::Value::Object(mut o) => match o.remove("workers") {
+                        Some(serde_json::Value::Array(w)) => w,
+                        _ => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                },
+                checked_at: live.checked_at,
+                listen,
+            })
+        })
+        .await?;
+    let prometheus = state.prometheus.clone();
+    let mut answer =
+        crate::shim::fleet::workers(prometheus.as_ref(), &slug, local, &pool, deadline).await?;
+    let url = prometheus.map(|p| p.url);
+    pool.run(move || {
+        answer["prometheus"] = serde_json::json!(url);
+        Ok(handlers::to_bytes(&answer))
+    })
+    .await
+    .map(Bytes::from)
+}
+
+/// The fleet's pool: the list readers' threads, the answer budget, the request's deadline.
+struct FleetPool {
+    state: Arc<State>,
+    db: Arc<Board>,
+    deadline: Instant,
+    budget: std::time::Duration,
+}
+
+impl crate::shim::fleet::Pool for FleetPool {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        // The work looks at the deadline itself (between series, between hosts): its thread
+        // is waited for, never abandoned.
+        on_reader(
+            &self.state.list_readers,
+            self.deadline,
+            self.budget,
+            "reading the fleet",
+            work,
+            || None,
+        )
+        .await
+    }
+
+    async fn share(&self, bytes: usize) -> Result<Box<dyn Send>, ApiError> {
+        let kib = bytes.div_ceil(1024).clamp(1, ANSWER_BUDGET_KIB) as u32;
+        match tokio::time::timeout_at(
+            self.deadline.into(),
+            Arc::clone(&self.state.answers).acquire_many_owned(kib),
+        )
+        .await
+        {
+            Ok(Ok(share)) => Ok(Box::new(share)),
+            _ => Err(self.db.busy(&format!(
+                "{} MiB of answers were being read or sent for other clients",
+                ANSWER_BUDGET_KIB / 1024
+            ))),
+        }
+    }
 }
 
 /// The JSON list `{"<list>": [...], "count", "checked_at"}` of a sample's rows.

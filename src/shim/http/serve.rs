@@ -36,7 +36,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let header_timeout = app.header_timeout();
     let connections = Arc::new(Semaphore::new(app.max_connections()));
-    on_ready(listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    app.listening_on(addr);
+    on_ready(addr);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
