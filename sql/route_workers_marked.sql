@@ -1,6 +1,7 @@
 -- GET /workers/active?live=1 and /metrics of a shim that serves no board (`serve --no-board`:
 -- a host whose workers a coordinator host's board dispatched, docs/fleet.md). Its workers are
--- the processes of the shim's user (the owner of its private, empty board file) that carry a
+-- the processes of the shim's user (the owner of its private, empty board file; their real and
+-- effective uids both, proc_spawned: another user's set-uid program is not one) that carry a
 -- run's spawn marks (HERMES_KANBAN_RUN_ID, an integer), one row a run: the marked process
 -- whose parent does not carry the same run (the worker; the marked processes below it are its
 -- tree), with its live stats and its tree's totals (the user's processes only). The rows have

@@ -6,7 +6,9 @@
 -- The board's owner is the main database file's (kanban_workers_board_file, then
 -- kanban_workers_file_owner: lstat, a link names no one). proc_spawned lists that user's processes whose environment carries
 -- HERMES_KANBAN_* or whose stdout is a task's log file: of other users' processes nothing
--- but the owner of /proc/<pid> is looked at. A process whose HERMES_KANBAN_DB names another
+-- but the owner of /proc/<pid> is looked at, and a marked process is that user's only when
+-- its real and effective uids are both theirs (another user's set-uid program kept waiting
+-- with a run's environment is not the run's, and not listed). A process whose HERMES_KANBAN_DB names another
 -- board (another file) belongs to that board and is left out, whatever its stdout.
 --
 -- Which run: the one its HERMES_KANBAN_RUN_ID names (when the environment names this board);

@@ -1,15 +1,15 @@
 //! One file of `/proc/<pid>` that the kernel writes whole at each read (`stat`, `statm`,
-//! `cmdline`, `environ`), read through the process's directory handle (so a pid reused
-//! meanwhile cannot mix two processes) in the fewest system calls: open, one read, close.
-//! Knows nothing of SQLite.
+//! `status`, `cmdline`, `environ`), read through the process's directory handle (so a pid
+//! reused meanwhile cannot mix two processes) in the fewest system calls: open, one read,
+//! close. Knows nothing of SQLite.
 //!
 //! std's `read_to_end` on a `File` first asks the file's size (`statx`) and position (`lseek`)
 //! to size its buffer; /proc's files say 0, so both calls are wasted, and it then grows its
 //! reads from a 32-byte probe (8 reads for a 3 KiB `environ`) and reads once more for the end.
 //! Here each read asks for at least 4 KiB (the reused buffer's spare room, not zeroed first),
 //! and a read that gives fewer bytes than asked is the end, as procps reads these files:
-//! `stat` and `statm` are made by one `show` into a buffer that grows until it holds them,
-//! `cmdline` and `environ` are copied from the process's memory until their end or the
+//! `stat`, `statm` and `status` are made by one `show` into a buffer that grows until it holds
+//! them, `cmdline` and `environ` are copied from the process's memory until their end or the
 //! reader's count (BENCHMARKS.md, issue 29). Not for files of many records (`maps`,
 //! `children`): those may end a read early at a record's edge.
 

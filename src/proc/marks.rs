@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use procfs::process::{FDTarget, Process};
 use procfs::{FromRead, ProcError, ProcErrorExt};
 
-use crate::proc::file;
+use crate::proc::{file, status};
 
 /// Which files to read beyond `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +65,8 @@ pub struct Marks {
     pub kernel_thread: bool,
     /// The real uid (`status`).
     pub ruid: Option<u32>,
+    /// The effective uid (`status`): another than the real one in a set-uid program.
+    pub euid: Option<u32>,
     /// Pid 1 of some pid namespace (a container's init): `NSpid` holds 1 (`status`).
     pub namespace_init: Option<bool>,
     pub env: Option<SpawnEnv>,
@@ -72,6 +74,24 @@ pub struct Marks {
     pub stdout: Option<String>,
     /// The first file that could not be read, named.
     pub error: Option<String>,
+}
+
+impl Marks {
+    /// Why this process's spawn marks are not `owner`'s, or `None` when they are. Only a
+    /// process whose real and effective uids are both the owner's (read with `status`) carries
+    /// the owner's spawn: `/proc/<pid>` is owned by the effective uid (by root for a set-uid
+    /// program), so another user's `su` or `passwd` kept waiting with a run's environment
+    /// would pass for root's process by that owner alone. Such a process is not the run's.
+    pub fn not_spawned_by(&self, owner: u32) -> Option<String> {
+        match (self.ruid, self.euid) {
+            (Some(r), Some(e)) if r == owner && e == owner => None,
+            (Some(r), Some(e)) => Some(format!(
+                "real uid {r}, effective uid {e}: not a process of the board owner ({owner}), \
+                 so its environment is not the owner's spawn marks"
+            )),
+            _ => Some("its real and effective uids could not be read".into()),
+        }
+    }
 }
 
 /// The marks of `pid`, or `None` when there is no such process (or it ended while read).
@@ -168,13 +188,12 @@ pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<
         ..Marks::default()
     };
     if want.status {
-        if let Some(status) = optional(&mut marks, "status", process.status())? {
+        let status = status::read(&process, &mut buf);
+        if let Some(status) = optional(&mut marks, "status", status)? {
             marks.ruid = Some(status.ruid);
+            marks.euid = Some(status.euid);
             // A kernel without NSpid (before 4.1) has one pid namespace: pid 1 is its init.
-            marks.namespace_init = Some(match &status.nspid {
-                Some(pids) => pids.contains(&1),
-                None => pid == 1,
-            });
+            marks.namespace_init = Some(status.nspid_has_1.unwrap_or(pid == 1));
         }
     }
     if want.environ {
@@ -228,9 +247,10 @@ fn describe(target: FDTarget) -> String {
 /// The marks of a process found by a pass over `/proc` (`proc_spawned`), when it carries the
 /// owner's spawn marks: a `HERMES_KANBAN_*` environment (run, task or board), or stdout on a
 /// task's log file (`…/logs/<name>.log`). `None` for any other process, a zombie, or one that
-/// ended while read. Reads `environ` and the `fd/1` link, then `stat` only for a marked
-/// process, all through the one handle (a pid reused meanwhile fails the later reads).
-/// The caller decides whose processes are looked at (SECURITY.md: the board owner's only).
+/// ended while read. Reads `environ` and the `fd/1` link, then `stat` and `status` (its real
+/// and effective uids) only for a marked process, all through the one handle (a pid reused
+/// meanwhile fails the later reads). The caller decides whose processes are looked at
+/// (SECURITY.md: the board owner's only, [`Marks::not_spawned_by`]).
 pub fn read_spawned(process: &Process, buf: &mut Vec<u8>) -> Option<Marks> {
     use std::io::Read;
     // The raw bytes, only the four variables kept (procfs' `environ` would build a map of
@@ -258,6 +278,8 @@ pub fn read_spawned(process: &Process, buf: &mut Vec<u8>) -> Option<Marks> {
     if matches!(stat.state, 'Z' | 'X') {
         return None;
     }
+    // Unreadable: both stay `None`, and the marks are no one's.
+    let status = status::read(process, buf).ok();
     Some(Marks {
         pid: process.pid(),
         start_ticks: stat.starttime,
@@ -267,6 +289,8 @@ pub fn read_spawned(process: &Process, buf: &mut Vec<u8>) -> Option<Marks> {
         pgrp: stat.pgrp,
         kernel_thread: procfs::process::StatFlags::from_bits_retain(stat.flags)
             .contains(procfs::process::StatFlags::PF_KTHREAD),
+        ruid: status.as_ref().map(|s| s.ruid),
+        euid: status.as_ref().map(|s| s.euid),
         env,
         stdout,
         ..Marks::default()
@@ -363,9 +387,43 @@ mod tests {
         assert_eq!(marks.namespace_init, Some(false));
         assert!(!marks.kernel_thread);
         assert!(marks.error.is_none(), "{:?}", marks.error);
+        // Found by a pass: the same marks, and its real and effective uids (ours).
+        let status = Process::new(pid).unwrap().status().unwrap();
+        let found = read_spawned(&Process::new(pid).unwrap(), &mut Vec::new()).unwrap();
+        assert_eq!(found.env, marks.env);
+        assert_eq!(
+            (found.ruid, found.euid),
+            (Some(status.ruid), Some(status.euid))
+        );
+        assert_eq!(found.not_spawned_by(status.ruid), None);
+        assert_eq!(
+            (marks.ruid, marks.euid),
+            (Some(status.ruid), Some(status.euid))
+        );
+        let init = WantMarks {
+            status: true,
+            ..WantMarks::default()
+        };
+        assert_eq!(read(1, init).unwrap().namespace_init, Some(true));
         child.end();
         assert_eq!(read(pid, WantMarks::ALL), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_the_owners_real_and_effective_uid_make_the_owners_spawn() {
+        let m = |ruid, euid| Marks {
+            ruid,
+            euid,
+            ..Marks::default()
+        };
+        assert_eq!(m(Some(1000), Some(1000)).not_spawned_by(1000), None);
+        // Another user's set-uid root program (`su`), on root's board.
+        let su = m(Some(65534), Some(0)).not_spawned_by(0).unwrap();
+        assert!(su.starts_with("real uid 65534, effective uid 0: "), "{su}");
+        // The owner's own set-uid program: its environment is not the owner's to read.
+        assert!(m(Some(1000), Some(0)).not_spawned_by(1000).is_some());
+        assert!(m(None, None).not_spawned_by(0).is_some());
     }
 
     #[test]

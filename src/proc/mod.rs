@@ -3,6 +3,7 @@
 //! - [`info`]: one process's stats (`stat`, `statm`, `cmdline`, fds, the owner);
 //! - [`marks`]: how a process was started (its environment's marks, stdout, session, parent);
 //! - [`tree`]: the members of a process's tree;
+//! - [`status`]: the uids and namespace init of `status`;
 //! - [`cpu`]: CPU samples kept between reads, for `cpu_percent`;
 //! - [`file`]: one file of `/proc/<pid>` through its handle, in the fewest system calls.
 
@@ -10,6 +11,7 @@ pub mod cpu;
 pub mod file;
 pub mod info;
 pub mod marks;
+pub mod status;
 pub mod tree;
 
 /// For the tests: a child process killed and reaped when dropped, so that a failed assertion

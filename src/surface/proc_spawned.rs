@@ -1,8 +1,12 @@
-//! `proc_spawned(uid)`: an eponymous table-valued function listing the live processes of real
-//! user `uid` (the board owner's) that carry the owner's spawn marks ([`crate::proc::marks`]): a
+//! `proc_spawned(uid)`: an eponymous table-valued function listing the live processes of user
+//! `uid` (the board owner's) that carry the owner's spawn marks ([`crate::proc::marks`]): a
 //! `HERMES_KANBAN_*` environment, or stdout on a task's log file. One pass over `/proc`; of a
-//! process of another user nothing but the owner of its `/proc/<pid>` is looked at (one
-//! `fstat`), so its environment and fds are never read (SECURITY.md). Zombies are left out.
+//! process whose `/proc/<pid>` is another user's nothing but that owner is looked at (one
+//! `fstat`), so its environment and fds are never read (SECURITY.md). That owner is the
+//! effective uid (root for a set-uid program, whoever ran it), so a marked process is listed
+//! only when its real and effective uids are both `uid` (its `status`, read for marked
+//! processes only): another user's `su` kept waiting with a run's environment is not root's
+//! spawn ([`Marks::not_spawned_by`]). Zombies are left out.
 //! NULL gives no rows; anything that is not a uid is an SQL error naming the function. Every
 //! callback is guarded.
 
@@ -124,7 +128,7 @@ pub fn parse_uid(value: ValueRef<'_>) -> std::result::Result<Option<u32>, String
     }
 }
 
-/// The processes of `uid` that carry spawn marks, by pid.
+/// The processes of `uid` (real and effective) that carry spawn marks, by pid.
 pub fn scan(uid: u32) -> Vec<Marks> {
     let Ok(all) = procfs::process::all_processes() else {
         return Vec::new();
@@ -138,7 +142,9 @@ pub fn scan(uid: u32) -> Vec<Marks> {
             continue;
         }
         if let Some(m) = marks::read_spawned(&process, &mut buf) {
-            out.push(m);
+            if m.not_spawned_by(uid).is_none() {
+                out.push(m);
+            }
         }
     }
     out

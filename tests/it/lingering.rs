@@ -564,3 +564,64 @@ fn reap_refuses_what_terminate_refuses() {
     assert!(alive(init) && alive(container.pid()) && alive(server.pid()));
     assert_eq!(server.get("/workers/active").status, 200);
 }
+
+/// Another user keeps a set-uid program waiting with an ended run's environment (real uid
+/// nobody's, effective uid root's, on root's board): it is not the run's. `proc_spawned`,
+/// `lingering_workers` and a root `--no-board` shim's workers leave it out, and it does not
+/// refuse the reap: the run's own lingering worker is ended (200), the other process reported
+/// as ignored and never signalled.
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn another_users_set_uid_program_is_not_the_runs() {
+    require_root();
+    let board = Board::new("linger-setuid");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_done");
+    let su = setuid_with_runs_environment(&board.path, worker.run, "t_done");
+    complete_as_0_19(&w, "t_done", worker.run);
+    let conn = board.with_extension();
+    let pids: Vec<i64> = lingering(&conn).into_iter().map(|l| l.1).collect();
+    assert_eq!(pids, [worker.pid()]);
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM proc_spawned(0) WHERE pid = ?1",
+            [su.pid()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0, "root's marked processes include nobody's set-uid one");
+    // A root shim serving no board: its workers are root's marked processes.
+    let mut cmd = Command::new(shim_bin());
+    cmd.args(["serve", "--no-board", "--listen", "127.0.0.1:0", "--quiet"]);
+    let no_board = Server::spawn(cmd, "serving no board");
+    let (status, live) = no_board.get_json("/workers/active?live=1");
+    assert_eq!(status, 200, "{live}");
+    let workers: Vec<i64> = live["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["worker_pid"].as_i64().unwrap())
+        .collect();
+    assert!(workers.contains(&worker.pid()), "{live}");
+    assert!(!workers.contains(&su.pid()), "{live}");
+    drop(no_board);
+    let server = Server::with_token(&board.path, TOKEN, &[]);
+    let r = server.post(
+        &format!("/runs/{}/reap", worker.run),
+        r#"{"grace_seconds": 1}"#,
+        Some(TOKEN),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let body = r.json();
+    let reaped: Vec<i64> = body["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reaped, [worker.pid()], "{body}");
+    // Looked at again after the grace (what appeared), and ignored.
+    assert_eq!(body["ignored"][0]["pid"], su.pid(), "{body}");
+    assert!(!alive(worker.pid()));
+    assert!(alive(su.pid()), "another user's process was signalled");
+}

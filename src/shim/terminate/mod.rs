@@ -9,12 +9,16 @@
 //!    processes whose environment names the run (`signal`), each checked by the signal rules
 //!    first (a refusal is a 409 and nothing is done), SIGTERM, the grace period, what appeared
 //!    meanwhile, SIGKILL. A worker that survives keeps its claim (409, listing what survived).
+//!    A process whose environment names the run but that is not the owner's spawn (its real
+//!    or effective uid another's: a set-uid program) is not the run's: listed in `ignored`,
+//!    never signalled, refusing nothing.
 //!    An unverified worker, or another host's, is not signalled and keeps its claim (409); a
 //!    gone worker (no pid, process not found, pid reused) is not signalled and is reclaimed.
 //! 3. The reclaim in one `BEGIN IMMEDIATE` transaction with a compare-and-swap on the claim
 //!    and the task's current run read in 1 (`sql/reclaim_*.sql`), every row count checked. A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
+mod policy;
 pub mod reap;
 pub mod signal;
 
@@ -114,9 +118,22 @@ fn now() -> i64 {
 /// the stop bound after the SIGKILL wait (docs/http.md).
 const STOPPING_LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// What was ignored, as the answers list it (`ignored`).
+pub(crate) fn ignored_json(ignored: &[signal::Ignored]) -> Value {
+    ignored
+        .iter()
+        .map(|i| json!({"pid": i.pid, "reason": i.reason}))
+        .collect()
+}
+
 /// A 409 for members the rules refuse: `what` and the first refusal, `nothing` (what was not
-/// done), and every refused member in `processes`.
-pub(crate) fn refused_error(what: &str, refused: &[signal::Refused], nothing: &str) -> ApiError {
+/// done), every refused member in `processes`, and what was `ignored`.
+pub(crate) fn refused_error(
+    what: &str,
+    refused: &[signal::Refused],
+    ignored: &[signal::Ignored],
+    nothing: &str,
+) -> ApiError {
     let (pid, reason) = refused
         .first()
         .map_or((0, ""), |r| (r.pid, r.reason.as_str()));
@@ -124,16 +141,17 @@ pub(crate) fn refused_error(what: &str, refused: &[signal::Refused], nothing: &s
     e.extra = Some(json!({"processes": refused.iter().map(|r| json!({
         "pid": r.pid, "cmdline": r.cmdline, "signals": [], "outcome": "refused",
         "refused": r.reason,
-    })).collect::<Vec<_>>()}));
+    })).collect::<Vec<_>>(), "ignored": ignored_json(ignored)}));
     e
 }
 
-/// A 409 listing `processes` when any of `outcomes` survived (SIGKILL, or a refused signal);
-/// `then` says what follows from it.
+/// A 409 listing `processes` (and what was `ignored`) when any of `outcomes` survived
+/// (SIGKILL, or a refused signal); `then` says what follows from it.
 pub(crate) fn survivors_error(
     id: i64,
     outcomes: &[signal::Outcome],
     processes: &[Value],
+    ignored: &[signal::Ignored],
     then: &str,
 ) -> Result<(), ApiError> {
     let survivors: Vec<i32> = outcomes
@@ -150,7 +168,7 @@ pub(crate) fn survivors_error(
             "run {id}: processes {survivors:?} survived (SIGKILL, or the signal was refused){then}"
         ),
     );
-    e.extra = Some(json!({ "processes": processes }));
+    e.extra = Some(json!({ "processes": processes, "ignored": ignored_json(ignored) }));
     Err(e)
 }
 
@@ -186,7 +204,8 @@ pub fn run(
         board: db.path().to_path_buf(),
     };
     // Who would be signalled, checked before anything is: a refusal changes nothing.
-    let members = members(id, &found, &run_env, &policy)?;
+    let mut ignored = Vec::new();
+    let members = members(id, &found, &run_env, &policy, &mut ignored)?;
     // A write lock now (released at once): a busy board answers 503 before any signal.
     let mut writer = db.open_writer(budget)?;
     writer
@@ -201,12 +220,20 @@ pub fn run(
             format!("run {id}: the shim is stopping; nothing was signalled or written"),
         ));
     }
-    let outcomes = signal::terminate(members, ask.grace, &run_env, &policy, stopping);
+    let outcomes = signal::terminate(
+        members,
+        ask.grace,
+        &run_env,
+        &policy,
+        stopping,
+        &mut ignored,
+    );
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
     survivors_error(
         id,
         &outcomes,
         &processes,
+        &ignored,
         "; the claim is kept (releasing it would start a second worker beside them)",
     )?;
     if stopping.load(Ordering::Relaxed) {
@@ -223,6 +250,7 @@ pub fn run(
         "worker": found.reason.as_deref().unwrap_or("alive"),
         "evidence": found.evidence,
         "processes": processes,
+        "ignored": ignored_json(&ignored),
     });
     Ok(body.to_string().into_bytes())
 }
@@ -269,12 +297,13 @@ fn terminable(id: i64, found: &Found) -> Result<(), ApiError> {
 
 /// The processes a terminate of a signalable worker would signal (its tree, by the signal
 /// rules); none for a worker that is gone. A member the rules refuse is the 409 that says
-/// nothing was signalled or written.
+/// nothing was signalled or written. What is not the run's goes to `ignored`.
 fn members(
     id: i64,
     found: &Found,
     run_env: &signal::RunEnv,
     policy: &signal::Policy,
+    ignored: &mut Vec<signal::Ignored>,
 ) -> Result<Vec<signal::Member>, ApiError> {
     let (true, Some(pid), Some(ticks)) = (found.signalable, found.worker_pid, found.start_ticks)
     else {
@@ -282,12 +311,13 @@ fn members(
     };
     let pid = i32::try_from(pid).unwrap_or(0);
     let ticks = u64::try_from(ticks).unwrap_or(0);
-    match signal::collect(pid, ticks, run_env, policy) {
+    match signal::collect(pid, ticks, run_env, policy, ignored) {
         signal::Collected::Gone => Ok(Vec::new()),
         signal::Collected::Members(m) => Ok(m),
         signal::Collected::Refused(refused) => Err(refused_error(
             &format!("run {id}: not signalled"),
             &refused,
+            ignored,
             "nothing was signalled or written",
         )),
     }

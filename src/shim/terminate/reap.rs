@@ -10,7 +10,10 @@
 //!    (the board owner's real uid; never the shim, its ancestors, its session or group, a
 //!    namespace's init, a kernel thread). One refusal: 409 naming it, nothing signalled.
 //! 3. SIGTERM, the grace period, what appeared meanwhile, SIGKILL (`signal::terminate`, every
-//!    member checked again before each signal). A survivor: 409 with the processes.
+//!    member checked again before each signal). A survivor: 409 with the processes. A process
+//!    whose environment names the run but that is not the owner's spawn (a set-uid program
+//!    of another user: `lingering_workers` has no row of it) is listed in `ignored`, never
+//!    signalled.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
-use super::{Ask, as_json, refused_error, signal, survivors_error};
+use super::{Ask, as_json, ignored_json, refused_error, signal, survivors_error};
 use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
 use crate::shim::sample::Board;
@@ -89,13 +92,14 @@ pub fn run(
             ),
         ));
     }
-    let done = |processes: Vec<Value>| {
-        json!({"ok": true, "run_id": id, "task_id": task_id, "processes": processes})
-            .to_string()
-            .into_bytes()
+    let done = |processes: Vec<Value>, ignored: &[signal::Ignored]| {
+        json!({"ok": true, "run_id": id, "task_id": task_id, "processes": processes,
+               "ignored": ignored_json(ignored)})
+        .to_string()
+        .into_bytes()
     };
     if lingering.is_empty() {
-        return Ok(done(Vec::new()));
+        return Ok(done(Vec::new(), &[]));
     }
     let (members, policy) = members(id, &lingering, db)?;
     if stopping.load(Ordering::Relaxed) {
@@ -108,10 +112,18 @@ pub fn run(
         run_id: id,
         board: db.path().to_path_buf(),
     };
-    let outcomes = signal::terminate(members, ask.grace, &run_env, &policy, stopping);
+    let mut ignored = Vec::new();
+    let outcomes = signal::terminate(
+        members,
+        ask.grace,
+        &run_env,
+        &policy,
+        stopping,
+        &mut ignored,
+    );
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
-    survivors_error(id, &outcomes, &processes, "")?;
-    Ok(done(processes))
+    survivors_error(id, &outcomes, &processes, &ignored, "")?;
+    Ok(done(processes, &ignored))
 }
 
 /// The processes a reap would signal, and the board's signal rules: every process the run left
@@ -140,6 +152,7 @@ fn members(
         return Err(refused_error(
             &format!("run {id}: not reaped"),
             &weak,
+            &[],
             "nothing was signalled",
         ));
     }
@@ -159,6 +172,7 @@ fn members(
         signal::Collected::Refused(refused) => Err(refused_error(
             &format!("run {id}: not reaped"),
             &refused,
+            &[],
             "nothing was signalled",
         )),
         signal::Collected::Gone => Ok((Vec::new(), policy)),

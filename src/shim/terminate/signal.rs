@@ -1,12 +1,17 @@
 //! Ending a run's processes: the worker's tree, the session and process group it leads (a
 //! child that daemonized by a double fork leaves the tree but not those), and every process of
-//! the board owner's uid whose environment names the run (one that escaped both). Knows
-//! nothing of SQL or HTTP.
+//! the board owner whose environment names the run (one that escaped both). Knows nothing of
+//! SQL or HTTP.
+//!
+//! Whose environment: a process's whose real and effective uids are both the board owner's
+//! ([`Marks::not_spawned_by`]). `/proc/<pid>` is owned by the effective uid (by root for any
+//! set-uid program), so another user's `su` kept waiting with a run's environment looks like
+//! root's process by that alone; it is not the run's: [`Ignored`], never signalled, reported,
+//! and it refuses nothing.
 //!
 //! Who may be signalled ([`Policy`], SECURITY.md): only processes whose real uid owns the board
-//! file; never the shim, its ancestors, a process in the shim's session or process group, pid
-//! 1 of any pid namespace, or a kernel thread. Every member is checked before any signal; one
-//! refusal and nothing is signalled.
+//! file, and nothing of the shim's own. Every member is checked before any signal; one refusal
+//! and nothing is signalled.
 //!
 //! Which process: each member is held by a pidfd opened before it is looked at, so a check
 //! and its signal cannot be split by pid reuse (a pidfd names one process, never its pid's
@@ -17,7 +22,7 @@
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,99 +31,14 @@ use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
 use crate::proc::marks::{self, Marks, WantMarks};
 
+pub use super::policy::Policy;
+
 /// How often the members are looked at while waiting for them to end.
 const POLL: Duration = Duration::from_millis(20);
 /// How long SIGKILLed members get to disappear.
 pub const KILL_WAIT: Duration = Duration::from_secs(2);
 /// Rounds of collecting what appeared and SIGKILLing it (a fork storm must end).
 const KILL_ROUNDS: usize = 5;
-
-/// Who may be signalled: the board owner's processes, and nothing of the shim's own.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// The uid that owns the board file.
-    pub owner_uid: u32,
-    /// The shim's pid, then its ancestors.
-    lineage: Vec<i32>,
-    session: i32,
-    pgrp: i32,
-}
-
-impl Policy {
-    /// The rules for the board at `board`, for this process. Its owner is the one the board
-    /// was checked against when it was resolved (`checked`), and the file there must still be
-    /// that owner's regular file, not followed: a link there, or in its folders (whoever
-    /// writes the board may swap one in at any moment, to a file of root's), is refused, as
-    /// is anything but a regular file.
-    pub fn for_board(board: &Path, checked: Option<u32>) -> std::io::Result<Policy> {
-        let meta = std::fs::symlink_metadata(board)?;
-        if !meta.file_type().is_file() {
-            return Err(std::io::Error::other(format!(
-                "{} is not a regular file (a link, or something else, was put in its place)",
-                board.display()
-            )));
-        }
-        if checked.is_some_and(|uid| uid != meta.uid()) {
-            return Err(std::io::Error::other(format!(
-                "{} is no longer the file of the board's owner (something was put in its place)",
-                board.display()
-            )));
-        }
-        let owner_uid = checked.unwrap_or(meta.uid());
-        let me = i32::try_from(std::process::id()).unwrap_or(0);
-        let mut lineage = vec![me];
-        let mut at = me;
-        // Up to pid 1 (or the namespace's root, whose parent is 0).
-        while let Some(m) = marks::read(at, WantMarks::default()) {
-            if m.ppid < 1 || lineage.contains(&m.ppid) {
-                break;
-            }
-            lineage.push(m.ppid);
-            at = m.ppid;
-        }
-        let own = marks::read(me, WantMarks::default());
-        Ok(Policy {
-            owner_uid,
-            lineage,
-            session: own.as_ref().map_or(0, |m| m.session),
-            pgrp: own.as_ref().map_or(0, |m| m.pgrp),
-        })
-    }
-
-    /// Why `m` must not be signalled, or `None` when it may be. `m` must have been read with
-    /// `status`.
-    pub fn refusal(&self, m: &Marks) -> Option<String> {
-        if m.kernel_thread {
-            return Some("a kernel thread".into());
-        }
-        if m.namespace_init != Some(false) {
-            return Some(match m.namespace_init {
-                Some(true) => "pid 1 of a pid namespace (an init)".into(),
-                _ => "not known not to be a namespace's init (its status is unreadable)".into(),
-            });
-        }
-        if self.lineage.first() == Some(&m.pid) {
-            return Some("the shim itself".into());
-        }
-        if self.lineage.contains(&m.pid) {
-            return Some("an ancestor of the shim".into());
-        }
-        if m.session == self.session {
-            return Some("in the shim's own session".into());
-        }
-        if m.pgrp == self.pgrp {
-            return Some("in the shim's own process group".into());
-        }
-        match m.ruid {
-            Some(uid) if uid == self.owner_uid => None,
-            Some(uid) => Some(format!(
-                "real uid {uid}, not the board owner's ({})",
-                self.owner_uid
-            )),
-            None => Some("its real uid could not be read".into()),
-        }
-    }
-}
 
 /// The run, as its processes' environments name it.
 #[derive(Debug, Clone)]
@@ -137,6 +57,14 @@ pub struct Member {
     /// Collected after the grace period.
     pub appeared: bool,
     pidfd: OwnedFd,
+}
+
+/// A process whose environment names the run but that is not the board owner's spawn (another
+/// user's set-uid program, say): not the run's, so neither signalled nor a refusal; why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub pid: i32,
+    pub reason: String,
 }
 
 /// A process that must not be signalled, and why.
@@ -191,19 +119,37 @@ fn hold(pid: i32) -> Option<(OwnedFd, Marks)> {
     Some((fd, m))
 }
 
-/// The pids that belong to the run besides `known`: children of `roots`' trees, members of
-/// the session and group `leader` leads, and processes of `owner_uid` whose environment names
-/// the run.
-fn candidates(roots: &[i32], leader: Option<i32>, run: &RunEnv, owner_uid: u32) -> Vec<i32> {
-    let mut pids: Vec<i32> = Vec::new();
-    let push = |pid: i32, pids: &mut Vec<i32>| {
-        if !pids.contains(&pid) {
-            pids.push(pid);
+/// How a process came to be a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// In a root's tree, or the session or group the leader leads.
+    Related,
+    /// Its environment names the run: read from the process with these start ticks, whose
+    /// `/proc/<pid>` is the owner's. Its real and effective uids are checked when it is held.
+    Environment(u64),
+    /// A row of `lingering_workers` (the owner's spawn, or the run's fingerprint), read with
+    /// these start ticks.
+    Listed(u64),
+}
+
+/// The pids that belong to the run: children of `roots`' trees, members of the session and
+/// group `leader` leads, and processes whose `/proc/<pid>` is `owner_uid`'s and whose
+/// environment names the run.
+fn candidates(
+    roots: &[i32],
+    leader: Option<i32>,
+    run: &RunEnv,
+    owner_uid: u32,
+) -> Vec<(i32, Found)> {
+    let mut pids: Vec<(i32, Found)> = Vec::new();
+    let push = |pid: i32, found: Found, pids: &mut Vec<(i32, Found)>| {
+        if !pids.iter().any(|(p, _)| *p == pid) {
+            pids.push((pid, found));
         }
     };
     for root in roots {
         for m in crate::proc::tree::members(*root) {
-            push(m.pid, &mut pids);
+            push(m.pid, Found::Related, &mut pids);
         }
     }
     let board = std::fs::metadata(&run.board)
@@ -215,26 +161,27 @@ fn candidates(roots: &[i32], leader: Option<i32>, run: &RunEnv, owner_uid: u32) 
     };
     for process in all.flatten() {
         let pid = process.pid();
-        if pids.contains(&pid) {
+        if pids.iter().any(|(p, _)| *p == pid) {
             continue;
         }
         let Ok(stat) = process.stat() else { continue };
         if leader.is_some_and(|l| stat.session == l || stat.pgrp == l) {
-            push(pid, &mut pids);
+            push(pid, Found::Related, &mut pids);
             continue;
         }
-        // Only the owner's processes' environments are read (SECURITY.md).
+        // Only the environments of processes whose /proc/<pid> is the owner's are read
+        // (SECURITY.md); whether they are the owner's spawn is checked when held (`check`).
         if process.uid().ok() != Some(owner_uid) {
             continue;
         }
-        let Some(env) = marks::read(
+        let Some((ticks, env)) = marks::read(
             pid,
             WantMarks {
                 environ: true,
                 ..WantMarks::default()
             },
         )
-        .and_then(|m| m.env) else {
+        .and_then(|m| Some((m.start_ticks, m.env?))) else {
             continue;
         };
         let names_board = env
@@ -246,15 +193,22 @@ fn candidates(roots: &[i32], leader: Option<i32>, run: &RunEnv, owner_uid: u32) 
             && names_board.is_some()
             && names_board == board
         {
-            push(pid, &mut pids);
+            push(pid, Found::Environment(ticks), &mut pids);
         }
     }
     pids
 }
 
 /// The run's processes, worker first, each held and checked. `worker_ticks`: the start ticks
-/// the verdict was made on.
-pub fn collect(worker: i32, worker_ticks: u64, run: &RunEnv, policy: &Policy) -> Collected {
+/// the verdict was made on. What its environment alone named but is not the owner's spawn is
+/// added to `ignored`.
+pub fn collect(
+    worker: i32,
+    worker_ticks: u64,
+    run: &RunEnv,
+    policy: &Policy,
+    ignored: &mut Vec<Ignored>,
+) -> Collected {
     let Some((fd, m)) = hold(worker) else {
         return Collected::Gone;
     };
@@ -277,38 +231,58 @@ pub fn collect(worker: i32, worker_ticks: u64, run: &RunEnv, policy: &Policy) ->
             reason,
         });
     }
-    for pid in candidates(&[worker], leader, run, policy.owner_uid) {
+    for (pid, found) in candidates(&[worker], leader, run, policy.owner_uid) {
         if pid != worker {
-            admit(pid, None, policy, &mut members, &mut refused);
+            match check(pid, found, policy, false) {
+                Checked::Member(m) => members.push(m),
+                Checked::Refused(r) => refused.push(r),
+                Checked::Ignored(i) => ignored.push(i),
+                Checked::Gone => {}
+            }
         }
     }
     collected(members, refused)
 }
 
-/// Hold `pid` and check it by the rules: a member, or a refusal. With `ticks`, only the
-/// process that still has them (another has its pid now, or it ended: left out).
-fn admit(
-    pid: i32,
-    ticks: Option<u64>,
-    policy: &Policy,
-    members: &mut Vec<Member>,
-    refused: &mut Vec<Refused>,
-) {
-    let Some((fd, m)) = hold(pid) else { return };
+/// What holding and checking a candidate gave.
+enum Checked {
+    Member(Member),
+    Refused(Refused),
+    Ignored(Ignored),
+    /// It ended, or its pid is another process's now (not the `ticks` asked for).
+    Gone,
+}
+
+/// Hold `pid` and check it: a member, a refusal by the rules, or, for a process its
+/// environment alone made a candidate, not the owner's spawn (ignored). Found with start
+/// ticks, only the process that still has them.
+fn check(pid: i32, found: Found, policy: &Policy, appeared: bool) -> Checked {
+    let Some((fd, m)) = hold(pid) else {
+        return Checked::Gone;
+    };
+    let ticks = match found {
+        Found::Related => None,
+        Found::Environment(t) | Found::Listed(t) => Some(t),
+    };
     if ticks.is_some_and(|t| t != m.start_ticks) || matches!(m.state, 'Z' | 'X') {
-        return;
+        return Checked::Gone;
+    }
+    if let Found::Environment(_) = found {
+        if let Some(reason) = m.not_spawned_by(policy.owner_uid) {
+            return Checked::Ignored(Ignored { pid, reason });
+        }
     }
     match policy.refusal(&m) {
-        Some(reason) => refused.push(Refused {
+        Some(reason) => Checked::Refused(Refused {
             pid,
             cmdline: cmdline(pid),
             reason,
         }),
-        None => members.push(Member {
+        None => Checked::Member(Member {
             pid,
             start_ticks: m.start_ticks,
             cmdline: cmdline(pid),
-            appeared: false,
+            appeared,
             pidfd: fd,
         }),
     }
@@ -329,7 +303,13 @@ pub fn collect_lingering(targets: &[(i32, u64)], policy: &Policy) -> Collected {
     let mut members = Vec::new();
     let mut refused = Vec::new();
     for &(pid, ticks) in targets {
-        admit(pid, Some(ticks), policy, &mut members, &mut refused);
+        // Shown the owner's spawn (`proc_spawned`) or the run's fingerprint by the view: the
+        // rules decide now.
+        match check(pid, Found::Listed(ticks), policy, false) {
+            Checked::Member(m) => members.push(m),
+            Checked::Refused(r) => refused.push(r),
+            Checked::Ignored(_) | Checked::Gone => {}
+        }
     }
     collected(members, refused)
 }
@@ -381,14 +361,15 @@ fn signal(m: &Member, signal: Signal, policy: &Policy) -> Signalled {
 
 /// SIGTERM to every member, up to `grace` for them to end (cut short when `stopping` is set:
 /// the shim is shutting down), then the members collected again, what appeared checked by
-/// `policy`, SIGKILL to what remains, and a little more time for that. Blocks the calling
-/// thread while it waits.
+/// `policy` (what is not the owner's spawn added to `ignored`), SIGKILL to what remains, and a
+/// little more time for that. Blocks the calling thread while it waits.
 pub fn terminate(
     mut members: Vec<Member>,
     grace: Duration,
     run: &RunEnv,
     policy: &Policy,
     stopping: &AtomicBool,
+    ignored: &mut Vec<Ignored>,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = members.iter().map(first_outcome).collect();
     for (m, o) in members.iter().zip(outcomes.iter_mut()) {
@@ -406,7 +387,7 @@ pub fn terminate(
     // One deadline for every round: the kill phase is bounded (the stop bound counts on it).
     let kill_deadline = Instant::now() + KILL_WAIT;
     for _ in 0..KILL_ROUNDS {
-        let new = take_appeared(&mut members, &mut outcomes, leader, run, policy);
+        let new = take_appeared(&mut members, &mut outcomes, ignored, leader, run, policy);
         let killed = kill_remaining(&members, &mut outcomes, policy);
         if new == 0 && killed == 0 {
             break;
@@ -440,10 +421,12 @@ fn first_outcome(m: &Member) -> Outcome {
 
 /// What appeared since the members were collected (new children of members still running,
 /// new members of the leader's session and group, new processes whose environment names the
-/// run), each held by a pidfd: a new member, or an outcome refused by `policy`. How many.
+/// run), each held by a pidfd: a new member, an outcome refused by `policy`, or (not the
+/// owner's spawn) ignored. How many members and refusals.
 fn take_appeared(
     members: &mut Vec<Member>,
     outcomes: &mut Vec<Outcome>,
+    ignored: &mut Vec<Ignored>,
     leader: Option<i32>,
     run: &RunEnv,
     policy: &Policy,
@@ -457,30 +440,33 @@ fn take_appeared(
         .iter()
         .map(|m| m.pid)
         .chain(outcomes.iter().map(|o| o.pid))
+        .chain(ignored.iter().map(|i| i.pid))
         .collect();
     let mut new = 0;
-    for pid in candidates(&running, leader, run, policy.owner_uid) {
+    for (pid, found) in candidates(&running, leader, run, policy.owner_uid) {
         if known.contains(&pid) {
             continue;
         }
-        let Some((fd, m)) = hold(pid) else { continue };
-        new += 1;
-        let member = Member {
-            pid,
-            start_ticks: m.start_ticks,
-            cmdline: cmdline(pid),
-            appeared: true,
-            pidfd: fd,
-        };
-        let mut o = first_outcome(&member);
-        if let Some(reason) = policy.refusal(&m) {
-            o.outcome = "survived";
-            o.refused = Some(reason);
-            outcomes.push(o);
-            continue;
+        match check(pid, found, policy, true) {
+            Checked::Member(member) => {
+                new += 1;
+                outcomes.push(first_outcome(&member));
+                members.push(member);
+            }
+            Checked::Refused(r) => {
+                new += 1;
+                outcomes.push(Outcome {
+                    pid,
+                    cmdline: r.cmdline,
+                    signals: Vec::new(),
+                    outcome: "survived",
+                    appeared: true,
+                    refused: Some(r.reason),
+                });
+            }
+            Checked::Ignored(i) => ignored.push(i),
+            Checked::Gone => {}
         }
-        outcomes.push(o);
-        members.push(member);
     }
     new
 }

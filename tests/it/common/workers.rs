@@ -392,3 +392,31 @@ pub fn process_of_run(board: &std::path::Path, run: i64, argv: &[&str]) -> i64 {
         std::thread::yield_now();
     }
 }
+
+/// Another user's set-uid program (`su`, `passwd`) kept waiting with a run's environment, as
+/// the board owner root sees it: `sleep 1000` whose real uid is nobody's and whose effective
+/// uid is root's (so its `/proc/<pid>` is root's, as a set-uid root program's is), in a
+/// session of its own (the other user's terminal), with the `HERMES_KANBAN_*` variables
+/// naming `run` of `task` on `board`. Returned asleep, its argv in place; ended when dropped.
+/// Needs root.
+pub fn setuid_with_runs_environment(board: &std::path::Path, run: i64, task: &str) -> Worker {
+    let w = Worker::asleep(
+        Command::new("setsid")
+            .args(["setpriv", "--ruid=65534", "--euid=0", "--keep-groups"])
+            .args(["sleep", "1000"])
+            .env("HERMES_KANBAN_RUN_ID", run.to_string())
+            .env("HERMES_KANBAN_TASK", task)
+            .env("HERMES_KANBAN_DB", board),
+    );
+    while proc_truth(w.pid()).cmdline != ["sleep", "1000"] {
+        std::thread::yield_now();
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", w.pid())).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Uid:", "65534", "0", "0", "0"]),
+        "{status}"
+    );
+    w
+}

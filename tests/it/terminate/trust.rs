@@ -492,3 +492,62 @@ fn every_signal_is_checked_when_it_is_sent() {
         "1"
     );
 }
+
+/// Another user keeps a set-uid program waiting with the run's environment (`su`, `passwd`:
+/// its real uid theirs, its effective uid root's, so its /proc/<pid> is root's): it is not
+/// the run's. It is neither listed among the run's processes nor signalled, and it does not
+/// refuse the terminate: the root worker is ended and its task reclaimed (200), the other
+/// process reported as ignored, with why.
+#[test]
+#[ignore = "needs root: `make test` runs it as root"]
+fn another_users_set_uid_program_with_the_runs_environment_is_ignored() {
+    require_root();
+    let board = Board::new("trust-setuid");
+    let worker = HermesWorker::sleep(&board.writer(), &board.path, "t_1");
+    let su = setuid_with_runs_environment(&board.path, worker.run, "t_1");
+    let server = Server::with_token(&board.path, TOKEN, &[]);
+    let bearer = format!("Bearer {TOKEN}");
+    let r = http_request(
+        &server.addr,
+        "GET",
+        &format!("/runs/{}/processes", worker.run),
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(r.status, 200);
+    let listed: Vec<i64> = r.json()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, [worker.pid()], "{:?}", r.json());
+    let r = terminate(&server, worker.run, r#"{"grace_seconds": 1}"#);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let body = r.json();
+    let signalled: Vec<i64> = body["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(signalled, [worker.pid()], "{body}");
+    let ignored = body["ignored"].as_array().unwrap();
+    assert_eq!(ignored.len(), 1, "{body}");
+    assert_eq!(ignored[0]["pid"], su.pid(), "{body}");
+    assert!(
+        ignored[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("real uid 65534, effective uid 0"),
+        "{body}"
+    );
+    assert!(!alive(worker.pid()));
+    assert!(alive(su.pid()), "another user's process was signalled");
+    assert_eq!(
+        shell(
+            &board.path,
+            &format!("SELECT status FROM task_runs WHERE id = {}", worker.run)
+        ),
+        "reclaimed"
+    );
+}
