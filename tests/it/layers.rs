@@ -228,7 +228,19 @@ fn functions() -> Vec<(String, PathBuf, usize, usize)> {
                         || w.starts_with("pub(")
                 })
             });
-            if declares && !line.trim_end().ends_with(';') {
+            // A declaration without a body (a trait's method), its signature on one line or
+            // several, ends with `;` before any `{`.
+            let bodiless = declares && !line.contains('{') && {
+                let mut k = i;
+                while k < lines.len()
+                    && !lines[k].trim_end().ends_with('{')
+                    && !lines[k].trim_end().ends_with(';')
+                {
+                    k += 1;
+                }
+                lines.get(k).is_some_and(|l| l.trim_end().ends_with(';'))
+            };
+            if declares && !bodiless {
                 let name: String = words[fn_at.unwrap() + 1]
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')

@@ -147,32 +147,10 @@ pub async fn workers(
             })
             .await;
     };
-    let info_query = format!("last_over_time(kanban_workers_host_info[{LAST_KNOWN}])");
-    let up = ask(
-        prom,
-        format!("up and on(instance) {info_query}"),
-        BY_TARGET,
-        pool,
-        deadline,
-    )
-    .await?;
-    let written = ask(
-        prom,
-        format!("last_over_time(kanban_workers_exposition_time_seconds[{LAST_KNOWN}])"),
-        BY_TARGET,
-        pool,
-        deadline,
-    )
-    .await?;
-    let info = ask(prom, info_query, HOST_INFO, pool, deadline).await?;
     let local = Arc::new(local);
-    let task_local = Arc::clone(&local);
-    let hosts = pool
-        .run(move || Ok(Hosts::of(&up, &written, &info, &task_local)))
-        .await?;
-    let hosts = Arc::new(hosts);
-    // Each host's runs of this board, now (targets up) and as last known (targets down).
+    let hosts = Arc::new(hosts(prom, &local, pool, deadline).await?);
     let mut runs = Runs::default();
+    // Each host's runs of this board, now (targets up) and as last known (targets down).
     for down in [false, true] {
         let targets: Vec<&str> = hosts
             .listed
@@ -180,55 +158,73 @@ pub async fn workers(
             .filter(|h| h.up != down)
             .map(|h| h.instance.as_str())
             .collect();
-        if targets.is_empty() {
-            continue;
+        if !targets.is_empty() {
+            let (info, values) = runs_of(prom, board, &targets, down, pool, deadline).await?;
+            runs.info.push(info);
+            runs.values.push(values);
         }
-        let only = targets_regex(&targets);
-        let over = |q: String| match down {
-            true => format!("last_over_time({q}[{LAST_KNOWN}])"),
-            false => q,
-        };
-        let boards = format!("{}|", regex_escape(board));
-        let info = ask(
-            prom,
-            over(format!(
-                "kanban_run_info{{board=~\"{boards}\",instance=~\"{only}\"}}"
-            )),
-            RUN_INFO,
-            pool,
-            deadline,
-        )
-        .await?;
-        let kept = Arc::new(
-            info.series
-                .iter()
-                .filter_map(|s| Some((s.label(0)?.into(), s.label(1)?.into())))
-                .collect::<HashSet<(Box<str>, Box<str>)>>(),
-        );
-        let mut values = Vec::with_capacity(VALUES.len());
-        for (name, _) in VALUES {
-            let kept = Arc::clone(&kept);
-            let filter = move |labels: &[Option<Box<str>>]| match (&labels[0], &labels[1]) {
-                (Some(i), Some(r)) => kept.contains(&(i.clone(), r.clone())),
-                _ => false,
-            };
-            values.push(
-                ask_filtered(
-                    prom,
-                    over(format!("{name}{{instance=~\"{only}\"}}")),
-                    RUN_VALUE,
-                    filter,
-                    pool,
-                    deadline,
-                )
-                .await?,
-            );
-        }
-        runs.info.push(info);
-        runs.values.push(values);
     }
     pool.run(move || assemble(&local, &hosts, &runs, deadline))
         .await
+}
+
+/// The hosts: which targets are up, when each last wrote its exposition, what each says it
+/// is (three queries, one at a time).
+async fn hosts(
+    prom: &Prometheus,
+    local: &Arc<Local>,
+    pool: &impl Pool,
+    deadline: Instant,
+) -> Result<Hosts, ApiError> {
+    let info_query = format!("last_over_time(kanban_workers_host_info[{LAST_KNOWN}])");
+    // Only the targets that export host info: a query API may scrape thousands of others.
+    let up = format!("up and on(instance) {info_query}");
+    let up = ask(prom, up, BY_TARGET, pool, deadline).await?;
+    let written = format!("last_over_time(kanban_workers_exposition_time_seconds[{LAST_KNOWN}])");
+    let written = ask(prom, written, BY_TARGET, pool, deadline).await?;
+    let info = ask(prom, info_query, HOST_INFO, pool, deadline).await?;
+    let local = Arc::clone(local);
+    pool.run(move || Ok(Hosts::of(&up, &written, &info, &local)))
+        .await
+}
+
+/// The runs of this board that `targets` report (now, or as last known when `down`), and each
+/// of [`VALUES`] of those runs only.
+async fn runs_of(
+    prom: &Prometheus,
+    board: &str,
+    targets: &[&str],
+    down: bool,
+    pool: &impl Pool,
+    deadline: Instant,
+) -> Result<(Vector, Vec<Vector>), ApiError> {
+    let only = targets_regex(targets);
+    let over = |q: String| match down {
+        true => format!("last_over_time({q}[{LAST_KNOWN}])"),
+        false => q,
+    };
+    // This board's runs, and those of hosts with no board (`serve --no-board`: no board
+    // label), which are kept only where this board has the run (`remote_worker`).
+    let boards = format!("{}|", regex_escape(board));
+    let query = format!("kanban_run_info{{board=~\"{boards}\",instance=~\"{only}\"}}");
+    let info = ask(prom, over(query), RUN_INFO, pool, deadline).await?;
+    let kept: Arc<HashSet<(Box<str>, Box<str>)>> = Arc::new(
+        info.series
+            .iter()
+            .filter_map(|s| Some((s.label(0)?.into(), s.label(1)?.into())))
+            .collect(),
+    );
+    let mut values = Vec::with_capacity(VALUES.len());
+    for (name, _) in VALUES {
+        let kept = Arc::clone(&kept);
+        let filter = move |labels: &[Option<Box<str>>]| match (labels.first(), labels.get(1)) {
+            (Some(Some(i)), Some(Some(r))) => kept.contains(&(i.clone(), r.clone())),
+            _ => false,
+        };
+        let query = over(format!("{name}{{instance=~\"{only}\"}}"));
+        values.push(ask_filtered(prom, query, RUN_VALUE, filter, pool, deadline).await?);
+    }
+    Ok((info, values))
 }
 
 /// One query's vector, read (holding a share of the answer budget as large as an answer may
@@ -408,27 +404,7 @@ fn assemble(
     runs: &Runs,
     deadline: Instant,
 ) -> Result<Value, ApiError> {
-    // (target, run id) -> each value, for every group.
-    let mut index: HashMap<(&str, &str), [Option<f64>; 6]> = HashMap::new();
-    let mut by_target: HashMap<&str, Vec<&prom::Series>> = HashMap::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (info, values) in runs.info.iter().zip(&runs.values) {
-        for (k, vector) in values.iter().enumerate() {
-            for s in &vector.series {
-                if let (Some(i), Some(r)) = (s.label(0), s.label(1)) {
-                    index.entry((i, r)).or_default()[k] = Some(s.value);
-                }
-            }
-        }
-        for s in &info.series {
-            if let Some(i) = s.label(0) {
-                by_target.entry(i).or_default().push(s);
-            }
-        }
-        for (i, n) in &info.per_target {
-            seen.insert(i, *n);
-        }
-    }
+    let joined = Joined::of(runs);
     // This board's open runs (all of them, another host's too), by run id: a boardless host's
     // worker is listed only under the run of this board it carries the marks of.
     let open: HashMap<String, String> = local
@@ -436,10 +412,11 @@ fn assemble(
         .iter()
         .map(|w| (text_of(&w["run_id"]), text_of(&w["task_id"])))
         .collect();
+    let own = hosts.own.as_deref();
     let mut list = vec![mine(
         local,
-        hosts.own.as_deref(),
-        hosts.same_name(&local.host, hosts.own.as_deref().unwrap_or("local")),
+        own,
+        hosts.same_name(&local.host, own.unwrap_or("local")),
     )];
     let mut workers_left_out = 0;
     for h in &hosts.listed {
@@ -449,33 +426,9 @@ fn assemble(
                 "the fleet's answer was not assembled within the request's budget",
             ));
         }
-        let listed = by_target
-            .get(h.instance.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        let workers: Vec<Value> = listed
-            .iter()
-            .filter_map(|run| remote_worker(run, &index, &open, &h.instance))
-            .collect();
-        let left = seen
-            .get(h.instance.as_str())
-            .copied()
-            .unwrap_or(0)
-            .saturating_sub(listed.len());
+        let (host, left) = joined.host(h, hosts, &open);
         workers_left_out += left;
-        let mut host = Map::new();
-        host.insert("host".into(), json!(h.name));
-        host.insert("instance".into(), json!(h.instance));
-        host.insert("up".into(), json!(h.up));
-        host.insert("as_of".into(), json!(h.as_of));
-        host.insert("source".into(), json!("prometheus"));
-        host.insert("machine_id".into(), json!(h.machine_id));
-        host.insert(
-            "same_name".into(),
-            json!(hosts.same_name(&h.name, &h.instance)),
-        );
-        host.insert("workers".into(), Value::Array(workers));
-        host.insert("workers_left_out".into(), json!(left));
-        list.push(Value::Object(host));
+        list.push(host);
     }
     Ok(json!({
         "hosts": list,
@@ -483,6 +436,74 @@ fn assemble(
         "prometheus": null,
         "left_out": {"hosts": hosts.left_out, "workers": workers_left_out},
     }))
+}
+
+/// The runs joined to their values through an index built once.
+struct Joined<'a> {
+    /// (target, run id) -> each of [`VALUES`].
+    index: HashMap<(&'a str, &'a str), [Option<f64>; 6]>,
+    /// Each target's runs, as kept.
+    by_target: HashMap<&'a str, Vec<&'a prom::Series>>,
+    /// How many runs of this board each target had (kept or not).
+    seen: HashMap<&'a str, usize>,
+}
+
+impl<'a> Joined<'a> {
+    fn of(runs: &'a Runs) -> Joined<'a> {
+        let mut joined = Joined {
+            index: HashMap::new(),
+            by_target: HashMap::new(),
+            seen: HashMap::new(),
+        };
+        for (info, values) in runs.info.iter().zip(&runs.values) {
+            for (k, vector) in values.iter().enumerate() {
+                for s in &vector.series {
+                    if let (Some(i), Some(r), true) = (s.label(0), s.label(1), k < 6) {
+                        joined.index.entry((i, r)).or_default()[k] = Some(s.value);
+                    }
+                }
+            }
+            for s in &info.series {
+                if let Some(i) = s.label(0) {
+                    joined.by_target.entry(i).or_default().push(s);
+                }
+            }
+            for (i, n) in &info.per_target {
+                joined.seen.insert(i, *n);
+            }
+        }
+        joined
+    }
+
+    /// One other host's entry, and how many of its runs were left out.
+    fn host(&self, h: &Host, hosts: &Hosts, open: &HashMap<String, String>) -> (Value, usize) {
+        let runs = self
+            .by_target
+            .get(h.instance.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let workers: Vec<Value> = runs
+            .iter()
+            .filter_map(|run| remote_worker(run, &self.index, open, &h.instance))
+            .collect();
+        let left = self
+            .seen
+            .get(h.instance.as_str())
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(runs.len());
+        let host = json!({
+            "host": h.name,
+            "instance": h.instance,
+            "up": h.up,
+            "as_of": h.as_of,
+            "source": "prometheus",
+            "machine_id": h.machine_id,
+            "same_name": hosts.same_name(&h.name, &h.instance),
+            "workers": workers,
+            "workers_left_out": left,
+        });
+        (host, left)
+    }
 }
 
 /// This host's entry: its workers from `/proc`, its own target when Prometheus scrapes it,

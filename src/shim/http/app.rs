@@ -88,7 +88,8 @@ pub(super) struct State {
     pub(super) answers: Arc<Semaphore>,
     /// One permit a followed log (`--log-streams`): none free is a 503.
     pub(super) log_streams: Arc<Semaphore>,
-    /// Each board's share of them, and each client address's (beyond loopback): half each.
+    /// Each board's share of them, and each client address's (beyond loopback): half, rounded
+    /// up, of what the other boards (clients) leave (see [`Shares`]).
     pub(super) board_streams: Arc<Shares<std::path::PathBuf>>,
     pub(super) client_streams: Arc<Shares<std::net::IpAddr>>,
     pub(super) log_idle: Duration,
@@ -127,8 +128,8 @@ impl App {
                 header_timeout: config.header_timeout,
                 answers: Arc::new(Semaphore::new(ANSWER_BUDGET_KIB)),
                 log_streams: Arc::new(Semaphore::new(config.log_streams)),
-                board_streams: Shares::new(config.log_streams.div_ceil(2)),
-                client_streams: Shares::new(config.log_streams.div_ceil(2)),
+                board_streams: Shares::new(config.log_streams),
+                client_streams: Shares::new(config.log_streams),
                 log_idle: config.log_idle,
                 prometheus: config.prometheus,
                 no_board: config.no_board,
@@ -184,14 +185,13 @@ where
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
-    // The host, then the token, before anything is read. The page is the one thing answered
-    // without the token: it holds no data, and its script sends the token (from the page's
-    // fragment) with each request for data. The check `stat`s the token file here, on the
-    // async worker: one metadata call on the operator's own file, and a read of at most 4 KiB
-    // (opened non-blocking, a regular file only) when it has changed; see `auth`.
+    // The host, then the token, before anything is read. The page is answered without the
+    // token: it holds no data, and its script sends the token (from the page's fragment) with
+    // each request for data. The check `stat`s the token file here, on the async worker: one
+    // metadata call on the operator's own file, and a read of at most 4 KiB (non-blocking, a
+    // regular file only) when it has changed; see `auth`. A metrics token reads `/metrics`.
     let route = routes::route(&method, &path, query);
     let page = matches!(route, Ok(Route::Page));
-    // The one route a metrics token (scope kanban.metrics) may read.
     let metrics = matches!(route, Ok(Route::Sampled(routes::Sampled::Metrics)));
     let routed = check_host(&state.hosts, &req)
         .and_then(|()| match page {
