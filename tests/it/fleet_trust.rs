@@ -259,3 +259,61 @@ fn a_host_is_its_target_not_its_name() {
     let shown = control_js(&body, &json!([row]));
     assert_eq!(shown["act"][0], Value::Null, "{shown}");
 }
+
+/// One execution model (issue 36 §1): the fleet's request held mid-work (its query API holding
+/// an answer until the test lets it go) holds nothing else: every other route answers
+/// meanwhile, and the held request is answered once let go.
+#[test]
+fn other_routes_answer_while_the_fleet_is_held_mid_work() {
+    let board = Board::new("fleet-held");
+    let worker = Worker::sleep();
+    let run = insert_run(
+        &board.writer(),
+        &RunSpec::new("t_held").pid(worker.pid()).started(now_secs()),
+    );
+    let api = QueryApi::start(&json!({"targets": []}));
+    let release = api.spec.with_extension("go");
+    let fleet = fleet_shim(&board.path, &api.url(), &["--busy-timeout", "60"]);
+    api.write(&json!({
+        "hold": release,
+        "targets": [{"instance": "10.9.0.1:8765", "host": "far", "count": 3}],
+    }));
+    let addr = fleet.addr.clone();
+    let held = std::thread::spawn(move || http_request(&addr, "GET", "/fleet/workers", &[]));
+    // Held: the query API has the fleet's first query and keeps it.
+    let held_file = api.spec.with_extension("json.held");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&held_file).is_ok_and(|t| !t.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fleet never asked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for path in [
+        "/workers/active".to_owned(),
+        "/workers/active?live=1".to_owned(),
+        format!("/runs/{run}"),
+        format!("/runs/{run}/inspect"),
+        "/metrics".to_owned(),
+        "/".to_owned(),
+    ] {
+        assert_eq!(fleet.get(&path).status, 200, "{path}");
+    }
+    assert!(!held.is_finished(), "the fleet's request was not held");
+    std::fs::write(&release, "").unwrap();
+    let answer = held.join().unwrap();
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(
+        answer.json()["hosts"][1]["workers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
