@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The shortest window over which a new CPU percentage is computed.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
@@ -83,10 +83,7 @@ impl CpuSampler {
 
 /// CPU seconds over wall seconds since start, as a percentage.
 fn lifetime_percent(cpu_seconds: f64, start_ms: Option<u64>) -> f64 {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64)
-        .unwrap_or(0.0);
+    let now_ms = super::clock::unix_millis() as f64;
     let Some(start_ms) = start_ms else {
         return 0.0;
     };
@@ -108,10 +105,7 @@ mod tests {
     fn first_sample_is_lifetime_average_and_repeats_within_interval() {
         let s = CpuSampler::new();
         let hz = crate::proc::info::host().ticks_per_second;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = crate::proc::clock::unix_millis();
         // 5 CPU seconds over 10 wall seconds: 50 %.
         let p = s.percent(7, 1, 5 * hz, Some(now_ms - 10_000));
         assert!((p - 50.0).abs() < 1.0, "{p}");

@@ -7,6 +7,7 @@
 //! - [`cpu`]: CPU samples kept between reads, for `cpu_percent`;
 //! - [`file`]: one file of `/proc/<pid>` through its handle, in the fewest system calls.
 
+pub mod clock;
 pub mod cpu;
 pub mod file;
 pub mod info;

@@ -5,7 +5,6 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
 
@@ -86,10 +85,7 @@ impl Demo {
         let gone_pid = i64::from(gone.id());
         gone.wait()?;
 
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = crate::proc::clock::unix_secs();
         let lock = format!("{host}:{}", std::process::id());
         let conn = crate::shim::board::empty::make(&self.board)?;
         // A newer board: each run records its worker's fingerprint, so the demo's workers are

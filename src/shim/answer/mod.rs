@@ -5,7 +5,6 @@ pub mod log;
 pub mod metrics;
 
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -135,12 +134,7 @@ fn python_numbers(v: &mut Value) {
     }
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use crate::proc::clock::unix_secs as now_secs;
 
 fn not_found(id: i64) -> ApiError {
     ApiError::new(404, format!("run {id} not found"))

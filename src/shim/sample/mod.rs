@@ -8,7 +8,7 @@ pub mod history;
 pub mod shared;
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
 use rusqlite::Connection;
@@ -100,12 +100,7 @@ impl Sample {
     }
 }
 
-pub fn epoch_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::proc::clock::unix_secs as epoch_secs;
 
 /// A board as the shim opens it: its pool of connections, holding its samples.
 pub type Board = crate::shim::board::pool::BoardPool<Samples>;

@@ -23,7 +23,7 @@ pub mod reap;
 pub mod signal;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -108,11 +108,7 @@ struct Found {
     current_run_id: Option<i64>,
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use crate::proc::clock::unix_secs as now;
 
 /// How long the reclaim waits for the write lock once the shim is stopping: what is left of
 /// the stop bound after the SIGKILL wait (docs/http.md).
