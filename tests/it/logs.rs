@@ -790,3 +790,75 @@ fn one_board_cannot_take_every_log_stream() {
     // The missing log's stream ends on its own, well before the idle timeout.
     held[0].until("end", "no log for 30s");
 }
+
+/// Boards are made at will by whoever writes the kanban root, so a board's share of
+/// `--log-streams` shrinks as other boards stream: it holds at most half (rounded up) of the
+/// places the other boards leave. Two boards following as many logs as they are let (one
+/// after the other, the harder case) leave a third board a place: its follow is a 200 and its
+/// stream starts. Before: each board held half of `--log-streams`, so two took every place
+/// and the third board's follow was a 503.
+#[test]
+fn two_boards_cannot_take_every_log_stream() {
+    let root = temp_dir("log-fair");
+    let mut boards = Vec::new();
+    for (slug, task) in [("default", "t_a"), ("ops", "t_b"), ("dev", "t_c")] {
+        let dir = match slug {
+            "default" => root.path().to_path_buf(),
+            _ => root.path().join("kanban/boards").join(slug),
+        };
+        let logs = match slug {
+            "default" => dir.join("kanban/logs"),
+            _ => dir.join("logs"),
+        };
+        std::fs::create_dir_all(&logs).unwrap();
+        let conn = create_board(&dir.join("kanban.db"));
+        insert_run(&conn, &RunSpec::new(task));
+        // A log that exists: its streams last until the idle timeout (600 s), not 30 s.
+        std::fs::write(logs.join(format!("{task}.log")), format!("{slug} line\n")).unwrap();
+        boards.push((slug, conn));
+    }
+    let mut cmd = Command::new(shim_bin());
+    cmd.args(["serve", "--quiet", "--listen", "127.0.0.1:0"])
+        .args(["--log-streams", "8", "--log-idle-timeout", "600"])
+        .env("HERMES_KANBAN_HOME", root.path())
+        .env_remove("HERMES_KANBAN_DB")
+        .env_remove("HERMES_KANBAN_BOARD");
+    let server = Server::spawn(cmd, "serving board");
+    // Each of two boards follows its log until it is refused.
+    let mut held: Vec<Sse> = Vec::new();
+    let mut counts = Vec::new();
+    let mut refusals = Vec::new();
+    for slug in ["default", "ops"] {
+        let path = format!("/runs/1/log?follow=1&board={slug}");
+        let mut count = 0;
+        loop {
+            let mut sse = Sse::open(&server.addr, &path, &[("Connection", "close")]);
+            if sse.status == 503 {
+                let mut body = std::mem::take(&mut sse.pending);
+                sse.stream.read_to_end(&mut body).unwrap();
+                refusals.push(String::from_utf8_lossy(&body).into_owned());
+                break;
+            }
+            assert_eq!(sse.status, 200, "{slug}");
+            sse.until("log", &format!("{slug} line\n"));
+            held.push(sse);
+            count += 1;
+            assert!(count <= 8, "{slug}: more streams than --log-streams");
+        }
+        counts.push(count);
+    }
+    let mut third = Sse::open(&server.addr, "/runs/1/log?follow=1&board=dev", &[]);
+    assert_eq!(
+        third.status, 200,
+        "the third board refused; the two held {counts:?}, refused with {refusals:?}"
+    );
+    assert_eq!(third.next().unwrap().0, "start");
+    third.until("log", "dev line\n");
+    // Alone, half of the 8; the next board, half of the 4 the first left; each refused with
+    // its board's share.
+    assert_eq!(counts, [4, 2]);
+    for refusal in &refusals {
+        assert!(refusal.contains("this board's share"), "{refusal}");
+    }
+    drop(boards);
+}

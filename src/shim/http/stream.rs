@@ -46,7 +46,7 @@ pub(super) async fn follow(
             state
                 .client_streams
                 .try_take(ip)
-                .ok_or_else(|| share_taken("this client's", state.client_streams.per_key()))?,
+                .map_err(|share| share_taken("this client's", share))?,
         ),
         None => None,
     };
@@ -73,7 +73,7 @@ pub(super) async fn follow(
     let board_share = state
         .board_streams
         .try_take(db.path().to_path_buf())
-        .ok_or_else(|| share_taken("this board's", state.board_streams.per_key()))?;
+        .map_err(|share| share_taken("this board's", share))?;
     let place = (place, board_share, client);
     let stream = (!head).then(|| logs::Follow {
         db,
@@ -115,13 +115,14 @@ fn events(
     response
 }
 
-/// The 503 of a stream past a board's or a client's share of `--log-streams`.
+/// The 503 of a stream past a board's or a client's share of `--log-streams` (`share`: what
+/// it may hold now, see `Shares`).
 pub(super) fn share_taken(whose: &str, share: usize) -> ApiError {
     ApiError::new(
         503,
         format!(
-            "{whose} share of the log streams ({share}, half of --log-streams) is taken; retry \
-             when one has ended"
+            "{whose} share of the log streams is taken ({share} now: half of the --log-streams \
+             places the others leave); retry when one has ended"
         ),
     )
 }

@@ -202,3 +202,120 @@ fn a_huge_cell_is_refused_not_materialised() {
     );
     assert_eq!(server.get("/workers/active").status, 200);
 }
+
+/// The process's threads.
+fn threads(pid: i64) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+/// Whether the server has read all that `client` sent it: the receive queue of the server's
+/// end of the connection (in /proc/net/tcp, found by the two ports) is empty. On loopback the
+/// bytes are in that queue once the client's write has returned.
+fn read_by_the_server(client: &TcpStream) -> bool {
+    let (ours, theirs) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+    let local = format!("0100007F:{:04X}", theirs.port());
+    let remote = format!("0100007F:{:04X}", ours.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let queue = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 4 && f[1] == local && f[2] == remote)
+        .map(|f| f[4].to_owned())
+        .unwrap_or_else(|| panic!("the server's end of {ours} -> {theirs}"));
+    let rx = queue.split(':').nth(1).unwrap();
+    u64::from_str_radix(rx, 16).unwrap() == 0
+}
+
+/// A read of a run's processes runs on a task of its own, so that it ends (and is shared)
+/// when the request that began it leaves; such reads are bounded by `--max-connections` as
+/// requests are. Clients ask for 24 different runs of a board held by a writer's lock, each
+/// hanging up once the shim has read its request: at most `--max-connections` reads are ever
+/// under way (each on a reader thread of its own, waiting for the board: counted in
+/// /proc/<pid>/task); a client that stays waits for a place; the other reader threads stay
+/// free (another request is answered at once); and once the lock is released the client that
+/// stayed and every run are answered. `--max-connections 2` is below
+/// the 4 reader threads of the one-run routes, so a read past the bound would show as a third
+/// thread. Before the bound each orphaned read took a fresh budget: the clients' reads took
+/// all 4 threads and queued the rest behind them, and the other request waited with them.
+#[test]
+fn clients_hanging_up_cannot_queue_run_reads_past_the_connection_cap() {
+    const CAP: usize = 2;
+    let board = Board::new("bounds-orphans");
+    let w = board.writer();
+    // A rollback journal: the writer's exclusive lock keeps readers out (WAL would let them in).
+    w.pragma_update(None, "journal_mode", "delete").unwrap();
+    let mut runs: Vec<i64> = (0..25)
+        .map(|i| insert_run(&w, &RunSpec::new(&format!("t_{i:02}"))))
+        .collect();
+    // Asked by a client that stays, after the 24 that hang up.
+    let last = runs.pop().unwrap();
+    // A budget far longer than the test: no read ends before the lock is released.
+    let server = Server::start_with(
+        Command::new(shim_bin()),
+        &board.path,
+        &[
+            "--quiet",
+            "--max-connections",
+            &CAP.to_string(),
+            "--busy-timeout",
+            "600",
+            "--history",
+            "0",
+        ],
+    );
+    let pid = server.pid();
+    // Nothing read yet: no reader thread has been started, and none will end while the lock
+    // is held, so each thread beyond these is a read under way.
+    let idle = threads(pid);
+    w.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for run in &runs {
+        let mut client = connect(&server.addr);
+        let request = format!(
+            "GET /runs/{run}/inspect HTTP/1.1\r\nHost: {}\r\n\r\n",
+            server.addr
+        );
+        client.write_all(request.as_bytes()).unwrap();
+        // Hang up once the shim has the request (it may begin the read), not before.
+        while !read_by_the_server(&client) {
+            std::thread::yield_now();
+        }
+        drop(client);
+        let reading = threads(pid) - idle;
+        assert!(reading <= CAP, "{reading} reads under way after run {run}");
+    }
+    // Every client's connection but the last has ended (only CAP are served at once), so the
+    // reads their requests began have begun; the first ones hold the CAP places until the
+    // lock is released. Wait for them to reach their threads.
+    while threads(pid) - idle < CAP {
+        std::thread::yield_now();
+    }
+    assert_eq!(threads(pid) - idle, CAP, "reads under way");
+    // A client that stays waits for a place (its budget is 600 s): its read does not begin.
+    let mut staying = connect(&server.addr);
+    let request = format!(
+        "GET /runs/{last}/inspect HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr
+    );
+    staying.write_all(request.as_bytes()).unwrap();
+    while !read_by_the_server(&staying) {
+        std::thread::yield_now();
+    }
+    assert_eq!(threads(pid) - idle, CAP, "reads under way");
+    // The other reader threads are free: a request that needs no lock is answered at once.
+    let other = server.get("/runs/1?board=nope");
+    assert_eq!(other.status, 404, "{}", other.detail());
+    // Released: the reads under way end, the client that stayed gets its run, and every run
+    // is answered again.
+    w.execute_batch("ROLLBACK").unwrap();
+    let answer = read_one_response(&mut staying);
+    assert_eq!(answer.status, 200, "{:?}", answer.json());
+    assert_eq!(answer.json()["run_id"], last);
+    for run in &runs {
+        let (status, body) = server.get_json(&format!("/runs/{run}/inspect"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["run_id"], *run, "{body}");
+    }
+    assert_eq!(server.get("/workers/active").status, 200);
+}
