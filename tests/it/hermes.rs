@@ -558,10 +558,28 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
             .started(now_secs())
             .lock(Some("gpu-box-7:1")),
     );
+    // gpu-box-7 reports that run as its own worker (its copy of the run: same id and task): the
+    // link goes to the target that reports the run, whatever the targets call themselves.
+    let far_conn = rusqlite::Connection::open(far_folder.join("kanban.db")).unwrap();
+    let copy = insert_run(
+        &far_conn,
+        &RunSpec::new("t_far_here")
+            .pid(far_worker.pid())
+            .started(now_secs())
+            .lock(Some("gpu-box-7:1")),
+    );
+    assert_ne!(far_here, far_run);
+    far_conn
+        .execute(
+            "UPDATE task_runs SET id = ?1 WHERE id = ?2",
+            rusqlite::params![far_here, copy],
+        )
+        .unwrap();
+    drop(far_conn);
     let far_card = format!("[data-kw-run=\"{far_here}\"]");
     let far_text = browser.text_when(
         &far_card,
-        |t| t.contains("act on gpu-box-7"),
+        |t| t.contains(&format!("act on gpu-box-7 at {}", far_shim.addr)),
         "the other host's worker's link",
     );
     assert!(far_text.contains("another host's worker"), "{far_text}");

@@ -337,7 +337,10 @@ impl Hosts {
             vec![own.clone().unwrap_or_else(|| "local".to_owned())],
         );
         let left_out = all.len().saturating_sub(MAX_HOSTS);
-        let listed: Vec<Host> = all.into_values().take(MAX_HOSTS).collect();
+        // Shown by name (then target), the first MAX_HOSTS of them.
+        let mut listed: Vec<Host> = all.into_values().collect();
+        listed.sort_by(|a, b| (&a.name, &a.instance).cmp(&(&b.name, &b.instance)));
+        listed.truncate(MAX_HOSTS);
         for h in &listed {
             by_name
                 .entry(h.name.clone())
