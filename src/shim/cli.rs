@@ -46,6 +46,8 @@ struct Flag {
     value: Option<&'static str>,
     /// What it does, a line each (wrapped as shown).
     help: &'static [&'static str],
+    /// Its value when not given, from [`Args::default`] (said in the usage as "(default X)").
+    default: Option<fn(&Args) -> String>,
     /// Set it from its value (`""` for a switch); an error names the flag.
     set: fn(&mut Args, &str) -> Result<(), String>,
 }
@@ -59,6 +61,7 @@ const FLAGS: &[Flag] = &[
             "the board file (default: $HERMES_KANBAN_DB, else $HERMES_KANBAN_HOME/kanban.db,",
             "else ~/.hermes/kanban.db)",
         ],
+        default: None,
         set: |a, v| {
             a.db = Some(PathBuf::from(v));
             Ok(())
@@ -72,6 +75,7 @@ const FLAGS: &[Flag] = &[
             "host; its user's processes carrying a run's marks are listed and exported",
             "(docs/fleet.md)",
         ],
+        default: None,
         set: |a, _| {
             a.no_board = true;
             Ok(())
@@ -81,9 +85,10 @@ const FLAGS: &[Flag] = &[
         name: "listen",
         value: Some("ADDR"),
         help: &[
-            "address to listen on, HOST:PORT (default 127.0.0.1:8765; port 0 picks a",
-            "free port; a host name such as localhost is resolved)",
+            "address to listen on, HOST:PORT (port 0 picks a free port; a host name",
+            "such as localhost is resolved)",
         ],
+        default: Some(|a| a.listen.to_string()),
         set: |a, v| {
             a.listen = listen_address(v)?;
             Ok(())
@@ -93,6 +98,7 @@ const FLAGS: &[Flag] = &[
         name: "allow-remote",
         value: None,
         help: &["allow a non-loopback --listen address"],
+        default: None,
         set: |a, _| {
             a.allow_remote = true;
             Ok(())
@@ -106,6 +112,7 @@ const FLAGS: &[Flag] = &[
             "token itself on the command line), one line. Accepted as Authorization:",
             "Bearer <t> or X-Hermes-Session-Token: <t>. Read again when it changes",
         ],
+        default: None,
         set: |a, v| {
             a.token_file = Some(PathBuf::from(v));
             Ok(())
@@ -120,6 +127,7 @@ const FLAGS: &[Flag] = &[
             "this one to Prometheus, never the --token-file one: whatever Prometheus sends to",
             "its targets, every target learns (docs/metrics.md)",
         ],
+        default: None,
         set: |a, v| {
             a.metrics_token_file = Some(PathBuf::from(v));
             Ok(())
@@ -129,6 +137,7 @@ const FLAGS: &[Flag] = &[
         name: "auth-reads",
         value: None,
         help: &["require the token on every route (it is required beyond loopback anyway)"],
+        default: None,
         set: |a, _| {
             a.auth_reads = true;
             Ok(())
@@ -142,6 +151,7 @@ const FLAGS: &[Flag] = &[
             "address only loopback names (localhost, 127.0.0.1, [::1]) are answered",
             "otherwise, so that a web page cannot read the routes by DNS rebinding",
         ],
+        default: None,
         set: |a, v| {
             let name = v.trim().to_ascii_lowercase();
             if name.is_empty() || name.contains(['/', ' ', '@']) {
@@ -155,6 +165,7 @@ const FLAGS: &[Flag] = &[
         name: "quiet",
         value: None,
         help: &["no log line per request"],
+        default: None,
         set: |a, _| {
             a.quiet = true;
             Ok(())
@@ -163,7 +174,8 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "nice",
         value: Some("N"),
-        help: &["run at niceness N, 0-19 (default 10: the board's own processes come first)"],
+        help: &["run at niceness N, 0-19 (the board's own processes come first)"],
+        default: Some(|a| a.nice.to_string()),
         set: |a, v| {
             a.nice = in_range("--nice", v, 0..=19, "a niceness from 0 to 19")?;
             Ok(())
@@ -175,8 +187,9 @@ const FLAGS: &[Flag] = &[
         help: &[
             "close a connection that has not sent a complete request head within SECS,",
             "a kept-alive one idle that long, and one that leaves its answer unread",
-            "that long (default 10)",
+            "that long",
         ],
+        default: Some(|a| a.header_timeout.as_secs().to_string()),
         set: |a, v| {
             let what = "a number of seconds from 1 to 3600";
             a.header_timeout =
@@ -191,6 +204,7 @@ const FLAGS: &[Flag] = &[
             "this host's name in claim locks (default: the system's, or",
             "$KANBAN_WORKERS_HOSTNAME); a claim naming another host is never read here",
         ],
+        default: None,
         set: |a, v| {
             let name = v.trim().to_owned();
             if name.is_empty() || name.contains(':') {
@@ -205,8 +219,9 @@ const FLAGS: &[Flag] = &[
         value: Some("SECS"),
         help: &[
             "a run without a recorded fingerprint is its worker's when the process",
-            "started within SECS after the run's started_at (default 60)",
+            "started within SECS after the run's started_at",
         ],
+        default: Some(|_| crate::surface::settings::DEFAULT_SPAWN_WINDOW_S.to_string()),
         set: |a, v| {
             let what = "a number of seconds from 0 to 86400";
             a.spawn_window_s = Some(in_range("--spawn-window", v, 0..=86_400, what)?);
@@ -216,7 +231,8 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "max-connections",
         value: Some("N"),
-        help: &["connections served at once, 1-65536 (default 256); more wait to be accepted"],
+        help: &["connections served at once, 1-65536; more wait to be accepted"],
+        default: Some(|a| a.max_connections.to_string()),
         set: |a, v| {
             let what = "a number from 1 to 65536";
             a.max_connections = in_range("--max-connections", v, 1..=65536, what)?;
@@ -228,8 +244,9 @@ const FLAGS: &[Flag] = &[
         value: Some("SECS"),
         help: &[
             "a request's budget: waiting for a reader thread and for the board's locks",
-            "together; past it the answer is 503 (default 5; fractions allowed)",
+            "together; past it the answer is 503 (fractions allowed)",
         ],
+        default: Some(|a| a.busy_timeout.as_secs_f64().to_string()),
         set: |a, v| {
             let what = "a number of seconds from 0.05 to 600";
             let secs = in_range("--busy-timeout", v, 0.05..=600.0, what)?;
@@ -240,7 +257,8 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "log-streams",
         value: Some("N"),
-        help: &["logs followed at once, 1-1024 (default 16); more are answered 503"],
+        help: &["logs followed at once, 1-1024; more are answered 503"],
+        default: Some(|a| a.log_streams.to_string()),
         set: |a, v| {
             a.log_streams = in_range("--log-streams", v, 1..=1024, "a number from 1 to 1024")?;
             Ok(())
@@ -249,7 +267,8 @@ const FLAGS: &[Flag] = &[
     Flag {
         name: "log-idle-timeout",
         value: Some("SECS"),
-        help: &["a followed log that gets no new byte for SECS ends (default 300)"],
+        help: &["a followed log that gets no new byte for SECS ends"],
+        default: Some(|a| a.log_idle.as_secs().to_string()),
         set: |a, v| {
             let what = "a number of seconds from 1 to 86400";
             a.log_idle = Duration::from_secs(in_range("--log-idle-timeout", v, 1..=86_400, what)?);
@@ -263,6 +282,7 @@ const FLAGS: &[Flag] = &[
             "a Prometheus-compatible query API (http://HOST:PORT[/PREFIX]) that scrapes",
             "this board's shims: GET /fleet/workers then lists every host's workers",
         ],
+        default: None,
         set: |a, v| {
             crate::shim::fleet::prom::Prometheus::parse(v)?;
             a.prometheus = Some(v.to_owned());
@@ -275,8 +295,9 @@ const FLAGS: &[Flag] = &[
         help: &[
             "keep each live worker's CPU and memory for SECS, a point every 2 s, from",
             "the samples requests share and, when nobody asks, one every 2 s",
-            "(default 900; 0: no history and no sampling when nobody asks)",
+            "(0: no history and no sampling when nobody asks)",
         ],
+        default: Some(|a| a.history.as_secs().to_string()),
         set: |a, v| {
             let what = "a number of seconds from 0 to 86400";
             a.history = Duration::from_secs(in_range("--history", v, 0..=86_400, what)?);
@@ -307,6 +328,12 @@ pub fn usage() -> String {
         }
         for line in lines {
             out.push_str(&format!("{indent}{line}\n"));
+        }
+        if let Some(default) = flag.default {
+            out.push_str(&format!(
+                "{indent}(default {})\n",
+                default(&Args::default())
+            ));
         }
     }
     out.push_str("  -h, --help        this text\n  -V, --version     the version\n");
