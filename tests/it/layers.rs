@@ -321,3 +321,61 @@ fn the_library_alone_brings_no_tokio_and_no_hyper() {
     let binary = tree("kanban-workers-server");
     assert!(binary.contains("tokio") && binary.contains("hyper"));
 }
+
+/// Inside each of the shim's folders too, imports go one way: the files of a folder (its
+/// `super::x` and `crate::shim::<folder>::x` imports) form no circle.
+#[test]
+fn no_folder_of_the_shim_imports_in_a_circle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/shim");
+    let mut circles = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let folder = entry.unwrap().path();
+        if !folder.is_dir() {
+            continue;
+        }
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        let mut files = Vec::new();
+        rust_files(&folder, &mut files);
+        let module = |p: &Path| {
+            let rel = p.strip_prefix(&folder).unwrap();
+            rel.components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        };
+        let modules: BTreeSet<String> = files.iter().map(|f| module(f)).collect();
+        let mut edges: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for file in &files {
+            let from = module(file);
+            if from == "mod" {
+                continue;
+            }
+            let code = code(file);
+            let mut to = reached(&code, "super::");
+            to.extend(reached(&code, &format!("crate::shim::{name}::")));
+            to.retain(|t| *t != from && *t != "mod" && modules.contains(t));
+            edges.entry(from).or_default().extend(to);
+        }
+        // A circle: a module that reaches itself.
+        for start in edges.keys() {
+            let mut seen = BTreeSet::new();
+            let mut stack: Vec<&String> = edges[start].iter().collect();
+            while let Some(m) = stack.pop() {
+                if m == start {
+                    circles.push(format!("{name}/{start}"));
+                    break;
+                }
+                if seen.insert(m.clone()) {
+                    stack.extend(edges.get(m).into_iter().flatten());
+                }
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules that import themselves through others: {circles:?}"
+    );
+}

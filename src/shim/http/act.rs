@@ -9,9 +9,7 @@ use hyper::body::{Body, Bytes};
 
 use crate::shim::ApiError;
 use crate::shim::http::routes;
-use crate::shim::http::serve::TERMINATORS;
-
-use super::app::State;
+use crate::shim::http::state::{State, TERMINATORS};
 
 /// `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the token (always), a body of at
 /// most a few KiB, the board, then `terminate::run` or `terminate::reap::run` on a blocking

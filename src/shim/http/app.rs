@@ -15,19 +15,20 @@ use hyper::header::{HOST, HeaderValue};
 use hyper::{Request, Response};
 use tokio::sync::Semaphore;
 
-use super::act::*;
-use super::reads::*;
-use super::respond::*;
-use super::sampled::*;
-use super::stream::*;
+use super::act::terminate_or_reap;
+use super::reads::read;
+use super::respond::{JSON, ResponseBody, respond, to_json};
+use super::sampled::{fleet, keep_history, sampled};
+use super::stream::follow_log;
 use crate::shim::ApiError;
-use crate::shim::answer as handlers;
+use crate::shim::answer;
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
 use crate::shim::http::routes::{self, Route};
-use crate::shim::http::serve::{READERS, TERMINATORS};
+use crate::shim::http::run_reads::RunReads;
 use crate::shim::http::shares::Shares;
+use crate::shim::http::state::{ANSWER_BUDGET_KIB, Peer, READERS, RUN_READERS, State, TERMINATORS};
 use crate::shim::sample::OpenBoards;
 
 /// What the App is made of (see `shim::start`).
@@ -58,49 +59,6 @@ pub struct Config {
     /// `--no-board`: the board is a private empty one, and the workers are the user's
     /// processes that carry a run's marks (`sql/route_workers_marked.sql`).
     pub no_board: bool,
-}
-
-pub(super) struct State {
-    /// One pool of connections per board asked for.
-    pub(super) pools: OpenBoards,
-    pub(super) history: Duration,
-    /// Which file a request's `?board=` names.
-    pub(super) boards: Boards,
-    pub(super) auth: Auth,
-    pub(super) log_requests: bool,
-    pub(super) hosts: HostPolicy,
-    /// One permit a blocking thread: a request waits for one only until its deadline. The
-    /// lists (`/workers/active`, whose answers grow with the board) and the one-run routes
-    /// have threads of their own, so a flood of list requests never starves a run's.
-    pub(super) list_readers: Arc<Semaphore>,
-    pub(super) run_readers: Arc<Semaphore>,
-    /// How long a body may take to arrive (the header timeout).
-    pub(super) header_timeout: Duration,
-    /// Blocking threads of terminations (they wait out grace periods): never a reader's.
-    pub(super) terminators: Arc<Semaphore>,
-    pub(super) max_connections: usize,
-    /// Terminations under way, by board and run: a second one of a run at once is a 409.
-    pub(super) terminating: std::sync::Mutex<std::collections::HashSet<(std::path::PathBuf, i64)>>,
-    /// Set once the shim is stopping: a terminate's grace period ends at once, so its answer
-    /// is given within the stop bound.
-    pub(super) stopping: Arc<AtomicBool>,
-    /// KiB of answers built and not yet sent (see [`ANSWER_BUDGET_KIB`]).
-    pub(super) answers: Arc<Semaphore>,
-    /// One permit a followed log (`--log-streams`): none free is a 503.
-    pub(super) log_streams: Arc<Semaphore>,
-    /// Each board's share of them, and each client address's (beyond loopback): half, rounded
-    /// up, of what the other boards (clients) leave (see [`Shares`]).
-    pub(super) board_streams: Arc<Shares<std::path::PathBuf>>,
-    pub(super) client_streams: Arc<Shares<std::net::IpAddr>>,
-    pub(super) log_idle: Duration,
-    pub(super) prometheus: Option<crate::shim::fleet::prom::Prometheus>,
-    /// `--no-board` (see [`Config::no_board`]).
-    pub(super) no_board: bool,
-    /// The reads of one run's processes under way, shared by the requests asking for the same
-    /// one at once (see [`RunReads`]).
-    pub(super) run_reads: RunReads,
-    /// The address this shim listens on, once bound (its own scrape target, `shim::fleet`).
-    pub(super) listening: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// Answers requests. Cheap to clone (one shared state).
@@ -203,7 +161,7 @@ where
     let (status, body) = match routed {
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
-        Ok(Route::Page) => (200, Bytes::from_static(handlers::PAGE.as_str().as_bytes())),
+        Ok(Route::Page) => (200, Bytes::from_static(answer::PAGE.as_str().as_bytes())),
         Ok(route @ (Route::Terminate(id) | Route::Reap(id))) => {
             let query = query.map(str::to_owned);
             let reap = matches!(route, Route::Reap(_));
@@ -213,13 +171,13 @@ where
             }
         }
         // A stream, answered on its own (its body is not one answer of bytes).
-        Ok(Route::FollowLog(id)) => match Box::pin(follow(
+        Ok(Route::FollowLog(id)) => match Box::pin(follow_log(
             state,
             id,
             query,
             started,
             method == "HEAD",
-            req.extensions().get::<super::serve::Peer>().map(|p| p.0),
+            req.extensions().get::<Peer>().map(|p| p.0),
         ))
         .await
         {
@@ -231,8 +189,8 @@ where
         },
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
-        Ok(Route::Read(read)) => match Boards::asked(routes::board(query).as_deref()) {
-            Ok(board) => answer(state, read, board, started).await,
+        Ok(Route::Read(read_of)) => match Boards::asked(routes::board(query).as_deref()) {
+            Ok(board) => read(state, read_of, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
         Ok(Route::Fleet) => {

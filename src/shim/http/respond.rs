@@ -6,7 +6,7 @@ use hyper::body::Bytes;
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
-use crate::shim::answer as handlers;
+use crate::shim::answer;
 use crate::shim::http::routes;
 
 /// Every answer's body: a whole one (`Full`), or a log followed (`Events`).
@@ -19,7 +19,7 @@ pub(super) fn full(bytes: Bytes) -> ResponseBody {
         .boxed_unsync()
 }
 pub(super) fn to_json(body: &serde_json::Value) -> Bytes {
-    Bytes::from(handlers::to_bytes(body))
+    Bytes::from(answer::to_bytes(body))
 }
 
 /// The content type of every answer but a route's own 200 (`routes::content_type`).

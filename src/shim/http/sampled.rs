@@ -8,14 +8,14 @@ use std::time::Instant;
 use hyper::body::Bytes;
 
 use crate::shim::ApiError;
-use crate::shim::answer as handlers;
+use crate::shim::answer;
 use crate::shim::board::file;
 use crate::shim::fleet::Pool as _;
 use crate::shim::http::routes::Sampled;
+use crate::shim::http::state::{ANSWER_BUDGET_KIB, State, on_reader};
 use crate::shim::sample::{Asker, Board, Late, Rows, Sample, Shared, Timed, query_rows};
 
-use super::app::State;
-use super::reads::*;
+use super::reads::find_board;
 
 /// Which of a board's samples.
 #[derive(Clone, Copy)]
@@ -80,7 +80,7 @@ pub(super) async fn sampled(
             let (task_state, hostname) = (Arc::clone(state), db.settings().hostname.clone());
             let machine_id = db.settings().machine_id.clone();
             write(Box::new(move || {
-                let host = handlers::metrics::HostInfo {
+                let host = answer::metrics::HostInfo {
                     host: hostname,
                     machine_id: task_state.boards.machine_id().or(machine_id),
                     // No board here: no board label (a coordinator keeps these runs where
@@ -91,7 +91,7 @@ pub(super) async fn sampled(
                         slug
                     },
                 };
-                Ok(Bytes::from(handlers::metrics::exposition(
+                Ok(Bytes::from(answer::metrics::exposition(
                     &live.rows, &left.rows, taken, &host,
                 )))
             }))
@@ -136,7 +136,7 @@ pub(super) async fn fleet(
     let listen = state.listening.get().copied();
     let local = pool
         .run(move || {
-            let list = handlers::rows_json(b"workers", &live.rows, live.checked_at)?;
+            let list = answer::rows_json(b"workers", &live.rows, live.checked_at)?;
             let rows: serde_json::Value = serde_json::from_slice(&list)
                 .map_err(|_| ApiError::new(500, "internal error while reading the live sample"))?;
             Ok(crate::shim::fleet::Local {
@@ -154,12 +154,12 @@ pub(super) async fn fleet(
         })
         .await?;
     let prometheus = state.prometheus.clone();
-    let mut answer =
+    let mut hosts =
         crate::shim::fleet::workers(prometheus.as_ref(), &slug, local, &pool, deadline).await?;
     let url = prometheus.map(|p| p.url);
     pool.run(move || {
-        answer["prometheus"] = serde_json::json!(url);
-        Ok(handlers::to_bytes(&answer))
+        hosts["prometheus"] = serde_json::json!(url);
+        Ok(answer::to_bytes(&hosts))
     })
     .await
     .map(Bytes::from)
@@ -210,7 +210,7 @@ impl crate::shim::fleet::Pool for FleetPool {
 
 /// The JSON list `{"<list>": [...], "count", "checked_at"}` of a sample's rows.
 pub(super) fn list_of(list: &'static [u8]) -> impl FnOnce(&Rows, i64) -> Result<Bytes, ApiError> {
-    move |rows, checked_at| handlers::rows_json(list, rows, checked_at).map(Bytes::from)
+    move |rows, checked_at| answer::rows_json(list, rows, checked_at).map(Bytes::from)
 }
 
 /// A sample of the board that began at or after `since`: shared, or taken now on a reader
@@ -244,9 +244,9 @@ pub(super) async fn take_sample(
     let no_board = state.no_board;
     let work = move || {
         let sql = match which {
-            SampleKind::Live if no_board => handlers::WORKERS_MARKED_SQL,
-            SampleKind::Live => handlers::WORKERS_LIVE_SQL,
-            SampleKind::Lingering => handlers::LINGERING_SQL,
+            SampleKind::Live if no_board => answer::WORKERS_MARKED_SQL,
+            SampleKind::Live => answer::WORKERS_LIVE_SQL,
+            SampleKind::Lingering => answer::LINGERING_SQL,
         };
         let rows = task_db.with_conn(deadline, |c| query_rows(c, sql))?;
         let sample = Sample::new(rows);

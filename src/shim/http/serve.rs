@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 
 use crate::shim::http::app::App;
+pub use crate::shim::http::state::{Peer, READERS, TERMINATORS};
 
 /// The most hyper buffers of a request head (request line + headers); a longer head is
 /// answered 431 by hyper. hyper's minimum is 8 KiB.
@@ -22,10 +23,6 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight (the stop bound; a terminate in its grace
 /// period ends it at once to answer within it: `terminate`).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Blocking threads for the reads (each query runs on one; see `app`), and for terminations.
-pub const READERS: usize = 16;
-pub const TERMINATORS: usize = 4;
-
 /// Serve `app` on `listener` until `shutdown` completes. `on_ready` is called with the bound
 /// address.
 pub async fn serve(
@@ -93,10 +90,6 @@ pub async fn serve(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
 }
-
-/// The address a request came from (a request's extension; absent for in-process calls).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::IpAddr);
 
 /// Completes once SIGINT, SIGTERM or SIGHUP arrives. A closed terminal (SIGHUP) stops the
 /// server as gracefully as SIGTERM: its default action would kill it mid-answer.

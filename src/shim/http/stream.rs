@@ -13,15 +13,14 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use crate::shim::ApiError;
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::routes;
+use crate::shim::http::state::{State, on_reader, waited};
 
-use super::app::State;
-use super::reads::*;
-use super::respond::*;
+use super::respond::{ResponseBody, full};
 
 /// `GET /runs/{id}/log?follow=1`: the parameters, a place among the streams (503 when none is
 /// free), the board and the run found on a reader thread within the request's budget, then
 /// the stream (`answer::follow`) on a task of its own, its events through a short channel.
-pub(super) async fn follow(
+pub(super) async fn follow_log(
     state: &Arc<State>,
     id: i64,
     query: Option<&str>,
@@ -29,7 +28,7 @@ pub(super) async fn follow(
     head: bool,
     peer: Option<std::net::IpAddr>,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    use crate::shim::answer::follow as logs;
+    use crate::shim::answer::follow;
     let board = Boards::asked(routes::board(query).as_deref())?;
     routes::follow(query)?;
     let tail = routes::follow_tail(query)?;
@@ -57,7 +56,7 @@ pub(super) async fn follow(
         let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         let dir = task_state.boards.logs_dir(board.as_deref());
         let db = task_state.pools.get(&path, owner);
-        let (task_id, _) = db.with_conn(deadline, |c| logs::run_task(c, id))?;
+        let (task_id, _) = db.with_conn(deadline, |c| follow::run_task(c, id))?;
         Ok((db, dir, task_id))
     };
     let stuck = || Some(waited(budget));
@@ -75,13 +74,13 @@ pub(super) async fn follow(
         .try_take(db.path().to_path_buf())
         .map_err(|share| share_taken("this board's", share))?;
     let place = (place, board_share, client);
-    let stream = (!head).then(|| logs::Follow {
+    let stream = (!head).then(|| follow::Follow {
         db,
         run_id: id,
         task_id,
         dir,
         tail,
-        limits: logs::Limits {
+        limits: follow::Limits {
             idle: state.log_idle,
             send: state.header_timeout,
         },
@@ -96,13 +95,13 @@ fn events(
     stream: Option<crate::shim::answer::follow::Follow>,
     place: impl Send + 'static,
 ) -> Response<ResponseBody> {
-    use crate::shim::answer::follow as logs;
+    use crate::shim::answer::follow;
     let mut response = Response::new(match stream {
         None => full(Bytes::new()),
         Some(stream) => {
-            let (tx, rx) = tokio::sync::mpsc::channel(logs::QUEUED_EVENTS);
+            let (tx, rx) = tokio::sync::mpsc::channel(follow::QUEUED_EVENTS);
             let dropped = Arc::new(AtomicBool::new(false));
-            tokio::spawn(logs::stream(stream, tx, place, Arc::clone(&dropped)));
+            tokio::spawn(follow::stream(stream, tx, place, Arc::clone(&dropped)));
             Events { rx, dropped }.boxed_unsync()
         }
     });
