@@ -25,7 +25,7 @@ use crate::shim::answer;
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
-use crate::shim::http::routes::{self, Route};
+use crate::shim::http::routes::{self, Readers, Route, Sampled};
 use crate::shim::http::run_reads::RunReads;
 use crate::shim::http::shares::Shares;
 use crate::shim::http::state::{ANSWER_BUDGET_KIB, Peer, READERS, RUN_READERS, State, TERMINATORS};
@@ -143,22 +143,12 @@ where
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let query = query.as_deref();
-    // The host, then the token, before anything is read. The page is answered without the
-    // token: it holds no data, and its script sends the token (from the page's fragment) with
-    // each request for data. The check `stat`s the token file here, on the async worker: one
-    // metadata call on the operator's own file, and a read of at most 4 KiB (non-blocking, a
-    // regular file only) when it has changed; see `auth`. A metrics token reads `/metrics`.
-    let route = routes::route(&method, &path, query);
-    let page = matches!(route, Ok(Route::Page));
-    let metrics = matches!(route, Ok(Route::Sampled(routes::Sampled::Metrics)));
-    let routed = check_host(&state.hosts, &req)
-        .and_then(|()| match page {
-            true => Ok(()),
-            false => state.auth.check(req.headers(), metrics),
-        })
-        .and(route);
-    let content_type = routed.as_ref().map_or(JSON, routes::content_type);
-    let (status, body) = match routed {
+    let routed = admit(state, &req, &method, &path, query);
+    let content_type = routed.as_ref().map_or(JSON, |r| r.content_type);
+    let (readers, shared) = routed
+        .as_ref()
+        .map_or((Readers::List, false), |r| (r.readers, r.shared));
+    let (status, body) = match routed.map(|r| r.route) {
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
         Ok(Route::Page) => (200, Bytes::from_static(answer::PAGE.as_str().as_bytes())),
@@ -190,7 +180,7 @@ where
         // `?board=` is checked after routing, as the owner checks it first of all; which file
         // it names is found on the blocking thread (it reads the kanban root).
         Ok(Route::Read(read_of)) => match Boards::asked(routes::board(query).as_deref()) {
-            Ok(board) => read(state, read_of, board, started).await,
+            Ok(board) => read(state, read_of, readers, shared, board, started).await,
             Err(e) => (e.status, to_json(&e.body())),
         },
         Ok(Route::Fleet) => {
@@ -212,6 +202,35 @@ where
     let response = respond(status, body, method == "HEAD", content_type, &path);
     log_request(state, &method, &path, query, status, started);
     response
+}
+
+/// The request's route, once its host and then its token are checked, before anything is
+/// read. The page is answered without the token: it holds no data, and its script sends the
+/// token (from the page's fragment) with each request for data. The check `stat`s the token
+/// file here, on the async worker: one metadata call on the operator's own file, and a read of
+/// at most 4 KiB (non-blocking, a regular file only) when it has changed; see `auth`. A
+/// metrics token reads `/metrics` only.
+fn admit<B>(
+    state: &State,
+    req: &Request<B>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Result<routes::Routed, ApiError> {
+    let routed = routes::routed(method, path, query);
+    let (page, metrics) = match &routed {
+        Ok(r) => (
+            r.route == Route::Page,
+            r.route == Route::Sampled(Sampled::Metrics),
+        ),
+        Err(_) => (false, false),
+    };
+    check_host(&state.hosts, req)
+        .and_then(|()| match page {
+            true => Ok(()),
+            false => state.auth.check(req.headers(), metrics),
+        })
+        .and(routed)
 }
 
 /// The request's log line (unless `--quiet`).
@@ -264,8 +283,9 @@ mod tests {
 
     const SCHEMA: &str = include_str!("../../../sql/kanban_schema.sql");
 
-    /// An App serving a fresh board (one ended run), with the token `t0ken` when `token`.
-    fn app(dir: &Path, token: bool, auth_reads: bool) -> App {
+    /// The config of an App serving a fresh board (one ended run), with the token `t0ken` when
+    /// `token`.
+    fn config(dir: &Path, token: bool, auth_reads: bool) -> Config {
         let board = dir.join("kanban.db");
         let conn = rusqlite::Connection::open(&board).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
@@ -283,7 +303,7 @@ mod tests {
         } else {
             Auth::open()
         };
-        App::new(Config {
+        Config {
             pools: OpenBoards::new(Duration::from_secs(5), crate::Settings::from_env(), || {
                 crate::shim::sample::Samples::new(Duration::ZERO)
             }),
@@ -298,7 +318,11 @@ mod tests {
             log_idle: Duration::from_secs(300),
             prometheus: None,
             no_board: false,
-        })
+        }
+    }
+
+    fn app(dir: &Path, token: bool, auth_reads: bool) -> App {
+        App::new(config(dir, token, auth_reads))
     }
 
     /// `(status, content type, body)` of one request.
@@ -497,5 +521,155 @@ mod tests {
         let (status, _, body) = ask(&guarded, "POST", "/runs/1/terminate", &auth).await;
         assert_eq!(status, 409);
         assert_eq!(json(&body)["detail"], "run 1 already ended");
+    }
+
+    /// Framing, in-process (moved from the TCP-level contract tests): bad ids are 422, unknown
+    /// paths 404 naming the path, under both prefixes, JSON; the page at `/` and under the
+    /// prefix with its slash; a wrong method a 405 with the row's `Allow`.
+    #[tokio::test]
+    async fn bad_ids_unknown_paths_and_wrong_methods_get_json_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), false, false);
+        for id in ["abc", "-1", "0", "99999999999999999999"] {
+            for path in [
+                format!("/runs/{id}"),
+                format!("/api/plugins/kanban/runs/{id}/inspect"),
+            ] {
+                let (status, ct, body) = ask(&app, "GET", &path, &[]).await;
+                assert_eq!((status, ct.as_str()), (422, "application/json"), "{path}");
+                let detail = json(&body)["detail"].as_str().unwrap().to_owned();
+                assert!(
+                    detail.contains("positive 64-bit integer") && detail.contains(id),
+                    "{detail}"
+                );
+            }
+        }
+        for path in [
+            "/nope",
+            "/workers",
+            "/runs/1/kill",
+            "/api/plugins/kanban",
+            "/api/plugins/kanban/nope",
+        ] {
+            let (status, ct, body) = ask(&app, "GET", path, &[]).await;
+            assert_eq!((status, ct.as_str()), (404, "application/json"), "{path}");
+            assert!(json(&body)["detail"].as_str().unwrap().contains(path));
+        }
+        for path in ["/", "/api/plugins/kanban/"] {
+            let (status, ct, body) = ask(&app, "GET", path, &[]).await;
+            assert_eq!(
+                (status, ct.as_str()),
+                (200, "text/html; charset=utf-8"),
+                "{path}"
+            );
+            assert!(String::from_utf8_lossy(&body).contains("workers/active?live=1"));
+        }
+        for method in ["POST", "DELETE", "PUT", "PATCH"] {
+            let response = app
+                .call(
+                    Request::builder()
+                        .method(method)
+                        .uri("/runs/1")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(response.status().as_u16(), 405, "{method}");
+            assert_eq!(response.headers()["allow"], "GET, HEAD");
+        }
+        let response = app
+            .call(
+                Request::get("/runs/1/terminate")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.headers()["allow"], "POST");
+    }
+
+    /// HEAD: the GET's headers, its length, no body.
+    #[tokio::test]
+    async fn head_answers_headers_without_a_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), false, false);
+        for path in ["/workers/active", "/runs/1", "/runs/1/inspect", "/"] {
+            let (_, _, get) = ask(&app, "GET", path, &[]).await;
+            let response = app
+                .call(Request::head(path).body(Full::new(Bytes::new())).unwrap())
+                .await;
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+            let length = response.headers()["content-length"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(length, get.len().to_string(), "{path}");
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            assert!(body.is_empty(), "{path}");
+        }
+    }
+
+    /// DNS rebinding: a page that made its own name resolve to 127.0.0.1 still sends that name
+    /// as `Host`. On loopback only loopback names are answered (the board's data never), an
+    /// absolute target's host counts, two `Host` headers are refused; `--allow-host` adds one.
+    #[tokio::test]
+    async fn foreign_host_names_are_refused_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), false, false);
+        for route in ["/workers/active", "/runs/1", "/runs/1/inspect"] {
+            for host in ["rebind.example:8765", "rebind.example"] {
+                let (status, _, body) = ask(&app, "GET", route, &[("host", host)]).await;
+                assert_eq!(status, 400, "{route} {host}");
+                assert!(String::from_utf8_lossy(&body).contains("rebind.example"));
+                assert!(!String::from_utf8_lossy(&body).contains("completed"));
+            }
+            let absolute = format!("http://rebind.example:8765{route}");
+            let (status, _, _) = ask(&app, "GET", &absolute, &[("host", "localhost")]).await;
+            assert_eq!(status, 400, "{absolute}");
+            for host in [
+                "localhost:8765",
+                "[::1]:8765",
+                "127.0.0.1:8765",
+                "127.0.0.5",
+            ] {
+                let (status, _, _) = ask(&app, "GET", route, &[("host", host)]).await;
+                assert_eq!(status, 200, "{route} {host}");
+            }
+        }
+        let (status, _, body) = ask(
+            &app,
+            "GET",
+            "/workers/active",
+            &[("host", "localhost"), ("host", "rebind.example")],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(String::from_utf8_lossy(&body).contains("more than one Host"));
+        let other_dir = tempfile::tempdir().unwrap();
+        let named = App::new(Config {
+            hosts: HostPolicy::new(
+                "127.0.0.1:8765".parse().unwrap(),
+                vec!["dash.internal".to_owned()],
+            ),
+            ..config(other_dir.path(), false, false)
+        });
+        let (ok, _, _) = ask(
+            &named,
+            "GET",
+            "/workers/active",
+            &[("host", "dash.internal:80")],
+        )
+        .await;
+        assert_eq!(ok, 200);
+        let (other, _, _) = ask(
+            &named,
+            "GET",
+            "/workers/active",
+            &[("host", "other.example")],
+        )
+        .await;
+        assert_eq!(other, 400);
     }
 }

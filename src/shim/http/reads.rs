@@ -10,9 +10,8 @@ use crate::shim::ApiError;
 use crate::shim::answer;
 use crate::shim::board::file;
 use crate::shim::board::pool::OVERRUN;
-use crate::shim::http::routes::Read;
-use crate::shim::http::run_reads::RunReads;
-use crate::shim::http::state::{State, budgeted, on_reader, permit, readers_for, waited};
+use crate::shim::http::routes::{Read, Readers};
+use crate::shim::http::state::{State, budgeted, on_reader, permit, waited};
 use crate::shim::sample::{Asker, Board};
 
 use super::respond::to_json;
@@ -24,6 +23,7 @@ use super::respond::to_json;
 async fn answer_alone(
     state: &Arc<State>,
     read: Read,
+    readers: Readers,
     board: Option<String>,
     started: Instant,
 ) -> (u16, Bytes) {
@@ -32,7 +32,7 @@ async fn answer_alone(
     // The board being read, for the case its thread is stuck (below).
     let reading: Arc<std::sync::OnceLock<Arc<Board>>> = Arc::default();
     let (task_state, task_reading) = (Arc::clone(state), Arc::clone(&reading));
-    let readers = readers_for(state, &read);
+    let readers = state.readers(readers);
     // Query and serialize on the blocking thread: the row values are built and freed on one
     // thread, and only the bytes cross to the async worker.
     let work = move || {
@@ -83,11 +83,13 @@ async fn answer_alone(
 pub(super) async fn read(
     state: &Arc<State>,
     read: Read,
+    readers: Readers,
+    shared: bool,
     board: Option<String>,
     started: Instant,
 ) -> (u16, Bytes) {
-    if !RunReads::shares(&read) {
-        return answer_alone(state, read, board, started).await;
+    if !shared {
+        return answer_alone(state, read, readers, board, started).await;
     }
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
@@ -102,7 +104,7 @@ pub(super) async fn read(
     // The read keeps this request's deadline, as a read of its own would.
     let take = move || async move {
         let _task = task;
-        Ok(answer_alone(&task_state, read, board, started).await)
+        Ok(answer_alone(&task_state, read, readers, board, started).await)
     };
     match slot
         .get(started, Asker::Request, deadline + OVERRUN, take)

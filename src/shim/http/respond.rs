@@ -23,7 +23,7 @@ pub(super) fn to_json(body: &serde_json::Value) -> Bytes {
 }
 
 /// The content type of every answer but a route's own 200 (`routes::content_type`).
-pub(super) const JSON: &str = "application/json";
+pub(super) use crate::shim::http::routes::JSON;
 
 pub(super) fn respond(
     status: u16,

@@ -49,9 +49,22 @@ pub use crate::shim::answer::Read;
 /// `tail`'s bounds (bytes), the owner's.
 pub const MAX_TAIL: u32 = 2_000_000;
 
-/// Map a method, a path and its query string to a route, or to the error to answer.
-pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
-    let route = match (match_path(path)?, live(query)?) {
+/// A route, with what its row says of it: which reader threads its query runs on, and
+/// whether requests asking the same at once share one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    pub route: Route,
+    pub readers: Readers,
+    pub shared: bool,
+    /// Its 200 answer's content type.
+    pub content_type: &'static str,
+}
+
+/// Map a method, a path and its query string to a route and its row's classes, or to the
+/// error to answer. The row says which methods it takes (a 405 with its `Allow` otherwise).
+pub fn routed(method: &str, path: &str, query: Option<&str>) -> Result<Routed, ApiError> {
+    let (found, spec) = match_path(path)?;
+    let route = match (found, live(query)?) {
         (Route::Read(Read::WorkersActive), true) => Route::Sampled(Sampled::WorkersLive),
         (Route::Read(Read::TaskLog { task_id, .. }), _) => Route::Read(Read::TaskLog {
             task_id,
@@ -59,49 +72,38 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         }),
         (route, _) => route,
     };
-    let allowed = match route {
-        Route::Terminate(_) | Route::Reap(_) => method == "POST",
-        _ => method == "GET" || method == "HEAD",
-    };
-    if allowed {
-        Ok(route)
-    } else {
-        Err(ApiError::new(
+    if !spec.method.admits(method) {
+        return Err(ApiError::new(
             405,
             format!(
                 "method {} not allowed on {}; use {}",
                 shown(method),
                 shown(path),
-                allow(&route)
+                spec.method.allow()
             ),
-        ))
+        ));
     }
+    Ok(Routed {
+        route,
+        readers: spec.readers,
+        shared: spec.shared,
+        content_type: spec.content_type,
+    })
 }
 
 /// The live page's content type.
 pub const PAGE_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+/// The content type of a JSON answer (and of every error).
+pub const JSON: &str = "application/json";
 
-/// The content type of a route's 200 answer.
-pub fn content_type(route: &Route) -> &'static str {
-    match route {
-        Route::Page => PAGE_CONTENT_TYPE,
-        Route::Sampled(Sampled::Metrics) => crate::shim::answer::metrics::CONTENT_TYPE,
-        Route::FollowLog(_) => "text/event-stream",
-        _ => "application/json",
-    }
+/// [`routed`]'s route alone.
+pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    routed(method, path, query).map(|r| r.route)
 }
 
-/// The methods the route at `path` accepts (GET, HEAD when no route matches).
+/// The methods the route at `path` accepts (a 405's `Allow`), from its row.
 pub fn allow_for(path: &str) -> &'static str {
-    match_path(path).map_or(ALLOW, |r| allow(&r))
-}
-
-/// The methods a route accepts (its 405's `Allow`).
-pub fn allow(route: &Route) -> &'static str {
-    match route {
-        Route::Terminate(_) | Route::Reap(_) => "POST",
-        _ => ALLOW,
-    }
+    match_path(path).map_or(ALLOW, |(_, spec)| spec.method.allow())
 }
 
 /// The `board` parameter's value, percent-decoded as a form value (`%XX`, `+` for a space);
@@ -218,13 +220,64 @@ fn live(query: Option<&str>) -> Result<bool, ApiError> {
     Ok(live)
 }
 
+/// The methods a row takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET, and HEAD (the same answer without its body).
+    Get,
+    /// POST only (terminate, reap).
+    Post,
+}
+
+impl Method {
+    /// Whether a request's `method` is one this row takes.
+    pub fn admits(self, method: &str) -> bool {
+        match self {
+            Method::Get => method == "GET" || method == "HEAD",
+            Method::Post => method == "POST",
+        }
+    }
+
+    /// Its 405's `Allow`.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Method::Get => ALLOW,
+            Method::Post => "POST",
+        }
+    }
+
+    /// As the usage says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// The reader threads a route's query runs on: the lists (whose answers grow with the board)
+/// and the one-run routes have threads of their own, so a flood of the one never starves the
+/// other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    List,
+    Run,
+}
+
 /// One route, defined once: its method, its path (`{name}` stands for one non-empty segment),
 /// what the usage says of it, and how its segments become a [`Route`]. The router
 /// ([`route`]) and the usage's list of routes both come from [`ROUTES`].
 pub struct RouteSpec {
-    pub method: &'static str,
+    /// The methods it takes, enforced by [`routed`] (a 405 otherwise).
+    pub method: Method,
     pub path: &'static str,
     pub help: &'static str,
+    /// The reader threads its query runs on.
+    pub readers: Readers,
+    /// Requests asking the same at once share one read (a run's processes: `RunReads`).
+    pub shared: bool,
+    /// Its 200 answer's content type.
+    pub content_type: &'static str,
     /// The route, from the segments that `{name}`s stand for, in order.
     make: fn(&[&str]) -> Result<Route, ApiError>,
 }
@@ -237,57 +290,84 @@ fn first_id(captured: &[&str]) -> Result<i64, ApiError> {
 /// Every route, in the order the usage lists them.
 pub const ROUTES: &[RouteSpec] = &[
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/",
         help: "the live page",
+        readers: Readers::List,
+        shared: false,
+        content_type: PAGE_CONTENT_TYPE,
         make: |_| Ok(Route::Page),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/workers/active",
         help: "every worker running now (?live=1: verdicts, stats, trees)",
+        readers: Readers::List,
+        shared: false,
+        content_type: JSON,
         make: |_| Ok(Route::Read(Read::WorkersActive)),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/workers/lingering",
         help: "every process a run left behind (its run has ended)",
+        readers: Readers::List,
+        shared: false,
+        content_type: JSON,
         make: |_| Ok(Route::Sampled(Sampled::Lingering)),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/runs/{run_id}",
         help: "one run",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
         make: |c| Ok(Route::Read(Read::Run(first_id(c)?))),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/runs/{run_id}/inspect",
         help: "the verdict and live stats of a run's worker",
+        readers: Readers::Run,
+        shared: true,
+        content_type: JSON,
         make: |c| Ok(Route::Read(Read::Inspect(first_id(c)?))),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/metrics",
         help: "Prometheus exposition of the live workers",
+        readers: Readers::List,
+        shared: false,
+        content_type: crate::shim::answer::metrics::CONTENT_TYPE,
         make: |_| Ok(Route::Sampled(Sampled::Metrics)),
     },
     RouteSpec {
-        method: "POST",
+        method: Method::Post,
         path: "/runs/{run_id}/terminate",
         help: "end a verified worker's processes, reclaim its task (token)",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
         make: |c| Ok(Route::Terminate(first_id(c)?)),
     },
     RouteSpec {
-        method: "POST",
+        method: Method::Post,
         path: "/runs/{run_id}/reap",
         help: "end what an ended run left behind; writes nothing (token)",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
         make: |c| Ok(Route::Reap(first_id(c)?)),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/tasks/{task_id}/log",
         help: "a task's worker log, the owner's route (?tail=N bytes)",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
         make: |c| {
             Ok(Route::Read(Read::TaskLog {
                 task_id: decode_segment(c.first().copied().unwrap_or("")),
@@ -296,33 +376,48 @@ pub const ROUTES: &[RouteSpec] = &[
         },
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/runs/{run_id}/log",
         help: "?follow=1: the run's log as Server-Sent Events, to its end",
+        readers: Readers::Run,
+        shared: false,
+        content_type: "text/event-stream",
         make: |c| Ok(Route::FollowLog(first_id(c)?)),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/runs/{run_id}/processes",
         help: "the run's processes now: its worker's tree, what escaped it",
+        readers: Readers::Run,
+        shared: true,
+        content_type: JSON,
         make: |c| Ok(Route::Read(Read::Processes(first_id(c)?))),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/runs/{run_id}/history",
         help: "the run's CPU and memory over the last --history seconds",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
         make: |c| Ok(Route::Read(Read::History(first_id(c)?))),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/workers/history",
         help: "the same for every active worker",
+        readers: Readers::List,
+        shared: false,
+        content_type: JSON,
         make: |_| Ok(Route::Read(Read::WorkersHistory)),
     },
     RouteSpec {
-        method: "GET",
+        method: Method::Get,
         path: "/fleet/workers",
         help: "every host's workers (--prometheus): this one's, the others' as scraped",
+        readers: Readers::List,
+        shared: false,
+        content_type: JSON,
         make: |_| Ok(Route::Fleet),
     },
 ];
@@ -331,11 +426,11 @@ pub const ROUTES: &[RouteSpec] = &[
 pub fn usage_lines() -> String {
     ROUTES
         .iter()
-        .map(|r| format!("  {:<4} {:<24} {}\n", r.method, r.path, r.help))
+        .map(|r| format!("  {:<4} {:<24} {}\n", r.method.name(), r.path, r.help))
         .collect()
 }
 
-fn match_path(path: &str) -> Result<Route, ApiError> {
+fn match_path(path: &str) -> Result<(Route, &'static RouteSpec), ApiError> {
     let local = match path.strip_prefix(PLUGIN_PREFIX) {
         Some(rest) if rest.starts_with('/') => rest,
         _ => path,
@@ -350,7 +445,7 @@ fn match_path(path: &str) -> Result<Route, ApiError> {
         n += 1;
     }
     match ROUTES.get(*found.value) {
-        Some(spec) => (spec.make)(&captured[..n]),
+        Some(spec) => Ok(((spec.make)(&captured[..n])?, spec)),
         None => Err(not_found(path)),
     }
 }
@@ -421,6 +516,43 @@ mod tests {
         }
     }
 
+    /// The row decides: its method is enforced (the other is a 405 with the row's `Allow`),
+    /// and its reader class, sharing and content type come with the route.
+    #[test]
+    fn each_row_says_its_method_readers_sharing_and_type() {
+        for spec in ROUTES {
+            let path = spec
+                .path
+                .replace("{run_id}", "7")
+                .replace("{task_id}", "t1");
+            let other = match spec.method {
+                Method::Get => "POST",
+                Method::Post => "GET",
+            };
+            let refused = routed(other, &path, None).unwrap_err();
+            assert_eq!(refused.status, 405, "{path}");
+            assert_eq!(allow_for(&path), spec.method.allow(), "{path}");
+            let r = routed(spec.method.name(), &path, None).unwrap();
+            assert_eq!(
+                (r.readers, r.shared, r.content_type),
+                (spec.readers, spec.shared, spec.content_type),
+                "{path}"
+            );
+        }
+        // What is shared: the reads of one run's processes, on the run readers.
+        let shared: Vec<&str> = ROUTES.iter().filter(|r| r.shared).map(|r| r.path).collect();
+        assert_eq!(
+            shared,
+            ["/runs/{run_id}/inspect", "/runs/{run_id}/processes"]
+        );
+        assert!(
+            ROUTES
+                .iter()
+                .filter(|r| r.shared)
+                .all(|r| r.readers == Readers::Run)
+        );
+    }
+
     #[test]
     fn every_row_of_the_table_is_routed() {
         for spec in ROUTES {
@@ -428,8 +560,8 @@ mod tests {
                 .path
                 .replace("{run_id}", "7")
                 .replace("{task_id}", "t1");
-            let routed = route(spec.method, &path, None);
-            assert!(routed.is_ok(), "{} {path}: {routed:?}", spec.method);
+            let routed = routed(spec.method.name(), &path, None);
+            assert!(routed.is_ok(), "{} {path}: {routed:?}", spec.method.name());
         }
     }
 

@@ -57,11 +57,6 @@ impl RunReads {
         }
     }
 
-    /// Whether `read` is shared (it reads the run's processes).
-    pub(crate) fn shares(read: &Read) -> bool {
-        matches!(read, Read::Inspect(_) | Read::Processes(_))
-    }
-
     /// The slot of `read` on the board asked for, made when no request holds one.
     pub(crate) fn slot(&self, board: &Option<String>, read: &Read) -> Arc<RunRead> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());

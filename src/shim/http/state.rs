@@ -15,7 +15,7 @@ use crate::shim::board::pool::OVERRUN;
 use crate::shim::board::resolve::Boards;
 use crate::shim::http::auth::Auth;
 use crate::shim::http::host::HostPolicy;
-use crate::shim::http::routes::Read;
+use crate::shim::http::routes::Readers;
 use crate::shim::http::run_reads::RunReads;
 use crate::shim::http::shares::Shares;
 use crate::shim::sample::{Board, OpenBoards};
@@ -74,15 +74,13 @@ pub struct Peer(pub std::net::IpAddr);
 /// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
 pub(crate) const RUN_READERS: usize = 4;
 
-/// The threads a read's query may use.
-pub(crate) fn readers_for<'a>(state: &'a State, read: &Read) -> &'a Arc<Semaphore> {
-    match read {
-        Read::WorkersActive | Read::WorkersHistory => &state.list_readers,
-        Read::Run(_)
-        | Read::Inspect(_)
-        | Read::TaskLog { .. }
-        | Read::Processes(_)
-        | Read::History(_) => &state.run_readers,
+impl State {
+    /// The reader threads of a route's class (its row's `readers`).
+    pub(crate) fn readers(&self, readers: Readers) -> &Arc<Semaphore> {
+        match readers {
+            Readers::List => &self.list_readers,
+            Readers::Run => &self.run_readers,
+        }
     }
 }
 
