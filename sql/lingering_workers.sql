@@ -1,7 +1,9 @@
 -- lingering_workers: every live process (zombies left out) that a run of this board left
--- behind: it belongs (run_processes: its environment, its log file, the run's fingerprint,
--- the spawned event) to a run that has ended, or to a task that has no open run. Installed
--- as a TEMP view. What GET /workers/lingering answers and POST /runs/{id}/reap ends.
+-- behind: the worker an ended run kept (kept_workers: its pid and fingerprint, the newer
+-- releases' boards), found first, whether or not it carries marks; then every process that
+-- belongs (run_processes: the run's fingerprint, its environment, its log file, the spawned
+-- event) to a run that has ended, or to a task that has no open run. Installed as a TEMP
+-- view. What GET /workers/lingering answers and POST /runs/{id}/reap ends.
 --
 -- may_signal / refusal: whether the shim's signal rules (SECURITY.md; enforced where the
 -- signal is sent, by reaper::Policy, checked again before each signal) allow a signal, from
@@ -10,6 +12,8 @@
 -- board owner's real uid. The reaper also refuses the shim itself, its ancestors and its
 -- session and process group, which SQL does not know.
 CREATE TEMP VIEW lingering_workers AS
+WITH marked AS {materialized} (SELECT * FROM run_processes),
+kept AS {materialized} (SELECT * FROM kept_workers)
 SELECT run_id, task_id, task_status, task_title, ended_at, outcome, pid, ppid, start_ticks,
        evidence, signalable, cmdline, rss_bytes, cpu_percent, outlived_s, uid,
        refusal IS NULL AS may_signal, refusal
@@ -26,7 +30,14 @@ FROM (
                 WHEN uid IS NOT owner_uid
                 THEN 'real uid ' || uid || ', not the board owner''s (' || owner_uid || ')'
            END AS refusal
-    FROM run_processes AS p
+    FROM (
+        SELECT * FROM marked
+        UNION ALL
+        -- A kept worker whose marks were not read (none, or not readable): its run's.
+        SELECT * FROM kept AS k
+        WHERE NOT EXISTS (SELECT 1 FROM marked AS m
+                          WHERE m.pid = k.pid AND m.start_ticks = k.start_ticks)
+    ) AS p
     WHERE (p.run_id IS NOT NULL AND p.ended_at IS NOT NULL)
        OR (p.run_id IS NULL AND p.task_id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM task_runs AS o

@@ -5,6 +5,10 @@
 -- proc_tree is asked for its descendants only (depth > 0, which it does not read above), and
 -- the totals add the worker's own figures to theirs.
 --
+-- The run's scope (proc_scope: the owner's systemd scope for the run, proven; NULL columns
+-- without one) gives its meters: its processes, CPU, pressure stalls, and memory against its
+-- limit with the OOM kills it counted (where the memory controller is enabled).
+--
 -- The totals also count the run's escaped members: processes whose environment names the
 -- run and this board (run_processes) but that are outside the worker's tree (a setsid child
 -- reparented, a double-forked daemon). They are read once for all workers (AS MATERIALIZED, from SQLite 3.35 on),
@@ -26,14 +30,27 @@ SELECT l.run_id, l.task_id, l.task_title, l.task_status, l.task_assignee, l.prof
        CASE WHEN l.alive = 1 THEN round(l.own_cpu_percent + coalesce(sum(e.cpu_percent), 0), 2)
        END AS tree_cpu_percent,
        count(e.pid) AS escaped_processes,
-       l.heartbeat_age_s, l.claim_expires_in_s, l.runtime_s, l.wedged, l.wedged_reason
+       l.heartbeat_age_s, l.claim_expires_in_s, l.runtime_s, l.wedged, l.wedged_reason,
+       CASE WHEN s.evidence = 'scope' THEN s.scope END AS scope,
+       CASE WHEN s.evidence = 'scope' THEN s.processes END AS scope_processes,
+       CASE WHEN s.evidence = 'scope' THEN s.cpu_user_s + s.cpu_system_s END AS scope_cpu_seconds,
+       CASE WHEN s.evidence = 'scope' THEN s.cpu_some_avg10 END AS scope_cpu_some_avg10,
+       CASE WHEN s.evidence = 'scope' THEN s.memory_some_avg10 END AS scope_memory_some_avg10,
+       CASE WHEN s.evidence = 'scope' THEN s.memory_full_avg10 END AS scope_memory_full_avg10,
+       CASE WHEN s.evidence = 'scope' THEN s.io_some_avg10 END AS scope_io_some_avg10,
+       CASE WHEN s.evidence = 'scope' THEN s.io_full_avg10 END AS scope_io_full_avg10,
+       CASE WHEN s.evidence = 'scope' THEN s.memory_current END AS scope_memory_bytes,
+       CASE WHEN s.evidence = 'scope' THEN s.memory_peak END AS scope_memory_peak_bytes,
+       CASE WHEN s.evidence = 'scope' THEN s.memory_max END AS scope_memory_max_bytes,
+       CASE WHEN s.evidence = 'scope' THEN s.oom_kills END AS scope_oom_kills,
+       CASE WHEN s.evidence = 'scope' THEN s.frozen END AS scope_frozen
 FROM (
     SELECT w.run_id, w.task_id, w.task_title, w.task_status, w.task_assignee, w.profile,
            w.worker_pid, w.started_at, w.claim_lock, w.claim_expires, w.last_heartbeat_at,
            w.max_runtime_seconds, w.worker_host, w.local,
            v.alive, v.reason, v.identity, v.evidence, v.signalable, v.status, v.cpu_percent,
            v.cpu_seconds, v.rss_bytes, v.vms_bytes, v.num_threads, v.num_fds, v.start_time,
-           v.cmdline, v.error, v.pid,
+           v.cmdline, v.error, v.pid, v.start_ticks, v.owner_uid,
            1 + count(t.pid)                                          AS own_processes,
            v.rss_bytes + coalesce(sum(t.rss_bytes), 0)               AS own_rss_bytes,
            v.cpu_percent + coalesce(sum(t.cpu_percent), 0)           AS own_cpu_percent,
@@ -47,6 +64,7 @@ FROM (
         AND coalesce(t.uid = v.owner_uid, v.owner_uid IS NULL)
     GROUP BY w.run_id
 ) AS l
+LEFT JOIN proc_scope(l.pid, l.start_ticks, l.task_id, l.run_id, l.owner_uid) AS s
 LEFT JOIN escaped AS e
     ON l.alive = 1 AND e.run_id = l.run_id AND instr(l.members, ',' || e.pid || ',') = 0
 GROUP BY l.run_id

@@ -1,2 +1,3 @@
--- GET /runs/{run_id}: every column of the run, in table order (newer boards have more).
-SELECT * FROM task_runs WHERE id = ?1
+-- GET /runs/{run_id}: the run as the owner's API answers it (owner_runs: the owner's 16 Run
+-- fields in order, then worker_started_at where the board has it; never an unknown column).
+SELECT * FROM owner_runs WHERE id = ?1

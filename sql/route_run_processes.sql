@@ -1,9 +1,10 @@
 -- GET /runs/{run_id}/processes: the run's processes now, one row each: its worker's tree
 -- (member 'worker' at depth 0, then 'tree'), read only when the worker is alive and is the
 -- run's (run_verdicts), then every process of the owner whose spawn marks tie it to the run
--- but that is outside that tree (member 'escaped', with the evidence; run_processes). The
--- first column is the run's id: an unknown run has no row, a run with no process one row
--- whose pid is null. Only the board owner's processes (run_verdicts.owner_uid) are listed,
+-- but that is outside that tree (member 'escaped', with the evidence; run_processes), and the
+-- worker an ended run kept, found by its fingerprint (kept_workers, when its marks were not
+-- read). The first column is the run's id: an unknown run has no row, a run with no process
+-- one row whose pid is null. Only the board owner's processes (run_verdicts.owner_uid) are listed,
 -- and nothing says how many others there were: the shim may read what the owner could not
 -- (hidepid, root), and a board writer naming root's pid must learn nothing of its tree.
 WITH v AS (SELECT pid, alive, owner_uid FROM run_verdicts WHERE run_id = ?1),
@@ -14,7 +15,8 @@ tree AS (
            t.start_time, t.uid
     FROM v JOIN proc_tree(v.pid) AS t
     WHERE v.alive = 1
-)
+),
+marked AS (SELECT * FROM run_processes AS p WHERE p.run_id = ?1)
 SELECT r.id AS run_id, m.*
 FROM task_runs AS r
 LEFT JOIN (
@@ -22,8 +24,14 @@ LEFT JOIN (
     UNION ALL
     SELECT p.pid, p.ppid, NULL, 'escaped', p.evidence, p.state, p.cmdline, p.cpu_percent,
            p.rss_bytes, NULL, p.start_time, p.uid
-    FROM run_processes AS p
-    WHERE p.run_id = ?1 AND p.pid NOT IN (SELECT pid FROM tree)
+    FROM marked AS p
+    WHERE p.pid NOT IN (SELECT pid FROM tree)
+    UNION ALL
+    SELECT k.pid, k.ppid, NULL, 'escaped', k.evidence, k.state, k.cmdline, k.cpu_percent,
+           k.rss_bytes, NULL, k.start_time, k.uid
+    FROM kept_workers AS k
+    WHERE k.run_id = ?1 AND k.pid NOT IN (SELECT pid FROM tree)
+      AND k.pid NOT IN (SELECT pid FROM marked)
 ) AS m ON m.uid IS (SELECT owner_uid FROM v)
 WHERE r.id = ?1
 ORDER BY m.depth IS NULL, m.depth, m.pid

@@ -1,26 +1,33 @@
 -- run_processes: every live process (zombies left out) of the board's owner that carries this
 -- board's spawn marks, with the run and task they tie it to and the evidence that does.
--- Installed as a TEMP view; lingering_workers (what outlived its run) and live_workers (what
--- escaped an open run's tree) read it.
+-- Installed as a TEMP view; lingering_workers (what outlived its run, with kept_workers: the
+-- ended runs' kept workers, found by their fingerprint whether or not they carry marks) and
+-- live_workers (what escaped an open run's tree) read it.
 --
 -- The board's owner is the main database file's (kanban_workers_board_file, then
--- kanban_workers_file_owner: lstat, a link names no one). proc_spawned lists that user's processes whose environment carries
--- HERMES_KANBAN_* or whose stdout is a task's log file: of other users' processes nothing
--- but the owner of /proc/<pid> is looked at, and a marked process is that user's only when
--- its real and effective uids are both theirs (another user's set-uid program kept waiting
--- with a run's environment is not the run's, and not listed). A process whose HERMES_KANBAN_DB names another
--- board (another file) belongs to that board and is left out, whatever its stdout.
+-- kanban_workers_file_owner: lstat, a link names no one). proc_spawned lists that user's
+-- processes whose environment carries HERMES_KANBAN_* or whose stdout is a task's log file: of
+-- other users' processes nothing but the owner of /proc/<pid> is looked at, and a marked
+-- process is that user's only when its real and effective uids are both theirs (another
+-- user's set-uid program kept waiting with a run's environment is not the run's, and not
+-- listed). A process whose HERMES_KANBAN_DB names another board (another file) belongs to
+-- that board and is left out, whatever its stdout.
 --
 -- Which run: the one its HERMES_KANBAN_RUN_ID names (when the environment names this board);
 -- else, for a process found by its log file alone (<board dir>/logs/<task>.log or
 -- <board dir>/kanban/logs/<task>.log, as the owner lays out the default board), the task's
--- latest run that started before it did. Evidence, in this order:
+-- latest run that started before it did. Evidence, strongest first:
+--   fingerprint     the run kept worker_pid and worker_started_at (the newer releases keep
+--                   them on an ended run until their reaper clears them), they are this
+--                   process, and it started within the run (2 s before its start to the end
+--                   of the second it ended in: a fingerprint written on the board for a
+--                   process started after the run proves nothing)
 --   environment     HERMES_KANBAN_DB is this board (HERMES_KANBAN_RUN_ID this run)
 --   log file        its stdout is the task's log file
---   fingerprint     the run kept worker_pid and worker_started_at, and they are this process
---   spawned event   a task_events row of kind 'spawned' of the run names its pid, and it
---                   started between the run's start (2 s before) and its end (the second
---                   it ended in included: ended_at is whole seconds)
+--   spawned event   a task_events row of kind 'spawned' (or the newer 'worker_registered')
+--                   of the run names its pid, and it started between the run's start (2 s
+--                   before) and its end (the second it ended in included: ended_at is whole
+--                   seconds)
 -- signalable: the evidence is strong enough for a signal, as run_verdicts' (the
 -- environment naming the run, or the fingerprint); the signal rules are lingering_workers'.
 -- {worker_started_at} is replaced at install (NULL on boards without the column).
@@ -83,9 +90,9 @@ found AS {materialized} (
 )
 SELECT pid, ppid, start_ticks, run_id, task_id, task_status, task_title, started_at, ended_at,
        outcome,
-       nullif(rtrim(CASE WHEN env_mark THEN 'environment, ' ELSE '' END
+       nullif(rtrim(CASE WHEN fingerprint_mark THEN 'fingerprint, ' ELSE '' END
+                 || CASE WHEN env_mark THEN 'environment, ' ELSE '' END
                  || CASE WHEN log_mark THEN 'log file, ' ELSE '' END
-                 || CASE WHEN fingerprint_mark THEN 'fingerprint, ' ELSE '' END
                  || CASE WHEN spawned_mark THEN 'spawned event, ' ELSE '' END, ', '), '')
            AS evidence,
        coalesce((env_mark AND run_id IS NOT NULL) OR fingerprint_mark, 0) AS signalable,
@@ -100,12 +107,14 @@ FROM (
                AS env_mark,
            coalesce(c.log_task = c.task_id, 0) AS log_mark,
            coalesce(typeof(r.worker_pid) = 'integer' AND r.worker_pid = c.pid
-                    AND {worker_started_at} = c.fingerprint, 0) AS fingerprint_mark,
+                    AND {worker_started_at} = c.fingerprint
+                    AND c.start_time >= r.started_at - 2
+                    AND c.start_time < coalesce(r.ended_at, c.now) + 1, 0) AS fingerprint_mark,
            coalesce(c.start_time >= r.started_at - 2
                     AND c.start_time < coalesce(r.ended_at, c.now) + 1
                     AND EXISTS (SELECT 1 FROM task_events AS e
                                 WHERE e.task_id = r.task_id AND e.run_id = r.id
-                                  AND e.kind = 'spawned'
+                                  AND e.kind IN ('spawned', 'worker_registered')
                                   AND CASE WHEN json_valid(e.payload)
                                            THEN json_extract(e.payload, '$.pid') END = c.pid),
                     0) AS spawned_mark

@@ -4,7 +4,10 @@
 //! - table-valued functions over Linux procfs: `proc_stats(pid)` (one process's live stats,
 //!   [`proc_stats`](surface::proc_stats)), `proc_tree(pid)` (a process and its descendants, [`proc_tree`](surface::proc_tree)),
 //!   `proc_marks(pid)` (how a process was started, [`proc_marks`](surface::proc_marks)), `proc_spawned(uid)` (a
-//!   user's processes that carry the owner's spawn marks, [`proc_spawned`](surface::proc_spawned));
+//!   user's processes that carry the owner's spawn marks, [`proc_spawned`](surface::proc_spawned)),
+//!   `proc_cgroup(pid)` (a process's cgroup and its meters, [`proc_cgroup`](surface::proc_cgroup)),
+//!   `proc_scope(pid, start_ticks, task_id, run_id, owner_uid)` (the run's systemd scope, when
+//!   it is evidence, [`proc_scope`](surface::proc_scope));
 //! - TEMP views ([`views`](surface::views), SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
 //!   running tasks), `run_verdicts` (the truth about each run's worker), `live_workers`,
 //!   `run_processes` (every live process a run of the board's spawned) and
@@ -22,8 +25,8 @@ pub mod shim;
 pub mod surface;
 
 use surface::{
-    board_file, file_owner, proc_marks, proc_spawned, proc_stats, proc_tree, same_file, settings,
-    version, views,
+    board_file, file_owner, proc_cgroup, proc_marks, proc_scope, proc_spawned, proc_stats,
+    proc_tree, same_file, settings, version, views,
 };
 
 use std::sync::Arc;
@@ -41,6 +44,8 @@ pub const FUNCTIONS: &[&str] = &[
     proc_tree::NAME,
     proc_marks::NAME,
     proc_spawned::NAME,
+    proc_cgroup::NAME,
+    proc_scope::NAME,
     file_owner::NAME,
     board_file::NAME,
     same_file::NAME,
@@ -85,6 +90,8 @@ pub fn register_with(
     proc_tree::register(conn, sampler)?;
     proc_marks::register(conn)?;
     proc_spawned::register(conn)?;
+    proc_cgroup::register(conn)?;
+    proc_scope::register(conn)?;
     file_owner::register(conn)?;
     board_file::register(conn)?;
     same_file::register(conn)?;

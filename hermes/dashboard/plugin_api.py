@@ -304,6 +304,20 @@ async def terminate(run_id: str, request: Request, board: str = ""):
     return await _forward("POST", path, _board(board), body or b"{}", _TERMINATE_TIMEOUT_S)
 
 
+@router.post("/runs/{run_id}/pause")
+async def pause(run_id: str, board: str = ""):
+    """The shim's pause: the run's whole systemd scope frozen (cgroup.freeze), where it has one."""
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/pause"
+    return await _forward("POST", path, _board(board), b"{}", _TERMINATE_TIMEOUT_S)
+
+
+@router.post("/runs/{run_id}/resume")
+async def resume(run_id: str, board: str = ""):
+    """The shim's resume: the run's scope thawed."""
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/resume"
+    return await _forward("POST", path, _board(board), b"{}", _TERMINATE_TIMEOUT_S)
+
+
 @router.get("/lingering")
 async def lingering(board: str = ""):
     """What ended runs left behind, each process with whether the shim may signal it and why

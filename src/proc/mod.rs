@@ -5,8 +5,10 @@
 //! - [`tree`]: the members of a process's tree;
 //! - [`status`]: the uids and namespace init of `status`;
 //! - [`cpu`]: CPU samples kept between reads, for `cpu_percent`;
-//! - [`file`]: one file of `/proc/<pid>` through its handle, in the fewest system calls.
+//! - [`file`]: one file of `/proc/<pid>` through its handle, in the fewest system calls;
+//! - [`cgroup`]: a process's cgroup (v2), its meters, and the run's systemd scope.
 
+pub mod cgroup;
 pub mod clock;
 pub mod cpu;
 pub mod file;

@@ -3,8 +3,11 @@
 //! nothing of the shim (checked by `tests/it/layers.rs`).
 
 pub mod board_file;
+pub mod cgroup_row;
 pub mod file_owner;
+pub mod proc_cgroup;
 pub mod proc_marks;
+pub mod proc_scope;
 pub mod proc_spawned;
 pub mod proc_stats;
 pub mod proc_tree;

@@ -5,7 +5,8 @@
 //! a view then fails with SQLite's own "no such table" error).
 //!
 //! `run_verdicts` reads `task_runs.worker_started_at` where the board has that column and
-//! NULL where it does not (older boards), and `run_claims` `task_runs.machine_id` the same way:
+//! NULL where it does not (older boards), `owner_runs` answers it only where the board has it,
+//! and `run_claims` reads `task_runs.machine_id` the same way:
 //! the view is written for the schema it is installed on. [`install`] again (the shim does when the board's schema changes; a `sqlite3` user
 //! loads the extension again) picks up a column the owner added since.
 
@@ -14,12 +15,14 @@ use rusqlite::{Connection, Result};
 /// `(name, SQL)` of every view, in installation order.
 pub const VIEWS: &[(&str, &str)] = &[
     ("run_claims", include_str!("../../sql/run_claims.sql")),
+    ("owner_runs", include_str!("../../sql/owner_runs.sql")),
     (
         "active_workers",
         include_str!("../../sql/active_workers.sql"),
     ),
     ("run_verdicts", include_str!("../../sql/run_verdicts.sql")),
     ("run_processes", include_str!("../../sql/run_processes.sql")),
+    ("kept_workers", include_str!("../../sql/kept_workers.sql")),
     ("live_workers", include_str!("../../sql/live_workers.sql")),
     (
         "lingering_workers",
@@ -49,10 +52,18 @@ pub fn install(conn: &Connection) -> Result<()> {
     } else {
         ""
     };
-    let fingerprint = if has_column(conn, "worker_started_at")? {
+    let has_fingerprint = has_column(conn, "worker_started_at")?;
+    let fingerprint = if has_fingerprint {
         "r.worker_started_at"
     } else {
         "NULL"
+    };
+    // `owner_runs` answers the column only where the board has it (a 0.19.0 board: the
+    // owner's 16 keys exactly).
+    let fingerprint_column = if has_fingerprint {
+        ", r.worker_started_at AS worker_started_at"
+    } else {
+        ""
     };
     // `task_runs.machine_id`, where the owner's distributed workers stamp it.
     let machine_id = if has_column(conn, "machine_id")? {
@@ -63,6 +74,7 @@ pub fn install(conn: &Connection) -> Result<()> {
     for (name, sql) in VIEWS {
         conn.execute_batch(&format!("DROP VIEW IF EXISTS temp.{name}"))?;
         let sql = sql
+            .replace("{worker_started_at_column}", fingerprint_column)
             .replace("{worker_started_at}", fingerprint)
             .replace("{machine_id}", machine_id)
             .replace("{materialized}", materialized);

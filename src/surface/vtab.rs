@@ -81,8 +81,12 @@ pub(crate) trait TableFunction: Sized + 'static {
     const COLUMNS: &'static [Column<Self::Col>];
     /// Further visible columns after them, each as declared (`"depth INTEGER"`).
     const EXTRA: &'static [&'static str] = &[];
-    /// The name of the hidden argument column, the last.
+    /// The name of the hidden argument column (after it only [`Self::MORE_ARGUMENTS`]).
     const ARGUMENT: &'static str;
+    /// Further hidden argument columns, in order: `f(a, b, c)` gives `b` and `c` to them, and
+    /// `filter` finds them at `args` 1, 2, ... (those given: a plan waits for any whose value
+    /// comes from a table not yet scanned). None by default.
+    const MORE_ARGUMENTS: &'static [&'static str] = &[];
     /// The plan's estimate with the argument: its cost...
     const COST: f64;
     /// ...and the rows it gives.
@@ -112,6 +116,10 @@ pub(crate) trait TableFunction: Sized + 'static {
     ) -> Result<()>;
     /// The value of `column` in `row`.
     fn value(row: &Self::Row, column: Slot<Self::Col>) -> Value;
+    /// The value of the further argument `k` (of [`Self::MORE_ARGUMENTS`]) in `row`.
+    fn more_argument(_row: &Self::Row, _k: usize) -> Value {
+        Value::Null
+    }
     /// The rowid of `row` (its pid).
     fn rowid(row: &Self::Row) -> i64;
 }
@@ -143,6 +151,13 @@ pub(crate) fn slot<F: TableFunction>(col: c_int) -> Option<Slot<F::Col>> {
     }
 }
 
+/// The position among [`TableFunction::MORE_ARGUMENTS`] of the column at `col`, if it is one.
+fn more_slot<F: TableFunction>(col: c_int) -> Option<usize> {
+    let i = usize::try_from(col).ok()?;
+    let k = i.checked_sub(F::COLUMNS.len() + F::EXTRA.len() + 1)?;
+    (k < F::MORE_ARGUMENTS.len()).then_some(k)
+}
+
 /// `name` as text: in constants only, so a name that is not UTF-8 fails the build.
 #[allow(clippy::panic)]
 const fn text_name(name: &'static CStr) -> &'static str {
@@ -155,7 +170,12 @@ const fn text_name(name: &'static CStr) -> &'static str {
 /// Function `F`'s table declaration.
 pub(crate) fn declare<F: TableFunction>() -> Result<CString> {
     let extra: String = F::EXTRA.iter().map(|c| format!("{c}, ")).collect();
-    declaration(F::TEXT_NAME, F::COLUMNS, &extra, F::ARGUMENT)
+    let mut hidden = F::ARGUMENT.to_owned();
+    for more in F::MORE_ARGUMENTS {
+        hidden.push_str(" HIDDEN, ");
+        hidden.push_str(more);
+    }
+    declaration(F::TEXT_NAME, F::COLUMNS, &extra, &hidden)
 }
 
 /// The rows a cursor walks, from its `filter` to past the last.
@@ -315,6 +335,9 @@ unsafe impl<F: TableFunction> VTabCursor for Cursor<F> {
         guarded(F::TEXT_NAME, "column", || {
             let value = match (self.rows.current(), slot::<F>(i)) {
                 (Some(row), Some(column)) => F::value(row, column),
+                (Some(row), None) => {
+                    more_slot::<F>(i).map_or(Value::Null, |k| F::more_argument(row, k))
+                }
                 _ => Value::Null,
             };
             ctx.set_result(&value)
@@ -352,6 +375,9 @@ fn plan<F: TableFunction>(info: &mut IndexInfo) -> bool {
             let mut usage = info.constraint_usage(i);
             usage.set_argv_index(1);
             usage.set_omit(true);
+            if !plan_more_arguments::<F>(info) {
+                return false;
+            }
             let bits = F::idx_bits(info);
             info.set_idx_num(IDX_ARG | bits);
             info.set_estimated_cost(F::COST);
@@ -365,6 +391,40 @@ fn plan<F: TableFunction>(info: &mut IndexInfo) -> bool {
             true
         }
     }
+}
+
+/// The further arguments' `=` constraints as argv 2, 3, ... in order, as far as each is given;
+/// `false` when one is given only by a table not yet scanned (SQLite must try another order).
+fn plan_more_arguments<F: TableFunction>(info: &mut IndexInfo) -> bool {
+    let mut next: c_int = 2;
+    for k in 0..F::MORE_ARGUMENTS.len() {
+        let mut chosen = None;
+        let mut unusable = false;
+        for (i, c) in info.constraints().enumerate() {
+            if more_slot::<F>(c.column()) != Some(k)
+                || c.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
+            {
+                continue;
+            }
+            if !c.is_usable() {
+                unusable = true;
+            } else if chosen.is_none() {
+                chosen = Some(i);
+            }
+        }
+        match chosen {
+            Some(i) => {
+                let mut usage = info.constraint_usage(i);
+                usage.set_argv_index(next);
+                usage.set_omit(true);
+                next += 1;
+            }
+            None if unusable => return false,
+            // Not given: the later ones are not passed either (argv has no gaps).
+            None => return true,
+        }
+    }
+    true
 }
 
 /// Run a callback of function `name`, turning a panic into an SQL error.

@@ -84,6 +84,18 @@ fn every_function_view_and_column_is_documented() {
             .map(|c| (c.name, c.sql_type, c.doc))
             .collect(),
     );
+    for (function, columns) in [
+        ("proc_cgroup", kanban_workers::surface::proc_cgroup::COLUMNS),
+        ("proc_scope", kanban_workers::surface::proc_scope::COLUMNS),
+    ] {
+        rows(
+            function,
+            columns
+                .iter()
+                .map(|c| (c.name, c.sql_type, c.doc))
+                .collect(),
+        );
+    }
     rows(
         "proc_spawned",
         kanban_workers::surface::proc_spawned::COLUMNS

@@ -218,7 +218,7 @@ fn escaped_children_count_while_open_and_linger_after() {
 }
 
 /// Newer boards keep `worker_pid` and the fingerprint on an ended run: the fingerprint is
-/// evidence. A stranger that has a run's old pid (started after that run ended; the run's
+/// evidence, named first, and finds a kept worker without marks alone. A stranger that has a run's old pid (started after that run ended; the run's
 /// `worker_pid`, its spawned event and a forged fingerprint name it) carries no marks and is
 /// never listed; nor is a process whose environment names another board, even with its
 /// stdout on this board's log file. A process found by its log file alone (its environment
@@ -257,6 +257,22 @@ fn fingerprints_strangers_other_boards_and_log_files() {
     )
     .unwrap();
     spawned_event(&w, "t_old", old, stranger.pid());
+    // A kept worker without marks (none in its environment, no log on stdout): found by the
+    // run's kept pid and fingerprint alone, the strongest evidence there is.
+    let kept_started = now_secs() - 1;
+    let bare = Worker::sleep();
+    let kept = insert_run(
+        &w,
+        &RunSpec::new("t_kept")
+            .pid(bare.pid())
+            .started(kept_started)
+            .ended(now_secs()),
+    );
+    w.execute(
+        "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
+        rusqlite::params![owner_fingerprint(bare.pid()), kept],
+    )
+    .unwrap();
     // Another board's process, of the same run id, with its stdout on this board's log.
     let other = Board::new("linger-other");
     let logs = board.path.parent().unwrap().join("logs");
@@ -284,14 +300,30 @@ fn fingerprints_strangers_other_boards_and_log_files() {
         (
             Some(worker.run),
             worker.pid(),
-            "environment, log file, fingerprint".to_owned(),
+            "fingerprint, environment, log file".to_owned(),
             1,
             1,
         ),
         (Some(worker.run), cleared.pid(), "log file".to_owned(), 0, 0),
+        (Some(kept), bare.pid(), "fingerprint".to_owned(), 1, 1),
     ];
     expected.sort_by_key(|r| r.1);
     assert_eq!(rows, expected);
+    // The kept workers, marks or not; the stranger (started after its run ended) is not one.
+    let kept_rows: Vec<(i64, i64, String)> = conn
+        .prepare("SELECT run_id, pid, evidence FROM kept_workers ORDER BY run_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        kept_rows,
+        [
+            (worker.run, worker.pid(), "fingerprint".to_owned()),
+            (kept, bare.pid(), "fingerprint".to_owned()),
+        ]
+    );
     let refusal: String = conn
         .query_row(
             "SELECT refusal FROM lingering_workers WHERE pid = ?1",
@@ -329,12 +361,18 @@ fn fingerprints_strangers_other_boards_and_log_files() {
         Some(TOKEN),
     );
     assert_eq!((r.status, r.json()["processes"].clone()), (200, json!([])));
-    for pid in [worker.pid(), stranger.pid(), foreign.pid(), cleared.pid()] {
+    for pid in [
+        worker.pid(),
+        stranger.pid(),
+        foreign.pid(),
+        cleared.pid(),
+        bare.pid(),
+    ] {
         assert!(alive(pid), "{pid} was signalled");
     }
     // Metrics: what lingers, per run.
     let text = String::from_utf8(server.get("/metrics").body).unwrap();
-    assert!(text.contains("\nkanban_workers_lingering 2\n"), "{text}");
+    assert!(text.contains("\nkanban_workers_lingering 3\n"), "{text}");
     assert!(
         text.contains(&format!(
             "kanban_run_lingering_processes{{run_id=\"{}\",task_id=\"t_fp\"}} 2",

@@ -68,5 +68,11 @@ mod layers;
 /// The fleet through Prometheus.
 mod fleet;
 
+/// Boards of the newer Hermes releases, made and worked by their own code (issue 37).
+mod newer;
+
 /// The fleet's data as hostile input: a compromised host, a hostile query API (issue 35).
 mod fleet_trust;
+
+/// Workers in their systemd scope, with real cgroups: proc_scope, proc_cgroup (issue 38).
+mod scopes;

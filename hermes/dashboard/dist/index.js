@@ -100,7 +100,9 @@
       role: "status",
     },
       h("div", { className: "kw-outcome-head" },
-        h("strong", null, o.reap
+        h("strong", null, o.pause
+          ? (o.ok ? `Run ${clip(o.run_id)}: ${clip(o.detail)}` : `Run ${clip(o.run_id)}: ${clip(o.detail)}`)
+          : o.reap
           ? (o.ok ? `Run ${clip(o.run_id)}: what it left behind was reaped`
             : `Run ${clip(o.run_id)}: nothing reaped: ${clip(o.detail)}`)
           : (o.ok
@@ -301,6 +303,23 @@
             C.offer(w).note
               ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
                 clip(C.offer(w).note))
+              : null,
+            // Pause and resume: the run's systemd scope frozen whole, where it has one (the
+            // shim says so in live_workers.scope); the reason said otherwise.
+            h(Button, {
+              size: "sm", variant: "outline", className: "h-8",
+              "data-kw-action": C.pauseOffer(w).action,
+              disabled: !C.pauseOffer(w).enabled || busy,
+              title: clip(C.pauseOffer(w).note || C.pauseOffer(w).confirm),
+              onClick: function () {
+                const p = C.pauseOffer(w);
+                if (p.enabled && (p.action === "resume" || window.confirm(`Pause run ${clip(w.run_id)}? ` + p.confirm))) {
+                  props.onPause(w, p.action);
+                }
+              },
+            }, C.pauseOffer(w).label),
+            C.scopeLine(w)
+              ? h("span", { className: "text-xs text-muted-foreground", "data-kw-scope": "" }, C.scopeLine(w))
               : null,
             // Another host's worker: act on it at that host's shim, when the fleet knows it.
             props.elsewhere
@@ -527,6 +546,32 @@
         });
     }, [board, load]);
 
+    const pause = useCallback(function (w, action) {
+      setBusy(w.run_id);
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/${action}`, board), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: "{}",
+      })
+        .then(function (res) {
+          return { run_id: w.run_id, task_id: w.task_id, ok: res.ok === true, pause: true,
+            detail: (res.frozen ? "paused" : "resumed") + ` (scope ${res.scope})` +
+              (res.frozen ? ": " + res.note : ""), processes: [] };
+        })
+        .catch(function (e) {
+          const err = apiError(e);
+          return { run_id: w.run_id, task_id: w.task_id, ok: false, pause: true,
+            detail: err.detail, processes: [] };
+        })
+        .then(function (outcome) {
+          setOutcomes(function (list) {
+            return [outcome].concat(list.filter(function (o) { return o.run_id !== w.run_id; }));
+          });
+          setBusy(null);
+          load();
+        });
+    }, [board, load]);
+
     const reap = useCallback(function (runId) {
       setReaping(runId);
       SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(runId)}/reap`, board), {
@@ -607,6 +652,7 @@
           onOpen: setOpen,
           onConfirm: setConfirming,
           onTerminate: terminate,
+          onPause: pause,
         });
       })),
       h(LeftBehind, {

@@ -69,6 +69,34 @@ const KWControl = (() => {
           `after the grace period, and task ${clip(w.task_id)} goes back to ready.`,
     };
   }
+  // Pause or resume: offered only for a worker in its own proven scope (`w.scope`, from
+  // live_workers: the owner's systemd scope for the run), which the shim freezes whole; said
+  // why not otherwise, and what a frozen worker means to the owner's dispatcher.
+  function pauseOffer(w) {
+    const frozen = w && w.scope_frozen === 1;
+    const scoped = !!(w && typeof w.scope === "string" && w.alive === true && w.signalable === true);
+    return {
+      enabled: scoped && actionable(w.run_id),
+      action: frozen ? "resume" : "pause",
+      label: frozen ? "Resume" : "Pause…",
+      note: scoped
+        ? (frozen ? "frozen: it does not run, nor heartbeat" : "")
+        : "no scope of its own: pausing needs the run's systemd scope (the owner's spawn under systemd)",
+      confirm: "Every process of its scope stops at once. A frozen worker does not heartbeat: the " +
+        "owner's dispatcher reclaims its task once its last heartbeat is over an hour old and " +
+        "the claim expires (900 s). Resume it before then.",
+    };
+  }
+  // The run's scope in one line: its processes, its memory against its limit, OOM kills.
+  function scopeLine(w) {
+    if (!w || typeof w.scope !== "string") return "";
+    const mem = w.scope_memory_bytes == null ? "memory not accounted"
+      : `memory ${bytes(w.scope_memory_bytes)}` +
+        (w.scope_memory_max_bytes == null ? " (no limit)" : ` of ${bytes(w.scope_memory_max_bytes)}`);
+    const oom = Number(w.scope_oom_kills) > 0 ? ` · OOM-killed ${Number(w.scope_oom_kills)}×` : "";
+    return clip(`scope ${w.scope} · ${w.scope_processes ?? "–"} processes · ${mem}${oom}` +
+      (w.scope_frozen === 1 ? " · frozen" : ""));
+  }
   // One Server-Sent Event's text (`event: ...`, `data: ...` lines) as {kind, value}: the value
   // parsed as JSON where it is.
   function sseEvent(raw) {
@@ -158,6 +186,6 @@ const KWControl = (() => {
   }
   return Object.freeze({
     TEXT_MAX, LOG_MAX, STALE_S, clip, bytes, percent, duration, since, verdict, tone, actionable,
-    offer, sseEvent, keepTail, polyline, fleetHosts, actOn,
+    offer, pauseOffer, scopeLine, sseEvent, keepTail, polyline, fleetHosts, actOn,
   });
 })();

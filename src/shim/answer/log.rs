@@ -116,6 +116,48 @@ pub fn task_log(
     })))
 }
 
+/// The last line a worker of the newer releases (0.20-0.21.x) writes to its task's log as it
+/// exits: `[kanban-worker-exit] rc=<N>` (the owner's `KANBAN_WORKER_EXIT_TRAILER`).
+const EXIT_TRAILER: &[u8] = b"[kanban-worker-exit] rc=";
+
+/// The bytes at the end of a log that the trailer is looked for in (the owner's dispatcher
+/// reads its last 4,000 bytes for it).
+const TRAILER_WINDOW: u64 = 4000;
+
+/// The exit trailer of the task's log, as `(code, the log's modification time in epoch
+/// seconds)`, when the log's last line is one: `[kanban-worker-exit] rc=<digits>`, white space
+/// after it allowed, as the owner's dispatcher matches it. Only the last line counts: a line
+/// written after the trailer (a process the worker left behind writing on) means the trailer
+/// is not where this run ended. The log is opened as the log route opens it (beneath the
+/// checked logs folder, no link followed, a regular file of the board's owner); anything
+/// else, or no trailer, is `None`.
+pub fn exit_trailer(dir: &LogsDir, task_id: &str) -> Option<(i64, f64)> {
+    let opened = dir.open()?;
+    let file = dir.open_log(&opened, &logs::file_name(task_id)?)?;
+    let modified = file.metadata().ok()?.modified().ok()?;
+    let mtime = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    let (bytes, _) = logs::read_tail(&file, Some(TRAILER_WINDOW), TRAILER_WINDOW).ok()?;
+    Some((trailer_code(&bytes)?, mtime))
+}
+
+/// The code of the trailer that is the last non-empty line of `bytes`.
+fn trailer_code(bytes: &[u8]) -> Option<i64> {
+    let text = bytes.trim_ascii_end();
+    let line = match text.iter().rposition(|&b| b == b'\n') {
+        Some(at) => &text[at + 1..],
+        None => text,
+    };
+    let digits = line.strip_prefix(EXIT_TRAILER)?;
+    // An exit status is at most 255; more digits than an i64 holds are no exit status.
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -142,5 +184,29 @@ mod tests {
         // A carriage return is counted even where universal newlines drop it.
         assert_eq!(served_len(b"a\r\nb"), 6);
         assert_eq!(served_len(&[0u8; 1024]), 6 * 1024);
+    }
+
+    /// The trailer counts only as the log's last line, with the owner's form.
+    #[test]
+    fn the_exit_trailer_is_the_last_line_only() {
+        let cases: [(&[u8], Option<i64>); 9] = [
+            (b"working\n\n[kanban-worker-exit] rc=75\n", Some(75)),
+            (b"[kanban-worker-exit] rc=0", Some(0)),
+            (b"out\n[kanban-worker-exit] rc=3 \r\n\n", Some(3)),
+            (b"[kanban-worker-exit] rc=75\nwritten after\n", None),
+            (b"x [kanban-worker-exit] rc=75\n", None),
+            (b"[kanban-worker-exit] rc=\n", None),
+            (b"[kanban-worker-exit] rc=-1\n", None),
+            (b"[kanban-worker-exit] rc=99999999999999999999\n", None),
+            (b"", None),
+        ];
+        for (bytes, code) in cases {
+            assert_eq!(
+                trailer_code(bytes),
+                code,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 }

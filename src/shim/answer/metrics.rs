@@ -57,6 +57,30 @@ const SERIES: &[(&str, &str, &str, &str)] = &[
         "seconds since the run's last heartbeat",
         "heartbeat_age_s",
     ),
+    (
+        "kanban_worker_scope_memory_bytes",
+        "gauge",
+        "memory in use by the run's systemd scope (memory.current; absent without a proven scope or the memory controller)",
+        "scope_memory_bytes",
+    ),
+    (
+        "kanban_worker_scope_memory_max_bytes",
+        "gauge",
+        "the run's scope's memory limit (memory.max; absent when unlimited)",
+        "scope_memory_max_bytes",
+    ),
+    (
+        "kanban_worker_scope_oom_kills_total",
+        "counter",
+        "processes of the run's scope the kernel's OOM killer killed at its memory limit (memory.events oom_kill)",
+        "scope_oom_kills",
+    ),
+    (
+        "kanban_worker_scope_memory_pressure_full_avg10",
+        "gauge",
+        "percent of the last 10 s in which every process of the run's scope stalled on memory (memory.pressure full)",
+        "scope_memory_full_avg10",
+    ),
 ];
 
 /// What the exposition says of this shim (`kanban_workers_host_info`) and of the board

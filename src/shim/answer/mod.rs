@@ -11,6 +11,7 @@ use rusqlite::types::ValueRef;
 use serde_json::Value;
 
 use crate::shim::ApiError;
+use crate::shim::board::logs::LogsDir;
 use crate::shim::board::pool::query_error;
 use crate::shim::sample::Rows;
 use crate::shim::sample::history::{History, Point};
@@ -58,7 +59,8 @@ pub enum Read {
 }
 
 /// The read's answer (JSON, or Prometheus text for `/metrics`), serialized. `logs`: the
-/// board's logs folder, for the log route; `history`: the board's. The shim answers
+/// board's logs folder, for the log route (and `/inspect`, which reads an ended run's exit
+/// trailer there when given it); `history`: the board's. The shim answers
 /// `?live=1`, `/metrics` and `/workers/lingering` from shared samples instead (see
 /// `shim::sample`); here they are taken on `conn` alone.
 pub fn handle(
@@ -70,7 +72,7 @@ pub fn handle(
     match read {
         Read::WorkersActive => workers_active(conn),
         Read::Run(id) => run(conn, *id),
-        Read::Inspect(id) => inspect(conn, *id),
+        Read::Inspect(id) => inspect(conn, *id, logs),
         Read::Processes(id) => processes(conn, *id),
         Read::History(id) => run_history(conn, *id, history),
         Read::WorkersHistory => workers_history(conn, history),
@@ -308,8 +310,8 @@ fn write_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
     };
 }
 
-/// `{"run": {every task_runs column}}` with `metadata` decoded from JSON text, written straight
-/// from the row (numbers as serde_json's `arbitrary_precision` holds them would cost an
+/// `{"run": {the owner's Run fields, then worker_started_at}}` (`owner_runs`: never another
+/// column) with `metadata` decoded from JSON text, written straight from the row (numbers as serde_json's `arbitrary_precision` holds them would cost an
 /// allocation each in a JSON tree).
 pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
@@ -342,8 +344,28 @@ pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
 
 /// The live stats of the run's worker, or why there are none: the verdict is the query's
 /// (`run_verdicts`, in SQL), the body the reference's shape plus what we know better, written
-/// straight from the row.
-pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
+/// straight from the row. An ended run's answer adds how its worker exited where that is
+/// known: from its metadata, else (`logs`: the board's logs folder) from the exit trailer of
+/// its task's log, which the query says when to read (`exit_log`) and then judges.
+pub fn inspect(conn: &Connection, id: i64, logs: Option<&LogsDir>) -> Result<Vec<u8>, ApiError> {
+    let (out, exit_log) = inspect_with(conn, id, None)?;
+    let trailer = match (exit_log, logs) {
+        (Some(task_id), Some(dir)) => log::exit_trailer(dir, &task_id),
+        _ => None,
+    };
+    match trailer {
+        Some(trailer) => Ok(inspect_with(conn, id, Some(trailer))?.0),
+        None => Ok(out),
+    }
+}
+
+/// The answer from the query with the log's trailer (code, modification time) as read, and
+/// the task whose log may still tell how the worker exited (`exit_log`).
+fn inspect_with(
+    conn: &Connection,
+    id: i64,
+    trailer: Option<(i64, f64)>,
+) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(INSPECT_SQL).map_err(err)?;
     // The query's columns by name, listed once: rusqlite's lookup by name compares the name
@@ -351,7 +373,10 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let columns =
         COLUMNS.get_or_init(|| stmt.column_names().into_iter().map(str::to_owned).collect());
-    let mut rows = stmt.query([id]).map_err(err)?;
+    let (code, mtime) = (trailer.map(|t| t.0), trailer.map(|t| t.1));
+    let mut rows = stmt
+        .query(rusqlite::params![id, code, mtime])
+        .map_err(err)?;
     let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
     let get = |name: &str| match columns.iter().position(|c| c == name) {
         Some(i) => row.get_ref(i).map_err(err),
@@ -368,9 +393,15 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
         _ => None,
     };
     match reason {
-        // The reference's answers, as they are: the run is over, or never had a pid.
+        // The reference's answers, as they are (an ended run's exit added where known): the
+        // run is over, or never had a pid.
         Some(reason @ (b"run already ended" | b"no worker_pid recorded")) => {
             out.extend_from_slice(b"\"alive\":false,");
+            for name in ["exit_code", "exit_kind"] {
+                if let value @ (ValueRef::Integer(_) | ValueRef::Text(_)) = get(name)? {
+                    field(&mut out, name, Kind::Plain, value);
+                }
+            }
             finish_reason(&mut out, reason);
         }
         // Another host's worker: nothing was read here.
@@ -395,7 +426,11 @@ pub fn inspect(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
         }
         None => write_alive(&mut out, &get)?,
     }
-    Ok(out)
+    let exit_log = match get("exit_log")? {
+        ValueRef::Text(task) => Some(String::from_utf8_lossy(task).into_owned()),
+        _ => None,
+    };
+    Ok((out, exit_log))
 }
 
 /// What `/inspect` says of an alive worker after its pid, in this order.

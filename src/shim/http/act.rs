@@ -75,6 +75,33 @@ where
     })
 }
 
+/// `POST /runs/{id}/pause` and `/resume`: the token (always), the board, then
+/// `terminate::pause::run` on a terminator's thread (it waits for the kernel to freeze).
+pub(super) async fn pause_or_resume(
+    state: &Arc<State>,
+    id: i64,
+    freeze: bool,
+    headers: &hyper::HeaderMap,
+    query: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    state.auth.check_acting(headers)?;
+    let Ok(permit) = Arc::clone(&state.terminators).try_acquire_owned() else {
+        return Err(ApiError::new(
+            503,
+            format!("{TERMINATORS} actions are under way; retry when one has ended"),
+        ));
+    };
+    let (task_state, board) = (Arc::clone(state), routes::board(query));
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        let db = task_state.pools.get(&path, owner);
+        crate::shim::terminate::pause::run(&db, id, freeze, db.busy_timeout())
+    });
+    task.await
+        .unwrap_or_else(|_| Err(ApiError::new(500, "internal error while pausing the run")))
+}
+
 /// The request's body, at most [`crate::shim::terminate::MAX_BODY`] bytes (413 past it), not
 /// waited for past the header timeout (408).
 async fn read_body<B>(state: &State, req: Request<B>) -> Result<Bytes, ApiError>

@@ -15,7 +15,7 @@ use hyper::header::{HOST, HeaderValue};
 use hyper::{Request, Response};
 use tokio::sync::Semaphore;
 
-use super::act::terminate_or_reap;
+use super::act::{pause_or_resume, terminate_or_reap};
 use super::reads::read;
 use super::respond::{JSON, ResponseBody, respond, to_json};
 use super::sampled::{fleet, keep_history, sampled};
@@ -156,6 +156,14 @@ where
             let query = query.map(str::to_owned);
             let reap = matches!(route, Route::Reap(_));
             match Box::pin(terminate_or_reap(state, id, reap, req, query.as_deref())).await {
+                Ok(body) => (200, Bytes::from(body)),
+                Err(e) => (e.status, to_json(&e.body())),
+            }
+        }
+        Ok(route @ (Route::Pause(id) | Route::Resume(id))) => {
+            let freeze = matches!(route, Route::Pause(_));
+            let asked = pause_or_resume(state, id, freeze, req.headers(), query);
+            match Box::pin(asked).await {
                 Ok(body) => (200, Bytes::from(body)),
                 Err(e) => (e.status, to_json(&e.body())),
             }

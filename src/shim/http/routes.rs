@@ -26,6 +26,9 @@ pub enum Route {
     Terminate(i64),
     /// `POST /runs/{id}/reap`: end what an ended run left behind (writes nothing).
     Reap(i64),
+    /// `POST /runs/{id}/pause` and `/resume`: freeze or thaw the run's systemd scope.
+    Pause(i64),
+    Resume(i64),
     /// `GET /fleet/workers`: every host's workers, this one's from `/proc`, the others' from
     /// the Prometheus-compatible query API `--prometheus` names.
     Fleet,
@@ -360,6 +363,24 @@ pub const ROUTES: &[RouteSpec] = &[
         shared: false,
         content_type: JSON,
         make: |c| Ok(Route::Reap(first_id(c)?)),
+    },
+    RouteSpec {
+        method: Method::Post,
+        path: "/runs/{run_id}/pause",
+        help: "freeze the run's whole systemd scope (token; a scope needed)",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
+        make: |c| Ok(Route::Pause(first_id(c)?)),
+    },
+    RouteSpec {
+        method: Method::Post,
+        path: "/runs/{run_id}/resume",
+        help: "thaw it (token)",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
+        make: |c| Ok(Route::Resume(first_id(c)?)),
     },
     RouteSpec {
         method: Method::Get,

@@ -18,6 +18,7 @@
 //!    and the task's current run read in 1 (`sql/reclaim_*.sql`), every row count checked. A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
+pub mod pause;
 mod policy;
 pub mod reap;
 pub mod signal;
@@ -29,6 +30,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
+use crate::proc::cgroup::scope::{RunWorker, Scope, scope_of_run};
 use crate::shim::ApiError;
 use crate::shim::board::pool::{db_error, query_error};
 use crate::shim::sample::Board;
@@ -201,7 +203,7 @@ pub fn run(
     };
     // Who would be signalled, checked before anything is: a refusal changes nothing.
     let mut ignored = Vec::new();
-    let members = members(id, &found, &run_env, &policy, &mut ignored)?;
+    let (members, scope) = members(id, &found, &run_env, &policy, &mut ignored)?;
     // A write lock now (released at once): a busy board answers 503 before any signal.
     let mut writer = db.open_writer(budget)?;
     writer
@@ -223,6 +225,7 @@ pub fn run(
         &policy,
         stopping,
         &mut ignored,
+        scope.as_ref(),
     );
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
     survivors_error(
@@ -247,6 +250,7 @@ pub fn run(
         "evidence": found.evidence,
         "processes": processes,
         "ignored": ignored_json(&ignored),
+        "scope": scope.as_ref().map(|s| s.name()),
     });
     Ok(body.to_string().into_bytes())
 }
@@ -300,23 +304,54 @@ fn members(
     run_env: &signal::RunEnv,
     policy: &signal::Policy,
     ignored: &mut Vec<signal::Ignored>,
-) -> Result<Vec<signal::Member>, ApiError> {
+) -> Result<(Vec<signal::Member>, Option<Scope>), ApiError> {
     let (true, Some(pid), Some(ticks)) = (found.signalable, found.worker_pid, found.start_ticks)
     else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let pid = i32::try_from(pid).unwrap_or(0);
     let ticks = u64::try_from(ticks).unwrap_or(0);
-    match signal::collect(pid, ticks, run_env, policy, ignored) {
-        signal::Collected::Gone => Ok(Vec::new()),
-        signal::Collected::Members(m) => Ok(m),
-        signal::Collected::Refused(refused) => Err(refused_error(
+    let refused = |refused: &[signal::Refused], ignored: &[signal::Ignored]| {
+        refused_error(
             &format!("run {id}: not signalled"),
-            &refused,
+            refused,
             ignored,
             "nothing was signalled or written",
-        )),
+        )
+    };
+    let mut members = match signal::collect(pid, ticks, run_env, policy, ignored) {
+        signal::Collected::Gone => return Ok((Vec::new(), None)),
+        signal::Collected::Members(m) => m,
+        signal::Collected::Refused(r) => return Err(refused(&r, ignored)),
+    };
+    // The run's scope, where the owner's spawn made one (proven: its name for the run, the
+    // verified worker inside, the owner's part of the tree): every process in it is the run's,
+    // escaped ones included, each checked by the same rules. Without one, the tree walk alone.
+    let worker = RunWorker {
+        pid,
+        start_ticks: ticks,
+        task_id: &found.task_id,
+        run_id: id,
+        owner_uid: policy.owner_uid,
+    };
+    let Ok(scope) = scope_of_run(&worker) else {
+        return Ok((members, None));
+    };
+    let mut refusals = Vec::new();
+    for m in scope.proven_members() {
+        if members.iter().any(|known| known.pid == m.pid) {
+            continue;
+        }
+        match signal::listed(m.pid, policy) {
+            Some(Ok(member)) => members.push(member),
+            Some(Err(r)) => refusals.push(r),
+            None => {}
+        }
     }
+    if !refusals.is_empty() {
+        return Err(refused(&refusals, ignored));
+    }
+    Ok((members, Some(scope)))
 }
 
 /// The reclaim, written as the owner writes one, in one transaction on the board's writer:

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use procfs::process::Process;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
+use crate::proc::cgroup::scope::Scope;
 use crate::proc::marks::{self, Marks, WantMarks};
 
 pub use super::policy::Policy;
@@ -288,6 +289,16 @@ fn check(pid: i32, found: Found, policy: &Policy, appeared: bool) -> Checked {
     }
 }
 
+/// A process the run's scope lists (`proc::cgroup`): held and checked by the rules, as a
+/// member of the tree is; `None` when it has ended.
+pub fn listed(pid: i32, policy: &Policy) -> Option<Result<Member, Refused>> {
+    match check(pid, Found::Related, policy, false) {
+        Checked::Member(m) => Some(Ok(m)),
+        Checked::Refused(r) => Some(Err(r)),
+        Checked::Ignored(_) | Checked::Gone => None,
+    }
+}
+
 fn collected(members: Vec<Member>, refused: Vec<Refused>) -> Collected {
     if refused.is_empty() {
         Collected::Members(members)
@@ -370,6 +381,7 @@ pub fn terminate(
     policy: &Policy,
     stopping: &AtomicBool,
     ignored: &mut Vec<Ignored>,
+    scope: Option<&Scope>,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = members.iter().map(first_outcome).collect();
     for (m, o) in members.iter().zip(outcomes.iter_mut()) {
@@ -386,6 +398,10 @@ pub fn terminate(
     let leader = members.first().map(|m| m.pid);
     // One deadline for every round: the kill phase is bounded (the stop bound counts on it).
     let kill_deadline = Instant::now() + KILL_WAIT;
+    if let Some(scope) = scope {
+        kill_scope(scope, &members, &mut outcomes, policy);
+        wait_until_ended(&members, kill_deadline, None);
+    }
     for _ in 0..KILL_ROUNDS {
         let new = take_appeared(&mut members, &mut outcomes, ignored, leader, run, policy);
         let killed = kill_remaining(&members, &mut outcomes, policy);
@@ -399,7 +415,7 @@ pub fn terminate(
     }
     for m in &members {
         if let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) {
-            if o.signals.contains(&"SIGKILL") {
+            if o.signals.contains(&"SIGKILL") || o.signals.contains(&KILL_SWITCH) {
                 o.outcome = if is_running(m) { "survived" } else { "killed" };
             }
         }
@@ -473,13 +489,45 @@ fn take_appeared(
 
 /// SIGKILL to every member that got SIGTERM (or appeared since) and is not refused or killed
 /// already. How many were sent.
+/// What a member's outcome says when the scope's `cgroup.kill` ended it.
+const KILL_SWITCH: &str = "cgroup.kill";
+
+/// The scope's kill switch (`cgroup.kill`: every process in it and its sub-cgroups, at once,
+/// whatever forked meanwhile), pulled only when every process it holds now may be signalled
+/// by `policy` (the members were checked when collected; what appeared since is checked
+/// here): one that may not leaves the switch alone, and the SIGKILL rounds act on each member
+/// instead. Marks the members still running as ended by it.
+fn kill_scope(scope: &Scope, members: &[Member], outcomes: &mut [Outcome], policy: &Policy) {
+    let want = WantMarks {
+        status: true,
+        ..WantMarks::default()
+    };
+    let Ok(now) = scope.members() else {
+        return;
+    };
+    let all_may = now
+        .iter()
+        .all(|m| marks::read(m.pid, want).is_none_or(|read| policy.refusal(&read).is_none()));
+    if !all_may || scope.kill().is_err() {
+        return;
+    }
+    for m in members.iter().filter(|m| is_running(m)) {
+        if let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) {
+            if o.refused.is_none() {
+                o.signals.push(KILL_SWITCH);
+            }
+        }
+    }
+}
+
 fn kill_remaining(members: &[Member], outcomes: &mut [Outcome], policy: &Policy) -> usize {
     let mut killed = 0;
     for m in members {
         let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) else {
             continue;
         };
-        if o.refused.is_some() || o.signals.contains(&"SIGKILL") {
+        if o.refused.is_some() || o.signals.contains(&"SIGKILL") || o.signals.contains(&KILL_SWITCH)
+        {
             continue;
         }
         if o.signals.is_empty() && !m.appeared {

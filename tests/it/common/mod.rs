@@ -9,6 +9,7 @@
 pub mod binary;
 pub mod board;
 pub mod browser;
+pub mod cgroups;
 pub mod extension;
 pub mod flip;
 pub mod http;
@@ -21,6 +22,7 @@ pub mod workers;
 pub use binary::*;
 pub use board::*;
 pub use browser::*;
+pub use cgroups::*;
 pub use extension::*;
 pub use flip::*;
 pub use http::*;

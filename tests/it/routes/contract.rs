@@ -64,8 +64,29 @@ fn running_worker_appears_with_every_key_and_finished_or_pidless_runs_do_not() {
     }
 }
 
+/// The owner's `Run` fields, in its order: what its `GET /runs/{id}` answers, 16 keys in
+/// hermes-agent 0.19.0 and still 16 in the newer releases (0.20-0.21.x).
+const OWNER_RUN_KEYS: [&str; 16] = [
+    "id",
+    "task_id",
+    "profile",
+    "step_key",
+    "status",
+    "claim_lock",
+    "claim_expires",
+    "worker_pid",
+    "max_runtime_seconds",
+    "last_heartbeat_at",
+    "started_at",
+    "ended_at",
+    "outcome",
+    "summary",
+    "metadata",
+    "error",
+];
+
 #[test]
-fn run_by_id_returns_every_column_in_table_order_or_404() {
+fn run_by_id_returns_the_owners_columns_in_order_or_404() {
     let board = Board::new("http-run");
     let w = board.writer();
     let run = insert_run(&w, &RunSpec::new("t_1").pid(4242));
@@ -75,17 +96,23 @@ fn run_by_id_returns_every_column_in_table_order_or_404() {
         [bad_meta],
     )
     .unwrap();
-    let columns: Vec<String> = w
-        .prepare("SELECT name FROM pragma_table_info('task_runs')")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .unwrap();
     drop(w);
+    // The view the route reads, through the `.so`.
+    let conn = board.with_extension();
+    let columns: Vec<String> = conn
+        .prepare("SELECT * FROM owner_runs WHERE id = ?1")
+        .unwrap()
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(columns, OWNER_RUN_KEYS);
     let server = Server::start(&board.path);
     for prefix in ["", "/api/plugins/kanban"] {
         let (status, body) = server.get_json(&format!("{prefix}/runs/{run}"));
         assert_eq!(status, 200);
         assert_eq!(keys(&body), ["run"]);
-        assert_eq!(keys(&body["run"]), columns);
+        assert_eq!(keys(&body["run"]), OWNER_RUN_KEYS);
         assert_eq!(body["run"]["id"], run);
         assert_eq!(body["run"]["worker_pid"], 4242);
         assert_eq!(body["run"]["status"], "running");
@@ -100,31 +127,34 @@ fn run_by_id_returns_every_column_in_table_order_or_404() {
     assert_eq!((status, body), (404, json!({"detail": "run 42 not found"})));
 }
 
-/// The owner migrates the board while the shim serves it: the next answer has the new column
-/// (the shim's cached statement is prepared again by SQLite, and the names follow).
+/// The owner migrates the board while the shim serves it: from the next answer on, the run
+/// has `worker_started_at` (the newer releases' fingerprint) after the owner's 16 fields,
+/// wherever the migration put the column, and never a column the owner added that the shim
+/// does not know (one may hold what the owner's API redacts, as the opt-in run activity
+/// snapshot's `activity_json` would).
 #[test]
-fn a_column_added_while_serving_is_in_the_next_answer() {
+fn a_column_added_while_serving_is_answered_only_when_known() {
     let board = Board::new("http-migrate");
     let w = board.writer();
     let run = insert_run(&w, &RunSpec::new("t_1").pid(4242));
     let server = Server::start(&board.path);
     let (_, before) = server.get_json(&format!("/runs/{run}"));
-    assert!(before["run"].get("worker_started_at").is_none(), "{before}");
+    assert_eq!(keys(&before["run"]), OWNER_RUN_KEYS, "{before}");
     w.execute_batch(
-        "ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT;
-         UPDATE task_runs SET worker_started_at = 'abc:1|42';",
+        "ALTER TABLE task_runs ADD COLUMN activity_json TEXT;
+         ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT;
+         UPDATE task_runs SET worker_started_at = 'abc:1|42', activity_json = '{\"secret\": 1}';",
     )
     .unwrap();
-    let columns: Vec<String> = w
-        .prepare("SELECT name FROM pragma_table_info('task_runs')")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .unwrap();
+    let mut expected: Vec<&str> = OWNER_RUN_KEYS.to_vec();
+    expected.push("worker_started_at");
     for _ in 0..3 {
         let (status, after) = server.get_json(&format!("/runs/{run}"));
         assert_eq!(status, 200, "{after}");
-        assert_eq!(keys(&after["run"]), columns);
+        assert_eq!(keys(&after["run"]), expected);
         assert_eq!(after["run"]["worker_started_at"], "abc:1|42");
         assert_eq!(after["run"]["metadata"], json!({"k": 1}));
+        assert!(!after.to_string().contains("secret"), "{after}");
     }
 }
 
@@ -273,6 +303,80 @@ fn inspect_covers_every_case_of_the_reference() {
             .is_some_and(|c| (0.0..=100.0).contains(&c)),
         "{body}"
     );
+}
+
+/// An ended run's `/inspect` keeps the owner's three keys and adds how its worker exited where
+/// the run's metadata says it, in the shapes the newer releases' dispatcher writes (a
+/// rate-limited exit and a clean one carry no `exit_kind`: it is the owner's
+/// `_exit_code_kind` of the code); a run that never had a worker, or whose metadata says
+/// nothing of an exit, answers the three keys alone.
+#[test]
+fn an_ended_runs_inspect_says_how_its_worker_exited() {
+    let board = Board::new("http-exit");
+    let w = board.writer();
+    let ended = |task: &str, metadata: &str| {
+        let run = insert_run(&w, &RunSpec::new(task).pid(4242).ended(1_700_000_100));
+        w.execute(
+            "UPDATE task_runs SET metadata = ?1 WHERE id = ?2",
+            rusqlite::params![metadata, run],
+        )
+        .unwrap();
+        run
+    };
+    let cases = [
+        (
+            ended(
+                "t_rl",
+                r#"{"pid": 4242, "claimer": "h:1", "exit_code": 75}"#,
+            ),
+            json!({"exit_code": 75, "exit_kind": "rate_limited"}),
+        ),
+        (
+            ended(
+                "t_tp",
+                r#"{"pid": 4242, "exit_kind": "terminal_provider", "exit_code": 78, "terminal_provider": true}"#,
+            ),
+            json!({"exit_code": 78, "exit_kind": "terminal_provider"}),
+        ),
+        (
+            ended(
+                "t_sig",
+                r#"{"pid": 4242, "exit_kind": "signaled", "exit_code": 9}"#,
+            ),
+            json!({"exit_code": 9, "exit_kind": "signaled"}),
+        ),
+        (
+            ended(
+                "t_pv",
+                r#"{"pid": 4242, "exit_code": 0, "protocol_violation": true}"#,
+            ),
+            json!({"exit_code": 0, "exit_kind": "clean_exit"}),
+        ),
+        (
+            ended("t_nz", r#"{"exit_code": 3}"#),
+            json!({"exit_code": 3, "exit_kind": "nonzero_exit"}),
+        ),
+        (ended("t_sf", r#"{"infrastructure": true}"#), json!({})),
+        (ended("t_text", r#"{"exit_code": "75"}"#), json!({})),
+        (ended("t_bad", "not json{"), json!({})),
+    ];
+    drop(w);
+    let server = Server::start(&board.path);
+    for (run, exit) in cases {
+        let (status, body) = server.get_json(&format!("/api/plugins/kanban/runs/{run}/inspect"));
+        assert_eq!(status, 200, "{body}");
+        let mut expected = json!({"run_id": run, "alive": false});
+        for (k, v) in exit.as_object().unwrap() {
+            expected[k] = v.clone();
+        }
+        expected["reason"] = json!("run already ended");
+        assert_eq!(body, expected);
+        assert_eq!(
+            keys(&body),
+            keys(&expected),
+            "the owner's keys first, reason last"
+        );
+    }
 }
 
 /// The server runs as `nobody` and inspects a worker of root's: readable stats, no fd count.
