@@ -3,11 +3,14 @@
 -- run's (run_verdicts), then every process of the owner whose spawn marks tie it to the run
 -- but that is outside that tree (member 'escaped', with the evidence; run_processes), and the
 -- worker an ended run kept, found by its fingerprint (kept_workers, when its marks were not
--- read). The first column is the run's id: an unknown run has no row, a run with no process
+-- read), and every other process of the run's proven systemd scope (proc_scope: the owner's
+-- name for the run, the verified worker inside, the owner's part of the tree; member
+-- 'escaped', evidence 'scope': a double-forked child that cleared its environment, closed its
+-- fds and left the session is found only there). The first column is the run's id: an unknown run has no row, a run with no process
 -- one row whose pid is null. Only the board owner's processes (run_verdicts.owner_uid) are listed,
 -- and nothing says how many others there were: the shim may read what the owner could not
 -- (hidepid, root), and a board writer naming root's pid must learn nothing of its tree.
-WITH v AS (SELECT pid, alive, owner_uid FROM run_verdicts WHERE run_id = ?1),
+WITH v AS (SELECT pid, alive, owner_uid, start_ticks, task_id FROM run_verdicts WHERE run_id = ?1),
 tree AS (
     SELECT t.pid, t.ppid, t.depth,
            CASE WHEN t.depth = 0 THEN 'worker' ELSE 'tree' END AS member,
@@ -16,7 +19,15 @@ tree AS (
     FROM v JOIN proc_tree(v.pid) AS t
     WHERE v.alive = 1
 ),
-marked AS (SELECT * FROM run_processes AS p WHERE p.run_id = ?1)
+marked AS (SELECT * FROM run_processes AS p WHERE p.run_id = ?1),
+scoped AS (
+    SELECT p.pid, p.ppid, p.state, p.cmdline, p.cpu_percent, p.rss_bytes, p.start_time, p.uid
+    FROM v
+    JOIN proc_scope(v.pid, v.start_ticks, v.task_id, ?1, v.owner_uid) AS s
+    JOIN json_each(s.members) AS j
+    JOIN proc_stats(j.value) AS p
+    WHERE v.alive = 1 AND s.evidence = 'scope' AND p.alive = 1
+)
 SELECT r.id AS run_id, m.*
 FROM task_runs AS r
 LEFT JOIN (
@@ -32,6 +43,11 @@ LEFT JOIN (
     FROM kept_workers AS k
     WHERE k.run_id = ?1 AND k.pid NOT IN (SELECT pid FROM tree)
       AND k.pid NOT IN (SELECT pid FROM marked)
+    UNION ALL
+    SELECT c.pid, c.ppid, NULL, 'escaped', 'scope', c.state, c.cmdline, c.cpu_percent,
+           c.rss_bytes, NULL, c.start_time, c.uid
+    FROM scoped AS c
+    WHERE c.pid NOT IN (SELECT pid FROM tree) AND c.pid NOT IN (SELECT pid FROM marked)
 ) AS m ON m.uid IS (SELECT owner_uid FROM v)
 WHERE r.id = ?1
 ORDER BY m.depth IS NULL, m.depth, m.pid

@@ -612,6 +612,19 @@ fn terminate_ends_the_whole_scope_escapee_included() {
     )
     .unwrap();
     let server = Server::with_token(&board.path, "kill-token", &[]);
+    // The run's processes: the escapee, found only through the scope, with that evidence.
+    let (status, procs) = server.get_json(&format!("/runs/{run}/processes"));
+    assert_eq!(status, 200, "{procs}");
+    let listed = procs["processes"].as_array().unwrap();
+    let found = listed
+        .iter()
+        .find(|p| p["pid"] == escapee)
+        .unwrap_or_else(|| panic!("{procs}"));
+    assert_eq!(
+        (found["member"].clone(), found["evidence"].clone()),
+        ("escaped".into(), "scope".into()),
+        "{procs}"
+    );
     let r = server.post(
         &format!("/runs/{run}/terminate"),
         r#"{"grace_seconds": 1}"#,
