@@ -44,15 +44,21 @@ pub enum CgroupCol {
     Error,
 }
 
-/// One meter column: `(id, name, type, doc)`, written as a [`Column`] by [`with_meters`].
+/// One column: `(id, name, type, doc, the files it reads)`, written as a [`Column`] (used by
+/// [`with_meters`], and by each function for its own columns, which read no meter file).
 macro_rules! meter {
-    ($id:ident, $name:literal, $ty:literal, $doc:literal) => {
+    ($id:ident, $name:literal, $ty:literal, $doc:literal, $reads:expr) => {
         Column {
             id: CgroupCol::$id,
             name: $name,
             sql_type: $ty,
             doc: $doc,
+            reads: $reads,
         }
+    };
+    // A column of the function's own, read from no meter file.
+    ($id:ident, $name:literal, $ty:literal, $doc:literal $(,)?) => {
+        meter!($id, $name, $ty, $doc, MeterFiles::empty())
     };
 }
 
@@ -61,28 +67,28 @@ macro_rules! with_meters {
     ($($head:expr),* $(,)?) => {
         &[
             $($head,)*
-            meter!(CpuUserS, "cpu_user_s", "REAL", "CPU seconds in user mode of the cgroup's processes and its sub-cgroups', those that ended included (`cpu.stat` user_usec)"),
-            meter!(CpuSystemS, "cpu_system_s", "REAL", "CPU seconds in kernel mode, the same way (`cpu.stat` system_usec)"),
-            meter!(CpuSomeAvg10, "cpu_some_avg10", "REAL", "percent of the last 10 s in which some of its processes waited for a CPU (`cpu.pressure`)"),
-            meter!(CpuSomeTotalUs, "cpu_some_total_us", "INTEGER", "microseconds in which some of its processes waited for a CPU, in all"),
-            meter!(CpuFullAvg10, "cpu_full_avg10", "REAL", "percent of the last 10 s in which all of its runnable processes waited for a CPU"),
-            meter!(CpuFullTotalUs, "cpu_full_total_us", "INTEGER", "microseconds in which all of them waited, in all"),
-            meter!(MemorySomeAvg10, "memory_some_avg10", "REAL", "percent of the last 10 s in which some of its processes stalled on memory (reclaim, swap-in: `memory.pressure`)"),
-            meter!(MemorySomeTotalUs, "memory_some_total_us", "INTEGER", "microseconds in which some stalled on memory, in all"),
-            meter!(MemoryFullAvg10, "memory_full_avg10", "REAL", "percent of the last 10 s in which all of them stalled on memory (thrashing)"),
-            meter!(MemoryFullTotalUs, "memory_full_total_us", "INTEGER", "microseconds in which all stalled on memory, in all"),
-            meter!(IoSomeAvg10, "io_some_avg10", "REAL", "percent of the last 10 s in which some of its processes waited for I/O (`io.pressure`)"),
-            meter!(IoSomeTotalUs, "io_some_total_us", "INTEGER", "microseconds in which some waited for I/O, in all"),
-            meter!(IoFullAvg10, "io_full_avg10", "REAL", "percent of the last 10 s in which all of them waited for I/O"),
-            meter!(IoFullTotalUs, "io_full_total_us", "INTEGER", "microseconds in which all waited for I/O, in all"),
-            meter!(Processes, "processes", "INTEGER", "live processes in the cgroup and its sub-cgroups (zombies are not counted)"),
-            meter!(MemoryCurrent, "memory_current", "INTEGER", "bytes of memory in use by the cgroup and its sub-cgroups (`memory.current`); NULL without the memory controller"),
-            meter!(MemoryPeak, "memory_peak", "INTEGER", "the most bytes ever in use (`memory.peak`, kernel 5.19 on); NULL without the memory controller"),
-            meter!(MemoryMax, "memory_max", "INTEGER", "its memory limit in bytes (`memory.max`); NULL when unlimited (`max`) or without the memory controller (then `memory_current` is NULL too)"),
-            meter!(OomKills, "oom_kills", "INTEGER", "processes of the cgroup and its sub-cgroups the kernel's OOM killer killed (`memory.events` oom_kill); NULL without the memory controller"),
-            meter!(Frozen, "frozen", "INTEGER", "1 when the cgroup is frozen (`cgroup.events`; `cgroup.freeze` asked it and the kernel has stopped every process), else 0; NULL for the root cgroup"),
-            meter!(Populated, "populated", "INTEGER", "1 when the cgroup or a sub-cgroup has a live process (`cgroup.events`), else 0; NULL for the root cgroup"),
-            meter!(Error, "error", "TEXT", "the first file that could not be read or parsed, with why (a file missing because a controller is not enabled is not an error: its columns are NULL); NULL otherwise"),
+            meter!(CpuUserS, "cpu_user_s", "REAL", "CPU seconds in user mode of the cgroup's processes and its sub-cgroups', those that ended included (`cpu.stat` user_usec)", MeterFiles::CPU),
+            meter!(CpuSystemS, "cpu_system_s", "REAL", "CPU seconds in kernel mode, the same way (`cpu.stat` system_usec)", MeterFiles::CPU),
+            meter!(CpuSomeAvg10, "cpu_some_avg10", "REAL", "percent of the last 10 s in which some of its processes waited for a CPU (`cpu.pressure`)", MeterFiles::CPU_PSI),
+            meter!(CpuSomeTotalUs, "cpu_some_total_us", "INTEGER", "microseconds in which some of its processes waited for a CPU, in all", MeterFiles::CPU_PSI),
+            meter!(CpuFullAvg10, "cpu_full_avg10", "REAL", "percent of the last 10 s in which all of its runnable processes waited for a CPU", MeterFiles::CPU_PSI),
+            meter!(CpuFullTotalUs, "cpu_full_total_us", "INTEGER", "microseconds in which all of them waited, in all", MeterFiles::CPU_PSI),
+            meter!(MemorySomeAvg10, "memory_some_avg10", "REAL", "percent of the last 10 s in which some of its processes stalled on memory (reclaim, swap-in: `memory.pressure`)", MeterFiles::MEMORY_PSI),
+            meter!(MemorySomeTotalUs, "memory_some_total_us", "INTEGER", "microseconds in which some stalled on memory, in all", MeterFiles::MEMORY_PSI),
+            meter!(MemoryFullAvg10, "memory_full_avg10", "REAL", "percent of the last 10 s in which all of them stalled on memory (thrashing)", MeterFiles::MEMORY_PSI),
+            meter!(MemoryFullTotalUs, "memory_full_total_us", "INTEGER", "microseconds in which all stalled on memory, in all", MeterFiles::MEMORY_PSI),
+            meter!(IoSomeAvg10, "io_some_avg10", "REAL", "percent of the last 10 s in which some of its processes waited for I/O (`io.pressure`)", MeterFiles::IO_PSI),
+            meter!(IoSomeTotalUs, "io_some_total_us", "INTEGER", "microseconds in which some waited for I/O, in all", MeterFiles::IO_PSI),
+            meter!(IoFullAvg10, "io_full_avg10", "REAL", "percent of the last 10 s in which all of them waited for I/O", MeterFiles::IO_PSI),
+            meter!(IoFullTotalUs, "io_full_total_us", "INTEGER", "microseconds in which all waited for I/O, in all", MeterFiles::IO_PSI),
+            meter!(Processes, "processes", "INTEGER", "live processes in the cgroup and its sub-cgroups (zombies are not counted)", MeterFiles::PROCESSES),
+            meter!(MemoryCurrent, "memory_current", "INTEGER", "bytes of memory in use by the cgroup and its sub-cgroups (`memory.current`); NULL without the memory controller", MeterFiles::MEMORY),
+            meter!(MemoryPeak, "memory_peak", "INTEGER", "the most bytes ever in use (`memory.peak`, kernel 5.19 on); NULL without the memory controller", MeterFiles::MEMORY),
+            meter!(MemoryMax, "memory_max", "INTEGER", "its memory limit in bytes (`memory.max`); NULL when unlimited (`max`) or without the memory controller (then `memory_current` is NULL too)", MeterFiles::MEMORY),
+            meter!(OomKills, "oom_kills", "INTEGER", "processes of the cgroup and its sub-cgroups the kernel's OOM killer killed (`memory.events` oom_kill); NULL without the memory controller", MeterFiles::MEMORY),
+            meter!(Frozen, "frozen", "INTEGER", "1 when the cgroup is frozen (`cgroup.events`; `cgroup.freeze` asked it and the kernel has stopped every process), else 0; NULL for the root cgroup", MeterFiles::EVENTS),
+            meter!(Populated, "populated", "INTEGER", "1 when the cgroup or a sub-cgroup has a live process (`cgroup.events`), else 0; NULL for the root cgroup", MeterFiles::EVENTS),
+            meter!(Error, "error", "TEXT", "the first file that could not be read or parsed, with why (a file missing because a controller is not enabled is not an error: its columns are NULL); NULL otherwise", MeterFiles::all()),
         ]
     };
 }
@@ -103,78 +109,41 @@ pub struct CgroupRow {
     pub error: Option<String>,
 }
 
-/// `idx_num` bits: which files the query's columns need (bit 0 is the shell's).
-const IDX_CPU: c_int = 1 << 1;
-const IDX_CPU_PSI: c_int = 1 << 2;
-const IDX_MEMORY_PSI: c_int = 1 << 3;
-const IDX_IO_PSI: c_int = 1 << 4;
-const IDX_PROCESSES: c_int = 1 << 5;
-const IDX_MEMORY: c_int = 1 << 6;
-const IDX_EVENTS: c_int = 1 << 7;
-const IDX_ALL: c_int =
-    IDX_CPU | IDX_CPU_PSI | IDX_MEMORY_PSI | IDX_IO_PSI | IDX_PROCESSES | IDX_MEMORY | IDX_EVENTS;
-
-/// Which files the columns in SQLite's usage mask need, for a function with `columns`.
-pub(crate) fn plan_bits(columns: &[Column<CgroupCol>], col_used: u64) -> c_int {
-    use CgroupCol as C;
-    let used = |id: CgroupCol| vtab::is_used(columns, col_used, id);
-    // `error` may name any file.
-    if used(C::Error) || col_used & (1u64 << 63) != 0 {
-        return IDX_ALL;
+bitflags::bitflags! {
+    /// The files of a cgroup's meters, each read only when a column the query uses names it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct MeterFiles: u32 {
+        /// `cpu.stat`.
+        const CPU = 1;
+        const CPU_PSI = 1 << 1;
+        const MEMORY_PSI = 1 << 2;
+        const IO_PSI = 1 << 3;
+        /// `cgroup.procs`, its own and its sub-cgroups'.
+        const PROCESSES = 1 << 4;
+        /// `memory.current`, `memory.peak`, `memory.max`, `memory.events`.
+        const MEMORY = 1 << 5;
+        /// `cgroup.events`.
+        const EVENTS = 1 << 6;
     }
-    let groups: [(c_int, &[CgroupCol]); 7] = [
-        (IDX_CPU, &[C::CpuUserS, C::CpuSystemS]),
-        (
-            IDX_CPU_PSI,
-            &[
-                C::CpuSomeAvg10,
-                C::CpuSomeTotalUs,
-                C::CpuFullAvg10,
-                C::CpuFullTotalUs,
-            ],
-        ),
-        (
-            IDX_MEMORY_PSI,
-            &[
-                C::MemorySomeAvg10,
-                C::MemorySomeTotalUs,
-                C::MemoryFullAvg10,
-                C::MemoryFullTotalUs,
-            ],
-        ),
-        (
-            IDX_IO_PSI,
-            &[
-                C::IoSomeAvg10,
-                C::IoSomeTotalUs,
-                C::IoFullAvg10,
-                C::IoFullTotalUs,
-            ],
-        ),
-        (IDX_PROCESSES, &[C::Processes]),
-        (
-            IDX_MEMORY,
-            &[C::MemoryCurrent, C::MemoryPeak, C::MemoryMax, C::OomKills],
-        ),
-        (IDX_EVENTS, &[C::Frozen, C::Populated]),
-    ];
-    groups
-        .iter()
-        .filter(|(_, ids)| ids.iter().any(|id| used(*id)))
-        .fold(0, |bits, (bit, _)| bits | bit)
+}
+
+/// Which files the columns in SQLite's usage mask read, for a function with `columns`.
+pub(crate) fn plan_bits(columns: &[Column<CgroupCol, MeterFiles>], col_used: u64) -> c_int {
+    vtab::files_plan(columns, col_used)
 }
 
 /// The files a plan's `idx_num` asks for.
 pub(crate) fn want_from_plan(idx_num: c_int) -> WantMeters {
-    let has = |bit: c_int| idx_num & bit != 0;
+    let files: MeterFiles = vtab::files_of(idx_num);
+    let has = |f: MeterFiles| files.contains(f);
     WantMeters {
-        cpu: has(IDX_CPU),
-        cpu_pressure: has(IDX_CPU_PSI),
-        memory_pressure: has(IDX_MEMORY_PSI),
-        io_pressure: has(IDX_IO_PSI),
-        processes: has(IDX_PROCESSES),
-        memory: has(IDX_MEMORY),
-        events: has(IDX_EVENTS),
+        cpu: has(MeterFiles::CPU),
+        cpu_pressure: has(MeterFiles::CPU_PSI),
+        memory_pressure: has(MeterFiles::MEMORY_PSI),
+        io_pressure: has(MeterFiles::IO_PSI),
+        processes: has(MeterFiles::PROCESSES),
+        memory: has(MeterFiles::MEMORY),
+        events: has(MeterFiles::EVENTS),
     }
 }
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, Result};
 
 use crate::proc::cgroup::process;
 use crate::surface::cgroup_row::{
-    CgroupCol, CgroupRow, meter, plan_bits, want_from_plan, with_meters,
+    CgroupCol, CgroupRow, MeterFiles, meter, plan_bits, want_from_plan, with_meters,
 };
 use crate::surface::vtab::{self, Column, Slot, TableFunction};
 
@@ -21,7 +21,7 @@ pub const NAME: &str = ProcCgroup::TEXT_NAME;
 
 /// The visible columns, in order, each with its meaning as `docs/sql.md` gives it; the
 /// argument is the hidden column `query_pid`.
-pub const COLUMNS: &[Column<CgroupCol>] = with_meters![
+pub const COLUMNS: &[Column<CgroupCol, MeterFiles>] = with_meters![
     meter!(Pid, "pid", "INTEGER", "the argument"),
     meter!(
         Cgroup,
@@ -48,7 +48,8 @@ struct ProcCgroup;
 impl TableFunction for ProcCgroup {
     const NAME: &'static CStr = c"proc_cgroup";
     type Col = CgroupCol;
-    const COLUMNS: &'static [Column<CgroupCol>] = COLUMNS;
+    type Files = MeterFiles;
+    const COLUMNS: &'static [Column<CgroupCol, MeterFiles>] = COLUMNS;
     const ARGUMENT: &'static str = "query_pid";
     const COST: f64 = 2.0;
     const ROWS: i64 = 1;

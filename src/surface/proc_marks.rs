@@ -40,122 +40,117 @@ pub enum MarkCol {
 
 /// The visible columns, in order, each with its meaning as `docs/sql.md` gives it; the
 /// argument is the hidden column `query_pid`.
-pub const COLUMNS: &[Column<MarkCol>] = &[
+pub const COLUMNS: &[Column<MarkCol, MarkFiles>] = &[
     Column {
         id: MarkCol::Pid,
         name: "pid",
         sql_type: "INTEGER",
         doc: "the argument",
+        reads: MarkFiles::empty(),
     },
     Column {
         id: MarkCol::StartTicks,
         name: "start_ticks",
         sql_type: "INTEGER",
         doc: "process start in clock ticks after boot: the row is of the process with these",
+        reads: MarkFiles::empty(),
     },
     Column {
         id: MarkCol::Ppid,
         name: "ppid",
         sql_type: "INTEGER",
         doc: "parent pid",
+        reads: MarkFiles::empty(),
     },
     Column {
         id: MarkCol::Session,
         name: "session",
         sql_type: "INTEGER",
         doc: "session id (the pid of the session's leader)",
+        reads: MarkFiles::empty(),
     },
     Column {
         id: MarkCol::Pgrp,
         name: "pgrp",
         sql_type: "INTEGER",
         doc: "process group id",
+        reads: MarkFiles::empty(),
     },
     Column {
         id: MarkCol::Uid,
         name: "uid",
         sql_type: "INTEGER",
         doc: "real uid (from status)",
+        reads: MarkFiles::STATUS,
     },
     Column {
         id: MarkCol::NamespaceInit,
         name: "namespace_init",
         sql_type: "INTEGER",
         doc: "1 when the process is pid 1 of a pid namespace (a container's init; NSpid in status)",
+        reads: MarkFiles::STATUS,
     },
     Column {
         id: MarkCol::KernelThread,
         name: "kernel_thread",
         sql_type: "INTEGER",
         doc: "1 for a kernel thread",
+        reads: MarkFiles::empty(),
     },
     Column {
         id: MarkCol::EnvRunId,
         name: "env_run_id",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_RUN_ID of its environment",
+        reads: MarkFiles::ENVIRON,
     },
     Column {
         id: MarkCol::EnvTaskId,
         name: "env_task_id",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_TASK of its environment",
+        reads: MarkFiles::ENVIRON,
     },
     Column {
         id: MarkCol::EnvBoard,
         name: "env_board",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_DB of its environment: the board file",
+        reads: MarkFiles::ENVIRON,
     },
     Column {
         id: MarkCol::EnvClaimLock,
         name: "env_claim_lock",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_CLAIM_LOCK of its environment",
+        reads: MarkFiles::ENVIRON,
     },
     Column {
         id: MarkCol::Stdout,
         name: "stdout",
         sql_type: "TEXT",
         doc: "where fd 1 points: a path, or pipe:[inode], socket:[inode]",
+        reads: MarkFiles::STDOUT,
     },
     Column {
         id: MarkCol::Error,
         name: "error",
         sql_type: "TEXT",
         doc: "the first file that could not be read (access denied: another user's environ)",
+        reads: MarkFiles::all(),
     },
 ];
 
-const IDX_STATUS: c_int = 2;
-const IDX_ENVIRON: c_int = 4;
-const IDX_STDOUT: c_int = 8;
-
-/// Which files the columns in SQLite's usage mask need.
-fn plan_bits(col_used: u64) -> c_int {
-    let used = |id: MarkCol| vtab::is_used(COLUMNS, col_used, id);
-    if used(MarkCol::Error) {
-        return IDX_STATUS | IDX_ENVIRON | IDX_STDOUT;
+bitflags::bitflags! {
+    /// The files of a `proc_marks` row, each read only when a column the query uses names it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct MarkFiles: u32 {
+        /// `status`: the real uid and `NSpid`.
+        const STATUS = 1;
+        const ENVIRON = 1 << 1;
+        /// The `fd/1` link.
+        const STDOUT = 1 << 2;
     }
-    let mut bits = 0;
-    if used(MarkCol::Uid) || used(MarkCol::NamespaceInit) {
-        bits |= IDX_STATUS;
-    }
-    if [
-        MarkCol::EnvRunId,
-        MarkCol::EnvTaskId,
-        MarkCol::EnvBoard,
-        MarkCol::EnvClaimLock,
-    ]
-    .into_iter()
-    .any(used)
-    {
-        bits |= IDX_ENVIRON;
-    }
-    if used(MarkCol::Stdout) {
-        bits |= IDX_STDOUT;
-    }
-    bits
 }
 
 /// Register `proc_marks` on `conn`, with a spawn-environment cache of its own.
@@ -169,7 +164,8 @@ struct ProcMarks;
 impl TableFunction for ProcMarks {
     const NAME: &'static CStr = c"proc_marks";
     type Col = MarkCol;
-    const COLUMNS: &'static [Column<MarkCol>] = COLUMNS;
+    type Files = MarkFiles;
+    const COLUMNS: &'static [Column<MarkCol, MarkFiles>] = COLUMNS;
     const ARGUMENT: &'static str = "query_pid";
     const COST: f64 = 1.0;
     const ROWS: i64 = 1;
@@ -183,7 +179,7 @@ impl TableFunction for ProcMarks {
     }
 
     fn idx_bits(info: &mut IndexInfo) -> c_int {
-        plan_bits(info.col_used())
+        vtab::files_plan(COLUMNS, info.col_used())
     }
 
     fn filter(
@@ -195,10 +191,11 @@ impl TableFunction for ProcMarks {
         let Some(pid) = vtab::pid_argument(NAME, idx_num, args)? else {
             return Ok(());
         };
+        let files: MarkFiles = vtab::files_of(idx_num);
         let want = WantMarks {
-            status: idx_num & IDX_STATUS != 0,
-            environ: idx_num & IDX_ENVIRON != 0,
-            stdout: idx_num & IDX_STDOUT != 0,
+            status: files.contains(MarkFiles::STATUS),
+            environ: files.contains(MarkFiles::ENVIRON),
+            stdout: files.contains(MarkFiles::STDOUT),
         };
         *row = marks::read_with(pid, want, Some(cache));
         Ok(())

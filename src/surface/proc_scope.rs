@@ -16,7 +16,7 @@ use rusqlite::{Connection, Error, Result};
 use crate::proc::cgroup::scope::{self, EVIDENCE, NoScope, RunWorker};
 use crate::proc::cgroup::{Meters, WantMeters};
 use crate::surface::cgroup_row::{
-    CgroupCol, CgroupRow, meter, plan_bits, want_from_plan, with_meters,
+    CgroupCol, CgroupRow, MeterFiles, meter, plan_bits, want_from_plan, with_meters,
 };
 use crate::surface::vtab::{self, Column, Slot, TableFunction};
 
@@ -25,7 +25,7 @@ pub const NAME: &str = ProcScope::TEXT_NAME;
 /// The visible columns, in order, each with its meaning as `docs/sql.md` gives it; the
 /// arguments are the hidden columns `query_pid`, `query_start_ticks`, `query_task_id`,
 /// `query_run_id` and `query_owner_uid`.
-pub const COLUMNS: &[Column<CgroupCol>] = with_meters![
+pub const COLUMNS: &[Column<CgroupCol, MeterFiles>] = with_meters![
     meter!(
         Pid,
         "pid",
@@ -95,7 +95,8 @@ struct ScopeRow {
 impl TableFunction for ProcScope {
     const NAME: &'static CStr = c"proc_scope";
     type Col = CgroupCol;
-    const COLUMNS: &'static [Column<CgroupCol>] = COLUMNS;
+    type Files = MeterFiles;
+    const COLUMNS: &'static [Column<CgroupCol, MeterFiles>] = COLUMNS;
     const ARGUMENT: &'static str = "query_pid";
     const MORE_ARGUMENTS: &'static [&'static str] = &MORE;
     const COST: f64 = 5.0;

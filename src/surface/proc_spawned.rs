@@ -17,7 +17,7 @@ use rusqlite::vtab::Filters;
 use rusqlite::{Connection, Error, Result};
 
 use crate::proc::marks::{self, Marks};
-use crate::surface::vtab::{self, Column, Many, Slot, TableFunction};
+use crate::surface::vtab::{self, Column, Many, NoFiles, Slot, TableFunction};
 
 pub const NAME: &str = ProcSpawned::TEXT_NAME;
 
@@ -45,66 +45,77 @@ pub const COLUMNS: &[Column<SpawnedCol>] = &[
         name: "pid",
         sql_type: "INTEGER",
         doc: "a process of the argument's uid that carries spawn marks",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::StartTicks,
         name: "start_ticks",
         sql_type: "INTEGER",
         doc: "its start in clock ticks after boot: the row is of the process with these",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::Ppid,
         name: "ppid",
         sql_type: "INTEGER",
         doc: "its parent pid",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::Session,
         name: "session",
         sql_type: "INTEGER",
         doc: "its session id",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::Pgrp,
         name: "pgrp",
         sql_type: "INTEGER",
         doc: "its process group id",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::EnvRunId,
         name: "env_run_id",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_RUN_ID of its environment (NULL when unset)",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::EnvTaskId,
         name: "env_task_id",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_TASK of its environment",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::EnvBoard,
         name: "env_board",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_DB of its environment: the board it belongs to",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::EnvClaimLock,
         name: "env_claim_lock",
         sql_type: "TEXT",
         doc: "HERMES_KANBAN_CLAIM_LOCK of its environment",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::EnvMachineId,
         name: "env_machine_id",
         sql_type: "TEXT",
         doc: "HERMES_MACHINE_ID of its environment: the Hermes machine id of the host that spawned it",
+        reads: NoFiles::empty(),
     },
     Column {
         id: SpawnedCol::Stdout,
         name: "stdout",
         sql_type: "TEXT",
         doc: "the file its fd 1 points to (NULL for a pipe, a socket or none)",
+        reads: NoFiles::empty(),
     },
 ];
 
@@ -156,6 +167,7 @@ struct ProcSpawned;
 impl TableFunction for ProcSpawned {
     const NAME: &'static CStr = c"proc_spawned";
     type Col = SpawnedCol;
+    type Files = NoFiles;
     const COLUMNS: &'static [Column<SpawnedCol>] = COLUMNS;
     const ARGUMENT: &'static str = "query_uid";
     /// A pass over /proc: costly, but the same whatever the order.

@@ -14,7 +14,7 @@ use rusqlite::vtab::{Filters, IndexInfo};
 use rusqlite::{Connection, Result};
 
 use crate::proc::cpu::CpuSampler;
-use crate::surface::process_row::{COLUMNS, Col, Row, plan_bits, want_from_plan};
+use crate::surface::process_row::{COLUMNS, Col, ProcFiles, Row, plan_bits, want_from_plan};
 use crate::surface::vtab::{self, Column, Slot, TableFunction};
 
 pub const NAME: &str = ProcStats::TEXT_NAME;
@@ -30,7 +30,8 @@ struct ProcStats;
 impl TableFunction for ProcStats {
     const NAME: &'static CStr = c"proc_stats";
     type Col = Col;
-    const COLUMNS: &'static [Column<Col>] = COLUMNS;
+    type Files = ProcFiles;
+    const COLUMNS: &'static [Column<Col, ProcFiles>] = COLUMNS;
     const ARGUMENT: &'static str = "query_pid";
     const COST: f64 = 1.0;
     const ROWS: i64 = 1;

@@ -14,7 +14,7 @@ use rusqlite::{Connection, Result};
 
 use crate::proc::cpu::CpuSampler;
 use crate::proc::tree;
-use crate::surface::process_row::{COLUMNS, Col, Row, plan_bits, want_from_plan};
+use crate::surface::process_row::{COLUMNS, Col, ProcFiles, Row, plan_bits, want_from_plan};
 use crate::surface::vtab::{self, Column, Many, Slot, TableFunction};
 
 pub const NAME: &str = ProcTree::TEXT_NAME;
@@ -44,7 +44,8 @@ struct Member {
 impl TableFunction for ProcTree {
     const NAME: &'static CStr = c"proc_tree";
     type Col = Col;
-    const COLUMNS: &'static [Column<Col>] = COLUMNS;
+    type Files = ProcFiles;
+    const COLUMNS: &'static [Column<Col, ProcFiles>] = COLUMNS;
     const EXTRA: &'static [&'static str] = &["depth INTEGER"];
     const ARGUMENT: &'static str = "root";
     const COST: f64 = 10.0;

@@ -35,153 +35,163 @@ pub enum Col {
 }
 
 /// The visible columns, in order, each with its meaning as `docs/sql.md` gives it.
-pub const COLUMNS: &[Column<Col>] = &[
+pub const COLUMNS: &[Column<Col, ProcFiles>] = &[
     Column {
         id: Col::Pid,
         name: "pid",
         sql_type: "INTEGER",
         doc: "the argument",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::Alive,
         name: "alive",
         sql_type: "INTEGER",
         doc: "1 if the process exists and is not a zombie, else 0",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::Reason,
         name: "reason",
         sql_type: "TEXT",
         doc: "why not alive: `no such process` or `zombie`; NULL when alive",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::Error,
         name: "error",
         sql_type: "TEXT",
         doc: "a field could not be read: `access denied` for another user's fds (then `num_fds` is NULL), or the file that failed; NULL otherwise",
+        reads: ProcFiles::all(),
     },
     Column {
         id: Col::State,
         name: "state",
         sql_type: "TEXT",
         doc: "psutil's status word: running, sleeping, disk-sleep, stopped, tracing-stop, zombie, dead, wake-kill, waking, parked, idle",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::Ppid,
         name: "ppid",
         sql_type: "INTEGER",
         doc: "parent pid",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::Uid,
         name: "uid",
         sql_type: "INTEGER",
         doc: "owner of `/proc/<pid>`: the effective uid (equal to the real uid except for set-uid programs; reading the real uid needs `status`, which would double the cost)",
+        reads: ProcFiles::UID,
     },
     Column {
         id: Col::NumThreads,
         name: "num_threads",
         sql_type: "INTEGER",
         doc: "number of threads",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::RssBytes,
         name: "rss_bytes",
         sql_type: "INTEGER",
         doc: "resident set size in bytes (`statm`, as psutil)",
+        reads: ProcFiles::MEMORY,
     },
     Column {
         id: Col::VmsBytes,
         name: "vms_bytes",
         sql_type: "INTEGER",
         doc: "virtual memory size in bytes (`statm`)",
+        reads: ProcFiles::MEMORY,
     },
     Column {
         id: Col::CpuUserS,
         name: "cpu_user_s",
         sql_type: "REAL",
         doc: "cumulative user CPU seconds",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::CpuSystemS,
         name: "cpu_system_s",
         sql_type: "REAL",
         doc: "cumulative system CPU seconds",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::CpuPercent,
         name: "cpu_percent",
         sql_type: "REAL",
         doc: "CPU use (100 = one core) since this connection's previous sample of the same process (pid + start time); on the first sample, the lifetime average (as `ps`); within 200 ms of the previous sample, that sample's figure again",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::StartTime,
         name: "start_time",
         sql_type: "REAL",
         doc: "process start, Unix epoch seconds (psutil's `create_time`): boot time + start ticks, computed in integers (10 ms resolution; boot time is whole seconds)",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::NumFds,
         name: "num_fds",
         sql_type: "INTEGER",
         doc: "open file descriptors; NULL (with `error`) when not readable, and NULL for a zombie",
+        reads: ProcFiles::FDS,
     },
     Column {
         id: Col::Cmdline,
         name: "cmdline",
         sql_type: "TEXT",
         doc: "JSON array of the argv strings, split as psutil splits them (a trailing empty argument is kept; an argv rewritten with spaces is split on spaces); bytes that are not UTF-8 become U+FFFD, one per invalid sequence; `[]` for kernel threads and zombies",
+        reads: ProcFiles::CMDLINE,
     },
     Column {
         id: Col::StartTicks,
         name: "start_ticks",
         sql_type: "INTEGER",
         doc: "process start in clock ticks after boot (field 22 of `stat`): with the pid, the process's identity",
+        reads: ProcFiles::empty(),
     },
     Column {
         id: Col::Fingerprint,
         name: "fingerprint",
         sql_type: "TEXT",
         doc: r#"the board owner's fingerprint of this process, `"<boot_id>:<start ticks of pid 1>|<start_ticks>"`, computed exactly as the owner computes the `worker_started_at` it records (either part of the epoch empty when unreadable)"#,
+        reads: ProcFiles::empty(),
     },
 ];
 
-/// `idx_num` bits (beside [`vtab::IDX_ARG`]): which optional files the query's columns need
-/// (from SQLite's column usage mask, so `SELECT alive FROM proc_stats(?)` reads `stat` alone).
-const IDX_MEMORY: c_int = 2;
-const IDX_CMDLINE: c_int = 4;
-const IDX_FDS: c_int = 8;
-const IDX_UID: c_int = 16;
-
-/// Which optional files the columns in SQLite's usage mask need (`IDX_*` bits).
-pub(crate) fn plan_bits(col_used: u64) -> c_int {
-    let used = |id: Col| vtab::is_used(COLUMNS, col_used, id);
-    // `error` may describe any file, and bit 63 stands for every column from 63 on: read all.
-    if used(Col::Error) || col_used & (1u64 << 63) != 0 {
-        return IDX_MEMORY | IDX_CMDLINE | IDX_FDS | IDX_UID;
+bitflags::bitflags! {
+    /// The optional files of a `proc_stats` (`proc_tree`) row, each read only when a column
+    /// the query uses names it (so `SELECT alive FROM proc_stats(?)` reads `stat` alone).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ProcFiles: u32 {
+        /// `statm`: rss and vms.
+        const MEMORY = 1;
+        const CMDLINE = 1 << 1;
+        /// `fd/`: the descriptor count.
+        const FDS = 1 << 2;
+        /// The owner of `/proc/<pid>`.
+        const UID = 1 << 3;
     }
-    let mut bits = 0;
-    if used(Col::RssBytes) || used(Col::VmsBytes) {
-        bits |= IDX_MEMORY;
-    }
-    if used(Col::Cmdline) {
-        bits |= IDX_CMDLINE;
-    }
-    if used(Col::NumFds) {
-        bits |= IDX_FDS;
-    }
-    if used(Col::Uid) {
-        bits |= IDX_UID;
-    }
-    bits
 }
 
+/// Which optional files the columns in SQLite's usage mask read, as `idx_num` bits.
+pub(crate) fn plan_bits(col_used: u64) -> c_int {
+    vtab::files_plan(COLUMNS, col_used)
+}
+
+/// What the reader is asked for, from a plan's `idx_num`.
 pub(crate) fn want_from_plan(idx_num: c_int) -> Want {
+    let files: ProcFiles = vtab::files_of(idx_num);
     Want {
-        memory: idx_num & IDX_MEMORY != 0,
-        cmdline: idx_num & IDX_CMDLINE != 0,
-        fds: idx_num & IDX_FDS != 0,
-        uid: idx_num & IDX_UID != 0,
+        memory: files.contains(ProcFiles::MEMORY),
+        cmdline: files.contains(ProcFiles::CMDLINE),
+        fds: files.contains(ProcFiles::FDS),
+        uid: files.contains(ProcFiles::UID),
     }
 }
 

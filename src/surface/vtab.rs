@@ -24,32 +24,56 @@ use crate::proc::info::PID_MAX_LIMIT;
 /// A function's `COLUMNS` is the single source for its declaration, for which value each
 /// position holds, and for the docs check (`tests/it/docs.rs`: `docs/sql.md` has the row
 /// `| `name` | sql_type | doc |`).
+/// `reads` names the optional files its value is read from (the function's own bitflags): a
+/// query reads a file only when a column it uses names it, so a field from a new file costs
+/// its row and its parser, nothing more.
 #[derive(Debug)]
-pub struct Column<C: 'static> {
+pub struct Column<C: 'static, F: 'static = NoFiles> {
     pub id: C,
     pub name: &'static str,
     pub sql_type: &'static str,
     pub doc: &'static str,
+    pub reads: F,
+}
+
+bitflags::bitflags! {
+    /// The files of a function whose columns read no optional file.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct NoFiles: u32 {}
 }
 
 /// The position of the column with value `id` in `columns` (and in the declaration).
-pub(crate) fn position<C: PartialEq>(columns: &[Column<C>], id: C) -> Option<usize> {
+#[cfg(test)]
+pub(crate) fn position<C: PartialEq, F>(columns: &[Column<C, F>], id: C) -> Option<usize> {
     columns.iter().position(|c| c.id == id)
 }
 
-/// Whether SQLite's column usage mask `col_used` has the column with value `id` (bit 63 stands
-/// for every column from 63 on).
-pub(crate) fn is_used<C: PartialEq>(columns: &[Column<C>], col_used: u64, id: C) -> bool {
-    position(columns, id).is_some_and(|i| col_used & (1u64 << i.min(63)) != 0)
+/// The files the columns in SQLite's usage mask `col_used` read (bit 63 stands for every
+/// column from 63 on), as `idx_num` bits beside [`IDX_ARG`].
+pub(crate) fn files_plan<C, F>(columns: &[Column<C, F>], col_used: u64) -> c_int
+where
+    F: bitflags::Flags<Bits = u32> + Copy,
+{
+    let files = columns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| col_used & (1u64 << (*i).min(63)) != 0)
+        .fold(F::empty(), |files, (_, c)| files.union(c.reads));
+    c_int::try_from(files.bits() << 1).unwrap_or(c_int::MAX & !IDX_ARG)
+}
+
+/// The files an `idx_num` made by [`files_plan`] says to read.
+pub(crate) fn files_of<F: bitflags::Flags<Bits = u32>>(idx_num: c_int) -> F {
+    F::from_bits_truncate(u32::try_from(idx_num).unwrap_or(0) >> 1)
 }
 
 /// `idx_num` bit shared by every function: the argument is present.
 pub(crate) const IDX_ARG: c_int = 1;
 
 /// `CREATE TABLE x(<columns>, <extra>, <hidden> HIDDEN)` for function `name`.
-pub(crate) fn declaration<C>(
+pub(crate) fn declaration<C, F>(
     name: &str,
-    columns: &[Column<C>],
+    columns: &[Column<C, F>],
     extra: &str,
     hidden: &str,
 ) -> Result<CString> {
@@ -77,8 +101,10 @@ pub(crate) trait TableFunction: Sized + 'static {
     const TEXT_NAME: &'static str = text_name(Self::NAME);
     /// Which value a visible column holds.
     type Col: Copy + PartialEq + 'static;
+    /// The optional files its columns read (`Column::reads`).
+    type Files: 'static;
     /// Its visible columns, in order: the declaration's first.
-    const COLUMNS: &'static [Column<Self::Col>];
+    const COLUMNS: &'static [Column<Self::Col, Self::Files>];
     /// Further visible columns after them, each as declared (`"depth INTEGER"`).
     const EXTRA: &'static [&'static str] = &[];
     /// The name of the hidden argument column (after it only [`Self::MORE_ARGUMENTS`]).
@@ -484,8 +510,8 @@ pub fn parse_pid(name: &str, value: ValueRef<'_>) -> std::result::Result<Option<
 /// the column's name in CamelCase (`start_ticks`: `StartTicks`).
 #[cfg(test)]
 #[allow(clippy::panic)]
-pub(crate) fn assert_each_id_is_its_name<C: PartialEq + Copy + std::fmt::Debug>(
-    columns: &[Column<C>],
+pub(crate) fn assert_each_id_is_its_name<C: PartialEq + Copy + std::fmt::Debug, F>(
+    columns: &[Column<C, F>],
 ) {
     for (i, c) in columns.iter().enumerate() {
         assert_eq!(
@@ -539,18 +565,27 @@ mod tests {
             A,
             B,
         }
+        bitflags::bitflags! {
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            struct Files: u32 {
+                const ONE = 1;
+                const TWO = 1 << 1;
+            }
+        }
         let columns = [
             Column {
                 id: C::A,
                 name: "a",
                 sql_type: "INTEGER",
                 doc: "",
+                reads: Files::ONE,
             },
             Column {
                 id: C::B,
                 name: "b",
                 sql_type: "TEXT",
                 doc: "",
+                reads: Files::ONE.union(Files::TWO),
             },
         ];
         let decl = declaration("f", &columns, "depth INTEGER, ", "root").unwrap();
@@ -559,6 +594,10 @@ mod tests {
             "CREATE TABLE x(a INTEGER, b TEXT, depth INTEGER, root HIDDEN)"
         );
         assert_eq!(position(&columns, C::B), Some(1));
-        assert!(is_used(&columns, 0b10, C::B) && !is_used(&columns, 0b10, C::A));
+        // A plan reads the files of the columns used, no more (bit 0 is the argument's).
+        assert_eq!(files_of::<Files>(files_plan(&columns, 0b01)), Files::ONE);
+        assert_eq!(files_of::<Files>(files_plan(&columns, 0b10)), Files::all());
+        assert_eq!(files_of::<Files>(files_plan(&columns, 0)), Files::empty());
+        assert_eq!(files_plan(&columns, 0b10) & IDX_ARG, 0);
     }
 }
