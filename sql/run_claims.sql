@@ -16,6 +16,8 @@
 -- machine id) and this host's is known (kanban_workers_machine_id()), locality follows the
 -- machine id, not the claim's host name: two hosts may share a name (containers), and a
 -- coordinator's claim may name the coordinator. host_note says when the two disagree.
+-- started_at_s, ended_at_s, claim_expires_s, last_heartbeat_at_s: the times as numbers (the
+-- owner tolerates numeric strings and ISO-8601 text since 0.20; see below).
 -- {worker_started_at} and {machine_id} are replaced at install (NULL on boards without the
 -- column).
 CREATE TEMP VIEW run_claims AS
@@ -37,6 +39,35 @@ SELECT *,
        END AS host_note
 FROM (
     SELECT r.*,
+           -- The run's times as the owner's Run.from_row reads them (hermes-agent 0.20+,
+           -- _to_epoch): an integer as it is, a real truncated, a string of digits as its
+           -- number, an ISO-8601 text as its epoch seconds (a naive one as UTC; the owner
+           -- takes the host's local time: the same on a UTC host), anything else NULL.
+           -- The verdicts judge these; the owner's raw columns stay as they are.
+           CASE WHEN typeof(r.started_at) IN ('integer', 'null') THEN r.started_at
+                WHEN typeof(r.started_at) = 'real' THEN CAST(r.started_at AS INTEGER)
+                WHEN trim(r.started_at) GLOB '[0-9]*' AND trim(r.started_at) NOT GLOB '*[^0-9]*'
+                    THEN CAST(trim(r.started_at) AS INTEGER)
+                ELSE CAST(strftime('%s', trim(r.started_at)) AS INTEGER)
+           END AS started_at_s,
+           CASE WHEN typeof(r.ended_at) IN ('integer', 'null') THEN r.ended_at
+                WHEN typeof(r.ended_at) = 'real' THEN CAST(r.ended_at AS INTEGER)
+                WHEN trim(r.ended_at) GLOB '[0-9]*' AND trim(r.ended_at) NOT GLOB '*[^0-9]*'
+                    THEN CAST(trim(r.ended_at) AS INTEGER)
+                ELSE CAST(strftime('%s', trim(r.ended_at)) AS INTEGER)
+           END AS ended_at_s,
+           CASE WHEN typeof(r.claim_expires) IN ('integer', 'null') THEN r.claim_expires
+                WHEN typeof(r.claim_expires) = 'real' THEN CAST(r.claim_expires AS INTEGER)
+                WHEN trim(r.claim_expires) GLOB '[0-9]*' AND trim(r.claim_expires) NOT GLOB '*[^0-9]*'
+                    THEN CAST(trim(r.claim_expires) AS INTEGER)
+                ELSE CAST(strftime('%s', trim(r.claim_expires)) AS INTEGER)
+           END AS claim_expires_s,
+           CASE WHEN typeof(r.last_heartbeat_at) IN ('integer', 'null') THEN r.last_heartbeat_at
+                WHEN typeof(r.last_heartbeat_at) = 'real' THEN CAST(r.last_heartbeat_at AS INTEGER)
+                WHEN trim(r.last_heartbeat_at) GLOB '[0-9]*' AND trim(r.last_heartbeat_at) NOT GLOB '*[^0-9]*'
+                    THEN CAST(trim(r.last_heartbeat_at) AS INTEGER)
+                ELSE CAST(strftime('%s', trim(r.last_heartbeat_at)) AS INTEGER)
+           END AS last_heartbeat_at_s,
            nullif({machine_id}, '') AS run_machine_id,
            nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host,
            coalesce(typeof({worker_started_at}) = 'text'

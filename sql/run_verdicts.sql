@@ -112,11 +112,11 @@ FROM (
                 SELECT r.id                  AS run_id,
                        o.uid                 AS owner_uid,
                        r.task_id             AS task_id,
-                       r.started_at          AS started_at,
-                       r.ended_at            AS ended_at,
+                       r.started_at_s        AS started_at,
+                       r.ended_at_s          AS ended_at,
                        r.worker_pid          AS worker_pid,
-                       r.claim_expires       AS claim_expires,
-                       r.last_heartbeat_at   AS last_heartbeat_at,
+                       r.claim_expires_s     AS claim_expires,
+                       r.last_heartbeat_at_s AS last_heartbeat_at,
                        r.max_runtime_seconds AS max_runtime_seconds,
                        {worker_started_at}   AS worker_started_at,
                        r.worker_host         AS worker_host,
@@ -140,18 +140,18 @@ FROM (
                        CASE WHEN p.alive = 1 AND o.uid IS NOT NULL AND p.uid IS NOT o.uid
                             THEN coalesce(p.error, 'access denied') ELSE p.error
                        END                   AS error,
-                       CASE WHEN r.ended_at IS NULL THEN
-                           CAST(strftime('%s', 'now') AS INTEGER) - r.last_heartbeat_at
+                       CASE WHEN r.ended_at_s IS NULL THEN
+                           CAST(strftime('%s', 'now') AS INTEGER) - r.last_heartbeat_at_s
                        END                   AS heartbeat_age_s,
-                       CASE WHEN r.ended_at IS NULL THEN
-                           r.claim_expires - CAST(strftime('%s', 'now') AS INTEGER)
+                       CASE WHEN r.ended_at_s IS NULL THEN
+                           r.claim_expires_s - CAST(strftime('%s', 'now') AS INTEGER)
                        END                   AS claim_expires_in_s,
-                       CASE WHEN r.ended_at IS NULL THEN
-                           CAST(strftime('%s', 'now') AS INTEGER) - r.started_at
+                       CASE WHEN r.ended_at_s IS NULL THEN
+                           CAST(strftime('%s', 'now') AS INTEGER) - r.started_at_s
                        END                   AS runtime_s,
                        CAST(strftime('%s', 'now') AS INTEGER) AS now,
-                       p.start_time >= r.started_at - 2
-                           AND p.start_time <= r.started_at + kanban_workers_spawn_window()
+                       p.start_time >= r.started_at_s - 2
+                           AND p.start_time <= r.started_at_s + kanban_workers_spawn_window()
                                              AS in_window,
                        -- The marks, when they are the same process's (the same start ticks).
                        CASE WHEN m.start_ticks = p.start_ticks THEN
@@ -178,7 +178,7 @@ FROM (
                 ) AS o
                 CROSS JOIN run_claims AS r
                 LEFT JOIN proc_stats(
-                    CASE WHEN r.ended_at IS NULL
+                    CASE WHEN r.ended_at_s IS NULL
                           AND r.local
                           AND typeof(r.worker_pid) = 'integer'
                           AND r.worker_pid BETWEEN 1 AND 4194304

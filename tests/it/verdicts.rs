@@ -681,3 +681,90 @@ fn active_workers_rows_are_the_reference_joins() {
         "the odd row is left out, every other row kept"
     );
 }
+
+/// Rows the owner tolerates (hermes-agent 0.20+, `Run.from_row`'s `_to_epoch`): a run's times
+/// given as a string of digits or as ISO-8601 text are judged as the epoch seconds they are,
+/// from SQL as from HTTP: a healthy worker started now is neither "started 55 years ago" nor
+/// wedged, its runtime is seconds, and an ISO `ended_at` ends the run; text that is no time is
+/// no time (an empty `ended_at` leaves the run open, as the owner reads it).
+#[test]
+fn timestamps_as_text_are_judged_as_the_owner_reads_them() {
+    let board = board_with_fingerprints("verdict-text-times");
+    let worker = Worker::sleep();
+    let pid = worker.pid();
+    let fp = quoted(&owner_fingerprint(pid));
+    let now = now_secs();
+    let w = board.writer();
+    let digits = run_with(
+        &w,
+        &RunSpec::new("t_digits").pid(pid).started(now),
+        Some(&fp),
+    );
+    let iso = run_with(&w, &RunSpec::new("t_iso").pid(pid).started(now), Some(&fp));
+    let ended = run_with(
+        &w,
+        &RunSpec::new("t_ended").pid(pid).started(now),
+        Some(&fp),
+    );
+    let open = run_with(&w, &RunSpec::new("t_open").pid(pid).started(now), Some(&fp));
+    let iso_of = |t: i64| -> String {
+        w.query_row(
+            "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', ?1, 'unixepoch')",
+            [t],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (start_iso, beat_iso, expiry_iso) = (iso_of(now), iso_of(now + 5), iso_of(now + 900));
+    w.execute(
+        "UPDATE task_runs SET started_at = CAST(?2 AS TEXT), last_heartbeat_at = CAST(?2 + 5 AS TEXT),
+                              claim_expires = CAST(?2 + 900 AS TEXT) WHERE id = ?1",
+        rusqlite::params![digits, now],
+    )
+    .unwrap();
+    w.execute(
+        "UPDATE task_runs SET started_at = ?2, last_heartbeat_at = ?3, claim_expires = ?4 WHERE id = ?1",
+        rusqlite::params![iso, start_iso, beat_iso, expiry_iso],
+    )
+    .unwrap();
+    w.execute(
+        "UPDATE task_runs SET ended_at = ?2 WHERE id = ?1",
+        rusqlite::params![ended, iso_of(now)],
+    )
+    .unwrap();
+    w.execute("UPDATE task_runs SET ended_at = '' WHERE id = ?1", [open])
+        .unwrap();
+    drop(w);
+    let conn = board.with_extension();
+    for run in [digits, iso, open] {
+        let (alive, identity, wedged, runtime): (i64, String, i64, i64) = conn
+            .query_row(
+                "SELECT alive, identity, wedged, runtime_s FROM run_verdicts WHERE run_id = ?1",
+                [run],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (alive, identity.as_str(), wedged),
+            (1, "verified", 0),
+            "run {run}"
+        );
+        assert!((0..600).contains(&runtime), "run {run}: runtime {runtime}");
+    }
+    let reason: String = conn
+        .query_row(
+            "SELECT reason FROM run_verdicts WHERE run_id = ?1",
+            [ended],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "run already ended");
+    let server = Server::start(&board.path);
+    let (_, body) = server.get_json(&format!("/runs/{iso}/inspect"));
+    assert_eq!(
+        (body["alive"].clone(), body["wedged"].clone()),
+        (true.into(), false.into()),
+        "{body}"
+    );
+    assert!(body["heartbeat_age_s"].as_i64().unwrap() < 600, "{body}");
+}
