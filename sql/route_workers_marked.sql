@@ -48,7 +48,7 @@ SELECT CAST(w.env_run_id AS INTEGER)                      AS run_id,
        NULL AS heartbeat_age_s, NULL AS claim_expires_in_s,
        CAST(strftime('%s', 'now') - s.start_time AS INTEGER) AS runtime_s,
        NULL AS wedged, NULL AS wedged_reason,
-       w.env_machine_id                                    AS machine_id,
+       kanban_workers_machine_id_of(w.env_machine_id)      AS machine_id,
        'alive'                                             AS verdict,
        NULL                                                AS terminate_offer,
        'no board here: act on the board''s host'           AS terminate_note

@@ -68,7 +68,8 @@ FROM (
                     THEN CAST(trim(r.last_heartbeat_at) AS INTEGER)
                 ELSE CAST(strftime('%s', trim(r.last_heartbeat_at)) AS INTEGER)
            END AS last_heartbeat_at_s,
-           nullif({machine_id}, '') AS run_machine_id,
+           -- A stamp that is not a machine id (a free string) is none: the claim decides.
+           kanban_workers_machine_id_of({machine_id}) AS run_machine_id,
            nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host,
            coalesce(typeof({worker_started_at}) = 'text'
                     AND kanban_workers_epoch() GLOB '?*:?*'

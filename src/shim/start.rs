@@ -46,7 +46,7 @@ pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Starte
     let boards = Boards::from_env(args.db.as_deref(), env);
     // This host's Hermes machine id, where the environment does not say it: the kanban
     // root's `kanban/machine-id` (for --db, beside the board), read once.
-    settings.machine_id = settings.machine_id.or_else(|| boards.machine_id());
+    settings.machine_id = machine_id(boards.machine_id(), settings.machine_id.take(), env);
     if args.no_board {
         if args.db.is_some() || args.mode == Mode::Demo {
             return Err(refused(
@@ -155,6 +155,30 @@ fn auth(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Auth, Refus
     }
 }
 
+/// This host's machine id: the kanban root's `kanban/machine-id` wins (it is what the owner's
+/// workers stamp their runs with); the environment (`$KANBAN_WORKERS_MACHINE_ID`, or the
+/// owner's `$HERMES_MACHINE_ID`, which may also be an operator's free string and then is no
+/// machine id at all) is a hint, used only without the file, and said when it disagrees.
+fn machine_id(
+    root: Option<String>,
+    ours: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let hint = ours.or_else(|| {
+        env("HERMES_MACHINE_ID").and_then(|m| crate::surface::settings::machine_id(&m))
+    });
+    match (root, hint) {
+        (Some(root), Some(hint)) if root != hint => {
+            crate::log!(
+                "kanban-workers: the environment names machine id {hint}, but the kanban root's \
+                 kanban/machine-id is {root}: using the root's"
+            );
+            Some(root)
+        }
+        (root, hint) => root.or(hint),
+    }
+}
+
 /// A demo board, served alone.
 fn demo(hostname: &str) -> Result<(PathBuf, Boards, Option<Demo>), Refused> {
     let demo = Demo::create(hostname).map_err(|e| refused(e, 1))?;
@@ -201,5 +225,37 @@ impl Started {
             );
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod machine_id_tests {
+    use super::machine_id;
+
+    const ROOT: &str = "7d9e2c41-5a0b-4c3f-8e6d-1f2a3b4c5d6e";
+    const OTHER: &str = "0b3c1e7a-2f44-4d1e-9a51-6c2f0d9e8b11";
+
+    /// The kanban root's file wins; the environment is a hint used only without it; the
+    /// owner's `$HERMES_MACHINE_ID` counts only when it is a machine id (an operator's free
+    /// string is none).
+    #[test]
+    fn the_roots_machine_id_wins_and_the_environment_is_a_hint() {
+        let none = |_: &str| None;
+        let free = |k: &str| (k == "HERMES_MACHINE_ID").then(|| "hermes-prod-boston-01".to_owned());
+        let uuid = |k: &str| (k == "HERMES_MACHINE_ID").then(|| OTHER.to_uppercase());
+        let root = || Some(ROOT.to_owned());
+        assert_eq!(
+            machine_id(root(), Some(OTHER.into()), &none).as_deref(),
+            Some(ROOT)
+        );
+        assert_eq!(machine_id(root(), None, &uuid).as_deref(), Some(ROOT));
+        assert_eq!(machine_id(None, None, &uuid).as_deref(), Some(OTHER));
+        assert_eq!(machine_id(None, None, &free), None);
+        assert_eq!(
+            machine_id(None, Some(OTHER.into()), &free).as_deref(),
+            Some(OTHER)
+        );
+        assert_eq!(machine_id(None, None, &none), None);
     }
 }

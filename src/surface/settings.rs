@@ -6,6 +6,7 @@
 //!   host's whatever host name it was written under (a renamed host).
 //! - `kanban_workers_spawn_window()`: seconds after a run's `started_at` within which its
 //!   worker process may have started, for runs without a recorded fingerprint.
+//! - `kanban_workers_machine_id_of(text)`: `text` as a machine id (a UUID), else NULL.
 //! - `kanban_workers_machine_id()`: this host's Hermes machine id (the owner's distributed
 //!   workers stamp it on `task_runs.machine_id`), NULL when not known: where both are known, a
 //!   run's locality follows it rather than its claim's host name.
@@ -23,6 +24,8 @@ pub const HOSTNAME: &str = "kanban_workers_hostname";
 pub const SPAWN_WINDOW: &str = "kanban_workers_spawn_window";
 pub const EPOCH: &str = "kanban_workers_epoch";
 pub const MACHINE_ID: &str = "kanban_workers_machine_id";
+/// `kanban_workers_machine_id_of(text)`: `text` as a machine id ([`machine_id`]), or NULL.
+pub const MACHINE_ID_OF: &str = "kanban_workers_machine_id_of";
 /// The default spawn window, seconds: the owner records the pid right after the spawn, so a
 /// worker starts within seconds of its claim; a minute leaves room for a loaded host.
 pub const DEFAULT_SPAWN_WINDOW_S: i64 = 60;
@@ -37,13 +40,18 @@ pub struct Settings {
     pub machine_id: Option<String>,
 }
 
-/// `text` as a Hermes machine id: trimmed, 1 to 64 letters, digits and `-`; `None` otherwise.
+/// `text` as a Hermes kanban machine id: a UUID (`8-4-4-4-12` hex digits, trimmed, lower-cased),
+/// as the owner's distributed workers write `<kanban root>/kanban/machine-id`; `None` otherwise.
+/// `HERMES_MACHINE_ID` means two things upstream: that UUID, and an operator's free string the
+/// owner's cron has read since 0.19.0 (`hermes-prod-boston-01`), which is never taken for one.
 pub fn machine_id(text: &str) -> Option<String> {
     let id = text.trim();
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    valid.then(|| id.to_owned())
+    let valid = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    valid.then(|| id.to_ascii_lowercase())
 }
 
 impl Settings {
@@ -89,6 +97,21 @@ pub fn register(conn: &Connection, settings: &Settings) -> Result<()> {
         0,
         constant | FunctionFlags::SQLITE_DIRECTONLY,
         move |_| Ok(machine.clone()),
+    )?;
+    // A value as a machine id, or NULL: the one rule, for the views (a run's stamp, a
+    // worker's environment).
+    conn.create_scalar_function(
+        MACHINE_ID_OF,
+        1,
+        constant | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    std::str::from_utf8(t).ok().and_then(machine_id)
+                }
+                _ => None,
+            })
+        },
     )?;
     let window = settings.spawn_window_s;
     conn.create_scalar_function(

@@ -494,7 +494,7 @@ fn a_host_with_no_board_exports_its_workers_to_the_board_host() {
     cmd.args(["--uts", "--pid", "--mount-proc", "--kill-child", "sh", "-c"])
         .arg(
             "hostname worker-host && { \
-               env HERMES_KANBAN_RUN_ID=\"$1\" HERMES_KANBAN_TASK=t_remote HERMES_MACHINE_ID=m-worker-1 \
+               env HERMES_KANBAN_RUN_ID=\"$1\" HERMES_KANBAN_TASK=t_remote HERMES_MACHINE_ID=5e1f0c2a-9b7d-4e3a-8c6f-2d4b1a0e9f73 \
                    HERMES_KANBAN_COORDINATOR_TOKEN=\"$3\" HERMES_COORDINATOR_TOKEN=\"$3\" \
                    sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > \"$2\"; \
                env HERMES_KANBAN_RUN_ID=987654 HERMES_KANBAN_TASK=t_elsewhere \
@@ -548,7 +548,7 @@ fn a_host_with_no_board_exports_its_workers_to_the_board_host() {
         .unwrap();
     assert_eq!(
         (mine["worker_pid"].clone(), mine["machine_id"].clone()),
-        (pid.into(), "m-worker-1".into()),
+        (pid.into(), "5e1f0c2a-9b7d-4e3a-8c6f-2d4b1a0e9f73".into()),
         "{mine}"
     );
     let metrics = worker_host.get("/metrics");
@@ -619,7 +619,11 @@ fn locality_follows_the_runs_machine_id() {
     w.execute_batch("ALTER TABLE task_runs ADD COLUMN machine_id TEXT")
         .unwrap();
     std::fs::create_dir_all(board.dir.path().join("kanban")).unwrap();
-    std::fs::write(board.dir.path().join("kanban/machine-id"), "m-this-host\n").unwrap();
+    std::fs::write(
+        board.dir.path().join("kanban/machine-id"),
+        "C4A1E2F3-0B9D-4E7C-A6B5-3D2F1E0A9B8C\n",
+    )
+    .unwrap();
     let worker = Worker::sleep();
     let elsewhere = insert_run(
         &w,
@@ -644,12 +648,12 @@ fn locality_follows_the_runs_machine_id() {
     );
     w.execute(
         "UPDATE task_runs SET machine_id = ?1 WHERE id = ?2",
-        rusqlite::params!["m-other-host", elsewhere],
+        rusqlite::params!["9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", elsewhere],
     )
     .unwrap();
     w.execute(
         "UPDATE task_runs SET machine_id = ?1 WHERE id = ?2",
-        rusqlite::params!["m-this-host", mine],
+        rusqlite::params!["c4a1e2f3-0b9d-4e7c-a6b5-3d2f1e0a9b8c", mine],
     )
     .unwrap();
     drop(w);
@@ -667,7 +671,7 @@ fn locality_follows_the_runs_machine_id() {
     );
     assert_eq!(
         far["reason"],
-        "worker runs on another machine: the run's machine_id m-other-host is not this host's (m-this-host)",
+        "worker runs on another machine: the run's machine_id 9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a is not this host's (c4a1e2f3-0b9d-4e7c-a6b5-3d2f1e0a9b8c)",
         "{far}"
     );
     let near = inspect(mine);

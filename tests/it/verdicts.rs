@@ -553,8 +553,10 @@ fn hostname_and_spawn_window_come_from_the_system_or_the_environment() {
 }
 
 /// This host's machine id for the extension: `$KANBAN_WORKERS_MACHINE_ID` (checked: a value
-/// that is not one is none), and with it a run stamped with another machine is not this
-/// host's, whatever its claim names — through the `sqlite3` shell.
+/// that is not one is none: a machine id is a UUID, and an operator's free string such as
+/// `hermes-prod-boston-01` is never taken for one), and with it a run stamped with another
+/// machine is not this host's, whatever its claim names — through the `sqlite3` shell. A run
+/// stamped with a free string is stamped with nothing: its claim decides.
 #[test]
 fn the_machine_id_comes_from_the_environment_and_decides_locality() {
     let board = Board::new("verdict-machine");
@@ -569,13 +571,27 @@ fn the_machine_id_comes_from_the_environment_and_decides_locality() {
             .lock(Some(&format!("{}:1", local_hostname()))),
     );
     w.execute(
-        "UPDATE task_runs SET machine_id = 'm-elsewhere' WHERE id = ?1",
-        [run],
+        "UPDATE task_runs SET machine_id = ?2 WHERE id = ?1",
+        rusqlite::params![run, ELSEWHERE],
+    )
+    .unwrap();
+    let free = insert_run(
+        &w,
+        &RunSpec::new("t_free")
+            .pid(1)
+            .started(now_secs())
+            .lock(Some(&format!("{}:1", local_hostname()))),
+    );
+    w.execute(
+        "UPDATE task_runs SET machine_id = 'hermes-prod-boston-01' WHERE id = ?1",
+        [free],
     )
     .unwrap();
     drop(w);
-    let query = "SELECT coalesce(kanban_workers_machine_id(), 'NULL') || ' ' || local \
-                 FROM run_claims";
+    let query = format!(
+        "SELECT coalesce(kanban_workers_machine_id(), 'NULL') || ' ' || local \
+         FROM run_claims WHERE id = {run}"
+    );
     let ask = |machine: Option<&str>| {
         let mut cmd = Command::new("sqlite3");
         match machine {
@@ -585,7 +601,7 @@ fn the_machine_id_comes_from_the_environment_and_decides_locality() {
         run_ok(
             cmd.arg(&board.path)
                 .arg(format!(".load {}", so_stem()))
-                .arg(query),
+                .arg(&query),
         )
         .trim()
         .to_owned()
@@ -593,9 +609,28 @@ fn the_machine_id_comes_from_the_environment_and_decides_locality() {
     // Unknown here: the claim's host name decides (this host's).
     assert_eq!(ask(None), "NULL 1");
     assert_eq!(ask(Some("not a machine id!")), "NULL 1");
-    assert_eq!(ask(Some("m-elsewhere")), "m-elsewhere 1");
-    assert_eq!(ask(Some("m-here")), "m-here 0");
+    assert_eq!(ask(Some("hermes-prod-boston-01")), "NULL 1");
+    assert_eq!(ask(Some(ELSEWHERE)), format!("{ELSEWHERE} 1"));
+    // Upper case is the same UUID.
+    assert_eq!(
+        ask(Some(&ELSEWHERE.to_uppercase())),
+        format!("{ELSEWHERE} 1")
+    );
+    assert_eq!(ask(Some(HERE)), format!("{HERE} 0"));
+    // The run stamped with a free string: its claim (this host's) decides.
+    let free_local = run_ok(
+        Command::new("sqlite3")
+            .env("KANBAN_WORKERS_MACHINE_ID", HERE)
+            .arg(&board.path)
+            .arg(format!(".load {}", so_stem()))
+            .arg(format!("SELECT local FROM run_claims WHERE id = {free}")),
+    );
+    assert_eq!(free_local.trim(), "1");
 }
+
+/// Two Hermes machine ids (UUIDs, as `kanban/machine-id` holds them).
+const ELSEWHERE: &str = "0b3c1e7a-2f44-4d1e-9a51-6c2f0d9e8b11";
+const HERE: &str = "7d9e2c41-5a0b-4c3f-8e6d-1f2a3b4c5d6e";
 
 /// `active_workers` gives exactly the reference's rows for every row the owner's lifecycle
 /// writes: retries (ended runs of a running task), an open run whose task's current_run_id is
