@@ -19,7 +19,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     last_heartbeat_at    INTEGER,
     current_run_id       INTEGER,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    last_failure_error   TEXT
+    last_failure_error   TEXT,
+    -- The owner's block loop counter (block_task): read and written by POST /runs/{id}/stop.
+    block_kind           TEXT,
+    block_recurrences    INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS task_runs (

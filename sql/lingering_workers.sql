@@ -11,12 +11,23 @@
 -- thread, never pid 1 of a pid namespace (nor one whose status is unreadable), and only the
 -- board owner's real uid. The reaper also refuses the shim itself, its ancestors and its
 -- session and process group, which SQL does not know.
+--
+-- ended_but_alive: the board called the run's worker dead, or took its task back (the run
+-- ended crashed, stale, timed_out or reclaimed), while this process, proven the run's by its
+-- fingerprint or its environment (signalable), still runs: a duplicate worker in the making
+-- (the owner's sweep booking live workers crashed, #110357). open_run_id: the task's open run
+-- now, a later claim, when it has one: then two workers work one task.
 CREATE TEMP VIEW lingering_workers AS
 WITH marked AS {materialized} (SELECT * FROM run_processes),
 kept AS {materialized} (SELECT * FROM kept_workers)
 SELECT run_id, task_id, task_status, task_title, ended_at, outcome, pid, ppid, start_ticks,
        evidence, signalable, cmdline, rss_bytes, cpu_percent, outlived_s, uid,
-       refusal IS NULL AS may_signal, refusal
+       refusal IS NULL AS may_signal, refusal,
+       coalesce(run_id IS NOT NULL AND signalable
+                AND outcome IN ('crashed', 'stale', 'timed_out', 'reclaimed'), 0)
+           AS ended_but_alive,
+       (SELECT max(o.id) FROM task_runs AS o
+        WHERE o.task_id = lw.task_id AND o.ended_at IS NULL) AS open_run_id
 FROM (
     SELECT *,
            CASE WHEN NOT signalable
@@ -42,5 +53,5 @@ FROM (
        OR (p.run_id IS NULL AND p.task_id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM task_runs AS o
                            WHERE o.task_id = p.task_id AND o.ended_at IS NULL))
-)
+) AS lw
 ORDER BY ended_at, run_id, pid;

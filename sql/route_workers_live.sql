@@ -7,7 +7,7 @@
 -- worker whose identity holds: its processes are signalled, the task reclaimed), 'reclaim'
 -- (its process is gone: nothing is signalled, the task is reclaimed), or NULL: the shim would
 -- refuse (another host's worker, or an identity too weak to signal), and the note says why.
-SELECT *,
+SELECT l.*,
        CASE WHEN alive = 1 THEN 'alive' WHEN alive IS NULL THEN 'remote' ELSE reason END
            AS verdict,
        CASE WHEN alive = 1 AND signalable THEN 'terminate'
@@ -22,5 +22,10 @@ SELECT *,
             WHEN alive = 0
                 THEN 'process gone (' || coalesce(reason, 'not found')
                      || '): terminate reclaims only'
-       END AS terminate_note
-FROM live_workers ORDER BY started_at, run_id
+       END AS terminate_note,
+       -- Is anyone dispatching it? The claimer of a host-local claim, alive or gone
+       -- (run_claimers).
+       c.claimer_pid, c.claimer_alive, c.claimer_note
+FROM live_workers AS l
+LEFT JOIN run_claimers AS c ON c.run_id = l.run_id
+ORDER BY l.started_at, l.run_id

@@ -11,7 +11,9 @@
 //! - TEMP views ([`views`](surface::views), SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
 //!   running tasks), `run_verdicts` (the truth about each run's worker), `live_workers`,
 //!   `run_processes` (every live process a run of the board's spawned) and
-//!   `lingering_workers` (those that outlived their run);
+//!   `lingering_workers` (those that outlived their run), `exit_code_kinds`, `run_exits` and
+//!   `run_endings` (how ended runs ended, in words), `run_claimers` (each open claim's
+//!   dispatcher, alive or gone);
 //! - scalar functions: `kanban_workers_version()`, `kanban_workers_hostname()`,
 //!   `kanban_workers_spawn_window()`, `kanban_workers_epoch()`, `kanban_workers_same_file(a,
 //!   b)`, `kanban_workers_file_owner(path)`, `kanban_workers_board_file()`.
@@ -54,6 +56,7 @@ pub const FUNCTIONS: &[&str] = &[
     settings::SPAWN_WINDOW,
     settings::EPOCH,
     settings::MACHINE_ID,
+    settings::MACHINE_ID_OF,
 ];
 
 /// Register every function and install the TEMP views on `conn`, with CPU samples private to

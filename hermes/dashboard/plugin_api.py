@@ -304,6 +304,17 @@ async def terminate(run_id: str, request: Request, board: str = ""):
     return await _forward("POST", path, _board(board), body or b"{}", _TERMINATE_TIMEOUT_S)
 
 
+@router.post("/runs/{run_id}/stop")
+async def stop(run_id: str, request: Request, board: str = ""):
+    """The shim's stop: the task blocked as the owner's block_task blocks it (not claimed again),
+    then the run's processes ended; the body ({reason, grace_seconds}) as sent."""
+    body = await request.body()
+    if len(body) > _BODY_MAX:
+        return JSONResponse(status_code=413, content={"detail": f"the body is over {_BODY_MAX} bytes"})
+    path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/stop"
+    return await _forward("POST", path, _board(board), body or b"{}", _TERMINATE_TIMEOUT_S)
+
+
 @router.post("/runs/{run_id}/pause")
 async def pause(run_id: str, board: str = ""):
     """The shim's pause: the run's whole systemd scope frozen (cgroup.freeze), where it has one."""
@@ -316,6 +327,13 @@ async def resume(run_id: str, board: str = ""):
     """The shim's resume: the run's scope thawed."""
     path = "/runs/" + urllib.parse.quote(run_id, safe="") + "/resume"
     return await _forward("POST", path, _board(board), b"{}", _TERMINATE_TIMEOUT_S)
+
+
+@router.get("/runs/endings")
+async def endings(board: str = "", since: str = ""):
+    """How runs ended since ``since`` (epoch seconds; the last six hours without it), each in
+    words, and how many by ending (the shim's /runs/endings)."""
+    return await _forward("GET", "/runs/endings", {**_board(board), **({"since": since} if since else {})})
 
 
 @router.get("/lingering")

@@ -28,6 +28,13 @@ pub const VIEWS: &[(&str, &str)] = &[
         "lingering_workers",
         include_str!("../../sql/lingering_workers.sql"),
     ),
+    (
+        "exit_code_kinds",
+        include_str!("../../sql/exit_code_kinds.sql"),
+    ),
+    ("run_exits", include_str!("../../sql/run_exits.sql")),
+    ("run_endings", include_str!("../../sql/run_endings.sql")),
+    ("run_claimers", include_str!("../../sql/run_claimers.sql")),
 ];
 
 /// `3.34.1` as SQLite's own number, 3034001.

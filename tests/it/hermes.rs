@@ -640,6 +640,49 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // Every board at once (the shim's ?board=*, issue 39 §2): each card with its board, a
+    // worker's detail read from its own board.
+    browser.goto(&format!("http://{dash_addr}/workers?board=*"));
+    let every_card = format!("[data-kw-board=\"ops\"][data-kw-run=\"{window_run}\"]");
+    let every = browser.text_when(
+        &every_card,
+        |t| t.contains(&format!("board ops · run {window_run}")),
+        "a card of every board's view",
+    );
+    assert!(every.contains("Translate the release notes"), "{every}");
+    let every_status = browser.text_when(
+        "[data-kw-status]",
+        |t| t.contains("2 boards"),
+        "every board's count",
+    );
+    // Is anyone dispatching? The fixture, which claimed them, runs (issue 39 §5).
+    assert!(
+        every_status.contains(&format!(
+            "dispatched by {}:{}",
+            local_hostname(),
+            dispatcher.0.id()
+        )),
+        "{every_status}"
+    );
+    browser.click(&format!("{every_card} [data-kw-action=\"details\"]"));
+    browser.text_when(
+        &format!("[data-kw-detail=\"{window_run}\"] [data-kw-tree]"),
+        |t| t.contains("pid "),
+        "the detail read from the worker's own board",
+    );
+    // How runs ended, every board's summed (issue 39 §4): the run terminated above was
+    // reclaimed, the one completed left its worker behind.
+    let strip = browser.text_when(
+        "[data-kw-endings]",
+        |t| t.contains("reclaimed · latest: reclaimed: manual_reclaim"),
+        "how runs ended",
+    );
+    assert!(
+        strip.starts_with("How runs ended, the last 6 hours: "),
+        "{strip}"
+    );
+    assert!(strip.contains("completed · latest: completed"), "{strip}");
+
     // The tab's other board (the dashboard's active one, without ?board=) has no worker.
     browser.goto(&format!("http://{dash_addr}/workers?board=default"));
     browser.text_when(
@@ -715,4 +758,187 @@ fn screenshot(browser: &mut Browser, path: &Path, width: u32, mobile: bool) {
         "Emulation.clearDeviceMetricsOverride",
         serde_json::json!({}),
     );
+}
+
+/// Stop and the workers the board calls dead, in the Workers tab of the real dashboard
+/// (hermes-agent 0.19.0) in a real browser, on a board the owner's own functions made: the
+/// run the board booked `crashed` while its process runs on is shown first with its evidence
+/// and reaped from there; Stop beside Terminate, each saying what happens to the task,
+/// confirmed, blocks the live worker's task as the owner's `block_task` does and ends its
+/// processes.
+#[test]
+#[ignore = "needs hermes-agent 0.19.0 in target/hermes-venv and chromium: `make test` installs the first (PyPI) and runs it where both exist"]
+fn the_workers_tab_stops_a_worker_and_shows_the_dead_that_run() {
+    let venv = venv();
+    let (python, hermes) = (venv.join("bin/python"), venv.join("bin/hermes"));
+    assert!(
+        hermes.is_file(),
+        "no {} (make test installs it)",
+        hermes.display()
+    );
+    assert!(Path::new(CHROMIUM).is_file(), "this test needs {CHROMIUM}");
+    let home = temp_dir("hermes-stop-home");
+    let home = home.path();
+    let env = |cmd: &mut Command| {
+        cmd.env("HERMES_HOME", home)
+            .env_remove("HERMES_KANBAN_HOME")
+            .env_remove("HERMES_KANBAN_DB")
+            .env_remove("HERMES_KANBAN_BOARD")
+            .env_remove("KANBAN_WORKERS_BIN")
+            .env_remove("KANBAN_WORKERS_PROMETHEUS");
+    };
+    run_ok(
+        Command::new(shim_bin())
+            .args(["hermes", "install", "--hermes-home"])
+            .arg(home),
+    );
+    let mut enable = Command::new(&hermes);
+    env(&mut enable);
+    run_ok(
+        enable
+            .args(["plugins", "enable", "kanban-workers"])
+            .stdin(Stdio::null()),
+    );
+    let mut fixture = Command::new(&python);
+    env(&mut fixture);
+    let mut dispatcher = Killed(
+        fixture
+            .arg(format!("{MANIFEST_DIR}/tests/fixtures/hermes_board.py"))
+            .arg("ops")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the board fixture"),
+    );
+    let mut line = String::new();
+    BufReader::new(dispatcher.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let made: serde_json::Value = serde_json::from_str(&line).expect("the fixture's JSON");
+    let board = PathBuf::from(made["board"].as_str().unwrap());
+    let id = |k: &str, f: &str| made[k][f].as_i64().unwrap();
+    let (live_run, live_pid) = (id("live", "run"), id("live", "pid"));
+    let (left_run, left_pid) = (id("left", "run"), id("left", "pid"));
+    let live_task = made["live"]["task"].as_str().unwrap().to_owned();
+    // The owner's sweep books the ended run's worker dead (#110357): `crashed`, not completed.
+    rusqlite::Connection::open(&board)
+        .unwrap()
+        .execute(
+            "UPDATE task_runs SET status = 'crashed', outcome = 'crashed' WHERE id = ?1",
+            [left_run],
+        )
+        .unwrap();
+    let log = home.join("dashboard.log");
+    let mut dash = Command::new(&hermes);
+    env(&mut dash);
+    let mut dash = Killed(
+        dash.args(["dashboard", "--no-open", "--port", "0"])
+            .env("HERMES_DASHBOARD_SESSION_TOKEN", SESSION)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("hermes dashboard"),
+    );
+    let (tx, lines) = mpsc::channel();
+    let out = dash.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let ready = wait_line(&lines, "HERMES_DASHBOARD_READY port=", 180, "the dashboard");
+    let dash_addr = format!("127.0.0.1:{}", ready.rsplit('=').next().unwrap().trim());
+    let stop = format!("/api/plugins/kanban-workers/runs/{live_run}/stop?board=ops");
+    assert_eq!(http_post(&dash_addr, &stop, &[]).status, 401);
+
+    let profile = temp_dir("hermes-stop-chromium");
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{dash_addr}/workers?board=ops"));
+    // First on the tab: the run the board calls dead, with its evidence.
+    let undead = format!("[data-kw-undead-run=\"{left_run}\"]");
+    let shown = browser.text_when(
+        &undead,
+        |t| t.contains("the board says crashed"),
+        "the run the board calls dead",
+    );
+    assert!(shown.contains("Regenerate the API docs"), "{shown}");
+    assert!(shown.contains(&format!("pid {left_pid} · ")), "{shown}");
+    assert!(shown.contains("evidence: environment"), "{shown}");
+    let first = browser.eval(
+        "!!(document.querySelector('[data-kw-undead]').compareDocumentPosition(\
+         document.querySelector('.kw-grid')) & Node.DOCUMENT_POSITION_FOLLOWING)",
+    );
+    assert_eq!(first, true);
+    // Stop beside Terminate, each saying what happens to the task; the confirmation first.
+    let live_card = format!("[data-kw-run=\"{live_run}\"]");
+    let card = browser.text_when(
+        &live_card,
+        |t| t.contains("stop: the task is blocked, not claimed again"),
+        "the live card's acts",
+    );
+    assert!(
+        card.contains("terminate: the task goes back to ready"),
+        "{card}"
+    );
+    browser.click(&format!("{live_card} [data-kw-action=\"stop\"]"));
+    browser.text_when(
+        &format!("{live_card} [data-kw-confirm=\"stop\"]"),
+        |t| t.contains("is blocked first"),
+        "the stop's confirmation",
+    );
+    assert!(alive(live_pid));
+    browser.click(&format!("{live_card} [data-kw-action=\"confirm-stop\"]"));
+    let outcome = browser.text_when(
+        &format!("[data-kw-outcome=\"{live_run}\"]"),
+        |t| t.contains("stopped"),
+        "the stop's outcome",
+    );
+    assert!(outcome.contains("blocked (not claimed again)"), "{outcome}");
+    assert!(outcome.contains(&format!("pid {live_pid}")), "{outcome}");
+    let db =
+        rusqlite::Connection::open_with_flags(&board, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let (status, run_status): (String, String) = db
+        .query_row(
+            "SELECT t.status, r.status FROM tasks t JOIN task_runs r ON r.task_id = t.id
+             WHERE t.id = ?1 AND r.id = ?2",
+            rusqlite::params![live_task, live_run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), run_status.as_str()),
+        ("blocked", "blocked")
+    );
+    // Reap from the top section, confirmed.
+    browser.click(&format!("{undead} [data-kw-action=\"reap\"]"));
+    browser.text_when(
+        &format!("{undead} [role=\"alertdialog\"]"),
+        |t| t.contains(&format!("pid {left_pid}")),
+        "the reap's confirmation",
+    );
+    browser.click(&format!("{undead} [data-kw-action=\"confirm-reap\"]"));
+    let reaped = browser.text_when(
+        &format!("[data-kw-outcome=\"{left_run}\"]"),
+        |t| t.contains("reaped"),
+        "the reap's outcome",
+    );
+    assert!(reaped.contains(&format!("pid {left_pid}")), "{reaped}");
+    assert!(!alive(left_pid), "{reaped}");
+    drop(browser);
+    // The plugin's token folder, which a dashboard killed before its exit handlers leaves.
+    let shim = descendants(i64::from(dash.0.id()))
+        .into_iter()
+        .find(|p| cmdline(*p).first().map(String::as_str) == Some(shim_bin()))
+        .expect("the plugin's shim");
+    let argv = cmdline(shim);
+    let token_file =
+        PathBuf::from(&argv[argv.iter().position(|a| a == "--token-file").unwrap() + 1]);
+    drop(dash);
+    let _ = std::fs::remove_dir_all(token_file.parent().unwrap());
+    drop(dispatcher.0.stdin.take());
+    let _ = dispatcher.0.wait();
 }

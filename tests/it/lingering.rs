@@ -663,3 +663,105 @@ fn another_users_set_uid_program_is_not_the_runs() {
     assert!(!alive(worker.pid()));
     assert!(alive(su.pid()), "another user's process was signalled");
 }
+
+/// The workers the board calls dead (issue 39 §3): a run booked `crashed` as hermes-agent
+/// 0.19.0's `_end_run` books one (its pid cleared) while its worker runs on, found by its
+/// environment, its task already claimed again; and a run booked `timed_out` on a newer board
+/// whose kept, fingerprint-verified worker runs on. Both are `ended_but_alive` (the second
+/// without a next claim); a completed run's leftover is not. Over HTTP as booleans with the
+/// next claim (`open_run_id`), in `/metrics` once a run, and reap ends them.
+#[test]
+fn the_workers_the_board_calls_dead_are_ended_but_alive() {
+    let board = Board::new("linger-undead");
+    let w = board.writer();
+    w.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
+        .unwrap();
+    let crashed = HermesWorker::sleep(&w, &board.path, "t_crash");
+    w.execute_batch(&format!(
+        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER),
+                status = 'crashed', outcome = 'crashed', worker_pid = NULL, claim_lock = NULL,
+                claim_expires = NULL
+          WHERE id = {};
+         UPDATE tasks SET status = 'ready', current_run_id = NULL, worker_pid = NULL,
+                claim_lock = NULL WHERE id = 't_crash';",
+        crashed.run
+    ))
+    .unwrap();
+    let again = insert_run(&w, &RunSpec::new("t_crash").started(now_secs()));
+    let bare = Worker::sleep();
+    let timed = insert_run(
+        &w,
+        &RunSpec::new("t_timed")
+            .pid(bare.pid())
+            .started(now_secs() - 1)
+            .ended(now_secs())
+            .status("ready"),
+    );
+    w.execute(
+        "UPDATE task_runs SET worker_started_at = ?1, status = 'timed_out',
+                outcome = 'timed_out' WHERE id = ?2",
+        rusqlite::params![owner_fingerprint(bare.pid()), timed],
+    )
+    .unwrap();
+    let done = HermesWorker::sleep(&w, &board.path, "t_done");
+    complete_as_0_19(&w, "t_done", done.run);
+    let conn = board.with_extension();
+    let rows: Vec<(i64, i64, i64, Option<i64>)> = conn
+        .prepare(
+            "SELECT run_id, pid, ended_but_alive, open_run_id FROM lingering_workers
+             ORDER BY run_id, pid",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (crashed.run, crashed.pid(), 1, Some(again)),
+            (timed, bare.pid(), 1, None),
+            (done.run, done.pid(), 0, None),
+        ]
+    );
+    let server = Server::with_token(&board.path, TOKEN, &[]);
+    let (status, body) = server.get_json("/workers/lingering");
+    assert_eq!(status, 200, "{body}");
+    let row = |run: i64| {
+        body["lingering"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["run_id"] == run)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            row(crashed.run)["ended_but_alive"].clone(),
+            row(crashed.run)["open_run_id"].clone()
+        ),
+        (json!(true), json!(again))
+    );
+    assert_eq!(row(crashed.run)["evidence"], "environment, log file");
+    assert_eq!(row(timed)["ended_but_alive"], true);
+    assert_eq!(row(done.run)["ended_but_alive"], false);
+    let gauge = |server: &Server| -> String {
+        let text = String::from_utf8(server.get("/metrics").body).unwrap();
+        text.lines()
+            .find(|l| l.starts_with("kanban_workers_ended_but_alive{"))
+            .unwrap_or_else(|| panic!("no gauge in {text}"))
+            .to_owned()
+    };
+    assert_eq!(
+        gauge(&server),
+        "kanban_workers_ended_but_alive{board=\"default\"} 2"
+    );
+    let r = server.post(&format!("/runs/{}/reap", crashed.run), "{}", Some(TOKEN));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(!alive(crashed.pid()));
+    assert_eq!(
+        gauge(&server),
+        "kanban_workers_ended_but_alive{board=\"default\"} 1"
+    );
+}

@@ -74,5 +74,11 @@ mod newer;
 /// The fleet's data as hostile input: a compromised host, a hostile query API (issue 35).
 mod fleet_trust;
 
+/// How runs ended, recently: run_endings, /runs/endings, kanban_run_endings (issue 39 §4).
+mod endings;
+
+/// Is anyone dispatching this board? Each live claim's claimer (issue 39 §5).
+mod claimers;
+
 /// Workers in their systemd scope, with real cgroups: proc_scope, proc_cgroup (issue 38).
 mod scopes;

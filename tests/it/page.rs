@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
+use serde_json::json;
 
 /// A fresh browser profile folder, once chromium is known to be there.
 fn browser_profile(tag: &str) -> tempfile::TempDir {
@@ -386,4 +387,320 @@ fn the_live_page_does_not_act_on_run_ids_it_cannot_hold() {
     }
     assert!(!dom.contains("class=\"worker live"), "{dom}");
     assert!(dom.contains("run id this page cannot act on"), "{dom}");
+}
+
+/// Every board at once (`/?board=*`, issue 39 §2): the workers of two boards of a real kanban
+/// root, each card with its board, the same run id on both; a card opened shows its own
+/// board's run (its processes read there), and terminate, confirmed, ends that board's worker
+/// and reclaims that board's run, the other board's run 1 untouched.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_shows_every_board_and_acts_on_each_workers_own() {
+    let profile = browser_profile("page-every-profile");
+    let dir = temp_dir("page-every");
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let default = create_board(&root.join("kanban.db"));
+    let ops_path = root.join("kanban/boards/ops/kanban.db");
+    std::fs::create_dir_all(ops_path.parent().unwrap()).unwrap();
+    let ops = create_board(&ops_path);
+    let w_default = HermesWorker::sleep(&default, &root.join("kanban.db"), "t_home");
+    let w_ops = HermesWorker::sleep(&ops, &ops_path, "t_ops");
+    assert_eq!((w_default.run, w_ops.run), (1, 1));
+    std::fs::write(root.join("token"), "page-token").unwrap();
+    let mut cmd = Command::new(shim_bin());
+    cmd.env_remove("HERMES_KANBAN_DB")
+        .env("HERMES_KANBAN_HOME", &root)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--token-file",
+        ])
+        .arg(root.join("token"));
+    let server = Server::spawn(cmd, "serving board");
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/?board=*#token=page-token", server.addr));
+    let status = browser.text_when("#status", |t| t.starts_with("2 workers"), "the list");
+    assert!(status.contains("2 boards"), "{status}");
+    let meta = browser.text_when(
+        "article.worker.live[data-board=\"ops\"] .meta",
+        |t| t.starts_with("board ops · run 1"),
+        "the ops card",
+    );
+    assert!(meta.contains("t_ops"), "{meta}");
+    browser.text_when(
+        "article.worker.live[data-board=\"default\"] .meta",
+        |t| t.starts_with("board default · run 1"),
+        "the default card",
+    );
+    browser.click("article.worker.live[data-board=\"ops\"]");
+    browser.text_when(
+        "#d-meta",
+        |t| t.starts_with("board ops · run 1"),
+        "the detail",
+    );
+    browser.text_when(
+        &format!("#d-procs tr[data-pid=\"{}\"]", w_ops.pid()),
+        |t| t.contains("worker"),
+        "the ops worker's process",
+    );
+    browser.eval("window.confirm = () => true; true");
+    browser.click("#d-terminate");
+    browser.text_when(
+        "#outcome",
+        |t| t.starts_with("terminated: run 1"),
+        "the outcome",
+    );
+    assert!(!alive(w_ops.pid()), "the ops worker still runs");
+    assert!(
+        alive(w_default.pid()),
+        "the default board's worker was ended"
+    );
+    let (_, run) = server.get_json("/runs/1?board=ops");
+    assert_eq!(run["run"]["status"], "reclaimed", "{run}");
+    let (_, run) = server.get_json("/runs/1");
+    assert_eq!(run["run"]["status"], "running", "{run}");
+}
+
+/// How runs ended, the last 6 hours (issue 39 §4): the strip at the top of the page, from
+/// `runs/endings`, each ending with its count and the latest one's words.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_shows_how_runs_ended() {
+    let profile = browser_profile("page-endings-profile");
+    let board = Board::new("page-endings");
+    let w = board.writer();
+    for (task, outcome, metadata) in [
+        (
+            "t_a",
+            "crashed",
+            r#"{"exit_kind": "nonzero_exit", "exit_code": 3}"#,
+        ),
+        (
+            "t_b",
+            "crashed",
+            r#"{"exit_kind": "signaled", "exit_code": 9}"#,
+        ),
+        ("t_c", "rate_limited", r#"{"exit_code": 75}"#),
+        ("t_d", "spawn_failed", r#"{"infrastructure": true}"#),
+    ] {
+        let run = insert_run(
+            &w,
+            &RunSpec::new(task)
+                .started(now_secs() - 30)
+                .ended(now_secs()),
+        );
+        w.execute(
+            "UPDATE task_runs SET outcome = ?1, status = ?1, metadata = ?2, error = 'no user bus' WHERE id = ?3",
+            rusqlite::params![outcome, metadata, run],
+        )
+        .unwrap();
+    }
+    let server = Server::start(&board.path);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/", server.addr));
+    browser.text_when(
+        "#endings-status",
+        |t| t == "4 runs ended",
+        "the endings' count",
+    );
+    let crashed = browser.text_when(
+        "#endings-strip [data-ending=\"crashed\"]",
+        |t| t.starts_with("2 crashed · latest: crashed: "),
+        "the crashes",
+    );
+    assert!(
+        crashed.contains("killed by signal 9 (SIGKILL)") || crashed.contains("exit code 3"),
+        "{crashed}"
+    );
+    browser.text_when(
+        "#endings-strip [data-ending=\"spawn_refused\"]",
+        |t| t == "1 host refused the spawn · latest: the host refused the spawn: no user bus (not counted as a failure)",
+        "the refused spawn",
+    );
+    browser.text_when(
+        "#endings-strip [data-ending=\"rate_limited\"]",
+        |t| t.starts_with("1 rate-limited · latest: rate-limited (exit 75)"),
+        "the rate limit",
+    );
+}
+
+/// Is anyone dispatching this board? (issue 39 §5) A worker whose claim names a dispatcher
+/// that is gone: the page says so at the top and on its card; the live dispatcher of another
+/// worker is named in the status line.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_says_when_no_one_dispatches_a_worker() {
+    let profile = browser_profile("page-claimers-profile");
+    let board = Board::new("page-claimers");
+    let w = board.writer();
+    let hermes = HermesWorker::sleep(&w, &board.path, "t_live");
+    let gone = Worker::sleep().end();
+    let orphan = Worker::sleep();
+    let lock = format!("{}:{gone}", local_hostname());
+    let run = insert_run(
+        &w,
+        &RunSpec::new("t_orphan")
+            .pid(orphan.pid())
+            .started(now_secs())
+            .lock(Some(&lock)),
+    );
+    let server = Server::start(&board.path);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/", server.addr));
+    let banner = browser.text_when(
+        "#claimers:not([hidden])",
+        |t| t.contains(&lock),
+        "the banner",
+    );
+    assert!(
+        banner.contains(&format!(
+            "the dispatcher {lock} that claimed 1 running worker (run {run}) is gone"
+        )),
+        "{banner}"
+    );
+    let card = browser.text_when(
+        &format!("article.worker[data-run-id=\"{run}\"] .claimer"),
+        |t| t.contains("is gone (no such process)"),
+        "the card's claimer",
+    );
+    assert!(card.contains(&lock), "{card}");
+    let status = browser.text_when("#status", |t| t.contains("dispatched by"), "the status");
+    assert!(
+        status.contains(&format!(
+            "dispatched by {}:{}",
+            local_hostname(),
+            hermes.dispatcher_pid()
+        )),
+        "{status}"
+    );
+}
+
+/// Stop, beside terminate in a worker's detail, each saying what happens to the task:
+/// confirmed in a real browser, the task is blocked (not claimed again), the run ended
+/// `blocked`, and every process of the run ended (the double-forked one that escaped too).
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_stops_a_worker_and_blocks_its_task() {
+    let profile = browser_profile("page-stop-profile");
+    let board = Board::new("page-stop");
+    let w = board.writer();
+    let script = "(setsid -f sleep 1001 &); while :; do sleep 1000 & wait; done";
+    let worker = HermesWorker::spawn(&w, &board.path, "t_s", &["sh", "-c", script]);
+    let escaped = process_of_run(&board.path, worker.run, &["sleep", "1001"]);
+    let _e = KillOnDrop(escaped);
+    let server = Server::with_token(&board.path, "page-token", &[]);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/#token=page-token", server.addr));
+    browser.text_when(
+        "article.worker.live h2",
+        |t| t == "title of t_s",
+        "the card",
+    );
+    browser.click("article.worker.live");
+    let effects = browser.text_when("#d-effects", |t| !t.is_empty(), "what each act does");
+    assert!(
+        effects.contains("terminate: the task goes back to ready")
+            && effects.contains("stop: the task is blocked, not claimed again"),
+        "{effects}"
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('d-stop').disabled"),
+        false
+    );
+    browser.eval(
+        "window.asked = ''; window.confirm = (m) => { window.asked = m; return true; }; true",
+    );
+    browser.click("#d-stop");
+    let outcome = browser.text_when("#outcome", |t| t.starts_with("stopped: "), "the outcome");
+    assert!(
+        outcome.contains("task t_s is blocked (not claimed again)"),
+        "{outcome}"
+    );
+    let asked = browser.eval("window.asked");
+    assert!(
+        asked.as_str().unwrap().contains("is blocked first"),
+        "{asked}"
+    );
+    for pid in [worker.pid(), escaped] {
+        assert!(!alive(pid), "{pid} still runs: {outcome}");
+    }
+    let (_, run) = server.get_json(&format!("/runs/{}", worker.run));
+    assert_eq!(
+        (
+            &run["run"]["status"],
+            &run["run"]["outcome"],
+            &run["run"]["summary"]
+        ),
+        (
+            &json!("blocked"),
+            &json!("blocked"),
+            &json!("stopped from the live page")
+        ),
+        "{run}"
+    );
+    let status: String = board
+        .writer()
+        .query_row("SELECT status FROM tasks WHERE id = 't_s'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "blocked");
+}
+
+/// A run the board booked `crashed` while its worker runs on is shown first, above the
+/// workers, with what the board says, its process and the evidence; reap, confirmed, ends it.
+#[test]
+#[ignore = "needs chromium: `make test` runs it where /usr/bin/chromium exists (.ci/run installs it)"]
+fn the_live_page_shows_the_workers_the_board_calls_dead_first() {
+    let profile = browser_profile("page-undead-profile");
+    let board = Board::new("page-undead");
+    let w = board.writer();
+    let worker = HermesWorker::sleep(&w, &board.path, "t_u");
+    w.execute_batch(&format!(
+        "UPDATE task_runs SET ended_at = CAST(strftime('%s', 'now') AS INTEGER),
+                status = 'crashed', outcome = 'crashed', worker_pid = NULL, claim_lock = NULL
+          WHERE id = {};
+         UPDATE tasks SET status = 'ready', current_run_id = NULL, worker_pid = NULL,
+                claim_lock = NULL WHERE id = 't_u';",
+        worker.run
+    ))
+    .unwrap();
+    let server = Server::with_token(&board.path, "page-token", &[]);
+    let mut browser = Browser::start(profile.path());
+    browser.goto(&format!("http://{}/#token=page-token", server.addr));
+    let card = browser.text_when(
+        "#undead article",
+        |t| t.contains("the board says crashed"),
+        "the run the board calls dead",
+    );
+    assert!(card.contains("title of t_u"), "{card}");
+    assert!(card.contains(&format!("pid {} · ", worker.pid())), "{card}");
+    assert!(card.contains("evidence: environment"), "{card}");
+    assert!(card.contains("its task may be claimed again"), "{card}");
+    // At the top: before the workers.
+    let first = browser.eval(
+        "!!(document.getElementById('undead').compareDocumentPosition(\
+         document.getElementById('workers')) & Node.DOCUMENT_POSITION_FOLLOWING)",
+    );
+    assert_eq!(first, true);
+    assert_eq!(
+        browser.eval("document.getElementById('undead').hidden"),
+        false
+    );
+    browser.eval("window.confirm = () => true; true");
+    browser.click("#undead button.reap");
+    let outcome = browser.text_when(
+        "#undead article button.reap + div.meta",
+        |t| t.starts_with("reaped: "),
+        "the reap's outcome",
+    );
+    assert!(outcome.contains(&format!("{} ", worker.pid())), "{outcome}");
+    assert!(!alive(worker.pid()), "{outcome}");
+    browser.text_when(
+        "#undead-status",
+        |t| t.is_empty(),
+        "the section emptied once nothing runs",
+    );
 }

@@ -626,6 +626,18 @@ fn the_machine_id_comes_from_the_environment_and_decides_locality() {
             .arg(format!("SELECT local FROM run_claims WHERE id = {free}")),
     );
     assert_eq!(free_local.trim(), "1");
+    // The one rule, as SQL: a UUID (trimmed, lower-cased), else NULL.
+    let of = run_ok(
+        Command::new("sqlite3")
+            .arg(&board.path)
+            .arg(format!(".load {}", so_stem()))
+            .arg(format!(
+                "SELECT kanban_workers_machine_id_of(' {} ') || '|' || \
+                 coalesce(kanban_workers_machine_id_of('hermes-prod-boston-01'), 'NULL')",
+                HERE.to_uppercase()
+            )),
+    );
+    assert_eq!(of.trim(), format!("{HERE}|NULL"));
 }
 
 /// Two Hermes machine ids (UUIDs, as `kanban/machine-id` holds them).

@@ -28,6 +28,9 @@
   // The kanban tab's own board pin: both tabs show the same board.
   const LS_BOARD_KEY = "hermes.kanban.selectedBoard";
   const REFRESH_MS = 2000;
+  // Every board of the root at once (the shim's ?board=*): each worker with its `board`, acted
+  // on with its own board.
+  const ALL_BOARDS = "*";
   // The control room's logic, shared with the shim's page (control.js, written at the head of
   // this script by `kanban-workers hermes install`).
   const C = window.KWControl || (typeof KWControl !== "undefined" ? KWControl : null);
@@ -49,7 +52,8 @@
 
   function writeSelectedBoard(slug) {
     try {
-      if (slug) window.localStorage.setItem(LS_BOARD_KEY, slug);
+      // "*" (every board) is this tab's alone: the kanban tab's routes refuse it.
+      if (slug && slug !== ALL_BOARDS) window.localStorage.setItem(LS_BOARD_KEY, slug);
     } catch (_e) { /* private mode */ }
     try {
       const url = new URL(window.location.href);
@@ -102,6 +106,9 @@
       h("div", { className: "kw-outcome-head" },
         h("strong", null, o.pause
           ? (o.ok ? `Run ${clip(o.run_id)}: ${clip(o.detail)}` : `Run ${clip(o.run_id)}: ${clip(o.detail)}`)
+          : o.stop
+          ? (o.ok ? `Run ${clip(o.run_id)} stopped: task ${clip(o.task_id)} ${clip(o.task_status)} (not claimed again)`
+            : `Run ${clip(o.run_id)} not stopped: ${clip(o.detail)}`)
           : o.reap
           ? (o.ok ? `Run ${clip(o.run_id)}: what it left behind was reaped`
             : `Run ${clip(o.run_id)}: nothing reaped: ${clip(o.detail)}`)
@@ -257,19 +264,25 @@
     return h(Card, {
       className: cn("kw-worker", "kw-" + v.tone),
       "data-kw-run": String(w.run_id),
+      "data-kw-board": typeof w.board === "string" ? clip(w.board) : undefined,
     },
       h(CardContent, { className: "p-4 flex flex-col gap-2" },
         h("button", {
           type: "button", className: "kw-title text-left", "data-kw-action": "details",
           "aria-expanded": props.open ? "true" : "false",
-          onClick: function () { props.onOpen(props.open ? null : w.run_id); },
+          onClick: function () { props.onOpen(props.open ? null : C.runKey(w)); },
         }, clip(w.task_title || w.task_id)),
         h("div", { className: "kw-meta text-xs text-muted-foreground" },
+          (typeof w.board === "string" ? `board ${clip(w.board)} · ` : "") +
           `run ${clip(w.run_id)} · ${clip(w.task_id)} · ${clip(w.task_assignee || "–")} · ` +
           `${clip(w.worker_host || "local")} · pid ${clip(w.worker_pid)}`),
         h("div", null,
           h(Badge, { variant: "outline", className: "kw-verdict kw-verdict-" + v.tone, "data-kw-verdict": v.tone },
             clip(v.text))),
+        // Its claimer, the dispatcher, gone (the shim's claimer_alive and claimer_note).
+        C.claimerLine(w)
+          ? h("div", { className: "text-xs kw-claimer", role: "note", "data-kw-claimer": "gone" }, C.claimerLine(w))
+          : null,
         h("div", { className: "kw-stats" },
           h(Stat, { label: "CPU", value: percent(w.tree_cpu_percent ?? w.cpu_percent) }),
           h(Stat, { label: "Memory", value: bytes(w.tree_rss_bytes ?? w.rss_bytes) }),
@@ -277,7 +290,21 @@
           h(Stat, { label: "Heartbeat", value: ago(w.heartbeat_age_s) }),
           h(Stat, { label: "Wedged", value: w.alive === true ? (w.wedged ? "yes" : "no") : "–" }),
           h(Stat, { label: "Runtime", value: w.runtime_s === null || w.runtime_s === undefined ? "–" : ago(w.runtime_s).replace(" ago", "") })),
-        props.open ? h(Detail, { worker: w, detail: props.detail, board: props.board }) : null,
+        props.open ? h(Detail, { worker: w, detail: props.detail, board: w.board ?? props.board }) : null,
+        // Stop, confirmed: the task blocked as the owner blocks it, then the processes ended.
+        props.stopConfirming
+          ? h("div", { className: "kw-confirm", role: "alertdialog", "data-kw-confirm": "stop" },
+            h("div", { className: "text-sm" }, `Stop run ${clip(w.run_id)}? ` + C.stopOffer(w).confirm),
+            h("div", { className: "flex gap-2" },
+              h(Button, {
+                size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-stop",
+                onClick: function () { props.onStop(w); },
+              }, busy ? "Stopping…" : "Stop"),
+              h(Button, {
+                size: "sm", className: "h-8", disabled: busy, "data-kw-action": "cancel-stop",
+                onClick: function () { props.onStopConfirm(null); },
+              }, "Cancel")))
+          : null,
         confirming
           ? h("div", { className: "kw-confirm", role: "alertdialog" },
             h("div", { className: "text-sm" },
@@ -298,12 +325,21 @@
               size: "sm", className: "h-8", "data-kw-action": "terminate",
               disabled: !C.offer(w).enabled,
               title: C.offer(w).note ? clip(C.offer(w).note) : undefined,
-              onClick: function () { if (C.offer(w).enabled) props.onConfirm(w.run_id); },
+              onClick: function () { if (C.offer(w).enabled) props.onConfirm(C.runKey(w)); },
             }, C.offer(w).label),
             C.offer(w).note
               ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
                 clip(C.offer(w).note))
               : null,
+            // Stop, beside terminate: the task blocked (not claimed again), not reclaimed.
+            h(Button, {
+              size: "sm", variant: "outline", className: "h-8", "data-kw-action": "stop",
+              disabled: !C.stopOffer(w).enabled || busy,
+              title: clip(C.stopOffer(w).effect),
+              onClick: function () { if (C.stopOffer(w).enabled) props.onStopConfirm(C.runKey(w)); },
+            }, C.stopOffer(w).label),
+            h("span", { className: "text-xs text-muted-foreground", "data-kw-effects": "" },
+              `${C.TERMINATE_EFFECT} · ${C.STOP_EFFECT}`),
             // Pause and resume: the run's systemd scope frozen whole, where it has one (the
             // shim says so in live_workers.scope); the reason said otherwise.
             h(Button, {
@@ -330,6 +366,50 @@
               : null)));
   }
 
+  // At the top: the runs the board has ended (crashed, stale, timed out, reclaimed) whose
+  // worker, proven the run's, still runs (the shim's lingering_workers.ended_but_alive): each
+  // with what the board says, its processes and their evidence, and Reap… behind a
+  // confirmation (disabled with the shim's reason where it may not). Nothing when none.
+  function EndedButAlive(props) {
+    const runs = C.endedButAlive(props.rows);
+    if (runs.length === 0) return null;
+    return h(Card, { className: "kw-undead", "data-kw-undead": "" },
+      h(CardContent, { className: "p-4 flex flex-col gap-2" },
+        h("div", { className: "text-sm font-medium" },
+          `Ended by the board, still running: ${runs.length} run${runs.length === 1 ? "" : "s"} ` +
+          "whose worker the board calls dead (a duplicate worker in the making)"),
+        runs.map(function (run) {
+          const confirming = props.confirming === run.key;
+          const busy = props.busy === run.key;
+          return h("div", { key: run.key, className: "kw-left-run", "data-kw-undead-run": String(run.run_id) },
+            h("div", { className: "kw-meta text-xs" }, run.title + " · " + run.line),
+            h("ul", { className: "kw-processes text-xs" }, run.processes.map(function (line, i) {
+              return h("li", { key: i, "data-kw-undead-pid": String(run.pids[i]) }, line);
+            })),
+            confirming
+              ? h("div", { className: "kw-confirm", role: "alertdialog" },
+                h("div", { className: "text-sm" },
+                  `Reap run ${clip(run.run_id)}? pid ${run.pids.join(", ")} get SIGTERM, then ` +
+                  "SIGKILL after 5 s."),
+                h("div", { className: "flex gap-2" },
+                  h(Button, {
+                    size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-reap",
+                    onClick: function () { props.onReap(run); },
+                  }, busy ? "Reaping…" : "Reap"),
+                  h(Button, {
+                    size: "sm", className: "h-8", disabled: busy, "data-kw-action": "cancel",
+                    onClick: function () { props.onConfirm(null); },
+                  }, "Cancel")))
+              : h("div", { className: "flex items-center gap-2 flex-wrap" },
+                h(Button, {
+                  size: "sm", className: "h-8", "data-kw-action": "reap", disabled: !run.may_reap,
+                  onClick: function () { if (run.may_reap) props.onConfirm(run.key); },
+                }, "Reap…"),
+                run.may_reap ? null : h("span", { className: "text-xs text-muted-foreground" },
+                  "not reaped from here: " + run.refusal)));
+        })));
+  }
+
   // What ended runs left behind (the shim's lingering_workers), a run a row, each process
   // with whether the shim may signal it; Reap… where it may (the confirmation names the pids),
   // disabled with the shim's reason where it may not.
@@ -338,8 +418,9 @@
     const runs = [];
     const byRun = new Map();
     rows.forEach(function (r) {
-      if (!byRun.has(r.run_id)) { byRun.set(r.run_id, []); runs.push(r.run_id); }
-      byRun.get(r.run_id).push(r);
+      const key = C.runKey(r);
+      if (!byRun.has(key)) { byRun.set(key, []); runs.push(key); }
+      byRun.get(key).push(r);
     });
     return h(Card, { className: "kw-left", "data-kw-left": "" },
       h(CardContent, { className: "p-4 flex flex-col gap-2" },
@@ -347,14 +428,16 @@
         runs.length === 0
           ? h("div", { className: "text-xs text-muted-foreground" },
             "No process outlived its run on this board.")
-          : runs.map(function (runId) {
-            const procs = byRun.get(runId);
+          : runs.map(function (key) {
+            const procs = byRun.get(key);
             const first = procs[0];
+            const runId = first.run_id;
             const refused = procs.filter(function (p) { return !p.may_signal; });
-            const confirming = props.confirming === runId;
-            const busy = props.busy === runId;
-            return h("div", { key: runId, className: "kw-left-run", "data-kw-left-run": String(runId) },
+            const confirming = props.confirming === key;
+            const busy = props.busy === key;
+            return h("div", { key: key, className: "kw-left-run", "data-kw-left-run": String(runId) },
               h("div", { className: "kw-meta text-xs" },
+                (typeof first.board === "string" ? `board ${clip(first.board)} · ` : "") +
                 `run ${clip(runId)} · ${clip(first.task_title || first.task_id)} · ended ` +
                 `${clip(first.outcome || "")} · ${procs.length} process${procs.length === 1 ? "" : "es"}`),
               h("ul", { className: "kw-processes text-xs" }, procs.map(function (p) {
@@ -373,7 +456,7 @@
                   h("div", { className: "flex gap-2" },
                     h(Button, {
                       size: "sm", className: "h-8", disabled: busy, "data-kw-action": "confirm-reap",
-                      onClick: function () { props.onReap(runId); },
+                      onClick: function () { props.onReap(first); },
                     }, busy ? "Reaping…" : "Reap"),
                     h(Button, {
                       size: "sm", className: "h-8", disabled: busy, "data-kw-action": "cancel",
@@ -383,7 +466,7 @@
                   h(Button, {
                     size: "sm", className: "h-8", "data-kw-action": "reap",
                     disabled: refused.length > 0,
-                    onClick: function () { if (refused.length === 0) props.onConfirm(runId); },
+                    onClick: function () { if (refused.length === 0) props.onConfirm(key); },
                   }, "Reap…"),
                   refused.length > 0
                     ? h("span", { className: "text-xs text-muted-foreground", "data-kw-offer-note": "" },
@@ -396,6 +479,25 @@
   // ($KANBAN_WORKERS_PROMETHEUS; docs/fleet.md): grouped by host, this one first, stale data
   // marked with its age; another host's worker is acted on at that host's own shim (a link),
   // never from here. Not shown without a Prometheus.
+  // How runs ended, the last 6 hours (the shim's /runs/endings, in its words): a strip, most
+  // first; every board's summed in the All boards view (issue 39 §4).
+  function Endings(props) {
+    const e = props.endings;
+    if (!e) return null;
+    const total = e.ok ? e.strip.reduce(function (n, x) { return n + x.count; }, 0) : 0;
+    return h("div", { className: "kw-endings flex flex-wrap items-center gap-2 text-xs", "data-kw-endings": "" },
+      h("span", { className: "text-muted-foreground", "data-kw-endings-status": "" },
+        "How runs ended, the last 6 hours: " + (e.ok
+          ? (total === 0 ? "no run ended" : `${total} run${total === 1 ? "" : "s"} ended`)
+          : "unavailable: " + clip(e.detail))),
+      e.ok ? e.strip.map(function (x) {
+        return h(Badge, {
+          key: x.ending, "data-kw-ending": x.ending, title: x.words,
+          variant: x.tone === "bad" ? "destructive" : (x.tone === "warn" ? "secondary" : "outline"),
+        }, `${x.label} · latest: ${x.words}`);
+      }) : null);
+  }
+
   function Fleet(props) {
     const f = props.fleet;
     if (!f || (f.ok && f.answer.prometheus === null)) return null;
@@ -449,7 +551,10 @@
     openRef.current = open;
     const [reapConfirming, setReapConfirming] = useState(null);
     const [reaping, setReaping] = useState(null);
+    const [stopConfirming, setStopConfirming] = useState(null);
+    const [deadConfirming, setDeadConfirming] = useState(null);
     const [fleet, setFleet] = useState(null);
+    const [endings, setEndings] = useState(null);
     const boardRef = useRef(board);
     boardRef.current = board;
 
@@ -463,20 +568,23 @@
         .catch(function () { /* the switcher is optional */ });
     }, []);
 
-    const loadDetail = useCallback(function (runId) {
-      if (runId === null) return;
+    const loadDetail = useCallback(function (key) {
+      if (key === null) return;
       const asked = board;
-      const run = encodeURIComponent(runId);
+      // Every board's view: the run's own board (its key is "<board>/<run>").
+      const at = typeof key === "string" ? key.indexOf("/") : -1;
+      const runBoard = at >= 0 ? key.slice(0, at) : asked;
+      const run = encodeURIComponent(at >= 0 ? key.slice(at + 1) : key);
       Promise.all([
-        SDK.fetchJSON(withBoard(`${API}/runs/${run}/processes`, asked)),
-        SDK.fetchJSON(withBoard(`${API}/runs/${run}/history`, asked)),
+        SDK.fetchJSON(withBoard(`${API}/runs/${run}/processes`, runBoard)),
+        SDK.fetchJSON(withBoard(`${API}/runs/${run}/history`, runBoard)),
       ])
         .then(function (both) {
-          if (boardRef.current !== asked || openRef.current !== runId) return;
-          setDetail({ run_id: runId, processes: both[0], history: both[1] });
+          if (boardRef.current !== asked || openRef.current !== key) return;
+          setDetail({ key: key, processes: both[0], history: both[1] });
         })
         .catch(function (e) {
-          if (openRef.current === runId) setDetail({ run_id: runId, error: apiError(e).detail });
+          if (openRef.current === key) setDetail({ key: key, error: apiError(e).detail });
         });
     }, [board]);
 
@@ -490,7 +598,8 @@
           if (boardRef.current === asked) setLeft((res && res.lingering) || []);
         })
         .catch(function () { /* shown with the workers' error */ });
-      SDK.fetchJSON(withBoard(API + "/fleet", asked))
+      if (asked === ALL_BOARDS) setFleet(null);
+      else SDK.fetchJSON(withBoard(API + "/fleet", asked))
         .then(function (res) {
           if (boardRef.current === asked) setFleet({ ok: true, answer: res || {} });
         })
@@ -514,6 +623,28 @@
       return function () { clearInterval(timer); };
     }, [load]);
 
+    // How runs ended: every 10 s, of the board (of each board read, in the All boards view).
+    const endingsBoards = board === ALL_BOARDS
+      ? ((data && data.boards) || []).filter(function (b) { return b.status === undefined; })
+        .map(function (b) { return b.board; }).join(",")
+      : board;
+    useEffect(function () {
+      const asked = board;
+      const list = asked === ALL_BOARDS ? (endingsBoards ? endingsBoards.split(",") : []) : [asked];
+      const fetchAll = function () {
+        Promise.all(list.map(function (b) { return SDK.fetchJSON(withBoard(API + "/runs/endings", b)); }))
+          .then(function (answers) {
+            if (boardRef.current === asked) setEndings({ ok: true, strip: C.endingsStrip(answers) });
+          })
+          .catch(function (e) {
+            if (boardRef.current === asked) setEndings({ ok: false, detail: apiError(e).detail });
+          });
+      };
+      fetchAll();
+      const timer = setInterval(fetchAll, 10000);
+      return function () { clearInterval(timer); };
+    }, [board, endingsBoards]);
+
     const switchBoard = useCallback(function (slug) {
       if (!slug || slug === board) return;
       setData(null); setError(null); setConfirming(null); setOpen(null);
@@ -522,8 +653,8 @@
     }, [board]);
 
     const terminate = useCallback(function (w) {
-      setBusy(w.run_id);
-      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/terminate`, board), {
+      setBusy(C.runKey(w));
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/terminate`, w.board ?? board), {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ reason: "terminated from the dashboard's Workers tab" }),
@@ -546,9 +677,35 @@
         });
     }, [board, load]);
 
+    const stop = useCallback(function (w) {
+      setBusy(C.runKey(w));
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/stop`, w.board ?? board), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ reason: "stopped from the dashboard's Workers tab" }),
+      })
+        .then(function (res) {
+          return { run_id: w.run_id, task_id: res.task_id, ok: true, stop: true,
+            task_status: res.task_status, worker: res.worker, evidence: res.evidence,
+            processes: res.processes || [] };
+        })
+        .catch(function (e) {
+          const err = apiError(e);
+          return { run_id: w.run_id, task_id: w.task_id, ok: false, stop: true, detail: err.detail,
+            processes: err.processes || [] };
+        })
+        .then(function (outcome) {
+          setOutcomes(function (list) {
+            return [outcome].concat(list.filter(function (o) { return o.run_id !== w.run_id; }));
+          });
+          setBusy(null); setStopConfirming(null);
+          load();
+        });
+    }, [board, load]);
+
     const pause = useCallback(function (w, action) {
-      setBusy(w.run_id);
-      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/${action}`, board), {
+      setBusy(C.runKey(w));
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(w.run_id)}/${action}`, w.board ?? board), {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: "{}",
@@ -572,9 +729,10 @@
         });
     }, [board, load]);
 
-    const reap = useCallback(function (runId) {
-      setReaping(runId);
-      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(runId)}/reap`, board), {
+    const reap = useCallback(function (row) {
+      const runId = row.run_id;
+      setReaping(C.runKey(row));
+      SDK.fetchJSON(withBoard(`${API}/runs/${encodeURIComponent(runId)}/reap`, row.board ?? board), {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: "{}",
@@ -614,20 +772,38 @@
         h("div", { className: "flex flex-col gap-0.5" },
           h("div", { className: "text-[11px] tracking-wider text-muted-foreground" }, "Board"),
           boardList.length > 0
-            ? h(Select, selectProps, boardList.map(function (b) {
-              return h(SelectOption, { key: b.slug, value: b.slug }, clip(b.name || b.slug));
-            }))
+            ? h(Select, selectProps, [h(SelectOption, { key: ALL_BOARDS, value: ALL_BOARDS }, "All boards")]
+              .concat(boardList.map(function (b) {
+                return h(SelectOption, { key: b.slug, value: b.slug }, clip(b.name || b.slug));
+              })))
             : h("div", { className: "text-sm" }, clip(board || "default"))),
         h("div", { className: "flex-1" }),
         h("div", { className: "kw-status text-xs text-muted-foreground", "data-kw-status": "" },
           data
-            ? `${workers.length} worker${workers.length === 1 ? "" : "s"} · updated ${updated ? updated.toLocaleTimeString() : ""}`
+            ? `${workers.length} worker${workers.length === 1 ? "" : "s"} · updated ${updated ? updated.toLocaleTimeString() : ""}` +
+              (C.boardsLine(data) ? " · " + C.boardsLine(data) : "") +
+              (C.dispatch(workers).line ? " · " + C.dispatch(workers).line : "")
             : (error ? "" : "Loading workers…"))),
       error
         ? h(Card, { className: "kw-error" },
           h(CardContent, { className: "p-4 text-sm", role: "alert", "data-kw-error": "" },
             "The board's workers are unavailable: " + clip(error) + " (retrying)"))
         : null,
+      // Is anyone dispatching this board? The dispatchers that claimed running workers and
+      // are gone (the shim's claimer_alive), each with its workers.
+      C.dispatch(workers).gone.length
+        ? h(Card, { className: "kw-error", "data-kw-claimers": "" },
+          h(CardContent, { className: "p-4 text-sm flex flex-col gap-1", role: "alert" },
+            h("strong", null, "No one dispatches these workers."),
+            C.dispatch(workers).gone.map(function (g) {
+              return h("div", { key: (g.board || "") + " " + g.claim_lock, className: "text-xs" }, g.line);
+            })))
+        : null,
+      h(Endings, { endings: endings }),
+      h(EndedButAlive, {
+        rows: left, confirming: deadConfirming, busy: reaping,
+        onConfirm: setDeadConfirming, onReap: reap,
+      }),
       outcomes.map(function (o) {
         return h(Outcome, {
           key: o.run_id, outcome: o,
@@ -641,18 +817,22 @@
           "No worker is running on this board."))
         : null,
       h("div", { className: "kw-grid" }, workers.map(function (w) {
+        const key = C.runKey(w);
         return h(WorkerCard, {
-          key: w.run_id, worker: w,
-          confirming: confirming === w.run_id,
-          busy: busy === w.run_id,
-          open: open === w.run_id,
+          key: key, worker: w,
+          confirming: confirming === key,
+          busy: busy === key,
+          open: open === key,
           board: board,
-          detail: detail.run_id === w.run_id ? detail : null,
+          detail: detail.key === key ? detail : null,
           elsewhere: C.actOn(w, fleetLinks),
           onOpen: setOpen,
           onConfirm: setConfirming,
           onTerminate: terminate,
           onPause: pause,
+          stopConfirming: stopConfirming === key,
+          onStopConfirm: setStopConfirming,
+          onStop: stop,
         });
       })),
       h(LeftBehind, {

@@ -87,6 +87,63 @@ const KWControl = (() => {
         "the claim expires (900 s). Resume it before then.",
     };
   }
+  // What each act does to the task, said beside its button: terminate reclaims (the task back
+  // to ready, and the dispatcher starts it again); stop blocks it as the owner's block_task
+  // does (nothing claims it again until someone unblocks it; the owner's loop counter sends a
+  // task blocked twice for the same cause to triage).
+  const TERMINATE_EFFECT = "terminate: the task goes back to ready and is dispatched again";
+  const STOP_EFFECT = "stop: the task is blocked, not claimed again";
+  // Stop, offered where terminate is (an open run of a running task whose worker may be
+  // signalled, or is gone), with what it does before the click.
+  function stopOffer(w) {
+    const t = offer(w);
+    const gone = w && w.terminate_offer === "reclaim";
+    return {
+      enabled: t.enabled,
+      label: "Stop…",
+      note: t.enabled ? "" : t.note,
+      effect: STOP_EFFECT,
+      confirm: (gone
+        ? "Nothing is signalled (its process is gone); "
+        : `Its worker (pid ${clip(w && w.worker_pid)}) and every process of the run get SIGTERM, ` +
+          "then SIGKILL after the grace period; ") +
+        `task ${clip(w && w.task_id)} is blocked first, as the owner's block_task blocks it, so ` +
+        "the dispatcher does not start it again (blocked twice for the same cause: triage).",
+    };
+  }
+  // The runs the board calls dead whose worker still runs (lingering_workers' ended_but_alive),
+  // a run an entry, in the list's order: what the board says of it, since when, whether its task
+  // runs again already (open_run_id: two workers on one task), its processes with their
+  // evidence, and whether reap may end them (every process may_signal) or why not.
+  function endedButAlive(rows) {
+    const runs = new Map();
+    for (const p of rows || []) {
+      if (!p || p.ended_but_alive !== true) continue;
+      const key = runKey(p);
+      if (!runs.has(key)) runs.set(key, []);
+      runs.get(key).push(p);
+    }
+    return Array.from(runs, function ([key, procs]) {
+      const first = procs[0];
+      const refused = procs.find(p => !p.may_signal);
+      const again = first.open_run_id !== null && first.open_run_id !== undefined;
+      return {
+        key,
+        run_id: first.run_id,
+        board: typeof first.board === "string" ? first.board : null,
+        title: clip(first.task_title || first.task_id || "–"),
+        pids: procs.map(p => p.pid),
+        may_reap: !refused && actionable(first.run_id),
+        refusal: refused ? clip(`pid ${refused.pid}: ${refused.refusal}`) : "",
+        line: clip(`run ${first.run_id} · ${first.task_id ?? "–"} · the board says ` +
+          `${first.outcome ?? "–"} ${duration(first.outlived_s)} ago · ` +
+          (again ? `its task runs again as run ${first.open_run_id}: two workers`
+            : "its task may be claimed again: a second worker")),
+        processes: procs.map(p => clip(`pid ${p.pid} · ${bytes(p.rss_bytes)} · ` +
+          `${(p.cmdline || []).join(" ")} · evidence: ${p.evidence ?? "–"}`)),
+      };
+    });
+  }
   // The run's scope in one line: its processes, its memory against its limit, OOM kills.
   function scopeLine(w) {
     if (!w || typeof w.scope !== "string") return "";
@@ -184,7 +241,96 @@ const KWControl = (() => {
     });
     return reporting.length === 1 ? reporting[0].act : null;
   }
+  // Every board at once (`?board=*`): a worker is keyed by its board and its run (run ids are
+  // a board's own); on one board's list, by its run id alone.
+  function runKey(w) {
+    if (!w) return null;
+    return typeof w.board === "string" ? w.board + "/" + w.run_id : w.run_id;
+  }
+  // What an every-board answer says of its boards: how many were read, each one that could not
+  // be (its detail), and how many were left out; "" for one board's answer.
+  function boardsLine(answer) {
+    const boards = answer && Array.isArray(answer.boards) ? answer.boards : null;
+    if (!boards) return "";
+    const failed = boards.filter(b => b && b.status !== undefined);
+    const left = Number(answer.boards_left_out) || 0;
+    return clip(`${boards.length} board${boards.length === 1 ? "" : "s"}` +
+      failed.map(b => ` · ${b.board} unavailable: ${b.detail}`).join("") +
+      (left > 0 ? ` · ${left} more not read` : ""));
+  }
+  // How runs ended (GET runs/endings, issue 39 §4): a strip of the window's endings, most
+  // first, each with its count, its label, its tone (ok, warn, bad) and the latest one's words
+  // (the shim's, from SQL); several boards' answers summed (every board's view).
+  const ENDING_LABELS = {
+    spawn_refused: "host refused the spawn", spawn_failed: "spawn failed",
+    rate_limited: "rate-limited", oom_killed: "OOM-killed", crashed: "crashed",
+    timed_out: "timed out", gave_up: "gave up", completed: "completed", blocked: "blocked",
+    reclaimed: "reclaimed", stale: "stale",
+  };
+  function endingTone(ending) {
+    if (ending === "completed") return "ok";
+    return ["rate_limited", "blocked", "review", "reclaimed", "spawn_refused"].includes(ending) ? "warn" : "bad";
+  }
+  function endingsStrip(answers) {
+    const by = new Map();
+    for (const a of answers || []) {
+      for (const b of (a && Array.isArray(a.by_ending)) ? a.by_ending : []) {
+        const n = Number(b.count) || 0;
+        const had = by.get(b.ending);
+        if (!had) by.set(b.ending, { ending: b.ending, count: n, last: b.last_ended_at, words: b.words });
+        else {
+          had.count += n;
+          if ((Number(b.last_ended_at) || 0) > (Number(had.last) || 0)) { had.last = b.last_ended_at; had.words = b.words; }
+        }
+      }
+    }
+    return Array.from(by.values())
+      .sort((x, y) => y.count - x.count || String(x.ending).localeCompare(String(y.ending)))
+      .map(b => ({
+        ending: clip(b.ending), count: b.count, tone: endingTone(b.ending),
+        label: `${b.count} ${ENDING_LABELS[b.ending] || clip(b.ending)}`,
+        words: clip(b.words || ""),
+      }));
+  }
+  // Is anyone dispatching this board? (issue 39 §5) The shim says of each host-local claim
+  // whether its claimer, the dispatcher `<host>:<pid>`, still runs (claimer_alive,
+  // claimer_note). A worker's line when its claimer is gone; the board's: the dispatchers
+  // alive, and each one gone with the running workers it claimed (in every board's view, by
+  // board).
+  function claimerLine(w) {
+    if (!w || w.claimer_alive !== false) return "";
+    return clip(w.claimer_note || `the dispatcher that claimed it (${w.claim_lock}) is gone`);
+  }
+  function dispatch(workers) {
+    const alive = new Set();
+    const gone = new Map();
+    for (const w of workers || []) {
+      if (!w) continue;
+      if (w.claimer_alive === true) alive.add(String(w.claim_lock));
+      if (w.claimer_alive !== false) continue;
+      const key = (typeof w.board === "string" ? w.board + " " : "") + String(w.claim_lock);
+      if (!gone.has(key)) gone.set(key, { board: typeof w.board === "string" ? w.board : null, claim_lock: String(w.claim_lock), runs: [] });
+      gone.get(key).runs.push(w.run_id);
+    }
+    return {
+      alive: Array.from(alive).map(clip),
+      line: alive.size ? clip(`dispatched by ${Array.from(alive).join(", ")}`) : "",
+      gone: Array.from(gone.values()).map(g => ({
+        board: g.board,
+        claim_lock: clip(g.claim_lock),
+        runs: g.runs,
+        line: clip((g.board !== null ? `board ${g.board}: ` : "") +
+          `the dispatcher ${g.claim_lock} that claimed ${g.runs.length} running worker` +
+          `${g.runs.length === 1 ? "" : "s"} (run ${g.runs.join(", ")}) is gone: no one extends ` +
+          `${g.runs.length === 1 ? "its claim or reaps it" : "their claims or reaps them"}`),
+      })),
+    };
+  }
   return Object.freeze({
+    claimerLine, dispatch,
+    endingsStrip,
+    stopOffer, endedButAlive, TERMINATE_EFFECT, STOP_EFFECT,
+    runKey, boardsLine,
     TEXT_MAX, LOG_MAX, STALE_S, clip, bytes, percent, duration, since, verdict, tone, actionable,
     offer, pauseOffer, scopeLine, sseEvent, keepTail, polyline, fleetHosts, actOn,
   });

@@ -93,6 +93,9 @@ pub struct HostInfo {
     pub machine_id: Option<String>,
     /// The board's slug.
     pub board: String,
+    /// `(ending, runs)`: the board's runs that ended in the last hour, by ending
+    /// (`kanban_run_endings`, from `GET /runs/endings`' classes).
+    pub run_endings: Vec<(String, i64)>,
 }
 
 /// The most bytes of a label value as served (escaped, the marker included).
@@ -206,6 +209,9 @@ pub fn exposition(live: &Rows, lingering: &Rows, taken: SamplesTaken, host: &Hos
         out.push_str(lines);
     }
     left_behind(lingering, &mut out);
+    run_endings(host, &board, &mut out);
+    claimer_gone(live, &board, &mut out);
+    ended_but_alive(lingering, &board, &mut out);
     if let Some((live, lingering)) = taken {
         out.push_str("# HELP kanban_workers_proc_samples_total Passes over /proc taken for this board's viewers (shared by ?live=1, /metrics, /workers/lingering and the history).\n");
         out.push_str("# TYPE kanban_workers_proc_samples_total counter\n");
@@ -298,6 +304,62 @@ fn left_behind(lingering: &Rows, out: &mut String) {
     out.push_str("# HELP kanban_run_lingering_rss_bytes Resident memory of the processes a run left behind.\n");
     out.push_str("# TYPE kanban_run_lingering_rss_bytes gauge\n");
     out.push_str(&rss);
+}
+
+/// `kanban_workers_claimer_gone{board}`: active workers whose claim this host's dispatcher
+/// made and whose claimer process is gone (`claimer_alive` 0): no one extends their claims.
+fn claimer_gone(live: &Rows, board: &str, out: &mut String) {
+    let gone = live
+        .rows
+        .iter()
+        .filter(|row| matches!(cell(live, row, "claimer_alive"), ValueRef::Integer(0)))
+        .count();
+    out.push_str("# HELP kanban_workers_claimer_gone Active workers whose host-local claim names a dispatcher process that is gone: no one extends their claims or reaps them.\n");
+    out.push_str("# TYPE kanban_workers_claimer_gone gauge\n");
+    let _ = writeln!(
+        out,
+        "kanban_workers_claimer_gone{{board=\"{board}\"}} {gone}"
+    );
+}
+
+/// `kanban_run_endings{board, ending}`: the board's runs that ended in the last hour, by how.
+fn run_endings(host: &HostInfo, board: &str, out: &mut String) {
+    out.push_str("# HELP kanban_run_endings Runs of the board that ended in the last hour, by how they ended (GET /runs/endings: spawn_refused, spawn_failed, rate_limited, oom_killed, crashed, timed_out, gave_up, completed, ...).\n");
+    out.push_str("# TYPE kanban_run_endings gauge\n");
+    for (ending, n) in &host.run_endings {
+        let _ = writeln!(
+            out,
+            "kanban_run_endings{{board=\"{board}\",ending=\"{}\"}} {n}",
+            escape(ending)
+        );
+    }
+}
+
+/// `kanban_workers_ended_but_alive{board}`: the runs the board has ended (crashed, stale,
+/// timed out, reclaimed) whose worker, proven the run's, still runs (`lingering_workers`'
+/// `ended_but_alive`), counted once a run.
+fn ended_but_alive(lingering: &Rows, board: &str, out: &mut String) {
+    let runs: std::collections::BTreeSet<i64> = lingering
+        .rows
+        .iter()
+        .filter(|row| {
+            matches!(
+                cell(lingering, row, "ended_but_alive"),
+                ValueRef::Integer(1)
+            )
+        })
+        .filter_map(|row| match cell(lingering, row, "run_id") {
+            ValueRef::Integer(run) => Some(run),
+            _ => None,
+        })
+        .collect();
+    out.push_str("# HELP kanban_workers_ended_but_alive Runs the board has ended (crashed, stale, timed out, reclaimed) whose worker, proven the run's by its fingerprint or environment, still runs: a duplicate worker in the making.\n");
+    out.push_str("# TYPE kanban_workers_ended_but_alive gauge\n");
+    let _ = writeln!(
+        out,
+        "kanban_workers_ended_but_alive{{board=\"{board}\"}} {}",
+        runs.len()
+    );
 }
 
 #[cfg(test)]

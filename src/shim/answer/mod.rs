@@ -1,5 +1,7 @@
 //! One function per route: run the route's one query (SQL in `sql/`), shape the JSON.
 
+pub mod boards;
+pub mod endings;
 pub mod follow;
 pub mod log;
 pub mod metrics;
@@ -16,7 +18,8 @@ use crate::shim::board::pool::query_error;
 use crate::shim::sample::Rows;
 use crate::shim::sample::history::{History, Point};
 
-const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
+/// The plain list's query (`/workers/active`).
+pub const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
 /// The live sample's query (`?live=1`, `/metrics`, the history).
 pub const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
 /// The live sample's query of a shim with no board (`serve --no-board`): its user's processes
@@ -56,6 +59,11 @@ pub enum Read {
         task_id: String,
         tail: Option<u32>,
     },
+    /// `GET /runs/endings?since=<epoch>`: how runs ended, recently (`since` absent: the last
+    /// six hours).
+    Endings {
+        since: Option<i64>,
+    },
 }
 
 /// The read's answer (JSON, or Prometheus text for `/metrics`), serialized. `logs`: the
@@ -80,6 +88,7 @@ pub fn handle(
             Some(dir) => log::task_log(conn, task_id, *tail, dir),
             None => Err(ApiError::new(500, "no logs folder for the board")),
         },
+        Read::Endings { since } => endings::endings(conn, *since, logs, history),
     }
 }
 
@@ -153,7 +162,16 @@ pub fn workers_live(conn: &Connection) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Columns answered as JSON booleans (0/1 in SQL, null stays null).
-const BOOLEANS: &[&str] = &["local", "alive", "wedged", "signalable", "may_signal"];
+const BOOLEANS: &[&str] = &[
+    "local",
+    "alive",
+    "wedged",
+    "signalable",
+    "may_signal",
+    "ended_but_alive",
+    "infrastructure",
+    "claimer_alive",
+];
 /// Columns holding JSON text the library wrote (serde_json): copied into the answer as JSON.
 const JSON_TEXT: &[&str] = &["cmdline"];
 
@@ -638,10 +656,23 @@ mod tests {
             tab.starts_with(CONTROL_JS),
             "the tab's script does not start with control.js"
         );
-        for uses in ["KWControl.offer", "KWControl.verdict", "KWControl.sseEvent"] {
+        for uses in [
+            "KWControl.offer",
+            "KWControl.verdict",
+            "KWControl.sseEvent",
+            "KWControl.stopOffer",
+            "KWControl.endedButAlive",
+        ] {
             assert!(PAGE.contains(uses), "the page does not use {uses}");
         }
-        for uses in ["C.offer(", "C.verdict(", "C.sseEvent(", "C.polyline("] {
+        for uses in [
+            "C.offer(",
+            "C.verdict(",
+            "C.sseEvent(",
+            "C.polyline(",
+            "C.stopOffer(",
+            "C.endedButAlive(",
+        ] {
             assert!(tab.contains(uses), "the tab does not use {uses}");
         }
     }

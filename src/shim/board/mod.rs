@@ -2,6 +2,7 @@
 //! the pools of read-only connections (and the one writer) per board.
 
 pub mod empty;
+pub mod every;
 pub mod file;
 pub mod logs;
 pub mod pool;

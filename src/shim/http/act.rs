@@ -1,5 +1,5 @@
-//! `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the body read, then the act on
-//! a thread of the terminators' own.
+//! `POST /runs/{id}/terminate`, `/stop` and `/reap`: the body read, then the act on a thread
+//! of the terminators' own.
 
 use std::sync::Arc;
 
@@ -11,13 +11,22 @@ use crate::shim::ApiError;
 use crate::shim::http::routes;
 use crate::shim::http::state::{State, TERMINATORS};
 
-/// `POST /runs/{id}/terminate` and `POST /runs/{id}/reap`: the token (always), a body of at
-/// most a few KiB, the board, then `terminate::run` or `terminate::reap::run` on a blocking
-/// thread of its own (each waits for processes to end).
+/// What ends a run's processes: terminate (the task reclaimed), stop (the task blocked), reap
+/// (what an ended run left behind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Act {
+    Terminate,
+    Stop,
+    Reap,
+}
+
+/// `POST /runs/{id}/terminate`, `/stop` and `/reap`: the token (always), a body of at most a
+/// few KiB, the board, then `terminate::run`, `terminate::stop::run` or `terminate::reap::run`
+/// on a blocking thread of its own (each waits for processes to end).
 pub(super) async fn terminate_or_reap<B>(
     state: &Arc<State>,
     id: i64,
-    reap: bool,
+    act: Act,
     req: Request<B>,
     query: Option<&str>,
 ) -> Result<Vec<u8>, ApiError>
@@ -55,10 +64,11 @@ where
         }
         let db = task_state.pools.get(&path, owner);
         let budget = db.busy_timeout();
-        let result = if reap {
-            crate::shim::terminate::reap::run(&db, id, &ask, budget, &task_state.stopping)
-        } else {
-            crate::shim::terminate::run(&db, id, &ask, budget, &task_state.stopping)
+        let stopping = &task_state.stopping;
+        let result = match act {
+            Act::Reap => crate::shim::terminate::reap::run(&db, id, &ask, budget, stopping),
+            Act::Stop => crate::shim::terminate::stop::run(&db, id, &ask, budget, stopping),
+            Act::Terminate => crate::shim::terminate::run(&db, id, &ask, budget, stopping),
         };
         task_state
             .terminating

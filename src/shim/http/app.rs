@@ -15,7 +15,8 @@ use hyper::header::{HOST, HeaderValue};
 use hyper::{Request, Response};
 use tokio::sync::Semaphore;
 
-use super::act::{pause_or_resume, terminate_or_reap};
+use super::act::{Act, pause_or_resume, terminate_or_reap};
+use super::every::every_board;
 use super::reads::read;
 use super::respond::{JSON, ResponseBody, respond, to_json};
 use super::sampled::{fleet, keep_history, sampled};
@@ -152,10 +153,14 @@ where
         Err(e) => (e.status, to_json(&e.body())),
         // The page reads no board: its script asks /workers/active?live=1.
         Ok(Route::Page) => (200, Bytes::from_static(answer::PAGE.as_str().as_bytes())),
-        Ok(route @ (Route::Terminate(id) | Route::Reap(id))) => {
+        Ok(route @ (Route::Terminate(id) | Route::Reap(id) | Route::Stop(id))) => {
             let query = query.map(str::to_owned);
-            let reap = matches!(route, Route::Reap(_));
-            match Box::pin(terminate_or_reap(state, id, reap, req, query.as_deref())).await {
+            let act = match route {
+                Route::Reap(_) => Act::Reap,
+                Route::Stop(_) => Act::Stop,
+                _ => Act::Terminate,
+            };
+            match Box::pin(terminate_or_reap(state, id, act, req, query.as_deref())).await {
                 Ok(body) => (200, Bytes::from(body)),
                 Err(e) => (e.status, to_json(&e.body())),
             }
@@ -193,23 +198,26 @@ where
         },
         Ok(Route::Fleet) => {
             let asked = Boards::asked(routes::board(query).as_deref());
-            match Box::pin(async { fleet(state, asked?, started).await }).await {
-                Ok(bytes) => (200, bytes),
-                Err(e) => (e.status, to_json(&e.body())),
-            }
+            answered(Box::pin(async { fleet(state, asked?, started).await }).await)
         }
         Ok(Route::Sampled(read)) => {
             let asked = Boards::asked(routes::board(query).as_deref());
-            match Box::pin(async { sampled(state, read, asked?, started).await }).await {
-                Ok(bytes) => (200, bytes),
-                Err(e) => (e.status, to_json(&e.body())),
-            }
+            answered(Box::pin(async { sampled(state, read, asked?, started).await }).await)
         }
+        Ok(Route::EveryBoard(read)) => answered(Box::pin(every_board(state, read, started)).await),
     };
     let content_type = if status == 200 { content_type } else { JSON };
     let response = respond(status, body, method == "HEAD", content_type, &path);
     log_request(state, &method, &path, query, status, started);
     response
+}
+
+/// A 200 with the bytes, or the error's answer.
+fn answered(result: Result<Bytes, ApiError>) -> (u16, Bytes) {
+    match result {
+        Ok(bytes) => (200, bytes),
+        Err(e) => (e.status, to_json(&e.body())),
+    }
 }
 
 /// The request's route, once its host and then its token are checked, before anything is

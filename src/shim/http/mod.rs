@@ -3,6 +3,7 @@
 mod act;
 pub mod app;
 pub mod auth;
+mod every;
 pub mod host;
 mod reads;
 mod respond;

@@ -39,8 +39,11 @@ async fn answer_alone(
         let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         // The log route reads a file beside the board too, and so may an ended run's
         // inspection (its exit, the log's last line): where, by the owner's rules.
-        let logs = matches!(read, Read::TaskLog { .. } | Read::Inspect(_))
-            .then(|| task_state.boards.logs_dir(board.as_deref()));
+        let logs = matches!(
+            read,
+            Read::TaskLog { .. } | Read::Inspect(_) | Read::Endings { .. }
+        )
+        .then(|| task_state.boards.logs_dir(board.as_deref()));
         let db = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
         let history = &db.samples().history;
         let body = db.with_conn(deadline, |c| {

@@ -1,9 +1,9 @@
 //! Request line to route: pure parsing, no I/O.
 //!
 //! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
-//! uses): GET and HEAD for the reads and the page, POST for terminate and reap. Of the query
-//! string, `live` on `/workers/active`, `tail` on the logs, `follow` on a run's log and `board`
-//! everywhere are read; other parameters are ignored.
+//! uses): GET and HEAD for the reads and the page, POST for the acts (terminate, stop, reap,
+//! pause, resume). Of the query string, `live` on `/workers/active`, `tail` on the logs,
+//! `follow` on a run's log and `board` everywhere are read; other parameters are ignored.
 
 use crate::shim::ApiError;
 
@@ -26,6 +26,9 @@ pub enum Route {
     Terminate(i64),
     /// `POST /runs/{id}/reap`: end what an ended run left behind (writes nothing).
     Reap(i64),
+    /// `POST /runs/{id}/stop`: block the task as the owner's `block_task` does, then end the
+    /// run's processes (nothing claims the task again).
+    Stop(i64),
     /// `POST /runs/{id}/pause` and `/resume`: freeze or thaw the run's systemd scope.
     Pause(i64),
     Resume(i64),
@@ -34,6 +37,33 @@ pub enum Route {
     Fleet,
     /// `GET /runs/{id}/log?follow=1`: Server-Sent Events (`follow` is checked by its handler).
     FollowLog(i64),
+    /// A list for every board of the kanban root at once (`?board=*`).
+    EveryBoard(EveryRead),
+}
+
+/// The lists `?board=*` answers for every board at once (`*` is no slug: the owner's rule
+/// refuses it, so it names nothing else); on any other route it is refused as a slug (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EveryRead {
+    /// `GET /workers/active?board=*`.
+    Active,
+    /// `GET /workers/active?live=1&board=*`.
+    Live,
+    /// `GET /workers/lingering?board=*`.
+    Lingering,
+}
+
+/// The route for every board when `?board=*` asks for it of a list that answers it.
+fn every_board(route: Route, query: Option<&str>) -> Route {
+    if board(query).as_deref().map(str::trim) != Some("*") {
+        return route;
+    }
+    match route {
+        Route::Read(Read::WorkersActive) => Route::EveryBoard(EveryRead::Active),
+        Route::Sampled(Sampled::WorkersLive) => Route::EveryBoard(EveryRead::Live),
+        Route::Sampled(Sampled::Lingering) => Route::EveryBoard(EveryRead::Lingering),
+        other => other,
+    }
 }
 
 /// The reads answered from a board's shared samples, not a query of their own.
@@ -73,8 +103,12 @@ pub fn routed(method: &str, path: &str, query: Option<&str>) -> Result<Routed, A
             task_id,
             tail: tail(query)?,
         }),
+        (Route::Read(Read::Endings { .. }), _) => Route::Read(Read::Endings {
+            since: since(query)?,
+        }),
         (route, _) => route,
     };
+    let route = every_board(route, query);
     if !spec.method.admits(method) {
         return Err(ApiError::new(
             405,
@@ -136,6 +170,23 @@ fn tail(query: Option<&str>) -> Result<Option<u32>, ApiError> {
             422,
             format!(
                 "tail must be an integer from 1 to {MAX_TAIL} (bytes), got '{}'",
+                shown(&text)
+            ),
+        )),
+    }
+}
+
+/// `since` on `/runs/endings`: absent, or epoch seconds, an integer from 0 (422 otherwise).
+fn since(query: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = param(query, "since") else {
+        return Ok(None);
+    };
+    match lax_int(&text) {
+        Some(n) if (0..=i128::from(i64::MAX)).contains(&n) => Ok(Some(n as i64)),
+        _ => Err(ApiError::new(
+            422,
+            format!(
+                "since must be epoch seconds, an integer from 0, got '{}'",
                 shown(&text)
             ),
         )),
@@ -330,6 +381,15 @@ pub const ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: Method::Get,
+        path: "/runs/endings",
+        help: "how runs ended since ?since=<epoch> (6 h), in words",
+        readers: Readers::List,
+        shared: false,
+        content_type: JSON,
+        make: |_| Ok(Route::Read(Read::Endings { since: None })),
+    },
+    RouteSpec {
+        method: Method::Get,
         path: "/runs/{run_id}/inspect",
         help: "the verdict and live stats of a run's worker",
         readers: Readers::Run,
@@ -354,6 +414,15 @@ pub const ROUTES: &[RouteSpec] = &[
         shared: false,
         content_type: JSON,
         make: |c| Ok(Route::Terminate(first_id(c)?)),
+    },
+    RouteSpec {
+        method: Method::Post,
+        path: "/runs/{run_id}/stop",
+        help: "block the task as the owner does, then end the worker's processes (token)",
+        readers: Readers::Run,
+        shared: false,
+        content_type: JSON,
+        make: |c| Ok(Route::Stop(first_id(c)?)),
     },
     RouteSpec {
         method: Method::Post,
@@ -711,6 +780,38 @@ mod tests {
         assert_eq!(board(Some("x=1&board=a%2Fb")), Some("a/b".to_owned()));
         assert_eq!(board(Some("board=%20Ops+")), Some(" Ops ".to_owned()));
         assert_eq!(board(Some("board=%zz%4")), Some("%zz%4".to_owned()));
+    }
+
+    /// `?board=*` makes the three lists every board's; elsewhere it stays a slug (refused).
+    #[test]
+    fn every_board_on_the_lists_only() {
+        for (path, query, want) in [
+            ("/workers/active", "board=*", EveryRead::Active),
+            ("/workers/active", "live=1&board=%2A", EveryRead::Live),
+            (
+                "/api/plugins/kanban/workers/lingering",
+                "board=+*+",
+                EveryRead::Lingering,
+            ),
+        ] {
+            assert_eq!(
+                route("GET", path, Some(query)),
+                Ok(Route::EveryBoard(want)),
+                "{path}?{query}"
+            );
+        }
+        assert_eq!(
+            route("GET", "/runs/1", Some("board=*")),
+            Ok(Route::Read(Read::Run(1)))
+        );
+        assert_eq!(
+            route("GET", "/metrics", Some("board=*")),
+            Ok(Route::Sampled(Sampled::Metrics))
+        );
+        assert_eq!(
+            route("GET", "/workers/active", Some("board=**")),
+            Ok(Route::Read(Read::WorkersActive))
+        );
     }
 
     #[test]

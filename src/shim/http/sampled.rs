@@ -73,8 +73,10 @@ pub(super) async fn sampled(
             write(Box::new(move || left.answer(list_of(b"lingering")))).await
         }
         Sampled::Metrics => {
-            let (live, left) = tokio::join!(get(SampleKind::Live), get(SampleKind::Lingering));
-            let (live, left) = (live?, left?);
+            let endings = recent_endings(state, db, deadline);
+            let (live, left, endings) =
+                tokio::join!(get(SampleKind::Live), get(SampleKind::Lingering), endings);
+            let (live, left, run_endings) = (live?, left?, endings?);
             let samples = db.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
             let (task_state, hostname) = (Arc::clone(state), db.settings().hostname.clone());
@@ -90,6 +92,7 @@ pub(super) async fn sampled(
                     } else {
                         slug
                     },
+                    run_endings,
                 };
                 Ok(Bytes::from(answer::metrics::exposition(
                     &live.rows, &left.rows, taken, &host,
@@ -98,6 +101,30 @@ pub(super) async fn sampled(
             .await
         }
     }
+}
+
+/// The board's runs that ended in the last hour, by ending (`/metrics`' `kanban_run_endings`),
+/// read on a reader thread within the request's budget.
+async fn recent_endings(
+    state: &Arc<State>,
+    db: &Arc<Board>,
+    deadline: Instant,
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let reader = Arc::clone(db);
+    let work = move || {
+        let history = &reader.samples().history;
+        reader.with_conn(deadline, |c| answer::endings::last_hour(c, history))
+    };
+    let budget = state.pools.busy_timeout();
+    on_reader(
+        &state.list_readers,
+        deadline,
+        budget,
+        "counting the endings",
+        work,
+        || None,
+    )
+    .await
 }
 
 /// `GET /fleet/workers`: this host's workers from the board's live sample (as `?live=1`), the

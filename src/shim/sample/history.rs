@@ -39,7 +39,17 @@ pub struct History {
     interval: Duration,
     window: Duration,
     runs: Mutex<HashMap<i64, VecDeque<Point>>>,
+    /// The OOM kills seen in each run's scope while it ran (`live_workers.scope_oom_kills`,
+    /// the most seen) and when last seen: kept after the run ends (the scope goes with it), for
+    /// `GET /runs/endings`, for [`OOM_KEEP_S`] at most [`OOM_RUNS`] runs. Kept whatever the
+    /// window, only for runs that had one.
+    oom: Mutex<HashMap<i64, (i64, i64)>>,
 }
+
+/// How long an OOM kill seen in a run's scope is remembered (seconds).
+pub const OOM_KEEP_S: i64 = 24 * 3600;
+/// Runs whose OOM kills are remembered, at most (the oldest seen forgotten first).
+pub const OOM_RUNS: usize = 10_000;
 
 impl History {
     /// `window` zero: no history is kept.
@@ -48,7 +58,43 @@ impl History {
             interval: interval.max(Duration::from_secs(1)),
             window,
             runs: Mutex::new(HashMap::new()),
+            oom: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The OOM kills a live sample's rows (taken at `t`) show in runs' scopes, remembered.
+    pub fn saw_oom_kills(&self, rows: &super::Rows, t: i64) {
+        use rusqlite::types::Value;
+        let (Some(run), Some(oom)) = (rows.column("run_id"), rows.column("scope_oom_kills")) else {
+            return;
+        };
+        let mut seen = self.oom.lock().unwrap_or_else(|p| p.into_inner());
+        for row in &rows.rows {
+            if let (Value::Integer(id), Value::Integer(n)) = (&row[run], &row[oom]) {
+                if *n > 0 {
+                    let kept = seen.entry(*id).or_insert((0, t));
+                    *kept = ((*n).max(kept.0), t);
+                }
+            }
+        }
+        seen.retain(|_, (_, at)| t - *at <= OOM_KEEP_S);
+        if seen.len() > OOM_RUNS {
+            let mut by_age: Vec<(i64, i64)> = seen.iter().map(|(id, (_, at))| (*at, *id)).collect();
+            by_age.sort_unstable();
+            for (_, id) in &by_age[..seen.len() - OOM_RUNS] {
+                seen.remove(id);
+            }
+        }
+    }
+
+    /// `{"<run_id>": n}`: the OOM kills remembered ([`History::saw_oom_kills`]).
+    pub fn oom_seen_json(&self) -> String {
+        let seen = self.oom.lock().unwrap_or_else(|p| p.into_inner());
+        let map: serde_json::Map<String, serde_json::Value> = seen
+            .iter()
+            .map(|(id, (n, _))| (id.to_string(), serde_json::Value::from(*n)))
+            .collect();
+        serde_json::Value::Object(map).to_string()
     }
 
     pub fn interval(&self) -> Duration {
@@ -169,6 +215,25 @@ mod tests {
         assert_eq!(h.points(), MAX_RUNS);
         assert!(h.of(MAX_RUNS as i64).is_empty());
         assert_eq!(h.of(MAX_RUNS as i64 - 1).len(), 1);
+    }
+
+    /// OOM kills seen in a scope are kept after the run leaves the sample, the most seen.
+    #[test]
+    fn oom_kills_seen_are_remembered() {
+        use rusqlite::types::Value;
+        let h = History::new(Duration::from_secs(2), Duration::ZERO);
+        let rows = |n: i64| super::super::Rows {
+            columns: vec!["run_id".into(), "scope_oom_kills".into()],
+            rows: vec![
+                vec![Value::Integer(7), Value::Integer(n)],
+                vec![Value::Integer(8), Value::Null],
+            ],
+        };
+        h.saw_oom_kills(&rows(2), 100);
+        h.saw_oom_kills(&rows(1), 101);
+        assert_eq!(h.oom_seen_json(), r#"{"7":2}"#);
+        h.saw_oom_kills(&rows(0), 100 + OOM_KEEP_S + 2);
+        assert_eq!(h.oom_seen_json(), "{}");
     }
 
     #[test]

@@ -48,11 +48,20 @@ impl Rows {
 
 /// Every row of `sql` on `conn`.
 pub fn query_rows(conn: &Connection, sql: &str) -> Result<Rows, ApiError> {
+    query_rows_with(conn, sql, [])
+}
+
+/// Every row of `sql` on `conn`, with its parameters.
+pub fn query_rows_with(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Rows, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
     let n = stmt.column_count();
     let mut rows = Vec::new();
-    let mut cursor = stmt.query([]).map_err(err)?;
+    let mut cursor = stmt.query(params).map_err(err)?;
     while let Some(row) = cursor.next().map_err(err)? {
         let mut values = Vec::with_capacity(n);
         for i in 0..n {
@@ -172,6 +181,7 @@ impl Samples {
     /// A live sample's rows into the history.
     pub fn record(&self, sample: &Sample) {
         let rows = &sample.rows;
+        self.history.saw_oom_kills(rows, sample.checked_at);
         let (Some(run), Some(alive), Some(cpu), Some(rss), Some(n)) = (
             rows.column("run_id"),
             rows.column("alive"),

@@ -1,5 +1,6 @@
 //! `POST /runs/{run_id}/terminate`: end a run's worker and reclaim its task, as the reference
-//! does, with what we know better. The only route that writes, on a connection of its own.
+//! does, with what we know better. It writes the board on a connection of its own (as stop
+//! does: `stop`, the task blocked instead of reclaimed).
 //!
 //! 1. The run and the verdict on its worker (`sql/route_terminate_read.sql`): 404, 409 when it
 //!    ended or its task is no longer running.
@@ -22,6 +23,7 @@ pub mod pause;
 mod policy;
 pub mod reap;
 pub mod signal;
+pub mod stop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -268,6 +270,12 @@ fn terminable(id: i64, found: &Found) -> Result<(), ApiError> {
     if found.current_run_id.is_some_and(|r| r != id) {
         return Err(claimed_again(id, &found.task_id));
     }
+    refused_worker(id, found)
+}
+
+/// A worker that may not be signalled and is not gone: another host's (`alive` null), or one
+/// whose identity is unverified. The 409, before anything is signalled or written.
+fn refused_worker(id: i64, found: &Found) -> Result<(), ApiError> {
     if found.signalable {
         return Ok(());
     }

@@ -30,12 +30,13 @@ proptest! {
     #[test]
     fn any_request_routes_or_errors_clearly(method in prop_oneof![Just("GET".to_owned()), Just("HEAD".to_owned()), Just("POST".to_owned()), any::<String>()], p in path(), query in proptest::option::of(prop_oneof![Just("live=1".to_owned()), Just("live=0&x=%ff".to_owned()), any::<String>()])) {
         match route(&method, &p, query.as_deref()) {
-            Ok(Route::Read(Read::Run(id) | Read::Inspect(id) | Read::Processes(id) | Read::History(id)) | Route::Terminate(id) | Route::Reap(id) | Route::Pause(id) | Route::Resume(id) | Route::FollowLog(id)) => prop_assert!(id >= 1),
+            Ok(Route::Read(Read::Run(id) | Read::Inspect(id) | Read::Processes(id) | Read::History(id)) | Route::Terminate(id) | Route::Reap(id) | Route::Stop(id) | Route::Pause(id) | Route::Resume(id) | Route::FollowLog(id)) => prop_assert!(id >= 1),
             Ok(Route::Read(Read::TaskLog { task_id, tail })) => {
                 prop_assert!(!task_id.is_empty());
                 prop_assert!(tail.is_none_or(|t| (1..=2_000_000).contains(&t)));
             }
-            Ok(Route::Read(Read::WorkersActive | Read::WorkersHistory) | Route::Sampled(_) | Route::Fleet | Route::Page) => {}
+            Ok(Route::Read(Read::Endings { since })) => prop_assert!(since.is_none_or(|s| s >= 0)),
+            Ok(Route::Read(Read::WorkersActive | Read::WorkersHistory) | Route::Sampled(_) | Route::EveryBoard(_) | Route::Fleet | Route::Page) => {}
             Err(e) => {
                 prop_assert!(matches!(e.status, 404 | 405 | 422), "{}", e.status);
                 prop_assert!(!e.detail.is_empty());

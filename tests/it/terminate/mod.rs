@@ -1,7 +1,9 @@
-//! Terminate (`signals`: the route, its grace and reclaim) and what it trusts (`trust`).
+//! Terminate (`signals`: the route, its grace and reclaim), what it trusts (`trust`), and stop
+//! (`stop`: the task blocked as the owner blocks it, then the processes ended).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod signals;
+mod stop;
 mod trust;
 
 pub use crate::common::alive;
