@@ -1440,7 +1440,7 @@ fn inspect(sos: &[String]) {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let body = kanban_workers::shim::answer::inspect(&shim, run, None).unwrap();
+    let body = kanban_workers::shim::answer::inspect(&shim, run, &|| None).unwrap();
     eprintln!("{}", String::from_utf8_lossy(&body));
     assert!(body.starts_with(format!("{{\"run_id\":{run},\"alive\":true").as_bytes()));
     // KW_PROFILE=inspect: only the handler, for 10 s, for a profiler.
@@ -1448,7 +1448,9 @@ fn inspect(sos: &[String]) {
         eprintln!("board is ready");
         let until = Instant::now() + std::time::Duration::from_secs(10);
         while Instant::now() < until {
-            std::hint::black_box(kanban_workers::shim::answer::inspect(&shim, run, None).unwrap());
+            std::hint::black_box(
+                kanban_workers::shim::answer::inspect(&shim, run, &|| None).unwrap(),
+            );
         }
         for w in &mut workers {
             let _ = w.kill();
@@ -1504,7 +1506,7 @@ fn inspect(sos: &[String]) {
             }),
             per_call_us(1, n, || {
                 std::hint::black_box(
-                    kanban_workers::shim::answer::inspect(&shim, run, None).unwrap(),
+                    kanban_workers::shim::answer::inspect(&shim, run, &|| None).unwrap(),
                 );
             }),
         ];

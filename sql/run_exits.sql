@@ -38,13 +38,14 @@ FROM (
               AND ev.kind IN ('spawned', 'worker_registered')) AS spawned_at,
            EXISTS (SELECT 1 FROM task_runs AS l
                    WHERE l.task_id = r.task_id AND l.id > r.id) AS later,
-           EXISTS (SELECT 1 FROM run_verdicts AS k
-                   JOIN proc_stats(CASE WHEN typeof(k.worker_pid) = 'integer'
-                                             AND k.worker_pid BETWEEN 1 AND 4194304
-                                             AND typeof(k.worker_started_at) = 'text'
-                                        THEN k.worker_pid END) AS p
-                   WHERE k.run_id = r.id AND p.alive = 1
-                     AND p.fingerprint = k.worker_started_at) AS kept_alive
+           -- The kept worker, read straight from the row (not through run_verdicts, whose
+           -- every column would be compiled into this query again).
+           EXISTS (SELECT 1
+                   FROM proc_stats(CASE WHEN typeof(r.worker_pid) = 'integer'
+                                         AND r.worker_pid BETWEEN 1 AND 4194304
+                                         AND typeof({worker_started_at}) = 'text'
+                                    THEN r.worker_pid END) AS p
+                   WHERE p.alive = 1 AND p.fingerprint = {worker_started_at}) AS kept_alive
     FROM task_runs AS r
     WHERE r.ended_at IS NOT NULL
 ) AS x;

@@ -283,7 +283,8 @@ fn the_newer_releases_runs_answer_as_the_owners_and_say_how_they_ended() {
         Connection::open_with_flags(&d.board, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     kanban_workers::register(&conn).unwrap();
     let inspect = |run: i64| -> Value {
-        let body = kanban_workers::shim::answer::inspect(&conn, run, Some(&logs)).unwrap();
+        let body =
+            kanban_workers::shim::answer::inspect(&conn, run, &|| Some(logs.clone())).unwrap();
         serde_json::from_slice(&body).unwrap()
     };
     assert_eq!(

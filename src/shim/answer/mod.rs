@@ -74,7 +74,7 @@ pub enum Read {
 pub fn handle(
     conn: &Connection,
     read: &Read,
-    logs: Option<&crate::shim::board::logs::LogsDir>,
+    logs: &dyn Fn() -> Option<LogsDir>,
     history: &History,
 ) -> Result<Vec<u8>, ApiError> {
     match read {
@@ -84,11 +84,11 @@ pub fn handle(
         Read::Processes(id) => processes(conn, *id),
         Read::History(id) => run_history(conn, *id, history),
         Read::WorkersHistory => workers_history(conn, history),
-        Read::TaskLog { task_id, tail } => match logs {
-            Some(dir) => log::task_log(conn, task_id, *tail, dir),
+        Read::TaskLog { task_id, tail } => match logs() {
+            Some(dir) => log::task_log(conn, task_id, *tail, &dir),
             None => Err(ApiError::new(500, "no logs folder for the board")),
         },
-        Read::Endings { since } => endings::endings(conn, *since, logs, history),
+        Read::Endings { since } => endings::endings(conn, *since, logs().as_ref(), history),
     }
 }
 
@@ -365,11 +365,17 @@ pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
 /// straight from the row. An ended run's answer adds how its worker exited where that is
 /// known: from its metadata, else (`logs`: the board's logs folder) from the exit trailer of
 /// its task's log, which the query says when to read (`exit_log`) and then judges.
-pub fn inspect(conn: &Connection, id: i64, logs: Option<&LogsDir>) -> Result<Vec<u8>, ApiError> {
+pub fn inspect(
+    conn: &Connection,
+    id: i64,
+    logs: &dyn Fn() -> Option<LogsDir>,
+) -> Result<Vec<u8>, ApiError> {
     let (out, exit_log) = inspect_with(conn, id, None)?;
-    let trailer = match (exit_log, logs) {
-        (Some(task_id), Some(dir)) => log::exit_trailer(dir, &task_id),
-        _ => None,
+    // The logs folder is found only when the query names a log to read (resolving it costs a
+    // walk of the kanban root).
+    let trailer = match exit_log {
+        Some(task_id) => logs().and_then(|dir| log::exit_trailer(&dir, &task_id)),
+        None => None,
     };
     match trailer {
         Some(trailer) => Ok(inspect_with(conn, id, Some(trailer))?.0),

@@ -38,17 +38,12 @@ async fn answer_alone(
     let work = move || {
         let (path, owner) = task_state.boards.resolve(board.as_deref())?;
         // The log route reads a file beside the board too, and so may an ended run's
-        // inspection (its exit, the log's last line): where, by the owner's rules.
-        let logs = matches!(
-            read,
-            Read::TaskLog { .. } | Read::Inspect(_) | Read::Endings { .. }
-        )
-        .then(|| task_state.boards.logs_dir(board.as_deref()));
+        // inspection (its exit, the log's last line) and the endings: where, by the owner's
+        // rules, found only when the answer asks for it.
+        let logs = || Some(task_state.boards.logs_dir(board.as_deref()));
         let db = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
         let history = &db.samples().history;
-        let body = db.with_conn(deadline, |c| {
-            answer::handle(c, &read, logs.as_ref(), history)
-        })?;
+        let body = db.with_conn(deadline, |c| answer::handle(c, &read, &logs, history))?;
         Ok((Arc::clone(db), body))
     };
     // Stuck past the budget: maybe in SQLite's open of a FIFO swapped in for the board. Wake
