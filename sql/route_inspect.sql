@@ -8,7 +8,10 @@
 -- again with ?2 the trailer's code and ?3 the log's modification time (epoch seconds): the code
 -- is taken only when the log was last written since the run began (an earlier run's trailer
 -- is not this run's), its kind from exit_code_kinds (the owner's `_exit_code_kind`).
-WITH exit AS (
+-- Materialized (one row, computed once): the exit's columns refer to each other, and a CTE
+-- flattened into the query would evaluate run_exits' subqueries again at each reference. This
+-- query is the shim's own (its bundled SQLite), so the hint needs no fallback.
+WITH exit AS MATERIALIZED (
     SELECT x.run_id AS id, x.exit_log, x.exit_kind AS meta_kind,
            x.exit_code IS NOT NULL AS from_meta,
            coalesce(x.exit_code,

@@ -18,8 +18,10 @@
 -- coordinator's claim may name the coordinator. host_note says when the two disagree.
 -- started_at_s, ended_at_s, claim_expires_s, last_heartbeat_at_s: the times as numbers (the
 -- owner tolerates numeric strings and ISO-8601 text since 0.20; see below).
--- {worker_started_at} and {machine_id} are replaced at install (NULL on boards without the
--- column).
+-- {worker_started_at} and {machine_id} are replaced at install: NULL on boards without the
+-- column; {machine_id} otherwise kanban_workers_machine_id_of(r.machine_id), so a stamp that is
+-- not a machine id is none (NULL rather than a call of NULL where there is no column: the call
+-- would run at every reference of the flattened view).
 CREATE TEMP VIEW run_claims AS
 SELECT *,
        CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
@@ -69,7 +71,7 @@ FROM (
                 ELSE CAST(strftime('%s', trim(r.last_heartbeat_at)) AS INTEGER)
            END AS last_heartbeat_at_s,
            -- A stamp that is not a machine id (a free string) is none: the claim decides.
-           kanban_workers_machine_id_of({machine_id}) AS run_machine_id,
+           {machine_id} AS run_machine_id,
            nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host,
            coalesce(typeof({worker_started_at}) = 'text'
                     AND kanban_workers_epoch() GLOB '?*:?*'

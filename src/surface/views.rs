@@ -74,7 +74,7 @@ pub fn install(conn: &Connection) -> Result<()> {
     };
     // `task_runs.machine_id`, where the owner's distributed workers stamp it.
     let machine_id = if has_column(conn, "machine_id")? {
-        "r.machine_id"
+        "kanban_workers_machine_id_of(r.machine_id)"
     } else {
         "NULL"
     };
