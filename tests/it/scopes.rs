@@ -570,32 +570,7 @@ fn terminate_ends_the_whole_scope_escapee_included() {
     let scope = format!("user@0.service/app.slice/hermes-worker-kanban-t_k-run-{run}.scope");
     let cg = Cgroups::new("terminate");
     cg.make(&scope);
-    let script = "echo $$ > \"$0\" && setsid -f /usr/bin/python3 -c \
-                  'import os; os.closerange(0, 1 << 16); \
-                  os.execve(\"/usr/bin/sleep\", [\"sleep\", \"1000\"], {})' \
-                  && exec sleep 1000";
-    // The worker in a session of its own (never the shim's), as the owner's spawn makes it.
-    let worker = Worker(
-        std::process::Command::new("setsid")
-            .args(["sh", "-c", script])
-            .arg(cg.path(&scope).join("cgroup.procs"))
-            .spawn()
-            .unwrap(),
-    );
-    let mut escapee = 0;
-    wait_until("the worker and its escapee asleep in their scope", || {
-        let pids = cg.procs(&scope);
-        let asleep = |p: i64| {
-            let t = proc_truth(p);
-            t.state == 'S' && t.cmdline == ["sleep", "1000"]
-        };
-        escapee = pids
-            .iter()
-            .copied()
-            .find(|p| *p != worker.pid())
-            .unwrap_or(0);
-        pids.len() == 2 && asleep(worker.pid()) && escapee > 0 && asleep(escapee)
-    });
+    let (worker, escapee) = session_worker_with_escapee(&cg, &scope);
     let _escapee = KillOnDrop(escapee);
     assert_escaped(worker.pid(), escapee);
     let conn = board.with_extension();
@@ -683,31 +658,7 @@ fn stop_blocks_the_task_then_ends_the_whole_scope() {
     let scope = format!("user@0.service/app.slice/hermes-worker-kanban-t_s-run-{run}.scope");
     let cg = Cgroups::new("stop");
     cg.make(&scope);
-    let script = "echo $$ > \"$0\" && setsid -f /usr/bin/python3 -c \
-                  'import os; os.closerange(0, 1 << 16); \
-                  os.execve(\"/usr/bin/sleep\", [\"sleep\", \"1000\"], {})' \
-                  && exec sleep 1000";
-    let worker = Worker(
-        std::process::Command::new("setsid")
-            .args(["sh", "-c", script])
-            .arg(cg.path(&scope).join("cgroup.procs"))
-            .spawn()
-            .unwrap(),
-    );
-    let mut escapee = 0;
-    wait_until("the worker and its escapee asleep in their scope", || {
-        let pids = cg.procs(&scope);
-        let asleep = |p: i64| {
-            let t = proc_truth(p);
-            t.state == 'S' && t.cmdline == ["sleep", "1000"]
-        };
-        escapee = pids
-            .iter()
-            .copied()
-            .find(|p| *p != worker.pid())
-            .unwrap_or(0);
-        pids.len() == 2 && asleep(worker.pid()) && escapee > 0 && asleep(escapee)
-    });
+    let (worker, escapee) = session_worker_with_escapee(&cg, &scope);
     let _escapee = KillOnDrop(escapee);
     assert_escaped(worker.pid(), escapee);
     w.execute(
@@ -754,4 +705,36 @@ fn stop_blocks_the_task_then_ends_the_whole_scope() {
         (task.as_str(), run_status.as_str(), kept),
         ("blocked", "blocked", Some(worker.pid()))
     );
+}
+
+/// A worker in `scope`, in a session of its own (never the shim's, as the owner's spawn makes
+/// it), that started an escapee first (double-forked, its own session, every fd closed, its
+/// environment cleared): both returned asleep, the escapee's pid to be ended by the caller.
+fn session_worker_with_escapee(cg: &Cgroups, scope: &str) -> (Worker, i64) {
+    let script = "echo $$ > \"$0\" && setsid -f /usr/bin/python3 -c \
+                  'import os; os.closerange(0, 1 << 16); \
+                  os.execve(\"/usr/bin/sleep\", [\"sleep\", \"1000\"], {})' \
+                  && exec sleep 1000";
+    let worker = Worker(
+        std::process::Command::new("setsid")
+            .args(["sh", "-c", script])
+            .arg(cg.path(scope).join("cgroup.procs"))
+            .spawn()
+            .unwrap(),
+    );
+    let mut escapee = 0;
+    wait_until("the worker and its escapee asleep in their scope", || {
+        let pids = cg.procs(scope);
+        let asleep = |p: i64| {
+            let t = proc_truth(p);
+            t.state == 'S' && t.cmdline == ["sleep", "1000"]
+        };
+        escapee = pids
+            .iter()
+            .copied()
+            .find(|p| *p != worker.pid())
+            .unwrap_or(0);
+        pids.len() == 2 && asleep(worker.pid()) && escapee > 0 && asleep(escapee)
+    });
+    (worker, escapee)
 }
