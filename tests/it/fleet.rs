@@ -93,13 +93,21 @@ fn the_fleet_lists_every_hosts_workers_through_prometheus() {
     // The shim a user asks, on this host, with the query API.
     let fleet = serve(&a.path, &["--prometheus", &prometheus.url]);
 
+    // Once Prometheus has scraped both targets: the other host's workers, up, and the other
+    // shim of this host listed under its own target.
     let body = fleet_when(
         &fleet,
         |b| {
-            host(b, "gpu-box-7")
-                .is_some_and(|h| h["workers"].as_array().is_some_and(|w| !w.is_empty()))
+            let listed = |i: &str| {
+                b["hosts"]
+                    .as_array()
+                    .is_some_and(|hs| hs.iter().any(|h| h["instance"] == i))
+            };
+            host(b, "gpu-box-7").is_some_and(|h| {
+                h["up"] == true && h["workers"].as_array().is_some_and(|w| w.len() == 2)
+            }) && listed(&shim_a.addr)
         },
-        "the other host's workers through Prometheus",
+        "the other host's workers through Prometheus, and this host's other shim",
     );
     let hosts = body["hosts"].as_array().unwrap();
     // This host first, from its own /proc. The other shim on this host (shim_a: another
