@@ -20,11 +20,9 @@ pub fn v2_mount() -> Option<PathBuf> {
     })
 }
 
-/// The writable v2 hierarchy these tests need, or why there is none.
+/// The writable v2 hierarchy these tests need, or why there is none (root is checked by
+/// [`require_writable_v2`], as every root test checks it: `require_root`).
 pub fn writable_v2() -> Result<PathBuf, String> {
-    if super::euid() != 0 {
-        return Err("the scope tests need root".into());
-    }
     let mount = v2_mount().ok_or("no cgroup v2 hierarchy is mounted")?;
     let probe = mount.join(format!("kanban-workers-probe-{}", std::process::id()));
     std::fs::create_dir(&probe).map_err(|e| {
@@ -40,6 +38,7 @@ pub fn writable_v2() -> Result<PathBuf, String> {
 /// What a scope test says where it cannot run: it fails, never passes. `make test` skips the
 /// scope tests there, and says why (`tests/fixtures/cgroup_skips.sh`).
 pub fn require_writable_v2() -> PathBuf {
+    super::require_root();
     writable_v2().unwrap_or_else(|why| {
         panic!("{why}: this test cannot run here (make test skips it, saying so)")
     })
