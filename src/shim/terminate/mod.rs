@@ -114,6 +114,13 @@ struct Found {
 
 use crate::proc::clock::unix_secs as now;
 
+/// Who may be signalled on `db`'s board (`Policy::for_board`, the owner it was resolved
+/// with): every action's first step; a board whose owner cannot be read is a 503.
+fn owner_policy(db: &Board) -> Result<signal::Policy, ApiError> {
+    signal::Policy::for_board(db.path(), db.owner())
+        .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))
+}
+
 /// How long the reclaim waits for the write lock once the shim is stopping: what is left of
 /// the stop bound after the SIGKILL wait (docs/http.md).
 const STOPPING_LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -197,12 +204,8 @@ pub fn run(
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     terminable(id, &found)?;
     let err = |e: rusqlite::Error| db_error(db.path(), &e);
-    let policy = signal::Policy::for_board(db.path(), db.owner())
-        .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
-    let run_env = signal::RunEnv {
-        run_id: id,
-        board: db.path().to_path_buf(),
-    };
+    let policy = owner_policy(db)?;
+    let run_env = signal::RunEnv::of(db.path(), id);
     // Who would be signalled, checked before anything is: a refusal changes nothing.
     let mut ignored = Vec::new();
     let (members, scope) = members(id, &found, &run_env, &policy, &mut ignored)?;

@@ -52,8 +52,7 @@ pub fn run(db: &Board, id: i64, freeze: bool, budget: Duration) -> Result<Vec<u8
             ),
         ));
     };
-    let policy = Policy::for_board(db.path(), db.owner())
-        .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
+    let policy = super::owner_policy(db)?;
     let worker = RunWorker {
         pid: i32::try_from(pid).unwrap_or(0),
         start_ticks: u64::try_from(ticks).unwrap_or(0),

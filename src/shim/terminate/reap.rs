@@ -188,10 +188,7 @@ pub fn run(
             format!("run {id}: the shim is stopping; nothing was signalled"),
         ));
     }
-    let run_env = signal::RunEnv {
-        run_id: id,
-        board: db.path().to_path_buf(),
-    };
+    let run_env = signal::RunEnv::of(db.path(), id);
     let mut ignored = Vec::new();
     let outcomes = signal::terminate(
         members,
@@ -317,8 +314,7 @@ fn members(
             "nothing was signalled",
         ));
     }
-    let policy = signal::Policy::for_board(db.path(), db.owner())
-        .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
+    let policy = super::owner_policy(db)?;
     let targets: Vec<(i32, u64)> = lingering
         .iter()
         .filter_map(|l| {

@@ -49,6 +49,16 @@ pub struct RunEnv {
     pub board: PathBuf,
 }
 
+impl RunEnv {
+    /// Run `run_id` of the board at `board`.
+    pub fn of(board: &std::path::Path, run_id: i64) -> RunEnv {
+        RunEnv {
+            run_id,
+            board: board.to_path_buf(),
+        }
+    }
+}
+
 /// A process to end, held by its pidfd.
 #[derive(Debug)]
 pub struct Member {

@@ -54,12 +54,8 @@ pub fn run(
     let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     stoppable(id, &found)?;
-    let policy = signal::Policy::for_board(db.path(), db.owner())
-        .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))?;
-    let run_env = signal::RunEnv {
-        run_id: id,
-        board: db.path().to_path_buf(),
-    };
+    let policy = super::owner_policy(db)?;
+    let run_env = signal::RunEnv::of(db.path(), id);
     // The processes first, held by their pidfds: the block may clear the pid from the rows.
     let mut ignored = Vec::new();
     let (members, scope) = super::members(id, &found, &run_env, &policy, &mut ignored)?;
