@@ -267,10 +267,11 @@ fn ext_conn(path: &Path) -> Connection {
 fn query_all(conn: &Connection, sql: &str, arg: Option<i64>) -> usize {
     let mut stmt = conn.prepare_cached(sql).unwrap();
     let cols = stmt.column_count();
-    let mut rows = match arg {
-        Some(a) => stmt.query([a]).unwrap(),
-        None => stmt.query([]).unwrap(),
-    };
+    // The argument is ?1; any further parameter (route_inspect.sql's log trailer) is NULL.
+    if let Some(a) = arg {
+        stmt.raw_bind_parameter(1, a).unwrap();
+    }
+    let mut rows = stmt.raw_query();
     let mut n = 0;
     while let Some(row) = rows.next().unwrap() {
         for i in 0..cols {

@@ -12,6 +12,9 @@
 # (started for its run, stopped after); the reference stays up, idle between its runs.
 #        PIN=1 benches/inspect.sh ...   the servers on CPU 0 and the load generator on CPU 1
 #                                       (wrk -t1), so that they do not take turns on one core
+#        DISTINCT=1 benches/inspect.sh ...   every request a different live run of the 50, in
+#                                       turn (a dashboard of many runs; identical requests
+#                                       shared by the shim never help), by a wrk script
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -37,13 +40,31 @@ pids+=($!); py_pid=$!
 wait_for 18766
 run=$(sqlite3 "$board" "SELECT id FROM task_runs WHERE ended_at IS NULL ORDER BY id LIMIT 1")
 path=/api/plugins/kanban/runs/$run/inspect
+label=$path
+script=()
+if [ -n "${DISTINCT:-}" ]; then
+  # Each wrk connection asks the live runs in turn, from its own place in the list.
+  ids=$(sqlite3 "$board" "SELECT group_concat(id, ',') FROM task_runs WHERE ended_at IS NULL")
+  cat >target/bench/distinct.lua <<LUA
+local ids = {$ids}
+local n = 0
+init = function(args) n = math.random(#ids) end
+request = function()
+  n = n % #ids + 1
+  return wrk.format("GET", "/api/plugins/kanban/runs/" .. ids[n] .. "/inspect")
+end
+LUA
+  script=(-s target/bench/distinct.lua)
+  label="/api/plugins/kanban/runs/{each of the 50 live runs in turn}/inspect"
+fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# port pid -> "rps p50 p99 cpu_us_per_request" (the latencies as wrk prints them)
+# port pid [routed] -> "rps p50 p99 cpu_us_per_request" (the latencies as wrk prints them);
+# with a third argument, DISTINCT's script picks each request's run
 load() {
   local t0 t1 o
   t0=$(ticks "$2")
-  o=$($gen wrk -t$threads -c8 -d"${secs}s" --latency "http://127.0.0.1:$1$path")
+  o=$($gen wrk -t$threads -c8 -d"${secs}s" --latency ${3:+"${script[@]}"} "http://127.0.0.1:$1$path")
   t1=$(ticks "$2")
   echo "$o" | awk -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" '
     /Requests\/sec/ {rps = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
@@ -60,7 +81,7 @@ shim() {
   pids+=("$pid")
   wait_for 18767
   $gen wrk -t$threads -c8 -d1s "http://127.0.0.1:18767$path" >/dev/null
-  echo "$1 $(load 18767 $pid)"
+  echo "$1 $(load 18767 $pid routed)"
   echo "$1 $($gen "$bench" paced 127.0.0.1:18767 "$path" 8 10 "$secs")" >>"$paced"
   if [ "$1" = after ]; then
     echo "no-route $(path=/api/plugins/kanban/no-such-route load 18767 $pid)" >>"$floor"
@@ -74,13 +95,13 @@ floor=target/bench/inspect-floor.txt
 : >"$floor"
 rows=target/bench/inspect-rows.txt
 : >"$rows"
-echo "### \`$path\`, wrk -t$threads -c8 -d${secs}s, ${rounds} rounds${PIN:+, servers on CPU 0, wrk on CPU 1}"
+echo "### \`$label\`, wrk -t$threads -c8 -d${secs}s, ${rounds} rounds${PIN:+, servers on CPU 0, wrk on CPU 1}"
 echo
 echo "| round | server | req/s | p50 | p99 | CPU µs / request |"
 echo "|---|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
   $gen wrk -t$threads -c8 -d1s "http://127.0.0.1:18766$path" >/dev/null
-  echo "python $(load 18766 $py_pid)" >>"$rows"
+  echo "python $(load 18766 $py_pid routed)" >>"$rows"
   [ -n "${BEFORE:-}" ] && shim before "$BEFORE/kanban-workers" >>"$rows"
   shim after target/release/kanban-workers >>"$rows"
   tail -n "$([ -n "${BEFORE:-}" ] && echo 3 || echo 2)" "$rows" |

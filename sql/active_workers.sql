@@ -1,7 +1,9 @@
 -- active_workers: every worker running now.
 -- Installed as a TEMP view by the extension at load time (nothing is written to the database
--- file). Open runs (ended_at IS NULL) with a recorded worker_pid whose task is 'running',
--- oldest first: the reference dashboard's rows and keys, plus worker_host and local.
+-- file). Open runs (ended_at IS NULL) with a recorded worker_pid whose task is 'running':
+-- the reference dashboard's rows and keys, plus worker_host and local. Unordered, so that
+-- SQLite can flatten it into a join (live_workers looks each one's verdict up by run_id);
+-- order it where it is read (GET /workers/active: oldest first, ORDER BY started_at, run_id).
 --
 -- The runs are reached by the board's idx_runs_status (status = 'running'), so the cost
 -- follows the number of open runs, however long the history of each task; CROSS JOIN keeps
@@ -33,5 +35,4 @@ WHERE r.status = 'running'
   AND r.ended_at IS NULL
   AND r.worker_pid IS NOT NULL
   AND t.id = r.task_id
-  AND t.status = 'running'
-ORDER BY r.started_at, r.id;
+  AND t.status = 'running';

@@ -57,7 +57,8 @@ FROM (
            ',' || v.pid || ',' || coalesce(group_concat(t.pid, ','), '') || ',' AS members,
            v.heartbeat_age_s, v.claim_expires_in_s, v.runtime_s, v.wedged, v.wedged_reason
     FROM active_workers AS w
-    JOIN run_verdicts AS v ON v.run_id = w.run_id
+    -- run_status: SQLite reads the running runs' verdicts only (run_verdicts is grouped).
+    JOIN run_verdicts AS v ON v.run_id = w.run_id AND v.run_status = 'running'
     LEFT JOIN proc_tree(v.pid) AS t ON t.depth > 0
         -- Only the board owner's members count (the owner could not see another user's
         -- under hidepid; the shim may run as root): run_verdicts.owner_uid.

@@ -33,7 +33,7 @@
 -- {worker_started_at} is replaced at install: r.worker_started_at on boards that have the
 -- column, NULL on older ones.
 CREATE TEMP VIEW run_verdicts AS
-SELECT run_id, task_id, started_at, ended_at, worker_pid, worker_host, local, host_note,
+SELECT run_id, run_status, task_id, started_at, ended_at, worker_pid, worker_host, local, host_note,
        worker_started_at, alive, reason, identity, evidence,
        coalesce(alive = 1 AND identity IN ('verified', 'spawn marks'), 0) AS signalable,
        CASE WHEN alive = 1 THEN worker_pid END AS pid,
@@ -110,6 +110,7 @@ FROM (
                    END AS identity
             FROM (
                 SELECT r.id                  AS run_id,
+                       r.status              AS run_status,
                        o.uid                 AS owner_uid,
                        r.task_id             AS task_id,
                        r.started_at_s        AS started_at,
@@ -188,6 +189,12 @@ FROM (
                 LEFT JOIN proc_marks(
                     CASE WHEN p.alive = 1 AND {worker_started_at} IS NULL THEN p.pid END
                 ) AS m
+                -- One row a run: grouped so that this innermost query is computed once, its
+                -- columns kept, and not flattened into every reference of the levels above
+                -- (each of which would evaluate run_claims' rules and read proc_stats again:
+                -- an inspection cost twice as much). SQLite pushes a select's `run_id = ?`
+                -- and `run_status = ?` down into it (as the board's index lookups).
+                GROUP BY r.id, r.status
             )
         )
     )
