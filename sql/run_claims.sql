@@ -16,6 +16,12 @@
 -- machine id) and this host's is known (kanban_workers_machine_id()), locality follows the
 -- machine id, not the claim's host name: two hosts may share a name (containers), and a
 -- coordinator's claim may name the coordinator. host_note says when the two disagree.
+-- run_epoch: the instantiation the run's fingerprint carries (what precedes its '|'), when the
+-- fingerprint has the owner's form ('<boot id>:<pid 1's start ticks>|<ticks>', as
+-- run_verdicts reads it) and this host's is known; else NULL. A run whose
+-- run_epoch is not this host's is never local, whatever its claim or machine id say: its
+-- worker runs in another instantiation (a container of the same name on one shared board,
+-- #111386; or this host before a restart), where its pid means another process than here.
 -- started_at_s, ended_at_s, claim_expires_s, last_heartbeat_at_s: the times as numbers (the
 -- owner tolerates numeric strings and ISO-8601 text since 0.20; see below).
 -- {worker_started_at} and {machine_id} are replaced at install: NULL on boards without the
@@ -24,7 +30,8 @@
 -- would run at every reference of the flattened view).
 CREATE TEMP VIEW run_claims AS
 SELECT *,
-       CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
+       CASE WHEN run_epoch <> kanban_workers_epoch() THEN 0
+            WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN run_machine_id = kanban_workers_machine_id()
             ELSE (worker_host IS NULL OR worker_host = kanban_workers_hostname() OR this_boot)
        END AS local,
@@ -32,9 +39,19 @@ SELECT *,
             THEN CASE WHEN run_machine_id <> kanban_workers_machine_id()
                           THEN 'the run''s machine_id ' || run_machine_id || ' is not this host''s ('
                                || kanban_workers_machine_id() || ')'
+                      WHEN run_epoch <> kanban_workers_epoch()
+                          THEN 'the run''s machine_id is this host''s, but its fingerprint carries '
+                               || 'another instantiation (' || run_epoch || ', not '
+                               || kanban_workers_epoch() || ')'
                       WHEN coalesce(worker_host <> kanban_workers_hostname(), 0)
                           THEN 'the claim names ' || worker_host || ', but the run''s machine_id is this host''s'
                  END
+            WHEN run_epoch <> kanban_workers_epoch()
+                 AND (worker_host IS NULL OR worker_host = kanban_workers_hostname())
+            THEN 'same host name, another instantiation: the claim names '
+                 || coalesce(worker_host, 'no host') || ', but the run''s fingerprint carries '
+                 || run_epoch || ', not this host''s ' || kanban_workers_epoch()
+                 || ' (a container of the same name, or this host before a restart)'
             WHEN worker_host <> kanban_workers_hostname() AND this_boot
             THEN 'renamed host: the claim names ' || worker_host || ', but its fingerprint '
                  || 'carries this host''s boot (' || kanban_workers_epoch() || ')'
@@ -76,6 +93,13 @@ FROM (
            coalesce(typeof({worker_started_at}) = 'text'
                     AND kanban_workers_epoch() GLOB '?*:?*'
                     AND substr({worker_started_at}, 1, length(kanban_workers_epoch()) + 1)
-                        = kanban_workers_epoch() || '|', 0) AS this_boot
+                        = kanban_workers_epoch() || '|', 0) AS this_boot,
+           CASE WHEN typeof({worker_started_at}) = 'text' AND length({worker_started_at}) <= 200
+                 AND kanban_workers_epoch() GLOB '?*:?*'
+                 AND substr({worker_started_at}, 1, instr({worker_started_at}, '|') - 1) GLOB '?*:?*'
+                 AND substr({worker_started_at}, instr({worker_started_at}, '|') + 1) GLOB '[0-9]*'
+                 AND substr({worker_started_at}, instr({worker_started_at}, '|') + 1) NOT GLOB '*[^0-9]*'
+                THEN substr({worker_started_at}, 1, instr({worker_started_at}, '|') - 1)
+           END AS run_epoch
     FROM task_runs AS r
 );

@@ -89,8 +89,11 @@ FROM (
                     WHEN json_valid(r.metadata) AND json_type(r.metadata, '$.oom_killed') = 'true'
                         THEN 1
                END AS oom_kills,
-               coalesce(json_valid(r.metadata)
-                        AND json_type(r.metadata, '$.infrastructure') = 'true', 0) AS infrastructure,
+               -- In a CASE, not coalesce(... AND ...): an AND outside a condition evaluates
+               -- both sides, and json_type() of metadata that is not JSON is an error.
+               CASE WHEN json_valid(r.metadata)
+                         AND json_type(r.metadata, '$.infrastructure') = 'true'
+                    THEN 1 ELSE 0 END AS infrastructure,
                substr(r.error, 1, 500) AS error, r.summary
         FROM run_exits AS x
         JOIN task_runs AS r ON r.id = x.run_id

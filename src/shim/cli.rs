@@ -255,6 +255,21 @@ const FLAGS: &[Flag] = &[
         },
     },
     Flag {
+        name: "lock-wait",
+        value: Some("SECS"),
+        help: &[
+            "how long a read of a board in rollback-journal mode (not WAL) waits for its",
+            "owner's write lock before answering 503, within the budget (fractions allowed)",
+        ],
+        default: Some(|a| a.lock_wait.as_secs_f64().to_string()),
+        set: |a, v| {
+            let what = "a number of seconds from 0 to 600";
+            let secs = in_range("--lock-wait", v, 0.0..=600.0, what)?;
+            a.lock_wait = Duration::from_secs_f64(secs);
+            Ok(())
+        },
+    },
+    Flag {
         name: "log-streams",
         value: Some("N"),
         help: &["logs followed at once, 1-1024; more are answered 503"],
@@ -367,6 +382,8 @@ pub struct Args {
     pub header_timeout: Duration,
     /// A request's budget (thread and lock waits); see `board::pool`.
     pub busy_timeout: Duration,
+    /// `--lock-wait`: a rollback-journal board's lock waited for at most; see `board::pool`.
+    pub lock_wait: Duration,
     /// Connections served at once.
     pub max_connections: usize,
     /// `--log-streams`, `--log-idle-timeout`.
@@ -400,6 +417,7 @@ impl Default for Args {
             quiet: false,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             busy_timeout: crate::shim::board::pool::BUSY_TIMEOUT,
+            lock_wait: crate::shim::board::pool::LOCK_WAIT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             log_streams: DEFAULT_LOG_STREAMS,
             log_idle: DEFAULT_LOG_IDLE,

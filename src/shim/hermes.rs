@@ -1,5 +1,8 @@
 //! `kanban-workers hermes install|uninstall`: write (or remove) the Hermes dashboard plugin
-//! whose Workers tab shows this board's workers (docs/hermes.md). The plugin's files live in
+//! whose Workers tab shows this board's workers (docs/hermes.md), into `<HERMES_HOME>/plugins/`
+//! and, when HERMES_HOME is a profile's, into the Hermes root's `plugins/` too (where the newer
+//! releases' dashboards look: the machine dashboard, and a profile-scoped one after its own
+//! folder; 0.19.0's profile-scoped dashboard reads the profile's alone). The plugin's files live in
 //! `hermes/` at the repository's root and are embedded here; install adds `shim.json` (this
 //! binary's absolute path) and a record of what it wrote. Nothing else of the user's Hermes
 //! files is touched: enabling the plugin is the owner's own `hermes plugins enable
@@ -150,11 +153,39 @@ pub fn run(
             Action::Uninstall => "nothing removed",
         },
     };
-    let home = caller.home(&home, args.action)?;
-    match args.action {
-        Action::Install => install(&caller, &home, exe),
-        Action::Uninstall => uninstall(&caller, &home),
+    let home = caller.home(&home, args.action, "HERMES_HOME")?;
+    // A profile's home: the Hermes root's plugins too, where the newer releases' dashboards,
+    // profile-scoped or not, also look (#87197).
+    let mut homes = vec![home];
+    if let Some(root) = hermes_root(homes[0].path(), env) {
+        homes.push(caller.home(&root, args.action, "the Hermes root of HERMES_HOME")?);
     }
+    match args.action {
+        Action::Install => install(&caller, &homes, exe),
+        Action::Uninstall => uninstall(&caller, &homes),
+    }
+}
+
+/// The Hermes root of the home `home` (its real path) when that is another folder: as the
+/// owner's `get_default_hermes_root` derives it (hermes-agent 0.20+), `~/.hermes` for a home
+/// under it (`~/.hermes/profiles/<name>`), `<x>` for `<x>/profiles/<name>`, else the home
+/// itself (`None`). A profile-scoped dashboard of the newer releases reads the root's
+/// `plugins/` after its own; 0.19.0's reads its own alone.
+pub fn hermes_root(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let native = env("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| Path::new(&h).join(".hermes"))
+        .map(|n| std::fs::canonicalize(&n).unwrap_or(n));
+    let root = match native {
+        Some(native) if home.starts_with(&native) => native,
+        _ => match home.parent() {
+            Some(profiles) if profiles.file_name().is_some_and(|n| n == "profiles") => {
+                profiles.parent()?.to_path_buf()
+            }
+            _ => return None,
+        },
+    };
+    (root != home).then_some(root)
 }
 
 /// What install writes: the embedded files and shim.json (the binary's absolute path).
@@ -225,10 +256,10 @@ struct Caller {
 impl Caller {
     /// The home: resolved once (the operator's choice), walked from `/` without following a
     /// link, a folder the caller owns.
-    fn home(&self, home: &Path, action: Action) -> Result<Dir, String> {
+    fn home(&self, home: &Path, action: Action, what: &str) -> Result<Dir, String> {
         let missing = || {
             format!(
-                "HERMES_HOME {} does not exist or is not a folder (is Hermes installed? pass \
+                "{what} {} does not exist or is not a folder (is Hermes installed? pass \
                  --hermes-home PATH or set $HERMES_HOME); {}",
                 home.display(),
                 self.nothing
@@ -250,7 +281,7 @@ impl Caller {
                 Action::Uninstall => "uninstall",
             };
             return Err(format!(
-                "HERMES_HOME {} is owned by uid {owner}{named}, and this runs as uid {}: only the \
+                "{what} {} is owned by uid {owner}{named}, and this runs as uid {}: only the \
                  home's owner may install or uninstall its plugins (its agents can write \
                  there); run it as the owner: sudo -u {sudo} kanban-workers hermes {verb} --hermes-home \
                  {}; {}",
@@ -428,28 +459,93 @@ fn refuse_foreign(dir: &Path, foreign: &[String], what: &str) -> String {
     )
 }
 
-fn install(caller: &Caller, home: &Dir, exe: &Path) -> Result<String, String> {
+/// What install found in one home before writing anything there.
+struct Plan {
+    plugins: Option<Dir>,
+    plugin: Option<Dir>,
+    survey: Survey,
+    created_plugins: bool,
+}
+
+fn install(caller: &Caller, homes: &[Dir], exe: &Path) -> Result<String, String> {
     let files = contents(exe)?;
-    // Everything is looked at before the first write.
-    let plugins = caller.folder(home, "plugins")?;
-    let mut created_plugins = plugins.is_none();
-    let plugin = match &plugins {
-        Some(p) => caller.folder(p, PLUGIN)?,
-        None => None,
-    };
-    let mut survey = Survey::default();
-    if let Some(plugin) = &plugin {
-        let record = caller.record(plugin)?;
-        survey = caller.survey(plugin, record.is_some())?;
-        if !survey.foreign.is_empty() {
-            return Err(refuse_foreign(
-                plugin.path(),
-                &survey.foreign,
-                caller.nothing,
-            ));
-        }
-        created_plugins = record.unwrap_or(false);
+    // Everything, in every home, is looked at before the first write.
+    let plans = homes
+        .iter()
+        .map(|home| caller.plan(home))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut into = Vec::new();
+    for (home, plan) in homes.iter().zip(plans) {
+        into.push(put(caller, home, plan, &files)?);
     }
+    let (also, root_too) = match (homes.get(1), into.get(1)) {
+        (Some(root), Some(plugin)) => (
+            format!(
+                "\nand into {} (the Hermes root's plugins, where the newer releases' \
+                 dashboards, profile-scoped or not, also look)",
+                plugin.display()
+            ),
+            format!(
+                "\n     and in the root too, for the newer releases' machine dashboard (one for \
+                 every profile: it serves a plugin's routes only when its own home enables it):\n       \
+                 HERMES_HOME={} hermes plugins enable {PLUGIN}",
+                root.path().display()
+            ),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    Ok(format!(
+        "Installed the Workers tab (a Hermes dashboard plugin) into {}{also}.\n\
+         Its backend runs {} (set $KANBAN_WORKERS_BIN to run another).\n\
+         Left to do:\n  \
+           1. hermes plugins enable {PLUGIN}{root_too}\n  \
+           2. restart the dashboard (hermes dashboard); the tab is at /workers\n",
+        into[0].display(),
+        exe.display()
+    ))
+}
+
+impl Caller {
+    /// The plugin's folder in `home` as it is: a folder of install's (its record) or none,
+    /// nothing in it that install did not write.
+    fn plan(&self, home: &Dir) -> Result<Plan, String> {
+        let plugins = self.folder(home, "plugins")?;
+        let mut created_plugins = plugins.is_none();
+        let plugin = match &plugins {
+            Some(p) => self.folder(p, PLUGIN)?,
+            None => None,
+        };
+        let mut survey = Survey::default();
+        if let Some(plugin) = &plugin {
+            let record = self.record(plugin)?;
+            survey = self.survey(plugin, record.is_some())?;
+            if !survey.foreign.is_empty() {
+                return Err(refuse_foreign(plugin.path(), &survey.foreign, self.nothing));
+            }
+            created_plugins = record.unwrap_or(false);
+        }
+        Ok(Plan {
+            plugins,
+            plugin,
+            survey,
+            created_plugins,
+        })
+    }
+}
+
+/// The plugin written into `home` as `plan` found it; the plugin's folder.
+fn put(
+    caller: &Caller,
+    home: &Dir,
+    plan: Plan,
+    files: &[(&str, String)],
+) -> Result<PathBuf, String> {
+    let Plan {
+        plugins,
+        plugin,
+        mut survey,
+        created_plugins,
+    } = plan;
     let plugins = match plugins {
         Some(p) => p,
         None => caller.make(home, "plugins")?,
@@ -461,18 +557,10 @@ fn install(caller: &Caller, home: &Dir, exe: &Path) -> Result<String, String> {
     // The record first: an install that stops half-way (an error, a kill) leaves a folder
     // that install can finish and uninstall can remove.
     plugin
-        .write_new(RECORD, record(created_plugins, &files).as_bytes(), 0o644)
+        .write_new(RECORD, record(created_plugins, files).as_bytes(), 0o644)
         .map_err(|r| caller.say(r))?;
-    write_files(caller, &plugin, &mut survey, &files)?;
-    Ok(format!(
-        "Installed the Workers tab (a Hermes dashboard plugin) into {}.\n\
-         Its backend runs {} (set $KANBAN_WORKERS_BIN to run another).\n\
-         Left to do:\n  \
-           1. hermes plugins enable {PLUGIN}\n  \
-           2. restart the dashboard (hermes dashboard); the tab is at /workers\n",
-        plugin.path().display(),
-        exe.display()
-    ))
+    write_files(caller, &plugin, &mut survey, files)?;
+    Ok(plugin.path().to_path_buf())
 }
 
 /// The install's record: a line per file it writes (and one when it made `plugins/`), what
@@ -529,34 +617,89 @@ fn write_files(
     Ok(())
 }
 
-fn uninstall(caller: &Caller, home: &Dir) -> Result<String, String> {
-    let nothing_there = || {
-        format!(
-            "{} does not exist: nothing to uninstall",
-            home.path().join("plugins").join(PLUGIN).display()
-        )
-    };
-    // Everything is looked at before the first removal.
-    let plugins = caller.folder(home, "plugins")?.ok_or_else(nothing_there)?;
-    let plugin = caller.folder(&plugins, PLUGIN)?.ok_or_else(nothing_there)?;
-    let Some(created_plugins) = caller.record(&plugin)? else {
+/// An install found in one home, looked at before anything is removed.
+struct Installed {
+    plugins: Dir,
+    plugin: Dir,
+    survey: Survey,
+    created_plugins: bool,
+}
+
+fn uninstall(caller: &Caller, homes: &[Dir]) -> Result<String, String> {
+    // Everything, in every home, is looked at before the first removal.
+    let mut found = Vec::new();
+    for home in homes {
+        if let Some(installed) = caller.installed(home)? {
+            found.push((home, installed));
+        }
+    }
+    if found.is_empty() {
+        let places: Vec<String> = homes
+            .iter()
+            .map(|h| h.path().join("plugins").join(PLUGIN).display().to_string())
+            .collect();
+        let nor: String = places
+            .iter()
+            .skip(1)
+            .map(|p| format!(", nor does {p}"))
+            .collect();
         return Err(format!(
-            "{} has no {RECORD}: it was not written by `kanban-workers hermes install`; \
-             nothing removed",
-            plugin.path().display()
-        ));
-    };
-    let mut survey = caller.survey(&plugin, true)?;
-    if !survey.foreign.is_empty() {
-        return Err(refuse_foreign(
-            plugin.path(),
-            &survey.foreign,
-            caller.nothing,
+            "{} does not exist{nor}: nothing to uninstall",
+            places.first().map_or("", String::as_str)
         ));
     }
-    // The fixed names, from their folders' descriptors, deepest folder first; each folder
-    // is then removed from its parent's descriptor (only when empty: a name there since
-    // makes it fail, and nothing else is removed).
+    let mut removed = Vec::new();
+    for (home, installed) in found {
+        removed.push(remove(caller, home, installed)?);
+    }
+    Ok(format!(
+        "Removed {}.\nThe dashboard's config.yaml still lists it in plugins.enabled: run \
+         `hermes plugins disable {PLUGIN}` if you like, then restart the dashboard.\n",
+        removed.join(" and ")
+    ))
+}
+
+impl Caller {
+    /// The install in `home`: None when there is no plugin's folder; refused when the folder
+    /// has no record or holds what install did not write.
+    fn installed(&self, home: &Dir) -> Result<Option<Installed>, String> {
+        let Some(plugins) = self.folder(home, "plugins")? else {
+            return Ok(None);
+        };
+        let Some(plugin) = self.folder(&plugins, PLUGIN)? else {
+            return Ok(None);
+        };
+        let Some(created_plugins) = self.record(&plugin)? else {
+            return Err(format!(
+                "{} has no {RECORD}: it was not written by `kanban-workers hermes install`; \
+                 nothing removed",
+                plugin.path().display()
+            ));
+        };
+        let survey = self.survey(&plugin, true)?;
+        if !survey.foreign.is_empty() {
+            return Err(refuse_foreign(plugin.path(), &survey.foreign, self.nothing));
+        }
+        Ok(Some(Installed {
+            plugins,
+            plugin,
+            survey,
+            created_plugins,
+        }))
+    }
+}
+
+/// The install found in `home` removed: the fixed names, from their folders' descriptors,
+/// deepest folder first; each folder then removed from its parent's descriptor (only when
+/// empty: a name there since makes it fail, and nothing else is removed). The plugin's
+/// folder, as it was named.
+fn remove(caller: &Caller, home: &Dir, installed: Installed) -> Result<String, String> {
+    let Installed {
+        plugins,
+        plugin,
+        mut survey,
+        created_plugins,
+    } = installed;
     let mut folders: Vec<&str> = FOLDERS.iter().copied().chain([PYCACHE]).collect();
     folders.sort_by_key(|rel| std::cmp::Reverse(rel.len()));
     let mut opened: Vec<(&str, Dir)> = Vec::new();
@@ -593,11 +736,7 @@ fn uninstall(caller: &Caller, home: &Dir) -> Result<String, String> {
         // Only when nothing else was put there since.
         let _ = home.remove_dir("plugins");
     }
-    Ok(format!(
-        "Removed {}.\nThe dashboard's config.yaml still lists it in plugins.enabled: run \
-         `hermes plugins disable {PLUGIN}` if you like, then restart the dashboard.\n",
-        plugin.path().display()
-    ))
+    Ok(plugin.path().display().to_string())
 }
 
 #[cfg(test)]
@@ -1011,6 +1150,91 @@ mod tests {
         .unwrap();
         assert!(home.path().join("plugins").is_dir());
         assert!(!dir.exists());
+    }
+
+    /// The Hermes root of a home is the owner's `get_default_hermes_root`: `~/.hermes` for a
+    /// home under it, `<x>` for `<x>/profiles/<name>`, none for the root itself.
+    #[test]
+    fn the_root_of_a_profile_is_the_owners() {
+        let user = tempfile::tempdir().unwrap();
+        let user = std::fs::canonicalize(user.path()).unwrap();
+        std::fs::create_dir_all(user.join(".hermes/profiles/work")).unwrap();
+        let u = user.to_str().unwrap().to_owned();
+        let env = |k: &str| (k == "HOME").then(|| u.clone());
+        let no_env = |_: &str| None;
+        let native = user.join(".hermes");
+        assert_eq!(
+            hermes_root(&native.join("profiles/work"), &env),
+            Some(native.clone())
+        );
+        assert_eq!(
+            hermes_root(&native.join("anything"), &env),
+            Some(native.clone())
+        );
+        assert_eq!(hermes_root(&native, &env), None);
+        let custom = Path::new("/srv/h");
+        assert_eq!(
+            hermes_root(&custom.join("profiles/ops"), &no_env),
+            Some(custom.to_path_buf())
+        );
+        assert_eq!(hermes_root(custom, &no_env), None);
+        assert_eq!(hermes_root(Path::new("/opt/data"), &env), None);
+    }
+
+    /// A profile's home gets the plugin in its own `plugins/` (0.19.0's profile-scoped
+    /// dashboard and the profile's `hermes plugins enable` look there) and in the Hermes
+    /// root's (where the newer releases' dashboards, profile-scoped or not, look too);
+    /// uninstall removes both, and either refused refuses both before anything is written or
+    /// removed.
+    #[test]
+    fn a_profiles_install_goes_into_the_profile_and_the_root() {
+        let no_env = |_: &str| None;
+        let root = tempfile::tempdir().unwrap();
+        let profile = root.path().join("profiles/work");
+        std::fs::create_dir_all(&profile).unwrap();
+        let go = |action| run(&args(action, Some(&profile)), &no_env, Path::new(EXE));
+        let said = go(Action::Install).unwrap();
+        let in_root = root.path().join("plugins/kanban-workers");
+        let in_profile = profile.join("plugins/kanban-workers");
+        assert!(said.contains(&in_root.display().to_string()), "{said}");
+        let mut expected: Vec<String> = FILES.iter().map(|(p, _)| (*p).to_owned()).collect();
+        expected.extend([SHIM_JSON.to_owned(), RECORD.to_owned()]);
+        expected.sort();
+        for dir in [&in_root, &in_profile] {
+            assert_eq!(all_files(dir), expected, "{dir:?}");
+        }
+        // Uninstall: both, and the plugins folders install made.
+        let said = go(Action::Uninstall).unwrap();
+        assert!(said.contains("Removed"), "{said}");
+        assert_eq!(all_files(root.path()), Vec::<String>::new());
+        assert!(!root.path().join("plugins").exists() && profile.is_dir());
+        // Someone else's plugin of that name in the root: nothing written in the profile
+        // either, nothing removed. Then an install in the profile alone (as earlier versions
+        // made it): uninstall takes it.
+        std::fs::create_dir_all(&in_root).unwrap();
+        std::fs::write(in_root.join("plugin.yaml"), "name: kanban-workers\n").unwrap();
+        let e = go(Action::Install).unwrap_err();
+        assert!(e.contains("did not write (plugin.yaml)"), "{e}");
+        assert!(!profile.join("plugins").exists());
+        let e = go(Action::Uninstall).unwrap_err();
+        assert!(e.contains("not written by"), "{e}");
+        std::fs::remove_dir_all(root.path().join("plugins")).unwrap();
+        run(
+            &args(Action::Install, Some(&profile)),
+            &no_env,
+            Path::new(EXE),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(root.path().join("plugins")).unwrap();
+        let said = go(Action::Uninstall).unwrap();
+        assert!(said.contains(&in_profile.display().to_string()), "{said}");
+        assert_eq!(all_files(root.path()), Vec::<String>::new());
+        // Nothing anywhere: both places named.
+        let e = go(Action::Uninstall).unwrap_err();
+        assert!(
+            e.contains("nothing to uninstall") && e.contains(&in_root.display().to_string()),
+            "{e}"
+        );
     }
 
     /// HERMES_HOME is the flag, else $HERMES_HOME, else ~/.hermes.

@@ -91,7 +91,8 @@ fn serve(
 ) -> Started {
     let history = args.history;
     let app = App::new(Config {
-        pools: OpenBoards::new(args.busy_timeout, settings, move || Samples::new(history)),
+        pools: OpenBoards::new(args.busy_timeout, settings, move || Samples::new(history))
+            .with_lock_wait(args.lock_wait),
         history,
         boards,
         log_requests: !args.quiet,

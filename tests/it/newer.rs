@@ -22,6 +22,22 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// Which boards exist: the owner's `board_exists` of both releases and the shim's answers.
+mod boards;
+
+/// One board shared by containers of the same host name: whose workers are whose.
+mod shared;
+
+/// The Workers tab in the newer releases' own dashboard, from where install writes it.
+mod dashboard;
+
+/// Rows the newer releases tolerate: text that is not UTF-8, BLOBs where text is expected.
+mod tolerated;
+
+/// Boards in rollback-journal mode: no lock held across /proc, 503 at once while the owner
+/// writes, every read route as in WAL mode.
+mod journal;
+
 const TOKEN: &str = "newer-token";
 
 /// The newer release's Python (`$KANBAN_WORKERS_HERMES_IOT_VENV`, else target/hermes-iot-venv),
@@ -63,12 +79,20 @@ struct Dispatcher {
 impl Dispatcher {
     fn start(python: &Path, tag: &str) -> Dispatcher {
         let root = temp_dir(tag);
-        let mut child = Command::new(python)
+        let kanban = root.path().to_path_buf();
+        Dispatcher::start_in(Command::new(python), root, &kanban)
+    }
+
+    /// The dispatcher run by `cmd` (the Python, or a command that runs it: in a container),
+    /// its Hermes home `root`, its board the default one of the kanban root `kanban` (another
+    /// dispatcher's root: one board shared by several homes or containers).
+    fn start_in(mut cmd: Command, root: tempfile::TempDir, kanban: &Path) -> Dispatcher {
+        let mut child = cmd
             .arg(format!(
                 "{MANIFEST_DIR}/tests/fixtures/hermes_newer_board.py"
             ))
             .env("HERMES_HOME", root.path())
-            .env("HERMES_KANBAN_HOME", root.path())
+            .env("HERMES_KANBAN_HOME", kanban)
             .env("HOME", root.path())
             .env_remove("HERMES_KANBAN_DB")
             .env_remove("HERMES_KANBAN_BOARD")
@@ -93,7 +117,7 @@ impl Dispatcher {
             .unwrap_or_else(|e| panic!("the dispatcher did not start ({e}): {line:?}"));
         d.board = PathBuf::from(first["board"].as_str().unwrap());
         d.logs = PathBuf::from(first["logs"].as_str().unwrap());
-        assert_eq!(d.board, d.root.path().join("kanban.db"));
+        assert_eq!(d.board, kanban.join("kanban.db"));
         d
     }
 

@@ -87,7 +87,19 @@ fn every_identity_verdict_through_sql_and_http() {
                 &spec("t_fp_reboot"),
                 Some(&quoted(&format!("another-boot:1|{}", truth.start_ticks))),
             ),
-            reused(),
+            // Another instantiation (a same-named container, or this host before a
+            // restart): not this host's, never read.
+            (
+                None,
+                Some(format!(
+                    "worker runs on another machine: same host name, another instantiation: \
+                     the claim names {}, but the run's fingerprint carries another-boot:1, not \
+                     this host's {epoch} (a container of the same name, or this host before a \
+                     restart)",
+                    local_hostname()
+                )),
+                None,
+            ),
         ),
         (
             run_with(
@@ -174,7 +186,8 @@ fn every_identity_verdict_through_sql_and_http() {
             assert_eq!(body["identity"], json!(identity), "{body}");
             assert_eq!(body["pid"], pid);
         } else {
-            assert_eq!(body["pid"], pid, "{body}");
+            // Another instantiation's run (alive unknown) names no pid of this host's.
+            assert_eq!(body["pid"], json!(alive.map(|_| pid)), "{body}");
             assert!(
                 body.get("cpu_percent").is_none(),
                 "a stranger's stats: {body}"
@@ -433,9 +446,12 @@ fn a_board_gaining_the_fingerprint_column_is_read_from_the_next_request() {
     .unwrap();
     let (_, body) = server.get_json(&format!("/runs/{run}/inspect"));
     assert_eq!(body["identity"], "verified", "{body}");
+    // This host's instantiation, another process's start.
+    let fp = owner_fingerprint(pid);
+    let (epoch, _) = fp.rsplit_once('|').unwrap();
     w.execute(
-        "UPDATE task_runs SET worker_started_at = 'x:1|1' WHERE id = ?1",
-        [run],
+        "UPDATE task_runs SET worker_started_at = ?1 WHERE id = ?2",
+        rusqlite::params![format!("{epoch}|1"), run],
     )
     .unwrap();
     let (_, body) = server.get_json(&format!("/runs/{run}/inspect"));

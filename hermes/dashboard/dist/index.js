@@ -249,7 +249,8 @@
           },
             h("span", { className: "kw-mono" }, `pid ${clip(p.pid)}`), " ",
             h(Badge, { variant: "outline" }, clip(p.member)), " ",
-            p.member === "escaped" ? `escaped (${clip(p.evidence || "")}) · ` : "",
+            p.member === "escaped" ? `escaped (${clip(p.evidence || "")}) · `
+              : p.evidence ? `(${clip(p.evidence)}) · ` : "",
             `${percent(p.cpu_percent)} · ${bytes(p.rss_bytes)} · `,
             h("span", { className: "kw-mono text-muted-foreground" }, clip(argv)));
         })),

@@ -152,24 +152,18 @@ impl CgroupDir {
     /// Its file `file` (beneath the descriptor, no symlink followed) into `buf` (cleared
     /// first): read to its end, and an error past `max` bytes.
     pub fn read_into(&self, file: &str, buf: &mut Vec<u8>, max: usize) -> Result<()> {
-        buf.clear();
+        let f = self.open_file(file)?;
+        read_from_start(f.as_fd(), &self.file_name(file), buf, max)
+    }
+
+    /// Its file `file` opened for reading (beneath the descriptor, no symlink followed), to be
+    /// read again from its start ([`read_from_start`]) and polled for the kernel's "file
+    /// modified" events (`POLLPRI`: `memory.events`, `cgroup.events`), which it keeps sending
+    /// while the cgroup exists; once it is removed, a read fails (`ENODEV`).
+    pub fn open_file(&self, file: &str) -> Result<OwnedFd> {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let f = rustix::fs::openat(&self.fd, file, flags, Mode::empty())
-            .map_err(|e| Error::io(self.file_name(file), e))?;
-        loop {
-            if buf.len() > max {
-                return Err(Error::too_large(
-                    self.file_name(file),
-                    format!("larger than {max} bytes"),
-                ));
-            }
-            buf.reserve(4096);
-            match rustix::io::read(&f, rustix::buffer::spare_capacity(buf)) {
-                Ok(0) => return Ok(()),
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(Error::io(self.file_name(file), e)),
-            }
-        }
+        rustix::fs::openat(&self.fd, file, flags, Mode::empty())
+            .map_err(|e| Error::io(self.file_name(file), e))
     }
 
     /// Write `value` to its file `file` in one write (`cgroup.kill`, `cgroup.freeze`).
@@ -242,6 +236,30 @@ impl CgroupDir {
     /// freezes asynchronously: [`CgroupDir::events`] says `frozen` once it has (kernel 5.2 on).
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         self.write("cgroup.freeze", if frozen { "1" } else { "0" })
+    }
+}
+
+/// The whole of an open cgroup file (`name` for messages) into `buf` (cleared first), read from
+/// its start whatever was read of it before (a kernel file shows its values as they are at a
+/// read from offset 0): an error past `max` bytes.
+pub fn read_from_start(
+    fd: BorrowedFd<'_>,
+    name: &str,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<()> {
+    buf.clear();
+    loop {
+        if buf.len() > max {
+            return Err(Error::too_large(name, format!("larger than {max} bytes")));
+        }
+        buf.reserve(4096);
+        let at = buf.len() as u64;
+        match rustix::io::pread(fd, rustix::buffer::spare_capacity(buf), at) {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::io(name, e)),
+        }
     }
 }
 

@@ -293,5 +293,14 @@ mod tests {
         let old = memory_events(b"low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n").unwrap();
         assert_eq!(old.oom_group_kill, None);
         assert!(memory_events(b"oom_kill many\n").is_err());
+        // Keys a later kernel adds are not an error (6.x: `sock_throttled`), nor is
+        // `memory.events.local`'s same format; a line without a value is.
+        let later = memory_events(
+            b"low 0\nhigh 3\nmax 40\noom 1\noom_kill 1\noom_group_kill 0\nsock_throttled 5\n",
+        )
+        .unwrap();
+        assert_eq!((later.high, later.oom_kill), (Some(3), Some(1)));
+        assert!(memory_events(b"oom_kill\n").is_err());
+        assert_eq!(memory_events(b"").unwrap().oom_kill, None);
     }
 }

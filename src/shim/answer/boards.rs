@@ -1,9 +1,9 @@
 //! One list of every board's rows (`?board=*`, issue 39 §2): each row the board's own, as its
 //! board's list writes it, with `board` (its slug) first; then what each board answered.
 
-use rusqlite::types::ValueRef;
+use serde::ser::{Serialize, SerializeMap as _, SerializeSeq as _, Serializer};
 
-use super::{keys, list_head, to_bytes, within_bound, write_as};
+use super::json::{self, Rows as _};
 use crate::shim::ApiError;
 use crate::shim::sample::Rows;
 
@@ -24,65 +24,88 @@ pub fn every_board_json(
     parts: &[Part<'_>],
     left_out: usize,
 ) -> Result<Vec<u8>, ApiError> {
-    let rows: usize = parts
-        .iter()
-        .map(|p| p.rows.map_or(0, |r| r.rows.len()))
-        .sum();
-    let mut out = list_head(list, rows);
-    let mut count = 0usize;
-    for part in parts {
-        let Ok(board_rows) = part.rows else { continue };
-        let keys = keys(board_rows.columns.iter().map(String::as_str));
-        let board = to_bytes(&serde_json::Value::from(part.board));
-        for row in &board_rows.rows {
-            if count > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"board\":");
-            out.extend_from_slice(&board);
-            for (i, (key, kind)) in keys.iter().enumerate() {
-                out.push(b',');
-                out.extend_from_slice(key);
-                write_as(
-                    &mut out,
-                    *kind,
-                    row.get(i).map_or(ValueRef::Null, ValueRef::from),
-                );
-            }
-            out.push(b'}');
-            within_bound(&out)?;
-            count += 1;
-        }
-    }
+    let rows = json::Sampled(
+        parts
+            .iter()
+            .filter_map(|p| {
+                let rows = p.rows.ok()?;
+                Some(json::Sample {
+                    board: Some(p.board),
+                    keys: json::keys(rows.columns.iter().map(String::as_str), 0),
+                    rows: &rows.rows,
+                })
+            })
+            .collect(),
+    );
     let oldest = parts
         .iter()
         .filter(|p| p.rows.is_ok())
         .map(|p| p.checked_at)
         .min()
         .unwrap_or_else(super::now_secs);
-    let boards: Vec<serde_json::Value> = parts.iter().map(board_entry).collect();
-    out.extend_from_slice(
-        format!("],\"count\":{count},\"checked_at\":{oldest},\"boards\":").as_bytes(),
-    );
-    out.extend_from_slice(&to_bytes(&serde_json::Value::from(boards)));
-    out.extend_from_slice(format!(",\"boards_left_out\":{left_out}}}").as_bytes());
-    within_bound(&out)?;
-    Ok(out)
+    let answer = Every {
+        list: &String::from_utf8_lossy(list),
+        rows: &rows,
+        checked_at: oldest,
+        parts,
+        left_out,
+    };
+    json::write(&answer, 256 + 320 * rows.count(), None)
 }
 
-/// What one board answered: its count and when, or its error's status and detail.
-fn board_entry(part: &Part<'_>) -> serde_json::Value {
-    match part.rows {
-        Ok(rows) => serde_json::json!({
-            "board": part.board,
-            "count": rows.rows.len(),
-            "checked_at": part.checked_at,
-        }),
-        Err(e) => serde_json::json!({
-            "board": part.board,
-            "status": e.status,
-            "detail": e.detail,
-        }),
+/// The answer, in its order.
+struct Every<'a> {
+    list: &'a str,
+    rows: &'a json::Sampled<'a>,
+    checked_at: i64,
+    parts: &'a [Part<'a>],
+    left_out: usize,
+}
+
+impl Serialize for Every<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry(self.list, self.rows)?;
+        map.serialize_entry("count", &self.rows.count())?;
+        map.serialize_entry("checked_at", &self.checked_at)?;
+        map.serialize_entry("boards", &Boards(self.parts))?;
+        map.serialize_entry("boards_left_out", &self.left_out)?;
+        map.end()
+    }
+}
+
+/// What each board answered: its count and when, or its error's status and detail.
+struct Boards<'a>(&'a [Part<'a>]);
+
+impl Serialize for Boards<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for part in self.0 {
+            seq.serialize_element(&Answered(part))?;
+        }
+        seq.end()
+    }
+}
+
+/// What one board answered.
+struct Answered<'a>(&'a Part<'a>);
+
+impl Serialize for Answered<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let part = self.0;
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("board", part.board)?;
+        match part.rows {
+            Ok(rows) => {
+                map.serialize_entry("count", &rows.rows.len())?;
+                map.serialize_entry("checked_at", &part.checked_at)?;
+            }
+            Err(e) => {
+                map.serialize_entry("status", &e.status)?;
+                map.serialize_entry("detail", &e.detail)?;
+            }
+        }
+        map.end()
     }
 }
 

@@ -8,7 +8,8 @@
 use rusqlite::Connection;
 use rusqlite::types::{Value, ValueRef};
 
-use super::{keys, list_head, now_secs, within_bound, write_as};
+use super::json::{self, Cell, Kind};
+use super::now_secs;
 use crate::shim::ApiError;
 use crate::shim::board::logs::LogsDir;
 use crate::shim::sample::history::History;
@@ -105,30 +106,6 @@ fn trailers(rows: &Rows, dir: &LogsDir) -> String {
 
 /// The answer from the query's rows.
 fn write(rows: &Rows, since: i64, now: i64) -> Result<Vec<u8>, ApiError> {
-    let shown: Vec<usize> = (0..rows.columns.len())
-        .filter(|i| !INTERNAL.contains(&rows.columns[*i].as_str()))
-        .collect();
-    let keys = keys(shown.iter().map(|i| rows.columns[*i].as_str()));
-    let mut out = list_head(b"endings", rows.rows.len());
-    for (n, row) in rows.rows.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        out.push(b'{');
-        for (k, ((key, kind), i)) in keys.iter().zip(&shown).enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(key);
-            write_as(
-                &mut out,
-                *kind,
-                row.get(*i).map_or(ValueRef::Null, ValueRef::from),
-            );
-        }
-        out.push(b'}');
-        within_bound(&out)?;
-    }
     let first = |name: &str| {
         rows.column(name)
             .and_then(|i| rows.rows.first().map(|r| &r[i]))
@@ -141,13 +118,26 @@ fn write(rows: &Rows, since: i64, now: i64) -> Result<Vec<u8>, ApiError> {
         Some(Value::Text(json)) => json.as_str(),
         _ => "[]",
     };
-    let count = rows.rows.len();
-    out.extend_from_slice(
-        format!(
-            "],\"count\":{count},\"total\":{total},\"left_out\":{},\"since\":{since},\"by_ending\":{by_ending},\"checked_at\":{now}}}",
-            (total - count as i64).max(0)
-        )
-        .as_bytes(),
-    );
-    Ok(out)
+    let listed = json::Sampled(vec![json::Sample {
+        board: None,
+        keys: json::keys_but(&rows.columns, INTERNAL),
+        rows: &rows.rows,
+    }]);
+    let count = i64::try_from(rows.rows.len()).unwrap_or(i64::MAX);
+    let answer = json::List {
+        before: &[],
+        name: "endings",
+        rows: &listed,
+        after: &[
+            ("total", Cell::int(total)),
+            ("left_out", Cell::int((total - count).max(0))),
+            ("since", Cell::int(since)),
+            (
+                "by_ending",
+                Cell(Kind::Json, ValueRef::Text(by_ending.as_bytes())),
+            ),
+            ("checked_at", Cell::int(now)),
+        ],
+    };
+    json::write(&answer, 256 + 320 * rows.rows.len(), None)
 }

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use tokio::sync::mpsc::Sender;
@@ -66,15 +67,20 @@ pub struct Limits {
     pub send: Duration,
 }
 
-/// The run's task and whether the run has ended; 404 for an unknown run.
+/// The run's task and whether the run has ended (its `ended_at` set, whatever its type: the
+/// owner's newer releases take ISO-8601 text too); 404 for an unknown run. A task id that is
+/// not UTF-8 (or a BLOB) is read as the owner reads it, each invalid sequence one U+FFFD.
 pub fn run_task(conn: &Connection, run_id: i64) -> Result<(String, bool), ApiError> {
     conn.prepare_cached(RUN_LOG_SQL)
         .and_then(|mut s| {
             s.query_row([run_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?.is_some(),
-                ))
+                let task = match r.get_ref(0)? {
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        String::from_utf8_lossy(t).into_owned()
+                    }
+                    other => other.as_i64().map(|i| i.to_string()).unwrap_or_default(),
+                };
+                Ok((task, r.get_ref(1)? != ValueRef::Null))
             })
             .optional()
         })
@@ -220,11 +226,14 @@ async fn run_ended(follow: &Follow) -> bool {
 }
 
 /// An SSE event of `kind` with JSON `data` (one line: JSON escapes line breaks).
-fn event(kind: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!(
-        "event: {kind}\ndata: {}\n\n",
-        String::from_utf8_lossy(&super::to_bytes(data))
-    ))
+fn event(kind: &str, data: &impl serde::Serialize) -> Bytes {
+    let mut out = format!("event: {kind}\ndata: ").into_bytes();
+    // A string or a JSON value written to a `Vec`: nothing can fail.
+    if serde_json::to_writer(&mut out, data).is_err() {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
 }
 
 /// What one poll found.
@@ -387,8 +396,7 @@ impl Reader {
             step.grew = true;
             let text = decode(&mut self.carry, &buf[..got]);
             if !text.is_empty() {
-                step.events
-                    .push(event("log", &serde_json::Value::String(text)));
+                step.events.push(event("log", &text));
             }
         }
         true
@@ -407,8 +415,7 @@ impl Reader {
         if !self.carry.is_empty() {
             let text = String::from_utf8_lossy(&self.carry).into_owned();
             self.carry.clear();
-            step.events
-                .push(event("log", &serde_json::Value::String(text)));
+            step.events.push(event("log", &text));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! folder opened safely (`board::logs`).
 
 use rusqlite::{Connection, OptionalExtension};
-use serde_json::json;
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
 
 use crate::shim::ApiError;
 use crate::shim::board::logs::{self, LogsDir};
@@ -106,14 +106,39 @@ pub fn task_log(
         Some((bytes, size)) => (true, size, owner_text(&bytes, tail.is_none())),
         None => (false, 0, String::new()),
     };
-    Ok(super::to_bytes(&json!({
-        "task_id": task_id,
-        "path": dir.path_of(task_id).to_string_lossy(),
-        "exists": exists,
-        "size_bytes": size,
-        "content": content,
-        "truncated": tail.is_some_and(|t| size > t),
-    })))
+    let path = dir.path_of(task_id);
+    let answer = TaskLog {
+        task_id,
+        path: &path.to_string_lossy(),
+        exists,
+        size_bytes: size,
+        content: &content,
+        truncated: tail.is_some_and(|t| size > t),
+    };
+    super::json::write(&answer, content.len() + 256, None)
+}
+
+/// The log route's answer, in the owner's order.
+struct TaskLog<'a> {
+    task_id: &'a str,
+    path: &'a str,
+    exists: bool,
+    size_bytes: u64,
+    content: &'a str,
+    truncated: bool,
+}
+
+impl Serialize for TaskLog<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(6))?;
+        map.serialize_entry("task_id", self.task_id)?;
+        map.serialize_entry("path", self.path)?;
+        map.serialize_entry("exists", &self.exists)?;
+        map.serialize_entry("size_bytes", &self.size_bytes)?;
+        map.serialize_entry("content", self.content)?;
+        map.serialize_entry("truncated", &self.truncated)?;
+        map.end()
+    }
 }
 
 /// The last line a worker of the newer releases (0.20-0.21.x) writes to its task's log as it

@@ -3,15 +3,18 @@
 pub mod boards;
 pub mod endings;
 pub mod follow;
+pub mod json;
 pub mod log;
 pub mod metrics;
 
-use std::io::Write as _;
-
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use serde::ser::{SerializeMap as _, SerializeSeq as _};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+pub use self::json::MAX_ANSWER_BYTES;
+use self::json::{Cell, Kind};
 use crate::shim::ApiError;
 use crate::shim::board::logs::LogsDir;
 use crate::shim::board::pool::query_error;
@@ -96,55 +99,6 @@ pub fn to_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec())
 }
 
-fn json_value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::from(i),
-        ValueRef::Real(r) => serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::String(String::from_utf8_lossy(t).into_owned())
-        }
-    }
-}
-
-/// A column holding JSON text (`metadata`, `proc_stats.cmdline`) as JSON; null when empty,
-/// not text, or not JSON. Numbers come back as the board's owner (Python's `json`) gives
-/// them: integers with all their digits, however many (serde_json's `arbitrary_precision`
-/// keeps the text), and other numbers as 64-bit floats.
-fn decode_json_text(v: Value) -> Value {
-    match v {
-        Value::String(text) => match serde_json::from_str(&text) {
-            Ok(mut value) => {
-                python_numbers(&mut value);
-                value
-            }
-            Err(_) => Value::Null,
-        },
-        _ => Value::Null,
-    }
-}
-
-/// Numbers as Python's `json` reads and writes them back: an integer keeps its digits (`-0` is
-/// `0`), anything with a fraction or an exponent is a 64-bit float (null beyond its range).
-fn python_numbers(v: &mut Value) {
-    match v {
-        Value::Number(n) => {
-            let text = n.as_str();
-            if text == "-0" {
-                *v = Value::from(0);
-            } else if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
-                *v = n
-                    .as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Value::Null, Value::Number);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(python_numbers),
-        Value::Object(map) => map.values_mut().for_each(python_numbers),
-        _ => {}
-    }
-}
-
 use crate::proc::clock::unix_secs as now_secs;
 
 fn not_found(id: i64) -> ApiError {
@@ -161,176 +115,43 @@ pub fn workers_live(conn: &Connection) -> Result<Vec<u8>, ApiError> {
     workers(conn, WORKERS_LIVE_SQL)
 }
 
-/// Columns answered as JSON booleans (0/1 in SQL, null stays null).
-const BOOLEANS: &[&str] = &[
-    "local",
-    "alive",
-    "wedged",
-    "signalable",
-    "may_signal",
-    "ended_but_alive",
-    "infrastructure",
-    "claimer_alive",
-];
-/// Columns holding JSON text the library wrote (serde_json): copied into the answer as JSON.
-const JSON_TEXT: &[&str] = &["cmdline"];
-
-/// How one column is written.
-#[derive(Clone, Copy)]
-enum Kind {
-    Plain,
-    Boolean,
-    Json,
-}
-
-fn kind_of(name: &str) -> Kind {
-    if BOOLEANS.contains(&name) {
-        Kind::Boolean
-    } else if JSON_TEXT.contains(&name) {
-        Kind::Json
-    } else {
-        Kind::Plain
-    }
-}
-
-/// One value as its column's kind says.
-fn write_as(out: &mut Vec<u8>, kind: Kind, v: ValueRef<'_>) {
-    match (kind, v) {
-        (Kind::Boolean, ValueRef::Integer(i)) => {
-            out.extend_from_slice(if i != 0 { b"true" } else { b"false" })
-        }
-        (Kind::Json, ValueRef::Text(json)) => out.extend_from_slice(json),
-        (_, v) => write_value(out, v),
-    }
-}
-
 /// `{"workers": [...], "count": N, "checked_at": epoch_s}` from `sql` (the plain list or the
-/// live one), written straight from the rows: the route whose size grows with the board, so no
-/// intermediate JSON tree (the benchmark showed building and freeing one cost several times
-/// the query).
+/// live one), written from the rows as they are stepped through: the route whose size grows
+/// with the board.
 pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
-    rows(conn, sql, b"workers")
-}
-
-/// The keys of `names` as written before their values (`"name":`), and how each is written.
-fn keys<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<(Vec<u8>, Kind)> {
-    names
-        .into_iter()
-        .map(|name| {
-            let mut key = to_bytes(&Value::from(name));
-            key.push(b':');
-            (key, kind_of(name))
-        })
-        .collect()
-}
-
-/// One row as an object, `value(i)` its i-th column.
-fn write_object<'v>(
-    out: &mut Vec<u8>,
-    keys: &[(Vec<u8>, Kind)],
-    mut value: impl FnMut(usize) -> Result<ValueRef<'v>, ApiError>,
-) -> Result<(), ApiError> {
-    out.push(b'{');
-    for (i, (key, kind)) in keys.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(key);
-        write_as(out, *kind, value(i)?);
-    }
-    out.push(b'}');
-    Ok(())
-}
-
-/// The most an answer written from a board's rows may hold, as served (its JSON bytes, each
-/// escape counted): a board writer's rows of control characters grow six times when escaped,
-/// so the bound is on what is written, checked as it is written (507 past it). The answers
-/// being sent share 64 MiB besides (`http::app`).
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
-
-/// The 507 an answer past [`MAX_ANSWER_BYTES`] gets, checked after each row.
-fn within_bound(out: &[u8]) -> Result<(), ApiError> {
-    if out.len() > MAX_ANSWER_BYTES {
-        return Err(ApiError::new(
-            507,
-            format!(
-                "the answer is over {} MiB as JSON; ask for less (one run: /runs/{{id}})",
-                MAX_ANSWER_BYTES >> 20
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// `{"<list>": [...], "count": N, "checked_at": epoch_s}`: each row of `sql` an object.
-fn rows(conn: &Connection, sql: &str, list: &[u8]) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-    let keys = keys(stmt.column_names());
-    let mut out = list_head(list, 64);
-    let mut rows = stmt.query([]).map_err(err)?;
-    let mut count = 0usize;
-    while let Some(row) = rows.next().map_err(err)? {
-        if count > 0 {
-            out.push(b',');
-        }
-        write_object(&mut out, &keys, |i| row.get_ref(i).map_err(err))?;
-        within_bound(&out)?;
-        count += 1;
-    }
-    list_tail(&mut out, count, now_secs());
-    Ok(out)
-}
-
-/// The same answer from a sample's rows (taken at `checked_at`); 507 past
-/// [`MAX_ANSWER_BYTES`].
-pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Result<Vec<u8>, ApiError> {
-    let keys = keys(rows.columns.iter().map(String::as_str));
-    let mut out = list_head(list, rows.rows.len());
-    for (n, row) in rows.rows.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        let _ = write_object(&mut out, &keys, |i| {
-            Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from))
-        });
-        within_bound(&out)?;
-    }
-    list_tail(&mut out, rows.rows.len(), checked_at);
-    Ok(out)
-}
-
-fn list_head(list: &[u8], rows: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + 320 * rows.max(1));
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(list);
-    out.extend_from_slice(b"\":[");
-    out
-}
-
-fn list_tail(out: &mut Vec<u8>, count: usize, checked_at: i64) {
-    out.extend_from_slice(format!("],\"count\":{count},\"checked_at\":{checked_at}}}").as_bytes());
-}
-
-/// One SQLite value as JSON (writing to a `Vec` cannot fail).
-fn write_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
-    let _ = match v {
-        ValueRef::Null => {
-            out.extend_from_slice(b"null");
-            Ok(())
-        }
-        ValueRef::Integer(i) => serde_json::to_writer(&mut *out, &i),
-        // serde_json writes a non-finite float as null.
-        ValueRef::Real(r) => serde_json::to_writer(&mut *out, &r),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            serde_json::to_writer(&mut *out, &String::from_utf8_lossy(t))
-        }
+    let keys = json::keys(stmt.column_names(), 0);
+    let failed = json::Failed::default();
+    let rows = json::Streamed::new(stmt.query([]).map_err(err)?, &keys, &err, &failed);
+    let answer = json::List {
+        before: &[],
+        name: "workers",
+        rows: &rows,
+        after: &[("checked_at", Cell::int(now_secs()))],
     };
+    json::write(&answer, 4096, Some(&failed))
+}
+
+/// The same answer from a sample's rows (taken at `checked_at`), the list named `list`; 507
+/// past [`MAX_ANSWER_BYTES`].
+pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Result<Vec<u8>, ApiError> {
+    let sampled = json::Sampled(vec![json::Sample {
+        board: None,
+        keys: json::keys(rows.columns.iter().map(String::as_str), 0),
+        rows: &rows.rows,
+    }]);
+    let answer = json::List {
+        before: &[],
+        name: &String::from_utf8_lossy(list),
+        rows: &sampled,
+        after: &[("checked_at", Cell::int(checked_at))],
+    };
+    json::write(&answer, 256 + 320 * rows.rows.len(), None)
 }
 
 /// `{"run": {the owner's Run fields, then worker_started_at}}` (`owner_runs`: never another
-/// column) with `metadata` decoded from JSON text, written straight from the row (numbers as serde_json's `arbitrary_precision` holds them would cost an
-/// allocation each in a JSON tree).
+/// column), `metadata` decoded as the owner decodes it, written from the row.
 pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(RUN_SQL).map_err(err)?;
@@ -339,32 +160,23 @@ pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     // Names after the step: a schema change since the statement was cached (the owner added a
     // column) is seen by SQLite during the step, which prepares the statement again.
     let stmt: &rusqlite::Statement<'_> = row.as_ref();
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"{\"run\":{");
+    let mut fields = Vec::with_capacity(stmt.column_count());
     for i in 0..stmt.column_count() {
         let name = stmt.column_name(i).map_err(err)?;
-        if i > 0 {
-            out.push(b',');
-        }
-        write_value(&mut out, ValueRef::Text(name.as_bytes()));
-        out.push(b':');
-        let value = row.get_ref(i).map_err(err)?;
-        if name == "metadata" {
-            let decoded = decode_json_text(json_value(value));
-            let _ = serde_json::to_writer(&mut out, &decoded);
-        } else {
-            write_value(&mut out, value);
-        }
+        let kind = match name {
+            "metadata" => Kind::OwnerJson,
+            _ => Kind::Plain,
+        };
+        fields.push((name, Cell(kind, row.get_ref(i).map_err(err)?)));
     }
-    out.extend_from_slice(b"}}");
-    Ok(out)
+    json::write(&json::Named("run", json::Fields(&fields)), 512, None)
 }
 
 /// The live stats of the run's worker, or why there are none: the verdict is the query's
 /// (`run_verdicts`, in SQL), the body the reference's shape plus what we know better, written
-/// straight from the row. An ended run's answer adds how its worker exited where that is
-/// known: from its metadata, else (`logs`: the board's logs folder) from the exit trailer of
-/// its task's log, which the query says when to read (`exit_log`) and then judges.
+/// from the row. An ended run's answer adds how its worker exited where that is known: from
+/// its metadata, else (`logs`: the board's logs folder) from the exit trailer of its task's
+/// log, which the query says when to read (`exit_log`) and then judges.
 pub fn inspect(
     conn: &Connection,
     id: i64,
@@ -382,6 +194,12 @@ pub fn inspect(
         None => Ok(out),
     }
 }
+
+/// A row's column by name, or the query's error.
+type Get<'g, 'r> = dyn Fn(&str) -> Result<ValueRef<'r>, ApiError> + 'g;
+
+/// An answer's fields, in order.
+type Fields<'r> = Vec<(&'static str, Cell<'r>)>;
 
 /// The answer from the query with the log's trailer (code, modification time) as read, and
 /// the task whose log may still tell how the worker exited (`exit_log`).
@@ -406,55 +224,59 @@ fn inspect_with(
         Some(i) => row.get_ref(i).map_err(err),
         None => Err(err(rusqlite::Error::InvalidColumnName(name.to_owned()))),
     };
-    let put = |out: &mut Vec<u8>, name: &str| -> Result<(), ApiError> {
-        field(out, name, kind_of(name), get(name)?);
-        Ok(())
-    };
-    let mut out = Vec::with_capacity(768);
-    out.extend_from_slice(format!("{{\"run_id\":{id},").as_bytes());
-    let reason = match get("reason")? {
-        ValueRef::Text(reason) => Some(reason),
-        _ => None,
-    };
-    match reason {
-        // The reference's answers, as they are (an ended run's exit added where known): the
-        // run is over, or never had a pid.
-        Some(reason @ (b"run already ended" | b"no worker_pid recorded")) => {
-            out.extend_from_slice(b"\"alive\":false,");
-            for name in ["exit_code", "exit_kind"] {
-                if let value @ (ValueRef::Integer(_) | ValueRef::Text(_)) = get(name)? {
-                    field(&mut out, name, Kind::Plain, value);
-                }
-            }
-            finish_reason(&mut out, reason);
-        }
-        // Another host's worker: nothing was read here.
-        Some(reason) if get("local")? == ValueRef::Integer(0) => {
-            out.extend_from_slice(b"\"alive\":null,");
-            put(&mut out, "local")?;
-            put(&mut out, "worker_host")?;
-            finish_reason(&mut out, reason);
-        }
-        Some(reason) => {
-            out.extend_from_slice(b"\"alive\":false,");
-            field(&mut out, "pid", Kind::Plain, get("worker_pid")?);
-            // A zombie has exited but is not reaped yet: say so.
-            if matches!(get("status")?, ValueRef::Text(b"zombie")) {
-                out.extend_from_slice(b"\"status\":\"zombie\",");
-            }
-            if reason == b"pid reused" {
-                put(&mut out, "local")?;
-                put(&mut out, "worker_host")?;
-            }
-            finish_reason(&mut out, reason);
-        }
-        None => write_alive(&mut out, &get)?,
+    let mut fields: Fields<'_> = Vec::with_capacity(ALIVE_FIELDS.len() + 5);
+    fields.push(("run_id", Cell::int(id)));
+    match get("reason")? {
+        ValueRef::Text(reason) => not_alive_fields(&mut fields, reason, &get)?,
+        _ => alive_fields(&mut fields, &get)?,
     }
+    let out = json::write(&json::Fields(&fields), 768, None)?;
     let exit_log = match get("exit_log")? {
         ValueRef::Text(task) => Some(String::from_utf8_lossy(task).into_owned()),
         _ => None,
     };
     Ok((out, exit_log))
+}
+
+/// Why the worker is not answered alive, after `run_id`: the reference's keys, and what we
+/// know better.
+fn not_alive_fields<'r>(
+    fields: &mut Fields<'r>,
+    reason: &'r [u8],
+    get: &Get<'_, 'r>,
+) -> Result<(), ApiError> {
+    let column =
+        |name: &'static str| Ok::<_, ApiError>((name, Cell(json::kind_of(name), get(name)?)));
+    match reason {
+        // The reference's answers, as they are (an ended run's exit added where known): the
+        // run is over, or never had a pid.
+        b"run already ended" | b"no worker_pid recorded" => {
+            fields.push(("alive", Cell::boolean(false)));
+            for name in ["exit_code", "exit_kind"] {
+                if let value @ (ValueRef::Integer(_) | ValueRef::Text(_)) = get(name)? {
+                    fields.push((name, Cell::plain(value)));
+                }
+            }
+        }
+        // Another host's worker: nothing was read here.
+        _ if get("local")? == ValueRef::Integer(0) => {
+            fields.push(("alive", Cell::plain(ValueRef::Null)));
+            fields.extend([column("local")?, column("worker_host")?]);
+        }
+        _ => {
+            fields.push(("alive", Cell::boolean(false)));
+            fields.push(("pid", Cell::plain(get("worker_pid")?)));
+            // A zombie has exited but is not reaped yet: say so.
+            if matches!(get("status")?, ValueRef::Text(b"zombie")) {
+                fields.push(("status", Cell::text("zombie")));
+            }
+            if reason == b"pid reused" {
+                fields.extend([column("local")?, column("worker_host")?]);
+            }
+        }
+    }
+    fields.push(("reason", Cell::plain(ValueRef::Text(reason))));
+    Ok(())
 }
 
 /// What `/inspect` says of an alive worker after its pid, in this order.
@@ -480,43 +302,21 @@ const ALIVE_FIELDS: &[&str] = &[
     "wedged_reason",
 ];
 
-/// An alive worker's answer from `"alive":true` on, `get` reading the row's columns by name;
-/// the object closed.
-fn write_alive<'r>(
-    out: &mut Vec<u8>,
-    get: &dyn Fn(&str) -> Result<ValueRef<'r>, ApiError>,
-) -> Result<(), ApiError> {
-    out.extend_from_slice(b"\"alive\":true,");
-    field(out, "pid", Kind::Plain, get("worker_pid")?);
+/// An alive worker's fields after `run_id`, `get` reading the row's columns by name.
+fn alive_fields<'r>(fields: &mut Fields<'r>, get: &Get<'_, 'r>) -> Result<(), ApiError> {
+    fields.push(("alive", Cell::boolean(true)));
+    fields.push(("pid", Cell::plain(get("worker_pid")?)));
     for name in ALIVE_FIELDS {
-        field(out, name, kind_of(name), get(name)?);
+        fields.push((name, Cell(json::kind_of(name), get(name)?)));
     }
     if let error @ ValueRef::Text(_) = get("error")? {
-        field(out, "error", Kind::Plain, error);
+        fields.push(("error", Cell::plain(error)));
     }
     // A note on the claim's host (renamed since, or the run's machine id says otherwise).
     if let note @ ValueRef::Text(_) = get("host_note")? {
-        field(out, "host_note", Kind::Plain, note);
+        fields.push(("host_note", Cell::plain(note)));
     }
-    out.pop();
-    out.push(b'}');
     Ok(())
-}
-
-/// `"reason":"..."}`: the last key of a not-alive answer.
-fn finish_reason(out: &mut Vec<u8>, reason: &[u8]) {
-    out.extend_from_slice(b"\"reason\":");
-    write_value(out, ValueRef::Text(reason));
-    out.push(b'}');
-}
-
-/// `"name":value,` (names are ours: plain ASCII, nothing to escape).
-fn field(out: &mut Vec<u8>, name: &str, kind: Kind, value: ValueRef<'_>) {
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-    write_as(out, kind, value);
-    out.push(b',');
 }
 
 /// `GET /runs/{id}/processes`: the run's processes now (its worker's tree, then what escaped
@@ -526,61 +326,92 @@ pub fn processes(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(PROCESSES_SQL).map_err(err)?;
     // The first column is the run's id (a row with a null pid: a run with no process shown).
-    let keys = keys(stmt.column_names().into_iter().skip(1));
-    let mut rows = stmt.query([id]).map_err(err)?;
-    let mut out = format!("{{\"run_id\":{id},\"processes\":[").into_bytes();
-    let (mut found, mut count) = (false, 0usize);
-    while let Some(row) = rows.next().map_err(err)? {
-        found = true;
-        if row.get_ref(1).map_err(err)? == ValueRef::Null {
-            continue;
-        }
-        if count > 0 {
-            out.push(b',');
-        }
-        write_object(&mut out, &keys, |i| row.get_ref(i + 1).map_err(err))?;
-        within_bound(&out)?;
-        count += 1;
-    }
-    if !found {
+    let keys = json::keys(stmt.column_names().into_iter().skip(1), 1);
+    let failed = json::Failed::default();
+    let mut rows = json::Streamed::new(stmt.query([id]).map_err(err)?, &keys, &err, &failed);
+    rows.skip_null = true;
+    let answer = json::List {
+        before: &[("run_id", Cell::int(id))],
+        name: "processes",
+        rows: &rows,
+        after: &[("checked_at", Cell::int(now_secs()))],
+    };
+    let out = json::write(&answer, 1024, Some(&failed))?;
+    if !rows.found.get() {
         return Err(not_found(id));
     }
-    list_tail(&mut out, count, now_secs());
     Ok(out)
 }
 
 /// The columns of a history point, as answered.
-const POINT_COLUMNS: &str = r#"["t","cpu_percent","rss_bytes","processes"]"#;
+const POINT_COLUMNS: [&str; 4] = ["t", "cpu_percent", "rss_bytes", "processes"];
 
-fn history_head(out: &mut Vec<u8>, history: &History) {
-    out.extend_from_slice(
-        format!(
-            "\"interval_s\":{},\"window_s\":{},\"columns\":{POINT_COLUMNS},",
-            history.interval().as_secs(),
-            history.window().as_secs()
-        )
-        .as_bytes(),
-    );
+/// A run's points: `[[t, cpu_percent, rss_bytes, processes], ...]` (the CPU to two decimals).
+struct Points<'a>(&'a [Point]);
+
+impl Serialize for Points<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| {
+            let cpu = (f64::from(p.cpu_percent) * 100.0).round() / 100.0;
+            (p.t, cpu, u64::from(p.rss_kib) * 1024, p.processes)
+        }))
+    }
 }
 
-/// `[[t, cpu_percent, rss_bytes, processes], ...]`.
-fn write_points(out: &mut Vec<u8>, points: &[Point]) {
-    out.push(b'[');
-    for (i, p) in points.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+/// `{"run_id", "points"}` of each run.
+struct RunsPoints<'a>(&'a [(i64, Vec<Point>)]);
+
+impl Serialize for RunsPoints<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (id, points) in self.0 {
+            seq.serialize_element(&RunPoints(*id, points))?;
         }
-        let cpu = (f64::from(p.cpu_percent) * 100.0).round() / 100.0;
-        let _ = write!(
-            out,
-            "[{},{},{},{}]",
-            p.t,
-            serde_json::Value::from(cpu),
-            u64::from(p.rss_kib) * 1024,
-            p.processes
-        );
+        seq.end()
     }
-    out.push(b']');
+}
+
+struct RunPoints<'a>(i64, &'a [Point]);
+
+impl Serialize for RunPoints<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("run_id", &self.0)?;
+        map.serialize_entry("points", &Points(self.1))?;
+        map.end()
+    }
+}
+
+/// A history answer: `{["run_id",] "interval_s", "window_s", "columns", "points" (one run's)
+/// or "runs" (each run's), "count"}`.
+struct HistoryJson<'a> {
+    run_id: Option<i64>,
+    history: &'a History,
+    points: Result<&'a [Point], &'a [(i64, Vec<Point>)]>,
+}
+
+impl Serialize for HistoryJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        if let Some(id) = self.run_id {
+            map.serialize_entry("run_id", &id)?;
+        }
+        map.serialize_entry("interval_s", &self.history.interval().as_secs())?;
+        map.serialize_entry("window_s", &self.history.window().as_secs())?;
+        map.serialize_entry("columns", &POINT_COLUMNS)?;
+        let count = match self.points {
+            Ok(points) => {
+                map.serialize_entry("points", &Points(points))?;
+                points.len()
+            }
+            Err(runs) => {
+                map.serialize_entry("runs", &RunsPoints(runs))?;
+                runs.len()
+            }
+        };
+        map.serialize_entry("count", &count)?;
+        map.end()
+    }
 }
 
 /// `GET /runs/{id}/history`: the run's points, oldest first; 404 for an unknown run.
@@ -591,12 +422,12 @@ pub fn run_history(conn: &Connection, id: i64, history: &History) -> Result<Vec<
         return Err(not_found(id));
     }
     let points = history.of(id);
-    let mut out = format!("{{\"run_id\":{id},").into_bytes();
-    history_head(&mut out, history);
-    out.extend_from_slice(b"\"points\":");
-    write_points(&mut out, &points);
-    out.extend_from_slice(format!(",\"count\":{}}}", points.len()).as_bytes());
-    Ok(out)
+    let answer = HistoryJson {
+        run_id: Some(id),
+        history,
+        points: Ok(&points),
+    };
+    json::write(&answer, 128 + 40 * points.len(), None)
 }
 
 /// The most points a run has in `GET /workers/history` (a card's chart is 300 units wide; at
@@ -623,23 +454,20 @@ fn thinned(points: Vec<Point>, max: usize) -> Vec<Point> {
 pub fn workers_history(conn: &Connection, history: &History) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(WORKERS_HISTORY_SQL).map_err(err)?;
-    let mut rows = stmt.query([]).map_err(err)?;
-    let mut out = b"{".to_vec();
-    history_head(&mut out, history);
-    out.extend_from_slice(b"\"runs\":[");
-    let mut count = 0usize;
-    while let Some(row) = rows.next().map_err(err)? {
-        let id: i64 = row.get(0).map_err(err)?;
-        if count > 0 {
-            out.push(b',');
-        }
-        let _ = write!(out, "{{\"run_id\":{id},\"points\":");
-        write_points(&mut out, &thinned(history.of(id), BULK_POINTS));
-        out.push(b'}');
-        count += 1;
-    }
-    out.extend_from_slice(format!("],\"count\":{count}}}").as_bytes());
-    Ok(out)
+    let runs = stmt
+        .query_map([], |row| row.get::<_, i64>(0))
+        .and_then(|ids| {
+            ids.map(|id| id.map(|id| (id, thinned(history.of(id), BULK_POINTS))))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(err)?;
+    let answer = HistoryJson {
+        run_id: None,
+        history,
+        points: Err(&runs),
+    };
+    let points: usize = runs.iter().map(|(_, p)| p.len()).sum();
+    json::write(&answer, 128 + 40 * points + 32 * runs.len(), None)
 }
 
 #[cfg(test)]

@@ -7,3 +7,4 @@ pub mod file;
 pub mod logs;
 pub mod pool;
 pub mod resolve;
+pub mod snapshot;

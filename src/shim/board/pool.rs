@@ -14,16 +14,25 @@
 //! - A pooled connection is dropped when the board file was deleted or replaced (different
 //!   inode), so the shim follows the file instead of serving a deleted copy forever; and
 //!   after any database error, so a broken connection is not reused.
+//! - A board in rollback-journal mode (DELETE, TRUNCATE, PERSIST: not WAL; the newer Hermes
+//!   releases make such boards) is read so as never to keep its owner's writers waiting: a
+//!   read waits at most [`LOCK_WAIT`] (`--lock-wait`) for the owner's lock, then answers 503,
+//!   and a read that does `/proc` work copies the rows it needs in one short read transaction
+//!   first and works on the copies (`board::snapshot`), so the board's lock is never held
+//!   across `/proc`. A WAL board's reads are as they were: no copy, the request's whole budget
+//!   for locks. The shim never sets a board's journal mode, and never checkpoints one.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::shim::ApiError;
 use crate::shim::board::file::{self, FileId, Unreadable};
+use crate::shim::board::snapshot::{self, Scope, Snapshot};
 use crate::{CpuSampler, Settings};
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
@@ -37,8 +46,13 @@ pub const MAX_CELL_BYTES: usize = 1024 * 1024;
 /// A board whose queries are slow (a writer's forged thousands of runs on a large tree) never
 /// holds a reader thread longer than its budget and this.
 pub const OVERRUN: Duration = Duration::from_secs(1);
-/// Idle connections kept open.
+/// Idle connections kept open (of each kind: the board's own, and snapshots).
 const MAX_IDLE: usize = 8;
+/// How long a read of a board in rollback-journal mode waits for its owner's lock (a commit
+/// under way, or a writer waiting for readers to leave) before answering 503: the owner's
+/// commits take milliseconds, and a read that waits holds a reader thread while requests
+/// queue behind it (`--lock-wait`; never past the request's budget).
+pub const LOCK_WAIT: Duration = Duration::from_millis(500);
 
 struct Pooled {
     conn: Connection,
@@ -46,6 +60,13 @@ struct Pooled {
     file_id: FileId,
     /// The board's schema version the views were installed for.
     schema_version: i64,
+}
+
+/// A snapshot connection (`board::snapshot`), counted as the pool's are.
+struct PooledSnapshot {
+    snapshot: Snapshot,
+    _open: Counted,
+    file_id: FileId,
 }
 
 /// `X`: what the layers above keep per board (the shim: its samples of `/proc`); this layer
@@ -57,7 +78,15 @@ pub struct BoardPool<X = ()> {
     owner: Option<u32>,
     /// A request's budget: waiting for a reader thread and for locks, together.
     busy_timeout: Duration,
+    /// The longest a read of a rollback-journal board waits for a lock ([`LOCK_WAIT`]).
+    lock_wait: Duration,
     idle: Mutex<Vec<Pooled>>,
+    /// Snapshot connections, for the reads of a rollback-journal board that read `/proc`.
+    snapshots: Mutex<Vec<PooledSnapshot>>,
+    /// The board was in WAL mode when last asked (a lock found taken before the mode could be
+    /// read is said to be the owner's writing unless so: only a writer keeps readers out of a
+    /// rollback-journal board, while a WAL reader waits only for a recovery).
+    wal_seen: AtomicBool,
     /// Shared by every connection, so `cpu_percent` follows the previous request whichever
     /// connection served it.
     sampler: Arc<CpuSampler>,
@@ -101,7 +130,10 @@ impl BoardPool<()> {
             path,
             owner: None,
             busy_timeout: BUSY_TIMEOUT,
+            lock_wait: LOCK_WAIT,
             idle: Mutex::new(Vec::new()),
+            snapshots: Mutex::new(Vec::new()),
+            wal_seen: AtomicBool::new(false),
             sampler: Arc::new(CpuSampler::new()),
             settings: Settings::from_env(),
             open_now: Arc::new(AtomicUsize::new(0)),
@@ -118,7 +150,10 @@ impl<X> BoardPool<X> {
             path: self.path,
             owner: self.owner,
             busy_timeout: self.busy_timeout,
+            lock_wait: self.lock_wait,
             idle: self.idle,
+            snapshots: self.snapshots,
+            wal_seen: self.wal_seen,
             sampler: self.sampler,
             settings: self.settings,
             open_now: self.open_now,
@@ -193,6 +228,12 @@ impl<X> BoardPool<X> {
         self
     }
 
+    /// The same board with another wait for a rollback-journal board's lock (`--lock-wait`).
+    pub fn with_lock_wait(mut self, lock_wait: Duration) -> Self {
+        self.lock_wait = lock_wait;
+        self
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -202,10 +243,35 @@ impl<X> BoardPool<X> {
         self.busy_timeout
     }
 
-    /// Run `f` on a pooled read-only connection, waiting for locks until `deadline` at most.
+    /// Run `f` on a pooled read-only connection to the board, waiting for locks until
+    /// `deadline` at most (a rollback-journal board's, [`LOCK_WAIT`] at most). For the reads
+    /// that do no `/proc` work: `f`'s statements hold the board's lock while they run.
     pub fn with_conn<T>(
         &self,
         deadline: Instant,
+        f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.read(deadline, None, f)
+    }
+
+    /// Run `f`, which reads `/proc` as it reads the board, over the rows `scope` names: on a
+    /// WAL board, on the board itself as [`with_conn`](Self::with_conn) does (a WAL reader
+    /// never keeps a writer waiting); on a rollback-journal board, on a snapshot connection
+    /// whose copies of those rows were made in one short read transaction of the board, which
+    /// ended before `f` began (`board::snapshot`).
+    pub fn with_rows<T>(
+        &self,
+        deadline: Instant,
+        scope: &Scope,
+        f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.read(deadline, Some(scope), f)
+    }
+
+    fn read<T>(
+        &self,
+        deadline: Instant,
+        scope: Option<&Scope>,
         f: impl FnOnce(&Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let file_id = file::id_of(&self.path).map_err(|e| self.unavailable(e))?;
@@ -214,38 +280,149 @@ impl<X> BoardPool<X> {
             None => self.open(deadline)?,
         };
         let mut pooled = pooled;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(self.busy("waited for the board"));
+        let wal = self.mode(&pooled.conn, deadline)?;
+        if let (false, Some(scope)) = (wal, scope) {
+            self.keep(pooled);
+            return self.on_snapshot(deadline, scope, f);
         }
-        pooled
-            .conn
-            .busy_timeout(left)
-            .map_err(|e| db_error(&self.path, &e))?;
         // The owner migrated the board (a column added, say): the views are written for the
         // schema they were installed on, so install them again.
-        let version = schema_version(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
+        let version = schema_version(&pooled.conn).map_err(|e| self.lock_error(wal, &e))?;
         if version != pooled.schema_version {
             crate::surface::views::install(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
             pooled.schema_version = version;
         }
-        let cutoff = deadline + OVERRUN;
-        let _ = pooled
-            .conn
-            .progress_handler(1000, Some(move || Instant::now() > cutoff));
-        let result = f(&pooled.conn);
-        let _ = pooled.conn.progress_handler(0, None::<fn() -> bool>);
+        let result = within_overrun(&pooled.conn, deadline, f);
         // Keep the connection unless the board itself failed (5xx; a 404 is a good answer) or
         // it was left inside a transaction, which would pin an old snapshot of the board.
-        if !matches!(&result, Err(e) if e.status >= 500) && pooled.conn.is_autocommit() {
+        if !matches!(&result, Err(e) if e.status >= 500) {
+            self.keep(pooled);
+        }
+        result
+    }
+
+    /// Whether the board is in WAL mode now (read on `conn`, waiting for a lock at most
+    /// [`LOCK_WAIT`]); `conn` then waits for locks as a read of such a board may: until
+    /// `deadline` on a WAL board, [`LOCK_WAIT`] at most on a rollback-journal board.
+    fn mode(&self, conn: &Connection, deadline: Instant) -> Result<bool, ApiError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.busy("waited for the board"));
+        }
+        conn.busy_timeout(left.min(self.lock_wait))
+            .map_err(|e| db_error(&self.path, &e))?;
+        let seen = self.wal_seen.load(Ordering::Relaxed);
+        let wal = is_wal(conn).map_err(|e| self.lock_error(seen, &e))?;
+        self.wal_seen.store(wal, Ordering::Relaxed);
+        if wal {
+            conn.busy_timeout(left)
+                .map_err(|e| db_error(&self.path, &e))?;
+        }
+        Ok(wal)
+    }
+
+    /// Back to the idle ones, unless it was left inside a transaction (which would pin an old
+    /// snapshot of the board).
+    fn keep(&self, pooled: Pooled) {
+        if pooled.conn.is_autocommit() {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE {
                 idle.push(pooled);
             }
         }
+    }
+
+    /// [`with_rows`](Self::with_rows) on a rollback-journal board: the rows `scope` names
+    /// copied on a snapshot connection (waiting [`LOCK_WAIT`] at most for the board's lock),
+    /// then `f` on the copies, the board's lock long released.
+    fn on_snapshot<T>(
+        &self,
+        deadline: Instant,
+        scope: &Scope,
+        f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let file_id = file::id_of(&self.path).map_err(|e| self.unavailable(e))?;
+        let taken = {
+            let mut idle = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|p| p.file_id == file_id);
+            idle.pop()
+        };
+        let mut snap = match taken {
+            Some(s) => s,
+            None => self.open_snapshot(deadline)?,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.busy("waited for the board"));
+        }
+        let conn = &snap.snapshot.conn;
+        conn.busy_timeout(left.min(self.lock_wait))
+            .map_err(|e| db_error(&self.path, &e))?;
+        let cutoff = deadline + OVERRUN;
+        let _ = conn.progress_handler(1000, Some(move || Instant::now() > cutoff));
+        let copied = snap.snapshot.take(scope);
+        let _ = snap.snapshot.conn.progress_handler(0, None::<fn() -> bool>);
+        copied.map_err(|e| self.lock_error(false, &e))?;
+        let result = within_overrun(&snap.snapshot.conn, deadline, f);
+        let cleared = snap.snapshot.clear().is_ok();
+        if cleared
+            && !matches!(&result, Err(e) if e.status >= 500)
+            && snap.snapshot.conn.is_autocommit()
+        {
+            let mut idle = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(snap);
+            }
+        }
         result
     }
 
+    /// A new snapshot connection, checked and counted as the pool's connections are.
+    fn open_snapshot(&self, deadline: Instant) -> Result<PooledSnapshot, ApiError> {
+        let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
+        let counted = Counted::new(&self.open_now);
+        let unlocked = self.open_now.load(Ordering::SeqCst) == 1;
+        let file_id = file::check_before_open(&self.path, unlocked, self.owner)
+            .map_err(|e| self.unavailable(e))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.busy("waited for the board"));
+        }
+        let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
+        let snapshot = Snapshot::open(
+            &self.path,
+            Arc::clone(&self.sampler),
+            &self.settings,
+            self.owner,
+            left.min(self.lock_wait),
+            limit,
+        )
+        .map_err(|e| self.lock_error(false, &e))?;
+        Ok(PooledSnapshot {
+            snapshot,
+            _open: counted,
+            file_id,
+        })
+    }
+
+    /// A database error of this board's own reads (its mode, its schema, a snapshot's copy):
+    /// a lock not free in time is said to be the owner's writing, on a rollback-journal board
+    /// (`wal` false: where a WAL reader is kept out, the board is in recovery, rare and brief).
+    fn lock_error(&self, wal: bool, e: &rusqlite::Error) -> ApiError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) if !wal => ApiError::new(
+                503,
+                format!(
+                    "board {} is busy, retry: its owner is writing it and the board is not in \
+                     WAL mode (rollback journal), where a read waits for the owner's commit; \
+                     its lock was not free within {} ms (--lock-wait)",
+                    self.path.display(),
+                    self.lock_wait.as_millis()
+                ),
+            ),
+            _ => db_error(&self.path, e),
+        }
+    }
     fn unavailable(&self, e: Unreadable) -> ApiError {
         unavailable(&self.path, &e.0)
     }
@@ -282,19 +459,20 @@ impl<X> BoardPool<X> {
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(self.busy("waited for the board"));
-        }
-        conn.busy_timeout(left.min(self.busy_timeout))
+        // Read-only, it cannot checkpoint a WAL board; said here too: closing it never tries.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| db_error(&self.path, &e))?;
         let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit)
             .map_err(|e| db_error(&self.path, &e))?;
+        // Its first read, the board's mode (a rollback-journal board's lock is waited for
+        // briefly), then its waits as such a board's reads wait, within the request's budget.
+        let deadline = deadline.min(Instant::now() + self.busy_timeout);
+        let wal = self.mode(&conn, deadline)?;
         // The schema's version read before the views are written for the schema: should the
         // owner migrate the board in between, the version kept is the older one and the next
         // use installs them again (read after, a migration in between was never seen).
-        let schema_version = schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
+        let schema_version = schema_version(&conn).map_err(|e| self.lock_error(wal, &e))?;
         crate::register_with(&conn, Arc::clone(&self.sampler), &self.settings)
             .map_err(|e| db_error(&self.path, &e))?;
         self.tell_owner(&conn)?;
@@ -313,6 +491,28 @@ fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
         .query_row([], |r| r.get(0))
 }
 
+/// Whether the board is in WAL mode: the query form of the pragma, which sets nothing (a
+/// rollback-journal board answers this connection's own mode, `delete`).
+fn is_wal(conn: &Connection) -> rusqlite::Result<bool> {
+    let mode: String = conn
+        .prepare_cached("PRAGMA main.journal_mode")?
+        .query_row([], |r| r.get(0))?;
+    Ok(mode.eq_ignore_ascii_case("wal"))
+}
+
+/// `f` on `conn`, interrupted once it runs [`OVERRUN`] past `deadline`.
+fn within_overrun<T>(
+    conn: &Connection,
+    deadline: Instant,
+    f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let cutoff = deadline + OVERRUN;
+    let _ = conn.progress_handler(1000, Some(move || Instant::now() > cutoff));
+    let result = f(conn);
+    let _ = conn.progress_handler(0, None::<fn() -> bool>);
+    result
+}
+
 /// The 503 of a request that waited (`waiting`: for what) its whole `budget`; `who` is busy.
 pub fn busy(who: &str, waiting: &str, budget: Duration) -> ApiError {
     ApiError::new(
@@ -329,9 +529,16 @@ pub fn unavailable(path: &Path, what: &str) -> ApiError {
     ApiError::new(503, format!("board {} {what}", path.display()))
 }
 
-/// [`db_error`] for a query on `conn`, naming the board `conn` reads.
+/// [`db_error`] for a query on `conn`, naming the board `conn` reads (a snapshot
+/// connection's is the one it attached: its own `main` is memory).
 pub fn query_error(conn: &Connection, e: &rusqlite::Error) -> ApiError {
-    db_error(Path::new(conn.path().unwrap_or("")), e)
+    match conn.path().filter(|p| !p.is_empty()) {
+        Some(path) => db_error(Path::new(path), e),
+        None => db_error(
+            Path::new(&snapshot::attached_board(conn).unwrap_or_default()),
+            e,
+        ),
+    }
 }
 
 /// A database error as the answer to give: 503 when the board is unusable (missing, not a
@@ -381,6 +588,7 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
 /// connections close once the requests using them end).
 pub struct BoardPools<X = ()> {
     busy_timeout: Duration,
+    lock_wait: Duration,
     settings: Settings,
     /// What each board opened gets to hold for the layers above (`BoardPool::extra`).
     make: Box<dyn Fn() -> X + Send + Sync>,
@@ -399,10 +607,18 @@ impl<X> BoardPools<X> {
     ) -> BoardPools<X> {
         BoardPools {
             busy_timeout,
+            lock_wait: LOCK_WAIT,
             settings,
             make: Box::new(make),
             open: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same, a rollback-journal board's reads waiting `lock_wait` at most for its lock
+    /// (`--lock-wait`; never past the request's budget).
+    pub fn with_lock_wait(mut self, lock_wait: Duration) -> Self {
+        self.lock_wait = lock_wait;
+        self
     }
 
     /// The boards open now, most recently used first.
@@ -423,6 +639,7 @@ impl<X> BoardPools<X> {
                 .with_extra((self.make)())
                 .with_owner(owner)
                 .with_busy_timeout(self.busy_timeout)
+                .with_lock_wait(self.lock_wait)
                 .with_settings(self.settings.clone()),
         );
         open.insert(0, Arc::clone(&db));

@@ -11,14 +11,17 @@
 //!   only when it is a regular file (not a link, never a FIFO), and never past a few hundred
 //!   bytes (see [`read_current`]).
 //! - `?board=` is checked first, always: a slug is trimmed and lower-cased, then must match
-//!   `^[a-z0-9][a-z0-9_-]{0,63}$` (400 otherwise); a board other than `default` must have its
-//!   folder (404 otherwise). Then `$HERMES_KANBAN_DB` (or `--db`) pins the file: `--db` serves
-//!   exactly that one file, so a `?board=` naming another board is a 404.
+//!   `^[a-z0-9][a-z0-9_-]{0,63}$` (400 otherwise); a board other than `default` must exist as
+//!   the owner's `board_exists` says (hermes-agent 0.19.0 and the owner's current releases):
+//!   its folder holding a `board.json` or a `kanban.db` (404 otherwise: an empty folder is no
+//!   board). Then `$HERMES_KANBAN_DB` (or `--db`) pins the file: `--db` serves exactly that
+//!   one file, so a `?board=` naming another board is a 404.
 //! - A board found under the root stays inside what the root's owner can read alone: its
 //!   folder and its file must resolve (links followed) to places under the real root, and be
 //!   owned by the root's owner. Otherwise the board is answered exactly as a missing one (a
-//!   folder: 404 `board '<slug>' does not exist`; a file: 503 `board <path> does not exist`),
-//!   so the answer never tells whether the file is there. A link out of the root, into another
+//!   folder, or its file where no `board.json` is beside it: 404 `board '<slug>' does not
+//!   exist`; the default board's file, or one beside a `board.json`: 503 `board <path> does not
+//!   exist`), so the answer never tells whether the file is there. A link out of the root, into another
 //!   user's private folder, would otherwise have a root shim serve that user's rows to anyone on
 //!   loopback, and terminate write to it and signal that user's processes. A file the operator
 //!   names (`--db`, `$HERMES_KANBAN_DB`) is the operator's choice and is not checked: the
@@ -335,14 +338,25 @@ impl Boards {
         }
     }
 
-    /// `default` always exists; another board when its folder is a folder of the root's
-    /// owner (see the module's notes).
+    /// `default` always exists; another board as the owner's `board_exists` says: its folder
+    /// holds a `board.json` or a `kanban.db` (an empty folder is no board), the folder and
+    /// that file the root owner's (see the module's notes: one out of reach is missing).
     fn exists(&self, slug: &str) -> bool {
         slug == "default"
             || self
                 .board_dir(slug)
                 .and_then(|d| self.owners(&d))
-                .is_some_and(|d| d.is_dir())
+                .is_some_and(|d| d.is_dir() && self.holds_a_board(&d))
+    }
+
+    /// Whether the board folder `dir` (a real path, the root owner's) holds what the owner's
+    /// `board_exists` looks for: `board.json` or `kanban.db`, each the root owner's and inside
+    /// the root ([`Boards::owners`]: one that is not, or a link out of the root, is not
+    /// there, whether or not its target exists).
+    fn holds_a_board(&self, dir: &Path) -> bool {
+        ["board.json", "kanban.db"]
+            .iter()
+            .any(|name| self.owners(&dir.join(name)).is_some())
     }
 
     fn board_dir(&self, slug: &str) -> Option<PathBuf> {

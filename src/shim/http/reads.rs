@@ -8,8 +8,10 @@ use hyper::body::Bytes;
 
 use crate::shim::ApiError;
 use crate::shim::answer;
+use crate::shim::answer::endings::DEFAULT_WINDOW_S;
 use crate::shim::board::file;
 use crate::shim::board::pool::OVERRUN;
+use crate::shim::board::snapshot::Scope;
 use crate::shim::http::routes::{Read, Readers};
 use crate::shim::http::state::{State, budgeted, on_reader, permit, waited};
 use crate::shim::sample::{Asker, Board};
@@ -43,7 +45,11 @@ async fn answer_alone(
         let logs = || Some(task_state.boards.logs_dir(board.as_deref()));
         let db = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
         let history = &db.samples().history;
-        let body = db.with_conn(deadline, |c| answer::handle(c, &read, &logs, history))?;
+        let handle = |c: &_| answer::handle(c, &read, &logs, history);
+        let body = match scope_of(&read) {
+            Some(scope) => db.with_rows(deadline, &scope, handle)?,
+            None => db.with_conn(deadline, handle)?,
+        };
         Ok((Arc::clone(db), body))
     };
     // Stuck past the budget: maybe in SQLite's open of a FIFO swapped in for the board. Wake
@@ -72,6 +78,27 @@ async fn answer_alone(
             Err(e) => (e.status, to_json(&e.body())),
         },
         Err(e) => (e.status, to_json(&e.body())),
+    }
+}
+
+/// The board's rows a read reads `/proc` over (on a rollback-journal board they are copied
+/// first, so the board's lock is not held across `/proc`: `board::snapshot`); None for the
+/// reads that do no `/proc` work, whose statements hold the lock only while they run.
+fn scope_of(read: &Read) -> Option<Scope> {
+    match read {
+        Read::Inspect(id) | Read::Processes(id) => Some(Scope::run(*id)),
+        // The window the answer takes when none is given (`answer::endings`), a minute wider:
+        // a run more changes no answer, and the clock may step between the two readings.
+        Read::Endings { since } => {
+            Some(Scope::ended_since(since.unwrap_or_else(|| {
+                crate::proc::clock::unix_secs() - DEFAULT_WINDOW_S - 60
+            })))
+        }
+        Read::WorkersActive
+        | Read::Run(_)
+        | Read::History(_)
+        | Read::WorkersHistory
+        | Read::TaskLog { .. } => None,
     }
 }
 

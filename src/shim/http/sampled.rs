@@ -10,6 +10,7 @@ use hyper::body::Bytes;
 use crate::shim::ApiError;
 use crate::shim::answer;
 use crate::shim::board::file;
+use crate::shim::board::snapshot::Scope;
 use crate::shim::fleet::Pool as _;
 use crate::shim::http::routes::Sampled;
 use crate::shim::http::state::{ANSWER_BUDGET_KIB, State, on_reader};
@@ -113,7 +114,11 @@ async fn recent_endings(
     let reader = Arc::clone(db);
     let work = move || {
         let history = &reader.samples().history;
-        reader.with_conn(deadline, |c| answer::endings::last_hour(c, history))
+        // The last hour's runs (a minute more: the clock may step between the readings).
+        let since = crate::proc::clock::unix_secs() - answer::endings::METRICS_WINDOW_S - 60;
+        reader.with_rows(deadline, &Scope::ended_since(since), |c| {
+            answer::endings::last_hour(c, history)
+        })
     };
     let budget = state.pools.busy_timeout();
     on_reader(
@@ -270,15 +275,15 @@ pub(super) async fn take_sample(
     let task_db = Arc::clone(&db);
     let no_board = state.no_board;
     let work = move || {
-        let sql = match which {
-            SampleKind::Live if no_board => answer::WORKERS_MARKED_SQL,
-            SampleKind::Live => answer::WORKERS_LIVE_SQL,
-            SampleKind::Lingering => answer::LINGERING_SQL,
+        let (sql, scope) = match which {
+            SampleKind::Live if no_board => (answer::WORKERS_MARKED_SQL, Scope::live()),
+            SampleKind::Live => (answer::WORKERS_LIVE_SQL, Scope::live()),
+            SampleKind::Lingering => (answer::LINGERING_SQL, Scope::lingering()),
         };
-        let rows = task_db.with_conn(deadline, |c| query_rows(c, sql))?;
+        let rows = task_db.with_rows(deadline, &scope, |c| query_rows(c, sql))?;
         let sample = Sample::new(rows);
         if let SampleKind::Live = which {
-            task_db.samples().record(&sample);
+            task_db.record(&sample);
         }
         Ok(Arc::new(sample))
     };

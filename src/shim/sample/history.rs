@@ -5,7 +5,7 @@
 //! ([`POINT_BYTES`] × window / interval each).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What one worker's point is, at an instant: its tree's CPU %, resident memory and size.
@@ -40,10 +40,36 @@ pub struct History {
     window: Duration,
     runs: Mutex<HashMap<i64, VecDeque<Point>>>,
     /// The OOM kills seen in each run's scope while it ran (`live_workers.scope_oom_kills`,
-    /// the most seen) and when last seen: kept after the run ends (the scope goes with it), for
-    /// `GET /runs/endings`, for [`OOM_KEEP_S`] at most [`OOM_RUNS`] runs. Kept whatever the
-    /// window, only for runs that had one.
-    oom: Mutex<HashMap<i64, (i64, i64)>>,
+    /// the most seen, and what [`super::oom`] caught as the kernel counted them) and when last
+    /// seen: kept after the run ends (the scope goes with it), for `GET /runs/endings`, for
+    /// [`OOM_KEEP_S`] at most [`OOM_RUNS`] runs. Kept whatever the window, only for runs that
+    /// had one.
+    oom: Arc<OomSeen>,
+}
+
+/// The OOM kills seen in runs' scopes: run id to (the most seen, when last seen).
+pub type OomSeen = Mutex<HashMap<i64, (i64, i64)>>;
+
+/// `n` OOM kills seen in run `run`'s scope at `t` (epoch seconds): the most seen kept, and the
+/// runs seen longer than [`OOM_KEEP_S`] before `t`, or beyond [`OOM_RUNS`], forgotten.
+pub fn remember_oom_kills(seen: &OomSeen, run: i64, n: i64, t: i64) {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if n > 0 {
+        let kept = seen.entry(run).or_insert((0, t));
+        *kept = (n.max(kept.0), t);
+    }
+    forget_old(&mut seen, t);
+}
+
+fn forget_old(seen: &mut HashMap<i64, (i64, i64)>, t: i64) {
+    seen.retain(|_, (_, at)| t - *at <= OOM_KEEP_S);
+    if seen.len() > OOM_RUNS {
+        let mut by_age: Vec<(i64, i64)> = seen.iter().map(|(id, (_, at))| (*at, *id)).collect();
+        by_age.sort_unstable();
+        for (_, id) in &by_age[..seen.len() - OOM_RUNS] {
+            seen.remove(id);
+        }
+    }
 }
 
 /// How long an OOM kill seen in a run's scope is remembered (seconds).
@@ -58,7 +84,7 @@ impl History {
             interval: interval.max(Duration::from_secs(1)),
             window,
             runs: Mutex::new(HashMap::new()),
-            oom: Mutex::new(HashMap::new()),
+            oom: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -77,14 +103,18 @@ impl History {
                 }
             }
         }
-        seen.retain(|_, (_, at)| t - *at <= OOM_KEEP_S);
-        if seen.len() > OOM_RUNS {
-            let mut by_age: Vec<(i64, i64)> = seen.iter().map(|(id, (_, at))| (*at, *id)).collect();
-            by_age.sort_unstable();
-            for (_, id) in &by_age[..seen.len() - OOM_RUNS] {
-                seen.remove(id);
-            }
-        }
+        forget_old(&mut seen, t);
+    }
+
+    /// The OOM kills remembered, shared with what follows runs' scopes ([`super::oom`]).
+    pub fn oom_seen(&self) -> &Arc<OomSeen> {
+        &self.oom
+    }
+
+    /// The OOM kills remembered of run `run` (`None`: none seen).
+    pub fn oom_kills(&self, run: i64) -> Option<i64> {
+        let seen = self.oom.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(&run).map(|(n, _)| *n)
     }
 
     /// `{"<run_id>": n}`: the OOM kills remembered ([`History::saw_oom_kills`]).

@@ -5,6 +5,7 @@
 //! it (the JSON list once a sample, whoever asks).
 
 pub mod history;
+pub mod oom;
 pub mod shared;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
 use rusqlite::Connection;
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 
 use crate::shim::ApiError;
 use crate::shim::board::pool::query_error;
@@ -65,7 +66,7 @@ pub fn query_rows_with(
     while let Some(row) = cursor.next().map_err(err)? {
         let mut values = Vec::with_capacity(n);
         for i in 0..n {
-            values.push(row.get::<_, Value>(i).map_err(err)?);
+            values.push(owned(row.get_ref(i).map_err(err)?));
         }
         rows.push(values);
     }
@@ -77,6 +78,18 @@ pub fn query_rows_with(
         .map(|c| (*c).to_owned())
         .collect();
     Ok(Rows { columns, rows })
+}
+
+/// A value owned; text that is not UTF-8 read as the board's owner reads it (each invalid
+/// sequence one U+FFFD), never an error that would lose the whole answer.
+fn owned(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
 }
 
 /// One sample: its rows, when it was taken, and its answer once a request has asked.
@@ -122,6 +135,18 @@ impl Board {
     pub fn samples(&self) -> &Samples {
         self.extra()
     }
+
+    /// A live sample's rows into its history, and the scopes of its runs followed for OOM
+    /// kills ([`oom`], with the board's owner).
+    pub fn record(&self, sample: &Sample) {
+        let samples = self.samples();
+        samples.record(sample);
+        if let Some(owner) = self.owner() {
+            samples
+                .oom
+                .watch(&sample.rows, owner, samples.history.oom_seen());
+        }
+    }
 }
 
 /// A board's samples and history (one per open board: see [`Board`]).
@@ -131,6 +156,8 @@ pub struct Samples {
     /// `lingering_workers`' rows (`/workers/lingering`, `/metrics`).
     pub lingering: Arc<Shared<Arc<Sample>>>,
     pub history: History,
+    /// The scopes of its live runs followed for OOM kills, into the history.
+    oom: oom::OomWatch,
     /// When a request last asked for this board (the timer samples a board for a window
     /// after that, the default board always).
     asked: Mutex<Option<Instant>>,
@@ -144,6 +171,7 @@ impl Samples {
             live: Arc::new(Shared::new(GAP)),
             lingering: Arc::new(Shared::new(GAP)),
             history: History::new(INTERVAL, window),
+            oom: oom::OomWatch::default(),
             asked: Mutex::new(None),
             timer_next: Mutex::new(None),
         }

@@ -348,6 +348,22 @@ fn members(
     let Ok(scope) = scope_of_run(&worker) else {
         return Ok((members, None));
     };
+    let refusals = scope_members(&scope, &mut members, policy);
+    if !refusals.is_empty() {
+        return Err(refused(&refusals, ignored));
+    }
+    Ok((members, Some(scope)))
+}
+
+/// Every process of the proven `scope` not among `members` yet, held and checked by the signal
+/// rules (`policy`: the board owner's real uid, never the shim's own, an init, a kernel
+/// thread) and added to them; those the rules refuse, returned (the caller's 409: nothing is
+/// signalled). Terminate, stop and reap take a run's scope this way.
+pub(crate) fn scope_members(
+    scope: &Scope,
+    members: &mut Vec<signal::Member>,
+    policy: &signal::Policy,
+) -> Vec<signal::Refused> {
     let mut refusals = Vec::new();
     for m in scope.proven_members() {
         if members.iter().any(|known| known.pid == m.pid) {
@@ -359,10 +375,7 @@ fn members(
             None => {}
         }
     }
-    if !refusals.is_empty() {
-        return Err(refused(&refusals, ignored));
-    }
-    Ok((members, Some(scope)))
+    refusals
 }
 
 /// The reclaim, written as the owner writes one, in one transaction on the board's writer:

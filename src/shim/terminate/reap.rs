@@ -10,12 +10,19 @@
 //!    alone) is refused; every other one is held by a pidfd and checked by `signal::Policy`
 //!    (the board owner's real uid; never the shim, its ancestors, its session or group, a
 //!    namespace's init, a kernel thread). One refusal: 409 naming it, nothing signalled.
-//! 3. SIGTERM, the grace period, what appeared meanwhile, SIGKILL (`signal::terminate`, every
-//!    member checked again before each signal). A survivor: 409 with the processes. A process
-//!    whose environment names the run but that is not the owner's spawn (a set-uid program
-//!    of another user: `lingering_workers` has no row of it) is listed in `ignored`, never
-//!    signalled.
-//! 4. Beside the owner's reaper (`reap_terminal_workers`, hermes-agent 0.20-0.21.x): where the
+//! 3. The run's scope, where the owner's spawn made one (0.20+ under systemd): proven again
+//!    here (`proc::cgroup::scope_of_run`, the rule `lingering_workers` listed it by) by one of
+//!    the lingering processes its own evidence proves the run's (the kept worker by its
+//!    fingerprint, or one whose environment names the run). Every process in it and its
+//!    sub-cgroups is then one of the run's, held and checked by the same rules (the board
+//!    owner's real uid: one refusal, 409, nothing signalled). Without one, the rows alone.
+//! 4. SIGTERM, the grace period, what appeared meanwhile, then the scope's kill switch
+//!    (`cgroup.kill`, pulled only when every process it holds then may be signalled) and
+//!    SIGKILL (`signal::terminate`, every member checked again before each signal). A
+//!    survivor: 409 with the processes. A process whose environment names the run but that is
+//!    not the owner's spawn (a set-uid program of another user: `lingering_workers` has no row
+//!    of it) is listed in `ignored`, never signalled.
+//! 5. Beside the owner's reaper (`reap_terminal_workers`, hermes-agent 0.20-0.21.x): where the
 //!    run kept its worker's pid and fingerprint (`kept`) and that worker is now gone, its
 //!    evidence is cleared as the owner clears it, the same compare-and-swap on both
 //!    (`sql/reap_clear_worker.sql`), with the owner's `terminal_worker_reaped` event when it
@@ -31,7 +38,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 
-use super::{Ask, as_json, ignored_json, refused_error, signal, survivors_error};
+use super::{Ask, as_json, ignored_json, refused_error, scope_members, signal, survivors_error};
+use crate::proc::cgroup::scope::{RunWorker, Scope, scope_of_run};
 use crate::proc::clock::unix_secs as now;
 use crate::shim::ApiError;
 use crate::shim::board::pool::{Writer, db_error, query_error};
@@ -51,6 +59,9 @@ struct Lingering {
     cmdline: Vec<String>,
     /// The run's kept worker (its `worker_pid` and fingerprint are this process).
     kept: bool,
+    /// Its own evidence proves it the run's (the fingerprint, or the environment naming the
+    /// run): it may prove the run's scope.
+    anchor: bool,
 }
 
 /// The run as read before acting.
@@ -107,6 +118,7 @@ fn read(conn: &Connection, id: i64) -> Result<Option<(Run, Vec<Lingering>)>, Api
                     .and_then(|c| serde_json::from_str(&c).ok())
                     .unwrap_or_default(),
                 kept: r.get("kept")?,
+                anchor: r.get("anchor")?,
             })
         })
         .map_err(err)?
@@ -159,10 +171,13 @@ pub fn run(
             ),
         ));
     }
-    let done = |processes: Vec<Value>, ignored: &[signal::Ignored], cleared: Cleared| {
+    let done = |processes: Vec<Value>,
+                ignored: &[signal::Ignored],
+                cleared: Cleared,
+                scope: Option<&Scope>| {
         json!({"ok": true, "run_id": id, "task_id": run.task_id, "processes": processes,
                "ignored": ignored_json(ignored), "worker_pid_cleared": cleared.by,
-               "note": cleared.note})
+               "note": cleared.note, "scope": scope.map(Scope::name)})
         .to_string()
         .into_bytes()
     };
@@ -172,9 +187,9 @@ pub fn run(
         _ => Cleared::default(),
     };
     if lingering.is_empty() {
-        return Ok(done(Vec::new(), &[], earlier));
+        return Ok(done(Vec::new(), &[], earlier, None));
     }
-    let (members, policy) = members(id, &lingering, db)?;
+    let (members, policy, scope) = members(id, &run.task_id, &lingering, db)?;
     // The kept worker's evidence is written once it is gone: a write lock first (released at
     // once), so a busy board answers 503 before any signal.
     let kept = run
@@ -197,7 +212,7 @@ pub fn run(
         &policy,
         stopping,
         &mut ignored,
-        None,
+        scope.as_ref(),
     );
     let processes: Vec<Value> = outcomes.iter().map(as_json).collect();
     survivors_error(id, &outcomes, &processes, &ignored, "")?;
@@ -213,7 +228,7 @@ pub fn run(
         )?,
         _ => earlier,
     };
-    Ok(done(processes, &ignored, cleared))
+    Ok(done(processes, &ignored, cleared, scope.as_ref()))
 }
 
 /// The board's writer, a write lock taken and released on it: 503 when the board stays busy
@@ -284,16 +299,27 @@ fn clear_kept(
     })
 }
 
-/// The processes a reap would signal, and the board's signal rules: every process the run left
-/// behind, each proven the run's by its environment or fingerprint and held by a pidfd. A
+/// The processes a reap would signal, the board's signal rules, and the run's scope where it
+/// has one: every process the run left behind, each proven the run's by its environment, its
+/// fingerprint or its scope and held by a pidfd, then every other process of the scope. A
 /// process not proven, or one the signal rules refuse, is the 409 that says nothing was
 /// signalled.
 fn members(
     id: i64,
+    task_id: &str,
     lingering: &[Lingering],
     db: &Board,
-) -> Result<(Vec<signal::Member>, signal::Policy), ApiError> {
-    // The evidence first: only a process the run's environment or fingerprint proves is its.
+) -> Result<(Vec<signal::Member>, signal::Policy, Option<Scope>), ApiError> {
+    let not_reaped = |refused: &[signal::Refused]| {
+        refused_error(
+            &format!("run {id}: not reaped"),
+            refused,
+            &[],
+            "nothing was signalled",
+        )
+    };
+    // The evidence first: only a process the run's environment, fingerprint or scope proves
+    // is its.
     let weak: Vec<signal::Refused> = lingering
         .iter()
         .filter(|l| !l.signalable)
@@ -307,31 +333,49 @@ fn members(
         })
         .collect();
     if !weak.is_empty() {
-        return Err(refused_error(
-            &format!("run {id}: not reaped"),
-            &weak,
-            &[],
-            "nothing was signalled",
-        ));
+        return Err(not_reaped(&weak));
     }
     let policy = super::owner_policy(db)?;
     let targets: Vec<(i32, u64)> = lingering
         .iter()
-        .filter_map(|l| {
-            Some((
-                i32::try_from(l.pid).ok()?,
-                u64::try_from(l.start_ticks).ok()?,
-            ))
-        })
+        .filter_map(|l| Some((i32::try_from(l.pid).ok()?, ticks(l)?)))
         .collect();
-    match signal::collect_lingering(&targets, &policy) {
-        signal::Collected::Members(m) => Ok((m, policy)),
-        signal::Collected::Refused(refused) => Err(refused_error(
-            &format!("run {id}: not reaped"),
-            &refused,
-            &[],
-            "nothing was signalled",
-        )),
-        signal::Collected::Gone => Ok((Vec::new(), policy)),
+    let mut members = match signal::collect_lingering(&targets, &policy) {
+        signal::Collected::Members(m) => m,
+        signal::Collected::Refused(refused) => return Err(not_reaped(&refused)),
+        signal::Collected::Gone => Vec::new(),
+    };
+    let scope = run_scope(id, task_id, lingering, &policy);
+    if let Some(scope) = &scope {
+        let refused = scope_members(scope, &mut members, &policy);
+        if !refused.is_empty() {
+            return Err(not_reaped(&refused));
+        }
     }
+    Ok((members, policy, scope))
+}
+
+fn ticks(l: &Lingering) -> Option<u64> {
+    u64::try_from(l.start_ticks).ok()
+}
+
+/// The ended run's scope, proven by the first of its lingering processes whose own evidence
+/// proves it the run's and that is in the scope (`scope_of_run`: the owner's name for the
+/// task and run, that process inside, the board owner's part of the tree); `None` without one.
+fn run_scope(
+    id: i64,
+    task_id: &str,
+    lingering: &[Lingering],
+    policy: &signal::Policy,
+) -> Option<Scope> {
+    lingering.iter().filter(|l| l.anchor).find_map(|l| {
+        scope_of_run(&RunWorker {
+            pid: i32::try_from(l.pid).ok()?,
+            start_ticks: ticks(l)?,
+            task_id,
+            run_id: id,
+            owner_uid: policy.owner_uid,
+        })
+        .ok()
+    })
 }

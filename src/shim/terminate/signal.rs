@@ -518,10 +518,13 @@ fn kill_scope(scope: &Scope, members: &[Member], outcomes: &mut [Outcome], polic
     let all_may = now
         .iter()
         .all(|m| marks::read(m.pid, want).is_none_or(|read| policy.refusal(&read).is_none()));
+    // Which members it ends: those running before it is pulled (after, the kernel may have
+    // ended them already).
+    let running: Vec<&Member> = members.iter().filter(|m| is_running(m)).collect();
     if !all_may || scope.kill().is_err() {
         return;
     }
-    for m in members.iter().filter(|m| is_running(m)) {
+    for m in running {
         if let Some(o) = outcomes.iter_mut().find(|o| o.pid == m.pid) {
             if o.refused.is_none() {
                 o.signals.push(KILL_SWITCH);

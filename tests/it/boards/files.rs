@@ -191,6 +191,73 @@ fn a_pinned_file_is_served_after_the_parameter_is_checked() {
     assert_eq!(task_of(&s, "?board=../x").0, 400);
 }
 
+/// A board exists as the owner's `board_exists` says (hermes-agent 0.19.0, and the owner's
+/// current releases): its folder holds a `board.json` or a `kanban.db`. An empty folder under
+/// `boards/` (left by a removal, or made by hand) is no board: naming it is the 404 a missing
+/// board gets on every route (it was a 503 for its missing file), the active board falls back
+/// from it to `default` as from a missing one, and every board's list (`?board=*`) leaves it
+/// out. A folder with a `board.json` and no file yet is a board whose file is missing (503).
+/// The owner's own functions say the same on the same root (tests/it/newer.rs).
+#[test]
+fn an_empty_board_folder_is_no_board() {
+    let dir = temp_dir("boards-empty-folder");
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let boards = root.join("kanban/boards");
+    board_at(&root.join("kanban.db"), "t_default");
+    board_at(&boards.join("ops/kanban.db"), "t_ops");
+    std::fs::create_dir_all(boards.join("empty")).unwrap();
+    std::fs::create_dir_all(boards.join("meta")).unwrap();
+    std::fs::write(boards.join("meta/board.json"), r#"{"name": "Meta"}"#).unwrap();
+    std::fs::write(root.join("kanban/current"), "empty").unwrap();
+    let s = serve_with(&[("HERMES_KANBAN_HOME", &root)], &[]);
+    let routes = [
+        "/workers/active",
+        "/workers/active?live=1&",
+        "/workers/lingering",
+        "/runs/1",
+        "/runs/1/inspect",
+        "/api/plugins/kanban/workers/active",
+    ];
+    let ask = |route: &str, board: &str| {
+        let sep = if route.ends_with('&') { "" } else { "?" };
+        s.get_json(&format!("{route}{sep}board={board}"))
+    };
+    for route in routes {
+        assert_eq!(
+            ask(route, "empty"),
+            (404, json!({"detail": "board 'empty' does not exist"})),
+            "{route}"
+        );
+        assert_eq!(ask(route, "%20Empty").0, 404, "{route}");
+        let detail = format!(
+            "board {} does not exist",
+            boards.join("meta/kanban.db").display()
+        );
+        assert_eq!(
+            ask(route, "meta"),
+            (503, json!({ "detail": detail })),
+            "{route}"
+        );
+        assert_eq!(ask(route, "ops").0, 200, "{route}");
+    }
+    // The current board naming the empty folder: default, as for a missing board.
+    assert_eq!(task_of(&s, ""), (200, json!("t_default")));
+    // Every board: the empty folder is not one of them.
+    let (status, every) = s.get_json("/workers/active?board=*");
+    assert_eq!(status, 200, "{every}");
+    let listed: Vec<&str> = every["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["board"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["default", "ops"], "{every}");
+    // A file made there later makes it a board, without a restart.
+    board_at(&boards.join("empty/kanban.db"), "t_late");
+    assert_eq!(task_of(&s, "?board=empty"), (200, json!("t_late")));
+    assert_eq!(task_of(&s, ""), (200, json!("t_late")));
+}
+
 // ---- Boards stay inside what their owner can read ----------------------------------------
 
 /// A board holding one running run of `task` in another user's private folder `dir` (nobody's,
@@ -256,10 +323,17 @@ fn a_board_file_linked_into_another_users_folder_is_refused_as_missing() {
     let dir = temp_dir("boards-linked-file");
     let root = dir.path().join("root");
     board_at(&root.join("kanban/boards/ops/kanban.db"), "t_ops");
+    // dev is a board by its board.json (its file missing: 503); bare's folder holds nothing
+    // else, so it is a board only while its file is there (missing: 404, as the owner's
+    // board_exists says).
     std::fs::create_dir_all(root.join("kanban/boards/dev")).unwrap();
+    std::fs::write(root.join("kanban/boards/dev/board.json"), "{}").unwrap();
+    std::fs::create_dir_all(root.join("kanban/boards/bare")).unwrap();
     let (private, _open) = nobodys_board(&dir.path().join("private"), "t_private");
     let default = root.join("kanban.db");
     let dev = root.join("kanban/boards/dev/kanban.db");
+    let bare = root.join("kanban/boards/bare/kanban.db");
+    let no_bare = vec![(404, json!({"detail": "board 'bare' does not exist"})); 3];
     let serve = || {
         let board = PathBuf::from("ops");
         serve_with(
@@ -272,16 +346,20 @@ fn a_board_file_linked_into_another_users_folder_is_refused_as_missing() {
     };
     // Missing first, then linked: the same answers.
     let s = serve();
-    let missing = (answers(&s, "default"), answers(&s, "dev"));
-    assert_eq!(missing, (missing_file(&default), missing_file(&dev)));
-    for file in [&default, &dev] {
+    let all = |s: &Server| (answers(s, "default"), answers(s, "dev"), answers(s, "bare"));
+    let missing = all(&s);
+    assert_eq!(
+        missing,
+        (missing_file(&default), missing_file(&dev), no_bare.clone())
+    );
+    for file in [&default, &dev, &bare] {
         std::os::unix::fs::symlink(&private, file).unwrap();
     }
-    assert_eq!((answers(&s, "default"), answers(&s, "dev")), missing);
+    assert_eq!(all(&s), missing);
     // A fresh shim (no pool open on the board yet) answers the same.
     drop(s);
     let s = serve();
-    assert_eq!((answers(&s, "default"), answers(&s, "dev")), missing);
+    assert_eq!(all(&s), missing);
     assert_eq!(task_of(&s, ""), (200, json!("t_ops")));
     // At start, with the default board linked: the same refusal as when it is missing.
     let start_linked = start_on_default(&root);
@@ -330,6 +408,9 @@ fn a_board_of_another_owner_than_the_roots_is_refused_as_missing() {
     let mine = root.join("kanban/boards/mine");
     let (_, _mine) = nobodys_board(&mine, "t_mine");
     std::os::unix::fs::chown(&mine, Some(0), Some(0)).unwrap();
+    // A board by its board.json (the owner's board_exists): its file, refused or missing,
+    // is a missing file (503), not a missing board.
+    std::fs::write(mine.join("board.json"), "{}").unwrap();
     let (default, _default) = nobodys_board(&root, "t_default");
     std::os::unix::fs::chown(&root, Some(0), Some(0)).unwrap();
     let board = PathBuf::from("ops");

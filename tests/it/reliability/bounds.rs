@@ -261,6 +261,9 @@ fn clients_hanging_up_cannot_queue_run_reads_past_the_connection_cap() {
             &CAP.to_string(),
             "--busy-timeout",
             "600",
+            // A rollback journal's lock is waited for as long as the budget (not 0.5 s).
+            "--lock-wait",
+            "600",
             "--history",
             "0",
         ],

@@ -414,7 +414,16 @@ fn a_request_slower_than_the_header_timeout_is_still_answered() {
     let server = Server::start_with(
         bin,
         &board.path,
-        &["--quiet", "--header-timeout", "1", "--busy-timeout", "60"],
+        &[
+            "--quiet",
+            "--header-timeout",
+            "1",
+            "--busy-timeout",
+            "60",
+            // A rollback journal's lock is waited for as long as the budget (not 0.5 s).
+            "--lock-wait",
+            "60",
+        ],
     );
     assert_eq!(server.get("/workers/active").status, 200);
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -527,7 +536,12 @@ fn a_locked_board_answers_every_request_within_its_budget() {
     let conn = Connection::open(&board.path).unwrap();
     conn.pragma_update(None, "journal_mode", "delete").unwrap();
     let bin = Command::new(shim_bin());
-    let server = Server::start_with(bin, &board.path, &["--quiet", "--busy-timeout", "2"]);
+    // A rollback journal's lock is waited for as long as the budget (not 0.5 s).
+    let server = Server::start_with(
+        bin,
+        &board.path,
+        &["--quiet", "--busy-timeout", "2", "--lock-wait", "2"],
+    );
     assert_eq!(server.get("/workers/active").status, 200);
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let (sent_tx, sent) = std::sync::mpsc::channel();
