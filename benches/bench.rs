@@ -1441,7 +1441,11 @@ fn inspect(sos: &[String]) {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let body = kanban_workers::shim::answer::inspect(&shim, run, &|| None).unwrap();
+    let no_history = kanban_workers::shim::sample::history::History::new(
+        std::time::Duration::from_secs(2),
+        std::time::Duration::ZERO,
+    );
+    let body = kanban_workers::shim::answer::inspect(&shim, run, &|| None, &no_history).unwrap();
     eprintln!("{}", String::from_utf8_lossy(&body));
     assert!(body.starts_with(format!("{{\"run_id\":{run},\"alive\":true").as_bytes()));
     // KW_PROFILE=inspect: only the handler, for 10 s, for a profiler.
@@ -1450,7 +1454,7 @@ fn inspect(sos: &[String]) {
         let until = Instant::now() + std::time::Duration::from_secs(10);
         while Instant::now() < until {
             std::hint::black_box(
-                kanban_workers::shim::answer::inspect(&shim, run, &|| None).unwrap(),
+                kanban_workers::shim::answer::inspect(&shim, run, &|| None, &no_history).unwrap(),
             );
         }
         for w in &mut workers {
@@ -1507,7 +1511,8 @@ fn inspect(sos: &[String]) {
             }),
             per_call_us(1, n, || {
                 std::hint::black_box(
-                    kanban_workers::shim::answer::inspect(&shim, run, &|| None).unwrap(),
+                    kanban_workers::shim::answer::inspect(&shim, run, &|| None, &no_history)
+                        .unwrap(),
                 );
             }),
         ];

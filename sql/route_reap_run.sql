@@ -7,7 +7,10 @@ SELECT v.task_id, v.ended_at IS NOT NULL AS ended, v.worker_pid, v.worker_starte
         FROM task_events AS e
         WHERE e.task_id = v.task_id AND e.run_id = v.run_id
           AND e.kind = 'terminal_worker_reaped'
-          AND NOT coalesce(json_valid(e.payload) AND json_extract(e.payload, '$.manual') = 1, 0)
+          -- CASE, not AND: SQLite evaluates both sides of an AND that is a value, and
+          -- json_extract fails on a payload that is not JSON.
+          AND NOT coalesce(CASE WHEN json_valid(e.payload)
+                                THEN json_extract(e.payload, '$.manual') = 1 END, 0)
         ORDER BY e.id DESC LIMIT 1) AS owner_reaped_pid
 FROM run_verdicts AS v
 WHERE v.run_id = ?1

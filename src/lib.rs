@@ -1,14 +1,12 @@
 //! kanban-workers: what the workers of a SQLite kanban board are doing, from inside SQL.
 //!
-//! [`register`] adds, on one connection:
-//! - table-valued functions over Linux procfs: `proc_stats(pid)` (one process's live stats,
-//!   [`proc_stats`](surface::proc_stats)), `proc_tree(pid)` (a process and its descendants, [`proc_tree`](surface::proc_tree)),
-//!   `proc_marks(pid)` (how a process was started, [`proc_marks`](surface::proc_marks)), `proc_spawned(uid)` (a
-//!   user's processes that carry the owner's spawn marks, [`proc_spawned`](surface::proc_spawned)),
-//!   `proc_cgroup(pid)` (a process's cgroup and its meters, [`proc_cgroup`](surface::proc_cgroup)),
-//!   `proc_scope(pid, start_ticks, task_id, run_id, owner_uid)` (the run's systemd scope, when
-//!   it is evidence, [`proc_scope`](surface::proc_scope));
-//! - TEMP views ([`views`](surface::views), SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
+//! [`register`] adds, on one connection (every column and argument in docs/sql.md):
+//! - table-valued functions over Linux procfs: `proc_stats(pid)` (one process's live stats),
+//!   `proc_tree(pid)` (a process and its descendants), `proc_marks(pid)` (how a process was
+//!   started), `proc_spawned(uid)` (a user's processes that carry the owner's spawn marks),
+//!   `proc_cgroup(pid)` (a process's cgroup and its meters), `proc_scope(pid, start_ticks,
+//!   task_id, run_id, owner_uid)` (the run's systemd scope, when it is evidence);
+//! - TEMP views (SQL in `sql/`): `run_claims`, `active_workers` (the open runs of
 //!   running tasks), `run_verdicts` (the truth about each run's worker), `live_workers`,
 //!   `run_processes` (every live process a run of the board's spawned) and
 //!   `lingering_workers` (those that outlived their run), `exit_code_kinds`, `run_exits` and
@@ -20,10 +18,20 @@
 //!
 //! The same code is the loadable extension (`libkanban_workers.so`, see `src/cdylib.rs`) and
 //! what the HTTP shim registers in-process: one implementation of each thing.
+//!
+//! The API is what this page shows: [`register`], [`register_with`], [`FUNCTIONS`],
+//! [`Settings`], [`CpuSampler`] and the [`rusqlite`] they take.
 
+// The modules are public for the workspace's other crates only: the binary (server/ runs the
+// shim), the benches and the integration tests (tests/it), which reach the /proc readers, the
+// functions' columns and the shim's parts directly. They are not an API, so they are hidden
+// from the docs; what nothing outside needs is `pub(crate)` inside them.
+#[doc(hidden)]
 pub mod proc;
 #[cfg(feature = "server")]
+#[doc(hidden)]
 pub mod shim;
+#[doc(hidden)]
 pub mod surface;
 
 use surface::{

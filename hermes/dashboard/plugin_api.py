@@ -345,7 +345,8 @@ async def lingering(board: str = ""):
 
 @router.post("/runs/{run_id}/reap")
 async def reap(run_id: str, request: Request, board: str = ""):
-    """The shim's reap of what an ended run left behind (signals only; writes nothing)."""
+    """The shim's reap of what an ended run left behind (its processes signalled; where it
+    ended the run's kept worker, that worker cleared as the owner's reaper clears it)."""
     body = await request.body()
     if len(body) > _BODY_MAX:
         return JSONResponse(status_code=413, content={"detail": f"the body is over {_BODY_MAX} bytes"})

@@ -3,7 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Now, in whole seconds since the Unix epoch.
+/// Now, in whole seconds since the Unix epoch (the shim's: built with `server` only).
+#[cfg(feature = "server")]
 pub fn unix_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

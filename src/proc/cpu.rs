@@ -24,20 +24,24 @@ struct Sample {
     percent: f64,
 }
 
-/// Per-connection CPU samples, keyed by (pid, start ticks).
+/// The previous CPU sample of each process, keyed by (pid, start ticks), from which
+/// `proc_stats` and `proc_tree` compute `cpu_percent`: one per connection with
+/// [`register`](crate::register), or one shared by a pool's connections with
+/// [`register_with`](crate::register_with).
 #[derive(Debug, Default)]
 pub struct CpuSampler {
     samples: Mutex<HashMap<(i32, u64), Sample>>,
 }
 
 impl CpuSampler {
+    /// No samples yet: each process's first `cpu_percent` is its lifetime average.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// CPU percent of the process `(pid, start_ticks)` that has used `cpu_ticks` so far and
     /// started at `start_ms` (Unix epoch milliseconds).
-    pub fn percent(
+    pub(crate) fn percent(
         &self,
         pid: i32,
         start_ticks: u64,

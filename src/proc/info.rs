@@ -20,7 +20,7 @@ use crate::proc::file::read_into;
 
 /// The kernel's hard upper bound for a pid (`PID_MAX_LIMIT` on 64-bit Linux, 2^22).
 /// `/proc/sys/kernel/pid_max` can be raised at run time up to this value, never beyond.
-pub const PID_MAX_LIMIT: i64 = 4_194_304;
+pub(crate) const PID_MAX_LIMIT: i64 = 4_194_304;
 
 /// What one look at `/proc/<pid>` found.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,13 +56,13 @@ pub struct ProcInfo {
 }
 
 impl ProcInfo {
-    pub fn is_zombie(&self) -> bool {
+    pub(crate) fn is_zombie(&self) -> bool {
         matches!(self.state, Some('Z'))
     }
 
     /// Process start as Unix epoch milliseconds: boot time + start ticks, in integers (the
     /// `procfs` crate's own conversion goes through `f32` and loses precision with uptime).
-    pub fn start_time_ms(&self) -> Option<u64> {
+    pub(crate) fn start_time_ms(&self) -> Option<u64> {
         let ticks = self.start_ticks?;
         let hz = host().ticks_per_second;
         let boot_ms = host().boot_time_secs?.checked_mul(1000)?;
@@ -70,7 +70,7 @@ impl ProcInfo {
     }
 
     /// Total CPU time (user + system) in clock ticks.
-    pub fn cpu_ticks(&self) -> Option<u64> {
+    pub(crate) fn cpu_ticks(&self) -> Option<u64> {
         Some(self.utime_ticks?.saturating_add(self.stime_ticks?))
     }
 }
@@ -131,7 +131,7 @@ pub fn hostname() -> &'static str {
 }
 
 /// psutil's word for a `/proc/<pid>/stat` state letter.
-pub fn state_word(state: char) -> &'static str {
+pub(crate) fn state_word(state: char) -> &'static str {
     match state {
         'R' => "running",
         'S' => "sleeping",
@@ -151,7 +151,7 @@ pub fn state_word(state: char) -> &'static str {
 /// Which optional files to read. `stat` (state, parent, threads, CPU times, start) is always
 /// read: it decides whether the process is alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Want {
+pub(crate) struct Want {
     /// `statm`: rss and vms.
     pub memory: bool,
     /// `cmdline`.
@@ -163,7 +163,7 @@ pub struct Want {
 }
 
 impl Want {
-    pub const ALL: Want = Want {
+    pub(crate) const ALL: Want = Want {
         memory: true,
         cmdline: true,
         fds: true,
@@ -177,7 +177,7 @@ pub fn read(pid: i32) -> Reading {
 }
 
 /// Read one process, only the optional files in `want`; the fields not read stay `None`.
-pub fn read_some(pid: i32, want: Want) -> Reading {
+pub(crate) fn read_some(pid: i32, want: Want) -> Reading {
     if pid < 1 {
         return Reading::Gone;
     }
@@ -187,9 +187,9 @@ pub fn read_some(pid: i32, want: Want) -> Reading {
     }
 }
 
-/// Read the fields of an opened process. Public so that tests can open a process, end it, and
-/// then read it: the "exited while being read" path.
-pub fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
+/// Read the fields of an opened process. Apart from [`read_some`] so that a test can open a
+/// process, end it, and then read it: the "exited while being read" path.
+pub(crate) fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
     match read_fields(process, pid, want) {
         Ok(info) => Reading::Found(info),
         Err(Gone) => Reading::Gone,
@@ -260,7 +260,7 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
 /// UTF-8 become U+FFFD, one for each invalid sequence (`String::from_utf8_lossy`), where psutil
 /// keeps them as surrogate escapes that JSON cannot carry. Empty (kernel threads, zombies):
 /// no arguments.
-pub fn split_cmdline(data: &[u8]) -> Vec<String> {
+pub(crate) fn split_cmdline(data: &[u8]) -> Vec<String> {
     if data.is_empty() {
         return Vec::new();
     }

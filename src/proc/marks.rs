@@ -28,14 +28,6 @@ pub struct WantMarks {
     pub stdout: bool,
 }
 
-impl WantMarks {
-    pub const ALL: WantMarks = WantMarks {
-        status: true,
-        environ: true,
-        stdout: true,
-    };
-}
-
 /// The owner's spawn environment, as far as it names the run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpawnEnv {
@@ -94,7 +86,9 @@ impl Marks {
     }
 }
 
-/// The marks of `pid`, or `None` when there is no such process (or it ended while read).
+/// The marks of `pid`, or `None` when there is no such process (or it ended while read), with
+/// no cache (the shim's signals; `proc_marks` keeps one per connection).
+#[cfg(any(test, feature = "server"))]
 pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
     read_with(pid, want, None)
 }
@@ -353,6 +347,13 @@ mod tests {
     use crate::proc::Ended;
     use std::process::{Command, Stdio};
 
+    /// Every file beyond `stat`.
+    const ALL: WantMarks = WantMarks {
+        status: true,
+        environ: true,
+        stdout: true,
+    };
+
     #[test]
     fn a_child_carries_its_spawn_environment_and_stdout() {
         let dir = std::env::temp_dir().join(format!("kw-marks-{}", std::process::id()));
@@ -376,7 +377,7 @@ mod tests {
         {
             std::thread::yield_now();
         }
-        let marks = read(pid, WantMarks::ALL).unwrap();
+        let marks = read(pid, ALL).unwrap();
         let env = marks.env.clone().unwrap();
         assert_eq!(env.run_id.as_deref(), Some("42"));
         assert_eq!(env.task_id.as_deref(), Some("t_1"));
@@ -406,7 +407,7 @@ mod tests {
         };
         assert_eq!(read(1, init).unwrap().namespace_init, Some(true));
         child.end();
-        assert_eq!(read(pid, WantMarks::ALL), None);
+        assert_eq!(read(pid, ALL), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -438,7 +439,7 @@ mod tests {
                 assert!(m.kernel_thread, "{m:?}");
             }
         }
-        let me = read(std::process::id() as i32, WantMarks::ALL).unwrap();
+        let me = read(std::process::id() as i32, ALL).unwrap();
         assert!(!me.kernel_thread);
     }
 
@@ -469,21 +470,21 @@ mod tests {
         );
         let cache = EnvCache::new();
         let run_id = |m: Option<Marks>| m.and_then(|m| m.env).and_then(|e| e.run_id);
-        let before = read_with(pid, WantMarks::ALL, Some(&cache));
+        let before = read_with(pid, ALL, Some(&cache));
         let ticks = before.as_ref().map(|m| m.start_ticks);
         assert_eq!(run_id(before), Some("1".to_owned()));
         // Kept: asked again, the same.
         assert_eq!(
-            run_id(read_with(pid, WantMarks::ALL, Some(&cache))),
+            run_id(read_with(pid, ALL, Some(&cache))),
             Some("1".to_owned())
         );
         child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
         wait_for_exec(pid, b"sleep\x00100\x00");
-        let after = read_with(pid, WantMarks::ALL, Some(&cache));
+        let after = read_with(pid, ALL, Some(&cache));
         assert_eq!(after.as_ref().map(|m| m.start_ticks), ticks);
         assert_eq!(run_id(after), Some("2".to_owned()));
         child.end();
-        assert_eq!(read_with(pid, WantMarks::ALL, Some(&cache)), None);
+        assert_eq!(read_with(pid, ALL, Some(&cache)), None);
     }
 
     #[test]
@@ -508,7 +509,7 @@ mod tests {
         ) {
             std::thread::yield_now();
         }
-        let marks = read(pid, WantMarks::ALL).unwrap();
+        let marks = read(pid, ALL).unwrap();
         assert_eq!(marks.stdout, None);
         assert_eq!(marks.error, None);
         assert_eq!(marks.env.and_then(|e| e.run_id).as_deref(), Some("7"));

@@ -1,20 +1,20 @@
 //! The /proc readers: plain Rust over the procfs crate, one reader per concern, knowing
 //! nothing of SQLite (checked by `tests/it/layers.rs`).
 //! - [`info`]: one process's stats (`stat`, `statm`, `cmdline`, fds, the owner);
-//! - [`marks`]: how a process was started (its environment's marks, stdout, session, parent);
+//! - `marks`: how a process was started (its environment's marks, stdout, session, parent);
 //! - [`tree`]: the members of a process's tree;
-//! - [`status`]: the uids and namespace init of `status`;
-//! - [`cpu`]: CPU samples kept between reads, for `cpu_percent`;
+//! - `status`: the uids and namespace init of `status`;
+//! - `cpu`: CPU samples kept between reads, for `cpu_percent`;
 //! - [`file`]: one file of `/proc/<pid>` through its handle, in the fewest system calls;
 //! - [`cgroup`]: a process's cgroup (v2), its meters, and the run's systemd scope.
 
 pub mod cgroup;
-pub mod clock;
-pub mod cpu;
-pub mod file;
+pub(crate) mod clock;
+pub(crate) mod cpu;
+pub(crate) mod file;
 pub mod info;
-pub mod marks;
-pub mod status;
+pub(crate) mod marks;
+pub(crate) mod status;
 pub mod tree;
 
 /// For the tests: a child process killed and reaped when dropped, so that a failed assertion

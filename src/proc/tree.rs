@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 
 /// The most members one walk returns (a fork bomb must not make a query unbounded).
-pub const MAX_MEMBERS: usize = 10_000;
+pub(crate) const MAX_MEMBERS: usize = 10_000;
 
 /// One member of a tree: its pid, its parent's, and its depth below the root (root: 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Loopback only by default: the routes describe this machine's processes.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
+pub(crate) const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8765);
 /// The shim runs below normal priority: on a small machine the board owner's dispatcher and
 /// workers come first.
-pub const DEFAULT_NICE: i32 = 10;
+pub(crate) const DEFAULT_NICE: i32 = 10;
 /// How long a client may take to send its request head, stay idle, or leave its answer unread.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once. A dashboard needs a few; the cap bounds what many cost.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Logs followed at once, and how long one may go without a new byte.
-pub const DEFAULT_LOG_STREAMS: usize = 16;
-pub const DEFAULT_LOG_IDLE: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_LOG_STREAMS: usize = 16;
+pub(crate) const DEFAULT_LOG_IDLE: Duration = Duration::from_secs(300);
 
 /// What the usage says before the routes (`routes::ROUTES` lists them).
 const USAGE_HEAD: &str = "\
@@ -63,7 +64,7 @@ const FLAGS: &[Flag] = &[
         ],
         default: None,
         set: |a, v| {
-            a.db = Some(PathBuf::from(v));
+            a.board = Some(PathBuf::from(v));
             Ok(())
         },
     },
@@ -321,7 +322,7 @@ const FLAGS: &[Flag] = &[
     },
 ];
 
-/// The usage text (`--help`): the routes and commands, then each of [`FLAGS`].
+/// The usage text (`--help`): the routes and commands, then each of `FLAGS`.
 pub fn usage() -> String {
     const COLUMN: usize = 20;
     let mut out = String::from(USAGE_HEAD);
@@ -366,7 +367,8 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
     pub mode: Mode,
-    pub db: Option<PathBuf>,
+    /// `--db`: the board file.
+    pub board: Option<PathBuf>,
     pub listen: SocketAddr,
     /// `--allow-remote`: a non-loopback `listen` is refused without it.
     pub allow_remote: bool,
@@ -407,8 +409,8 @@ impl Default for Args {
     fn default() -> Args {
         Args {
             mode: Mode::Auto,
-            db: None,
-            listen: SocketAddr::from(([127, 0, 0, 1], 8765)),
+            board: None,
+            listen: DEFAULT_LISTEN,
             allow_remote: false,
             allowed_hosts: Vec::new(),
             token_file: None,
@@ -630,7 +632,7 @@ mod tests {
             panic!("parse");
         };
         assert_eq!(
-            (a.mode, a.db.as_deref(), a.listen.port(), a.quiet),
+            (a.mode, a.board.as_deref(), a.listen.port(), a.quiet),
             (Mode::Serve, Some(Path::new("x.db")), 0, true)
         );
         assert!(

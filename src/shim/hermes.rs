@@ -18,7 +18,7 @@
 //!   descriptor, to be a folder of the caller's; nothing is then named by path again: each
 //!   folder beneath is opened from the one before's descriptor (`O_NOFOLLOW | O_DIRECTORY`)
 //!   and checked on its own descriptor (a folder, the caller's); every descriptor, walk,
-//!   listing, write and removal is [`crate::shim::beneath::Dir`]'s, the one walk of every
+//!   listing, write and removal is `crate::shim::beneath::Dir`'s, the one walk of every
 //!   path found on a board;
 //! - everything in the plugin's folder is looked at (without following links) before the
 //!   first write or removal: a link, or a file or folder of another owner, anywhere on the way
@@ -38,9 +38,9 @@ use rustix::fs::FileType;
 use crate::shim::beneath::{Dir, Refused};
 
 /// The plugin's name: its folder, its manifest's name, its routes' prefix.
-pub const PLUGIN: &str = "kanban-workers";
+pub(crate) const PLUGIN: &str = "kanban-workers";
 /// The record install leaves in the plugin's folder: the files it wrote, one a line.
-pub const RECORD: &str = ".kanban-workers-install";
+pub(crate) const RECORD: &str = ".kanban-workers-install";
 /// The line of the record saying install also created `<HERMES_HOME>/plugins`.
 const CREATED_PLUGINS: &str = "# created the plugins folder";
 /// The file holding the binary the plugin's backend runs.
@@ -53,7 +53,7 @@ const FOLDERS: &[&str] = &["dashboard", "dashboard/dist"];
 const RECORD_MAX: u64 = 64 * 1024;
 
 /// The embedded files, by their path inside the plugin's folder.
-pub const FILES: &[(&str, &str)] = &[
+pub(crate) const FILES: &[(&str, &str)] = &[
     ("plugin.yaml", include_str!("../../hermes/plugin.yaml")),
     (
         "dashboard/manifest.json",
@@ -125,7 +125,10 @@ pub fn parse(parser: &mut lexopt::Parser) -> Result<Args, String> {
 }
 
 /// HERMES_HOME: the flag, else `$HERMES_HOME`, else `~/.hermes`.
-pub fn hermes_home(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, String> {
+pub(crate) fn hermes_home(
+    args: &Args,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, String> {
     if let Some(home) = &args.home {
         return Ok(home.clone());
     }
@@ -171,7 +174,7 @@ pub fn run(
 /// under it (`~/.hermes/profiles/<name>`), `<x>` for `<x>/profiles/<name>`, else the home
 /// itself (`None`). A profile-scoped dashboard of the newer releases reads the root's
 /// `plugins/` after its own; 0.19.0's reads its own alone.
-pub fn hermes_root(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+pub(crate) fn hermes_root(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let native = env("HOME")
         .filter(|h| !h.is_empty())
         .map(|h| Path::new(&h).join(".hermes"))

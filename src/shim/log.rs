@@ -103,6 +103,7 @@ fn write_line(text: &str) {
 
 /// `log!("...", args)`: one line on stderr, as [`line`] writes it.
 #[macro_export]
+#[doc(hidden)]
 macro_rules! log {
     ($($arg:tt)*) => {
         $crate::shim::log::line(format_args!($($arg)*))

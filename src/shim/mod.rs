@@ -1,25 +1,27 @@
 //! The HTTP shim: the dashboard's routes (workers, runs, inspect, `?live=1`, metrics, the live
 //! page) as one query each over the SQL surface, registered in-process on read-only rusqlite
-//! connections, and terminate, the one route that writes. Thin by design: parse, run one
-//! query, serialize. Nothing here joins tables or computes a verdict: that is the SQL
-//! surface's job. Rooms by layer: `http` (the App, routes, Host, token, the accept loop),
-//! `board` (which file, opened how), `answer` (the reads' bytes), `terminate`, and `cli`,
-//! `start`, `process`, `log`, `demo`, and `hermes` (the dashboard plugin's install;
-//! docs/design.md says why).
+//! connections, and the acts (terminate, stop, reap, pause, resume), the only routes that
+//! write or signal. Thin by design: parse, run one query, serialize. Nothing here joins
+//! tables or computes a verdict: that is the SQL surface's job. Rooms by layer: `http` (the
+//! App, routes, Host, token, the accept loop), `board` (which file, opened how), `sample`
+//! (one pass over `/proc` shared by a board's viewers), `answer` (the reads' bytes),
+//! `terminate` (the acts), `fleet` (`GET /fleet/workers`), and `beneath`, `cli`, `start`,
+//! `process`, `log`, `demo`, and `hermes` (the dashboard plugin's install; docs/design.md
+//! says why).
 
 pub mod answer;
-pub mod beneath;
+pub(crate) mod beneath;
 pub mod board;
 pub mod cli;
-pub mod demo;
-pub mod fleet;
+pub(crate) mod demo;
+pub(crate) mod fleet;
 pub mod hermes;
 pub mod http;
 pub mod log;
 pub mod process;
 pub mod sample;
 pub mod start;
-pub mod terminate;
+pub(crate) mod terminate;
 
 /// An error answered as `{"detail": "..."}` with an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,12 +43,12 @@ pub struct Started {
 pub fn start(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Started, Refused> {
     let auth = auth(args, env)?;
     let mut settings = args.settings(crate::Settings::from_env());
-    let boards = Boards::from_env(args.db.as_deref(), env);
+    let boards = Boards::from_env(args.board.as_deref(), env);
     // This host's Hermes machine id, where the environment does not say it: the kanban
     // root's `kanban/machine-id` (for --db, beside the board), read once.
     settings.machine_id = machine_id(boards.machine_id(), settings.machine_id.take(), env);
     if args.no_board {
-        if args.db.is_some() || args.mode == Mode::Demo {
+        if args.board.is_some() || args.mode == Mode::Demo {
             return Err(refused(
                 "--no-board serves no board: it takes neither --db nor demo",
                 2,

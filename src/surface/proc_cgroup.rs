@@ -1,4 +1,4 @@
-//! `proc_cgroup(pid)`: an eponymous table-valued function over [`crate::proc::cgroup::process`]:
+//! `proc_cgroup(pid)`: an eponymous table-valued function over `crate::proc::cgroup::process`:
 //! the process's own cgroup (v2) and its meters (CPU, pressure, processes, memory, frozen),
 //! a meter with no claim about any run (the run's scope, with its evidence, is `proc_scope`).
 //! One row for a process that exists (zombies included), no row for NULL or a pid that is

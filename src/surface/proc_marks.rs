@@ -1,10 +1,10 @@
-//! `proc_marks(pid)`: an eponymous table-valued function over [`crate::proc::marks`]: how a process
+//! `proc_marks(pid)`: an eponymous table-valued function over `crate::proc::marks`: how a process
 //! was started (session, group, parent, real uid, namespace init, kernel thread, the owner's
 //! `HERMES_KANBAN_*` spawn environment, where its stdout goes). One row for a live process
 //! (zombies included), no row for NULL or a pid that is gone, an SQL error naming the
 //! function for anything that is not an integer pid. Only the files the query's columns need
 //! are read (`environ` and `fd/1` need the process's uid or root). A process's spawn
-//! environment is read once per connection and exec ([`marks::EnvCache`]): a dashboard asking
+//! environment is read once per connection and exec (`marks::EnvCache`): a dashboard asking
 //! about the same worker every few seconds reads its `environ` once. Every callback is guarded.
 
 use std::ffi::{CStr, c_int};

@@ -1,5 +1,5 @@
 //! `proc_scope(pid, start_ticks, task_id, run_id, owner_uid)`: an eponymous table-valued
-//! function over [`crate::proc::cgroup::scope`]: whether the cgroup of the run's verified
+//! function over `crate::proc::cgroup::scope`: whether the cgroup of the run's verified
 //! worker (the pid with those start ticks) is the run's systemd scope by the scope rule (the
 //! owner's name for the task and run, the worker inside, the board owner's part of the tree),
 //! and if so its members and meters; if not, why. One row when every argument is given (no row

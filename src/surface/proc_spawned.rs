@@ -1,12 +1,12 @@
 //! `proc_spawned(uid)`: an eponymous table-valued function listing the live processes of user
-//! `uid` (the board owner's) that carry the owner's spawn marks ([`crate::proc::marks`]): a
+//! `uid` (the board owner's) that carry the owner's spawn marks (`crate::proc::marks`): a
 //! `HERMES_KANBAN_*` environment, or stdout on a task's log file. One pass over `/proc`; of a
 //! process whose `/proc/<pid>` is another user's nothing but that owner is looked at (one
 //! `fstat`), so its environment and fds are never read (SECURITY.md). That owner is the
 //! effective uid (root for a set-uid program, whoever ran it), so a marked process is listed
 //! only when its real and effective uids are both `uid` (its `status`, read for marked
 //! processes only): another user's `su` kept waiting with a run's environment is not root's
-//! spawn ([`Marks::not_spawned_by`]). Zombies are left out.
+//! spawn (`Marks::not_spawned_by`). Zombies are left out.
 //! NULL gives no rows; anything that is not a uid is an SQL error naming the function. Every
 //! callback is guarded.
 
@@ -125,7 +125,7 @@ pub fn register(conn: &Connection) -> Result<()> {
 
 /// Validate the uid argument: `Ok(None)` for NULL (no rows), an error for anything but an
 /// integer from 0 to 2^32 - 2 (`(uid_t) -1` is no one's).
-pub fn parse_uid(value: ValueRef<'_>) -> std::result::Result<Option<u32>, String> {
+pub(crate) fn parse_uid(value: ValueRef<'_>) -> std::result::Result<Option<u32>, String> {
     match value {
         ValueRef::Null => Ok(None),
         ValueRef::Integer(i) => u32::try_from(i)

@@ -30,13 +30,17 @@ pub const MACHINE_ID_OF: &str = "kanban_workers_machine_id_of";
 /// worker starts within seconds of its claim; a minute leaves room for a loaded host.
 pub const DEFAULT_SPAWN_WINDOW_S: i64 = 60;
 
+/// What the verdicts take from the host, as `kanban_workers_hostname()`,
+/// `kanban_workers_spawn_window()` and `kanban_workers_machine_id()` answer it:
+/// [`Settings::from_env`] for the loadable extension, the shim's flags for the shim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// This host's name in `claim_lock`s.
     pub hostname: String,
-    /// See [`DEFAULT_SPAWN_WINDOW_S`].
+    /// Seconds after a run's `started_at` within which its worker may have started, for runs
+    /// without a recorded fingerprint (60 by default, `DEFAULT_SPAWN_WINDOW_S`).
     pub spawn_window_s: i64,
-    /// This host's Hermes machine id, when known (see [`machine_id`]).
+    /// This host's Hermes machine id, when known: a UUID, lower-cased.
     pub machine_id: Option<String>,
 }
 
@@ -55,8 +59,9 @@ pub fn machine_id(text: &str) -> Option<String> {
 }
 
 impl Settings {
-    /// The system's host name and the default window, each overridden by its environment
-    /// variable when set (an unparsable window is ignored).
+    /// The system's host name, the default window and no machine id, each overridden by its
+    /// environment variable when set (`KANBAN_WORKERS_HOSTNAME`, `KANBAN_WORKERS_SPAWN_WINDOW`,
+    /// `KANBAN_WORKERS_MACHINE_ID`; an unparsable window or machine id is ignored).
     pub fn from_env() -> Settings {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Settings {

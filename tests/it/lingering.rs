@@ -160,6 +160,25 @@ fn reap_needs_the_token_and_an_ended_run() {
     assert_eq!(open_server.get("/workers/lingering").status, 200);
 }
 
+/// An event of the owner's reaper whose payload is not JSON (a board's row, any text) is no
+/// reap of the owner's: reap answers, where SQLite's json_extract had failed the query (500).
+#[test]
+fn a_reaped_event_that_is_not_json_does_not_fail_reap() {
+    let board = Board::new("linger-bad-event");
+    let w = board.writer();
+    let t = now_secs();
+    let run = insert_run(&w, &RunSpec::new("t_bad").started(t - 10).ended(t - 5));
+    w.execute(
+        "INSERT INTO task_events (task_id, run_id, kind, payload, created_at)
+         VALUES ('t_bad', ?1, 'terminal_worker_reaped', 'not json {', ?2)",
+        rusqlite::params![run, t],
+    )
+    .unwrap();
+    let server = Server::with_token(&board.path, TOKEN, &[]);
+    let r = server.post(&format!("/runs/{run}/reap"), "{}", Some(TOKEN));
+    assert_eq!(r.status, 200, "{}", r.detail());
+}
+
 /// A double-forked grandchild and a child that called setsid (`setsid -f`) leave the worker's
 /// tree: while the run is open they count in live_workers' tree totals (escaped); once the
 /// run has ended they linger with the worker, found by their environment, and reap ends all.

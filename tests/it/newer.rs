@@ -306,9 +306,14 @@ fn the_newer_releases_runs_answer_as_the_owners_and_say_how_they_ended() {
     let conn =
         Connection::open_with_flags(&d.board, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     kanban_workers::register(&conn).unwrap();
+    let history = kanban_workers::shim::sample::history::History::new(
+        std::time::Duration::from_secs(2),
+        std::time::Duration::ZERO,
+    );
     let inspect = |run: i64| -> Value {
         let body =
-            kanban_workers::shim::answer::inspect(&conn, run, &|| Some(logs.clone())).unwrap();
+            kanban_workers::shim::answer::inspect(&conn, run, &|| Some(logs.clone()), &history)
+                .unwrap();
         serde_json::from_slice(&body).unwrap()
     };
     assert_eq!(

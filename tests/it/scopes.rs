@@ -1187,4 +1187,11 @@ fn an_oom_killed_worker_makes_its_crashed_run_oom_killed() {
         seen["ending"] == "oom_killed"
     });
     assert!(seen["oom_kills"].as_i64().unwrap_or(0) >= 1, "{seen}");
+    // The run's own answers say it too: its inspection and its history.
+    let (status, inspect) = server.get_json(&format!("/runs/{run}/inspect"));
+    assert_eq!(status, 200, "{inspect}");
+    assert_eq!(inspect["oom_kills"], seen["oom_kills"], "{inspect}");
+    let (status, history) = server.get_json(&format!("/runs/{run}/history"));
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["oom_kills"], seen["oom_kills"], "{history}");
 }

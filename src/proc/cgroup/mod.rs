@@ -3,36 +3,36 @@
 //! `/proc/self/mountinfo`, `/proc/<pid>/cgroup` and the cgroup filesystem; knows nothing of
 //! SQLite (checked by `tests/it/layers.rs`).
 //! - [`mount`]: the v2 hierarchy's mount point (never assumed to be `/sys/fs/cgroup`);
-//! - [`path`]: a process's v2 cgroup, from `/proc/<pid>/cgroup`;
-//! - [`files`]: the parsers of the cgroup files, on the kernel's documented formats;
-//! - [`dir`]: a cgroup directory opened once, beneath the checked mount, and its files read
+//! - `path`: a process's v2 cgroup, from `/proc/<pid>/cgroup`;
+//! - `files`: the parsers of the cgroup files, on the kernel's documented formats;
+//! - `dir`: a cgroup directory opened once, beneath the checked mount, and its files read
 //!   (and written: `cgroup.kill`, `cgroup.freeze`) beneath that descriptor only;
-//! - [`meters`]: CPU, pressure, processes and memory of a cgroup;
-//! - [`process`]: a process's own cgroup and its meters (no claim about a run);
-//! - [`scope`]: the scope rule: the owner's name for the run, the verified worker inside, the
+//! - `meters`: CPU, pressure, processes and memory of a cgroup;
+//! - `process`: a process's own cgroup and its meters (no claim about a run);
+//! - `scope`: the scope rule: the owner's name for the run, the verified worker inside, the
 //!   owner's part of the tree.
 
-pub mod dir;
-pub mod files;
-pub mod meters;
+pub(crate) mod dir;
+pub(crate) mod files;
+pub(crate) mod meters;
 pub mod mount;
-pub mod path;
-pub mod process;
-pub mod scope;
+pub(crate) mod path;
+pub(crate) mod process;
+pub(crate) mod scope;
 
 pub use dir::{CgroupDir, Member};
-pub use meters::{Meters, WantMeters};
+pub(crate) use meters::{Meters, WantMeters};
 pub use scope::{NoScope, RunWorker, Scope, scope_of_run};
 
 use std::fmt;
 use std::io;
 
 /// At most this many processes are listed in a cgroup and its sub-cgroups.
-pub const MAX_MEMBERS: usize = 10_000;
+pub(crate) const MAX_MEMBERS: usize = 10_000;
 /// At most this many cgroups are walked below one (its sub-cgroups, at any depth)...
-pub const MAX_CGROUPS: usize = 1_000;
+pub(crate) const MAX_CGROUPS: usize = 1_000;
 /// ...and at most this deep below it, or below the mount.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// A cgroup file (or `/proc` file, or mount) that could not be read, by its path.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ impl Error {
         }
     }
 
-    pub fn too_large(file: impl Into<String>, what: impl Into<String>) -> Error {
+    pub(crate) fn too_large(file: impl Into<String>, what: impl Into<String>) -> Error {
         Error {
             file: file.into(),
             what: What::TooLarge(what.into()),
@@ -77,7 +77,7 @@ impl Error {
 
     /// The file does not exist: a controller that is not enabled, a process that is gone, a
     /// cgroup removed.
-    pub fn is_missing(&self) -> bool {
+    pub(crate) fn is_missing(&self) -> bool {
         matches!(&self.what, What::Io(e) if e.kind() == io::ErrorKind::NotFound
             || e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()))
     }

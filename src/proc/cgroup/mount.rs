@@ -1,7 +1,7 @@
 //! Where the cgroup v2 hierarchy is mounted, from `/proc/self/mountinfo` (the line whose
 //! filesystem type is `cgroup2`): `/sys/fs/cgroup` on a unified host, `/sys/fs/cgroup/unified`
 //! on a hybrid one, anywhere in a container. Never assumed. Found once per process and kept
-//! ([`v2`]); [`find_v2`] is the parser, for any mountinfo text.
+//! ([`v2`]); `find_v2` is the parser, for any mountinfo text.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -68,7 +68,7 @@ pub fn v2() -> Result<Option<&'static Mount>> {
 
 /// The cgroup v2 mount in mountinfo `text`: the first whose root is `/` (the whole hierarchy
 /// as this process sees it), else the first.
-pub fn find_v2(text: &[u8]) -> Option<Mount> {
+pub(crate) fn find_v2(text: &[u8]) -> Option<Mount> {
     let mut first = None;
     for line in text.split(|b| *b == b'\n') {
         let Some(m) = parse_line(line) else { continue };

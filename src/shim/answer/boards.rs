@@ -18,7 +18,7 @@ pub struct Part<'a> {
 /// `{"<list>": [{"board", ...}, ...], "count", "checked_at", "boards": [{"board", "count",
 /// "checked_at"} or {"board", "status", "detail"}], "boards_left_out"}`: the rows of each
 /// board in turn, `checked_at` the oldest of the boards' (what the list is at least as fresh
-/// as). 507 past [`super::MAX_ANSWER_BYTES`], as every list.
+/// as). 507 past [`super::json::MAX_ANSWER_BYTES`], as every list.
 pub fn every_board_json(
     list: &[u8],
     parts: &[Part<'_>],

@@ -8,7 +8,7 @@
 //! second (BENCHMARKS.md). inotify would save the polls of the file, not the run's query, and
 //! needs a watch on a path a board writer controls; polling keeps one code path for both.
 //!
-//! Bounded: at most `--log-streams` streams at once (503 past it, see `http::app`); an event
+//! Bounded: at most `--log-streams` streams at once (503 past it, see `http::stream`); an event
 //! holds at most [`BYTES_PER_EVENT`] bytes of the log; at most [`QUEUED_EVENTS`] events wait
 //! for the client, and one that accepts none for the send timeout (the header timeout) is
 //! dropped, not buffered; a stream that sees no new byte for `--log-idle-timeout` ends.
@@ -90,7 +90,7 @@ pub fn run_task(conn: &Connection, run_id: i64) -> Result<(String, bool), ApiErr
 
 /// What one stream follows.
 pub struct Follow {
-    pub db: Arc<Board>,
+    pub board: Arc<Board>,
     pub run_id: i64,
     pub task_id: String,
     pub dir: LogsDir,
@@ -213,10 +213,10 @@ async fn send(tx: &Sender<Bytes>, bytes: Bytes, timeout: Duration) -> Result<(),
 
 /// Whether the run has ended (or is gone); a board that cannot be read now says not yet.
 async fn run_ended(follow: &Follow) -> bool {
-    let (db, id) = (Arc::clone(&follow.db), follow.run_id);
-    let budget = db.busy_timeout();
+    let (board, id) = (Arc::clone(&follow.board), follow.run_id);
+    let budget = board.busy_timeout();
     let task = tokio::task::spawn_blocking(move || {
-        db.with_conn(Instant::now() + budget, |c| run_task(c, id))
+        board.with_conn(Instant::now() + budget, |c| run_task(c, id))
     });
     match task.await {
         Ok(Ok((_, ended))) => ended,

@@ -7,7 +7,7 @@
 //! once, on `kanban_run_info` (joinable in PromQL `on (host, run_id)`); this shim once, on
 //! `kanban_workers_host_info` (its host name, the Hermes machine id where the board has one, the
 //! version). Label values are user text, escaped as the format says (backslash, double quote,
-//! newline) and cut to at most [`LABEL_MAX_BYTES`]; no label such as a title.
+//! newline) and cut to at most `LABEL_MAX_BYTES`; no label such as a title.
 
 use std::fmt::Write as _;
 
@@ -17,7 +17,7 @@ use rusqlite::types::{Value, ValueRef};
 use crate::shim::ApiError;
 use crate::shim::sample::{Rows, query_rows};
 /// The exposition format's content type.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One per-worker series: name, type, help, the column it reads. Labels: `host`, `run_id`.
 const SERIES: &[(&str, &str, &str, &str)] = &[
@@ -99,13 +99,13 @@ pub struct HostInfo {
 }
 
 /// The most bytes of a label value as served (escaped, the marker included).
-pub const LABEL_MAX_BYTES: usize = 256;
+pub(crate) const LABEL_MAX_BYTES: usize = 256;
 /// What ends a label value that was cut.
-pub const CUT_MARKER: &str = "…";
+pub(crate) const CUT_MARKER: &str = "…";
 
 /// A label value as the format wants it (backslash, double quote and newline escaped), at most
-/// [`LABEL_MAX_BYTES`]: a longer one is cut after a whole character (never inside an escape)
-/// and ends in [`CUT_MARKER`].
+/// `LABEL_MAX_BYTES`: a longer one is cut after a whole character (never inside an escape)
+/// and ends in `CUT_MARKER`.
 pub fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len().min(LABEL_MAX_BYTES));
     // The length of `out` at the last character after which the marker still fits.
@@ -155,7 +155,7 @@ pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
 }
 
 /// How many samples of `/proc` a board's viewers have cost: live, lingering.
-pub type SamplesTaken = Option<(u64, u64)>;
+pub(crate) type SamplesTaken = Option<(u64, u64)>;
 
 /// A cell of `rows` by column name (null when there is no such column).
 fn cell<'r>(rows: &'r Rows, row: &'r [Value], name: &str) -> ValueRef<'r> {

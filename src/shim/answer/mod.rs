@@ -1,10 +1,10 @@
 //! One function per route: run the route's one query (SQL in `sql/`), shape the JSON.
 
-pub mod boards;
-pub mod endings;
-pub mod follow;
-pub mod json;
-pub mod log;
+pub(crate) mod boards;
+pub(crate) mod endings;
+pub(crate) mod follow;
+pub(crate) mod json;
+pub(crate) mod log;
 pub mod metrics;
 
 use rusqlite::Connection;
@@ -13,7 +13,6 @@ use serde::ser::{SerializeMap as _, SerializeSeq as _};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-pub use self::json::MAX_ANSWER_BYTES;
 use self::json::{Cell, Kind};
 use crate::shim::ApiError;
 use crate::shim::board::logs::LogsDir;
@@ -22,14 +21,14 @@ use crate::shim::sample::Rows;
 use crate::shim::sample::history::{History, Point};
 
 /// The plain list's query (`/workers/active`).
-pub const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
+pub(crate) const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
 /// The live sample's query (`?live=1`, `/metrics`, the history).
 pub const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
 /// The live sample's query of a shim with no board (`serve --no-board`): its user's processes
 /// that carry a run's marks, in the rows of [`WORKERS_LIVE_SQL`].
-pub const WORKERS_MARKED_SQL: &str = include_str!("../../../sql/route_workers_marked.sql");
+pub(crate) const WORKERS_MARKED_SQL: &str = include_str!("../../../sql/route_workers_marked.sql");
 /// The lingering sample's query (`/workers/lingering`, `/metrics`).
-pub const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
+pub(crate) const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
 const PROCESSES_SQL: &str = include_str!("../../../sql/route_run_processes.sql");
 const HISTORY_SQL: &str = include_str!("../../../sql/route_run_history.sql");
 const WORKERS_HISTORY_SQL: &str = include_str!("../../../sql/route_workers_history.sql");
@@ -40,7 +39,7 @@ pub static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// The control room's logic, one source for the page and the Workers tab.
-pub const CONTROL_JS: &str = include_str!("control.js");
+pub(crate) const CONTROL_JS: &str = include_str!("control.js");
 const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
 const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
 
@@ -74,7 +73,7 @@ pub enum Read {
 /// trailer there when given it); `history`: the board's. The shim answers
 /// `?live=1`, `/metrics` and `/workers/lingering` from shared samples instead (see
 /// `shim::sample`); here they are taken on `conn` alone.
-pub fn handle(
+pub(crate) fn handle(
     conn: &Connection,
     read: &Read,
     logs: &dyn Fn() -> Option<LogsDir>,
@@ -83,7 +82,7 @@ pub fn handle(
     match read {
         Read::WorkersActive => workers_active(conn),
         Read::Run(id) => run(conn, *id),
-        Read::Inspect(id) => inspect(conn, *id, logs),
+        Read::Inspect(id) => inspect(conn, *id, logs, history),
         Read::Processes(id) => processes(conn, *id),
         Read::History(id) => run_history(conn, *id, history),
         Read::WorkersHistory => workers_history(conn, history),
@@ -95,7 +94,7 @@ pub fn handle(
     }
 }
 
-pub fn to_bytes(v: &Value) -> Vec<u8> {
+pub(crate) fn to_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"{\"detail\":\"serialization failed\"}".to_vec())
 }
 
@@ -108,11 +107,6 @@ fn not_found(id: i64) -> ApiError {
 /// `GET /workers/active`.
 pub fn workers_active(conn: &Connection) -> Result<Vec<u8>, ApiError> {
     workers(conn, WORKERS_ACTIVE_SQL)
-}
-
-/// `GET /workers/active?live=1`.
-pub fn workers_live(conn: &Connection) -> Result<Vec<u8>, ApiError> {
-    workers(conn, WORKERS_LIVE_SQL)
 }
 
 /// `{"workers": [...], "count": N, "checked_at": epoch_s}` from `sql` (the plain list or the
@@ -134,7 +128,7 @@ pub fn workers(conn: &Connection, sql: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The same answer from a sample's rows (taken at `checked_at`), the list named `list`; 507
-/// past [`MAX_ANSWER_BYTES`].
+/// past `json::MAX_ANSWER_BYTES`.
 pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Result<Vec<u8>, ApiError> {
     let sampled = json::Sampled(vec![json::Sample {
         board: None,
@@ -181,8 +175,11 @@ pub fn inspect(
     conn: &Connection,
     id: i64,
     logs: &dyn Fn() -> Option<LogsDir>,
+    history: &History,
 ) -> Result<Vec<u8>, ApiError> {
-    let (out, exit_log) = inspect_with(conn, id, None)?;
+    // The OOM kills this shim saw in the run's scope (an ended run's answer says them).
+    let oom = history.oom_kills(id).filter(|n| *n > 0);
+    let (out, exit_log) = inspect_with(conn, id, None, oom)?;
     // The logs folder is found only when the query names a log to read (resolving it costs a
     // walk of the kanban root).
     let trailer = match exit_log {
@@ -190,7 +187,7 @@ pub fn inspect(
         None => None,
     };
     match trailer {
-        Some(trailer) => Ok(inspect_with(conn, id, Some(trailer))?.0),
+        Some(trailer) => Ok(inspect_with(conn, id, Some(trailer), oom)?.0),
         None => Ok(out),
     }
 }
@@ -202,11 +199,13 @@ type Get<'g, 'r> = dyn Fn(&str) -> Result<ValueRef<'r>, ApiError> + 'g;
 type Fields<'r> = Vec<(&'static str, Cell<'r>)>;
 
 /// The answer from the query with the log's trailer (code, modification time) as read, and
-/// the task whose log may still tell how the worker exited (`exit_log`).
+/// the task whose log may still tell how the worker exited (`exit_log`); `oom`: the OOM
+/// kills seen in the run's scope.
 fn inspect_with(
     conn: &Connection,
     id: i64,
     trailer: Option<(i64, f64)>,
+    oom: Option<i64>,
 ) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(INSPECT_SQL).map_err(err)?;
@@ -227,7 +226,7 @@ fn inspect_with(
     let mut fields: Fields<'_> = Vec::with_capacity(ALIVE_FIELDS.len() + 5);
     fields.push(("run_id", Cell::int(id)));
     match get("reason")? {
-        ValueRef::Text(reason) => not_alive_fields(&mut fields, reason, &get)?,
+        ValueRef::Text(reason) => not_alive_fields(&mut fields, reason, &get, oom)?,
         _ => alive_fields(&mut fields, &get)?,
     }
     let out = json::write(&json::Fields(&fields), 768, None)?;
@@ -244,6 +243,7 @@ fn not_alive_fields<'r>(
     fields: &mut Fields<'r>,
     reason: &'r [u8],
     get: &Get<'_, 'r>,
+    oom: Option<i64>,
 ) -> Result<(), ApiError> {
     let column =
         |name: &'static str| Ok::<_, ApiError>((name, Cell(json::kind_of(name), get(name)?)));
@@ -256,6 +256,10 @@ fn not_alive_fields<'r>(
                 if let value @ (ValueRef::Integer(_) | ValueRef::Text(_)) = get(name)? {
                     fields.push((name, Cell::plain(value)));
                 }
+            }
+            // The kernel's OOM killer ended processes of its scope while it ran.
+            if let Some(n) = oom {
+                fields.push(("oom_kills", Cell::int(n)));
             }
         }
         // Another host's worker: nothing was read here.
@@ -395,6 +399,8 @@ impl Serialize for HistoryJson<'_> {
         let mut map = s.serialize_map(None)?;
         if let Some(id) = self.run_id {
             map.serialize_entry("run_id", &id)?;
+            // The OOM kills seen in the run's scope (null: none seen).
+            map.serialize_entry("oom_kills", &self.history.oom_kills(id))?;
         }
         map.serialize_entry("interval_s", &self.history.interval().as_secs())?;
         map.serialize_entry("window_s", &self.history.window().as_secs())?;
@@ -432,7 +438,7 @@ pub fn run_history(conn: &Connection, id: i64, history: &History) -> Result<Vec<
 
 /// The most points a run has in `GET /workers/history` (a card's chart is 300 units wide; at
 /// 5,000 workers the answer stays near 20 MB rather than 50). `/runs/{id}/history` has all.
-pub const BULK_POINTS: usize = 150;
+pub(crate) const BULK_POINTS: usize = 150;
 
 /// At most `max` of `points`, evenly spaced, the latest always among them.
 fn thinned(points: Vec<Point>, max: usize) -> Vec<Point> {
@@ -451,7 +457,7 @@ fn thinned(points: Vec<Point>, max: usize) -> Vec<Point> {
 
 /// `GET /workers/history`: every active worker's points (at most [`BULK_POINTS`] each,
 /// evenly spaced), in the order of the list.
-pub fn workers_history(conn: &Connection, history: &History) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn workers_history(conn: &Connection, history: &History) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
     let mut stmt = conn.prepare_cached(WORKERS_HISTORY_SQL).map_err(err)?;
     let runs = stmt
@@ -509,6 +515,40 @@ mod tests {
         ] {
             assert!(tab.contains(uses), "the tab does not use {uses}");
         }
+    }
+
+    /// An ended run's inspection and history say the OOM kills seen in its scope (as the
+    /// samples record them, `History::saw_oom_kills`), and a run without any says none.
+    #[test]
+    fn an_ended_runs_answers_say_the_oom_kills_seen_in_its_scope() {
+        use rusqlite::types::Value as V;
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("kanban.db")).unwrap();
+        conn.execute_batch(include_str!("../../../sql/kanban_schema.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks (id, title, status, created_at) VALUES ('t_1', 'one', 'done', 1);
+             INSERT INTO task_runs (id, task_id, status, started_at, ended_at, outcome)
+               VALUES (1, 't_1', 'crashed', 1, 2, 'crashed'), (2, 't_1', 'done', 3, 4, 'completed');",
+        )
+        .unwrap();
+        crate::register(&conn).unwrap();
+        let history = History::new(std::time::Duration::from_secs(2), std::time::Duration::ZERO);
+        history.saw_oom_kills(
+            &crate::shim::sample::Rows {
+                columns: vec!["run_id".into(), "scope_oom_kills".into()],
+                rows: vec![vec![V::Integer(1), V::Integer(3)]],
+            },
+            crate::proc::clock::unix_secs(),
+        );
+        let json = |b: Vec<u8>| serde_json::from_slice::<Value>(&b).unwrap();
+        let inspect = |id| json(inspect(&conn, id, &|| None, &history).unwrap());
+        assert_eq!(inspect(1)["oom_kills"], 3, "{}", inspect(1));
+        assert_eq!(inspect(1)["reason"], "run already ended");
+        assert!(inspect(2).get("oom_kills").is_none(), "{}", inspect(2));
+        let history_of = |id| json(run_history(&conn, id, &history).unwrap());
+        assert_eq!(history_of(1)["oom_kills"], 3);
+        assert_eq!(history_of(2)["oom_kills"], Value::Null);
     }
 
     #[test]

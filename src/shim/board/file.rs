@@ -3,7 +3,7 @@
 //! - The file is opened here first, non-blocking, and what was opened is checked: it must be a
 //!   regular file. SQLite's own open of a FIFO put in the board's place would block a thread
 //!   until a writer came (forever); this open returns at once, and a swap between this check
-//!   and SQLite's open is caught by the request deadline (see `http::reads::on_reader`).
+//!   and SQLite's open is caught by the request deadline (see `http::state::on_reader`).
 //! - A board in WAL mode is read through its `-wal` and `-shm` files. When they do not exist,
 //!   SQLite creates them, owned by whoever opens the board. Created by another user than the
 //!   board's owner (another account, or root), they lock the owner out of writing ("attempt to

@@ -37,8 +37,8 @@ pub struct LogsDir {
 
 /// The board root of a file the operator named: `<x>/kanban/boards/<slug>` when the file is
 /// `<x>/kanban/boards/<slug>/kanban.db`, else `<dir>/kanban` for `<dir>/<file>`.
-pub fn named_board_root(db: &Path) -> PathBuf {
-    let dir = match db.parent() {
+pub(crate) fn named_board_root(board: &Path) -> PathBuf {
+    let dir = match board.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -51,8 +51,8 @@ pub fn named_board_root(db: &Path) -> PathBuf {
 
 /// The logs folder of a file the operator named, relative to the file's folder: `logs` for
 /// `<x>/kanban/boards/<slug>/kanban.db`, else `kanban/logs`.
-pub fn named_logs_rel(db: &Path) -> PathBuf {
-    match db.parent() {
+pub(crate) fn named_logs_rel(board: &Path) -> PathBuf {
+    match board.parent() {
         Some(dir) if in_boards(dir) => PathBuf::from("logs"),
         _ => PathBuf::from("kanban/logs"),
     }
@@ -88,7 +88,7 @@ impl LogsDir {
     }
 
     /// The log's path as the owner answers it (`str(worker_log_path(...))`).
-    pub fn path_of(&self, task_id: &str) -> PathBuf {
+    pub(crate) fn path_of(&self, task_id: &str) -> PathBuf {
         self.shown.join(format!("{task_id}.log"))
     }
 
@@ -101,13 +101,13 @@ impl LogsDir {
     }
 
     /// `name` in the opened folder `dir`, when it is a regular file of the board's owner.
-    pub fn open_log(&self, dir: &Dir, name: &str) -> Option<File> {
+    pub(crate) fn open_log(&self, dir: &Dir, name: &str) -> Option<File> {
         dir.file(name, self.owner?).ok()
     }
 }
 
 /// The identity (device, inode) of an open file.
-pub fn id_of(file: &File) -> Option<(u64, u64)> {
+pub(crate) fn id_of(file: &File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
@@ -115,7 +115,11 @@ pub fn id_of(file: &File) -> Option<(u64, u64)> {
 /// line dropped (everything up to and including the window's first newline) unless the window
 /// holds no newline; the whole file otherwise. Read to the end of the file as it is then, at
 /// most `limit` bytes (an error past it). Returns the bytes and the size then.
-pub fn read_tail(file: &File, tail: Option<u64>, limit: u64) -> std::io::Result<(Vec<u8>, u64)> {
+pub(crate) fn read_tail(
+    file: &File,
+    tail: Option<u64>,
+    limit: u64,
+) -> std::io::Result<(Vec<u8>, u64)> {
     use std::io::{Read, Seek, SeekFrom};
     let size = file.metadata()?.len();
     let start = match tail {

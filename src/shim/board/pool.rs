@@ -16,7 +16,7 @@
 //!   after any database error, so a broken connection is not reused.
 //! - A board in rollback-journal mode (DELETE, TRUNCATE, PERSIST: not WAL; the newer Hermes
 //!   releases make such boards) is read so as never to keep its owner's writers waiting: a
-//!   read waits at most [`LOCK_WAIT`] (`--lock-wait`) for the owner's lock, then answers 503,
+//!   read waits at most `LOCK_WAIT` (`--lock-wait`) for the owner's lock, then answers 503,
 //!   and a read that does `/proc` work copies the rows it needs in one short read transaction
 //!   first and works on the copies (`board::snapshot`), so the board's lock is never held
 //!   across `/proc`. A WAL board's reads are as they were: no copy, the request's whole budget
@@ -36,23 +36,23 @@ use crate::shim::board::snapshot::{self, Scope, Snapshot};
 use crate::{CpuSampler, Settings};
 
 /// How long a request may wait (for a reader thread, then for a lock) before answering 503.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest value (a string or blob cell) an answer carries, in bytes. SQLite refuses to
 /// read a larger one (`SQLITE_LIMIT_LENGTH`) before loading it, so one huge `metadata` cannot
 /// make each request that reads it hold copies of it.
-pub const MAX_CELL_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_CELL_BYTES: usize = 1024 * 1024;
 /// How long past its budget a request's query may still run once it holds its lock: then the
 /// query is interrupted (SQLite's progress handler), and the request is answered 503 anyway.
 /// A board whose queries are slow (a writer's forged thousands of runs on a large tree) never
 /// holds a reader thread longer than its budget and this.
-pub const OVERRUN: Duration = Duration::from_secs(1);
+pub(crate) const OVERRUN: Duration = Duration::from_secs(1);
 /// Idle connections kept open (of each kind: the board's own, and snapshots).
 const MAX_IDLE: usize = 8;
 /// How long a read of a board in rollback-journal mode waits for its owner's lock (a commit
 /// under way, or a writer waiting for readers to leave) before answering 503: the owner's
 /// commits take milliseconds, and a read that waits holds a reader thread while requests
 /// queue behind it (`--lock-wait`; never past the request's budget).
-pub const LOCK_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_millis(500);
 
 struct Pooled {
     conn: Connection,
@@ -60,6 +60,11 @@ struct Pooled {
     file_id: FileId,
     /// The board's schema version the views were installed for.
     schema_version: i64,
+    /// The board was in WAL mode when this connection last read it. It stays so while the
+    /// connection is open: SQLite refuses to take a board out of WAL mode while another
+    /// connection has it open ("database is locked"), so the mode is not asked again (a
+    /// second read transaction, 13% of `/runs/{id}`'s instructions).
+    wal: bool,
 }
 
 /// A snapshot connection (`board::snapshot`), counted as the pool's are.
@@ -145,7 +150,7 @@ impl BoardPool<()> {
 
 impl<X> BoardPool<X> {
     /// The same board, holding `extra` for the layers above.
-    pub fn with_extra<Y>(self, extra: Y) -> BoardPool<Y> {
+    pub(crate) fn with_extra<Y>(self, extra: Y) -> BoardPool<Y> {
         BoardPool {
             path: self.path,
             owner: self.owner,
@@ -173,7 +178,7 @@ impl<X> BoardPool<X> {
     }
 
     /// The same board, whose owner was checked to be `owner`.
-    pub fn with_owner(mut self, owner: Option<u32>) -> Self {
+    pub(crate) fn with_owner(mut self, owner: Option<u32>) -> Self {
         self.owner = owner;
         self
     }
@@ -194,12 +199,12 @@ impl<X> BoardPool<X> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let conn =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| board_error(&self.path, &e))?;
         conn.busy_timeout(budget)
-            .map_err(|e| db_error(&self.path, &e))?;
+            .map_err(|e| board_error(&self.path, &e))?;
         // Its first read (which opens the side files) while no other connection is opening.
-        schema_version(&conn).map_err(|e| db_error(&self.path, &e))?;
+        schema_version(&conn).map_err(|e| board_error(&self.path, &e))?;
         Ok(Writer {
             conn,
             _open: counted,
@@ -213,23 +218,23 @@ impl<X> BoardPool<X> {
             return Ok(());
         };
         crate::surface::file_owner::register_known(conn, path.to_owned(), uid)
-            .map_err(|e| db_error(&self.path, &e))
+            .map_err(|e| board_error(&self.path, &e))
     }
 
     /// The same board with other verdict settings (`--hostname`, `--spawn-window`).
-    pub fn with_settings(mut self, settings: Settings) -> Self {
+    pub(crate) fn with_settings(mut self, settings: Settings) -> Self {
         self.settings = settings;
         self
     }
 
     /// The same board with another request budget (`--busy-timeout`).
-    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
+    pub(crate) fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
         self
     }
 
     /// The same board with another wait for a rollback-journal board's lock (`--lock-wait`).
-    pub fn with_lock_wait(mut self, lock_wait: Duration) -> Self {
+    pub(crate) fn with_lock_wait(mut self, lock_wait: Duration) -> Self {
         self.lock_wait = lock_wait;
         self
     }
@@ -259,7 +264,7 @@ impl<X> BoardPool<X> {
     /// never keeps a writer waiting); on a rollback-journal board, on a snapshot connection
     /// whose copies of those rows were made in one short read transaction of the board, which
     /// ended before `f` began (`board::snapshot`).
-    pub fn with_rows<T>(
+    pub(crate) fn with_rows<T>(
         &self,
         deadline: Instant,
         scope: &Scope,
@@ -280,7 +285,8 @@ impl<X> BoardPool<X> {
             None => self.open(deadline)?,
         };
         let mut pooled = pooled;
-        let wal = self.mode(&pooled.conn, deadline)?;
+        let wal = self.mode(&pooled.conn, deadline, pooled.wal)?;
+        pooled.wal = wal;
         if let (false, Some(scope)) = (wal, scope) {
             self.keep(pooled);
             return self.on_snapshot(deadline, scope, f);
@@ -289,7 +295,8 @@ impl<X> BoardPool<X> {
         // schema they were installed on, so install them again.
         let version = schema_version(&pooled.conn).map_err(|e| self.lock_error(wal, &e))?;
         if version != pooled.schema_version {
-            crate::surface::views::install(&pooled.conn).map_err(|e| db_error(&self.path, &e))?;
+            crate::surface::views::install(&pooled.conn)
+                .map_err(|e| board_error(&self.path, &e))?;
             pooled.schema_version = version;
         }
         let result = within_overrun(&pooled.conn, deadline, f);
@@ -304,19 +311,30 @@ impl<X> BoardPool<X> {
     /// Whether the board is in WAL mode now (read on `conn`, waiting for a lock at most
     /// [`LOCK_WAIT`]); `conn` then waits for locks as a read of such a board may: until
     /// `deadline` on a WAL board, [`LOCK_WAIT`] at most on a rollback-journal board.
-    fn mode(&self, conn: &Connection, deadline: Instant) -> Result<bool, ApiError> {
+    /// `known_wal`: the board was in WAL mode when `conn` last read it (see [`Pooled::wal`]).
+    fn mode(
+        &self,
+        conn: &Connection,
+        deadline: Instant,
+        known_wal: bool,
+    ) -> Result<bool, ApiError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.busy("waited for the board"));
         }
+        if known_wal {
+            conn.busy_timeout(left)
+                .map_err(|e| board_error(&self.path, &e))?;
+            return Ok(true);
+        }
         conn.busy_timeout(left.min(self.lock_wait))
-            .map_err(|e| db_error(&self.path, &e))?;
+            .map_err(|e| board_error(&self.path, &e))?;
         let seen = self.wal_seen.load(Ordering::Relaxed);
         let wal = is_wal(conn).map_err(|e| self.lock_error(seen, &e))?;
         self.wal_seen.store(wal, Ordering::Relaxed);
         if wal {
             conn.busy_timeout(left)
-                .map_err(|e| db_error(&self.path, &e))?;
+                .map_err(|e| board_error(&self.path, &e))?;
         }
         Ok(wal)
     }
@@ -357,12 +375,14 @@ impl<X> BoardPool<X> {
         }
         let conn = &snap.snapshot.conn;
         conn.busy_timeout(left.min(self.lock_wait))
-            .map_err(|e| db_error(&self.path, &e))?;
+            .map_err(|e| board_error(&self.path, &e))?;
         let cutoff = deadline + OVERRUN;
         let _ = conn.progress_handler(1000, Some(move || Instant::now() > cutoff));
         let copied = snap.snapshot.take(scope);
         let _ = snap.snapshot.conn.progress_handler(0, None::<fn() -> bool>);
-        copied.map_err(|e| self.lock_error(false, &e))?;
+        copied.map_err(|e| {
+            snapshot::over_bound(&self.path, &e).unwrap_or_else(|| self.lock_error(false, &e))
+        })?;
         let result = within_overrun(&snap.snapshot.conn, deadline, f);
         let cleared = snap.snapshot.clear().is_ok();
         if cleared
@@ -420,7 +440,7 @@ impl<X> BoardPool<X> {
                     self.lock_wait.as_millis()
                 ),
             ),
-            _ => db_error(&self.path, e),
+            _ => board_error(&self.path, e),
         }
     }
     fn unavailable(&self, e: Unreadable) -> ApiError {
@@ -457,30 +477,31 @@ impl<X> BoardPool<X> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let conn =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| db_error(&self.path, &e))?;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| board_error(&self.path, &e))?;
         // Read-only, it cannot checkpoint a WAL board; said here too: closing it never tries.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(|e| db_error(&self.path, &e))?;
+            .map_err(|e| board_error(&self.path, &e))?;
         let limit = i32::try_from(MAX_CELL_BYTES).unwrap_or(i32::MAX);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, limit)
-            .map_err(|e| db_error(&self.path, &e))?;
+            .map_err(|e| board_error(&self.path, &e))?;
         // Its first read, the board's mode (a rollback-journal board's lock is waited for
         // briefly), then its waits as such a board's reads wait, within the request's budget.
         let deadline = deadline.min(Instant::now() + self.busy_timeout);
-        let wal = self.mode(&conn, deadline)?;
+        let wal = self.mode(&conn, deadline, false)?;
         // The schema's version read before the views are written for the schema: should the
         // owner migrate the board in between, the version kept is the older one and the next
         // use installs them again (read after, a migration in between was never seen).
         let schema_version = schema_version(&conn).map_err(|e| self.lock_error(wal, &e))?;
         crate::register_with(&conn, Arc::clone(&self.sampler), &self.settings)
-            .map_err(|e| db_error(&self.path, &e))?;
+            .map_err(|e| board_error(&self.path, &e))?;
         self.tell_owner(&conn)?;
         Ok(Pooled {
             conn,
             _open: counted,
             file_id,
             schema_version,
+            wal,
         })
     }
 }
@@ -529,12 +550,12 @@ pub fn unavailable(path: &Path, what: &str) -> ApiError {
     ApiError::new(503, format!("board {} {what}", path.display()))
 }
 
-/// [`db_error`] for a query on `conn`, naming the board `conn` reads (a snapshot
+/// [`board_error`] for a query on `conn`, naming the board `conn` reads (a snapshot
 /// connection's is the one it attached: its own `main` is memory).
-pub fn query_error(conn: &Connection, e: &rusqlite::Error) -> ApiError {
+pub(crate) fn query_error(conn: &Connection, e: &rusqlite::Error) -> ApiError {
     match conn.path().filter(|p| !p.is_empty()) {
-        Some(path) => db_error(Path::new(path), e),
-        None => db_error(
+        Some(path) => board_error(Path::new(path), e),
+        None => board_error(
             Path::new(&snapshot::attached_board(conn).unwrap_or_default()),
             e,
         ),
@@ -543,7 +564,7 @@ pub fn query_error(conn: &Connection, e: &rusqlite::Error) -> ApiError {
 
 /// A database error as the answer to give: 503 when the board is unusable (missing, not a
 /// database, without the kanban tables, locked), 500 otherwise. Always names the board.
-pub fn db_error(path: &Path, e: &rusqlite::Error) -> ApiError {
+pub fn board_error(path: &Path, e: &rusqlite::Error) -> ApiError {
     let message = e.to_string();
     match e.sqlite_error_code() {
         Some(ErrorCode::CannotOpen) => unavailable(path, &format!("cannot be opened: {message}")),
@@ -616,25 +637,25 @@ impl<X> BoardPools<X> {
 
     /// The same, a rollback-journal board's reads waiting `lock_wait` at most for its lock
     /// (`--lock-wait`; never past the request's budget).
-    pub fn with_lock_wait(mut self, lock_wait: Duration) -> Self {
+    pub(crate) fn with_lock_wait(mut self, lock_wait: Duration) -> Self {
         self.lock_wait = lock_wait;
         self
     }
 
     /// The boards open now, most recently used first.
-    pub fn open_now(&self) -> Vec<Arc<BoardPool<X>>> {
+    pub(crate) fn open_now(&self) -> Vec<Arc<BoardPool<X>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The pool of the board at `path`, most recently used first.
     pub fn get(&self, path: &Path, owner: Option<u32>) -> Arc<BoardPool<X>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = open.iter().position(|db| db.path() == path) {
-            let db = open.remove(i);
-            open.insert(0, Arc::clone(&db));
-            return db;
+        if let Some(i) = open.iter().position(|board| board.path() == path) {
+            let board = open.remove(i);
+            open.insert(0, Arc::clone(&board));
+            return board;
         }
-        let db = Arc::new(
+        let board = Arc::new(
             BoardPool::new(path.to_path_buf())
                 .with_extra((self.make)())
                 .with_owner(owner)
@@ -642,9 +663,9 @@ impl<X> BoardPools<X> {
                 .with_lock_wait(self.lock_wait)
                 .with_settings(self.settings.clone()),
         );
-        open.insert(0, Arc::clone(&db));
+        open.insert(0, Arc::clone(&board));
         open.truncate(MAX_OPEN_BOARDS);
-        db
+        board
     }
 
     /// A request's budget (`--busy-timeout`).

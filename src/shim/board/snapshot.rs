@@ -16,9 +16,10 @@
 //! tables named like the board's (`tasks`, `task_runs`, `task_events`: the board's columns,
 //! `sql/snapshot_tables.sql`); SQLite looks an unqualified name up in `temp` first, so the
 //! views and the route's SQL run unchanged over the copies, and their `/proc` work holds no
-//! lock on the board. The copies live in the connection's memory. Nothing is ever written to
-//! the board: it is attached read-only (the connection's flags), its journal mode is never
-//! set, and a read-only connection never checkpoints.
+//! lock on the board. The copies live in the connection's memory, at most [`MAX_COPY_BYTES`]
+//! (a 507 past it). Nothing is ever written to the board: it is attached read-only (the
+//! connection's flags), its journal mode is never set, and a read-only connection never
+//! checkpoints.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::shim::ApiError;
 use crate::{CpuSampler, Settings};
 
 const TABLES_SQL: &str = include_str!("../../../sql/snapshot_tables.sql");
@@ -37,6 +39,30 @@ const KEPT_SQL: &str = include_str!("../../../sql/snapshot_scope_kept.sql");
 const MARKED_SQL: &str = include_str!("../../../sql/snapshot_scope_marked.sql");
 const ENDED_SQL: &str = include_str!("../../../sql/snapshot_scope_ended.sql");
 const COPY_SQL: &str = include_str!("../../../sql/snapshot_copy.sql");
+
+/// The most a read's copies may hold (their tables and indexes in memory), as the answers
+/// are bounded: every row of a task is copied, and a board writer's task of hundreds of
+/// runs with cells just under the 1 MiB a cell may hold made each read hold all of it (a
+/// 270 MB board took the shim to 1.5 GB, where the same board in WAL mode, read in place,
+/// took 19 MB). Past it, the read is a 507 ([`over_bound`]).
+pub const MAX_COPY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The 507 of a read whose copies of the board at `path` would pass [`MAX_COPY_BYTES`]
+/// (SQLite's SQLITE_FULL on the copies' in-memory database); `None` for any other error.
+pub fn over_bound(path: &Path, e: &rusqlite::Error) -> Option<ApiError> {
+    (e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)).then(|| {
+        ApiError::new(
+            507,
+            format!(
+                "the rows this read needs from board {} are over {} MiB: the board is not in \
+                 WAL mode (rollback journal), where a read copies them first; ask for less \
+                 (a later since), or put the board in WAL mode",
+                path.display(),
+                MAX_COPY_BYTES >> 20
+            ),
+        )
+    })
+}
 
 /// Which rows of the board a read needs: every row of some tasks (the task and all its runs:
 /// what the views look up by task, a later run, an open one, is there), and the `spawned` and
@@ -125,6 +151,10 @@ impl Snapshot {
         conn.pragma_update(None, "temp_store", "memory")?;
         // The copies' pages go back when they are dropped (before any table is made).
         conn.pragma_update(Some("temp"), "auto_vacuum", "full")?;
+        // At most MAX_COPY_BYTES of them: past it, SQLite's SQLITE_FULL (`over_bound`).
+        let page: i64 = conn.query_row("PRAGMA temp.page_size", [], |r| r.get(0))?;
+        let pages = i64::try_from(MAX_COPY_BYTES).unwrap_or(i64::MAX) / page.max(512);
+        conn.pragma_update(Some("temp"), "max_page_count", pages)?;
         // The name as bytes (a path need not be UTF-8): SQLite reads the value as text.
         let name = path.as_os_str().as_encoded_bytes();
         conn.execute("ATTACH DATABASE ?1 AS board", [name])?;

@@ -20,7 +20,7 @@
 //!   answer says how many were left out (`left_out`); the join is through an index built
 //!   once; the request's deadline is looked at between queries and between hosts.
 
-pub mod prom;
+pub(crate) mod prom;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;

@@ -84,18 +84,6 @@ pub struct Raw {
     body: Bytes,
 }
 
-impl Raw {
-    /// Its size in bytes.
-    pub fn len(&self) -> usize {
-        self.body.len()
-    }
-
-    /// Whether it holds no byte.
-    pub fn is_empty(&self) -> bool {
-        self.body.is_empty()
-    }
-}
-
 impl Prometheus {
     /// `url` as `--prometheus` takes it: `http://HOST[:PORT][/PREFIX]` (port 9090 by default).
     pub fn parse(url: &str) -> Result<Prometheus, String> {

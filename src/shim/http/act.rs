@@ -1,5 +1,5 @@
-//! `POST /runs/{id}/terminate`, `/stop` and `/reap`: the body read, then the act on a thread
-//! of the terminators' own.
+//! `POST /runs/{id}/terminate`, `/stop` and `/reap` (the body read first), `/pause` and
+//! `/resume`: each act on a thread of the terminators' own.
 
 use std::sync::Arc;
 
@@ -45,11 +45,11 @@ where
             format!("{TERMINATORS} terminations are under way; retry when one has ended"),
         ));
     };
-    let (task_state, board) = (Arc::clone(state), routes::board(query));
+    let (task_state, asked) = (Arc::clone(state), routes::board(query));
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         // Which file, found off the async worker (it reads the kanban root).
-        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        let (path, owner) = task_state.boards.resolve(asked.as_deref())?;
         let key = (path.clone(), id);
         let fresh = task_state
             .terminating
@@ -62,13 +62,13 @@ where
                 format!("run {id} is being terminated or reaped by another request"),
             ));
         }
-        let db = task_state.pools.get(&path, owner);
-        let budget = db.busy_timeout();
+        let board = task_state.pools.get(&path, owner);
+        let budget = board.busy_timeout();
         let stopping = &task_state.stopping;
         let result = match act {
-            Act::Reap => crate::shim::terminate::reap::run(&db, id, &ask, budget, stopping),
-            Act::Stop => crate::shim::terminate::stop::run(&db, id, &ask, budget, stopping),
-            Act::Terminate => crate::shim::terminate::run(&db, id, &ask, budget, stopping),
+            Act::Reap => crate::shim::terminate::reap::run(&board, id, &ask, budget, stopping),
+            Act::Stop => crate::shim::terminate::stop::run(&board, id, &ask, budget, stopping),
+            Act::Terminate => crate::shim::terminate::run(&board, id, &ask, budget, stopping),
         };
         task_state
             .terminating
@@ -101,12 +101,12 @@ pub(super) async fn pause_or_resume(
             format!("{TERMINATORS} actions are under way; retry when one has ended"),
         ));
     };
-    let (task_state, board) = (Arc::clone(state), routes::board(query));
+    let (task_state, asked) = (Arc::clone(state), routes::board(query));
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
-        let db = task_state.pools.get(&path, owner);
-        crate::shim::terminate::pause::run(&db, id, freeze, db.busy_timeout())
+        let (path, owner) = task_state.boards.resolve(asked.as_deref())?;
+        let board = task_state.pools.get(&path, owner);
+        crate::shim::terminate::pause::run(&board, id, freeze, board.busy_timeout())
     });
     task.await
         .unwrap_or_else(|_| Err(ApiError::new(500, "internal error while pausing the run")))

@@ -1,10 +1,12 @@
 //! The App: one request in, one response out, testable in-process (as axum's examples are).
 //! The Host check, then the token, then the route: a read runs its one query on a blocking
 //! thread within the request's budget, the page is a constant, terminate has threads of its
-//! own. Knows nothing of sockets: `serve` feeds it. Here: the state, the Host check and the
-//! dispatch; beside it, one file per kind of answer: `reads` (a read on a reader thread within
-//! the budget), `sampled` (the shared samples and the history's timer), `stream` (a log
-//! followed), `act` (terminate and reap), `respond` (headers and bodies).
+//! own. Knows nothing of sockets: `serve` feeds it. Here: the App made from its `Config`, the
+//! Host check and the dispatch; below it, `state` (the shared state and the budgets); beside
+//! it, one file per kind of answer: `reads` (a read on a reader thread within the budget),
+//! `every` (`?board=*`), `sampled` (the shared samples and the history's timer), `stream` (a
+//! log followed), `act` (terminate, stop, reap, pause and resume), `respond` (headers and
+//! bodies).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,15 +120,15 @@ impl App {
     }
 
     /// Say where the shim listens (`serve`, once bound).
-    pub fn listening_on(&self, addr: std::net::SocketAddr) {
+    pub(crate) fn listening_on(&self, addr: std::net::SocketAddr) {
         let _ = self.state.listening.set(addr);
     }
 
-    pub fn header_timeout(&self) -> Duration {
+    pub(crate) fn header_timeout(&self) -> Duration {
         self.state.header_timeout
     }
 
-    pub fn max_connections(&self) -> usize {
+    pub(crate) fn max_connections(&self) -> usize {
         self.state.max_connections
     }
 }

@@ -356,10 +356,6 @@ impl Auth {
         Ok(self)
     }
 
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
     /// `Ok` when a request with `headers` may be answered; `metrics`: it asks for `/metrics`
     /// (which the metrics token may read).
     pub fn check(&self, headers: &HeaderMap, metrics: bool) -> Result<(), ApiError> {

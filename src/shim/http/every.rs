@@ -98,14 +98,14 @@ async fn read_each(
     let at_once = Arc::new(Semaphore::new(AT_ONCE));
     let tasks: Vec<_> = boards
         .into_iter()
-        .map(|(slug, db)| {
+        .map(|(slug, board)| {
             let (state, at_once) = (Arc::clone(state), Arc::clone(&at_once));
             let task = tokio::spawn(async move {
-                let db = db?;
+                let board = board?;
                 let _turn = tokio::time::timeout_at(deadline.into(), at_once.acquire_owned())
                     .await
-                    .map_err(|_| db.busy("waited for the other boards of the request"))?;
-                rows_of(&state, read, &db, started, deadline).await
+                    .map_err(|_| board.busy("waited for the other boards of the request"))?;
+                rows_of(&state, read, &board, started, deadline).await
             });
             (slug, task)
         })
@@ -124,17 +124,17 @@ async fn read_each(
 async fn rows_of(
     state: &Arc<State>,
     read: EveryRead,
-    db: &Arc<Board>,
+    board: &Arc<Board>,
     started: Instant,
     deadline: Instant,
 ) -> Result<Arc<Sample>, ApiError> {
     let kind = match read {
         EveryRead::Live => SampleKind::Live,
         EveryRead::Lingering => SampleKind::Lingering,
-        EveryRead::Active => return listed(state, db, deadline).await,
+        EveryRead::Active => return listed(state, board, deadline).await,
     };
-    db.samples().asked_now();
-    sample(state, db, kind, started, Asker::Request, deadline)
+    board.samples().asked_now();
+    sample(state, board, kind, started, Asker::Request, deadline)
         .await?
         .value
         .clone()
@@ -143,18 +143,18 @@ async fn rows_of(
 /// The board's plain list (`active_workers`), read on a reader thread.
 async fn listed(
     state: &Arc<State>,
-    db: &Arc<Board>,
+    board: &Arc<Board>,
     deadline: Instant,
 ) -> Result<Arc<Sample>, ApiError> {
     let budget = state.pools.busy_timeout();
-    let reader = Arc::clone(db);
+    let reader = Arc::clone(board);
     let work = move || {
         let rows = reader.with_conn(deadline, |c| query_rows(c, answer::WORKERS_ACTIVE_SQL))?;
         Ok(Arc::new(Sample::new(rows)))
     };
     let stuck = || {
-        file::release_fifo_readers(db.path());
-        Some(db.busy("waited for the board"))
+        file::release_fifo_readers(board.path());
+        Some(board.busy("waited for the board"))
     };
     on_reader(
         &state.list_readers,

@@ -2,15 +2,15 @@
 
 mod act;
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
 mod every;
-pub mod host;
+pub(crate) mod host;
 mod reads;
 mod respond;
 pub mod routes;
 mod run_reads;
 mod sampled;
 pub mod serve;
-pub mod shares;
+pub(crate) mod shares;
 mod state;
 mod stream;

@@ -26,7 +26,7 @@ async fn answer_alone(
     state: &Arc<State>,
     read: Read,
     readers: Readers,
-    board: Option<String>,
+    asked: Option<String>,
     started: Instant,
 ) -> (u16, Bytes) {
     let budget = state.pools.busy_timeout();
@@ -38,27 +38,27 @@ async fn answer_alone(
     // Query and serialize on the blocking thread: the row values are built and freed on one
     // thread, and only the bytes cross to the async worker.
     let work = move || {
-        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
+        let (path, owner) = task_state.boards.resolve(asked.as_deref())?;
         // The log route reads a file beside the board too, and so may an ended run's
         // inspection (its exit, the log's last line) and the endings: where, by the owner's
         // rules, found only when the answer asks for it.
-        let logs = || Some(task_state.boards.logs_dir(board.as_deref()));
-        let db = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
-        let history = &db.samples().history;
+        let logs = || Some(task_state.boards.logs_dir(asked.as_deref()));
+        let board = task_reading.get_or_init(|| task_state.pools.get(&path, owner));
+        let history = &board.samples().history;
         let handle = |c: &_| answer::handle(c, &read, &logs, history);
         let body = match scope_of(&read) {
-            Some(scope) => db.with_rows(deadline, &scope, handle)?,
-            None => db.with_conn(deadline, handle)?,
+            Some(scope) => board.with_rows(deadline, &scope, handle)?,
+            None => board.with_conn(deadline, handle)?,
         };
-        Ok((Arc::clone(db), body))
+        Ok((Arc::clone(board), body))
     };
     // Stuck past the budget: maybe in SQLite's open of a FIFO swapped in for the board. Wake
     // it, and answer now.
     let stuck = || {
         Some(match reading.get() {
-            Some(db) => {
-                file::release_fifo_readers(db.path());
-                db.busy("waited for the board")
+            Some(board) => {
+                file::release_fifo_readers(board.path());
+                board.busy("waited for the board")
             }
             None => waited(budget),
         })
@@ -73,7 +73,7 @@ async fn answer_alone(
     )
     .await;
     match done {
-        Ok((db, body)) => match budgeted(state, &db, body, deadline).await {
+        Ok((board, body)) => match budgeted(state, &board, body, deadline).await {
             Ok(bytes) => (200, bytes),
             Err(e) => (e.status, to_json(&e.body())),
         },

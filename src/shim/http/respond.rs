@@ -22,7 +22,7 @@ pub(super) fn to_json(body: &serde_json::Value) -> Bytes {
     Bytes::from(answer::to_bytes(body))
 }
 
-/// The content type of every answer but a route's own 200 (`routes::content_type`).
+/// The content type of every answer but a route's own 200 (its row's `content_type`).
 pub(super) use crate::shim::http::routes::JSON;
 
 pub(super) fn respond(

@@ -3,18 +3,19 @@
 //! Routes answer under `/` and under `/api/plugins/kanban/` (the prefix the existing dashboard
 //! uses): GET and HEAD for the reads and the page, POST for the acts (terminate, stop, reap,
 //! pause, resume). Of the query string, `live` on `/workers/active`, `tail` on the logs,
-//! `follow` on a run's log and `board` everywhere are read; other parameters are ignored.
+//! `follow` on a run's log, `since` on `/runs/endings` and `board` everywhere are read; other
+//! parameters are ignored.
 
 use crate::shim::ApiError;
 
 /// The prefix the existing dashboard mounts the plugin routes under.
 pub const PLUGIN_PREFIX: &str = "/api/plugins/kanban";
 /// Methods every route accepts (the `Allow` header of a 405).
-pub const ALLOW: &str = "GET, HEAD";
+pub(crate) const ALLOW: &str = "GET, HEAD";
 
-/// What a request asks for, by kind: a read of a board (one query), the page (no board), or
-/// an act (terminate, the one write; reap, which only signals), or a log followed (a stream,
-/// not one answer).
+/// What a request asks for, by kind: a read of a board (one query), the page (no board), an
+/// act (terminate and stop write the board, reap only where the owner's reaper would, pause
+/// and resume write none), or a log followed (a stream, not one answer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Read(Read),
@@ -24,7 +25,8 @@ pub enum Route {
     Page,
     /// `POST /runs/{id}/terminate`: end an open run's worker, reclaim its task.
     Terminate(i64),
-    /// `POST /runs/{id}/reap`: end what an ended run left behind (writes nothing).
+    /// `POST /runs/{id}/reap`: end what an ended run left behind (it writes only the owner's
+    /// reaper's clearing of a kept worker it ended).
     Reap(i64),
     /// `POST /runs/{id}/stop`: block the task as the owner's `block_task` does, then end the
     /// run's processes (nothing claims the task again).
@@ -80,7 +82,7 @@ pub enum Sampled {
 pub use crate::shim::answer::Read;
 
 /// `tail`'s bounds (bytes), the owner's.
-pub const MAX_TAIL: u32 = 2_000_000;
+pub(crate) const MAX_TAIL: u32 = 2_000_000;
 
 /// A route, with what its row says of it: which reader threads its query runs on, and
 /// whether requests asking the same at once share one read.
@@ -129,7 +131,7 @@ pub fn routed(method: &str, path: &str, query: Option<&str>) -> Result<Routed, A
 }
 
 /// The live page's content type.
-pub const PAGE_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+pub(crate) const PAGE_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 /// The content type of a JSON answer (and of every error).
 pub const JSON: &str = "application/json";
 
@@ -139,7 +141,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
 }
 
 /// The methods the route at `path` accepts (a 405's `Allow`), from its row.
-pub fn allow_for(path: &str) -> &'static str {
+pub(crate) fn allow_for(path: &str) -> &'static str {
     match_path(path).map_or(ALLOW, |(_, spec)| spec.method.allow())
 }
 
@@ -243,7 +245,7 @@ pub fn follow(query: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// The `tail` of a followed log: as on the task's log, 16 KiB when absent.
-pub fn follow_tail(query: Option<&str>) -> Result<u32, ApiError> {
+pub(crate) fn follow_tail(query: Option<&str>) -> Result<u32, ApiError> {
     Ok(tail(query)?.unwrap_or(16 * 1024))
 }
 
@@ -276,10 +278,10 @@ fn live(query: Option<&str>) -> Result<bool, ApiError> {
 
 /// The methods a row takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     /// GET, and HEAD (the same answer without its body).
     Get,
-    /// POST only (terminate, reap).
+    /// POST only (the acts: terminate, stop, reap, pause, resume).
     Post,
 }
 
@@ -321,7 +323,7 @@ pub enum Readers {
 /// One route, defined once: its method, its path (`{name}` stands for one non-empty segment),
 /// what the usage says of it, and how its segments become a [`Route`]. The router
 /// ([`route`]) and the usage's list of routes both come from [`ROUTES`].
-pub struct RouteSpec {
+pub(crate) struct RouteSpec {
     /// The methods it takes, enforced by [`routed`] (a 405 otherwise).
     pub method: Method,
     pub path: &'static str,
@@ -342,7 +344,7 @@ fn first_id(captured: &[&str]) -> Result<i64, ApiError> {
 }
 
 /// Every route, in the order the usage lists them.
-pub const ROUTES: &[RouteSpec] = &[
+pub(crate) const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Get,
         path: "/",
@@ -427,7 +429,7 @@ pub const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         method: Method::Post,
         path: "/runs/{run_id}/reap",
-        help: "end what an ended run left behind; writes nothing (token)",
+        help: "end what an ended run left behind; writes only as the owner's reaper would (token)",
         readers: Readers::Run,
         shared: false,
         content_type: JSON,
@@ -513,7 +515,7 @@ pub const ROUTES: &[RouteSpec] = &[
 ];
 
 /// The usage's list of routes, one line each, from [`ROUTES`].
-pub fn usage_lines() -> String {
+pub(crate) fn usage_lines() -> String {
     ROUTES
         .iter()
         .map(|r| format!("  {:<4} {:<24} {}\n", r.method.name(), r.path, r.help))

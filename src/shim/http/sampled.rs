@@ -28,10 +28,10 @@ pub(super) enum SampleKind {
 }
 
 impl SampleKind {
-    fn shared(self, db: &Board) -> &Arc<Shared<Arc<Sample>>> {
+    fn shared(self, board: &Board) -> &Arc<Shared<Arc<Sample>>> {
         match self {
-            SampleKind::Live => &db.samples().live,
-            SampleKind::Lingering => &db.samples().lingering,
+            SampleKind::Live => &board.samples().live,
+            SampleKind::Lingering => &board.samples().lingering,
         }
     }
 }
@@ -48,12 +48,12 @@ pub(super) async fn sampled(
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
     let slug = state.boards.slug_of(board.as_deref());
-    let db = find_board(state, board, deadline).await?;
-    db.samples().asked_now();
+    let board = find_board(state, board, deadline).await?;
+    board.samples().asked_now();
     // The sample's rows, or the error it was taken with (shared by all who waited for it).
-    let db = &db;
+    let board = &board;
     let get = |which| async move {
-        sample(state, db, which, started, Asker::Request, deadline)
+        sample(state, board, which, started, Asker::Request, deadline)
             .await?
             .value
             .clone()
@@ -74,14 +74,14 @@ pub(super) async fn sampled(
             write(Box::new(move || left.answer(list_of(b"lingering")))).await
         }
         Sampled::Metrics => {
-            let endings = recent_endings(state, db, deadline);
+            let endings = recent_endings(state, board, deadline);
             let (live, left, endings) =
                 tokio::join!(get(SampleKind::Live), get(SampleKind::Lingering), endings);
             let (live, left, run_endings) = (live?, left?, endings?);
-            let samples = db.samples();
+            let samples = board.samples();
             let taken = Some((samples.live.taken(), samples.lingering.taken()));
-            let (task_state, hostname) = (Arc::clone(state), db.settings().hostname.clone());
-            let machine_id = db.settings().machine_id.clone();
+            let (task_state, hostname) = (Arc::clone(state), board.settings().hostname.clone());
+            let machine_id = board.settings().machine_id.clone();
             write(Box::new(move || {
                 let host = answer::metrics::HostInfo {
                     host: hostname,
@@ -108,10 +108,10 @@ pub(super) async fn sampled(
 /// read on a reader thread within the request's budget.
 async fn recent_endings(
     state: &Arc<State>,
-    db: &Arc<Board>,
+    board: &Arc<Board>,
     deadline: Instant,
 ) -> Result<Vec<(String, i64)>, ApiError> {
-    let reader = Arc::clone(db);
+    let reader = Arc::clone(board);
     let work = move || {
         let history = &reader.samples().history;
         // The last hour's runs (a minute more: the clock may step between the readings).
@@ -145,11 +145,11 @@ pub(super) async fn fleet(
     let budget = state.pools.busy_timeout();
     let deadline = started + budget;
     let slug = state.boards.slug_of(board.as_deref());
-    let db = find_board(state, board, deadline).await?;
-    db.samples().asked_now();
+    let board = find_board(state, board, deadline).await?;
+    board.samples().asked_now();
     let live = sample(
         state,
-        &db,
+        &board,
         SampleKind::Live,
         started,
         Asker::Request,
@@ -160,11 +160,11 @@ pub(super) async fn fleet(
     .clone()?;
     let pool = FleetPool {
         state: Arc::clone(state),
-        db: Arc::clone(&db),
+        board: Arc::clone(&board),
         deadline,
         budget,
     };
-    let host = db.settings().hostname.clone();
+    let host = board.settings().hostname.clone();
     let listen = state.listening.get().copied();
     let local = pool
         .run(move || {
@@ -200,7 +200,7 @@ pub(super) async fn fleet(
 /// The fleet's pool: the list readers' threads, the answer budget, the request's deadline.
 struct FleetPool {
     state: Arc<State>,
-    db: Arc<Board>,
+    board: Arc<Board>,
     deadline: Instant,
     budget: std::time::Duration,
 }
@@ -232,7 +232,7 @@ impl crate::shim::fleet::Pool for FleetPool {
         .await
         {
             Ok(Ok(share)) => Ok(Box::new(share)),
-            _ => Err(self.db.busy(&format!(
+            _ => Err(self.board.busy(&format!(
                 "{} MiB of answers were being read or sent for other clients",
                 ANSWER_BUDGET_KIB / 1024
             ))),
@@ -250,29 +250,29 @@ pub(super) fn list_of(list: &'static [u8]) -> impl FnOnce(&Rows, i64) -> Result<
 /// when none could be had within `deadline`.
 pub(super) async fn sample(
     state: &Arc<State>,
-    db: &Arc<Board>,
+    board: &Arc<Board>,
     which: SampleKind,
     since: Instant,
     asker: Asker,
     deadline: Instant,
 ) -> Result<Arc<Timed<Arc<Sample>>>, ApiError> {
-    let take = || take_sample(Arc::clone(state), Arc::clone(db), which);
+    let take = || take_sample(Arc::clone(state), Arc::clone(board), which);
     which
-        .shared(db)
+        .shared(board)
         .get(since, asker, deadline, take)
         .await
-        .map_err(|Late| db.busy("waited for a sample of /proc"))
+        .map_err(|Late| board.busy("waited for a sample of /proc"))
 }
 
 /// One sample, taken now on a reader thread within a budget of its own.
 pub(super) async fn take_sample(
     state: Arc<State>,
-    db: Arc<Board>,
+    board: Arc<Board>,
     which: SampleKind,
 ) -> Result<Arc<Sample>, ApiError> {
     let budget = state.pools.busy_timeout();
     let deadline = Instant::now() + budget;
-    let task_db = Arc::clone(&db);
+    let task_board = Arc::clone(&board);
     let no_board = state.no_board;
     let work = move || {
         let (sql, scope) = match which {
@@ -280,10 +280,10 @@ pub(super) async fn take_sample(
             SampleKind::Live => (answer::WORKERS_LIVE_SQL, Scope::live()),
             SampleKind::Lingering => (answer::LINGERING_SQL, Scope::lingering()),
         };
-        let rows = task_db.with_rows(deadline, &scope, |c| query_rows(c, sql))?;
+        let rows = task_board.with_rows(deadline, &scope, |c| query_rows(c, sql))?;
         let sample = Sample::new(rows);
         if let SampleKind::Live = which {
-            task_db.record(&sample);
+            task_board.record(&sample);
         }
         Ok(Arc::new(sample))
     };
@@ -292,7 +292,7 @@ pub(super) async fn take_sample(
     // interrupted past the budget (`OVERRUN`); stuck in an open (a FIFO swapped in for the
     // board, say), it is woken, and waited for still.
     let stuck = || {
-        file::release_fifo_readers(db.path());
+        file::release_fifo_readers(board.path());
         None
     };
     on_reader(
@@ -323,9 +323,9 @@ pub(super) async fn keep_history(state: Arc<State>) {
         }
         let deadline = Instant::now() + state.pools.busy_timeout();
         let default = find_board(&state, None, deadline).await.ok();
-        for db in state.pools.open_now() {
-            let is_default = default.as_ref().is_some_and(|d| Arc::ptr_eq(d, &db));
-            if !is_default && !db.samples().asked_within_window() {
+        for board in state.pools.open_now() {
+            let is_default = default.as_ref().is_some_and(|d| Arc::ptr_eq(d, &board));
+            if !is_default && !board.samples().asked_within_window() {
                 continue;
             }
             // A sample begun within half an interval before this tick (a request's) stands
@@ -335,11 +335,18 @@ pub(super) async fn keep_history(state: Arc<State>) {
             // is left to the requests: the timer does not spend a reader thread on it every
             // interval for nobody.
             // A board whose sample is slow is sampled less often (TIMER_SHARE).
-            let samples = db.samples();
+            let samples = board.samples();
             let failed = samples.live.latest().is_some_and(|t| t.value.is_err());
             if !failed && samples.timer_due(tick) && samples.live.latest_since(since).is_none() {
-                if let Ok(taken) =
-                    sample(&state, &db, SampleKind::Live, since, Asker::Timer, deadline).await
+                if let Ok(taken) = sample(
+                    &state,
+                    &board,
+                    SampleKind::Live,
+                    since,
+                    Asker::Timer,
+                    deadline,
+                )
+                .await
                 {
                     samples.timer_took(&taken);
                 }

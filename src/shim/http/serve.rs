@@ -19,10 +19,10 @@ pub use crate::shim::http::state::{Peer, READERS, TERMINATORS};
 
 /// The most hyper buffers of a request head (request line + headers); a longer head is
 /// answered 431 by hyper. hyper's minimum is 8 KiB.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for requests in flight (the stop bound; a terminate in its grace
 /// period ends it at once to answer within it: `terminate`).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Serve `app` on `listener` until `shutdown` completes. `on_ready` is called with the bound
 /// address.
 pub async fn serve(

@@ -20,7 +20,7 @@ use crate::shim::http::run_reads::RunReads;
 use crate::shim::http::shares::Shares;
 use crate::shim::sample::{Board, OpenBoards};
 
-/// Blocking threads for the reads (each query runs on one; see `app`), and for terminations.
+/// Blocking threads for the reads (each query runs on one: `on_reader`), and for the acts.
 pub const READERS: usize = 16;
 pub const TERMINATORS: usize = 4;
 
@@ -71,7 +71,8 @@ pub(crate) struct State {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::IpAddr);
 
-/// Of those, the threads kept for the one-run routes (`/runs/{id}`, `/inspect`).
+/// Of those, the threads kept for the one-run routes (their rows' `Readers::Run`: `/runs/{id}`,
+/// `/inspect`, `/processes`, `/history`, the logs).
 pub(crate) const RUN_READERS: usize = 4;
 
 impl State {
@@ -161,7 +162,7 @@ impl AsRef<[u8]> for Answer {
 /// is dropped and the answer is a 503.
 pub(crate) async fn budgeted(
     state: &State,
-    db: &Board,
+    board: &Board,
     body: Vec<u8>,
     deadline: Instant,
 ) -> Result<Bytes, ApiError> {
@@ -181,7 +182,7 @@ pub(crate) async fn budgeted(
             body,
             _share: share,
         })),
-        _ => Err(db.busy(&format!(
+        _ => Err(board.busy(&format!(
             "{} MiB of answers were still being sent to other clients",
             ANSWER_BUDGET_KIB / 1024
         ))),

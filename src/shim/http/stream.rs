@@ -29,7 +29,7 @@ pub(super) async fn follow_log(
     peer: Option<std::net::IpAddr>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     use crate::shim::answer::follow;
-    let board = Boards::asked(routes::board(query).as_deref())?;
+    let asked = Boards::asked(routes::board(query).as_deref())?;
     routes::follow(query)?;
     let tail = routes::follow_tail(query)?;
     let Ok(place) = Arc::clone(&state.log_streams).try_acquire_owned() else {
@@ -53,14 +53,14 @@ pub(super) async fn follow_log(
     let deadline = started + budget;
     let task_state = Arc::clone(state);
     let work = move || {
-        let (path, owner) = task_state.boards.resolve(board.as_deref())?;
-        let dir = task_state.boards.logs_dir(board.as_deref());
-        let db = task_state.pools.get(&path, owner);
-        let (task_id, _) = db.with_conn(deadline, |c| follow::run_task(c, id))?;
-        Ok((db, dir, task_id))
+        let (path, owner) = task_state.boards.resolve(asked.as_deref())?;
+        let dir = task_state.boards.logs_dir(asked.as_deref());
+        let board = task_state.pools.get(&path, owner);
+        let (task_id, _) = board.with_conn(deadline, |c| follow::run_task(c, id))?;
+        Ok((board, dir, task_id))
     };
     let stuck = || Some(waited(budget));
-    let (db, dir, task_id) = on_reader(
+    let (board, dir, task_id) = on_reader(
         &state.run_readers,
         deadline,
         budget,
@@ -71,11 +71,11 @@ pub(super) async fn follow_log(
     .await?;
     let board_share = state
         .board_streams
-        .try_take(db.path().to_path_buf())
+        .try_take(board.path().to_path_buf())
         .map_err(|share| share_taken("this board's", share))?;
     let place = (place, board_share, client);
     let stream = (!head).then(|| follow::Follow {
-        db,
+        board,
         run_id: id,
         task_id,
         dir,

@@ -6,7 +6,7 @@
 
 pub mod history;
 pub mod oom;
-pub mod shared;
+pub(crate) mod shared;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -23,16 +23,16 @@ pub use shared::{Asker, Late, Shared, Timed};
 
 /// Samples for requests begin at least this far apart: 16 viewers polling every second cost
 /// about one sample a second, and a request waits at most this long for its own.
-pub const GAP: Duration = Duration::from_secs(1);
+pub(crate) const GAP: Duration = Duration::from_secs(1);
 /// The history's interval (the page's): a sample is taken on the timer when none was for
 /// this long.
-pub const INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(2);
 /// The history's timer spends at most 1/`TIMER_SHARE` of a core on a board: a board whose
 /// sample takes longer than `INTERVAL / TIMER_SHARE` (0.1 s: about 700 workers here) is
 /// sampled by the timer every `TIMER_SHARE` times its sample's duration instead.
-pub const TIMER_SHARE: u32 = 20;
+pub(crate) const TIMER_SHARE: u32 = 20;
 /// The history kept by default (`--history`).
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// A query's rows, owned: what a sample holds.
 pub struct Rows {
@@ -53,7 +53,7 @@ pub fn query_rows(conn: &Connection, sql: &str) -> Result<Rows, ApiError> {
 }
 
 /// Every row of `sql` on `conn`, with its parameters.
-pub fn query_rows_with(
+pub(crate) fn query_rows_with(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -122,13 +122,13 @@ impl Sample {
     }
 }
 
-pub use crate::proc::clock::unix_secs as epoch_secs;
+pub(crate) use crate::proc::clock::unix_secs as epoch_secs;
 
 /// A board as the shim opens it: its pool of connections, holding its samples.
 pub type Board = crate::shim::board::pool::BoardPool<Samples>;
 
 /// The boards open now, each holding its samples.
-pub type OpenBoards = crate::shim::board::pool::BoardPools<Samples>;
+pub(crate) type OpenBoards = crate::shim::board::pool::BoardPools<Samples>;
 
 impl Board {
     /// The samples its viewers share, and its history.
@@ -178,7 +178,7 @@ impl Samples {
     }
 
     /// Whether the timer may sample the board at `now`.
-    pub fn timer_due(&self, now: Instant) -> bool {
+    pub(crate) fn timer_due(&self, now: Instant) -> bool {
         self.timer_next
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -187,19 +187,19 @@ impl Samples {
 
     /// The timer took `sample`: the next may begin an interval after it began, or
     /// [`TIMER_SHARE`] times its duration after, whichever is later.
-    pub fn timer_took<T>(&self, sample: &Timed<T>) {
+    pub(crate) fn timer_took<T>(&self, sample: &Timed<T>) {
         let wait = INTERVAL.max(sample.took * TIMER_SHARE);
         // Half a second early: a tick that comes just before the wait is over is not skipped.
         let next = (sample.began + wait).checked_sub(INTERVAL / 4);
         *self.timer_next.lock().unwrap_or_else(|p| p.into_inner()) = next;
     }
 
-    pub fn asked_now(&self) {
+    pub(crate) fn asked_now(&self) {
         *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
     /// Whether a request asked for the board within the history's window.
-    pub fn asked_within_window(&self) -> bool {
+    pub(crate) fn asked_within_window(&self) -> bool {
         self.asked
             .lock()
             .unwrap_or_else(|p| p.into_inner())

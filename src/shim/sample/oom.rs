@@ -1,6 +1,6 @@
 //! The OOM kills of a run's scope, caught as the kernel counts them. A worker the kernel kills
 //! at its scope's memory limit usually ends its run (`crashed`), and systemd removes the
-//! emptied scope within milliseconds: a live sample (every [`super::INTERVAL`]) seldom reads
+//! emptied scope within milliseconds: a live sample (every `super::INTERVAL`) seldom reads
 //! the count before the scope is gone, and never once the worker is (the scope is proven by
 //! it). So the `memory.events` of each live run's proven scope (one that accounts memory, as
 //! the owner's `MemoryAccounting=yes` scopes do) is followed: the kernel signals the file
@@ -12,8 +12,8 @@
 //! for the run, the sample's verified worker inside, identified by the start time the verdict
 //! read, the board owner's part of the tree) and its file opened beneath the scope's directory.
 //! It is followed on the runtime (an `AsyncFd`: no thread of its own), read again every
-//! [`RECHECK`] whether or not the kernel said anything, until a read fails (the scope removed)
-//! or the board's history is gone; at most [`MAX_FOLLOWED`] scopes at once in the process
+//! `RECHECK` whether or not the kernel said anything, until a read fails (the scope removed)
+//! or the board's history is gone; at most `MAX_FOLLOWED` scopes at once in the process
 //! (beyond, a run's OOM kills are what its samples see).
 
 use std::collections::HashSet;
@@ -36,17 +36,17 @@ use super::Rows;
 use super::history::{OomSeen, remember_oom_kills};
 
 /// Scopes followed at once, at most, in the process (each holds one open file).
-pub const MAX_FOLLOWED: usize = 256;
+pub(crate) const MAX_FOLLOWED: usize = 256;
 /// A followed file is read again this often, whether or not the kernel signalled it: how long
 /// a removed scope is followed at most (removal itself signals nothing).
-pub const RECHECK: Duration = Duration::from_secs(30);
+pub(crate) const RECHECK: Duration = Duration::from_secs(30);
 
 static FOLLOWED: AtomicUsize = AtomicUsize::new(0);
 
 /// Which runs' scopes a board follows, and which have no `memory.events` (no memory
 /// controller: not asked again while they stay live).
 #[derive(Default)]
-pub struct OomWatch {
+pub(crate) struct OomWatch {
     followed: Arc<Mutex<HashSet<i64>>>,
     no_memory: Mutex<HashSet<i64>>,
 }

@@ -6,10 +6,12 @@
 //!    ended or its task is no longer running.
 //! 2. Only a worker whose identity holds (`signalable`: `verified` by its fingerprint, or by
 //!    the owner's `spawn marks`) is signalled, and only the process the verdict was made on
-//!    (its start ticks): its whole tree, the session and process group it leads and the
-//!    processes whose environment names the run (`signal`), each checked by the signal rules
-//!    first (a refusal is a 409 and nothing is done), SIGTERM, the grace period, what appeared
-//!    meanwhile, SIGKILL. A worker that survives keeps its claim (409, listing what survived).
+//!    (its start ticks): its whole tree, the session and process group it leads, the
+//!    processes whose environment names the run (`signal`) and every process of the run's
+//!    scope where the owner's spawn made one (`proc::cgroup::scope_of_run`: proven), each
+//!    checked by the signal rules first (a refusal is a 409 and nothing is done), SIGTERM, the
+//!    grace period, what appeared meanwhile, the scope's `cgroup.kill`, SIGKILL. A worker that
+//!    survives keeps its claim (409, listing what survived).
 //!    A process whose environment names the run but that is not the owner's spawn (its real
 //!    or effective uid another's: a set-uid program) is not the run's: listed in `ignored`,
 //!    never signalled, refusing nothing.
@@ -19,11 +21,11 @@
 //!    and the task's current run read in 1 (`sql/reclaim_*.sql`), every row count checked. A write lock is tried (and released) before any signal,
 //!    so a board busy past the budget answers 503 having changed nothing.
 
-pub mod pause;
+pub(crate) mod pause;
 mod policy;
-pub mod reap;
-pub mod signal;
-pub mod stop;
+pub(crate) mod reap;
+pub(crate) mod signal;
+pub(crate) mod stop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,7 +36,7 @@ use serde_json::{Value, json};
 
 use crate::proc::cgroup::scope::{RunWorker, Scope, scope_of_run};
 use crate::shim::ApiError;
-use crate::shim::board::pool::{db_error, query_error};
+use crate::shim::board::pool::{board_error, query_error};
 use crate::shim::sample::Board;
 
 const READ_SQL: &str = include_str!("../../../sql/route_terminate_read.sql");
@@ -114,10 +116,10 @@ struct Found {
 
 use crate::proc::clock::unix_secs as now;
 
-/// Who may be signalled on `db`'s board (`Policy::for_board`, the owner it was resolved
+/// Who may be signalled on `board` (`Policy::for_board`, the owner it was resolved
 /// with): every action's first step; a board whose owner cannot be read is a 503.
-fn owner_policy(db: &Board) -> Result<signal::Policy, ApiError> {
-    signal::Policy::for_board(db.path(), db.owner())
+fn owner_policy(board: &Board) -> Result<signal::Policy, ApiError> {
+    signal::Policy::for_board(board.path(), board.owner())
         .map_err(|e| ApiError::new(503, format!("the board's owner cannot be read: {e}")))
 }
 
@@ -194,23 +196,23 @@ pub(crate) fn as_json(o: &signal::Outcome) -> Value {
 /// Do it (on a blocking thread: it waits for the worker to end). The answer's body.
 /// `stopping` is set when the shim is shutting down: the grace period ends at once.
 pub fn run(
-    db: &Board,
+    board: &Board,
     id: i64,
     ask: &Ask,
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
+    let found = board.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     terminable(id, &found)?;
-    let err = |e: rusqlite::Error| db_error(db.path(), &e);
-    let policy = owner_policy(db)?;
-    let run_env = signal::RunEnv::of(db.path(), id);
+    let err = |e: rusqlite::Error| board_error(board.path(), &e);
+    let policy = owner_policy(board)?;
+    let run_env = signal::RunEnv::of(board.path(), id);
     // Who would be signalled, checked before anything is: a refusal changes nothing.
     let mut ignored = Vec::new();
     let (members, scope) = members(id, &found, &run_env, &policy, &mut ignored)?;
     // A write lock now (released at once): a busy board answers 503 before any signal.
-    let mut writer = db.open_writer(budget)?;
+    let mut writer = board.open_writer(budget)?;
     writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -245,7 +247,15 @@ pub fn run(
         // is written (the answer says so).
         let _ = writer.conn.busy_timeout(STOPPING_LOCK_WAIT.min(budget));
     }
-    reclaim(&mut writer.conn, db, id, &found, ask, &outcomes, &processes)?;
+    reclaim(
+        &mut writer.conn,
+        board,
+        id,
+        &found,
+        ask,
+        &outcomes,
+        &processes,
+    )?;
     let body = json!({
         "ok": true,
         "run_id": id,
@@ -306,8 +316,8 @@ fn refused_worker(id: i64, found: &Found) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The processes a terminate of a signalable worker would signal (its tree, by the signal
-/// rules); none for a worker that is gone. A member the rules refuse is the 409 that says
+/// The processes a terminate of a signalable worker would signal (its tree, and its run's
+/// proven scope, by the signal rules), and that scope; none for a worker that is gone. A member the rules refuse is the 409 that says
 /// nothing was signalled or written. What is not the run's goes to `ignored`.
 fn members(
     id: i64,
@@ -384,14 +394,14 @@ pub(crate) fn scope_members(
 /// outcomes kept in the answer.
 fn reclaim(
     conn: &mut Connection,
-    db: &Board,
+    board: &Board,
     id: i64,
     found: &Found,
     ask: &Ask,
     outcomes: &[signal::Outcome],
     processes: &[Value],
 ) -> Result<(), ApiError> {
-    let err = |e: rusqlite::Error| db_error(db.path(), &e);
+    let err = |e: rusqlite::Error| board_error(board.path(), &e);
     let reason = ask.reason.clone();
     let error = format!(
         "manual_reclaim: {}",

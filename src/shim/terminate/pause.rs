@@ -31,9 +31,9 @@ pub const HEARTBEAT_NOTE: &str = "a frozen worker does not heartbeat: the owner'
 
 /// Freeze (`freeze`) or thaw the run's scope; the answer says what each member is and whether
 /// the scope is frozen now.
-pub fn run(db: &Board, id: i64, freeze: bool, budget: Duration) -> Result<Vec<u8>, ApiError> {
+pub fn run(board: &Board, id: i64, freeze: bool, budget: Duration) -> Result<Vec<u8>, ApiError> {
     let what = if freeze { "pause" } else { "resume" };
-    let found = db.with_conn(Instant::now() + budget, |conn| super::read(conn, id))?;
+    let found = board.with_conn(Instant::now() + budget, |conn| super::read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     if found.ended {
         return Err(ApiError::new(409, format!("run {id} already ended")));
@@ -52,7 +52,7 @@ pub fn run(db: &Board, id: i64, freeze: bool, budget: Duration) -> Result<Vec<u8
             ),
         ));
     };
-    let policy = super::owner_policy(db)?;
+    let policy = super::owner_policy(board)?;
     let worker = RunWorker {
         pid: i32::try_from(pid).unwrap_or(0),
         start_ticks: u64::try_from(ticks).unwrap_or(0),

@@ -42,7 +42,7 @@ use super::{Ask, as_json, ignored_json, refused_error, scope_members, signal, su
 use crate::proc::cgroup::scope::{RunWorker, Scope, scope_of_run};
 use crate::proc::clock::unix_secs as now;
 use crate::shim::ApiError;
-use crate::shim::board::pool::{Writer, db_error, query_error};
+use crate::shim::board::pool::{Writer, board_error, query_error};
 use crate::shim::sample::Board;
 
 const RUN_SQL: &str = include_str!("../../../sql/route_reap_run.sql");
@@ -153,13 +153,13 @@ fn by_owner(pid: i64, during: bool) -> Cleared {
 
 /// Do it (on a blocking thread: it waits for the processes to end). The answer's body.
 pub fn run(
-    db: &Board,
+    board: &Board,
     id: i64,
     ask: &Ask,
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
+    let found = board.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
     let (run, lingering) =
         found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     if !run.ended {
@@ -189,21 +189,21 @@ pub fn run(
     if lingering.is_empty() {
         return Ok(done(Vec::new(), &[], earlier, None));
     }
-    let (members, policy, scope) = members(id, &run.task_id, &lingering, db)?;
+    let (members, policy, scope) = members(id, &run.task_id, &lingering, board)?;
     // The kept worker's evidence is written once it is gone: a write lock first (released at
     // once), so a busy board answers 503 before any signal.
     let kept = run
         .kept
         .as_ref()
         .filter(|_| lingering.iter().any(|l| l.kept));
-    let writer = kept.map(|_| lock_probe(db, budget)).transpose()?;
+    let writer = kept.map(|_| lock_probe(board, budget)).transpose()?;
     if stopping.load(Ordering::Relaxed) {
         return Err(ApiError::new(
             503,
             format!("run {id}: the shim is stopping; nothing was signalled"),
         ));
     }
-    let run_env = signal::RunEnv::of(db.path(), id);
+    let run_env = signal::RunEnv::of(board.path(), id);
     let mut ignored = Vec::new();
     let outcomes = signal::terminate(
         members,
@@ -219,7 +219,7 @@ pub fn run(
     let cleared = match (kept, writer) {
         (Some(kept), Some(mut writer)) => clear_kept(
             &mut writer,
-            db,
+            board,
             id,
             &run.task_id,
             kept,
@@ -233,9 +233,9 @@ pub fn run(
 
 /// The board's writer, a write lock taken and released on it: 503 when the board stays busy
 /// past the budget (nothing signalled yet).
-fn lock_probe(db: &Board, budget: Duration) -> Result<Writer, ApiError> {
-    let err = |e: rusqlite::Error| db_error(db.path(), &e);
-    let mut writer = db.open_writer(budget)?;
+fn lock_probe(board: &Board, budget: Duration) -> Result<Writer, ApiError> {
+    let err = |e: rusqlite::Error| board_error(board.path(), &e);
+    let mut writer = board.open_writer(budget)?;
     writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -251,7 +251,7 @@ fn lock_probe(db: &Board, budget: Duration) -> Result<Writer, ApiError> {
 /// there first. A write that fails is a 503 that lists what was signalled.
 fn clear_kept(
     writer: &mut Writer,
-    db: &Board,
+    board: &Board,
     id: i64,
     task_id: &str,
     kept: &(i64, String),
@@ -262,7 +262,7 @@ fn clear_kept(
     let outcome = outcomes.iter().find(|o| i64::from(o.pid) == *pid);
     let signals = outcome.map_or(&[][..], |o| o.signals.as_slice());
     let failed = |e: rusqlite::Error| {
-        let mut e = db_error(db.path(), &e);
+        let mut e = board_error(board.path(), &e);
         e.detail = format!(
             "run {id}: its processes were ended, but its kept worker_pid was not cleared (the \
              owner's reaper will clear it): {}",
@@ -308,7 +308,7 @@ fn members(
     id: i64,
     task_id: &str,
     lingering: &[Lingering],
-    db: &Board,
+    board: &Board,
 ) -> Result<(Vec<signal::Member>, signal::Policy, Option<Scope>), ApiError> {
     let not_reaped = |refused: &[signal::Refused]| {
         refused_error(
@@ -335,7 +335,7 @@ fn members(
     if !weak.is_empty() {
         return Err(not_reaped(&weak));
     }
-    let policy = super::owner_policy(db)?;
+    let policy = super::owner_policy(board)?;
     let targets: Vec<(i32, u64)> = lingering
         .iter()
         .filter_map(|l| Some((i32::try_from(l.pid).ok()?, ticks(l)?)))

@@ -1,7 +1,7 @@
 //! Ending a run's processes: the worker's tree, the session and process group it leads (a
 //! child that daemonized by a double fork leaves the tree but not those), and every process of
-//! the board owner whose environment names the run (one that escaped both). Knows nothing of
-//! SQL or HTTP.
+//! the board owner whose environment names the run (one that escaped both); with the run's
+//! proven scope, its kill switch too (`cgroup.kill`). Knows nothing of SQL or HTTP.
 //!
 //! Whose environment: a process's whose real and effective uids are both the board owner's
 //! ([`Marks::not_spawned_by`]). `/proc/<pid>` is owned by the effective uid (by root for any
@@ -382,7 +382,8 @@ fn signal(m: &Member, signal: Signal, policy: &Policy) -> Signalled {
 
 /// SIGTERM to every member, up to `grace` for them to end (cut short when `stopping` is set:
 /// the shim is shutting down), then the members collected again, what appeared checked by
-/// `policy` (what is not the owner's spawn added to `ignored`), SIGKILL to what remains, and a
+/// `policy` (what is not the owner's spawn added to `ignored`), the kill switch of `scope`
+/// (when given, and every process in it may be signalled), SIGKILL to what remains, and a
 /// little more time for that. Blocks the calling thread while it waits.
 pub fn terminate(
     mut members: Vec<Member>,
@@ -497,8 +498,6 @@ fn take_appeared(
     new
 }
 
-/// SIGKILL to every member that got SIGTERM (or appeared since) and is not refused or killed
-/// already. How many were sent.
 /// What a member's outcome says when the scope's `cgroup.kill` ended it.
 const KILL_SWITCH: &str = "cgroup.kill";
 
@@ -533,6 +532,8 @@ fn kill_scope(scope: &Scope, members: &[Member], outcomes: &mut [Outcome], polic
     }
 }
 
+/// SIGKILL to every member that got SIGTERM (or appeared since) and is not refused or killed
+/// already. How many were sent.
 fn kill_remaining(members: &[Member], outcomes: &mut [Outcome], policy: &Policy) -> usize {
     let mut killed = 0;
     for m in members {

@@ -14,7 +14,7 @@
 //!    limit), under a compare-and-swap on the claim read in 1; every statement must change
 //!    exactly one row, else nothing is written (409). A busy board: 503, nothing written.
 //! 4. Then the processes are ended as terminate ends them (`signal::terminate`: SIGTERM, the
-//!    grace period, what appeared meanwhile, SIGKILL). A survivor is a 409 that says the task
+//!    grace period, what appeared meanwhile, the scope's `cgroup.kill`, SIGKILL). A survivor is a 409 that says the task
 //!    is blocked (reap ends what the ended run left behind).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use super::{Ask, Found, as_json, ignored_json, signal, survivors_error};
 use crate::proc::clock::unix_secs as now;
 use crate::shim::ApiError;
-use crate::shim::board::pool::{db_error, query_error};
+use crate::shim::board::pool::{board_error, query_error};
 use crate::shim::sample::Board;
 
 const BOARD_SQL: &str = include_str!("../../../sql/stop_board.sql");
@@ -45,17 +45,17 @@ struct Blocked {
 /// `stopping` is set when the shim is shutting down: before the block nothing is done; after
 /// it the grace period ends at once.
 pub fn run(
-    db: &Board,
+    board: &Board,
     id: i64,
     ask: &Ask,
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    let found = db.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
+    let found = board.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     stoppable(id, &found)?;
-    let policy = super::owner_policy(db)?;
-    let run_env = signal::RunEnv::of(db.path(), id);
+    let policy = super::owner_policy(board)?;
+    let run_env = signal::RunEnv::of(board.path(), id);
     // The processes first, held by their pidfds: the block may clear the pid from the rows.
     let mut ignored = Vec::new();
     let (members, scope) = super::members(id, &found, &run_env, &policy, &mut ignored)?;
@@ -65,8 +65,8 @@ pub fn run(
             format!("run {id}: the shim is stopping; nothing was signalled or written"),
         ));
     }
-    let mut writer = db.open_writer(budget)?;
-    let blocked = block(&mut writer.conn, db, id, &found, ask)?;
+    let mut writer = board.open_writer(budget)?;
+    let blocked = block(&mut writer.conn, board, id, &found, ask)?;
     let outcomes = signal::terminate(
         members,
         ask.grace,
@@ -160,12 +160,12 @@ fn changed(id: i64, task: &str) -> ApiError {
 /// event. Every statement must change exactly one row, or nothing is written (409).
 fn block(
     conn: &mut Connection,
-    db: &Board,
+    board: &Board,
     id: i64,
     found: &Found,
     ask: &Ask,
 ) -> Result<Blocked, ApiError> {
-    let err = |e: rusqlite::Error| db_error(db.path(), &e);
+    let err = |e: rusqlite::Error| board_error(board.path(), &e);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;

@@ -3,7 +3,7 @@
 
 use crate::common::{Board, create_board};
 use kanban_workers::shim::ApiError;
-use kanban_workers::shim::board::pool::{BoardPool, db_error};
+use kanban_workers::shim::board::pool::{BoardPool, board_error};
 use rusqlite::Connection;
 
 /// A board with one running task.
@@ -64,7 +64,7 @@ fn a_replaced_board_file_is_reopened() {
             std::time::Instant::now() + std::time::Duration::from_secs(5),
             |c| {
                 c.query_row("SELECT count(*) FROM tasks", [], |r| r.get::<_, i64>(0))
-                    .map_err(|e| db_error(&path, &e))
+                    .map_err(|e| board_error(&path, &e))
             },
         )
     };
