@@ -254,6 +254,20 @@ pub fn owners_part(
     ancestors: &[Ancestor],
     owner: u32,
 ) -> std::result::Result<(), String> {
+    // A directory of another user on the way: that user could move processes into (or out of)
+    // anything below it, so nothing below it is evidence for this owner.
+    if let Some(other) = ancestors.iter().find(|a| a.uid != 0 && a.uid != owner) {
+        return Err(format!(
+            "the scope {shown} lies beneath {}, uid {}'s (neither root's nor the board \
+             owner's, {owner})",
+            if other.name.is_empty() {
+                "/"
+            } else {
+                &other.name
+            },
+            other.uid
+        ));
+    }
     if uid == owner {
         return Ok(());
     }
@@ -329,6 +343,16 @@ mod tests {
         );
         assert!(owners_part("s", 0, &under_user, 1001).is_err());
         assert!(owners_part("s", 0, &system, 0).is_ok());
+        // Beneath another user's directory, even the owner's own or root's: never.
+        let through_other = [
+            a("", 0),
+            a("user@1001.service", 1001),
+            a("user@1000.service", 1000),
+        ];
+        for uid in [1000, 0] {
+            let err = owners_part("s", uid, &through_other, 1000).unwrap_err();
+            assert!(err.contains("uid 1001's"), "{err}");
+        }
     }
 
     #[test]

@@ -202,7 +202,9 @@ pub fn run(
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    let found = board.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
+    // The run's rows (a rollback-journal board's copied first: the verdict reads /proc).
+    let rows = crate::shim::board::snapshot::Scope::run(id);
+    let found = board.with_rows(Instant::now() + budget, &rows, |conn| read(conn, id))?;
     let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     terminable(id, &found)?;
     let err = |e: rusqlite::Error| board_error(board.path(), &e);

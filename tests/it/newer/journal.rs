@@ -18,6 +18,9 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::{Dispatcher, iot_python};
+
+/// The admin token of the servers that act (`Server::with_token`).
+const TOKEN: &str = "journal-token";
 use crate::common::*;
 
 /// The board file's own record of its mode (header bytes 18 and 19: 1 for a rollback journal,
@@ -148,7 +151,20 @@ fn held_at_every_proc_read(server: &Server, board: &Path, routes: &[(String, Vec
         while !matches!(next(), Event::Strace(l) if l.contains(" attached")) {}
         let (addr, asked) = (server.addr.clone(), path.clone());
         let asker = std::thread::spawn(move || {
-            let _ = tx.send(Event::Answer(http_request(&addr, "GET", &asked, &[])));
+            // "POST <path>": an action, with the token of `Server::with_token(.., TOKEN, ..)`.
+            let answer = match asked.strip_prefix("POST ") {
+                Some(path) => http_raw(
+                    &addr,
+                    format!(
+                        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+                         Content-Type: application/json\r\nContent-Length: 2\r\n\
+                         Authorization: Bearer {TOKEN}\r\n\r\n{{}}"
+                    )
+                    .as_bytes(),
+                ),
+                None => http_request(&addr, "GET", &asked, &[]),
+            };
+            let _ = tx.send(Event::Answer(answer));
         });
         let (mut held, mut stopping) = (0, None);
         let answer = loop {
@@ -246,6 +262,46 @@ fn reads_of_a_schema_delete_board_hold_no_lock_across_their_proc_work() {
     ]
     .map(|r| (r.to_owned(), vec![worker.pid()]));
     held_at_every_proc_read(&server, &board.path, &routes);
+    assert_still_delete(&board.path);
+}
+
+/// The actions' first read (the run and the verdict on its worker, which reads /proc) is made
+/// on a copy too: held at each opening of the worker's `/proc` files, terminate and stop keep
+/// no lock on a DELETE board, and the owner's writer gets its EXCLUSIVE lock at once; both
+/// then end their workers and write as they do on a WAL board.
+#[test]
+fn actions_of_a_delete_board_hold_no_lock_across_their_proc_work() {
+    if !strace("actions_of_a_delete_board_hold_no_lock_across_their_proc_work") {
+        return;
+    }
+    let board = Board::new("journal-held-acts");
+    let w = board.writer();
+    w.pragma_update(None, "journal_mode", "delete").unwrap();
+    let ended = HermesWorker::sleep(&w, &board.path, "t_term");
+    let stopped = HermesWorker::sleep(&w, &board.path, "t_stop");
+    assert_still_delete(&board.path);
+    let server = Server::with_token(&board.path, TOKEN, &["--history", "0"]);
+    let routes = [
+        (
+            format!("POST /runs/{}/terminate", ended.run),
+            vec![ended.pid()],
+        ),
+        (
+            format!("POST /runs/{}/stop", stopped.run),
+            vec![stopped.pid()],
+        ),
+    ];
+    held_at_every_proc_read(&server, &board.path, &routes);
+    for (worker, status) in [(&ended, "reclaimed"), (&stopped, "blocked")] {
+        let run_status: String = w
+            .query_row(
+                "SELECT status FROM task_runs WHERE id = ?1",
+                [worker.run],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(run_status, status, "run {}", worker.run);
+    }
     assert_still_delete(&board.path);
 }
 
