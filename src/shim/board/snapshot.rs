@@ -108,6 +108,15 @@ impl Scope {
         }
     }
 
+    /// Reap's rows: the lingering's, and the run's own (its kept worker, and the owner's
+    /// reaper's `terminal_worker_reaped` events of it).
+    pub fn reap(id: i64) -> Scope {
+        Scope {
+            run: Some(id),
+            ..Scope::lingering()
+        }
+    }
+
     /// The rows of the runs that ended at `since` or later (compared as the endings compare).
     pub fn ended_since(since: i64) -> Scope {
         Scope {

@@ -159,7 +159,9 @@ pub fn run(
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    let found = board.with_conn(Instant::now() + budget, |conn| read(conn, id))?;
+    // Over a copy of the lingering's rows and the run's on a rollback-journal board.
+    let rows = crate::shim::board::snapshot::Scope::reap(id);
+    let found = board.with_rows(Instant::now() + budget, &rows, |conn| read(conn, id))?;
     let (run, lingering) =
         found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
     if !run.ended {

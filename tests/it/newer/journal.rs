@@ -266,9 +266,9 @@ fn reads_of_a_schema_delete_board_hold_no_lock_across_their_proc_work() {
 }
 
 /// The actions' first read (the run and the verdict on its worker, which reads /proc) is made
-/// on a copy too: held at each opening of the worker's `/proc` files, terminate and stop keep
-/// no lock on a DELETE board, and the owner's writer gets its EXCLUSIVE lock at once; both
-/// then end their workers and write as they do on a WAL board.
+/// on a copy too: held at each opening of the worker's `/proc` files, terminate, stop and reap
+/// keep no lock on a DELETE board, and the owner's writer gets its EXCLUSIVE lock at once;
+/// they then end their workers and write as they do on a WAL board.
 #[test]
 fn actions_of_a_delete_board_hold_no_lock_across_their_proc_work() {
     if !strace("actions_of_a_delete_board_hold_no_lock_across_their_proc_work") {
@@ -279,6 +279,13 @@ fn actions_of_a_delete_board_hold_no_lock_across_their_proc_work() {
     w.pragma_update(None, "journal_mode", "delete").unwrap();
     let ended = HermesWorker::sleep(&w, &board.path, "t_term");
     let stopped = HermesWorker::sleep(&w, &board.path, "t_stop");
+    // A worker its run outlived (the run completed, its worker still running): reap's.
+    let left = HermesWorker::sleep(&w, &board.path, "t_left");
+    w.execute(
+        "UPDATE task_runs SET status = 'done', outcome = 'completed', ended_at = ?2 WHERE id = ?1",
+        rusqlite::params![left.run, crate::common::now_secs()],
+    )
+    .unwrap();
     assert_still_delete(&board.path);
     let server = Server::with_token(&board.path, TOKEN, &["--history", "0"]);
     let routes = [
@@ -290,6 +297,7 @@ fn actions_of_a_delete_board_hold_no_lock_across_their_proc_work() {
             format!("POST /runs/{}/stop", stopped.run),
             vec![stopped.pid()],
         ),
+        (format!("POST /runs/{}/reap", left.run), vec![left.pid()]),
     ];
     held_at_every_proc_read(&server, &board.path, &routes);
     for (worker, status) in [(&ended, "reclaimed"), (&stopped, "blocked")] {
@@ -302,6 +310,8 @@ fn actions_of_a_delete_board_hold_no_lock_across_their_proc_work() {
             .unwrap();
         assert_eq!(run_status, status, "run {}", worker.run);
     }
+    let (_, lingering) = server.get_json("/workers/lingering");
+    assert_eq!(lingering["count"], 0, "{lingering}");
     assert_still_delete(&board.path);
 }
 
