@@ -289,6 +289,43 @@ fn the_newer_releases_runs_answer_as_the_owners_and_say_how_they_ended() {
         (&json!(true), &json!("verified"), &json!("fingerprint")),
         "{body}"
     );
+    // The live worker's inspection and the list of workers running now, diffed against the
+    // newer plugin's own routes on the same board: every key the owner answers, the same
+    // value (but the stats of the moment each was read at).
+    let (owner_status, owner) = d.owner_get(&format!("/runs/{}/inspect", live.run));
+    assert_eq!(owner_status, 200, "{owner}");
+    let moment = [
+        "cpu_percent",
+        "memory_rss_bytes",
+        "memory_vms_bytes",
+        "num_fds",
+    ];
+    for (key, theirs) in owner.as_object().unwrap() {
+        if !moment.contains(&key.as_str()) {
+            assert_eq!(
+                &body[key], theirs,
+                "/inspect's {key}: {body} against {owner}"
+            );
+        }
+    }
+    let (_, ours) = server.get_json("/workers/active");
+    let (owner_status, owner) = d.owner_get("/workers/active");
+    assert_eq!(owner_status, 200, "{owner}");
+    let owner_rows = owner["workers"].as_array().unwrap();
+    assert_eq!(
+        owner_rows.len(),
+        ours["workers"].as_array().unwrap().len(),
+        "{ours} {owner}"
+    );
+    for (theirs, ours) in owner_rows.iter().zip(ours["workers"].as_array().unwrap()) {
+        for (key, value) in theirs.as_object().unwrap() {
+            assert_eq!(
+                &ours[key], value,
+                "/workers/active's {key}: {ours} against {theirs}"
+            );
+        }
+    }
+    assert_eq!(ours["count"], owner["count"]);
     // The completed run's metadata says nothing of an exit: its log's last line does. Over
     // HTTP the owner's keys stand (with the exit where the route hands /inspect the logs).
     let (_, body) = server.get_json(&format!("/runs/{}/inspect", clean.run));
