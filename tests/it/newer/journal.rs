@@ -547,9 +547,12 @@ fn a_board_writers_huge_task_is_not_copied_whole_into_memory() {
             (*path, r.status, detail)
         })
         .collect();
+    // The copy's bound (64 MiB of pages), what SQLite keeps beside it while it fills them,
+    // and the debug build's own: measured up to 139 MiB over idle under CI's load; the board is
+    // 180 MB, and the unbounded copy peaked at 396 MiB here (1.5 GB at 270 MB).
     let peak = peak_mib(server.pid());
     assert!(
-        peak < idle + 128,
+        peak < idle + 192,
         "peak RSS {peak} MiB (idle {idle} MiB) for a board of 180 MB: {answered:?}"
     );
     for (path, status, detail) in &answered {
