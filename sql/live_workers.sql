@@ -56,13 +56,16 @@ FROM (
            v.cpu_percent + coalesce(sum(t.cpu_percent), 0)           AS own_cpu_percent,
            ',' || v.pid || ',' || coalesce(group_concat(t.pid, ','), '') || ',' AS members,
            v.heartbeat_age_s, v.claim_expires_in_s, v.runtime_s, v.wedged, v.wedged_reason
-    FROM active_workers AS w
-    -- run_status: SQLite reads the running runs' verdicts only (run_verdicts is grouped).
-    JOIN run_verdicts AS v ON v.run_id = w.run_id AND v.run_status = 'running'
+    -- The running runs' verdicts first (run_status: read by the board's index; run_verdicts
+    -- is grouped, so a join on run_id alone would compute every run's), each one's
+    -- active_workers row looked up by its run.
+    FROM run_verdicts AS v
+    CROSS JOIN active_workers AS w ON w.run_id = v.run_id
     LEFT JOIN proc_tree(v.pid) AS t ON t.depth > 0
         -- Only the board owner's members count (the owner could not see another user's
         -- under hidepid; the shim may run as root): run_verdicts.owner_uid.
         AND coalesce(t.uid = v.owner_uid, v.owner_uid IS NULL)
+    WHERE v.run_status = 'running'
     GROUP BY w.run_id
 ) AS l
 LEFT JOIN proc_scope(l.pid, l.start_ticks, l.task_id, l.run_id, l.owner_uid) AS s
