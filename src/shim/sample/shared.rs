@@ -151,10 +151,13 @@ impl<T: Send + Sync + 'static> Shared<T> {
                         me.finish(began, value);
                     });
                     // The sample begun here (or a later one) ends it: `take` is called once.
-                    return match tokio::time::timeout_at(deadline.into(), done).await {
-                        Ok(()) => self.latest_since(since).ok_or(Late),
-                        Err(_) => Err(Late),
-                    };
+                    if tokio::time::timeout_at(deadline.into(), done)
+                        .await
+                        .is_err()
+                    {
+                        return Err(Late);
+                    }
+                    return self.ended_since(since, deadline).await;
                 }
             }
         }
@@ -221,6 +224,29 @@ impl<T: Send + Sync + 'static> Shared<T> {
             slot.taken += 1;
         }
         self.done.notify_waiters();
+    }
+}
+
+impl<T: Send + Sync + 'static> Shared<T> {
+    /// The first sample that began at `since` or later, once one has ended: another sample's
+    /// end (one in flight when the caller's began) may wake the caller first, and it then
+    /// waits again, until `deadline` (found by CI under load: such a wake answered `Late`).
+    async fn ended_since(&self, since: Instant, deadline: Instant) -> Result<Arc<Timed<T>>, Late> {
+        loop {
+            // Registered before the latest is looked at: an end in between still wakes it.
+            let again = self.done.notified();
+            tokio::pin!(again);
+            again.as_mut().enable();
+            if let Some(taken) = self.latest_since(since) {
+                return Ok(taken);
+            }
+            if tokio::time::timeout_at(deadline.into(), again)
+                .await
+                .is_err()
+            {
+                return Err(Late);
+            }
+        }
     }
 }
 
