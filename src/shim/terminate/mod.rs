@@ -202,10 +202,7 @@ pub fn run(
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    // The run's rows (a rollback-journal board's copied first: the verdict reads /proc).
-    let rows = crate::shim::board::snapshot::Scope::run(id);
-    let found = board.with_rows(Instant::now() + budget, &rows, |conn| read(conn, id))?;
-    let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
+    let found = found_run(board, id, budget, read)?;
     terminable(id, &found)?;
     let err = |e: rusqlite::Error| board_error(board.path(), &e);
     let policy = owner_policy(board)?;
@@ -461,6 +458,22 @@ fn claimed_again(id: i64, task: &str) -> ApiError {
              run's); nothing was written"
         ),
     )
+}
+
+/// The run and the verdict on its worker, as `read` (terminate's [`read`], or stop's, which
+/// checks the board first) reads them over the run's rows: on a rollback-journal board, a
+/// copy of them (the verdict reads /proc, and the owner's writer must not wait for it). 404
+/// for a run the board does not have.
+fn found_run(
+    board: &Board,
+    id: i64,
+    budget: Duration,
+    read: impl FnOnce(&Connection, i64) -> Result<Option<Found>, ApiError>,
+) -> Result<Found, ApiError> {
+    let rows = crate::shim::board::snapshot::Scope::run(id);
+    board
+        .with_rows(Instant::now() + budget, &rows, |conn| read(conn, id))?
+        .ok_or_else(|| ApiError::new(404, format!("run {id} not found")))
 }
 
 fn read(conn: &Connection, id: i64) -> Result<Option<Found>, ApiError> {

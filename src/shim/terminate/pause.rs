@@ -33,10 +33,7 @@ pub const HEARTBEAT_NOTE: &str = "a frozen worker does not heartbeat: the owner'
 /// the scope is frozen now.
 pub fn run(board: &Board, id: i64, freeze: bool, budget: Duration) -> Result<Vec<u8>, ApiError> {
     let what = if freeze { "pause" } else { "resume" };
-    // The run's rows (a rollback-journal board's copied first: the verdict reads /proc).
-    let rows = crate::shim::board::snapshot::Scope::run(id);
-    let found = board.with_rows(Instant::now() + budget, &rows, |conn| super::read(conn, id))?;
-    let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
+    let found = super::found_run(board, id, budget, super::read)?;
     if found.ended {
         return Err(ApiError::new(409, format!("run {id} already ended")));
     }

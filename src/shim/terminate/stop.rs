@@ -18,7 +18,7 @@
 //!    is blocked (reap ends what the ended run left behind).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
@@ -51,10 +51,7 @@ pub fn run(
     budget: Duration,
     stopping: &AtomicBool,
 ) -> Result<Vec<u8>, ApiError> {
-    // The run's rows (a rollback-journal board's copied first: the verdict reads /proc).
-    let rows = crate::shim::board::snapshot::Scope::run(id);
-    let found = board.with_rows(Instant::now() + budget, &rows, |conn| read(conn, id))?;
-    let found = found.ok_or_else(|| ApiError::new(404, format!("run {id} not found")))?;
+    let found = super::found_run(board, id, budget, read)?;
     stoppable(id, &found)?;
     let policy = super::owner_policy(board)?;
     let run_env = signal::RunEnv::of(board.path(), id);
