@@ -567,3 +567,43 @@ fn a_board_writers_huge_task_is_not_copied_whole_into_memory() {
     }
     assert_still_delete(&board.path);
 }
+
+/// What the shim's pool relies on to ask a board's journal mode once per connection (a
+/// connection that found WAL keeps it, `board::pool`): while the shim holds a connection to a
+/// WAL board, its owner cannot take the board out of WAL mode, so the shim never reads a
+/// rollback-journal board in place believing it WAL. Asked of real SQLite on a real board:
+/// the owner's switch is refused, the file stays WAL, and the shim answers on.
+#[test]
+fn a_wal_board_stays_wal_while_the_shim_reads_it() {
+    let worker = Worker::sleep();
+    let board = Board::new("journal-stays-wal");
+    let w = board.writer();
+    insert_run(
+        &w,
+        &RunSpec::new("t_live")
+            .pid(worker.pid())
+            .started(crate::common::now_secs()),
+    );
+    let server = Server::start_with(
+        Command::new(shim_bin()),
+        &board.path,
+        &["--quiet", "--history", "0"],
+    );
+    assert_eq!(server.get("/runs/1/inspect").status, 200);
+    let owner = Connection::open(&board.path).unwrap();
+    owner.busy_timeout(Duration::ZERO).unwrap();
+    let switched = owner.query_row("PRAGMA journal_mode = delete", [], |r| {
+        r.get::<_, String>(0)
+    });
+    assert!(
+        !matches!(&switched, Ok(mode) if mode == "delete"),
+        "the owner left WAL under the shim: {switched:?}"
+    );
+    assert_eq!(
+        on_disk_mode(&board.path).1,
+        2,
+        "the board's header says WAL"
+    );
+    let (status, body) = server.get_json("/runs/1/inspect");
+    assert_eq!((status, &body["alive"]), (200, &json!(true)), "{body}");
+}
