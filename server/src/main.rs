@@ -22,11 +22,12 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(&e, 2),
     };
+    // Before anything opens a board: SQLite's settings precede its first connection.
+    process::tune(args.nice);
     let started = match start::start(&args, &|k| std::env::var(k).ok()) {
         Ok(started) => started,
         Err(e) => return fail(&e.message, e.code),
     };
-    process::tune(args.nice);
     // One async worker: it only parses, routes and writes bytes; every query and /proc read
     // runs on the blocking threads (BENCHMARKS.md: a second one competed with them on 2 cores).
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -6,11 +6,25 @@
 /// every thread inherits the main thread's niceness.
 pub fn tune(nice: i32) {
     raise_fd_limit();
+    no_sqlite_memory_statistics();
     return_memory_after_bursts();
     if nice > 0 {
         if let Err(e) = rustix::process::setpriority_process(None, nice) {
             crate::log!("kanban-workers: warning: cannot set niceness {nice}: {e}");
         }
+    }
+}
+
+/// SQLite counts every allocation under one process-wide mutex (`SQLITE_CONFIG_MEMSTATUS`,
+/// on by default in the bundled build) for `sqlite3_memory_used`, which nothing here reads:
+/// every reader thread took that mutex at each of a query's allocations. Must precede
+/// SQLite's initialization (the first connection); later, SQLite refuses it and nothing
+/// changes.
+fn no_sqlite_memory_statistics() {
+    // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; called before any connection is opened
+    // (SQLite answers SQLITE_MISUSE, and changes nothing, if one was).
+    unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as libc::c_int);
     }
 }
 

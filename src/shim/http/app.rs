@@ -32,6 +32,7 @@ use crate::shim::http::routes::{self, Readers, Route, Sampled};
 use crate::shim::http::run_reads::RunReads;
 use crate::shim::http::shares::Shares;
 use crate::shim::http::state::{ANSWER_BUDGET_KIB, Peer, READERS, RUN_READERS, State, TERMINATORS};
+use crate::shim::http::threads::Threads;
 use crate::shim::sample::OpenBoards;
 
 /// What the App is made of (see `shim::start`).
@@ -80,8 +81,8 @@ impl App {
                 auth: config.auth,
                 log_requests: config.log_requests,
                 hosts: config.hosts,
-                list_readers: Arc::new(Semaphore::new(READERS - RUN_READERS)),
-                run_readers: Arc::new(Semaphore::new(RUN_READERS)),
+                list_readers: Threads::new("lists", READERS - RUN_READERS),
+                run_readers: Threads::new("runs", RUN_READERS),
                 terminators: Arc::new(Semaphore::new(TERMINATORS)),
                 max_connections: config.max_connections,
                 terminating: std::sync::Mutex::new(std::collections::HashSet::new()),

@@ -14,3 +14,4 @@ pub mod serve;
 pub(crate) mod shares;
 mod state;
 mod stream;
+mod threads;

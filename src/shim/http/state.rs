@@ -18,9 +18,10 @@ use crate::shim::http::host::HostPolicy;
 use crate::shim::http::routes::Readers;
 use crate::shim::http::run_reads::RunReads;
 use crate::shim::http::shares::Shares;
+use crate::shim::http::threads::{Missed, Threads};
 use crate::shim::sample::{Board, OpenBoards};
 
-/// Blocking threads for the reads (each query runs on one: `on_reader`), and for the acts.
+/// Threads for the reads (each query runs on one: `on_reader`), and for the acts.
 pub const READERS: usize = 16;
 pub const TERMINATORS: usize = 4;
 
@@ -33,11 +34,11 @@ pub(crate) struct State {
     pub(crate) auth: Auth,
     pub(crate) log_requests: bool,
     pub(crate) hosts: HostPolicy,
-    /// One permit a blocking thread: a request waits for one only until its deadline. The
+    /// The reader threads: a request's work waits for one only until its deadline. The
     /// lists (`/workers/active`, whose answers grow with the board) and the one-run routes
     /// have threads of their own, so a flood of list requests never starves a run's.
-    pub(crate) list_readers: Arc<Semaphore>,
-    pub(crate) run_readers: Arc<Semaphore>,
+    pub(crate) list_readers: Threads,
+    pub(crate) run_readers: Threads,
     /// How long a body may take to arrive (the header timeout).
     pub(crate) header_timeout: Duration,
     /// Blocking threads of terminations (they wait out grace periods): never a reader's.
@@ -77,7 +78,7 @@ pub(crate) const RUN_READERS: usize = 4;
 
 impl State {
     /// The reader threads of a route's class (its row's `readers`).
-    pub(crate) fn readers(&self, readers: Readers) -> &Arc<Semaphore> {
+    pub(crate) fn readers(&self, readers: Readers) -> &Threads {
         match readers {
             Readers::List => &self.list_readers,
             Readers::Run => &self.run_readers,
@@ -92,34 +93,40 @@ pub(crate) const ANSWER_BUDGET_KIB: usize = 64 * 1024;
 /// Answers smaller than this are outside the budget.
 pub(crate) const UNBUDGETED_BYTES: usize = 64 * 1024;
 
-/// Run `work` on one of `readers`' blocking threads within the budget that ends at `deadline`
-/// (`budget` long, for the messages): a 503 when no thread is free by then; past the deadline
-/// (and [`OVERRUN`], the time an interrupted query takes to return) `stuck` says what to
-/// answer now (`Some`), or that the thread is waited for still (`None`). The thread keeps its
-/// permit until it ends either way. `what` names the work in the 500 of a thread that
-/// panicked.
+/// Run `work` on one of `readers`' threads within the budget that ends at `deadline` (`budget`
+/// long, for the messages): a 503 when no thread was free to begin it by then (it never runs);
+/// past the deadline (and [`OVERRUN`], the time an interrupted query takes to return) `stuck`
+/// says what to answer now (`Some`), or that the thread is waited for still (`None`). `what`
+/// names the work in the 500 of a thread that panicked.
 pub(crate) async fn on_reader<T: Send + 'static>(
-    readers: &Arc<Semaphore>,
+    readers: &Threads,
     deadline: Instant,
     budget: Duration,
     what: &str,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     stuck: impl FnOnce() -> Option<ApiError>,
 ) -> Result<T, ApiError> {
-    let permit = permit(readers, deadline, budget, "every reader thread was busy").await?;
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work()
-    });
-    let mut task = std::pin::pin!(task);
-    let ended = match tokio::time::timeout_at((deadline + OVERRUN).into(), &mut task).await {
+    let queued = readers.queue(deadline, work);
+    let ended = match queued.by(deadline).await {
         Ok(ended) => ended,
-        Err(_) => match stuck() {
-            Some(e) => return Err(e),
-            None => task.await,
+        Err(queued) if queued.give_up() => Err(Missed::Busy),
+        Err(queued) => match queued.by(deadline + OVERRUN).await {
+            Ok(ended) => ended,
+            Err(queued) => match stuck() {
+                Some(e) => return Err(e),
+                None => queued.end().await,
+            },
         },
     };
-    ended.unwrap_or_else(|_| Err(ApiError::new(500, format!("internal error while {what}"))))
+    match ended {
+        Ok(answer) => answer,
+        Err(Missed::Busy) => Err(crate::shim::board::pool::busy(
+            "kanban-workers",
+            "every reader thread was busy",
+            budget,
+        )),
+        Err(Missed::Panicked) => Err(ApiError::new(500, format!("internal error while {what}"))),
+    }
 }
 
 /// The 503 of a request that waited for its board for its whole budget.
