@@ -11,12 +11,13 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use procfs::process::{Process, Stat, StatM};
 use procfs::{FromRead, ProcError};
 
 use crate::proc::file::read_into;
+use crate::proc::opened::{self, Opened};
 
 /// The kernel's hard upper bound for a pid (`PID_MAX_LIMIT` on 64-bit Linux, 2^22).
 /// `/proc/sys/kernel/pid_max` can be raised at run time up to this value, never beyond.
@@ -187,11 +188,29 @@ pub(crate) fn read_some(pid: i32, want: Want) -> Reading {
     }
 }
 
+/// As [`read_some`], and the process's handle kept with its `stat` as this thread's last
+/// reading (`proc::opened`), for the marks of the same process read next (`proc_stats`:
+/// `run_verdicts` reads a worker's marks right after its stats). The caller holds the
+/// reading for as long as it may be taken.
+pub(crate) fn read_kept(pid: i32, want: Want) -> (Reading, Option<Arc<Opened>>) {
+    if pid < 1 {
+        return (Reading::Gone, None);
+    }
+    let Ok(process) = Process::new(pid) else {
+        return (Reading::Gone, None);
+    };
+    match read_fields(&process, pid, want) {
+        Ok((info, Some(stat))) => (Reading::Found(info), Some(opened::keep(process, stat))),
+        Ok((info, None)) => (Reading::Found(info), None),
+        Err(Gone) => (Reading::Gone, None),
+    }
+}
+
 /// Read the fields of an opened process. Apart from [`read_some`] so that a test can open a
 /// process, end it, and then read it: the "exited while being read" path.
 pub(crate) fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
     match read_fields(process, pid, want) {
-        Ok(info) => Reading::Found(info),
+        Ok((info, _)) => Reading::Found(info),
         Err(Gone) => Reading::Gone,
     }
 }
@@ -199,7 +218,8 @@ pub(crate) fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
 /// The process ended while being read: the partial reading is discarded.
 struct Gone;
 
-fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone> {
+/// The fields, and the `stat` they came from when it was read.
+fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Option<Stat>), Gone> {
     let mut info = ProcInfo {
         pid,
         ..ProcInfo::default()
@@ -235,10 +255,11 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
         }
     }
     info.uid = optional(&mut info, "", want.uid, || process.uid())?;
-    if let Some(stat) = optional(&mut info, "stat", true, || {
+    let stat = optional(&mut info, "stat", true, || {
         read_into(process, "stat", &mut buf)?;
         Stat::from_read(&buf[..])
-    })? {
+    })?;
+    if let Some(stat) = &stat {
         info.state = Some(stat.state);
         info.ppid = Some(stat.ppid);
         info.num_threads = Some(stat.num_threads);
@@ -250,7 +271,7 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<ProcInfo, Gone
     if info.is_zombie() {
         info.num_fds = None;
     }
-    Ok(info)
+    Ok((info, stat))
 }
 
 /// The argv in `/proc/<pid>/cmdline`, split as psutil splits it (the reference dashboard's

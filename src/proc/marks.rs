@@ -15,7 +15,9 @@ use std::sync::Mutex;
 use procfs::process::{FDTarget, Process};
 use procfs::{FromRead, ProcError, ProcErrorExt};
 
-use crate::proc::{file, status};
+use std::os::unix::ffi::OsStringExt;
+
+use crate::proc::{file, opened, status};
 
 /// Which files to read beyond `stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,9 +159,17 @@ fn exec_key(pid: i32, stat: &procfs::process::Stat) -> Option<ExecKey> {
 /// its `stat`: should the pid be another process's by then, that `stat` fails (the handle
 /// names the process it was opened on) and nothing is returned. The first file that could not
 /// be read is named in `error` in the order `status`, `environ`, `fd/1`.
+///
+/// When this thread has just read the same process's stats (`proc::opened`: `proc_stats`,
+/// then `proc_marks`, in `run_verdicts`), their handle and `stat` are taken instead, and the
+/// link is read through the handle too: no second open of `/proc/<pid>`, no second `stat`.
 pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks> {
     if pid < 1 {
         return None;
+    }
+    if let Some(opened) = opened::take(pid) {
+        let link = want.stdout.then(|| link_through(&opened.process));
+        return read_rest(&opened.process, &opened.stat, link, want, cache);
     }
     let process = Process::new(pid).ok()?;
     let link = want.stdout.then(|| {
@@ -170,6 +180,30 @@ pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<
     let stat = file::read_into(&process, "stat", &mut buf)
         .and_then(|()| procfs::process::Stat::from_read(&buf[..]))
         .ok()?;
+    read_rest(&process, &stat, link, want, cache)
+}
+
+/// The `fd/1` link, read through the handle (its process's, or `NotFound`).
+fn link_through(process: &Process) -> procfs::ProcResult<std::path::PathBuf> {
+    use rustix::fs::OFlags;
+    let fd =
+        process.open_relative_flags("fd/1", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
+    rustix::fs::readlinkat(&fd, "", Vec::new())
+        .map(|p| std::path::PathBuf::from(std::ffi::OsString::from_vec(p.into_bytes())))
+        .map_err(|e| file::error(process, "fd/1", e.into()))
+}
+
+/// The marks from `stat` and the link, then `status` and `environ` as asked, through the
+/// handle.
+fn read_rest(
+    process: &Process,
+    stat: &procfs::process::Stat,
+    link: Option<procfs::ProcResult<std::path::PathBuf>>,
+    want: WantMarks,
+    cache: Option<&EnvCache>,
+) -> Option<Marks> {
+    let pid = process.pid();
+    let mut buf = Vec::new();
     let mut marks = Marks {
         pid,
         start_ticks: stat.starttime,
@@ -182,7 +216,7 @@ pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<
         ..Marks::default()
     };
     if want.status {
-        let status = status::read(&process, &mut buf);
+        let status = status::read(process, &mut buf);
         if let Some(status) = optional(&mut marks, "status", status)? {
             marks.ruid = Some(status.ruid);
             marks.euid = Some(status.euid);
@@ -191,14 +225,14 @@ pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<
         }
     }
     if want.environ {
-        let key = exec_key(pid, &stat);
+        let key = exec_key(pid, stat);
         let known = cache.zip(key.as_ref()).and_then(|(c, k)| c.get(k));
         marks.env = match known {
             Some(env) => Some(env),
             // The raw bytes, only the four variables kept (procfs' `environ` builds a map of
             // every variable: a third of `live_workers`' time at 5,000 workers, BENCHMARKS.md).
             None => {
-                let raw = file::read_into(&process, "environ", &mut buf);
+                let raw = file::read_into(process, "environ", &mut buf);
                 let env = optional(&mut marks, "environ", raw)?.map(|()| spawn_env(&buf));
                 if let (Some(cache), Some(key), Some(env)) = (cache, key, &env) {
                     cache.keep(key, env);
@@ -408,6 +442,50 @@ mod tests {
         assert_eq!(read(1, init).unwrap().namespace_init, Some(true));
         child.end();
         assert_eq!(read(pid, ALL), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn marks_read_after_the_stats_take_their_reading_and_read_only_through_its_handle() {
+        let dir = std::env::temp_dir().join(format!("kw-marks-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("t_2.log");
+        let mut child = Ended(
+            Command::new("sleep")
+                .arg("100")
+                .env("HERMES_KANBAN_RUN_ID", "43")
+                .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.pid();
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            != b"sleep\x00100\x00"
+        {
+            std::thread::yield_now();
+        }
+        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        let kept = kept.unwrap();
+        let marks = read_with(pid, ALL, None).unwrap();
+        assert_eq!(
+            marks,
+            read(pid, ALL).unwrap(),
+            "the same marks as read afresh"
+        );
+        assert_eq!(marks.start_ticks, kept.stat.starttime);
+        assert!(opened::take(pid).is_none(), "taken by the marks");
+        // Kept, then the process ends: its handle reads nothing more, so no file is read by
+        // its pid, which another process may have by then. Its stdout is not read.
+        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        let kept = kept.unwrap();
+        child.end();
+        let stdout = WantMarks {
+            stdout: true,
+            ..WantMarks::default()
+        };
+        let marks = read_with(pid, stdout, None).unwrap();
+        assert_eq!(marks.start_ticks, kept.stat.starttime);
+        assert_eq!(marks.stdout, None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

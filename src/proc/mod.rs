@@ -2,6 +2,7 @@
 //! nothing of SQLite (checked by `tests/it/layers.rs`).
 //! - [`info`]: one process's stats (`stat`, `statm`, `cmdline`, fds, the owner);
 //! - `marks`: how a process was started (its environment's marks, stdout, session, parent);
+//! - `opened`: the process a thread has just read the stats of, kept for its marks;
 //! - [`tree`]: the members of a process's tree;
 //! - `status`: the uids and namespace init of `status`;
 //! - `cpu`: CPU samples kept between reads, for `cpu_percent`;
@@ -14,6 +15,7 @@ pub(crate) mod cpu;
 pub(crate) mod file;
 pub mod info;
 pub(crate) mod marks;
+pub(crate) mod opened;
 pub(crate) mod status;
 pub mod tree;
 

@@ -55,7 +55,7 @@ impl TableFunction for ProcStats {
         args: &Filters<'_>,
     ) -> Result<()> {
         if let Some(pid) = vtab::pid_argument(NAME, idx_num, args)? {
-            *row = Some(Row::read(sampler, pid, want_from_plan(idx_num)));
+            *row = Some(Row::read_kept(sampler, pid, want_from_plan(idx_num)));
         }
         Ok(())
     }

@@ -201,6 +201,9 @@ pub(crate) struct Row {
     /// `None`: no such process.
     pub(crate) info: Option<ProcInfo>,
     pub(crate) cpu_percent: Option<f64>,
+    /// The process's handle and `stat`, kept while this row is (`proc::opened`): the marks of
+    /// the same process, read next in the same query, take them.
+    pub(crate) _kept: Option<std::sync::Arc<crate::proc::opened::Opened>>,
 }
 
 impl Row {
@@ -209,12 +212,22 @@ impl Row {
         Row::from_reading(sampler, pid, procinfo::read_some(pid, want))
     }
 
+    /// As [`Row::read`], the process kept for its marks (`proc_stats`).
+    pub(crate) fn read_kept(sampler: &CpuSampler, pid: i32, want: Want) -> Row {
+        let (reading, kept) = procinfo::read_kept(pid, want);
+        Row {
+            _kept: kept,
+            ..Row::from_reading(sampler, pid, reading)
+        }
+    }
+
     pub(crate) fn from_reading(sampler: &CpuSampler, pid: i32, reading: Reading) -> Row {
         match reading {
             Reading::Gone => Row {
                 pid: pid.into(),
                 info: None,
                 cpu_percent: None,
+                _kept: None,
             },
             Reading::Found(info) => {
                 let cpu_percent = match (info.start_ticks, info.cpu_ticks()) {
@@ -227,6 +240,7 @@ impl Row {
                     pid: pid.into(),
                     info: Some(info),
                     cpu_percent,
+                    _kept: None,
                 }
             }
         }
