@@ -111,7 +111,7 @@ FROM (
             FROM (
                 SELECT r.id                  AS run_id,
                        r.status              AS run_status,
-                       o.uid                 AS owner_uid,
+                       kanban_workers_file_owner(kanban_workers_board_file()) AS owner_uid,
                        r.task_id             AS task_id,
                        r.started_at_s        AS started_at,
                        r.ended_at_s          AS ended_at,
@@ -132,13 +132,17 @@ FROM (
                        p.num_threads         AS num_threads,
                        -- What the board's owner could read: another user's fds are not
                        -- (the shim may run as root; kanban_workers_file_owner: lstat).
-                       CASE WHEN o.uid IS NULL OR p.uid = o.uid THEN p.num_fds
+                       CASE WHEN kanban_workers_file_owner(kanban_workers_board_file()) IS NULL
+                              OR p.uid = kanban_workers_file_owner(kanban_workers_board_file())
+                            THEN p.num_fds
                        END                   AS num_fds,
                        p.start_time          AS start_time,
                        p.start_ticks         AS start_ticks,
                        p.fingerprint         AS fingerprint,
                        p.cmdline             AS cmdline,
-                       CASE WHEN p.alive = 1 AND o.uid IS NOT NULL AND p.uid IS NOT o.uid
+                       CASE WHEN p.alive = 1
+                             AND kanban_workers_file_owner(kanban_workers_board_file()) IS NOT NULL
+                             AND p.uid IS NOT kanban_workers_file_owner(kanban_workers_board_file())
                             THEN coalesce(p.error, 'access denied') ELSE p.error
                        END                   AS error,
                        CASE WHEN r.ended_at_s IS NULL THEN
@@ -157,7 +161,7 @@ FROM (
                        -- The marks, when they are the same process's (the same start ticks).
                        CASE WHEN m.start_ticks = p.start_ticks THEN
                            m.env_run_id = CAST(r.id AS TEXT)
-                           AND kanban_workers_same_file(m.env_board, o.file)
+                           AND kanban_workers_same_file(m.env_board, kanban_workers_board_file())
                        END                   AS env_mark,
                        CASE WHEN m.start_ticks = p.start_ticks THEN
                            substr(m.stdout, -length('/logs/' || r.task_id || '.log'))
@@ -170,15 +174,11 @@ FROM (
                                = substr(r.claim_lock, instr(r.claim_lock, ':') + 1)
                        END                   AS dispatcher_mark
                 -- The board's file (the main database's, kept by the connection) and its
-                -- owner, looked up once a query (a one-row table SQLite makes once). After the
-                -- runs, not before: then SQLite reads the runs in their id order (by the
-                -- board's index) and groups them as they come, with no sorter of every
-                -- column (a third of a live run's /inspect when this came first).
+                -- owner are constants of the query (deterministic functions of nothing):
+                -- SQLite computes each once a query. No join: a one-row table of them had
+                -- to be materialized at each query, and put first it made SQLite sort the
+                -- groups (a third of a live run's /inspect).
                 FROM run_claims AS r
-                CROSS JOIN (
-                    SELECT file, kanban_workers_file_owner(file) AS uid
-                    FROM (SELECT kanban_workers_board_file() AS file)
-                ) AS o
                 LEFT JOIN proc_stats(
                     CASE WHEN r.ended_at_s IS NULL
                           AND r.local

@@ -30,7 +30,9 @@ pub fn register_known(conn: &Connection, path: String, uid: u32) -> Result<()> {
     conn.create_scalar_function(
         NAME,
         1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_DIRECTONLY,
         move |ctx| {
             Ok(match ctx.get_raw(0) {
                 ValueRef::Text(t) if t == path.as_bytes() => Some(i64::from(uid)),
@@ -46,7 +48,9 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.create_scalar_function(
         NAME,
         1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_DIRECTONLY,
         |ctx| {
             Ok(match ctx.get_raw(0) {
                 ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(owner).map(i64::from),
