@@ -9,8 +9,10 @@
 -- is taken only when the log was last written since the run began (an earlier run's trailer
 -- is not this run's), its kind from exit_code_kinds (the owner's `_exit_code_kind`).
 -- Materialized (one row, computed once): the exit's columns refer to each other, and a CTE
--- flattened into the query would evaluate run_exits' subqueries again at each reference. This
--- query is the shim's own (its bundled SQLite), so the hint needs no fallback.
+-- flattened into the query would evaluate run_exits' subqueries again at each reference. Read
+-- by scalar subqueries reached only for an ended run, so that a live run's answer never makes
+-- the table (its open and close were 3% of a live run's instructions). This query is the
+-- shim's own (its bundled SQLite), so the hint needs no fallback.
 WITH exit AS MATERIALIZED (
     SELECT x.run_id AS id, x.exit_log, x.exit_kind AS meta_kind,
            x.exit_code IS NOT NULL AS from_meta,
@@ -20,27 +22,32 @@ WITH exit AS MATERIALIZED (
     FROM run_exits AS x
     WHERE x.run_id = ?1
 )
-SELECT v.run_id, v.worker_pid, v.worker_host, v.local, v.host_note, v.alive, v.reason, v.identity,
-       v.evidence, v.signalable,
-       v.status, v.cpu_percent,
+-- The columns in the order the handler reads them for a live worker's answer.
+SELECT v.run_id, v.alive, v.reason, v.worker_pid, v.cpu_percent,
        v.rss_bytes AS memory_rss_bytes, v.vms_bytes AS memory_vms_bytes,
-       v.num_threads, v.num_fds, v.start_time AS create_time, v.cmdline, v.error,
+       v.num_threads, v.num_fds, v.status, v.start_time AS create_time, v.cmdline,
+       v.identity, v.evidence, v.signalable, v.local, v.worker_host,
        CASE WHEN v.alive = 1 THEN 1 + count(t.pid) END                 AS tree_processes,
        CASE WHEN v.alive = 1 THEN v.rss_bytes + coalesce(sum(t.rss_bytes), 0) END             AS tree_rss_bytes,
        CASE WHEN v.alive = 1 THEN round(v.cpu_percent + coalesce(sum(t.cpu_percent), 0), 2) END AS tree_cpu_percent,
-       v.heartbeat_age_s, v.wedged, v.wedged_reason,
-       x.exit_code,
-       CASE WHEN x.exit_code IS NULL THEN NULL
-            WHEN x.from_meta THEN x.meta_kind
-            ELSE coalesce((SELECT k.kind FROM exit_code_kinds AS k WHERE k.code = x.exit_code),
-                          'nonzero_exit')
+       v.heartbeat_age_s, v.wedged, v.wedged_reason, v.error, v.host_note,
+       -- An ended run's only: a live run's answer never makes the exit's table.
+       CASE WHEN v.ended_at IS NOT NULL THEN (SELECT x.exit_code FROM exit AS x) END AS exit_code,
+       CASE WHEN v.ended_at IS NOT NULL THEN (
+           SELECT CASE WHEN x.exit_code IS NULL THEN NULL
+                       WHEN x.from_meta THEN x.meta_kind
+                       ELSE coalesce((SELECT k.kind FROM exit_code_kinds AS k
+                                      WHERE k.code = x.exit_code), 'nonzero_exit')
+                  END
+           FROM exit AS x)
        END AS exit_kind,
-       CASE WHEN x.exit_code IS NULL THEN x.exit_log END AS exit_log
+       CASE WHEN v.ended_at IS NOT NULL THEN (
+           SELECT CASE WHEN x.exit_code IS NULL THEN x.exit_log END FROM exit AS x)
+       END AS exit_log
 FROM run_verdicts AS v
 LEFT JOIN proc_tree(v.pid) AS t ON t.depth > 0
         -- Only the board owner's members count (the owner could not see another user's
         -- under hidepid; the shim may run as root): run_verdicts.owner_uid.
         AND coalesce(t.uid = v.owner_uid, v.owner_uid IS NULL)
-LEFT JOIN exit AS x ON x.id = v.run_id
 WHERE v.run_id = ?1
 GROUP BY v.run_id

@@ -40,7 +40,10 @@ SELECT run_id, run_status, task_id, started_at, ended_at, worker_pid, worker_hos
        CASE WHEN alive = 1 THEN start_ticks END AS start_ticks,
        status, cpu_percent, cpu_seconds, rss_bytes, vms_bytes, num_threads, num_fds,
        start_time, cmdline,
-       error, heartbeat_age_s, claim_expires_in_s, runtime_s,
+       error,
+       CASE WHEN ended_at IS NULL THEN now - last_heartbeat_at END AS heartbeat_age_s,
+       CASE WHEN ended_at IS NULL THEN claim_expires - now END AS claim_expires_in_s,
+       CASE WHEN ended_at IS NULL THEN now - started_at END AS runtime_s,
        CASE WHEN alive = 1 THEN wedged_reason IS NOT NULL END AS wedged,
        CASE WHEN alive = 1 THEN wedged_reason END AS wedged_reason,
        owner_uid
@@ -145,15 +148,7 @@ FROM (
                              AND p.uid IS NOT kanban_workers_file_owner(kanban_workers_board_file())
                             THEN coalesce(p.error, 'access denied') ELSE p.error
                        END                   AS error,
-                       CASE WHEN r.ended_at_s IS NULL THEN
-                           CAST(strftime('%s', 'now') AS INTEGER) - r.last_heartbeat_at_s
-                       END                   AS heartbeat_age_s,
-                       CASE WHEN r.ended_at_s IS NULL THEN
-                           r.claim_expires_s - CAST(strftime('%s', 'now') AS INTEGER)
-                       END                   AS claim_expires_in_s,
-                       CASE WHEN r.ended_at_s IS NULL THEN
-                           CAST(strftime('%s', 'now') AS INTEGER) - r.started_at_s
-                       END                   AS runtime_s,
+                       -- The query's time, read once (each strftime is a call).
                        CAST(strftime('%s', 'now') AS INTEGER) AS now,
                        p.start_time >= r.started_at_s - 2
                            AND p.start_time <= r.started_at_s + kanban_workers_spawn_window()

@@ -219,9 +219,20 @@ fn inspect_with(
         .query(rusqlite::params![id, code, mtime])
         .map_err(err)?;
     let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
-    let get = |name: &str| match columns.iter().position(|c| c == name) {
-        Some(i) => row.get_ref(i).map_err(err),
-        None => Err(err(rusqlite::Error::InvalidColumnName(name.to_owned()))),
+    // Looked for from the column after the last one found: a live worker's fields are asked
+    // in the query's order, so each is found at the first look.
+    let next = std::cell::Cell::new(0);
+    let get = |name: &str| {
+        let n = columns.len();
+        let from = next.get().min(n);
+        let found = (from..n).chain(0..from).find(|&i| columns[i] == name);
+        match found {
+            Some(i) => {
+                next.set(i + 1);
+                row.get_ref(i).map_err(err)
+            }
+            None => Err(err(rusqlite::Error::InvalidColumnName(name.to_owned()))),
+        }
     };
     let mut fields: Fields<'_> = Vec::with_capacity(ALIVE_FIELDS.len() + 5);
     fields.push(("run_id", Cell::int(id)));
