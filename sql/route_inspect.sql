@@ -10,8 +10,8 @@
 -- is not this run's), its kind from exit_code_kinds (the owner's `_exit_code_kind`).
 -- Materialized (one row, computed once): the exit's columns refer to each other, and a CTE
 -- flattened into the query would evaluate run_exits' subqueries again at each reference. Read
--- by scalar subqueries reached only for an ended run, so that a live run's answer never makes
--- the table (its open and close were 3% of a live run's instructions). This query is the
+-- by scalar subqueries reached only when the worker is not alive, so that a live run's answer
+-- never makes the table (its open and close were 3% of a live run's instructions). This query is the
 -- shim's own (its bundled SQLite), so the hint needs no fallback.
 WITH exit AS MATERIALIZED (
     SELECT x.run_id AS id, x.exit_log, x.exit_kind AS meta_kind,
@@ -31,9 +31,10 @@ SELECT v.run_id, v.alive, v.reason, v.worker_pid, v.cpu_percent,
        CASE WHEN v.alive = 1 THEN v.rss_bytes + coalesce(sum(t.rss_bytes), 0) END             AS tree_rss_bytes,
        CASE WHEN v.alive = 1 THEN round(v.cpu_percent + coalesce(sum(t.cpu_percent), 0), 2) END AS tree_cpu_percent,
        v.heartbeat_age_s, v.wedged, v.wedged_reason, v.error, v.host_note,
-       -- An ended run's only: a live run's answer never makes the exit's table.
-       CASE WHEN v.ended_at IS NOT NULL THEN (SELECT x.exit_code FROM exit AS x) END AS exit_code,
-       CASE WHEN v.ended_at IS NOT NULL THEN (
+       -- Not for a live worker: its answer never makes the exit's table (an ended run's
+       -- is read whatever its ended_at says: run_exits decides).
+       CASE WHEN v.alive IS NOT 1 THEN (SELECT x.exit_code FROM exit AS x) END AS exit_code,
+       CASE WHEN v.alive IS NOT 1 THEN (
            SELECT CASE WHEN x.exit_code IS NULL THEN NULL
                        WHEN x.from_meta THEN x.meta_kind
                        ELSE coalesce((SELECT k.kind FROM exit_code_kinds AS k
@@ -41,7 +42,7 @@ SELECT v.run_id, v.alive, v.reason, v.worker_pid, v.cpu_percent,
                   END
            FROM exit AS x)
        END AS exit_kind,
-       CASE WHEN v.ended_at IS NOT NULL THEN (
+       CASE WHEN v.alive IS NOT 1 THEN (
            SELECT CASE WHEN x.exit_code IS NULL THEN x.exit_log END FROM exit AS x)
        END AS exit_log
 FROM run_verdicts AS v

@@ -249,8 +249,9 @@ fn read_rest(
         });
         marks.stdout = match target {
             Ok(target) => Some(describe(target)),
-            // Read before `stat` showed the process alive: fd 1 is closed. Nothing to say
-            // about stdout, and nothing went wrong.
+            // Not found: fd 1 is closed (read by path, before `stat` showed the process
+            // alive), or, through a kept handle, the process has ended since its `stat`.
+            // Nothing to say about stdout, and nothing went wrong.
             Err(ProcError::NotFound(_)) => None,
             Err(e) => optional::<()>(&mut marks, "fd/1", Err(e))?.map(|()| String::new()),
         };

@@ -431,10 +431,15 @@ fn the_workers_tab_in_the_real_hermes_dashboard() {
     );
     // The fleet, below: the other host's worker through Prometheus, with a link to act on it
     // at that host's own shim (never from here); this host's workers listed first.
+    // Up as of its last scrape: one scrape past Prometheus's 1 s timeout on a loaded machine
+    // shows it unreachable (with what it last reported) until the next one.
     let fleet = browser.text_when(
         "[data-kw-fleet-host=\"gpu-box-7\"]",
-        |t| t.contains(&format!("run {far_run} · t_far · pid {}", far_worker.pid())),
-        "the other host in the tab's fleet",
+        |t| {
+            t.contains(&format!("run {far_run} · t_far · pid {}", far_worker.pid()))
+                && t.contains("up")
+        },
+        "the other host in the tab's fleet, up",
     );
     assert!(fleet.contains("up") && fleet.contains("alive"), "{fleet}");
     let href = browser

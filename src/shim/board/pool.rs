@@ -291,10 +291,14 @@ impl<X> BoardPool<X> {
             self.keep(pooled);
             return self.on_snapshot(deadline, scope, f);
         }
-        // One read transaction for the schema's check and `f`: a second one was 4% of a
-        // live run's `/inspect` (its lock calls included), and `f` now reads the very schema
-        // that was checked.
-        begin(&pooled.conn).map_err(|e| board_error(&self.path, &e))?;
+        // On a WAL board, one read transaction for the schema's check and `f`: a second one
+        // cost three system calls a request (its lock, unlock and stat), and `f` then reads
+        // the very schema that was checked. A WAL reader never keeps the owner's writer
+        // waiting; on a rollback-journal board each statement holds the lock only while it
+        // runs, never across what `f` does between them (a log read, say).
+        if wal {
+            begin(&pooled.conn).map_err(|e| board_error(&self.path, &e))?;
+        }
         // The owner migrated the board (a column added, say): the views are written for the
         // schema they were installed on, so install them again.
         let checked = schema_version(&pooled.conn)
@@ -310,7 +314,9 @@ impl<X> BoardPool<X> {
         let result = checked.and_then(|()| within_overrun(&pooled.conn, deadline, f));
         // A read: nothing to keep but the views of a migrated board. Should the end fail, the
         // connection is left inside the transaction and not kept (below).
-        end(&pooled.conn);
+        if wal {
+            end(&pooled.conn);
+        }
         // Keep the connection unless the board itself failed (5xx; a 404 is a good answer) or
         // it was left inside a transaction, which would pin an old snapshot of the board.
         if !matches!(&result, Err(e) if e.status >= 500) {

@@ -34,21 +34,39 @@ struct Shared {
 struct Inner {
     queue: VecDeque<Job>,
     threads: usize,
+    /// Threads waiting for work.
     idle: usize,
+    /// Threads running a job (the others take the next queued one before they wait).
+    running: usize,
     closed: bool,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued job, and where it is (to prune the ones given up). Run, it gives back the
+/// delivery of its value, which its thread makes once it counts itself free again: a request
+/// answered and followed at once by the next one finds the thread free, not a reason to
+/// start another.
+struct Job {
+    state: Arc<AtomicU8>,
+    run: Box<dyn FnOnce() -> Delivery + Send>,
+}
+
+type Delivery = Box<dyn FnOnce() + Send>;
+
+/// Past this many queued jobs, the ones given up are dropped from the queue at the next push
+/// (a request that ends or is dropped gives its job up: while every thread is held, the queue
+/// holds no more than the requests still waiting, about one a connection).
+const PRUNE_AT: usize = 64;
 
 /// Where a queued job is: waiting, begun by a thread, or given up by its request.
 const WAITING: u8 = 0;
 const BEGUN: u8 = 1;
 const GIVEN_UP: u8 = 2;
 
-/// A queued job's end, as its request sees it.
+/// A queued job's end, as its request sees it. Dropped (the request ended, or its client went
+/// away), it gives the job up: a job nobody waits for is never begun.
 pub(crate) struct Queued<T> {
     state: Arc<AtomicU8>,
-    done: tokio::sync::oneshot::Receiver<Option<T>>,
+    done: Option<tokio::sync::oneshot::Receiver<Option<T>>>,
 }
 
 /// Why a queued job has no value.
@@ -82,40 +100,65 @@ impl Threads {
         let state = Arc::new(AtomicU8::new(WAITING));
         let (tx, done) = tokio::sync::oneshot::channel();
         let mine = Arc::clone(&state);
-        let job: Job = Box::new(move || {
-            // Past its deadline, or given up: never begun (the sender dropped: `Busy`).
+        let run = Box::new(move || -> Delivery {
+            // Past its deadline, or given up: never begun (`Busy`).
             if Instant::now() > deadline
                 || mine
                     .compare_exchange(WAITING, BEGUN, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
             {
-                let _ = tx.send(None);
-                return;
+                return Box::new(move || {
+                    let _ = tx.send(None);
+                });
             }
             let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-            // A panic drops the sender: `Panicked`.
-            if let Ok(value) = value {
-                let _ = tx.send(Some(value));
-            }
+            Box::new(move || {
+                // A panic drops the sender: `Panicked`.
+                if let Ok(value) = value {
+                    let _ = tx.send(Some(value));
+                }
+            })
         });
         let mut inner = self.shared.lock();
-        inner.queue.push_back(job);
-        if inner.idle > 0 {
-            drop(inner);
-            self.shared.ready.notify_one();
-        } else if inner.threads < self.shared.max && self.start(&mut inner) {
+        if inner.queue.len() >= PRUNE_AT {
+            inner
+                .queue
+                .retain(|job| job.state.load(Ordering::Acquire) != GIVEN_UP);
+        }
+        inner.queue.push_back(Job {
+            state: Arc::clone(&state),
+            run,
+        });
+        // A thread for each queued job beyond the threads not running one (idle, or about to
+        // take the next), up to the class's number.
+        let wake = inner.idle > 0;
+        let free = inner.threads - inner.running;
+        if inner.queue.len() > free && inner.threads < self.shared.max && self.start() {
             inner.threads += 1;
         }
-        Queued { state, done }
+        drop(inner);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+        Queued {
+            state,
+            done: Some(done),
+        }
     }
 
     /// One more thread; false when the system would not start one (the queued job then waits
-    /// for a thread already running, or its deadline).
-    fn start(&self, _inner: &mut MutexGuard<'_, Inner>) -> bool {
+    /// for a thread already running, or its deadline). Called from a request (on the async
+    /// worker): the thread enters that runtime, as tokio's own blocking threads did, so that
+    /// its work may start tasks (the OOM follower of a sample, `sample::oom`).
+    fn start(&self) -> bool {
         let shared = Arc::clone(&self.shared);
+        let runtime = tokio::runtime::Handle::try_current().ok();
         std::thread::Builder::new()
             .name(format!("kw-{}", self.shared.name))
-            .spawn(move || shared.work())
+            .spawn(move || {
+                let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                shared.work();
+            })
             .is_ok()
     }
 }
@@ -140,8 +183,11 @@ impl Shared {
         let mut inner = self.lock();
         loop {
             if let Some(job) = inner.queue.pop_front() {
+                inner.running += 1;
                 drop(inner);
-                job();
+                let deliver = (job.run)();
+                self.lock().running -= 1;
+                deliver();
                 inner = self.lock();
                 continue;
             }
@@ -159,10 +205,11 @@ impl Shared {
 impl<T> Queued<T> {
     /// Its value, when it has ended by `until`; `Err(self)` when it has not.
     pub(crate) async fn by(mut self, until: Instant) -> Result<Result<T, Missed>, Queued<T>> {
-        match tokio::time::timeout_at(until.into(), &mut self.done).await {
-            Ok(Ok(Some(value))) => Ok(Ok(value)),
-            Ok(Ok(None)) => Ok(Err(Missed::Busy)),
-            Ok(Err(_)) => Ok(Err(Missed::Panicked)),
+        let Some(done) = self.done.as_mut() else {
+            return Ok(Err(Missed::Busy));
+        };
+        match tokio::time::timeout_at(until.into(), done).await {
+            Ok(ended) => Ok(Self::value(ended)),
             Err(_) => Err(self),
         }
     }
@@ -179,12 +226,27 @@ impl<T> Queued<T> {
     }
 
     /// Its value, however long it takes.
-    pub(crate) async fn end(self) -> Result<T, Missed> {
-        match self.done.await {
+    pub(crate) async fn end(mut self) -> Result<T, Missed> {
+        match self.done.take() {
+            Some(done) => Self::value(done.await),
+            None => Err(Missed::Busy),
+        }
+    }
+
+    fn value(
+        ended: Result<Option<T>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<T, Missed> {
+        match ended {
             Ok(Some(value)) => Ok(value),
             Ok(None) => Err(Missed::Busy),
             Err(_) => Err(Missed::Panicked),
         }
+    }
+}
+
+impl<T> Drop for Queued<T> {
+    fn drop(&mut self) {
+        self.give_up();
     }
 }
 
@@ -233,6 +295,87 @@ mod tests {
         assert_eq!(threads.queue(later(), || 3).end().await, Ok(3));
         assert_eq!(second.end().await, Err(Missed::Busy));
         assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_request_is_dropped_is_never_begun_and_the_queue_is_pruned() {
+        let threads = Threads::new("test", 1);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (began, begun) = std::sync::mpsc::channel::<()>();
+        let first = threads.queue(later(), move || {
+            began.send(()).unwrap();
+            held.recv().unwrap();
+        });
+        begun.recv().unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Requests that went away while the one thread was held.
+        for _ in 0..3 * PRUNE_AT {
+            let mine = Arc::clone(&ran);
+            drop(threads.queue(later(), move || {
+                mine.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        assert!(
+            threads.shared.lock().queue.len() <= PRUNE_AT + 1,
+            "{} queued",
+            threads.shared.lock().queue.len()
+        );
+        release.send(()).unwrap();
+        first.end().await.unwrap();
+        assert_eq!(threads.queue(later(), || 3).end().await, Ok(3));
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a dropped request's job ran");
+    }
+
+    #[tokio::test]
+    async fn a_burst_beyond_the_idle_threads_starts_more() {
+        let threads = Threads::new("test", 2);
+        // One thread, idle once its job has ended.
+        assert_eq!(threads.queue(later(), || 1).end().await, Ok(1));
+        // Two jobs at once, each held until released: both begin only on two threads (on the
+        // one idle thread alone, the second would wait for the first to be released).
+        let (began, begun) = std::sync::mpsc::channel::<i32>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let jobs: Vec<_> = (0..2)
+            .map(|i| {
+                let (began, held) = (began.clone(), Arc::clone(&held));
+                threads.queue(later(), move || {
+                    began.send(i).unwrap();
+                    held.lock().unwrap().recv().unwrap();
+                    i
+                })
+            })
+            .collect();
+        // A bound on a failure, not a synchronisation: both have begun long before.
+        for _ in 0..2 {
+            begun
+                .recv_timeout(Duration::from_secs(30))
+                .expect("both jobs begin at once");
+        }
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        let mut ended = Vec::new();
+        for job in jobs {
+            ended.push(job.end().await.unwrap());
+        }
+        assert_eq!(ended, [0, 1]);
+        assert_eq!(threads.shared.lock().threads, 2);
+    }
+
+    #[test]
+    fn a_thread_started_from_a_request_is_inside_its_runtime() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let threads = Threads::new("test", 1);
+        let inside = runtime.block_on(async {
+            threads
+                .queue(later(), || tokio::runtime::Handle::try_current().is_ok())
+                .end()
+                .await
+        });
+        assert_eq!(inside, Ok(true));
     }
 
     #[tokio::test]

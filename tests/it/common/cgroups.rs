@@ -24,7 +24,11 @@ pub fn v2_mount() -> Option<PathBuf> {
 /// [`require_writable_v2`], as every root test checks it: `require_root`).
 pub fn writable_v2() -> Result<PathBuf, String> {
     let mount = v2_mount().ok_or("no cgroup v2 hierarchy is mounted")?;
-    let probe = mount.join(format!("kanban-workers-probe-{}", std::process::id()));
+    // One name a call: the scope tests run in parallel in one process, and two probes of one
+    // name made one of them fail ("File exists").
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = mount.join(format!("kanban-workers-probe-{}-{n}", std::process::id()));
     std::fs::create_dir(&probe).map_err(|e| {
         format!(
             "the cgroup v2 hierarchy at {} is not writable: {e}",
