@@ -80,20 +80,13 @@ mod tests {
     fn an_environment_longer_than_one_read_is_read_whole() {
         // Over three reads' worth, and a variable that straddles the reads' edges.
         let long = "x".repeat(3 * CHUNK + 123);
-        let mut child = crate::proc::Ended(
+        let mut child = crate::proc::Ended::sleeping(
             std::process::Command::new("sleep")
                 .arg("100")
                 .env("KW_LONG", &long)
-                .env("KW_AFTER", "end")
-                .spawn()
-                .unwrap(),
+                .env("KW_AFTER", "end"),
         );
         let pid = child.pid();
-        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
-            != b"sleep\x00100\x00"
-        {
-            std::thread::yield_now();
-        }
         let process = Process::new(pid).unwrap();
         let mut buf = Vec::new();
         read_into(&process, "environ", &mut buf).unwrap();

@@ -394,24 +394,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kw-marks-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("t_1.log");
-        let mut child = Ended(
+        let mut child = Ended::sleeping(
             Command::new("sleep")
                 .arg("100")
                 .env("HERMES_KANBAN_RUN_ID", "42")
                 .env("HERMES_KANBAN_TASK", "t_1")
                 .env("HERMES_KANBAN_DB", "/x/kanban.db")
                 .env("SECRET", "not kept")
-                .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-                .spawn()
-                .unwrap(),
+                .stdout(Stdio::from(std::fs::File::create(&log).unwrap())),
         );
         let pid = child.pid();
-        // The environment is in place once the child has exec'd (its cmdline is sleep's).
-        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
-            != b"sleep\x00100\x00"
-        {
-            std::thread::yield_now();
-        }
         let marks = read(pid, ALL).unwrap();
         let env = marks.env.clone().unwrap();
         assert_eq!(env.run_id.as_deref(), Some("42"));
@@ -451,20 +443,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kw-marks-kept-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("t_2.log");
-        let mut child = Ended(
+        let mut child = Ended::sleeping(
             Command::new("sleep")
                 .arg("100")
                 .env("HERMES_KANBAN_RUN_ID", "43")
-                .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-                .spawn()
-                .unwrap(),
+                .stdout(Stdio::from(std::fs::File::create(&log).unwrap())),
         );
         let pid = child.pid();
-        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
-            != b"sleep\x00100\x00"
-        {
-            std::thread::yield_now();
-        }
         let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
         let kept = kept.unwrap();
         let marks = read_with(pid, ALL, None).unwrap();

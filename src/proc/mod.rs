@@ -26,6 +26,21 @@ pub(crate) struct Ended(pub std::process::Child);
 
 #[cfg(test)]
 impl Ended {
+    /// `command` (a `sleep 100`, with what the test sets: its environment, its stdout)
+    /// started, and returned once it has exec'd (its cmdline is sleep's): its environment and
+    /// descriptors are then in place.
+    #[allow(clippy::expect_used)]
+    pub fn sleeping(command: &mut std::process::Command) -> Ended {
+        let child = Ended(command.spawn().expect("spawn sleep"));
+        let pid = child.pid();
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            != b"sleep\x00100\x00"
+        {
+            std::thread::yield_now();
+        }
+        child
+    }
+
     pub fn pid(&self) -> i32 {
         self.0.id() as i32
     }
