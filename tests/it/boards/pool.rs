@@ -139,3 +139,37 @@ fn a_link_in_the_boards_path_is_not_followed_by_sqlite() {
     let db = BoardPool::new(board.path.clone());
     assert!(db.with_conn(deadline(), |_| Ok(())).is_ok());
 }
+
+/// A read of a rollback-journal board holds its lock only while each statement runs: between
+/// them (a handler reading a log file, say), the owner's writer takes the EXCLUSIVE lock at
+/// once. On a WAL board the read's statements share one transaction, and the writer commits
+/// beside it all the same.
+#[test]
+fn between_a_reads_statements_the_owners_writer_is_never_kept_out() {
+    for mode in ["delete", "wal"] {
+        let board = board(&format!("between-{mode}"));
+        let path = board.path.clone();
+        let _: String = board
+            .writer()
+            .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))
+            .unwrap();
+        let db = BoardPool::new(path.clone());
+        let writer = Connection::open(&path).unwrap();
+        writer.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let took = db
+            .with_conn(
+                std::time::Instant::now() + std::time::Duration::from_secs(5),
+                |c| {
+                    let n: i64 = c
+                        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+                        .map_err(|e| board_error(&path, &e))?;
+                    let took = writer
+                        .execute_batch("BEGIN EXCLUSIVE; UPDATE tasks SET title = 'u'; COMMIT");
+                    let _ = writer.execute_batch("ROLLBACK");
+                    Ok((n, took.map_err(|e| e.to_string())))
+                },
+            )
+            .unwrap();
+        assert_eq!(took, (1, Ok(())), "{mode}");
+    }
+}

@@ -360,6 +360,15 @@ fn an_ended_runs_inspect_says_how_its_worker_exited() {
         (ended("t_text", r#"{"exit_code": "75"}"#), json!({})),
         (ended("t_bad", "not json{"), json!({})),
     ];
+    // Ended at a time no rule reads (so no verdict calls it ended), with no worker: its answer
+    // still says how its worker exited.
+    let unread = insert_run(&w, &RunSpec::new("t_when").ended(1_700_000_100));
+    w.execute(
+        "UPDATE task_runs SET ended_at = 'the day after', metadata = '{\"exit_code\": 3}' \
+         WHERE id = ?1",
+        [unread],
+    )
+    .unwrap();
     drop(w);
     let server = Server::start(&board.path);
     for (run, exit) in cases {
@@ -377,6 +386,15 @@ fn an_ended_runs_inspect_says_how_its_worker_exited() {
             "the owner's keys first, reason last"
         );
     }
+    let (status, body) = server.get_json(&format!("/api/plugins/kanban/runs/{unread}/inspect"));
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"run_id": unread, "alive": false, "exit_code": 3, "exit_kind": "nonzero_exit",
+                   "reason": "no worker_pid recorded"})
+        )
+    );
 }
 
 /// The server runs as `nobody` and inspects a worker of root's: readable stats, no fd count.
