@@ -15,8 +15,6 @@ use std::sync::Mutex;
 use procfs::process::{FDTarget, Process};
 use procfs::{FromRead, ProcError, ProcErrorExt};
 
-use std::os::unix::ffi::OsStringExt;
-
 use crate::proc::{file, opened, status};
 
 /// Which files to read beyond `stat`.
@@ -89,10 +87,12 @@ impl Marks {
 }
 
 /// The marks of `pid`, or `None` when there is no such process (or it ended while read), with
-/// no cache (the shim's signals; `proc_marks` keeps one per connection).
+/// no cache (the shim's signals; `proc_marks` keeps one per connection), read now: never
+/// taken from a reading a query kept (`proc::opened`), whose `stat` may be older than the
+/// signal's own look.
 #[cfg(any(test, feature = "server"))]
 pub fn read(pid: i32, want: WantMarks) -> Option<Marks> {
-    read_with(pid, want, None)
+    read_now(pid, want, None)
 }
 
 /// Spawn environments already read, each kept for the process it was read from: its pid, its
@@ -164,17 +164,30 @@ fn exec_key(pid: i32, stat: &procfs::process::Stat) -> Option<ExecKey> {
 /// then `proc_marks`, in `run_verdicts`), their handle and `stat` are taken instead, and the
 /// link is read through the handle too: no second open of `/proc/<pid>`, no second `stat`.
 pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks> {
+    if let Some(opened) = opened::take(pid) {
+        // procfs reads the link through the handle (its process's, or `NotFound`).
+        let link = want
+            .stdout
+            .then(|| opened.process.fd_from_fd(1).map(|fd| fd.target));
+        return read_rest(&opened.process, &opened.stat, link, want, cache);
+    }
+    read_now(pid, want, cache)
+}
+
+/// As [`read_with`], every file read now.
+fn read_now(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks> {
     if pid < 1 {
         return None;
-    }
-    if let Some(opened) = opened::take(pid) {
-        let link = want.stdout.then(|| link_through(&opened.process));
-        return read_rest(&opened.process, &opened.stat, link, want, cache);
     }
     let process = Process::new(pid).ok()?;
     let link = want.stdout.then(|| {
         std::fs::read_link(format!("/proc/{pid}/fd/1"))
             .map_err(|e| file::error(&process, "fd/1", e))
+            .and_then(|path| {
+                path.to_string_lossy()
+                    .parse::<FDTarget>()
+                    .map_err(|e| e.error_path(Path::new(&format!("/proc/{pid}/fd/1"))))
+            })
     });
     let mut buf = Vec::new();
     let stat = file::read_into(&process, "stat", &mut buf)
@@ -183,22 +196,12 @@ pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<
     read_rest(&process, &stat, link, want, cache)
 }
 
-/// The `fd/1` link, read through the handle (its process's, or `NotFound`).
-fn link_through(process: &Process) -> procfs::ProcResult<std::path::PathBuf> {
-    use rustix::fs::OFlags;
-    let fd =
-        process.open_relative_flags("fd/1", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
-    rustix::fs::readlinkat(&fd, "", Vec::new())
-        .map(|p| std::path::PathBuf::from(std::ffi::OsString::from_vec(p.into_bytes())))
-        .map_err(|e| file::error(process, "fd/1", e.into()))
-}
-
 /// The marks from `stat` and the link, then `status` and `environ` as asked, through the
 /// handle.
 fn read_rest(
     process: &Process,
     stat: &procfs::process::Stat,
-    link: Option<procfs::ProcResult<std::path::PathBuf>>,
+    link: Option<procfs::ProcResult<FDTarget>>,
     want: WantMarks,
     cache: Option<&EnvCache>,
 ) -> Option<Marks> {
@@ -241,12 +244,7 @@ fn read_rest(
             }
         };
     }
-    if let Some(link) = link {
-        let target = link.and_then(|path| {
-            path.to_string_lossy()
-                .parse::<FDTarget>()
-                .map_err(|e| e.error_path(Path::new(&format!("/proc/{pid}/fd/1"))))
-        });
+    if let Some(target) = link {
         marks.stdout = match target {
             Ok(target) => Some(describe(target)),
             // Not found: fd 1 is closed (read by path, before `stat` showed the process
@@ -453,10 +451,15 @@ mod tests {
         let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
         let kept = kept.unwrap();
         let marks = read_with(pid, ALL, None).unwrap();
+        // The same marks as read afresh, but for the state (a sleep just exec'd may still be
+        // running its loader).
+        let afresh = read(pid, ALL).unwrap();
         assert_eq!(
-            marks,
-            read(pid, ALL).unwrap(),
-            "the same marks as read afresh"
+            Marks {
+                state: afresh.state,
+                ..marks.clone()
+            },
+            afresh
         );
         assert_eq!(marks.start_ticks, kept.stat.starttime);
         assert!(opened::take(pid).is_none(), "taken by the marks");
@@ -473,6 +476,24 @@ mod tests {
         assert_eq!(marks.start_ticks, kept.stat.starttime);
         assert_eq!(marks.stdout, None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_signals_marks_are_read_now_never_taken_from_a_kept_reading() {
+        let mut child = Ended::sleeping(Command::new("sleep").arg("100"));
+        let pid = child.pid();
+        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        let kept = kept.unwrap();
+        assert_eq!(read(pid, ALL).unwrap().start_ticks, kept.stat.starttime);
+        assert!(
+            opened::take(pid).is_some(),
+            "the signals' read took the reading a query kept"
+        );
+        // Ended: read now, there is nothing (a kept reading would have answered).
+        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        child.end();
+        assert_eq!(read(pid, WantMarks::default()), None);
+        drop(kept);
     }
 
     #[test]

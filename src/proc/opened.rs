@@ -23,8 +23,9 @@ pub(crate) struct Opened {
 }
 
 /// How old a kept reading may be when its marks are read: a query reads a worker's marks
-/// right after its stats (microseconds); a reading older than this is read again.
-pub(crate) const FRESH: Duration = Duration::from_millis(100);
+/// right after its stats (microseconds); a reading older than this is read again (a statement
+/// of the extension's user left unfinished, say, and the marks asked by another later).
+pub(crate) const FRESH: Duration = Duration::from_secs(1);
 
 thread_local! {
     static LAST: RefCell<Weak<Opened>> = const { RefCell::new(Weak::new()) };
