@@ -291,32 +291,15 @@ impl<X> BoardPool<X> {
             self.keep(pooled);
             return self.on_snapshot(deadline, scope, f);
         }
-        // On a WAL board, one read transaction for the schema's check and `f`: a second one
-        // cost three system calls a request (its lock, unlock and stat), and `f` then reads
-        // the very schema that was checked. A WAL reader never keeps the owner's writer
-        // waiting; on a rollback-journal board each statement holds the lock only while it
-        // runs, never across what `f` does between them (a log read, say).
-        if wal {
-            begin(&pooled.conn).map_err(|e| board_error(&self.path, &e))?;
-        }
         // The owner migrated the board (a column added, say): the views are written for the
         // schema they were installed on, so install them again.
-        let checked = schema_version(&pooled.conn)
-            .map_err(|e| self.lock_error(wal, &e))
-            .and_then(|version| {
-                if version != pooled.schema_version {
-                    crate::surface::views::install(&pooled.conn)
-                        .map_err(|e| board_error(&self.path, &e))?;
-                    pooled.schema_version = version;
-                }
-                Ok(())
-            });
-        let result = checked.and_then(|()| within_overrun(&pooled.conn, deadline, f));
-        // A read: nothing to keep but the views of a migrated board. Should the end fail, the
-        // connection is left inside the transaction and not kept (below).
-        if wal {
-            end(&pooled.conn);
+        let version = schema_version(&pooled.conn).map_err(|e| self.lock_error(wal, &e))?;
+        if version != pooled.schema_version {
+            crate::surface::views::install(&pooled.conn)
+                .map_err(|e| board_error(&self.path, &e))?;
+            pooled.schema_version = version;
         }
+        let result = within_overrun(&pooled.conn, deadline, f);
         // Keep the connection unless the board itself failed (5xx; a 404 is a good answer) or
         // it was left inside a transaction, which would pin an old snapshot of the board.
         if !matches!(&result, Err(e) if e.status >= 500) {
@@ -520,24 +503,6 @@ impl<X> BoardPool<X> {
             schema_version,
             wal,
         })
-    }
-}
-
-/// Begin a deferred transaction (no lock until the first read).
-fn begin(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached("BEGIN")?.execute([]).map(|_| ())
-}
-
-/// End the transaction [`begin`] began, if it is still open (an interrupted statement ends
-/// it).
-fn end(conn: &Connection) {
-    if !conn.is_autocommit() {
-        let _ = conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]));
-    }
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
     }
 }
 

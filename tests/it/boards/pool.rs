@@ -142,8 +142,7 @@ fn a_link_in_the_boards_path_is_not_followed_by_sqlite() {
 
 /// A read of a rollback-journal board holds its lock only while each statement runs: between
 /// them (a handler reading a log file, say), the owner's writer takes the EXCLUSIVE lock at
-/// once. On a WAL board the read's statements share one transaction, and the writer commits
-/// beside it all the same.
+/// once, on a WAL board as on a rollback-journal one.
 #[test]
 fn between_a_reads_statements_the_owners_writer_is_never_kept_out() {
     for mode in ["delete", "wal"] {
