@@ -278,12 +278,8 @@ mod tests {
         assert_eq!(evidence, None);
         // This test's process, with other start ticks: in a scope, its identity is refused;
         // in none (a scope is read first), the scope is.
-        let in_a_scope = std::fs::read_to_string("/proc/self/cgroup")
-            .unwrap()
-            .lines()
-            .any(|l| l.starts_with("0::") && crate::proc::cgroup::process::scope_name(l).is_some());
         let refused = refused.unwrap();
-        if in_a_scope {
+        if crate::proc::cgroup::process::this_process_in_a_scope() {
             assert!(refused.contains("is not the worker"), "{refused}");
         } else {
             assert!(refused.contains("is not the run's scope"), "{refused}");

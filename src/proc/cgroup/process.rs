@@ -64,6 +64,16 @@ pub fn open(pid: i32, cgroup: &mut Option<String>) -> super::Result<CgroupDir> {
     Ok(CgroupDir::open(mount, below)?.0)
 }
 
+/// For the tests: whether this process is in a systemd scope (its refusals say which rule
+/// refused first, `scope::scope_of_run`).
+#[cfg(test)]
+pub(crate) fn this_process_in_a_scope() -> bool {
+    std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("0::") && scope_name(l).is_some())
+}
+
 /// The deepest component of cgroup path `cgroup` that names a systemd scope (`*.scope`).
 pub fn scope_name(cgroup: &str) -> Option<&str> {
     cgroup

@@ -15,12 +15,12 @@
 //!    directory is never the owner's, wherever it is.
 //!
 //! Anything else is no evidence: [`NoScope::Refused`] says why. A process in no systemd scope
-//! at all is refused before its identity is read (it is in no run's scope, whoever it is). The scope's directory is
-//! opened once, beneath the checked mount ([`CgroupDir::open`]), and kept in the [`Scope`]:
-//! its members, meters, `cgroup.kill` and `cgroup.freeze` are all read and written beneath
-//! that descriptor. A scope proves who the run's processes are; it does not prove they are
-//! still the owner's (a set-uid program run inside is someone else's): check each member's
-//! real uid before signalling.
+//! at all is refused before its identity is read (it is in no run's scope, whoever it is).
+//! The scope's directory is opened once, beneath the checked mount ([`CgroupDir::open`]),
+//! and kept in the [`Scope`]: its members, meters, `cgroup.kill` and `cgroup.freeze` are all
+//! read and written beneath that descriptor. A scope proves who the run's processes are; it
+//! does not prove they are still the owner's (a set-uid program run inside is someone
+//! else's): check each member's real uid before signalling.
 
 use std::fmt;
 
@@ -387,11 +387,7 @@ mod tests {
         };
         let why = scope_of_run(&other).unwrap_err().to_string();
         // In a scope, the identity is read and refused; in none, the scope is, first.
-        let in_a_scope = std::fs::read_to_string("/proc/self/cgroup")
-            .unwrap()
-            .lines()
-            .any(|l| l.starts_with("0::") && super::super::process::scope_name(l).is_some());
-        let expected = if in_a_scope {
+        let expected = if super::super::process::this_process_in_a_scope() {
             "is not the worker"
         } else {
             "is not the run's scope"

@@ -66,7 +66,7 @@ const GIVEN_UP: u8 = 2;
 /// away), it gives the job up: a job nobody waits for is never begun.
 pub(crate) struct Queued<T> {
     state: Arc<AtomicU8>,
-    done: Option<tokio::sync::oneshot::Receiver<Option<T>>>,
+    done: tokio::sync::oneshot::Receiver<Option<T>>,
 }
 
 /// Why a queued job has no value.
@@ -140,10 +140,7 @@ impl Threads {
         if wake {
             self.shared.ready.notify_one();
         }
-        Queued {
-            state,
-            done: Some(done),
-        }
+        Queued { state, done }
     }
 
     /// One more thread; false when the system would not start one (the queued job then waits
@@ -205,10 +202,7 @@ impl Shared {
 impl<T> Queued<T> {
     /// Its value, when it has ended by `until`; `Err(self)` when it has not.
     pub(crate) async fn by(mut self, until: Instant) -> Result<Result<T, Missed>, Queued<T>> {
-        let Some(done) = self.done.as_mut() else {
-            return Ok(Err(Missed::Busy));
-        };
-        match tokio::time::timeout_at(until.into(), done).await {
+        match tokio::time::timeout_at(until.into(), &mut self.done).await {
             Ok(ended) => Ok(Self::value(ended)),
             Err(_) => Err(self),
         }
@@ -227,10 +221,7 @@ impl<T> Queued<T> {
 
     /// Its value, however long it takes.
     pub(crate) async fn end(mut self) -> Result<T, Missed> {
-        match self.done.take() {
-            Some(done) => Self::value(done.await),
-            None => Err(Missed::Busy),
-        }
+        Self::value((&mut self.done).await)
     }
 
     fn value(
@@ -261,6 +252,20 @@ mod tests {
         Instant::now() + Duration::from_secs(60)
     }
 
+    /// The class's one thread, held by a job (returning 1) until the sender sends; returned
+    /// once the job has begun.
+    fn hold(threads: &Threads) -> (Queued<i32>, std::sync::mpsc::Sender<()>) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (began, begun) = std::sync::mpsc::channel::<()>();
+        let first = threads.queue(later(), move || {
+            began.send(()).unwrap();
+            held.recv().unwrap();
+            1
+        });
+        begun.recv().unwrap();
+        (first, release)
+    }
+
     #[tokio::test]
     async fn a_job_past_its_deadline_is_never_begun() {
         let threads = Threads::new("test", 1);
@@ -275,15 +280,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_given_up_while_queued_never_runs_and_the_next_one_does() {
         let threads = Threads::new("test", 1);
-        // The one thread held by a job until released.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (began, begun) = std::sync::mpsc::channel::<()>();
-        let first = threads.queue(later(), move || {
-            began.send(()).unwrap();
-            held.recv().unwrap();
-            1
-        });
-        begun.recv().unwrap();
+        let (first, release) = hold(&threads);
         let ran = Arc::new(AtomicBool::new(false));
         let mine = Arc::clone(&ran);
         let second = threads.queue(later(), move || mine.store(true, Ordering::SeqCst));
@@ -300,13 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_whose_request_is_dropped_is_never_begun_and_the_queue_is_pruned() {
         let threads = Threads::new("test", 1);
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (began, begun) = std::sync::mpsc::channel::<()>();
-        let first = threads.queue(later(), move || {
-            began.send(()).unwrap();
-            held.recv().unwrap();
-        });
-        begun.recv().unwrap();
+        let (first, release) = hold(&threads);
         let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // Requests that went away while the one thread was held.
         for _ in 0..3 * PRUNE_AT {
@@ -321,7 +312,7 @@ mod tests {
             threads.shared.lock().queue.len()
         );
         release.send(()).unwrap();
-        first.end().await.unwrap();
+        assert_eq!(first.end().await, Ok(1));
         assert_eq!(threads.queue(later(), || 3).end().await, Ok(3));
         assert_eq!(ran.load(Ordering::SeqCst), 0, "a dropped request's job ran");
     }

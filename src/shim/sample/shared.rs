@@ -151,12 +151,6 @@ impl<T: Send + Sync + 'static> Shared<T> {
                         me.finish(began, value);
                     });
                     // The sample begun here (or a later one) ends it: `take` is called once.
-                    if tokio::time::timeout_at(deadline.into(), done)
-                        .await
-                        .is_err()
-                    {
-                        return Err(Late);
-                    }
                     return self.ended_since(since, deadline).await;
                 }
             }
