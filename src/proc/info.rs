@@ -1,15 +1,14 @@
 //! Reading one process from Linux procfs. Knows nothing of SQLite.
 //!
 //! One reading opens `/proc/<pid>` once (the `procfs` crate keeps a directory handle, so
-//! `stat`, `statm` and `cmdline` are read from the same process even if the pid is reused
-//! meanwhile), plus an open + `fstat` of `fd/` by path for the descriptor count (on Linux >= 6.2
-//! the size of `fd/` is the count; older kernels fall back to listing it).
+//! `stat`, `statm`, `cmdline` and the size of `fd/` are read from the same process even if the
+//! pid is reused meanwhile), after an access check of `fd/` by path for the descriptor count
+//! (on Linux >= 6.2 the size of `fd/` is the count; older kernels fall back to listing it).
 //! `status` is not read: it costs as much as the rest together and `stat` has what we need.
 //!
 //! A process that is gone before or during the reading is [`Reading::Gone`], never an error:
 //! a half-read row would mix two processes, so any "not found" discards the whole reading.
 
-use std::fs::File;
 use std::io;
 use std::sync::{Arc, OnceLock};
 
@@ -244,7 +243,7 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Opt
         Ok(split_cmdline(&buf))
     })?;
     if want.fds {
-        match count_fds(pid) {
+        match count_fds(process, pid) {
             Ok(n) => info.num_fds = Some(n),
             Err(e) if is_gone(&e) => return Err(Gone),
             // The contract's wording: another user's descriptors are `access denied`.
@@ -338,24 +337,29 @@ fn is_gone(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error())
 }
 
-/// Number of open descriptors. Opening `fd/` is the permission check (the kernel denies it
-/// for another user's process, as listing it would be); its size is the count on Linux >= 6.2.
-/// It is opened by path, not through the crate's directory handle (which the crate keeps
-/// private): a pid reused between this and the final `stat` would go unnoticed here.
-fn count_fds(pid: i32) -> io::Result<u64> {
-    let path = format!("/proc/{pid}/fd");
-    let dir = File::open(&path)?;
-    let size = dir.metadata()?.len();
-    if size > 0 {
-        return Ok(size);
+/// Number of open descriptors, after the kernel's own check that this process may list them
+/// (`faccessat2` with the effective ids, the check an open of `fd/` gets): another user's are
+/// `PermissionDenied`, as psutil's listing finds them, although the size of `fd/` is there for
+/// anyone to `stat`. The count is procfs' `fd_count` through the process's handle: the size of
+/// `fd/` (Linux >= 6.2; older kernels report 0, and it lists the folder). Two system calls; an
+/// open, `fstat` and close of the folder were three. The check goes by path, the count through
+/// the handle, in that order: a count read means the handle's process was still there, so the
+/// pid checked was still its own.
+fn count_fds(process: &Process, pid: i32) -> io::Result<u64> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    accessat(
+        CWD,
+        format!("/proc/{pid}/fd"),
+        Access::READ_OK,
+        AtFlags::EACCESS,
+    )?;
+    match process.fd_count() {
+        Ok(n) => Ok(n as u64),
+        Err(ProcError::NotFound(_)) => Err(io::ErrorKind::NotFound.into()),
+        Err(ProcError::PermissionDenied(_)) => Err(io::ErrorKind::PermissionDenied.into()),
+        Err(ProcError::Io(e, _)) => Err(e),
+        Err(other) => Err(io::Error::other(other.to_string())),
     }
-    // Older kernels report 0: count the entries instead.
-    let mut n = 0u64;
-    for entry in std::fs::read_dir(&path)? {
-        entry?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use rusqlite::{Connection, Result};
 pub const NAME: &str = "kanban_workers_board_file";
 
 pub fn register(conn: &Connection) -> Result<()> {
-    let file = conn.path().map(str::to_owned);
+    // Shared, not copied, at each call.
+    let file: Option<std::sync::Arc<str>> = conn.path().map(std::sync::Arc::from);
     // A path on this machine: direct SQL and the user's TEMP views only, never a database's
     // schema. Deterministic: computed once a statement.
     conn.create_scalar_function(

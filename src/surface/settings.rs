@@ -15,6 +15,8 @@
 //! (`KANBAN_WORKERS_HOSTNAME`, `KANBAN_WORKERS_SPAWN_WINDOW`, `KANBAN_WORKERS_MACHINE_ID`),
 //! and from flags and the kanban root's `kanban/machine-id` for the shim.
 
+use std::sync::Arc;
+
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, Result};
 
@@ -81,22 +83,23 @@ pub fn register(conn: &Connection, settings: &Settings) -> Result<()> {
     let constant = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     // The host name is information about this machine: only direct SQL and the user's own
     // TEMP views may ask for it, never a database's schema.
-    let hostname = settings.hostname.clone();
+    // The values are shared, not copied, at each call (a view may ask a dozen times a row).
+    let hostname: Arc<str> = Arc::from(settings.hostname.as_str());
     conn.create_scalar_function(
         HOSTNAME,
         0,
         constant | FunctionFlags::SQLITE_DIRECTONLY,
-        move |_| Ok(hostname.clone()),
+        move |_| Ok(Arc::clone(&hostname)),
     )?;
     // This host's instantiation (boot id, pid 1's start): as the host name, machine facts.
     conn.create_scalar_function(
         EPOCH,
         0,
         constant | FunctionFlags::SQLITE_DIRECTONLY,
-        |_| Ok(procinfo::epoch().to_owned()),
+        |_| Ok(procinfo::epoch()),
     )?;
     // Machine facts again: direct SQL and TEMP views only.
-    let machine = settings.machine_id.clone();
+    let machine: Option<Arc<str>> = settings.machine_id.as_deref().map(Arc::from);
     conn.create_scalar_function(
         MACHINE_ID,
         0,
