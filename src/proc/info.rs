@@ -1,9 +1,9 @@
 //! Reading one process from Linux procfs. Knows nothing of SQLite.
 //!
 //! One reading opens `/proc/<pid>` once (the `procfs` crate keeps a directory handle, so
-//! `stat`, `statm`, `cmdline` and the size of `fd/` are read from the same process even if the
-//! pid is reused meanwhile), after an access check of `fd/` by path for the descriptor count
-//! (on Linux >= 6.2 the size of `fd/` is the count; older kernels fall back to listing it).
+//! `stat`, `statm` and `cmdline` are read from the same process even if the pid is reused
+//! meanwhile), plus the kernel's access check and a `stat` of `fd/` by path for the descriptor
+//! count (on Linux >= 6.2 the size of `fd/` is the count; older kernels fall back to listing it).
 //! `status` is not read: it costs as much as the rest together and `stat` has what we need.
 //!
 //! A process that is gone before or during the reading is [`Reading::Gone`], never an error:
@@ -243,7 +243,7 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Opt
         Ok(split_cmdline(&buf))
     })?;
     if want.fds {
-        match count_fds(process, pid) {
+        match count_fds(pid) {
             Ok(n) => info.num_fds = Some(n),
             Err(e) if is_gone(&e) => return Err(Gone),
             // The contract's wording: another user's descriptors are `access denied`.
@@ -338,28 +338,34 @@ fn is_gone(e: &io::Error) -> bool {
 }
 
 /// Number of open descriptors, after the kernel's own check that this process may list them
-/// (`faccessat2` with the effective ids, the check an open of `fd/` gets): another user's are
-/// `PermissionDenied`, as psutil's listing finds them, although the size of `fd/` is there for
-/// anyone to `stat`. The count is procfs' `fd_count` through the process's handle: the size of
-/// `fd/` (Linux >= 6.2; older kernels report 0, and it lists the folder). Two system calls; an
-/// open, `fstat` and close of the folder were three. The check goes by path, the count through
-/// the handle, in that order: a count read means the handle's process was still there, so the
-/// pid checked was still its own.
-fn count_fds(process: &Process, pid: i32) -> io::Result<u64> {
+/// (`faccessat2` with the effective ids: the check an open of `fd/` gets): another user's are
+/// `PermissionDenied`, as psutil's listing finds them. The check is the only guard: the size of
+/// `fd/` is there for anyone to `stat`. Then the size of `fd/`, the count on Linux >= 6.2: two
+/// system calls, where an open, `fstat` and close of the folder were three. A size of 0 (older
+/// kernels; a process with no descriptors open) is counted by listing the folder (std's listing
+/// leaves out `.` and `..`, which procfs' `fd_count` counts). Where `faccessat2` is refused (a
+/// container's seccomp profile older than the call, or a kernel before 5.8 for a set-uid
+/// program), the open is the check, as before. By path, not through the crate's directory
+/// handle: a pid reused between this and the final `stat`, read through the handle, fails
+/// that `stat`, and the whole reading is `Gone`.
+fn count_fds(pid: i32) -> io::Result<u64> {
     use rustix::fs::{Access, AtFlags, CWD, accessat};
-    accessat(
-        CWD,
-        format!("/proc/{pid}/fd"),
-        Access::READ_OK,
-        AtFlags::EACCESS,
-    )?;
-    match process.fd_count() {
-        Ok(n) => Ok(n as u64),
-        Err(ProcError::NotFound(_)) => Err(io::ErrorKind::NotFound.into()),
-        Err(ProcError::PermissionDenied(_)) => Err(io::ErrorKind::PermissionDenied.into()),
-        Err(ProcError::Io(e, _)) => Err(e),
-        Err(other) => Err(io::Error::other(other.to_string())),
+    use rustix::io::Errno;
+    let path = format!("/proc/{pid}/fd");
+    let size = match accessat(CWD, &path, Access::READ_OK, AtFlags::EACCESS) {
+        Ok(()) => std::fs::metadata(&path)?.len(),
+        Err(Errno::PERM | Errno::NOSYS) => std::fs::File::open(&path)?.metadata()?.len(),
+        Err(e) => return Err(e.into()),
+    };
+    if size > 0 {
+        return Ok(size);
     }
+    let mut n = 0u64;
+    for entry in std::fs::read_dir(&path)? {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -422,6 +428,35 @@ mod tests {
             "{}",
             epoch()
         );
+    }
+
+    #[test]
+    fn a_process_with_no_descriptors_has_none() {
+        // The size of its fd/ is 0, as on kernels before 6.2: the count is a listing, in which
+        // `.` and `..` are no descriptors.
+        let child = crate::proc::Ended::sleeping(
+            // Every descriptor closed, inherited ones too (a test runner's jobserver pipe).
+            Command::new("bash").args([
+                "-c",
+                r#"for f in /proc/$$/fd/*; do eval "exec ${f##*/}>&-"; done; exec sleep 100"#,
+            ]),
+        );
+        let pid = child.pid();
+        // Until its startup (the dynamic loader, the locale) has closed what it opened.
+        let fd = format!("/proc/{pid}/fd");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_dir(&fd).unwrap().count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sleep kept a descriptor"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(std::fs::metadata(&fd).unwrap().len(), 0);
+        let Reading::Found(info) = read(pid) else {
+            panic!("sleep not found");
+        };
+        assert_eq!((info.num_fds, info.error), (Some(0), None));
     }
 
     #[test]
