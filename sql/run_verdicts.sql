@@ -190,10 +190,12 @@ FROM (
             -- once, their columns kept, and not flattened into every reference of the levels
             -- above (each of which would evaluate run_claims' rules and read proc_stats again:
             -- an inspection cost twice as much; and `identity`, read by `reason`, `evidence`
-            -- and `alive`, again at each: grouped one level further in, a live run's verdict
-            -- took 990 steps of SQLite's machine, here 812). One level only: SQLite pushes a
-            -- select's `run_id = ?` and `run_status = ?` down into it (as the board's index
-            -- lookups), and would not through a second.
+            -- and `signalable`, and by `alive` through `reason`, again at each: grouped one
+            -- level further in, a live run's verdict took 990 steps of SQLite's machine, here
+            -- 812, by sqlite3 3.40.1's `.stats`). A query that reads no verdict column pays
+            -- for `identity` too (the reap's read: a few percent). One level only: SQLite
+            -- pushes a select's `run_id = ?` and `run_status = ?` down into it (as the board's
+            -- index lookups), and would not through a second.
             GROUP BY run_id, run_status
         )
     )
