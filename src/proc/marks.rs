@@ -9,11 +9,10 @@
 //! readable by the process's own uid and root only; elsewhere they are `None` with `error`.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 
 use procfs::process::{FDTarget, Process};
-use procfs::{FromRead, ProcError, ProcErrorExt};
+use procfs::{FromRead, ProcError};
 
 use crate::proc::{file, opened, status};
 
@@ -154,22 +153,17 @@ fn exec_key(pid: i32, stat: &procfs::process::Stat) -> Option<ExecKey> {
 
 /// As [`read`], the spawn environment taken from `cache` when it holds this process's (see
 /// [`EnvCache`]), and kept there when read. Reads, all through the one handle on
-/// `/proc/<pid>` but the `fd/1` link: the link (by path, one system call), then `stat`, then
-/// `status` and `environ` as asked. The link is read after the handle was opened and before
-/// its `stat`: should the pid be another process's by then, that `stat` fails (the handle
-/// names the process it was opened on) and nothing is returned. The first file that could not
-/// be read is named in `error` in the order `status`, `environ`, `fd/1`.
+/// `/proc/<pid>`: `stat`, then `status`, `environ` and the `fd/1` link as asked. Should the pid
+/// be another process's by then, those reads fail (the handle names the process it was opened
+/// on). The first file that could not be read is named in `error` in the order `status`,
+/// `environ`, `fd/1`.
 ///
 /// When this thread has just read the same process's stats (`proc::opened`: `proc_stats`,
-/// then `proc_marks`, in `run_verdicts`), their handle and `stat` are taken instead, and the
-/// link is read through the handle too: no second open of `/proc/<pid>`, no second `stat`.
+/// then `proc_marks`, in `run_verdicts`), their handle and `stat` are taken instead: no second
+/// open of `/proc/<pid>`, no second `stat`.
 pub fn read_with(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks> {
     if let Some(opened) = opened::take(pid) {
-        // procfs reads the link through the handle (its process's, or `NotFound`).
-        let link = want
-            .stdout
-            .then(|| opened.process.fd_from_fd(1).map(|fd| fd.target));
-        return read_rest(&opened.process, &opened.stat, link, want, cache);
+        return read_rest(&opened.process, &opened.stat, want, cache);
     }
     read_now(pid, want, cache)
 }
@@ -180,28 +174,17 @@ fn read_now(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks
         return None;
     }
     let process = Process::new(pid).ok()?;
-    let link = want.stdout.then(|| {
-        std::fs::read_link(format!("/proc/{pid}/fd/1"))
-            .map_err(|e| file::error(&process, "fd/1", e))
-            .and_then(|path| {
-                path.to_string_lossy()
-                    .parse::<FDTarget>()
-                    .map_err(|e| e.error_path(Path::new(&format!("/proc/{pid}/fd/1"))))
-            })
-    });
     let mut buf = Vec::new();
     let stat = file::read_into(&process, "stat", &mut buf)
         .and_then(|()| procfs::process::Stat::from_read(&buf[..]))
         .ok()?;
-    read_rest(&process, &stat, link, want, cache)
+    read_rest(&process, &stat, want, cache)
 }
 
-/// The marks from `stat` and the link, then `status` and `environ` as asked, through the
-/// handle.
+/// The marks from `stat`, then `status`, `environ` and the link as asked, through the handle.
 fn read_rest(
     process: &Process,
     stat: &procfs::process::Stat,
-    link: Option<procfs::ProcResult<FDTarget>>,
     want: WantMarks,
     cache: Option<&EnvCache>,
 ) -> Option<Marks> {
@@ -244,20 +227,20 @@ fn read_rest(
             }
         };
     }
-    if let Some(target) = link {
-        marks.stdout = match target {
-            Ok(target) => Some(describe(target)),
-            // Not found: fd 1 is closed (read by path, before `stat` showed the process
-            // alive), or, through a kept handle, the process has ended since its `stat`.
-            // Nothing to say about stdout, and nothing went wrong.
+    if want.stdout {
+        // procfs reads the link through the handle (its process's, or `NotFound`).
+        marks.stdout = match process.fd_from_fd(1) {
+            Ok(fd) => Some(describe(fd.target)),
+            // Not found: fd 1 is closed, or the process has ended since its `stat`. Nothing
+            // to say about stdout, and nothing went wrong.
             Err(ProcError::NotFound(_)) => None,
             Err(e) => optional::<()>(&mut marks, "fd/1", Err(e))?.map(|()| String::new()),
         };
     }
-    // Every file above but the link was read through the one handle on /proc/<pid> opened
-    // first: should the pid be another process's by now, those reads failed (the handle names
-    // the process it was opened on), so they are the process whose start ticks `stat` gave. No
-    // second `stat` (it was 13% of `live_workers` at 5,000 workers, BENCHMARKS.md).
+    // Every file above was read through the one handle on /proc/<pid> opened first: should
+    // the pid be another process's by now, those reads failed (the handle names the process it
+    // was opened on), so they are the process whose start ticks `stat` gave. No second `stat`
+    // (it was 13% of `live_workers` at 5,000 workers, BENCHMARKS.md).
     Some(marks)
 }
 

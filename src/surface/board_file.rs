@@ -11,7 +11,7 @@ use rusqlite::{Connection, Result};
 pub const NAME: &str = "kanban_workers_board_file";
 
 pub fn register(conn: &Connection) -> Result<()> {
-    // Shared, not copied, at each call.
+    // Shared, no String made at each call (SQLite copies the text it is given).
     let file: Option<std::sync::Arc<str>> = conn.path().map(std::sync::Arc::from);
     // A path on this machine: direct SQL and the user's TEMP views only, never a database's
     // schema. Deterministic: computed once a statement.

@@ -83,7 +83,8 @@ pub fn register(conn: &Connection, settings: &Settings) -> Result<()> {
     let constant = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     // The host name is information about this machine: only direct SQL and the user's own
     // TEMP views may ask for it, never a database's schema.
-    // The values are shared, not copied, at each call (a view may ask a dozen times a row).
+    // No String made at each call (a view may ask a dozen times a row): the values are shared,
+    // and SQLite copies the text it is given.
     let hostname: Arc<str> = Arc::from(settings.hostname.as_str());
     conn.create_scalar_function(
         HOSTNAME,
