@@ -78,8 +78,13 @@ enum Children {
 /// cost 1.55x this on a walk (docs/design.md): this is the hot path of `live_workers`. The
 /// `task/` folder is opened once and listed without the `fstat` std's `read_dir` adds, and each
 /// thread's list is opened beneath it and read without std's `statx` (BENCHMARKS.md, issue 29).
+/// A process of one thread (most workers: `sleep`, a shell) has its one list read without the
+/// listing ([`only_thread`]): 4 system calls, not 7.
 fn children_files(pid: i32) -> Children {
     use rustix::fs::{Dir, Mode, OFlags, openat};
+    if let Some(children) = only_thread(pid) {
+        return Children::Listed(children);
+    }
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let Ok(fd) = openat(
         rustix::fs::CWD,
@@ -113,10 +118,7 @@ fn children_files(pid: i32) -> Children {
         if let Ok(list) = list {
             if read_to_end(fs::File::from(list), &mut buf).is_ok() {
                 any = true;
-                children.extend(
-                    buf.split(u8::is_ascii_whitespace)
-                        .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok()),
-                );
+                children.extend(pids(&buf));
             }
         }
     }
@@ -125,6 +127,37 @@ fn children_files(pid: i32) -> Children {
     } else {
         Children::Unlisted
     }
+}
+
+/// The children of `pid` when it has one thread, from that thread's list: `None` when it has
+/// more, or the list cannot be read (the listing then says why: gone, or no lists). The
+/// kernel counts a process's threads in the links of its `task/` folder (2 + the threads,
+/// a thread group leader that has ended among them while another thread runs), so 3 links
+/// are the leader alone, whose list is `task/<pid>/children`. A thread started after the
+/// count and its children are missed, as a child forked after the read would be.
+fn only_thread(pid: i32) -> Option<Vec<i32>> {
+    use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags, openat, statx};
+    let task = format!("/proc/{pid}/task");
+    let st = statx(rustix::fs::CWD, &task, AtFlags::empty(), StatxFlags::NLINK).ok()?;
+    if st.stx_mask & StatxFlags::NLINK.bits() == 0 || st.stx_nlink != 3 {
+        return None;
+    }
+    let list = openat(
+        rustix::fs::CWD,
+        format!("{task}/{pid}/children"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    read_to_end(fs::File::from(list), &mut buf).ok()?;
+    Some(pids(&buf).collect())
+}
+
+/// The pids of a `children` list (space-separated).
+fn pids(list: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    list.split(u8::is_ascii_whitespace)
+        .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok())
 }
 
 /// The bytes of `file` into `buf` (cleared first), read until the end, without the `statx`
@@ -173,6 +206,62 @@ mod tests {
         assert_eq!(members(0), vec![]);
         assert_eq!(members(-3), vec![]);
         assert_eq!(members(4_194_304), vec![]);
+    }
+
+    /// A shell of one thread with two children, ended with them (children first: the shell's
+    /// `wait` reaps them, then it ends, and the test reaps it).
+    struct Shell(std::process::Child);
+
+    impl Shell {
+        fn start() -> Shell {
+            use std::io::BufRead;
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", "sleep 100 & sleep 100 & echo ready; wait"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = child.stdout.take().unwrap();
+            let shell = Shell(child);
+            let mut line = String::new();
+            std::io::BufReader::new(out).read_line(&mut line).unwrap();
+            assert_eq!(line, "ready\n");
+            shell
+        }
+    }
+
+    impl Drop for Shell {
+        fn drop(&mut self) {
+            let pid = self.0.id() as i32;
+            let list =
+                std::fs::read(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            for child in pids(&list) {
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(child).unwrap(),
+                    rustix::process::Signal::KILL,
+                );
+            }
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_process_of_one_thread_has_its_children_read_without_the_listing() {
+        let shell = Shell::start();
+        let pid = shell.0.id() as i32;
+        let mut by_list = only_thread(pid).expect("one thread: its own list");
+        assert_eq!(by_list.len(), 2, "{by_list:?}");
+        let Children::Listed(mut by_files) = children_files(pid) else {
+            panic!("listed");
+        };
+        let mut by_scan = children_by_scan().remove(&pid).unwrap_or_default();
+        by_list.sort_unstable();
+        by_files.sort_unstable();
+        by_scan.sort_unstable();
+        assert_eq!(by_list, by_files);
+        assert_eq!(by_list, by_scan);
+        // The tests' own process has many threads: read by the listing.
+        assert_eq!(only_thread(std::process::id() as i32), None);
+        assert_eq!(only_thread(4_194_304), None, "no such process");
     }
 
     #[test]
