@@ -8,6 +8,15 @@
 //! call a request, 14% of the shim's CPU time on `/inspect` over distinct runs. Here a thread
 //! that finishes takes the next queued job at once, and sleeps only when there is none.
 //!
+//! One thread drains the queue while it keeps up: a job queued while a thread is awake (running
+//! a job, or about to take the next) wakes no other, and is taken by that thread in turn. A job
+//! that has waited [`HELP_AFTER`] without a thread (the awake ones are held: a lock waited for,
+//! a long list) wakes or starts one more, up to the class's number, by way of its request.
+//! Waking a thread for each job, as this did before, spread a burst over the threads, each of
+//! which slept and was woken again at its next job: with 8 connections asking `/inspect` of
+//! distinct runs, one thread draining the queue answered 1.4x the requests a second, at 0.65x
+//! the CPU time a request (BENCHMARKS.md, "fourth pass").
+//!
 //! A job not begun by its deadline is never run: it is answered `Missed` by whoever sees that
 //! first (the thread that takes it, or the request that waited for it), and the request
 //! answers 503.
@@ -36,26 +45,25 @@ struct Inner {
     threads: usize,
     /// Threads waiting for work.
     idle: usize,
-    /// Threads running a job (the others take the next queued one before they wait).
-    running: usize,
     closed: bool,
 }
 
-/// A queued job, and where it is (to prune the ones given up). Run, it gives back the
-/// delivery of its value, which its thread makes once it counts itself free again: a request
-/// answered and followed at once by the next one finds the thread free, not a reason to
-/// start another.
+/// A queued job, and where it is (to prune the ones given up). Run, it delivers its value.
 struct Job {
     state: Arc<AtomicU8>,
-    run: Box<dyn FnOnce() -> Delivery + Send>,
+    run: Box<dyn FnOnce() + Send>,
 }
-
-type Delivery = Box<dyn FnOnce() + Send>;
 
 /// Past this many queued jobs, the ones given up are dropped from the queue at the next push
 /// (a request that ends or is dropped gives its job up: while every thread is held, the queue
 /// holds no more than the requests still waiting, about one a connection).
 const PRUNE_AT: usize = 64;
+
+/// How long a queued job waits for the awake threads before its request wakes or starts one
+/// more. A job of `/inspect` takes about 0.1 ms of CPU, a burst of one for each of 8
+/// connections about 1 ms; with the load generator on the same 2 cores, 1 ms and 2 ms woke
+/// threads often enough to cost requests a second, 5 ms rarely (BENCHMARKS.md, "fourth pass").
+pub(crate) const HELP_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Where a queued job is: waiting, begun by a thread, or given up by its request.
 const WAITING: u8 = 0;
@@ -67,6 +75,8 @@ const GIVEN_UP: u8 = 2;
 pub(crate) struct Queued<T> {
     state: Arc<AtomicU8>,
     done: tokio::sync::oneshot::Receiver<Option<T>>,
+    /// The class, for help ([`HELP_AFTER`]), and when the job was queued; `None` once helped.
+    help: Option<(Arc<Shared>, Instant)>,
 }
 
 /// Why a queued job has no value.
@@ -100,24 +110,20 @@ impl Threads {
         let state = Arc::new(AtomicU8::new(WAITING));
         let (tx, done) = tokio::sync::oneshot::channel();
         let mine = Arc::clone(&state);
-        let run = Box::new(move || -> Delivery {
+        let run = Box::new(move || {
             // Past its deadline, or given up: never begun (`Busy`).
             if Instant::now() > deadline
                 || mine
                     .compare_exchange(WAITING, BEGUN, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
             {
-                return Box::new(move || {
-                    let _ = tx.send(None);
-                });
+                let _ = tx.send(None);
+                return;
             }
-            let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-            Box::new(move || {
-                // A panic drops the sender: `Panicked`.
-                if let Ok(value) = value {
-                    let _ = tx.send(Some(value));
-                }
-            })
+            // A panic drops the sender: `Panicked`.
+            if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+                let _ = tx.send(Some(value));
+            }
         });
         let mut inner = self.shared.lock();
         if inner.queue.len() >= PRUNE_AT {
@@ -129,34 +135,18 @@ impl Threads {
             state: Arc::clone(&state),
             run,
         });
-        // A thread for each queued job beyond the threads not running one (idle, or about to
-        // take the next), up to the class's number.
-        let wake = inner.idle > 0;
-        let free = inner.threads - inner.running;
-        if inner.queue.len() > free && inner.threads < self.shared.max && self.start() {
-            inner.threads += 1;
-        }
+        // No thread awake (running a job, or about to take the next): wake or start one.
+        // Otherwise an awake one takes it in turn, or its request asks for help.
+        let wake = inner.threads == inner.idle && self.shared.add(&mut inner);
         drop(inner);
         if wake {
             self.shared.ready.notify_one();
         }
-        Queued { state, done }
-    }
-
-    /// One more thread; false when the system would not start one (the queued job then waits
-    /// for a thread already running, or its deadline). Called from a request (on the async
-    /// worker): the thread enters that runtime, as tokio's own blocking threads did, so that
-    /// its work may start tasks (the OOM follower of a sample, `sample::oom`).
-    fn start(&self) -> bool {
-        let shared = Arc::clone(&self.shared);
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        std::thread::Builder::new()
-            .name(format!("kw-{}", self.shared.name))
-            .spawn(move || {
-                let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                shared.work();
-            })
-            .is_ok()
+        Queued {
+            state,
+            done,
+            help: Some((Arc::clone(&self.shared), Instant::now())),
+        }
     }
 }
 
@@ -169,6 +159,47 @@ impl Drop for Threads {
 }
 
 impl Shared {
+    /// One more awake thread for the queue, when it holds a job: an idle one (true: the caller
+    /// wakes it, once the lock is released), else a new one up to the class's number.
+    fn add(self: &Arc<Self>, inner: &mut Inner) -> bool {
+        if inner.queue.is_empty() {
+            return false;
+        }
+        if inner.idle > 0 {
+            return true;
+        }
+        if inner.threads < self.max && self.start() {
+            inner.threads += 1;
+        }
+        false
+    }
+
+    /// A job has waited [`HELP_AFTER`]: one more thread for the queue.
+    fn help(self: &Arc<Self>) {
+        let mut inner = self.lock();
+        let wake = self.add(&mut inner);
+        drop(inner);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// One more thread; false when the system would not start one (the queued job then waits
+    /// for a thread already running, or its deadline). Called from a request (on the async
+    /// worker): the thread enters that runtime, as tokio's own blocking threads did, so that
+    /// its work may start tasks (the OOM follower of a sample, `sample::oom`).
+    fn start(self: &Arc<Self>) -> bool {
+        let shared = Arc::clone(self);
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        std::thread::Builder::new()
+            .name(format!("kw-{}", self.name))
+            .spawn(move || {
+                let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                shared.work();
+            })
+            .is_ok()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A job never runs under the lock: a poisoned one only means a panic between two
         // statements of this file, and the queue is still whole.
@@ -180,11 +211,8 @@ impl Shared {
         let mut inner = self.lock();
         loop {
             if let Some(job) = inner.queue.pop_front() {
-                inner.running += 1;
                 drop(inner);
-                let deliver = (job.run)();
-                self.lock().running -= 1;
-                deliver();
+                (job.run)();
                 inner = self.lock();
                 continue;
             }
@@ -200,8 +228,20 @@ impl Shared {
 }
 
 impl<T> Queued<T> {
-    /// Its value, when it has ended by `until`; `Err(self)` when it has not.
+    /// Its value, when it has ended by `until`; `Err(self)` when it has not. Not begun
+    /// [`HELP_AFTER`] after it was queued, it asks for one more thread (once).
     pub(crate) async fn by(mut self, until: Instant) -> Result<Result<T, Missed>, Queued<T>> {
+        let help_at = self.help.as_ref().map(|(_, queued)| *queued + HELP_AFTER);
+        if let Some(help_at) = help_at.filter(|at| *at < until) {
+            if let Ok(ended) = tokio::time::timeout_at(help_at.into(), &mut self.done).await {
+                return Ok(Self::value(ended));
+            }
+            if let Some((shared, _)) = self.help.take() {
+                if self.state.load(Ordering::Acquire) == WAITING {
+                    shared.help();
+                }
+            }
+        }
         match tokio::time::timeout_at(until.into(), &mut self.done).await {
             Ok(ended) => Ok(Self::value(ended)),
             Err(_) => Err(self),
@@ -318,39 +358,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_beyond_the_idle_threads_starts_more() {
-        let threads = Threads::new("test", 2);
-        // One thread, idle once its job has ended.
-        assert_eq!(threads.queue(later(), || 1).end().await, Ok(1));
-        // Two jobs at once, each held until released: both begin only on two threads (on the
-        // one idle thread alone, the second would wait for the first to be released).
-        let (began, begun) = std::sync::mpsc::channel::<i32>();
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let held = Arc::new(Mutex::new(held));
-        let jobs: Vec<_> = (0..2)
-            .map(|i| {
-                let (began, held) = (began.clone(), Arc::clone(&held));
-                threads.queue(later(), move || {
-                    began.send(i).unwrap();
-                    held.lock().unwrap().recv().unwrap();
-                    i
-                })
-            })
-            .collect();
-        // A bound on a failure, not a synchronisation: both have begun long before.
-        for _ in 0..2 {
-            begun
-                .recv_timeout(Duration::from_secs(30))
-                .expect("both jobs begin at once");
-        }
+    async fn jobs_queued_while_a_thread_is_awake_wake_no_other_and_it_takes_them_in_turn() {
+        let threads = Threads::new("test", 4);
+        let (first, release) = hold(&threads);
+        // Not waited for (no request asks for help): queued for the one thread.
+        let jobs: Vec<_> = (2..5).map(|i| threads.queue(later(), move || i)).collect();
+        assert_eq!(threads.shared.lock().threads, 1);
+        assert_eq!(threads.shared.lock().queue.len(), 3);
         release.send(()).unwrap();
-        release.send(()).unwrap();
+        assert_eq!(first.end().await, Ok(1));
         let mut ended = Vec::new();
         for job in jobs {
             ended.push(job.end().await.unwrap());
         }
-        assert_eq!(ended, [0, 1]);
+        assert_eq!(ended, [2, 3, 4]);
+        assert_eq!(threads.shared.lock().threads, 1, "no other thread started");
+    }
+
+    #[tokio::test]
+    async fn a_job_waiting_behind_a_held_thread_gets_another() {
+        let threads = Threads::new("test", 2);
+        let (first, release) = hold(&threads);
+        // Its request waits: past HELP_AFTER it asks for help, and a second thread runs it
+        // while the first is still held.
+        assert_eq!(
+            threads.queue(later(), || 2).by(later()).await.ok(),
+            Some(Ok(2))
+        );
         assert_eq!(threads.shared.lock().threads, 2);
+        // The next one held up takes the second thread again (woken, or still awake): no third.
+        assert_eq!(
+            threads.queue(later(), || 3).by(later()).await.ok(),
+            Some(Ok(3))
+        );
+        assert_eq!(threads.shared.lock().threads, 2);
+        release.send(()).unwrap();
+        assert_eq!(first.end().await, Ok(1));
     }
 
     #[test]
@@ -377,20 +420,22 @@ mod tests {
         assert_eq!(threads.queue(later(), || 7).end().await, Ok(7));
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_beyond_the_threads_wait_for_one_and_no_more_threads_start() {
         let threads = Threads::new("test", 2);
         let (release, held) = std::sync::mpsc::channel::<()>();
         let held = Arc::new(Mutex::new(held));
         let (began, begun) = std::sync::mpsc::channel::<()>();
+        // Each waited for by its request (a task), which asks for help.
         let jobs: Vec<_> = (0..5)
             .map(|i| {
                 let (held, began) = (Arc::clone(&held), began.clone());
-                threads.queue(later(), move || {
+                let queued = threads.queue(later(), move || {
                     began.send(()).unwrap();
                     held.lock().unwrap().recv().unwrap();
                     i
-                })
+                });
+                tokio::spawn(async move { queued.by(later()).await.ok() })
             })
             .collect();
         begun.recv().unwrap();
@@ -402,8 +447,9 @@ mod tests {
         }
         let mut ended = Vec::new();
         for job in jobs {
-            ended.push(job.end().await.unwrap());
+            ended.push(job.await.unwrap().unwrap().unwrap());
         }
         assert_eq!(ended, [0, 1, 2, 3, 4]);
+        assert_eq!(threads.shared.lock().threads, 2);
     }
 }
