@@ -9,13 +9,14 @@
 //! that finishes takes the next queued job at once, and sleeps only when there is none.
 //!
 //! One thread drains the queue while it keeps up: a job queued while a thread is awake (running
-//! a job, or about to take the next) wakes no other, and is taken by that thread in turn. A job
-//! that has waited [`HELP_AFTER`] without a thread (the awake ones are held: a lock waited for,
-//! a long list) wakes or starts one more, up to the class's number, by way of its request.
-//! Waking a thread for each job, as this did before, spread a burst over the threads, each of
-//! which slept and was woken again at its next job: with 8 connections asking `/inspect` of
-//! distinct runs, one thread draining the queue answered 1.4x the requests a second, at 0.65x
-//! the CPU time a request (BENCHMARKS.md, "fourth pass").
+//! a job, or about to take the next) wakes no other, and is taken by that thread in turn. When
+//! the awake threads are held (a lock waited for, a long list), another joins: at once for a
+//! job queued when none has taken a job for [`HELP_AFTER`], and, by way of its request, for a
+//! job that has waited HELP_AFTER without a thread (again at each HELP_AFTER), up to the
+//! class's number. Waking a thread for each job, as this did before, spread a burst over the
+//! threads, each of which slept and was woken again at its next job: with 8 connections asking
+//! `/inspect` of distinct runs, one thread draining the queue spent less CPU time a request
+//! and answered more requests a second (BENCHMARKS.md, "fourth pass").
 //!
 //! A job not begun by its deadline is never run: it is answered `Missed` by whoever sees that
 //! first (the thread that takes it, or the request that waited for it), and the request
@@ -43,8 +44,16 @@ struct Shared {
 struct Inner {
     queue: VecDeque<Job>,
     threads: usize,
-    /// Threads waiting for work.
+    /// Threads waiting for work, not yet woken.
     idle: usize,
+    /// Threads woken (by [`Shared::add`], which counted them out of `idle`) that have not yet
+    /// woken up: a thread that wakes without one (a spurious wake, the close) counts itself out.
+    woken: usize,
+    /// Threads started that have not yet looked at the queue.
+    starting: usize,
+    /// When a thread last took a job, or was woken or started to take one: the awake threads
+    /// have all been held since (a lock, a long list) when it is [`HELP_AFTER`] old.
+    last_taken: Option<Instant>,
     closed: bool,
 }
 
@@ -135,9 +144,11 @@ impl Threads {
             state: Arc::clone(&state),
             run,
         });
-        // No thread awake (running a job, or about to take the next): wake or start one.
-        // Otherwise an awake one takes it in turn, or its request asks for help.
-        let wake = inner.threads == inner.idle && self.shared.add(&mut inner);
+        // No thread awake (running a job, or about to take the next one: woken, started), or
+        // those awake all held (none has taken a job for HELP_AFTER, none is on its way): wake
+        // or start one. Otherwise an awake one takes it in turn, or its request asks for help.
+        let asleep = inner.threads == inner.idle;
+        let wake = (asleep || inner.held()) && self.shared.add(&mut inner);
         drop(inner);
         if wake {
             self.shared.ready.notify_one();
@@ -158,26 +169,43 @@ impl Drop for Threads {
     }
 }
 
+impl Inner {
+    /// The awake threads are all held: none has taken a job for [`HELP_AFTER`], and none is on
+    /// its way to take one (woken, or started, and not yet at the queue).
+    fn held(&self) -> bool {
+        self.woken + self.starting == 0
+            && self.last_taken.is_none_or(|at| at.elapsed() >= HELP_AFTER)
+    }
+}
+
 impl Shared {
     /// One more awake thread for the queue, when it holds a job: an idle one (true: the caller
-    /// wakes it, once the lock is released), else a new one up to the class's number.
+    /// wakes it, once the lock is released), else a new one up to the class's number. Either
+    /// is about to take a job: the next one queued waits for it, not for another.
     fn add(self: &Arc<Self>, inner: &mut Inner) -> bool {
-        if inner.queue.is_empty() {
+        if inner.queue.is_empty() || inner.closed {
             return false;
         }
         if inner.idle > 0 {
+            inner.idle -= 1;
+            inner.woken += 1;
+            inner.last_taken = Some(Instant::now());
             return true;
         }
         if inner.threads < self.max && self.start() {
             inner.threads += 1;
+            inner.starting += 1;
+            inner.last_taken = Some(Instant::now());
         }
         false
     }
 
-    /// A job has waited [`HELP_AFTER`]: one more thread for the queue.
+    /// A job has waited [`HELP_AFTER`]: one more thread for the queue, unless one is on its
+    /// way (woken, or started, but slow to run: a loaded machine; another would only take
+    /// memory of its own).
     fn help(self: &Arc<Self>) {
         let mut inner = self.lock();
-        let wake = self.add(&mut inner);
+        let wake = inner.woken + inner.starting == 0 && self.add(&mut inner);
         drop(inner);
         if wake {
             self.ready.notify_one();
@@ -209,8 +237,10 @@ impl Shared {
     /// A thread's life: take the next job, run it, and sleep only when there is none.
     fn work(&self) {
         let mut inner = self.lock();
+        inner.starting -= 1;
         loop {
             if let Some(job) = inner.queue.pop_front() {
+                inner.last_taken = Some(Instant::now());
                 drop(inner);
                 (job.run)();
                 inner = self.lock();
@@ -222,23 +252,37 @@ impl Shared {
             }
             inner.idle += 1;
             inner = self.ready.wait(inner).unwrap_or_else(|p| p.into_inner());
-            inner.idle -= 1;
+            if inner.woken > 0 {
+                inner.woken -= 1;
+            } else {
+                inner.idle -= 1;
+            }
         }
     }
 }
 
 impl<T> Queued<T> {
     /// Its value, when it has ended by `until`; `Err(self)` when it has not. Not begun
-    /// [`HELP_AFTER`] after it was queued, it asks for one more thread (once).
+    /// [`HELP_AFTER`] after it was queued, it asks for one more thread, and again at each
+    /// HELP_AFTER while it waits (the thread it got may have been held by a job queued before
+    /// it); at once when `until` comes sooner.
     pub(crate) async fn by(mut self, until: Instant) -> Result<Result<T, Missed>, Queued<T>> {
-        let help_at = self.help.as_ref().map(|(_, queued)| *queued + HELP_AFTER);
-        if let Some(help_at) = help_at.filter(|at| *at < until) {
-            if let Ok(ended) = tokio::time::timeout_at(help_at.into(), &mut self.done).await {
-                return Ok(Self::value(ended));
-            }
-            if let Some((shared, _)) = self.help.take() {
-                if self.state.load(Ordering::Acquire) == WAITING {
-                    shared.help();
+        if let Some((shared, queued)) = self.help.take() {
+            let mut help_at = queued + HELP_AFTER;
+            loop {
+                if help_at < until {
+                    let waited = tokio::time::timeout_at(help_at.into(), &mut self.done).await;
+                    if let Ok(ended) = waited {
+                        return Ok(Self::value(ended));
+                    }
+                }
+                if self.state.load(Ordering::Acquire) != WAITING {
+                    break;
+                }
+                shared.help();
+                help_at += HELP_AFTER;
+                if help_at >= until {
+                    break;
                 }
             }
         }
@@ -290,6 +334,31 @@ mod tests {
 
     fn later() -> Instant {
         Instant::now() + Duration::from_secs(60)
+    }
+
+    /// `f`'s value, or a failure after 30 s: a bound on a failure (a regression hangs no test),
+    /// not a synchronisation.
+    async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(30), f)
+            .await
+            .expect("done within 30 s")
+    }
+
+    /// Wait (yielding, 30 s at most) until `idle` of the class's threads sleep, not woken.
+    fn until_idle(threads: &Threads, idle: usize) {
+        let bound = Instant::now() + Duration::from_secs(30);
+        while threads.shared.lock().idle != idle {
+            assert!(Instant::now() < bound, "{idle} idle threads");
+            std::thread::yield_now();
+        }
+    }
+
+    /// Once every thread sleeps, nothing is said to be on its way: help is not switched off.
+    fn at_rest(threads: &Threads) {
+        let n = threads.shared.lock().threads;
+        until_idle(threads, n);
+        let inner = threads.shared.lock();
+        assert_eq!((inner.woken, inner.starting), (0, 0));
     }
 
     /// The class's one thread, held by a job (returning 1) until the sender sends; returned
@@ -361,39 +430,134 @@ mod tests {
     async fn jobs_queued_while_a_thread_is_awake_wake_no_other_and_it_takes_them_in_turn() {
         let threads = Threads::new("test", 4);
         let (first, release) = hold(&threads);
+        // As if it had taken its job just now, however slow this machine is.
+        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
         // Not waited for (no request asks for help): queued for the one thread.
         let jobs: Vec<_> = (2..5).map(|i| threads.queue(later(), move || i)).collect();
         assert_eq!(threads.shared.lock().threads, 1);
         assert_eq!(threads.shared.lock().queue.len(), 3);
         release.send(()).unwrap();
-        assert_eq!(first.end().await, Ok(1));
+        assert_eq!(within(first.end()).await, Ok(1));
         let mut ended = Vec::new();
         for job in jobs {
-            ended.push(job.end().await.unwrap());
+            ended.push(within(job.end()).await.unwrap());
         }
         assert_eq!(ended, [2, 3, 4]);
         assert_eq!(threads.shared.lock().threads, 1, "no other thread started");
+        at_rest(&threads);
+    }
+
+    #[tokio::test]
+    async fn a_job_queued_while_the_awake_threads_are_all_held_wakes_an_idle_one_at_once() {
+        let threads = Threads::new("test", 3);
+        let (first, release) = hold(&threads);
+        // A second thread, asleep once its job has ended (helped: the first is held).
+        let second = threads.queue(later(), || 2).by(later());
+        assert_eq!(within(second).await.ok(), Some(Ok(2)));
+        until_idle(&threads, 1);
+        // The held thread took its job HELP_AFTER ago (said so rather than waited for).
+        threads.shared.lock().last_taken = Some(Instant::now() - HELP_AFTER);
+        // Not waited for by a request (no help): begun by the sleeping thread, no third.
+        assert_eq!(within(threads.queue(later(), || 3).end()).await, Ok(3));
+        assert_eq!(threads.shared.lock().threads, 2);
+        release.send(()).unwrap();
+        assert_eq!(within(first.end()).await, Ok(1));
+        at_rest(&threads);
+    }
+
+    #[tokio::test]
+    async fn a_sleeping_thread_is_promised_to_one_job_and_the_next_gets_a_new_one() {
+        let threads = Threads::new("test", 3);
+        let (first, release_first) = hold(&threads);
+        let second = threads.queue(later(), || 2).by(later());
+        assert_eq!(within(second).await.ok(), Some(Ok(2)));
+        until_idle(&threads, 1);
+        // As if it had taken its job just now: queue() adds nothing, help does.
+        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let (began, begun) = std::sync::mpsc::channel::<i32>();
+        let jobs: Vec<_> = (3..5)
+            .map(|i| {
+                let (held, began) = (Arc::clone(&held), began.clone());
+                threads.queue(later(), move || {
+                    began.send(i).unwrap();
+                    held.lock().unwrap().recv().unwrap();
+                    i
+                })
+            })
+            .collect();
+        // Two helps at once, under one lock, as two requests' timers may fire together: the
+        // sleeping thread is woken for one, a third started for the other.
+        let wake = {
+            let mut inner = threads.shared.lock();
+            let (a, b) = (
+                threads.shared.add(&mut inner),
+                threads.shared.add(&mut inner),
+            );
+            assert_eq!((a, b), (true, false));
+            assert_eq!(
+                (inner.idle, inner.woken, inner.starting, inner.threads),
+                (0, 1, 1, 3)
+            );
+            a
+        };
+        if wake {
+            threads.shared.ready.notify_one();
+        }
+        for _ in 0..2 {
+            begun
+                .recv_timeout(Duration::from_secs(30))
+                .expect("both begin while the first thread is held");
+        }
+        for _ in 0..2 {
+            release.send(()).unwrap();
+        }
+        for job in jobs {
+            assert!(within(job.end()).await.is_ok());
+        }
+        release_first.send(()).unwrap();
+        assert_eq!(within(first.end()).await, Ok(1));
+        at_rest(&threads);
+    }
+
+    #[tokio::test]
+    async fn a_job_with_less_than_help_after_left_asks_for_help_at_once() {
+        let threads = Threads::new("test", 2);
+        let (first, release) = hold(&threads);
+        // As if it had taken its job just now: queue() adds nothing.
+        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+        let queued = threads.queue(later(), || 2);
+        assert_eq!(threads.shared.lock().threads, 1);
+        // Its request's budget ends before HELP_AFTER: help is asked before the wait.
+        let value = match queued.by(Instant::now()).await {
+            Ok(v) => v,
+            Err(queued) => within(queued.end()).await,
+        };
+        assert_eq!(value, Ok(2));
+        assert_eq!(threads.shared.lock().threads, 2);
+        release.send(()).unwrap();
+        assert_eq!(within(first.end()).await, Ok(1));
+        at_rest(&threads);
     }
 
     #[tokio::test]
     async fn a_job_waiting_behind_a_held_thread_gets_another() {
-        let threads = Threads::new("test", 2);
+        let threads = Threads::new("test", 3);
         let (first, release) = hold(&threads);
         // Its request waits: past HELP_AFTER it asks for help, and a second thread runs it
         // while the first is still held.
-        assert_eq!(
-            threads.queue(later(), || 2).by(later()).await.ok(),
-            Some(Ok(2))
-        );
+        let second = threads.queue(later(), || 2).by(later());
+        assert_eq!(within(second).await.ok(), Some(Ok(2)));
         assert_eq!(threads.shared.lock().threads, 2);
-        // The next one held up takes the second thread again (woken, or still awake): no third.
-        assert_eq!(
-            threads.queue(later(), || 3).by(later()).await.ok(),
-            Some(Ok(3))
-        );
+        // The next one held up takes the second thread again (woken): no third.
+        until_idle(&threads, 1);
+        let third = threads.queue(later(), || 3).by(later());
+        assert_eq!(within(third).await.ok(), Some(Ok(3)));
         assert_eq!(threads.shared.lock().threads, 2);
         release.send(()).unwrap();
-        assert_eq!(first.end().await, Ok(1));
+        assert_eq!(within(first.end()).await, Ok(1));
+        at_rest(&threads);
     }
 
     #[test]
