@@ -16,7 +16,8 @@
 //! class's number. Waking a thread for each job, as this did before, spread a burst over the
 //! threads, each of which slept and was woken again at its next job: with 8 connections asking
 //! `/inspect` of distinct runs, one thread draining the queue spent less CPU time a request
-//! and answered more requests a second (BENCHMARKS.md, "fourth pass").
+//! and answered more requests a second (BENCHMARKS.md, "fourth pass"). A process with one CPU
+//! keeps the old way, where it costs less ([`Shared::eager`]).
 //!
 //! A job not begun by its deadline is never run: it is answered `Missed` by whoever sees that
 //! first (the thread that takes it, or the request that waited for it), and the request
@@ -36,6 +37,13 @@ struct Shared {
     /// The threads' names (`kw-<name>`).
     name: &'static str,
     max: usize,
+    /// The process has one CPU: each job queued wakes or starts a thread, as far as there are
+    /// any. There, a thread that drains the queue is preempted by the async worker at each
+    /// answer it hands over (woken, that worker has run less), where threads that each take a
+    /// job and sleep hand the CPU over when they sleep: with the shim on one CPU and the load
+    /// generator on the other, draining cost 1.2-1.5x the CPU a request, with 2x the
+    /// involuntary context switches (BENCHMARKS.md, "fourth pass").
+    eager: bool,
     inner: Mutex<Inner>,
     ready: Condvar,
 }
@@ -100,10 +108,19 @@ pub(crate) enum Missed {
 impl Threads {
     /// A class of at most `max` threads, started as work comes (none before).
     pub(crate) fn new(name: &'static str, max: usize) -> Threads {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Threads::for_cpus(name, max, cpus)
+    }
+
+    /// As [`new`](Self::new), for a process that may run on `cpus` CPUs (its affinity and
+    /// CPU quota, as `available_parallelism` reads them): on one, each job queued wakes or
+    /// starts a thread (see [`Shared::eager`]).
+    pub(crate) fn for_cpus(name: &'static str, max: usize, cpus: usize) -> Threads {
         Threads {
             shared: Arc::new(Shared {
                 name,
                 max: max.max(1),
+                eager: cpus <= 1,
                 inner: Mutex::new(Inner::default()),
                 ready: Condvar::new(),
             }),
@@ -148,7 +165,7 @@ impl Threads {
         // those awake all held (none has taken a job for HELP_AFTER, none is on its way): wake
         // or start one. Otherwise an awake one takes it in turn, or its request asks for help.
         let asleep = inner.threads == inner.idle;
-        let wake = (asleep || inner.held()) && self.shared.add(&mut inner);
+        let wake = (asleep || self.shared.eager || inner.held()) && self.shared.add(&mut inner);
         drop(inner);
         if wake {
             self.shared.ready.notify_one();
@@ -377,7 +394,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_past_its_deadline_is_never_begun() {
-        let threads = Threads::new("test", 1);
+        let threads = Threads::for_cpus("test", 1, 2);
         let ran = Arc::new(AtomicBool::new(false));
         let mine = Arc::clone(&ran);
         let past = Instant::now() - Duration::from_millis(1);
@@ -388,7 +405,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_given_up_while_queued_never_runs_and_the_next_one_does() {
-        let threads = Threads::new("test", 1);
+        let threads = Threads::for_cpus("test", 1, 2);
         let (first, release) = hold(&threads);
         let ran = Arc::new(AtomicBool::new(false));
         let mine = Arc::clone(&ran);
@@ -405,7 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_whose_request_is_dropped_is_never_begun_and_the_queue_is_pruned() {
-        let threads = Threads::new("test", 1);
+        let threads = Threads::for_cpus("test", 1, 2);
         let (first, release) = hold(&threads);
         let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // Requests that went away while the one thread was held.
@@ -428,7 +445,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_queued_while_a_thread_is_awake_wake_no_other_and_it_takes_them_in_turn() {
-        let threads = Threads::new("test", 4);
+        let threads = Threads::for_cpus("test", 4, 2);
         let (first, release) = hold(&threads);
         // As if it had taken its job just now, however slow this machine is.
         threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
@@ -448,8 +465,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn on_one_cpu_each_job_queued_wakes_or_starts_a_thread() {
+        let threads = Threads::for_cpus("test", 2, 1);
+        let (first, release_first) = hold(&threads);
+        // As if it had taken its job just now: only the one-CPU rule adds a thread.
+        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+        // Not waited for (no help): begun on a second thread while the first is held.
+        assert_eq!(within(threads.queue(later(), || 2).end()).await, Ok(2));
+        assert_eq!(threads.shared.lock().threads, 2);
+        release_first.send(()).unwrap();
+        assert_eq!(within(first.end()).await, Ok(1));
+        at_rest(&threads);
+    }
+
+    #[tokio::test]
     async fn a_job_queued_while_the_awake_threads_are_all_held_wakes_an_idle_one_at_once() {
-        let threads = Threads::new("test", 3);
+        let threads = Threads::for_cpus("test", 3, 2);
         let (first, release) = hold(&threads);
         // A second thread, asleep once its job has ended (helped: the first is held).
         let second = threads.queue(later(), || 2).by(later());
@@ -467,7 +498,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sleeping_thread_is_promised_to_one_job_and_the_next_gets_a_new_one() {
-        let threads = Threads::new("test", 3);
+        let threads = Threads::for_cpus("test", 3, 2);
         let (first, release_first) = hold(&threads);
         let second = threads.queue(later(), || 2).by(later());
         assert_eq!(within(second).await.ok(), Some(Ok(2)));
@@ -523,7 +554,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_with_less_than_help_after_left_asks_for_help_at_once() {
-        let threads = Threads::new("test", 2);
+        let threads = Threads::for_cpus("test", 2, 2);
         let (first, release) = hold(&threads);
         // As if it had taken its job just now: queue() adds nothing.
         threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
@@ -543,7 +574,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_waiting_behind_a_held_thread_gets_another() {
-        let threads = Threads::new("test", 3);
+        let threads = Threads::for_cpus("test", 3, 2);
         let (first, release) = hold(&threads);
         // Its request waits: past HELP_AFTER it asks for help, and a second thread runs it
         // while the first is still held.
@@ -566,7 +597,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let threads = Threads::new("test", 1);
+        let threads = Threads::for_cpus("test", 1, 2);
         let inside = runtime.block_on(async {
             threads
                 .queue(later(), || tokio::runtime::Handle::try_current().is_ok())
@@ -578,7 +609,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_that_panics_is_answered_and_its_thread_goes_on() {
-        let threads = Threads::new("test", 1);
+        let threads = Threads::for_cpus("test", 1, 2);
         let panicked = threads.queue(later(), || -> i32 { panic!("a test's panic") });
         assert_eq!(panicked.end().await, Err(Missed::Panicked));
         assert_eq!(threads.queue(later(), || 7).end().await, Ok(7));
@@ -586,7 +617,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_beyond_the_threads_wait_for_one_and_no_more_threads_start() {
-        let threads = Threads::new("test", 2);
+        let threads = Threads::for_cpus("test", 2, 2);
         let (release, held) = std::sync::mpsc::channel::<()>();
         let held = Arc::new(Mutex::new(held));
         let (began, begun) = std::sync::mpsc::channel::<()>();
