@@ -254,6 +254,8 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Opt
         }
     }
     info.uid = optional(&mut info, "", want.uid, || process.uid())?;
+    // Last, through the handle: `count_fds` went by path, and should the pid be another
+    // process's by now, this read fails and the reading is Gone (no other user's count).
     let stat = optional(&mut info, "stat", true, || {
         read_into(process, "stat", &mut buf)?;
         Stat::from_read(&buf[..])

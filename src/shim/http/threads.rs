@@ -293,7 +293,9 @@ impl<T> Queued<T> {
                         return Ok(Self::value(ended));
                     }
                 }
-                if self.state.load(Ordering::Acquire) != WAITING {
+                // Begun, given up, or its budget already spent (its request gives it up next):
+                // no thread for it.
+                if self.state.load(Ordering::Acquire) != WAITING || Instant::now() >= until {
                     break;
                 }
                 shared.help();
@@ -392,6 +394,47 @@ mod tests {
         (first, release)
     }
 
+    /// As if a thread had taken a job just now, however slow this machine is: `queue()` adds
+    /// no thread for being held.
+    fn just_taken(threads: &Threads) {
+        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+    }
+
+    /// With the first thread held: a second one, started by a job's help (it waited past
+    /// HELP_AFTER), asleep once that job has ended.
+    async fn second_asleep(threads: &Threads) {
+        let second = threads.queue(later(), || 2).by(later());
+        assert_eq!(within(second).await.ok(), Some(Ok(2)));
+        assert_eq!(threads.shared.lock().threads, 2);
+        until_idle(threads, 1);
+    }
+
+    /// Jobs returning `ids`, each held once begun until the sender sends once; the receiver
+    /// hears each one begin.
+    fn held_jobs(
+        threads: &Threads,
+        ids: std::ops::Range<i32>,
+    ) -> (
+        Vec<Queued<i32>>,
+        std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Receiver<i32>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let (began, begun) = std::sync::mpsc::channel::<i32>();
+        let jobs = ids
+            .map(|i| {
+                let (held, began) = (Arc::clone(&held), began.clone());
+                threads.queue(later(), move || {
+                    began.send(i).unwrap();
+                    held.lock().unwrap().recv().unwrap();
+                    i
+                })
+            })
+            .collect();
+        (jobs, release, begun)
+    }
+
     #[tokio::test]
     async fn a_job_past_its_deadline_is_never_begun() {
         let threads = Threads::for_cpus("test", 1, 2);
@@ -447,8 +490,7 @@ mod tests {
     async fn jobs_queued_while_a_thread_is_awake_wake_no_other_and_it_takes_them_in_turn() {
         let threads = Threads::for_cpus("test", 4, 2);
         let (first, release) = hold(&threads);
-        // As if it had taken its job just now, however slow this machine is.
-        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+        just_taken(&threads);
         // Not waited for (no request asks for help): queued for the one thread.
         let jobs: Vec<_> = (2..5).map(|i| threads.queue(later(), move || i)).collect();
         assert_eq!(threads.shared.lock().threads, 1);
@@ -468,8 +510,8 @@ mod tests {
     async fn on_one_cpu_each_job_queued_wakes_or_starts_a_thread() {
         let threads = Threads::for_cpus("test", 2, 1);
         let (first, release_first) = hold(&threads);
-        // As if it had taken its job just now: only the one-CPU rule adds a thread.
-        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+        // Only the one-CPU rule adds a thread.
+        just_taken(&threads);
         // Not waited for (no help): begun on a second thread while the first is held.
         assert_eq!(within(threads.queue(later(), || 2).end()).await, Ok(2));
         assert_eq!(threads.shared.lock().threads, 2);
@@ -482,10 +524,7 @@ mod tests {
     async fn a_job_queued_while_the_awake_threads_are_all_held_wakes_an_idle_one_at_once() {
         let threads = Threads::for_cpus("test", 3, 2);
         let (first, release) = hold(&threads);
-        // A second thread, asleep once its job has ended (helped: the first is held).
-        let second = threads.queue(later(), || 2).by(later());
-        assert_eq!(within(second).await.ok(), Some(Ok(2)));
-        until_idle(&threads, 1);
+        second_asleep(&threads).await;
         // The held thread took its job HELP_AFTER ago (said so rather than waited for).
         threads.shared.lock().last_taken = Some(Instant::now() - HELP_AFTER);
         // Not waited for by a request (no help): begun by the sleeping thread, no third.
@@ -500,24 +539,10 @@ mod tests {
     async fn a_sleeping_thread_is_promised_to_one_job_and_the_next_gets_a_new_one() {
         let threads = Threads::for_cpus("test", 3, 2);
         let (first, release_first) = hold(&threads);
-        let second = threads.queue(later(), || 2).by(later());
-        assert_eq!(within(second).await.ok(), Some(Ok(2)));
-        until_idle(&threads, 1);
-        // As if it had taken its job just now: queue() adds nothing, help does.
-        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let held = Arc::new(Mutex::new(held));
-        let (began, begun) = std::sync::mpsc::channel::<i32>();
-        let jobs: Vec<_> = (3..5)
-            .map(|i| {
-                let (held, began) = (Arc::clone(&held), began.clone());
-                threads.queue(later(), move || {
-                    began.send(i).unwrap();
-                    held.lock().unwrap().recv().unwrap();
-                    i
-                })
-            })
-            .collect();
+        second_asleep(&threads).await;
+        // queue() adds nothing: help does.
+        just_taken(&threads);
+        let (jobs, release, begun) = held_jobs(&threads, 3..5);
         // Two helps at once, under one lock, as two requests' timers may fire together: the
         // sleeping thread is woken for one, a third started for the other.
         let wake = {
@@ -553,15 +578,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn help_adds_no_thread_while_one_is_on_its_way() {
+        let threads = Threads::for_cpus("test", 3, 2);
+        let (first, release) = hold(&threads);
+        second_asleep(&threads).await;
+        just_taken(&threads);
+        let queued = threads.queue(later(), || 3);
+        // The sleeping thread woken for it, and not yet awake (a loaded machine): a help now
+        // starts no third thread beside it (one more thread, one more malloc arena).
+        assert!(threads.shared.add(&mut threads.shared.lock()));
+        threads.shared.help();
+        assert_eq!(threads.shared.lock().threads, 2);
+        threads.shared.ready.notify_one();
+        assert_eq!(within(queued.end()).await, Ok(3));
+        release.send(()).unwrap();
+        assert_eq!(within(first.end()).await, Ok(1));
+        at_rest(&threads);
+    }
+
+    #[tokio::test]
     async fn a_job_with_less_than_help_after_left_asks_for_help_at_once() {
         let threads = Threads::for_cpus("test", 2, 2);
         let (first, release) = hold(&threads);
-        // As if it had taken its job just now: queue() adds nothing.
-        threads.shared.lock().last_taken = Some(Instant::now() + Duration::from_secs(3600));
+        just_taken(&threads);
+        // Its request's budget ends before HELP_AFTER: help is asked before the wait.
+        let until = Instant::now() + HELP_AFTER - Duration::from_micros(1);
         let queued = threads.queue(later(), || 2);
         assert_eq!(threads.shared.lock().threads, 1);
-        // Its request's budget ends before HELP_AFTER: help is asked before the wait.
-        let value = match queued.by(Instant::now()).await {
+        let value = match queued.by(until).await {
             Ok(v) => v,
             Err(queued) => within(queued.end()).await,
         };
@@ -578,11 +622,8 @@ mod tests {
         let (first, release) = hold(&threads);
         // Its request waits: past HELP_AFTER it asks for help, and a second thread runs it
         // while the first is still held.
-        let second = threads.queue(later(), || 2).by(later());
-        assert_eq!(within(second).await.ok(), Some(Ok(2)));
-        assert_eq!(threads.shared.lock().threads, 2);
+        second_asleep(&threads).await;
         // The next one held up takes the second thread again (woken): no third.
-        until_idle(&threads, 1);
         let third = threads.queue(later(), || 3).by(later());
         assert_eq!(within(third).await.ok(), Some(Ok(3)));
         assert_eq!(threads.shared.lock().threads, 2);
@@ -618,20 +659,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_beyond_the_threads_wait_for_one_and_no_more_threads_start() {
         let threads = Threads::for_cpus("test", 2, 2);
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let held = Arc::new(Mutex::new(held));
-        let (began, begun) = std::sync::mpsc::channel::<()>();
+        let (queued, release, begun) = held_jobs(&threads, 0..5);
         // Each waited for by its request (a task), which asks for help.
-        let jobs: Vec<_> = (0..5)
-            .map(|i| {
-                let (held, began) = (Arc::clone(&held), began.clone());
-                let queued = threads.queue(later(), move || {
-                    began.send(()).unwrap();
-                    held.lock().unwrap().recv().unwrap();
-                    i
-                });
-                tokio::spawn(async move { queued.by(later()).await.ok() })
-            })
+        let jobs: Vec<_> = queued
+            .into_iter()
+            .map(|q| tokio::spawn(async move { q.by(later()).await.ok() }))
             .collect();
         begun.recv().unwrap();
         begun.recv().unwrap();
