@@ -179,12 +179,18 @@ impl Browser {
         }
     }
 
+    /// Click the first element `selector` finds, once there is one (within 60 s): the page
+    /// renders each of its parts as its own fetch answers, in no set order.
     pub fn click(&mut self, selector: &str) {
         let js = format!(
             "(() => {{ const e = document.querySelector({}); if (!e) return false; e.click(); return true; }})()",
             serde_json::Value::from(selector)
         );
-        assert_eq!(self.eval(&js), true, "nothing to click at {selector}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.eval(&js) != true {
+            assert!(Instant::now() < deadline, "nothing to click at {selector}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
