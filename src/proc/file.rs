@@ -17,7 +17,7 @@ use std::io;
 use std::path::PathBuf;
 
 use procfs::ProcError;
-use procfs::process::Process;
+use procfs::process::{FDTarget, Process};
 
 /// Bytes of room made before each read (at least).
 const CHUNK: usize = 4096;
@@ -39,6 +39,18 @@ pub fn read_into(process: &Process, file: &str, buf: &mut Vec<u8>) -> procfs::Pr
             Err(e) => return Err(error(process, file, e.into())),
         }
     }
+}
+
+/// Where the link `/proc/<pid>/<link>` points (`fd/1`, say), read through the process's
+/// directory handle as procfs' `fd_from_fd` reads it, less its `stat` of the link (the
+/// descriptor's mode, which nobody here asks): open, read the link, close. Errors as
+/// [`read_into`]'s: a closed descriptor, or a process gone, is `NotFound`.
+pub fn link_of(process: &Process, link: &str) -> procfs::ProcResult<FDTarget> {
+    use rustix::fs::OFlags;
+    let f = process.open_relative_flags(link, OFlags::NOFOLLOW | OFlags::PATH | OFlags::CLOEXEC)?;
+    let target = rustix::fs::readlinkat(&f, "", Vec::with_capacity(128))
+        .map_err(|e| error(process, link, e.into()))?;
+    target.to_string_lossy().parse()
 }
 
 /// A read's error as the procfs crate maps the errors of its readers (`wrap_io_error`).
@@ -98,5 +110,43 @@ mod tests {
             read_into(&process, "environ", &mut buf),
             Err(ProcError::NotFound(_))
         ));
+    }
+
+    /// The link as procfs' `fd_from_fd` reads it: a file, a pipe; a closed descriptor and a
+    /// process reaped are `NotFound`.
+    #[test]
+    fn a_link_reads_as_procfs_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("w.log")).unwrap();
+        let mut to_file = crate::proc::Ended::sleeping(
+            std::process::Command::new("sleep").arg("100").stdout(log),
+        );
+        let mut to_pipe = crate::proc::Ended::sleeping(
+            std::process::Command::new("sleep")
+                .arg("100")
+                .stdout(std::process::Stdio::piped()),
+        );
+        let mut closed = crate::proc::Ended::sleeping(
+            std::process::Command::new("sh").args(["-c", "exec sleep 100 >&-"]),
+        );
+        for child in [&to_file, &to_pipe] {
+            let process = Process::new(child.pid()).unwrap();
+            let want = process.fd_from_fd(1).unwrap().target;
+            assert_eq!(link_of(&process, "fd/1").unwrap(), want);
+        }
+        let process = Process::new(to_file.pid()).unwrap();
+        assert!(matches!(link_of(&process, "fd/1"), Ok(FDTarget::Path(p)) if p.ends_with("w.log")));
+        let shut = Process::new(closed.pid()).unwrap();
+        assert!(matches!(
+            link_of(&shut, "fd/1"),
+            Err(ProcError::NotFound(_))
+        ));
+        to_file.end();
+        assert!(matches!(
+            link_of(&process, "fd/1"),
+            Err(ProcError::NotFound(_))
+        ));
+        to_pipe.end();
+        closed.end();
     }
 }

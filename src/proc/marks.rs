@@ -228,9 +228,9 @@ fn read_rest(
         };
     }
     if want.stdout {
-        // procfs reads the link through the handle (its process's, or `NotFound`).
-        marks.stdout = match process.fd_from_fd(1) {
-            Ok(fd) => Some(describe(fd.target)),
+        // The link through the handle (its process's, or `NotFound`).
+        marks.stdout = match file::link_of(process, "fd/1") {
+            Ok(target) => Some(describe(target)),
             // Not found: fd 1 is closed, or the process has ended since its `stat`. Nothing
             // to say about stdout, and nothing went wrong.
             Err(ProcError::NotFound(_)) => None,
