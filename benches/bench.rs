@@ -1207,7 +1207,7 @@ fn live_many(n: usize) {
         let route = time(&mut || {
             let rows = kanban_workers::shim::sample::query_rows(
                 &conn,
-                kanban_workers::shim::answer::WORKERS_LIVE_SQL,
+                &kanban_workers::shim::answer::WORKERS_LIVE_SQL,
             )
             .unwrap();
             kanban_workers::shim::answer::rows_json(b"workers", &rows, 0).map_or(0, |b| b.len())

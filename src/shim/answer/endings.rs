@@ -15,7 +15,7 @@ use crate::shim::board::logs::LogsDir;
 use crate::shim::sample::history::History;
 use crate::shim::sample::{Rows, query_rows_with};
 
-const ENDINGS_SQL: &str = include_str!("../../../sql/route_runs_endings.sql");
+static ENDINGS_SQL: std::sync::LazyLock<String> = super::sql::sql_file!("route_runs_endings.sql");
 
 /// The window when `since` is not given: the last six hours.
 pub const DEFAULT_WINDOW_S: i64 = 6 * 3600;
@@ -57,7 +57,7 @@ pub fn last_hour(conn: &Connection, history: &History) -> Result<Vec<(String, i6
     let since = now_secs() - METRICS_WINDOW_S;
     let rows = query_rows_with(
         conn,
-        ENDINGS_SQL,
+        &ENDINGS_SQL,
         rusqlite::params![since, "{}", history.oom_seen_json(), 1],
     )?;
     let by_ending = match rows
@@ -80,7 +80,7 @@ pub fn last_hour(conn: &Connection, history: &History) -> Result<Vec<(String, i6
 fn read(conn: &Connection, since: i64, trailers: &str, seen: &str) -> Result<Rows, ApiError> {
     query_rows_with(
         conn,
-        ENDINGS_SQL,
+        &ENDINGS_SQL,
         rusqlite::params![since, trailers, seen, MAX_ENDINGS],
     )
 }

@@ -35,7 +35,7 @@ use crate::shim::board::logs::{self, LogsDir};
 use crate::shim::board::pool::query_error;
 use crate::shim::sample::Board;
 
-const RUN_LOG_SQL: &str = include_str!("../../../sql/route_run_log.sql");
+static RUN_LOG_SQL: std::sync::LazyLock<String> = super::sql::sql_file!("route_run_log.sql");
 
 /// How often the file is looked at.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -71,7 +71,7 @@ pub struct Limits {
 /// owner's newer releases take ISO-8601 text too); 404 for an unknown run. A task id that is
 /// not UTF-8 (or a BLOB) is read as the owner reads it, each invalid sequence one U+FFFD.
 pub fn run_task(conn: &Connection, run_id: i64) -> Result<(String, bool), ApiError> {
-    conn.prepare_cached(RUN_LOG_SQL)
+    conn.prepare_cached(&RUN_LOG_SQL)
         .and_then(|mut s| {
             s.query_row([run_id], |r| {
                 let task = match r.get_ref(0)? {

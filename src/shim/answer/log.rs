@@ -8,7 +8,7 @@ use crate::shim::ApiError;
 use crate::shim::board::logs::{self, LogsDir};
 use crate::shim::board::pool::query_error;
 
-const TASK_LOG_SQL: &str = include_str!("../../../sql/route_task_log.sql");
+static TASK_LOG_SQL: std::sync::LazyLock<String> = super::sql::sql_file!("route_task_log.sql");
 
 /// The most a log's `content` may take in one answer, as served: its JSON text, each escape
 /// counted (a NUL byte is six, `\u0000`; an invalid byte three, U+FFFD). A log past it, asked
@@ -74,7 +74,7 @@ pub fn task_log(
     dir: &LogsDir,
 ) -> Result<Vec<u8>, ApiError> {
     let found: Option<String> = conn
-        .prepare_cached(TASK_LOG_SQL)
+        .prepare_cached(&TASK_LOG_SQL)
         .and_then(|mut s| s.query_row([task_id], |r| r.get(0)).optional())
         .map_err(|e| query_error(conn, &e))?;
     if found.is_none() {

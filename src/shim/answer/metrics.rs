@@ -149,8 +149,8 @@ fn number(v: ValueRef<'_>) -> Option<String> {
 /// The exposition from samples taken now on `conn` (what one scrape costs unshared: the
 /// benchmark's floor; the shim answers from its shared samples with [`exposition`]).
 pub fn metrics(conn: &Connection) -> Result<Vec<u8>, ApiError> {
-    let live = query_rows(conn, super::WORKERS_LIVE_SQL)?;
-    let lingering = query_rows(conn, super::LINGERING_SQL)?;
+    let live = query_rows(conn, &super::WORKERS_LIVE_SQL)?;
+    let lingering = query_rows(conn, &super::LINGERING_SQL)?;
     Ok(exposition(&live, &lingering, None, &HostInfo::default()))
 }
 

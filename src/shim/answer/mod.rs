@@ -6,6 +6,7 @@ pub(crate) mod follow;
 pub(crate) mod json;
 pub(crate) mod log;
 pub mod metrics;
+pub(crate) mod sql;
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -21,17 +22,21 @@ use crate::shim::sample::Rows;
 use crate::shim::sample::history::{History, Point};
 
 /// The plain list's query (`/workers/active`).
-pub(crate) const WORKERS_ACTIVE_SQL: &str = include_str!("../../../sql/route_workers_active.sql");
+pub(crate) static WORKERS_ACTIVE_SQL: std::sync::LazyLock<String> =
+    sql::sql_file!("route_workers_active.sql");
 /// The live sample's query (`?live=1`, `/metrics`, the history).
-pub const WORKERS_LIVE_SQL: &str = include_str!("../../../sql/route_workers_live.sql");
+pub static WORKERS_LIVE_SQL: std::sync::LazyLock<String> = sql::sql_file!("route_workers_live.sql");
 /// The live sample's query of a shim with no board (`serve --no-board`): its user's processes
 /// that carry a run's marks, in the rows of [`WORKERS_LIVE_SQL`].
-pub(crate) const WORKERS_MARKED_SQL: &str = include_str!("../../../sql/route_workers_marked.sql");
+pub(crate) static WORKERS_MARKED_SQL: std::sync::LazyLock<String> =
+    sql::sql_file!("route_workers_marked.sql");
 /// The lingering sample's query (`/workers/lingering`, `/metrics`).
-pub(crate) const LINGERING_SQL: &str = include_str!("../../../sql/route_workers_lingering.sql");
-const PROCESSES_SQL: &str = include_str!("../../../sql/route_run_processes.sql");
-const HISTORY_SQL: &str = include_str!("../../../sql/route_run_history.sql");
-const WORKERS_HISTORY_SQL: &str = include_str!("../../../sql/route_workers_history.sql");
+pub(crate) static LINGERING_SQL: std::sync::LazyLock<String> =
+    sql::sql_file!("route_workers_lingering.sql");
+static PROCESSES_SQL: std::sync::LazyLock<String> = sql::sql_file!("route_run_processes.sql");
+static HISTORY_SQL: std::sync::LazyLock<String> = sql::sql_file!("route_run_history.sql");
+static WORKERS_HISTORY_SQL: std::sync::LazyLock<String> =
+    sql::sql_file!("route_workers_history.sql");
 /// The live page, one file, no external assets, no build step: `page.html` with the control room's logic (`control.js`, shared with the
 /// Hermes Workers tab) inlined where it says so.
 pub static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -40,8 +45,8 @@ pub static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 /// The control room's logic, one source for the page and the Workers tab.
 pub(crate) const CONTROL_JS: &str = include_str!("control.js");
-const RUN_SQL: &str = include_str!("../../../sql/route_run.sql");
-const INSPECT_SQL: &str = include_str!("../../../sql/route_inspect.sql");
+static RUN_SQL: std::sync::LazyLock<String> = sql::sql_file!("route_run.sql");
+static INSPECT_SQL: std::sync::LazyLock<String> = sql::sql_file!("route_inspect.sql");
 
 /// The routes that answer with one query over a board.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -106,7 +111,7 @@ fn not_found(id: i64) -> ApiError {
 
 /// `GET /workers/active`.
 pub fn workers_active(conn: &Connection) -> Result<Vec<u8>, ApiError> {
-    workers(conn, WORKERS_ACTIVE_SQL)
+    workers(conn, &WORKERS_ACTIVE_SQL)
 }
 
 /// `{"workers": [...], "count": N, "checked_at": epoch_s}` from `sql` (the plain list or the
@@ -148,7 +153,7 @@ pub fn rows_json(list: &[u8], rows: &Rows, checked_at: i64) -> Result<Vec<u8>, A
 /// column), `metadata` decoded as the owner decodes it, written from the row.
 pub fn run(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(RUN_SQL).map_err(err)?;
+    let mut stmt = conn.prepare_cached(&RUN_SQL).map_err(err)?;
     let mut rows = stmt.query([id]).map_err(err)?;
     let row = rows.next().map_err(err)?.ok_or_else(|| not_found(id))?;
     // Names after the step: a schema change since the statement was cached (the owner added a
@@ -208,7 +213,7 @@ fn inspect_with(
     oom: Option<i64>,
 ) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(INSPECT_SQL).map_err(err)?;
+    let mut stmt = conn.prepare_cached(&INSPECT_SQL).map_err(err)?;
     // The query's columns by name, listed once: rusqlite's lookup by name compares the name
     // with every column's, case-insensitively, each time (7% of the handler, BENCHMARKS.md).
     static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -339,7 +344,7 @@ fn alive_fields<'r>(fields: &mut Fields<'r>, get: &Get<'_, 'r>) -> Result<(), Ap
 /// unknown run.
 pub fn processes(conn: &Connection, id: i64) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(PROCESSES_SQL).map_err(err)?;
+    let mut stmt = conn.prepare_cached(&PROCESSES_SQL).map_err(err)?;
     // The first column is the run's id (a row with a null pid: a run with no process shown).
     let keys = json::keys(stmt.column_names().into_iter().skip(1), 1);
     let failed = json::Failed::default();
@@ -434,7 +439,7 @@ impl Serialize for HistoryJson<'_> {
 /// `GET /runs/{id}/history`: the run's points, oldest first; 404 for an unknown run.
 pub fn run_history(conn: &Connection, id: i64, history: &History) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(HISTORY_SQL).map_err(err)?;
+    let mut stmt = conn.prepare_cached(&HISTORY_SQL).map_err(err)?;
     if !stmt.exists([id]).map_err(err)? {
         return Err(not_found(id));
     }
@@ -470,7 +475,7 @@ fn thinned(points: Vec<Point>, max: usize) -> Vec<Point> {
 /// evenly spaced), in the order of the list.
 pub(crate) fn workers_history(conn: &Connection, history: &History) -> Result<Vec<u8>, ApiError> {
     let err = |e: rusqlite::Error| query_error(conn, &e);
-    let mut stmt = conn.prepare_cached(WORKERS_HISTORY_SQL).map_err(err)?;
+    let mut stmt = conn.prepare_cached(&WORKERS_HISTORY_SQL).map_err(err)?;
     let runs = stmt
         .query_map([], |row| row.get::<_, i64>(0))
         .and_then(|ids| {

@@ -149,7 +149,7 @@ async fn listed(
     let budget = state.pools.busy_timeout();
     let reader = Arc::clone(board);
     let work = move || {
-        let rows = reader.with_conn(deadline, |c| query_rows(c, answer::WORKERS_ACTIVE_SQL))?;
+        let rows = reader.with_conn(deadline, |c| query_rows(c, &answer::WORKERS_ACTIVE_SQL))?;
         Ok(Arc::new(Sample::new(rows)))
     };
     let stuck = || {

@@ -276,9 +276,9 @@ pub(super) async fn take_sample(
     let no_board = state.no_board;
     let work = move || {
         let (sql, scope) = match which {
-            SampleKind::Live if no_board => (answer::WORKERS_MARKED_SQL, Scope::live()),
-            SampleKind::Live => (answer::WORKERS_LIVE_SQL, Scope::live()),
-            SampleKind::Lingering => (answer::LINGERING_SQL, Scope::lingering()),
+            SampleKind::Live if no_board => (&*answer::WORKERS_MARKED_SQL, Scope::live()),
+            SampleKind::Live => (&*answer::WORKERS_LIVE_SQL, Scope::live()),
+            SampleKind::Lingering => (&*answer::LINGERING_SQL, Scope::lingering()),
         };
         let rows = task_board.with_rows(deadline, &scope, |c| query_rows(c, sql))?;
         let sample = Sample::new(rows);
