@@ -99,23 +99,73 @@ impl Named {
     /// the path) and, when it exists, a file of the owner at start. Otherwise the answer a
     /// missing board gets, whatever is there.
     pub fn check(&self) -> Result<PathBuf, ApiError> {
-        use std::os::unix::fs::MetadataExt;
         let missing = || {
             crate::shim::board::pool::unavailable(
                 &self.path,
                 crate::shim::board::file::DOES_NOT_EXIST,
             )
         };
-        match std::fs::symlink_metadata(&self.path) {
-            // Not there (yet): the pool says so.
-            Err(_) => Ok(self.path.clone()),
-            Ok(meta) => {
-                let unlinked = std::fs::canonicalize(&self.path).is_ok_and(|r| r == self.path);
-                let owned = self.owner.is_none_or(|o| o == meta.uid());
-                if meta.file_type().is_symlink() || !unlinked || !owned {
-                    return Err(missing());
-                }
-                Ok(self.path.clone())
+        match found(&self.path) {
+            // Not there (yet), or not to be looked at: the pool says so.
+            Found::Absent => Ok(self.path.clone()),
+            Found::Linked => Err(missing()),
+            Found::Owned(uid) if self.owner.is_none_or(|o| o == uid) => Ok(self.path.clone()),
+            Found::Owned(_) => Err(missing()),
+        }
+    }
+}
+
+/// What is at a named board's path now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Nothing, or nothing this process may look at.
+    Absent,
+    /// A link, at the end of the path or on its way.
+    Linked,
+    /// Something of this uid, reached without a link.
+    Owned(u32),
+}
+
+/// What is at `path` (absolute, no `.` or `..`): in one walk of the path that refuses every
+/// link on its way (`openat2(RESOLVE_NO_SYMLINKS)`, then the uid from the descriptor), or,
+/// where `openat2` is missing or filtered (kernels before 5.6, container seccomp profiles),
+/// as [`found_by_name`] finds it. One walk, not one for the `lstat` and one for each folder
+/// of `realpath`: a request to a named board makes this check.
+fn found(path: &Path) -> Found {
+    use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, ResolveFlags, StatxFlags};
+    use rustix::io::Errno;
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    match rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS) {
+        Ok(fd) => match rustix::fs::statx(
+            &fd,
+            "",
+            AtFlags::EMPTY_PATH,
+            StatxFlags::TYPE | StatxFlags::UID,
+        ) {
+            Ok(st) if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Symlink => {
+                Found::Linked
+            }
+            Ok(st) => Found::Owned(st.stx_uid),
+            Err(_) => Found::Absent,
+        },
+        Err(Errno::LOOP) => Found::Linked,
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG) => found_by_name(path),
+        Err(_) => Found::Absent,
+    }
+}
+
+/// [`found`] by name: the path's own `lstat`, then `realpath`, which is the path itself only
+/// when no folder on the way is a link.
+fn found_by_name(path: &Path) -> Found {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Found::Absent,
+        Ok(meta) => {
+            let unlinked = std::fs::canonicalize(path).is_ok_and(|r| r == path);
+            if meta.file_type().is_symlink() || !unlinked {
+                Found::Linked
+            } else {
+                Found::Owned(meta.uid())
             }
         }
     }
@@ -495,6 +545,58 @@ mod tests {
         assert_eq!(
             root(&[home, ("HERMES_KANBAN_HOME", " ")]),
             Some("/home/u/.hermes".into())
+        );
+    }
+
+    /// A named board's path is found alike in one walk (`openat2`) and by name (`lstat`, then
+    /// `realpath`), the way taken where `openat2` is missing: a file, a folder, nothing, and a
+    /// link at its end, on its way, or leading nowhere. Then the check's answers.
+    #[test]
+    fn a_named_boards_path_is_found_alike_in_one_walk_and_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        let real = dir.join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("kanban.db"), "").unwrap();
+        std::os::unix::fs::symlink(real.join("kanban.db"), real.join("link.db")).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), real.join("dangling.db")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.join("up")).unwrap();
+        for (path, want) in [
+            (real.join("kanban.db"), Found::Owned(me)),
+            (real.clone(), Found::Owned(me)),
+            (real.join("missing.db"), Found::Absent),
+            (dir.join("no-folder/kanban.db"), Found::Absent),
+            (real.join("link.db"), Found::Linked),
+            (real.join("dangling.db"), Found::Linked),
+            (dir.join("up/kanban.db"), Found::Linked),
+        ] {
+            assert_eq!(found(&path), want, "{path:?}");
+            assert_eq!(found_by_name(&path), want, "{path:?}, by name");
+        }
+        let named = |path: PathBuf, owner| Named {
+            given: path.clone(),
+            path,
+            owner,
+        };
+        let file = real.join("kanban.db");
+        assert!(named(file.clone(), Some(me)).check().is_ok());
+        assert!(named(file.clone(), None).check().is_ok());
+        let theirs = named(file, Some(me + 1)).check().unwrap_err();
+        let linked = named(dir.join("up/kanban.db"), Some(me))
+            .check()
+            .unwrap_err();
+        for refused in [theirs, linked] {
+            assert_eq!(refused.status, 503);
+            assert!(
+                refused.detail.ends_with("does not exist"),
+                "{}",
+                refused.detail
+            );
+        }
+        assert!(
+            named(real.join("missing.db"), Some(me)).check().is_ok(),
+            "the pool says so"
         );
     }
 
