@@ -25,8 +25,9 @@
 //!   user's private folder, would otherwise have a root shim serve that user's rows to anyone on
 //!   loopback, and terminate write to it and signal that user's processes. A file the operator
 //!   names (`--db`, `$HERMES_KANBAN_DB`) is the operator's choice and is not checked: the
-//!   board's writer cannot set either. Only `stat`s and `realpath`: no descriptor of a board is
-//!   opened (or closed) here (see `board::file`).
+//!   board's writer cannot set either. Only `stat`s, `realpath`, and for a named file one
+//!   `O_PATH` descriptor ([`Named::check`]), whose close releases none of SQLite's locks (see
+//!   `board::file`).
 //! - The file a request gets is the board's real path (an operator-named file's too, once it
 //!   exists), which the pool opens without following links (see `board::pool`).
 
