@@ -127,31 +127,43 @@ enum Found {
     Owned(u32),
 }
 
-/// What is at `path` (absolute, no `.` or `..`): in one walk of the path that refuses every
-/// link on its way (`openat2(RESOLVE_NO_SYMLINKS)`, then the uid from the descriptor), or,
-/// where `openat2` is missing or filtered (kernels before 5.6, container seccomp profiles),
-/// as [`found_by_name`] finds it. One walk, not one for the `lstat` and one for each folder
-/// of `realpath`: a request to a named board makes this check.
+/// What is at `path`: in one walk of the path that refuses every link on its way
+/// (`openat2(RESOLVE_NO_SYMLINKS)`, then the uid from the descriptor), or as [`found_by_name`]
+/// finds it wherever that walk cannot say: a path not absolute or not plain names only (kept
+/// as given when it did not resolve at start), `openat2` missing or filtered (kernels before
+/// 5.6, container seccomp profiles), or any failure other than nothing there or no access
+/// (no descriptor left, say: the by-name check needs none). One walk, not one for the `lstat`
+/// and one for each folder of `realpath`: a request to a named board makes this check.
 fn found(path: &Path) -> Found {
     use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, ResolveFlags, StatxFlags};
     use rustix::io::Errno;
+    // Absolute, plain names, written as `realpath` writes (no `.`, no doubled or trailing
+    // `/`): a path the by-name check could find unlinked.
+    let plain = path.is_absolute()
+        && path
+            .components()
+            .skip(1)
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        && path.components().collect::<PathBuf>().as_os_str() == path.as_os_str();
+    if !plain {
+        return found_by_name(path);
+    }
     let flags = OFlags::PATH | OFlags::CLOEXEC;
     match rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS) {
-        Ok(fd) => match rustix::fs::statx(
-            &fd,
-            "",
-            AtFlags::EMPTY_PATH,
-            StatxFlags::TYPE | StatxFlags::UID,
-        ) {
-            Ok(st) if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Symlink => {
-                Found::Linked
+        Ok(fd) => {
+            let what = StatxFlags::TYPE | StatxFlags::UID;
+            match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, what) {
+                Ok(st) if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Symlink => {
+                    Found::Linked
+                }
+                Ok(st) if st.stx_mask & what.bits() == what.bits() => Found::Owned(st.stx_uid),
+                _ => found_by_name(path),
             }
-            Ok(st) => Found::Owned(st.stx_uid),
-            Err(_) => Found::Absent,
-        },
+        }
         Err(Errno::LOOP) => Found::Linked,
-        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG) => found_by_name(path),
-        Err(_) => Found::Absent,
+        // As `lstat` says these (the pool then answers for the path).
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::ACCESS | Errno::NAMETOOLONG) => Found::Absent,
+        Err(_) => found_by_name(path),
     }
 }
 
@@ -564,6 +576,12 @@ mod tests {
         std::os::unix::fs::symlink(dir.join("nowhere"), real.join("dangling.db")).unwrap();
         std::os::unix::fs::symlink(&real, dir.join("up")).unwrap();
         for (path, want) in [
+            (
+                PathBuf::from("relative.db"),
+                found_by_name(Path::new("relative.db")),
+            ),
+            (dir.join("real/./kanban.db"), Found::Owned(me)),
+            (dir.join("real/../real/kanban.db"), Found::Linked),
             (real.join("kanban.db"), Found::Owned(me)),
             (real.clone(), Found::Owned(me)),
             (real.join("missing.db"), Found::Absent),
