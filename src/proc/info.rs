@@ -10,13 +10,13 @@
 //! a half-read row would mix two processes, so any "not found" discards the whole reading.
 
 use std::io;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use procfs::process::{Process, Stat, StatM};
 use procfs::{FromRead, ProcError};
 
-use crate::proc::file::read_into;
-use crate::proc::opened::{self, Opened};
+use crate::proc::file::{self, read_into};
+use crate::proc::opened::{self, Kept, StatMarks};
 
 /// The kernel's hard upper bound for a pid (`PID_MAX_LIMIT` on 64-bit Linux, 2^22).
 /// `/proc/sys/kernel/pid_max` can be raised at run time up to this value, never beyond.
@@ -191,7 +191,7 @@ pub(crate) fn read_some(pid: i32, want: Want) -> Reading {
 /// reading (`proc::opened`), for the marks of the same process read next (`proc_stats`:
 /// `run_verdicts` reads a worker's marks right after its stats). The caller holds the
 /// reading for as long as it may be taken.
-pub(crate) fn read_kept(pid: i32, want: Want) -> (Reading, Option<Arc<Opened>>) {
+pub(crate) fn read_kept(pid: i32, want: Want) -> (Reading, Option<Kept>) {
     if pid < 1 {
         return (Reading::Gone, None);
     }
@@ -218,7 +218,11 @@ pub(crate) fn read_process(process: &Process, pid: i32, want: Want) -> Reading {
 struct Gone;
 
 /// The fields, and the `stat` they came from when it was read.
-fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Option<Stat>), Gone> {
+fn read_fields(
+    process: &Process,
+    pid: i32,
+    want: Want,
+) -> Result<(ProcInfo, Option<StatMarks>), Gone> {
     let mut info = ProcInfo {
         pid,
         ..ProcInfo::default()
@@ -230,7 +234,7 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Opt
     // became a zombie meanwhile is reported as a zombie (its memory and fds are then zeros).
     // Each file's bytes read by hand into one buffer (`proc::file`: no `statx` and `lseek` a
     // file), then parsed by the crate's own parsers.
-    let mut buf = Vec::new();
+    let mut buf = file::buffer();
     if let Some(statm) = optional(&mut info, "statm", want.memory, || {
         read_into(process, "statm", &mut buf)?;
         StatM::from_read(&buf[..])
@@ -256,22 +260,31 @@ fn read_fields(process: &Process, pid: i32, want: Want) -> Result<(ProcInfo, Opt
     info.uid = optional(&mut info, "", want.uid, || process.uid())?;
     // Last, through the handle: `count_fds` went by path, and should the pid be another
     // process's by now, this read fails and the reading is Gone (no other user's count).
+    // What is kept of `stat` is taken where it is parsed: the whole of it is not moved.
     let stat = optional(&mut info, "stat", true, || {
         read_into(process, "stat", &mut buf)?;
-        Stat::from_read(&buf[..])
+        let stat = Stat::from_read(&buf[..])?;
+        Ok((
+            stat.num_threads,
+            stat.utime,
+            stat.stime,
+            StatMarks::of(&stat),
+        ))
     })?;
-    if let Some(stat) = &stat {
-        info.state = Some(stat.state);
-        info.ppid = Some(stat.ppid);
-        info.num_threads = Some(stat.num_threads);
-        info.utime_ticks = Some(stat.utime);
-        info.stime_ticks = Some(stat.stime);
-        info.start_ticks = Some(stat.starttime);
-    }
+    let stat = stat.map(|(num_threads, utime, stime, marks)| {
+        info.state = Some(marks.state);
+        info.ppid = Some(marks.ppid);
+        info.num_threads = Some(num_threads);
+        info.utime_ticks = Some(utime);
+        info.stime_ticks = Some(stime);
+        info.start_ticks = Some(marks.starttime);
+        marks
+    });
     // A zombie has released its descriptor table: the size of its fd/ is meaningless.
     if info.is_zombie() {
         info.num_fds = None;
     }
+    file::give_back(buf);
     Ok((info, stat))
 }
 
@@ -351,19 +364,38 @@ fn is_gone(e: &io::Error) -> bool {
 /// handle: a pid reused between this and the final `stat`, read through the handle, fails
 /// that `stat`, and the whole reading is `Gone`.
 fn count_fds(pid: i32) -> io::Result<u64> {
-    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    use rustix::fs::{Access, AtFlags, CWD, StatxFlags, accessat, statx};
     use rustix::io::Errno;
-    let path = format!("/proc/{pid}/fd");
-    let size = match accessat(CWD, &path, Access::READ_OK, AtFlags::EACCESS) {
-        Ok(()) => std::fs::metadata(&path)?.len(),
-        Err(Errno::PERM | Errno::NOSYS) => std::fs::File::open(&path)?.metadata()?.len(),
+    use std::io::Write as _;
+    // The path on the stack, NUL-ended: no allocation for the two calls by path.
+    let mut room = [0u8; 32];
+    let mut w = &mut room[..];
+    write!(w, "/proc/{pid}/fd\0")?;
+    let left = w.len();
+    let bytes = &room[..room.len() - left];
+    let path = std::ffi::CStr::from_bytes_with_nul(bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let by_name = {
+        use std::os::unix::ffi::OsStrExt as _;
+        std::path::Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()))
+    };
+    let size = match accessat(CWD, path, Access::READ_OK, AtFlags::EACCESS) {
+        // No size in the answer: 0, so the folder is listed.
+        Ok(()) => match statx(CWD, path, AtFlags::empty(), StatxFlags::SIZE) {
+            Ok(st) if st.stx_mask & StatxFlags::SIZE.bits() != 0 => st.stx_size,
+            Ok(_) => 0,
+            // `statx` filtered (std's `metadata` falls back to `fstatat` there): the open.
+            Err(Errno::PERM | Errno::NOSYS) => std::fs::File::open(by_name)?.metadata()?.len(),
+            Err(e) => return Err(e.into()),
+        },
+        Err(Errno::PERM | Errno::NOSYS) => std::fs::File::open(by_name)?.metadata()?.len(),
         Err(e) => return Err(e.into()),
     };
     if size > 0 {
         return Ok(size);
     }
     let mut n = 0u64;
-    for entry in std::fs::read_dir(&path)? {
+    for entry in std::fs::read_dir(by_name)? {
         entry?;
         n += 1;
     }
@@ -444,16 +476,14 @@ mod tests {
             ]),
         );
         let pid = child.pid();
-        // Until its startup (the dynamic loader, the locale) has closed what it opened.
+        // Past its startup (the dynamic loader, the locale), which opens and closes files.
+        child.asleep();
         let fd = format!("/proc/{pid}/fd");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::fs::read_dir(&fd).unwrap().count() > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sleep kept a descriptor"
-            );
-            std::thread::yield_now();
-        }
+        assert_eq!(
+            std::fs::read_dir(&fd).unwrap().count(),
+            0,
+            "sleep kept a descriptor"
+        );
         assert_eq!(std::fs::metadata(&fd).unwrap().len(), 0);
         let Reading::Found(info) = read(pid) else {
             panic!("sleep not found");

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use procfs::process::{FDTarget, Process};
 use procfs::{FromRead, ProcError};
 
+use crate::proc::opened::StatMarks;
 use crate::proc::{file, opened, status};
 
 /// Which files to read beyond `stat`.
@@ -139,15 +140,8 @@ impl EnvCache {
 /// The key of the process `stat` shows, when it shows where its exec laid it out (the
 /// addresses are 0 for a kernel thread, a zombie, or a reader without the right to see them,
 /// which is also the right to read `environ`): then nothing is kept.
-fn exec_key(pid: i32, stat: &procfs::process::Stat) -> Option<ExecKey> {
-    let layout = [
-        stat.startcode,
-        stat.endcode,
-        stat.arg_start?,
-        stat.arg_end?,
-        stat.env_start?,
-        stat.env_end?,
-    ];
+fn exec_key(pid: i32, stat: &StatMarks) -> Option<ExecKey> {
+    let layout = stat.layout?;
     (layout[4] != 0 && layout[5] != 0).then_some((pid, stat.starttime, layout))
 }
 
@@ -174,22 +168,37 @@ fn read_now(pid: i32, want: WantMarks, cache: Option<&EnvCache>) -> Option<Marks
         return None;
     }
     let process = Process::new(pid).ok()?;
-    let mut buf = Vec::new();
+    let mut buf = file::buffer();
     let stat = file::read_into(&process, "stat", &mut buf)
         .and_then(|()| procfs::process::Stat::from_read(&buf[..]))
-        .ok()?;
-    read_rest(&process, &stat, want, cache)
+        .map(|stat| StatMarks::of(&stat));
+    file::give_back(buf);
+    read_rest(&process, &stat.ok()?, want, cache)
 }
 
-/// The marks from `stat`, then `status`, `environ` and the link as asked, through the handle.
+/// As [`read_rest_into`], in this thread's buffer (`file::buffer`).
 fn read_rest(
     process: &Process,
-    stat: &procfs::process::Stat,
+    stat: &StatMarks,
     want: WantMarks,
     cache: Option<&EnvCache>,
 ) -> Option<Marks> {
+    let mut buf = file::buffer();
+    let marks = read_rest_into(process, stat, want, cache, &mut buf);
+    file::give_back(buf);
+    marks
+}
+
+/// The marks from `stat`, then `status`, `environ` and the link as asked, through the handle,
+/// each file read into `buf`.
+fn read_rest_into(
+    process: &Process,
+    stat: &StatMarks,
+    want: WantMarks,
+    cache: Option<&EnvCache>,
+    buf: &mut Vec<u8>,
+) -> Option<Marks> {
     let pid = process.pid();
-    let mut buf = Vec::new();
     let mut marks = Marks {
         pid,
         start_ticks: stat.starttime,
@@ -202,7 +211,7 @@ fn read_rest(
         ..Marks::default()
     };
     if want.status {
-        let status = status::read(process, &mut buf);
+        let status = status::read(process, buf);
         if let Some(status) = optional(&mut marks, "status", status)? {
             marks.ruid = Some(status.ruid);
             marks.euid = Some(status.euid);
@@ -218,8 +227,8 @@ fn read_rest(
             // The raw bytes, only the four variables kept (procfs' `environ` builds a map of
             // every variable: a third of `live_workers`' time at 5,000 workers, BENCHMARKS.md).
             None => {
-                let raw = file::read_into(process, "environ", &mut buf);
-                let env = optional(&mut marks, "environ", raw)?.map(|()| spawn_env(&buf));
+                let raw = file::read_into(process, "environ", buf);
+                let env = optional(&mut marks, "environ", raw)?.map(|()| spawn_env(buf));
                 if let (Some(cache), Some(key), Some(env)) = (cache, key, &env) {
                     cache.keep(key, env);
                 }
@@ -431,8 +440,8 @@ mod tests {
                 .stdout(Stdio::from(std::fs::File::create(&log).unwrap())),
         );
         let pid = child.pid();
-        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
-        let kept = kept.unwrap();
+        let (reading, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        let (kept, started) = (kept.unwrap(), start_ticks(&reading));
         let marks = read_with(pid, ALL, None).unwrap();
         // The same marks as read afresh, but for the state (a sleep just exec'd may still be
         // running its loader).
@@ -444,30 +453,40 @@ mod tests {
             },
             afresh
         );
-        assert_eq!(marks.start_ticks, kept.stat.starttime);
+        assert_eq!(marks.start_ticks, started);
         assert!(opened::take(pid).is_none(), "taken by the marks");
+        drop(kept);
         // Kept, then the process ends: its handle reads nothing more, so no file is read by
         // its pid, which another process may have by then. Its stdout is not read.
-        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
-        let kept = kept.unwrap();
+        let (reading, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        let (kept, started) = (kept.unwrap(), start_ticks(&reading));
         child.end();
         let stdout = WantMarks {
             stdout: true,
             ..WantMarks::default()
         };
         let marks = read_with(pid, stdout, None).unwrap();
-        assert_eq!(marks.start_ticks, kept.stat.starttime);
+        assert_eq!(marks.start_ticks, started);
         assert_eq!(marks.stdout, None);
+        drop(kept);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The start ticks a reading found.
+    fn start_ticks(reading: &crate::proc::info::Reading) -> u64 {
+        match reading {
+            crate::proc::info::Reading::Found(info) => info.start_ticks.unwrap(),
+            _ => panic!("not found"),
+        }
     }
 
     #[test]
     fn the_signals_marks_are_read_now_never_taken_from_a_kept_reading() {
         let mut child = Ended::sleeping(Command::new("sleep").arg("100"));
         let pid = child.pid();
-        let (_, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
-        let kept = kept.unwrap();
-        assert_eq!(read(pid, ALL).unwrap().start_ticks, kept.stat.starttime);
+        let (reading, kept) = crate::proc::info::read_kept(pid, crate::proc::info::Want::ALL);
+        let _held = kept.unwrap();
+        assert_eq!(read(pid, ALL).unwrap().start_ticks, start_ticks(&reading));
         assert!(
             opened::take(pid).is_some(),
             "the signals' read took the reading a query kept"

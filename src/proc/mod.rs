@@ -45,6 +45,23 @@ impl Ended {
         self.0.id() as i32
     }
 
+    /// Wait until it sleeps in `nanosleep`, past its start: the loader's and the locale's
+    /// opens take the lowest free descriptors for a moment, and a test of what it holds then
+    /// would race them (30 s at most: a bound on a failure, not a synchronisation).
+    #[allow(clippy::panic)]
+    pub fn asleep(&self) {
+        let wchan = format!("/proc/{}/wchan", self.pid());
+        let bound = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("nanosleep")) {
+            assert!(
+                std::time::Instant::now() < bound,
+                "{} never slept",
+                self.pid()
+            );
+            std::thread::yield_now();
+        }
+    }
+
     /// Kill and reap it now (dropping it again does nothing more).
     pub fn end(&mut self) {
         let _ = self.0.kill();

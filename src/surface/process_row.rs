@@ -203,7 +203,7 @@ pub(crate) struct Row {
     pub(crate) cpu_percent: Option<f64>,
     /// The process's handle and `stat`, kept while this row is (`proc::opened`): the marks of
     /// the same process, read next in the same query, take them.
-    pub(crate) _kept: Option<std::sync::Arc<crate::proc::opened::Opened>>,
+    pub(crate) _kept: Option<crate::proc::opened::Kept>,
 }
 
 impl Row {
