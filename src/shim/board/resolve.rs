@@ -139,12 +139,15 @@ fn found(path: &Path) -> Found {
     use rustix::io::Errno;
     // Absolute, plain names, written as `realpath` writes (no `.`, no doubled or trailing
     // `/`): a path the by-name check could find unlinked.
-    let plain = path.is_absolute()
-        && path
-            .components()
-            .skip(1)
-            .all(|c| matches!(c, std::path::Component::Normal(_)))
-        && path.components().collect::<PathBuf>().as_os_str() == path.as_os_str();
+    let plain = {
+        use std::os::unix::ffi::OsStrExt as _;
+        match path.as_os_str().as_bytes().split_first() {
+            Some((b'/', rest)) => rest
+                .split(|b| *b == b'/')
+                .all(|name| !matches!(name, b"" | b"." | b"..")),
+            _ => false,
+        }
+    };
     if !plain {
         return found_by_name(path);
     }
@@ -582,6 +585,7 @@ mod tests {
             ),
             (dir.join("real/./kanban.db"), Found::Owned(me)),
             (dir.join("real/../real/kanban.db"), Found::Linked),
+            (dir.join("real//kanban.db"), Found::Owned(me)),
             (real.join("kanban.db"), Found::Owned(me)),
             (real.clone(), Found::Owned(me)),
             (real.join("missing.db"), Found::Absent),
