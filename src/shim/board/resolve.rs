@@ -135,8 +135,7 @@ enum Found {
 /// (no descriptor left, say: the by-name check needs none). One walk, not one for the `lstat`
 /// and one for each folder of `realpath`: a request to a named board makes this check.
 fn found(path: &Path) -> Found {
-    use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, ResolveFlags, StatxFlags};
-    use rustix::io::Errno;
+    use rustix::fs::{CWD, Mode, OFlags, ResolveFlags};
     // Absolute, plain names, written as `realpath` writes (no `.`, no doubled or trailing
     // `/`): a path the by-name check could find unlinked.
     let plain = {
@@ -152,13 +151,19 @@ fn found(path: &Path) -> Found {
         return found_by_name(path);
     }
     let flags = OFlags::PATH | OFlags::CLOEXEC;
-    match rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS) {
+    let opened = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS);
+    decide(path, opened)
+}
+
+/// What [`found`] makes of its walk's outcome: the uid of what it opened (never a link: a link
+/// at the end fails the walk too), a link, nothing; any other failure, by name.
+fn decide(path: &Path, opened: rustix::io::Result<std::os::fd::OwnedFd>) -> Found {
+    use rustix::fs::{AtFlags, StatxFlags};
+    use rustix::io::Errno;
+    match opened {
         Ok(fd) => {
             let what = StatxFlags::TYPE | StatxFlags::UID;
             match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, what) {
-                Ok(st) if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Symlink => {
-                    Found::Linked
-                }
                 Ok(st) if st.stx_mask & what.bits() == what.bits() => Found::Owned(st.stx_uid),
                 _ => found_by_name(path),
             }
@@ -596,6 +601,20 @@ mod tests {
         ] {
             assert_eq!(found(&path), want, "{path:?}");
             assert_eq!(found_by_name(&path), want, "{path:?}, by name");
+        }
+        // A walk that failed for any other reason (no descriptor left: a port held full of
+        // connections) is decided by name: a link on the way is still refused.
+        let linked = dir.join("up/kanban.db");
+        for errno in [
+            rustix::io::Errno::MFILE,
+            rustix::io::Errno::NFILE,
+            rustix::io::Errno::NOMEM,
+        ] {
+            assert_eq!(decide(&linked, Err(errno)), Found::Linked, "{errno:?}");
+            assert_eq!(
+                decide(&real.join("kanban.db"), Err(errno)),
+                Found::Owned(me)
+            );
         }
         let named = |path: PathBuf, owner| Named {
             given: path.clone(),
