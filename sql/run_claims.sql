@@ -4,8 +4,10 @@
 -- into their queries, so the board's indexes still serve them).
 --
 -- worker_host: the host part of claim_lock ("<host>:<pid>"), what precedes the first ':'
--- (host names have none); NULL when claim_lock is NULL, has no ':', or starts with one
--- (substr(x, 1, -1) and substr(x, 1, 0) are both '').
+-- (host names have none); NULL when claim_lock is NULL, has no ':', or starts with one:
+-- kanban_workers_claim_host(claim_lock), one call (the view is flattened into the queries
+-- that read it, so worker_host is computed at each reference). local reads it once:
+-- coalesce(worker_host = kanban_workers_hostname(), 1) is "names this host, or none".
 -- local: the claim is this host's (kanban_workers_hostname()), or names no host (such a
 -- claim is inspected locally, as the reference's routes do), or its fingerprint
 -- (worker_started_at, "<boot_id>:<pid 1's start ticks>|<ticks>") carries this host's
@@ -33,7 +35,7 @@ SELECT *,
        CASE WHEN run_epoch <> kanban_workers_epoch() THEN 0
             WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN run_machine_id = kanban_workers_machine_id()
-            ELSE (worker_host IS NULL OR worker_host = kanban_workers_hostname() OR this_boot)
+            ELSE (coalesce(worker_host = kanban_workers_hostname(), 1) OR this_boot)
        END AS local,
        CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN CASE WHEN run_machine_id <> kanban_workers_machine_id()
@@ -89,7 +91,7 @@ FROM (
            END AS last_heartbeat_at_s,
            -- A stamp that is not a machine id (a free string) is none: the claim decides.
            {machine_id} AS run_machine_id,
-           nullif(substr(r.claim_lock, 1, instr(r.claim_lock, ':') - 1), '') AS worker_host,
+           kanban_workers_claim_host(r.claim_lock) AS worker_host,
            coalesce(typeof({worker_started_at}) = 'text'
                     AND kanban_workers_epoch() GLOB '?*:?*'
                     AND substr({worker_started_at}, 1, length(kanban_workers_epoch()) + 1)

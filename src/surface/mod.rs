@@ -4,6 +4,7 @@
 
 pub(crate) mod board_file;
 pub(crate) mod cgroup_row;
+pub(crate) mod claim_host;
 pub mod file_owner;
 pub mod proc_cgroup;
 pub mod proc_marks;

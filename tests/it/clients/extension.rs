@@ -485,6 +485,58 @@ fn run_claims_names_the_host_and_whether_it_is_this_one() {
     assert_eq!((open, disagree), (4, 0));
 }
 
+/// A claim forged as a BLOB (the owner writes text) is cut as bytes and names a host that is
+/// not this one, even when its bytes spell this host's name: BLOB and text never compare
+/// equal. The empty BLOB names no host. `kanban_workers_claim_host` is the rule, through the
+/// loadable extension.
+#[test]
+fn a_forged_blob_claim_is_another_hosts() {
+    let here = local_hostname();
+    let board = Board::new("blob-claims");
+    let w = board.writer();
+    // (claim_lock as SQL, worker_host quoted, local)
+    let cases = [
+        (
+            format!("CAST('{here}:4242' AS BLOB)"),
+            format!("X'{}'", hex(here.as_bytes())),
+            0,
+        ),
+        ("CAST('4242' AS BLOB)".to_owned(), "X''".to_owned(), 0),
+        ("CAST(':1' AS BLOB)".to_owned(), "X''".to_owned(), 0),
+        ("X''".to_owned(), "NULL".to_owned(), 1),
+        (format!("'{here}:4242'"), format!("'{here}'"), 1),
+    ];
+    let conn = board.with_extension();
+    for (i, (claim, host, local)) in cases.iter().enumerate() {
+        let id = insert_run(
+            &w,
+            &RunSpec::new(&format!("t_{i}"))
+                .pid(1)
+                .started(1_700_000_000 + i as i64),
+        );
+        w.execute(
+            &format!("UPDATE task_runs SET claim_lock = {claim} WHERE id = ?1"),
+            [id],
+        )
+        .expect("forge the claim");
+        let got: (String, String, i64) = conn
+            .query_row(
+                &format!(
+                    "SELECT quote(worker_host), quote(kanban_workers_claim_host({claim})), local
+                     FROM run_claims WHERE id = ?1"
+                ),
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("run_claims");
+        assert_eq!(got, (host.clone(), host.clone(), *local), "claim {claim}");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 #[test]
 fn active_workers_does_not_scan_task_runs() {
     let board = Board::new("plan");
