@@ -6,8 +6,9 @@
 -- worker_host: the host part of claim_lock ("<host>:<pid>"), what precedes the first ':'
 -- (host names have none); NULL when claim_lock is NULL, has no ':', or starts with one:
 -- kanban_workers_claim_host(claim_lock), one call (the view is flattened into the queries
--- that read it, so worker_host is computed at each reference). local reads it once:
--- coalesce(worker_host = kanban_workers_hostname(), 1) is "names this host, or none".
+-- that read it, so worker_host is computed at each reference). local reads it once where
+-- it names a host: coalesce(worker_host = kanban_workers_hostname(), worker_host IS NULL) is
+-- "names this host, or none" (the second only when the first is NULL).
 -- local: the claim is this host's (kanban_workers_hostname()), or names no host (such a
 -- claim is inspected locally, as the reference's routes do), or its fingerprint
 -- (worker_started_at, "<boot_id>:<pid 1's start ticks>|<ticks>") carries this host's
@@ -35,7 +36,7 @@ SELECT *,
        CASE WHEN run_epoch <> kanban_workers_epoch() THEN 0
             WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN run_machine_id = kanban_workers_machine_id()
-            ELSE (coalesce(worker_host = kanban_workers_hostname(), 1) OR this_boot)
+            ELSE (coalesce(worker_host = kanban_workers_hostname(), worker_host IS NULL) OR this_boot)
        END AS local,
        CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN CASE WHEN run_machine_id <> kanban_workers_machine_id()

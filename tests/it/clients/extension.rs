@@ -2,6 +2,8 @@
 //! The built `.so`, loaded through rusqlite's `load_extension`, against real board files and
 //! real worker processes, checked against the tests' own reading of /proc.
 
+use std::process::Command;
+
 use crate::common::*;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
@@ -530,6 +532,57 @@ fn a_forged_blob_claim_is_another_hosts() {
             )
             .expect("run_claims");
         assert_eq!(got, (host.clone(), host.clone(), *local), "claim {claim}");
+    }
+}
+
+/// A host part of invalid UTF-8, or with a NUL, is never this host's, whatever this host's name
+/// (one with U+FFFD in it, where decoding would have made the claim's bytes that name; one
+/// that the claim spells up to a NUL, where SQL's `substr` stopped). Through the .so in the
+/// sqlite3 shell, the host name from `KANBAN_WORKERS_HOSTNAME`.
+#[test]
+fn a_claims_bytes_are_never_decoded_into_this_hosts_name() {
+    let board = Board::new("byte-claims");
+    let w = board.writer();
+    // (this host's name, the claim as SQL)
+    let cases = [
+        ("a\u{fffd}", "CAST(x'61ff3a31' AS TEXT)"),
+        ("a\u{fffd}", "CAST(x'61803a31' AS TEXT)"),
+        ("\u{fffd}", "CAST(x'ff3a31' AS TEXT)"),
+        ("a", "CAST(x'61003a31' AS TEXT)"),
+        ("a", "CAST(x'6100623a31' AS TEXT)"),
+    ];
+    for (i, (host, claim)) in cases.iter().enumerate() {
+        let id = insert_run(
+            &w,
+            &RunSpec::new(&format!("t_{i}"))
+                .pid(1)
+                .started(1_700_000_000 + i as i64),
+        );
+        w.execute(
+            &format!("UPDATE task_runs SET claim_lock = {claim} WHERE id = ?1"),
+            [id],
+        )
+        .expect("forge the claim");
+        let answer = run_ok(
+            Command::new("sqlite3")
+                .env("KANBAN_WORKERS_HOSTNAME", host)
+                .arg(&board.path)
+                .arg(format!(".load {}", so_stem()))
+                .arg(format!(
+                    "SELECT kanban_workers_hostname() = '{host}', hex(worker_host), local
+                     FROM run_claims WHERE id = {id}"
+                )),
+        );
+        let hex_host = claim
+            .trim_start_matches("CAST(x'")
+            .split("3a31")
+            .next()
+            .unwrap_or("");
+        assert_eq!(
+            answer.trim(),
+            format!("1|{}|0", hex_host.to_uppercase()),
+            "host {host:?}, claim {claim}"
+        );
     }
 }
 
