@@ -510,17 +510,7 @@ fn a_forged_blob_claim_is_another_hosts() {
     ];
     let conn = board.with_extension();
     for (i, (claim, host, local)) in cases.iter().enumerate() {
-        let id = insert_run(
-            &w,
-            &RunSpec::new(&format!("t_{i}"))
-                .pid(1)
-                .started(1_700_000_000 + i as i64),
-        );
-        w.execute(
-            &format!("UPDATE task_runs SET claim_lock = {claim} WHERE id = ?1"),
-            [id],
-        )
-        .expect("forge the claim");
+        let id = forged_claim(&w, i, claim);
         let got: (String, String, i64) = conn
             .query_row(
                 &format!(
@@ -552,17 +542,7 @@ fn a_claims_bytes_are_never_decoded_into_this_hosts_name() {
         ("a", "CAST(x'6100623a31' AS TEXT)"),
     ];
     for (i, (host, claim)) in cases.iter().enumerate() {
-        let id = insert_run(
-            &w,
-            &RunSpec::new(&format!("t_{i}"))
-                .pid(1)
-                .started(1_700_000_000 + i as i64),
-        );
-        w.execute(
-            &format!("UPDATE task_runs SET claim_lock = {claim} WHERE id = ?1"),
-            [id],
-        )
-        .expect("forge the claim");
+        let id = forged_claim(&w, i, claim);
         let answer = run_ok(
             Command::new("sqlite3")
                 .env("KANBAN_WORKERS_HOSTNAME", host)
@@ -584,6 +564,22 @@ fn a_claims_bytes_are_never_decoded_into_this_hosts_name() {
             "host {host:?}, claim {claim}"
         );
     }
+}
+
+/// A run (task `t_<i>`) whose claim is `claim`, an SQL expression of any type; its id.
+fn forged_claim(w: &Connection, i: usize, claim: &str) -> i64 {
+    let id = insert_run(
+        w,
+        &RunSpec::new(&format!("t_{i}"))
+            .pid(1)
+            .started(1_700_000_000 + i as i64),
+    );
+    w.execute(
+        &format!("UPDATE task_runs SET claim_lock = {claim} WHERE id = ?1"),
+        [id],
+    )
+    .expect("forge the claim");
+    id
 }
 
 fn hex(bytes: &[u8]) -> String {
