@@ -566,6 +566,89 @@ fn a_claims_bytes_are_never_decoded_into_this_hosts_name() {
     }
 }
 
+/// `run_claims.run_epoch` is what the parts' SQL said (the form `<epoch>|<ticks>`, the epoch
+/// part `?*:?*`, the ticks digits), for fingerprints of every shape: this host's, another's,
+/// malformed ones of each kind, numbers, a BLOB, over 200 characters.
+#[test]
+fn run_epoch_is_the_fingerprints_epoch_part() {
+    let board = Board::new("run-epoch");
+    let w = board.writer();
+    w.execute_batch("ALTER TABLE task_runs ADD COLUMN worker_started_at TEXT")
+        .expect("the newer releases' column");
+    let epoch: String = board
+        .with_extension()
+        .query_row("SELECT kanban_workers_epoch()", [], |r| r.get(0))
+        .expect("epoch");
+    let fingerprints = [
+        format!("'{epoch}|123'"),
+        format!("'{epoch}|'"),
+        format!("'{epoch}|12a'"),
+        format!("'{epoch}|1|2'"),
+        format!("'{epoch}||1'"),
+        format!("'{epoch}'"),
+        format!("'{epoch}:9|1'"),
+        "'b:1|007'".to_owned(),
+        "'b:|1'".to_owned(),
+        "':1|1'".to_owned(),
+        "'b|1'".to_owned(),
+        "':|1'".to_owned(),
+        "'::|1'".to_owned(),
+        "':a:|1'".to_owned(),
+        "':a:b|1'".to_owned(),
+        "'é:é|1'".to_owned(),
+        "'|1'".to_owned(),
+        "''".to_owned(),
+        "'unverified'".to_owned(),
+        "'a:b|1 '".to_owned(),
+        "'a:b|١'".to_owned(),
+        format!("'{}:b|1'", "a".repeat(196)),
+        format!("'{}:b|1'", "a".repeat(197)),
+        "12345".to_owned(),
+        "1.5".to_owned(),
+        "x'613a627c31'".to_owned(),
+        "NULL".to_owned(),
+    ];
+    for (i, fingerprint) in fingerprints.iter().enumerate() {
+        let id = forged_claim(&w, i, "NULL");
+        w.execute(
+            &format!("UPDATE task_runs SET worker_started_at = {fingerprint} WHERE id = ?1"),
+            [id],
+        )
+        .expect("the fingerprint");
+    }
+    let conn = board.with_extension();
+    let disagree: Vec<String> = conn
+        .prepare(
+            "SELECT quote(worker_started_at) || ': ' || quote(run_epoch) || ' / ' || quote(parts)
+             FROM (SELECT worker_started_at, run_epoch,
+                          CASE WHEN typeof(worker_started_at) = 'text'
+                                AND length(worker_started_at) <= 200
+                                AND kanban_workers_epoch() GLOB '?*:?*'
+                                AND substr(worker_started_at, 1, instr(worker_started_at, '|') - 1)
+                                    GLOB '?*:?*'
+                                AND substr(worker_started_at, instr(worker_started_at, '|') + 1)
+                                    GLOB '[0-9]*'
+                                AND substr(worker_started_at, instr(worker_started_at, '|') + 1)
+                                    NOT GLOB '*[^0-9]*'
+                               THEN substr(worker_started_at, 1, instr(worker_started_at, '|') - 1)
+                          END AS parts
+                   FROM run_claims)
+             WHERE run_epoch IS NOT parts",
+        )
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("run_claims");
+    assert!(disagree.is_empty(), "{disagree:?}");
+    let known: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM run_claims WHERE run_epoch IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    // This host's with ticks, the epoch with ':9' in it, b:1, :a:b, é:é, the 200 characters.
+    assert_eq!(known, 6, "epoch {epoch}");
+}
+
 /// A run (task `t_<i>`) whose claim is `claim`, an SQL expression of any type; its id.
 fn forged_claim(w: &Connection, i: usize, claim: &str) -> i64 {
     let id = insert_run(
