@@ -21,7 +21,8 @@
 -- coordinator's claim may name the coordinator. host_note says when the two disagree.
 -- run_epoch: the instantiation the run's fingerprint carries (what precedes its '|'), when the
 -- fingerprint has the owner's form ('<boot id>:<pid 1's start ticks>|<ticks>', as
--- run_verdicts reads it) and this host's is known; else NULL. A run whose
+-- run_verdicts reads it: kanban_workers_fingerprint_epoch, one call where the parts' SQL took
+-- several at each reference) and this host's is known; else NULL. A run whose
 -- run_epoch is not this host's is never local, whatever its claim or machine id say: its
 -- worker runs in another instantiation (a container of the same name on one shared board,
 -- #111386; or this host before a restart), where its pid means another process than here.
@@ -97,15 +98,8 @@ FROM (
                     AND kanban_workers_epoch() GLOB '?*:?*'
                     AND substr({worker_started_at}, 1, length(kanban_workers_epoch()) + 1)
                         = kanban_workers_epoch() || '|', 0) AS this_boot,
-           CASE WHEN typeof({worker_started_at}) = 'text' AND length({worker_started_at}) <= 200
-                 AND kanban_workers_epoch() GLOB '?*:?*'
-                 -- '<epoch>|<ticks>': nothing but digits after the first '|' (so there is no
-                 -- second), then the epoch part (before that '|') of the form '?*:?*' and at
-                 -- least one digit. Two patterns over the whole text: as substr()s of the parts
-                 -- it cost seven calls a row, at each reference (BENCHMARKS.md).
-                 AND {worker_started_at} NOT GLOB '*|*[^0-9]*'
-                 AND {worker_started_at} GLOB '?*:?*|[0-9]*'
-                THEN substr({worker_started_at}, 1, instr({worker_started_at}, '|') - 1)
+           CASE WHEN kanban_workers_epoch() GLOB '?*:?*'
+                THEN kanban_workers_fingerprint_epoch({worker_started_at})
            END AS run_epoch
     FROM task_runs AS r
 );

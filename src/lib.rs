@@ -15,7 +15,7 @@
 //! - scalar functions: `kanban_workers_version()`, `kanban_workers_hostname()`,
 //!   `kanban_workers_spawn_window()`, `kanban_workers_epoch()`, `kanban_workers_same_file(a,
 //!   b)`, `kanban_workers_file_owner(path)`, `kanban_workers_board_file()`,
-//!   `kanban_workers_claim_host(claim_lock)`.
+//!   `kanban_workers_claim_host(claim_lock)`, `kanban_workers_fingerprint_epoch(fingerprint)`.
 //!
 //! The same code is the loadable extension (`libkanban_workers.so`, see `src/cdylib.rs`) and
 //! what the HTTP shim registers in-process: one implementation of each thing.
@@ -36,8 +36,8 @@ pub mod shim;
 pub mod surface;
 
 use surface::{
-    board_file, claim_host, file_owner, proc_cgroup, proc_marks, proc_scope, proc_spawned,
-    proc_stats, proc_tree, same_file, settings, version, views,
+    board_file, claim_host, file_owner, fingerprint_epoch, proc_cgroup, proc_marks, proc_scope,
+    proc_spawned, proc_stats, proc_tree, same_file, settings, version, views,
 };
 
 use std::sync::Arc;
@@ -61,6 +61,7 @@ pub const FUNCTIONS: &[&str] = &[
     board_file::NAME,
     same_file::NAME,
     claim_host::NAME,
+    fingerprint_epoch::NAME,
     version::NAME,
     settings::HOSTNAME,
     settings::SPAWN_WINDOW,
@@ -109,5 +110,6 @@ pub fn register_with(
     board_file::register(conn)?;
     same_file::register(conn)?;
     claim_host::register(conn)?;
+    fingerprint_epoch::register(conn)?;
     views::install(conn)
 }

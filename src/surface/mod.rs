@@ -6,6 +6,7 @@ pub(crate) mod board_file;
 pub(crate) mod cgroup_row;
 pub(crate) mod claim_host;
 pub mod file_owner;
+pub(crate) mod fingerprint_epoch;
 pub mod proc_cgroup;
 pub mod proc_marks;
 pub mod proc_scope;

@@ -566,7 +566,7 @@ fn a_claims_bytes_are_never_decoded_into_this_hosts_name() {
     }
 }
 
-/// `run_claims.run_epoch` is what the parts' SQL said (the form `<epoch>|<ticks>`, the epoch
+/// `run_claims.run_epoch` (`kanban_workers_fingerprint_epoch`) is what the parts' SQL said (the form `<epoch>|<ticks>`, the epoch
 /// part `?*:?*`, the ticks digits), for fingerprints of every shape: this host's, another's,
 /// malformed ones of each kind, numbers, a BLOB, over 200 characters.
 #[test]
@@ -633,7 +633,8 @@ fn run_epoch_is_the_fingerprints_epoch_part() {
                                THEN substr(worker_started_at, 1, instr(worker_started_at, '|') - 1)
                           END AS parts
                    FROM run_claims)
-             WHERE run_epoch IS NOT parts",
+             WHERE run_epoch IS NOT parts
+                OR kanban_workers_fingerprint_epoch(worker_started_at) IS NOT parts",
         )
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("run_claims");
