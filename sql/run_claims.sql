@@ -20,9 +20,10 @@
 -- machine id, not the claim's host name: two hosts may share a name (containers), and a
 -- coordinator's claim may name the coordinator. host_note says when the two disagree.
 -- run_epoch: the instantiation the run's fingerprint carries (what precedes its '|'), when the
--- fingerprint has the owner's form ('<boot id>:<pid 1's start ticks>|<ticks>', as
--- run_verdicts reads it: kanban_workers_fingerprint_epoch, one call where the parts' SQL took
--- several at each reference) and this host's is known; else NULL. A run whose
+-- fingerprint has the owner's form ('<boot id>:<pid 1's start ticks>|<ticks>', both parts
+-- there; kanban_workers_fingerprint_epoch, one call where the parts' SQL took several at each
+-- reference; text no owner writes is another instantiation's) and this host's is known; else
+-- NULL. A run whose
 -- run_epoch is not this host's is never local, whatever its claim or machine id say: its
 -- worker runs in another instantiation (a container of the same name on one shared board,
 -- #111386; or this host before a restart), where its pid means another process than here.

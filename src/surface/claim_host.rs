@@ -15,9 +15,10 @@
 //! character counting said (at the NUL; elsewhere for a stray continuation byte), this keeps
 //! the bytes: a host that is never this one.
 
-use rusqlite::functions::FunctionFlags;
-use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
+
+use super::part_of;
 
 pub const NAME: &str = "kanban_workers_claim_host";
 
@@ -36,40 +37,8 @@ pub fn claim_host(claim: ValueRef<'_>) -> ValueRef<'_> {
     }
 }
 
-/// An owned [`claim_host`], as SQLite is given it (bytes as they are: rusqlite's `Value::Text`
-/// would need them to be UTF-8).
-enum Host {
-    Null,
-    Text(Vec<u8>),
-    Blob(Vec<u8>),
-}
-
-impl ToSql for Host {
-    fn to_sql(&self) -> Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Host::Null => ValueRef::Null,
-            Host::Text(text) => ValueRef::Text(text),
-            Host::Blob(bytes) => ValueRef::Blob(bytes),
-        }))
-    }
-}
-
 pub fn register(conn: &Connection) -> Result<()> {
-    // A function of its argument alone: safe anywhere.
-    conn.create_scalar_function(
-        NAME,
-        1,
-        FunctionFlags::SQLITE_UTF8
-            | FunctionFlags::SQLITE_DETERMINISTIC
-            | FunctionFlags::SQLITE_INNOCUOUS,
-        |ctx| {
-            Ok(match claim_host(ctx.get_raw(0)) {
-                ValueRef::Text(text) => Host::Text(text.to_vec()),
-                ValueRef::Blob(bytes) => Host::Blob(bytes.to_vec()),
-                _ => Host::Null,
-            })
-        },
-    )
+    part_of::register(conn, NAME, claim_host)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub(crate) mod cgroup_row;
 pub(crate) mod claim_host;
 pub mod file_owner;
 pub(crate) mod fingerprint_epoch;
+pub(crate) mod part_of;
 pub mod proc_cgroup;
 pub mod proc_marks;
 pub mod proc_scope;

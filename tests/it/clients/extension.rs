@@ -566,9 +566,11 @@ fn a_claims_bytes_are_never_decoded_into_this_hosts_name() {
     }
 }
 
-/// `run_claims.run_epoch` (`kanban_workers_fingerprint_epoch`) is what the parts' SQL said (the form `<epoch>|<ticks>`, the epoch
-/// part `?*:?*`, the ticks digits), for fingerprints of every shape: this host's, another's,
-/// malformed ones of each kind, numbers, a BLOB, over 200 characters.
+/// `run_claims.run_epoch` (`kanban_workers_fingerprint_epoch`) is what the parts' SQL said
+/// (the form `<epoch>|<ticks>`, the epoch part `?*:?*`, the ticks digits), for fingerprints of
+/// every shape the owner can write (valid text without NUL): this host's, another's, malformed
+/// ones of each kind, numbers, a BLOB, over 200 characters. Forged text (invalid UTF-8, a NUL)
+/// is another instantiation's: never local, whatever its claim says.
 #[test]
 fn run_epoch_is_the_fingerprints_epoch_part() {
     let board = Board::new("run-epoch");
@@ -648,6 +650,34 @@ fn run_epoch_is_the_fingerprints_epoch_part() {
         .expect("count");
     // This host's with ticks, the epoch with ':9' in it, b:1, :a:b, é:é, the 200 characters.
     assert_eq!(known, 6, "epoch {epoch}");
+    let here = local_hostname();
+    let forged = [
+        (
+            format!("CAST(x'{}7c31007a' AS TEXT)", hex(b"b:1")),
+            hex(b"b:1"),
+        ),
+        (
+            "CAST(x'61ff3a627c31' AS TEXT)".to_owned(),
+            "61FF3A62".to_owned(),
+        ),
+        ("CAST(x'ff' AS TEXT)".to_owned(), "FF".to_owned()),
+    ];
+    for (i, (fingerprint, epoch_hex)) in forged.iter().enumerate() {
+        let id = forged_claim(&w, 100 + i, &format!("'{here}:4242'"));
+        w.execute(
+            &format!("UPDATE task_runs SET worker_started_at = {fingerprint} WHERE id = ?1"),
+            [id],
+        )
+        .expect("the forged fingerprint");
+        let got: (String, i64) = conn
+            .query_row(
+                "SELECT hex(run_epoch), local FROM run_claims WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("run_claims");
+        assert_eq!(got, (epoch_hex.clone(), 0), "{fingerprint}");
+    }
 }
 
 /// A run (task `t_<i>`) whose claim is `claim`, an SQL expression of any type; its id.
