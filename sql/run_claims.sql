@@ -8,7 +8,8 @@
 -- kanban_workers_claim_host(claim_lock), one call (the view is flattened into the queries
 -- that read it, so worker_host is computed at each reference). local reads it once where
 -- it names a host: coalesce(worker_host = kanban_workers_hostname(), worker_host IS NULL) is
--- "names this host, or none" (the second only when the first is NULL).
+-- "names this host, or none" (the second only when the first is NULL); this_boot is read
+-- only for a claim that names another host (a CASE stops where an OR reads both sides).
 -- local: the claim is this host's (kanban_workers_hostname()), or names no host (such a
 -- claim is inspected locally, as the reference's routes do), or its fingerprint
 -- (worker_started_at, "<boot_id>:<pid 1's start ticks>|<ticks>") carries this host's
@@ -38,7 +39,8 @@ SELECT *,
        CASE WHEN run_epoch <> kanban_workers_epoch() THEN 0
             WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN run_machine_id = kanban_workers_machine_id()
-            ELSE (coalesce(worker_host = kanban_workers_hostname(), worker_host IS NULL) OR this_boot)
+            ELSE CASE WHEN coalesce(worker_host = kanban_workers_hostname(), worker_host IS NULL) THEN 1
+                      ELSE this_boot END
        END AS local,
        CASE WHEN run_machine_id IS NOT NULL AND kanban_workers_machine_id() IS NOT NULL
             THEN CASE WHEN run_machine_id <> kanban_workers_machine_id()
