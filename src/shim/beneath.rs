@@ -99,6 +99,19 @@ const DIR_FLAGS: OFlags = OFlags::PATH
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC);
 
+/// `path` is absolute and plain names written as `realpath` writes them: no `.`, no `..`, no
+/// doubled or trailing `/` (`/` itself is not). Such a path is what a walk that refuses every
+/// link (`openat2(RESOLVE_NO_SYMLINKS)`) and a walk by name both see alike.
+pub(crate) fn is_plain(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    match path.as_os_str().as_bytes().split_first() {
+        Some((b'/', rest)) => rest
+            .split(|b| *b == b'/')
+            .all(|name| !matches!(name, b"" | b"." | b"..")),
+        _ => false,
+    }
+}
+
 impl Dir {
     /// The folder at the absolute path `path`, whose links were resolved before (by the
     /// operator's choice, at start): walked from `/` without following any link, so a link
@@ -113,16 +126,13 @@ impl Dir {
         if !path.is_absolute() {
             return Err(Refused::NotBeneath(path.to_path_buf()));
         }
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        // Plain names only (no `..`: the walk refuses it), and the path the walk would name.
-        let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
-        if plain {
+        // Plain names only (no `..`: the walk refuses it), written as the walk names them.
+        if is_plain(path) {
             let flags = rustix::fs::ResolveFlags::NO_SYMLINKS;
             if let Ok(fd) =
                 rustix::fs::openat2(rustix::fs::CWD, path, DIR_FLAGS, Mode::empty(), flags)
             {
-                let named = rel.components().fold(PathBuf::from("/"), |p, c| p.join(c));
-                return Dir::checked(fd, named, None);
+                return Dir::checked(fd, path.to_path_buf(), None);
             }
         }
         Dir::walk_resolved(path)

@@ -136,18 +136,7 @@ enum Found {
 /// and one for each folder of `realpath`: a request to a named board makes this check.
 fn found(path: &Path) -> Found {
     use rustix::fs::{CWD, Mode, OFlags, ResolveFlags};
-    // Absolute, plain names, written as `realpath` writes (no `.`, no doubled or trailing
-    // `/`): a path the by-name check could find unlinked.
-    let plain = {
-        use std::os::unix::ffi::OsStrExt as _;
-        match path.as_os_str().as_bytes().split_first() {
-            Some((b'/', rest)) => rest
-                .split(|b| *b == b'/')
-                .all(|name| !matches!(name, b"" | b"." | b"..")),
-            _ => false,
-        }
-    };
-    if !plain {
+    if !crate::shim::beneath::is_plain(path) {
         return found_by_name(path);
     }
     let flags = OFlags::PATH | OFlags::CLOEXEC;
