@@ -253,6 +253,40 @@ fn another_hosts_claim_is_not_read_locally() {
     assert_eq!(body["local"], true);
 }
 
+/// A claim forged in bytes that are not UTF-8 (the owner writes text) names a host that is not
+/// this one, even where decoding would spell this host's name (`--hostname` with U+FFFD in it):
+/// through HTTP its worker is not read here, while the same name written as text is this host's
+/// and read. The same real process is named by both.
+#[test]
+fn a_claim_of_invalid_bytes_is_not_this_hosts_through_http() {
+    let board = Board::new("verdict-bytes");
+    let worker = Worker::sleep();
+    let w = board.writer();
+    let spec = |task| RunSpec::new(task).pid(worker.pid()).started(now_secs());
+    let forged = insert_run(&w, &spec("t_forged"));
+    w.execute(
+        "UPDATE task_runs SET claim_lock = CAST(x'61ff3a31' AS TEXT) WHERE id = ?1",
+        [forged],
+    )
+    .unwrap();
+    let text = insert_run(&w, &spec("t_text").lock(Some("a\u{fffd}:1")));
+    drop(w);
+    let bin = Command::new(shim_bin());
+    let server = Server::start_with(bin, &board.path, &["--quiet", "--hostname", "a\u{fffd}"]);
+    let (_, body) = server.get_json(&format!("/runs/{text}/inspect"));
+    assert_eq!(
+        (&body["local"], &body["alive"]),
+        (&json!(true), &json!(true)),
+        "{body}"
+    );
+    let (_, body) = server.get_json(&format!("/runs/{forged}/inspect"));
+    assert_eq!(
+        (&body["local"], &body["alive"]),
+        (&json!(false), &json!(null)),
+        "{body}"
+    );
+}
+
 /// Alive but wedged: no heartbeat for over an hour, the claim expired, past max runtime; each
 /// named with by how much. A healthy worker is not wedged.
 #[test]
